@@ -1,0 +1,73 @@
+/* sdk/src/internal.h — structures shared by the SDK library and the host.
+ *
+ * Plugins never see these: they hold opaque pointers and use accessors.
+ * The host (core/) includes this header to build and route messages.
+ */
+#ifndef KUBUS_SDK_INTERNAL_H
+#define KUBUS_SDK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kubus/kubus.h>
+
+#define KB_HIDDEN __attribute__((visibility("hidden")))
+
+/* Who sent a message: endpoint and principal, stamped by the core. Shared
+ * by every message from the same endpoint; reference-counted, immutable. */
+struct kb_ident {
+	atomic_int refs;
+	char *endpoint;  /* "apiserver", "node-1/kubelet", "conn:7" */
+	char *user;      /* "plugin:apiserver", "admin", "node:node-1" */
+	char *uid;
+	size_t ngroups;
+	char **groups;   /* "kubus:plugins", "kubus:kind:store", … */
+};
+
+struct kb_ident *kb_ident_new(const char *endpoint, const char *user,
+    const char *uid, const char *const *groups, size_t ngroups);
+struct kb_ident *kb_ident_ref(struct kb_ident *id);
+void kb_ident_unref(struct kb_ident *id);
+bool kb_ident_in_group(const struct kb_ident *id, const char *group);
+
+struct kb_body {
+	atomic_int refs;
+	size_t len;
+	void *data;
+	void (*free_fn)(void *);   /* frees data; NULL when data is inline */
+	pthread_mutex_t mu;        /* guards the lazy decode */
+	atomic_int decoded;        /* 0 not yet, 1 ok, -1 malformed */
+	msgpack_zone zone;
+	msgpack_object obj;
+};
+
+enum kb_msg_type {
+	KB_T_REQ = 1,
+	KB_T_REP = 2,
+	KB_T_ERR = 3,
+	KB_T_PUB = 4,
+};
+
+/* A message as delivered to a plugin. */
+struct kb_msg {
+	int type;
+	uint64_t id;             /* the core's pending-request id (req) */
+	struct kb_ident *who;    /* sender; never NULL once delivered */
+	char *dst;               /* service or topic (malloc'd) */
+	char *op;                /* operation (malloc'd, "" for pub) */
+	kb_body *body;           /* never NULL once delivered */
+	int err;                 /* on KB_T_ERR */
+	char *err_msg;           /* on KB_T_ERR (malloc'd or NULL) */
+	int64_t deadline_ns;     /* absolute CLOCK_MONOTONIC, 0 = none */
+	/* reply route: the host that must see kb_reply() */
+	const struct kb_host_api *api;
+	void *route;             /* host-private */
+};
+
+struct kb_msg *kb_msg_new(int type, struct kb_ident *who, const char *dst,
+    const char *op, kb_body *body);
+int64_t kb_now_ns(void);
+
+#endif
