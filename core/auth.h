@@ -29,15 +29,17 @@
  * what p matches even when another entry allowed it. A rule applies when the
  * principal's user is in `users` or one of its groups is in `groups`.
  *
- * Built-in default policy (also what every shipped config spells out):
+ * Built-in default policy (also what every shipped config spells out;
+ * "store/\*" below is the pattern store/ followed by *, escaped because a C
+ * comment cannot hold a slash and a star side by side):
  *   group kubus:plugins   call ["*", "!store"], ops ["*"], publish
- *                         ["*", "!store/*"], subscribe ["*", "!store/*"]
+ *                         ["*", "!store/\*"], subscribe ["*", "!store/\*"]
  *   group kubus:kind:frontend   call ["store"], ops ["*"], publish
- *                         ["store/*"], subscribe ["store/*"]
- *   group kubus:kind:store      publish ["store/*"]
+ *                         ["store/\*"], subscribe ["store/\*"]
+ *   group kubus:kind:store      publish ["store/\*"]
  *   group system:masters  everything
  *   group system:nodes    call ["*", "!store"], ops ["*"], publish
- *                         ["*", "!store/*"], subscribe ["*", "!store/*"]
+ *                         ["*", "!store/\*"], subscribe ["*", "!store/\*"]
  * Built-in default RBAC: system:masters everything; kubus:plugins
  * everything (plugins act for the cluster); system:nodes everything on
  * nodes, leases, pods, pods/status, events, configmaps, secrets, services,

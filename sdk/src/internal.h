@@ -64,6 +64,10 @@ struct kb_msg {
 	/* reply route: the host that must see kb_reply() */
 	const struct kb_host_api *api;
 	void *route;             /* host-private */
+	/* host-private queueing: a mailbox link and the handler to run */
+	struct kb_msg *next;
+	void (*handler)(void *arg, kb_msg *m);
+	void *handler_arg;
 };
 
 struct kb_msg *kb_msg_new(int type, struct kb_ident *who, const char *dst,

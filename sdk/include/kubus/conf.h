@@ -3,7 +3,7 @@
  * The host parses the YAML config file into a tree of kb_conf nodes that
  * remember their file, line and column. Each plugin receives its `config:`
  * subtree and declares its options as a table (as nginx modules do), which
- * kb_conf_parse() checks and fills in, so that every plugin's config errors
+ * kb_conf_opts() checks and fills in, so that every plugin's config errors
  * read the same:
  *
  *   configs/x.yaml:14:5: unknown key `mapsize` in plugins[2].config (store-lmdb)
@@ -18,7 +18,7 @@
  *
  * Nodes are owned by the tree; every pointer returned here is borrowed and
  * valid as long as the tree (for a plugin: until its init returns, unless it
- * copied what it needs — kb_conf_parse() copies strings).
+ * copied what it needs — kb_conf_opts() copies strings).
  */
 #ifndef KUBUS_CONF_H
 #define KUBUS_CONF_H

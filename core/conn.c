@@ -1,0 +1,981 @@
+/* core/conn.c — connections to other processes: framing, hello, routing.
+ *
+ * Each connection keeps one receive in flight into a growing buffer and
+ * parses every whole frame it holds; sends are queued and coalesced so that
+ * many small frames leave in one write (that is where the core beats a
+ * plain req/rep socket: no per-message hop, no per-message syscall).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "auth.h"
+#include "bus.h"
+#include "conn.h"
+#include "envelope.h"
+#include "host.h"
+#include "log.h"
+
+#define GARBAGE_LIMIT 8         /* malformed frames before we hang up */
+#define TXQ_LIMIT (512u << 20)  /* queued bytes before a peer counts as dead */
+
+struct conn {
+	struct kb_net *net;
+	nng_stream *s;
+	nng_aio *rx, *tx;
+	uint64_t serial;
+	bool uplink;
+	atomic_int refs;
+
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+
+	pthread_mutex_t mu;          /* tx queue, state */
+	pthread_cond_t cv;           /* hello answered */
+	msgpack_sbuffer q;           /* frames waiting to be written */
+	msgpack_sbuffer out;         /* the frames being written */
+	size_t out_off;
+	bool tx_busy;
+	bool closed;
+	int hello;                   /* uplink: 0 waiting, 1 ok, -1 refused */
+	char hello_err[256];
+
+	bool authed;
+	bool linger;                 /* close once the queue is written */
+	int garbage;
+	struct kb_endpoint *ep;
+	struct conn *next;
+};
+
+struct listener {
+	nng_stream_listener *l;
+	nng_aio *acc;
+	char *url;
+	struct kb_net *net;
+	struct listener *next;
+};
+
+struct kb_net {
+	struct kb_host *h;
+	struct kb_bus *bus;
+	pthread_mutex_t mu;
+	struct conn *conns;          /* live */
+	struct conn *dead;           /* closed, waiting to be freed */
+	struct listener *listeners;
+	struct conn *up;             /* the uplink */
+	char *up_url, *up_token;
+	uint64_t serial;
+	bool closing;
+	pthread_t reaper;
+	pthread_cond_t reap_cv;
+	nng_tls_config *tls_server, *tls_client;
+};
+
+static void rx_start(struct conn *c);
+static void conn_close(struct conn *c, const char *why);
+static int conn_deliver(void *peer, kb_msg *m);
+static const struct kb_ep_ops conn_ops = { .deliver = conn_deliver };
+
+static void conn_unref(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	nng_aio_free(c->rx);
+	nng_aio_free(c->tx);
+	if (c->s)
+		nng_stream_free(c->s);
+	msgpack_sbuffer_destroy(&c->q);
+	msgpack_sbuffer_destroy(&c->out);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c->rbuf);
+	free(c);
+}
+
+/* --- sending -------------------------------------------------------------------- */
+
+static void tx_kick_locked(struct conn *c)
+{
+	if (c->tx_busy || c->closed || c->q.size == 0)
+		return;
+	/* Swap the queue into the out buffer: everything queued leaves in
+	 * one write. */
+	msgpack_sbuffer t = c->out;
+	c->out = c->q;
+	c->q = t;
+	c->q.size = 0;
+	c->out_off = 0;
+	c->tx_busy = true;
+	nng_iov iov = { .iov_buf = c->out.data, .iov_len = c->out.size };
+	nng_aio_set_iov(c->tx, 1, &iov);
+	atomic_fetch_add(&c->refs, 1);
+	nng_stream_send(c->s, c->tx);
+}
+
+static void tx_done(void *arg)
+{
+	struct conn *c = arg;
+	int rv = nng_aio_result(c->tx);
+	pthread_mutex_lock(&c->mu);
+	if (rv != 0) {
+		c->tx_busy = false;
+		pthread_mutex_unlock(&c->mu);
+		conn_close(c, nng_strerror(rv));
+		conn_unref(c);
+		return;
+	}
+	c->out_off += nng_aio_count(c->tx);
+	if (c->out_off < c->out.size && !c->closed) {
+		nng_iov iov = { .iov_buf = c->out.data + c->out_off,
+			.iov_len = c->out.size - c->out_off };
+		nng_aio_set_iov(c->tx, 1, &iov);
+		pthread_mutex_unlock(&c->mu);
+		nng_stream_send(c->s, c->tx);
+		return; /* the reference travels with the send */
+	}
+	c->tx_busy = false;
+	c->out.size = 0;
+	tx_kick_locked(c);
+	bool done = c->linger && !c->tx_busy;
+	pthread_mutex_unlock(&c->mu);
+	if (done)
+		conn_close(c, "refused");
+	conn_unref(c);
+}
+
+/* Stop reading and hang up once what is queued (an error for the peer)
+ * has been written. */
+static bool reject(struct conn *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->linger = true;
+	bool now = !c->tx_busy;
+	pthread_mutex_unlock(&c->mu);
+	if (now)
+		conn_close(c, "refused");
+	return true;
+}
+
+/* Queue one frame built by kb_env_encode. KB_ECLOSED when the peer is gone. */
+static int conn_send_env(struct conn *c, int t, uint64_t id,
+    const struct kb_ident *who, const char *dst, const char *op, int64_t dl,
+    const kb_body *body, int ecode, const char *emsg)
+{
+	size_t blen = 0;
+	const void *b = body ? kb_body_data(body, &blen) : NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->closed || c->q.size > TXQ_LIMIT) {
+		bool overflow = !c->closed;
+		pthread_mutex_unlock(&c->mu);
+		if (overflow)
+			conn_close(c, "send queue overflow");
+		return KB_ECLOSED;
+	}
+	kb_env_encode(&c->q, t, id, who ? who->endpoint : NULL,
+	    who ? who->user : NULL, who ? (const char *const *)who->groups : NULL,
+	    who ? who->ngroups : 0, dst, op, dl, b, blen, ecode, emsg);
+	tx_kick_locked(c);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Requests and publications the bus routes to this peer. */
+static int conn_deliver(void *peer, kb_msg *m)
+{
+	struct conn *c = peer;
+	int64_t dl = 0;
+	if (m->deadline_ns) {
+		dl = (m->deadline_ns - kb_now_ns()) / 1000000;
+		if (dl < 1)
+			dl = 1;
+	}
+	int rc = conn_send_env(c, m->type == KB_T_REQ ? KB_ENV_REQ : KB_ENV_PUB,
+	    m->id, m->who, m->dst, m->type == KB_T_REQ ? m->op : NULL, dl,
+	    m->body, 0, NULL);
+	if (rc == 0)
+		kb_msg_free(m);
+	return rc;
+}
+
+/* --- requests that came from this peer -------------------------------------------- */
+
+struct remote_req {
+	struct conn *c;
+	uint64_t id;
+};
+
+static void remote_reply(void *arg, int rc, const kb_msg *rep)
+{
+	struct remote_req *r = arg;
+	if (rc != KB_ECLOSED) {
+		const char *msg = "";
+		if (rep)
+			kb_msg_err(rep, &msg);
+		else
+			msg = kb_strerror(rc);
+		conn_send_env(r->c, rc ? KB_ENV_ERR : KB_ENV_REP, r->id, NULL, NULL,
+		    NULL, 0, rep ? rep->body : NULL, rc, msg);
+	}
+	conn_unref(r->c);
+	free(r);
+}
+
+static struct kb_ident *frame_ident(const struct kb_env *e)
+{
+	const char *groups[KB_ENV_MAX_GROUPS];
+	for (size_t i = 0; i < e->ngroups; i++)
+		groups[i] = e->groups[i];
+	return kb_ident_new(e->src, e->p, "", groups, e->ngroups);
+}
+
+static void on_req(struct conn *c, const struct kb_env *e, kb_body *body)
+{
+	struct kb_ident *who = c->uplink ? frame_ident(e) : kb_ident_ref(kb_ep_ident(c->ep));
+	struct remote_req *r = calloc(1, sizeof(*r));
+	int rc = KB_ENOMEM;
+	if (r && who) {
+		r->c = c;
+		r->id = e->id;
+		atomic_fetch_add(&c->refs, 1);
+		rc = kb_bus_request(c->ep, who, e->dst, e->op, body,
+		    e->dl > 0 ? (int)(e->dl > INT32_MAX ? INT32_MAX : e->dl) : 0,
+		    remote_reply, r);
+		if (rc != 0) {
+			conn_unref(c);
+			free(r);
+			kb_body_unref(body);
+		}
+	} else {
+		free(r);
+		kb_body_unref(body);
+	}
+	kb_ident_unref(who);
+	if (rc != 0) {
+		char msg[384];
+		if (rc == KB_EFORBIDDEN)
+			snprintf(msg, sizeof(msg), "%s may not call %s %s",
+			    kb_ep_ident(c->ep)->user, e->dst, e->op);
+		else
+			snprintf(msg, sizeof(msg), "%s: %s", e->dst, kb_strerror(rc));
+		conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL, rc, msg);
+	}
+}
+
+/* May this peer serve `service`? Isolated plugins (principal plugin:*)
+ * serve anything but the core's own; a node serves only its own names. */
+static bool may_register(struct conn *c, const char *service)
+{
+	const struct kb_ident *who = kb_ep_ident(c->ep);
+	if (strcmp(service, "auth") == 0)
+		return false;
+	if (strncmp(who->user, "plugin:", 7) == 0 ||
+	    kb_ident_in_group(who, "system:masters"))
+		return true;
+	if (strncmp(who->user, "node:", 5) == 0) {
+		const char *node = who->user + 5;
+		const char *slash = strrchr(service, '/');
+		return slash && strcmp(slash + 1, node) == 0;
+	}
+	return false;
+}
+
+/* --- receiving ---------------------------------------------------------------------- */
+
+static bool hello_accept(struct conn *c, const struct kb_env *e)
+{
+	char why[256] = "";
+	struct kb_ident *who = NULL;
+	kb_body *b = e->body ? kb_body_new(e->body, e->body_len) : NULL;
+	const msgpack_object *o = kb_body_obj(b);
+	const char *tok = NULL, *name = NULL;
+	size_t tl = 0, nl = 0;
+	char token[512] = "", ename[160];
+	if (e->v != KB_PROTO_VERSION) {
+		snprintf(why, sizeof(why),
+		    "protocol version %llu is not supported: this host speaks %d",
+		    (unsigned long long)e->v, KB_PROTO_VERSION);
+	} else if (!kb_mp_str(o, "token", &tok, &tl) || tl == 0 || tl >= sizeof(token)) {
+		snprintf(why, sizeof(why), "hello without a token");
+	} else {
+		memcpy(token, tok, tl);
+		token[tl] = '\0';
+		if (!kb_mp_str(o, "name", &name, &nl) || nl > 100)
+			name = "peer", nl = 4;
+		snprintf(ename, sizeof(ename), "%.*s#%llu", (int)nl, name,
+		    (unsigned long long)c->serial);
+		if (kb_auth_authenticate(kb_bus_auth(c->net->bus), token, ename, &who))
+			snprintf(why, sizeof(why), "invalid bearer token");
+	}
+	memset(token, 0, sizeof(token));
+	kb_body_unref(b);
+	if (who == NULL) {
+		conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL,
+		    e->v != KB_PROTO_VERSION ? KB_EBADREQUEST : KB_EUNAUTHORIZED, why);
+		return false;
+	}
+	c->ep = kb_bus_open_remote(c->net->bus, who->endpoint, who, &conn_ops, c, false);
+	if (c->ep == NULL) {
+		kb_ident_unref(who);
+		return false;
+	}
+	c->authed = true;
+	kb_body *rep = kb_mp_body("{s:s, s:s}", "user", who->user, "host", c->net->h->name);
+	conn_send_env(c, KB_ENV_REP, e->id, NULL, NULL, NULL, 0, rep, 0, NULL);
+	kb_body_unref(rep);
+	kb_clog(KB_LOG_INFO, "peer joined", "endpoint=%s user=%s", who->endpoint, who->user);
+	kb_ident_unref(who);
+	return true;
+}
+
+/* One whole frame. Returns false when the connection must close. */
+static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
+{
+	struct kb_env *e = malloc(sizeof(*e));
+	const char *why;
+	if (e == NULL)
+		return false;
+	bool keep = true;
+	if (kb_env_decode(buf, len, e, &why) != 0) {
+		atomic_fetch_add(&kb_bus_stats(c->net->bus)->malformed, 1);
+		kb_clog(KB_LOG_WARN, "malformed frame dropped", "peer=%llu reason=\"%s\"",
+		    (unsigned long long)c->serial, why);
+		if (!c->authed && !c->uplink) {
+			conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL,
+			    KB_EUNAUTHORIZED, "say hello with a token first");
+			keep = reject(c);
+		} else if (++c->garbage >= GARBAGE_LIMIT) {
+			keep = false;
+		} else if (e->seen & KB_ENV_HAS_ID) {
+			conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL,
+			    KB_EBADREQUEST, why);
+		}
+		goto out;
+	}
+	if (e->v != KB_PROTO_VERSION) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "protocol version %llu is not supported: this host speaks %d",
+		    (unsigned long long)e->v, KB_PROTO_VERSION);
+		conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL, KB_EBADREQUEST, msg);
+		keep = reject(c);
+		goto out;
+	}
+	if (c->uplink && c->hello == 0) {
+		pthread_mutex_lock(&c->mu);
+		c->hello = e->t == KB_ENV_REP ? 1 : -1;
+		snprintf(c->hello_err, sizeof(c->hello_err), "%.200s",
+		    e->t == KB_ENV_REP ? "" : e->emsg);
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+		keep = c->hello == 1;
+		goto out;
+	}
+	if (!c->authed && !c->uplink) {
+		if (e->t != KB_ENV_HELLO) {
+			conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL,
+			    KB_EUNAUTHORIZED, "say hello with a token first");
+			keep = reject(c);
+		} else if (!hello_accept(c, e)) {
+			keep = reject(c);
+		}
+		goto out;
+	}
+	kb_body *body = e->body ? kb_body_new(e->body, e->body_len) : NULL;
+	switch (e->t) {
+	case KB_ENV_REQ:
+		on_req(c, e, body);
+		break;
+	case KB_ENV_REP:
+	case KB_ENV_ERR:
+		kb_bus_complete(c->ep, e->id, e->t == KB_ENV_ERR ? e->ecode : 0,
+		    e->emsg, body);
+		break;
+	case KB_ENV_PUB: {
+		struct kb_ident *who = c->uplink ? frame_ident(e) : NULL;
+		if (kb_bus_publish(c->ep, who, e->dst, body) != 0)
+			kb_body_unref(body);
+		kb_ident_unref(who);
+		break;
+	}
+	case KB_ENV_SUB:
+		kb_body_unref(body);
+		if (kb_bus_subscribe(c->ep, e->dst, NULL, NULL) != 0)
+			kb_clog(KB_LOG_WARN, "peer subscription refused", "peer=%s pattern=%s",
+			    kb_ep_name(c->ep), e->dst);
+		break;
+	case KB_ENV_UNSUB:
+		kb_body_unref(body);
+		kb_bus_unsubscribe(c->ep, e->dst);
+		break;
+	case KB_ENV_REG:
+		kb_body_unref(body);
+		if (c->uplink || !may_register(c, e->dst) ||
+		    kb_bus_serve(c->ep, e->dst, NULL, NULL) != 0)
+			kb_clog(KB_LOG_WARN, "peer service registration refused",
+			    "peer=%s service=%s", kb_ep_name(c->ep), e->dst);
+		break;
+	case KB_ENV_READY:
+		kb_body_unref(body);
+		kb_child_ready(c->net->h, kb_ep_ident(c->ep)->user);
+		break;
+	default:
+		kb_body_unref(body);
+		atomic_fetch_add(&kb_bus_stats(c->net->bus)->malformed, 1);
+		break;
+	}
+out:
+	free(e);
+	return keep;
+}
+
+static void rx_done(void *arg)
+{
+	struct conn *c = arg;
+	int rv = nng_aio_result(c->rx);
+	if (rv != 0) {
+		conn_close(c, rv == NNG_ECLOSED || rv == NNG_ECONNSHUT ? "peer closed" : nng_strerror(rv));
+		conn_unref(c);
+		return;
+	}
+	c->rlen += nng_aio_count(c->rx);
+	size_t off = 0;
+	size_t max = (size_t)c->net->h->max_message;
+	while (c->rlen - off >= 4) {
+		const uint8_t *p = c->rbuf + off;
+		size_t flen = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) |
+		    ((size_t)p[2] << 8) | p[3];
+		if (flen > max) {
+			atomic_fetch_add(&kb_bus_stats(c->net->bus)->malformed, 1);
+			conn_close(c, "frame larger than bus.max_message");
+			conn_unref(c);
+			return;
+		}
+		if (c->rlen - off - 4 < flen) {
+			/* Make room for the rest of this frame. */
+			if (flen + 4 > c->rcap) {
+				memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+				c->rlen -= off;
+				off = 0;
+				uint8_t *nb = realloc(c->rbuf, flen + 4);
+				if (nb == NULL) {
+					conn_close(c, "out of memory");
+					conn_unref(c);
+					return;
+				}
+				c->rbuf = nb;
+				c->rcap = flen + 4;
+			}
+			break;
+		}
+		if (!on_frame(c, p + 4, flen)) {
+			conn_close(c, "protocol error");
+			conn_unref(c);
+			return;
+		}
+		off += 4 + flen;
+		if (c->linger)
+			break;
+	}
+	if (c->linger) {
+		conn_unref(c);
+		return;
+	}
+	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+	c->rlen -= off;
+	/* Shrink back after a big frame so idle peers hold little memory. */
+	if (c->rcap > (1u << 20) && c->rlen < 65536) {
+		uint8_t *nb = realloc(c->rbuf, 65536);
+		if (nb) {
+			c->rbuf = nb;
+			c->rcap = 65536;
+		}
+	}
+	rx_start(c);
+	conn_unref(c);
+}
+
+static void rx_start(struct conn *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool closed = c->closed;
+	pthread_mutex_unlock(&c->mu);
+	if (closed)
+		return;
+	nng_iov iov = { .iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen };
+	nng_aio_set_iov(c->rx, 1, &iov);
+	atomic_fetch_add(&c->refs, 1);
+	nng_stream_recv(c->s, c->rx);
+}
+
+static struct conn *conn_new(struct kb_net *n, nng_stream *s, bool uplink)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->net = n;
+	c->s = s;
+	c->uplink = uplink;
+	atomic_init(&c->refs, 1);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	msgpack_sbuffer_init(&c->q);
+	msgpack_sbuffer_init(&c->out);
+	c->rcap = 65536;
+	c->rbuf = malloc(c->rcap);
+	if (c->rbuf == NULL || nng_aio_alloc(&c->rx, rx_done, c) != 0 ||
+	    nng_aio_alloc(&c->tx, tx_done, c) != 0) {
+		c->s = NULL;
+		conn_unref(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&n->mu);
+	c->serial = ++n->serial;
+	c->next = n->conns;
+	n->conns = c;
+	pthread_mutex_unlock(&n->mu);
+	return c;
+}
+
+static void reconnect_later(struct kb_net *n);
+
+static void conn_close(struct conn *c, const char *why)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->closed) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	c->closed = true;
+	if (c->hello == 0) {
+		c->hello = -1;
+		snprintf(c->hello_err, sizeof(c->hello_err), "%s", why);
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	nng_stream_close(c->s);
+	struct kb_net *n = c->net;
+	if (c->ep) {
+		kb_clog(KB_LOG_INFO, "peer left", "endpoint=%s reason=\"%s\"",
+		    kb_ep_name(c->ep), why);
+		atomic_fetch_add(&kb_bus_stats(n->bus)->disconnects, 1);
+		kb_bus_close(c->ep);
+		c->ep = NULL;
+	}
+	pthread_mutex_lock(&n->mu);
+	for (struct conn **pp = &n->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			c->next = n->dead;
+			n->dead = c;
+			break;
+		}
+	}
+	bool was_up = n->up == c;
+	if (was_up)
+		n->up = NULL;
+	pthread_cond_signal(&n->reap_cv);
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	if (was_up && !closing)
+		reconnect_later(n);
+}
+
+/* Dead connections are freed here, off the nng callback threads, because
+ * nng_aio_stop must not run inside the aio's own callback. */
+static void *reaper_main(void *arg)
+{
+	struct kb_net *n = arg;
+	pthread_mutex_lock(&n->mu);
+	for (;;) {
+		while (n->dead == NULL && !n->closing)
+			pthread_cond_wait(&n->reap_cv, &n->mu);
+		struct conn *dead = n->dead;
+		n->dead = NULL;
+		bool closing = n->closing;
+		pthread_mutex_unlock(&n->mu);
+		while (dead) {
+			struct conn *c = dead;
+			dead = c->next;
+			nng_aio_stop(c->rx);
+			nng_aio_stop(c->tx);
+			conn_unref(c);
+		}
+		pthread_mutex_lock(&n->mu);
+		if (closing && n->dead == NULL)
+			break;
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
+/* --- listening ------------------------------------------------------------------------ */
+
+static void accept_done(void *arg)
+{
+	struct listener *l = arg;
+	if (nng_aio_result(l->acc) != 0)
+		return; /* closed */
+	nng_stream *s = nng_aio_get_output(l->acc, 0);
+	struct conn *c = conn_new(l->net, s, false);
+	if (c == NULL)
+		nng_stream_free(s);
+	else
+		rx_start(c);
+	nng_stream_listener_accept(l->l, l->acc);
+}
+
+char *kb_net_resolve_url(const char *url, const char *data_dir)
+{
+	if (strncmp(url, "ipc://", 6) == 0 && url[6] != '/' && url[6] != '\0') {
+		char buf[4096];
+		snprintf(buf, sizeof(buf), "ipc://%s/%s", data_dir, url + 6);
+		return strdup(buf);
+	}
+	return strdup(url);
+}
+
+/* tcp:// carries tokens in clear: loopback only. */
+static bool tcp_loopback(const char *url)
+{
+	const char *h = url + 6;
+	if (strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
+	    strncmp(h, "[::1]:", 6) == 0)
+		return true;
+	return false;
+}
+
+static int tls_setup(struct kb_net *n, bool server, nng_tls_config **out,
+    char *err, size_t errlen)
+{
+	struct kb_host *h = n->h;
+	nng_tls_config *cfg;
+	int rv;
+	if (h->tls_cert == NULL || h->tls_ca == NULL) {
+		snprintf(err, errlen, "tls+tcp needs bus.tls.cert and bus.tls.ca");
+		return KB_EINVAL;
+	}
+	if ((rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT)))
+		goto fail;
+	if (h->tls_key) {
+		FILE *fc = fopen(h->tls_cert, "r"), *fk = fopen(h->tls_key, "r");
+		char cert[65536] = "", key[65536] = "";
+		size_t nc = fc ? fread(cert, 1, sizeof(cert) - 1, fc) : 0;
+		size_t nk = fk ? fread(key, 1, sizeof(key) - 1, fk) : 0;
+		if (fc)
+			fclose(fc);
+		if (fk)
+			fclose(fk);
+		cert[nc] = key[nk] = '\0';
+		rv = nc && nk ? nng_tls_config_own_cert(cfg, cert, key, NULL) : NNG_ENOENT;
+		memset(key, 0, sizeof(key));
+	} else {
+		rv = nng_tls_config_cert_key_file(cfg, h->tls_cert, NULL);
+	}
+	if (rv == 0)
+		rv = nng_tls_config_ca_file(cfg, h->tls_ca);
+	if (rv == 0)
+		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (rv) {
+		nng_tls_config_free(cfg);
+		goto fail;
+	}
+	*out = cfg;
+	return 0;
+fail:
+	snprintf(err, errlen, "TLS setup: %s", nng_strerror(rv));
+	return KB_EINVAL;
+}
+
+int kb_net_listen(struct kb_net *n, const char *url0, char *err, size_t errlen)
+{
+	char *url = kb_net_resolve_url(url0, n->h->data_dir);
+	struct listener *l = calloc(1, sizeof(*l));
+	int rv = 0;
+	if (url == NULL || l == NULL) {
+		rv = NNG_ENOMEM;
+		goto fail;
+	}
+	if (strncmp(url, "tcp://", 6) == 0 && !tcp_loopback(url)) {
+		snprintf(err, errlen, "bus listener %s: tcp:// is for loopback only; use tls+tcp:// for other hosts", url);
+		goto fail_msg;
+	}
+	l->net = n;
+	l->url = url;
+	if ((rv = nng_stream_listener_alloc(&l->l, url)))
+		goto fail;
+	if (strncmp(url, "ipc://", 6) == 0)
+		nng_stream_listener_set_int(l->l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		if (n->tls_server == NULL && tls_setup(n, true, &n->tls_server, err, errlen))
+			goto fail_msg;
+		if ((rv = nng_stream_listener_set_ptr(l->l, NNG_OPT_TLS_CONFIG, n->tls_server)))
+			goto fail;
+	}
+	if ((rv = nng_stream_listener_listen(l->l)) ||
+	    (rv = nng_aio_alloc(&l->acc, accept_done, l)))
+		goto fail;
+	pthread_mutex_lock(&n->mu);
+	l->next = n->listeners;
+	n->listeners = l;
+	pthread_mutex_unlock(&n->mu);
+	nng_stream_listener_accept(l->l, l->acc);
+	kb_clog(KB_LOG_INFO, "bus listening", "url=%s", url);
+	return 0;
+fail:
+	snprintf(err, errlen, "bus listener %s: %s", url ? url : url0, nng_strerror(rv));
+fail_msg:
+	if (l && l->l)
+		nng_stream_listener_free(l->l);
+	free(l);
+	free(url);
+	return KB_EINVAL;
+}
+
+const char *kb_net_listen_url(struct kb_net *n, size_t i)
+{
+	struct listener *l = n->listeners;
+	size_t count = 0;
+	for (struct listener *x = l; x; x = x->next)
+		count++;
+	/* The list is newest first; index in config order. */
+	for (size_t k = count; l; l = l->next)
+		if (--k == i)
+			return l->url;
+	return NULL;
+}
+
+/* --- the uplink ------------------------------------------------------------------------ */
+
+static int dial(struct kb_net *n, const char *url, nng_stream **out, char *err,
+    size_t errlen)
+{
+	nng_stream_dialer *d = NULL;
+	nng_aio *aio = NULL;
+	int rv = nng_stream_dialer_alloc(&d, url);
+	if (rv == 0 && strncmp(url, "tls+tcp://", 10) == 0) {
+		if (n->tls_client == NULL && tls_setup(n, false, &n->tls_client, err, errlen)) {
+			nng_stream_dialer_free(d);
+			return KB_EINVAL;
+		}
+		rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, n->tls_client);
+	}
+	if (rv == 0)
+		rv = nng_aio_alloc(&aio, NULL, NULL);
+	if (rv == 0) {
+		nng_aio_set_timeout(aio, 5000);
+		nng_stream_dialer_dial(d, aio);
+		nng_aio_wait(aio);
+		rv = nng_aio_result(aio);
+	}
+	if (rv == 0)
+		*out = nng_aio_get_output(aio, 0);
+	else
+		snprintf(err, errlen, "cannot reach %s: %s", url, nng_strerror(rv));
+	nng_aio_free(aio);
+	nng_stream_dialer_free(d);
+	return rv ? KB_EUNAVAILABLE : 0;
+}
+
+static int uplink_connect(struct kb_net *n, char *err, size_t errlen)
+{
+	nng_stream *s;
+	int rc = dial(n, n->up_url, &s, err, errlen);
+	if (rc)
+		return rc;
+	struct conn *c = conn_new(n, s, true);
+	if (c == NULL) {
+		nng_stream_free(s);
+		return KB_ENOMEM;
+	}
+	static const char *const up_groups[] = { "kubus:uplink" };
+	struct kb_ident *who = kb_ident_new("uplink", "uplink", "", up_groups, 1);
+	c->ep = who ? kb_bus_open_remote(n->bus, "uplink", who, &conn_ops, c, true) : NULL;
+	kb_ident_unref(who);
+	if (c->ep == NULL) {
+		conn_close(c, "out of memory");
+		return KB_ENOMEM;
+	}
+	atomic_fetch_add(&c->refs, 1); /* held while we wait below */
+	rx_start(c);
+	kb_body *hello = kb_mp_body("{s:s, s:s}", "token", n->up_token ? n->up_token : "",
+	    "name", n->h->only_instance ? n->h->only_instance : n->h->name);
+	conn_send_env(c, KB_ENV_HELLO, 1, NULL, NULL, NULL, 0, hello, 0, NULL);
+	kb_body_unref(hello);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	pthread_mutex_lock(&c->mu);
+	while (c->hello == 0)
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT)
+			break;
+	int ok = c->hello;
+	char why[256];
+	snprintf(why, sizeof(why), "%s", c->hello == 0 ? "no answer to hello" : c->hello_err);
+	pthread_mutex_unlock(&c->mu);
+	if (ok != 1) {
+		snprintf(err, errlen, "joining %s refused: %s", n->up_url, why);
+		conn_close(c, why);
+		conn_unref(c);
+		return KB_EUNAUTHORIZED;
+	}
+	pthread_mutex_lock(&n->mu);
+	n->up = c;
+	pthread_mutex_unlock(&n->mu);
+	kb_bus_set_uplink(n->bus, c->ep);
+	conn_unref(c);
+	return 0;
+}
+
+int kb_net_join(struct kb_net *n, const char *url, const char *token,
+    char *err, size_t errlen)
+{
+	free(n->up_url);
+	free(n->up_token);
+	n->up_url = kb_net_resolve_url(url, n->h->data_dir);
+	n->up_token = token ? strdup(token) : NULL;
+	return uplink_connect(n, err, errlen);
+}
+
+static void send_reg(void *arg, const char *name)
+{
+	conn_send_env(arg, KB_ENV_REG, 0, NULL, name, NULL, 0, NULL, 0, NULL);
+}
+
+static void send_sub(void *arg, const char *pattern)
+{
+	conn_send_env(arg, KB_ENV_SUB, 0, NULL, pattern, NULL, 0, NULL, 0, NULL);
+}
+
+static struct conn *uplink_ref(struct kb_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	struct conn *c = n->up;
+	if (c)
+		atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&n->mu);
+	return c;
+}
+
+void kb_net_uplink_ready(struct kb_net *n)
+{
+	struct conn *c = uplink_ref(n);
+	if (c == NULL)
+		return;
+	kb_bus_each_service(n->bus, NULL, send_reg, c);
+	kb_bus_each_local_pattern(n->bus, send_sub, c);
+	conn_send_env(c, KB_ENV_READY, 0, NULL, NULL, NULL, 0, NULL, 0, NULL);
+	conn_unref(c);
+}
+
+void kb_net_uplink_sub(struct kb_net *n, const char *pattern)
+{
+	struct conn *c = uplink_ref(n);
+	if (c == NULL)
+		return;
+	send_sub(c, pattern);
+	conn_unref(c);
+}
+
+static void *reconnect_main(void *arg)
+{
+	struct kb_net *n = arg;
+	int delay_ms = 100;
+	for (;;) {
+		usleep((useconds_t)delay_ms * 1000);
+		pthread_mutex_lock(&n->mu);
+		bool closing = n->closing;
+		pthread_mutex_unlock(&n->mu);
+		if (closing)
+			return NULL;
+		char err[512];
+		if (uplink_connect(n, err, sizeof(err)) == 0) {
+			kb_clog(KB_LOG_INFO, "uplink restored", "url=%s", n->up_url);
+			kb_net_uplink_ready(n);
+			return NULL;
+		}
+		kb_clog(KB_LOG_WARN, "uplink unreachable", "url=%s retry_ms=%d reason=\"%s\"",
+		    n->up_url, delay_ms, err);
+		if (delay_ms < 10000)
+			delay_ms *= 2;
+	}
+}
+
+static void reconnect_later(struct kb_net *n)
+{
+	/* An isolated child has no life of its own without its parent. */
+	if (n->h->only_instance) {
+		kb_clog(KB_LOG_ERROR, "uplink lost; an isolated plugin exits with its parent", NULL);
+		_exit(3);
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, reconnect_main, n) == 0)
+		pthread_detach(t);
+}
+
+/* --- life -------------------------------------------------------------------------------- */
+
+struct kb_net *kb_net_new(struct kb_host *h)
+{
+	struct kb_net *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	n->h = h;
+	n->bus = h->bus;
+	pthread_mutex_init(&n->mu, NULL);
+	pthread_cond_init(&n->reap_cv, NULL);
+	if (pthread_create(&n->reaper, NULL, reaper_main, n) != 0) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void kb_net_free(struct kb_net *n)
+{
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->mu);
+	n->closing = true;
+	struct listener *ls = n->listeners;
+	n->listeners = NULL;
+	pthread_mutex_unlock(&n->mu);
+	while (ls) {
+		struct listener *l = ls;
+		ls = l->next;
+		nng_stream_listener_close(l->l);
+		nng_aio_stop(l->acc);
+		nng_aio_free(l->acc);
+		nng_stream_listener_free(l->l);
+		free(l->url);
+		free(l);
+	}
+	for (;;) {
+		pthread_mutex_lock(&n->mu);
+		struct conn *c = n->conns;
+		if (c)
+			atomic_fetch_add(&c->refs, 1);
+		pthread_mutex_unlock(&n->mu);
+		if (c == NULL)
+			break;
+		conn_close(c, "host stopping");
+		conn_unref(c);
+	}
+	pthread_mutex_lock(&n->mu);
+	pthread_cond_signal(&n->reap_cv);
+	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->reaper, NULL);
+	if (n->tls_server)
+		nng_tls_config_free(n->tls_server);
+	if (n->tls_client)
+		nng_tls_config_free(n->tls_client);
+	free(n->up_url);
+	free(n->up_token);
+	pthread_mutex_destroy(&n->mu);
+	pthread_cond_destroy(&n->reap_cv);
+	free(n);
+}

@@ -1,0 +1,34 @@
+/* core/conn.h — the bus between processes and hosts, over nng streams.
+ *
+ * Listeners accept peers (ipc for local tools and isolated plugins, tcp on
+ * loopback, tls+tcp with mutual TLS for other hosts); every peer proves a
+ * token in a hello before anything of its is routed. The uplink is the one
+ * connection this host dials: requests for services it does not know go
+ * there, and its local services and subscriptions are registered there.
+ */
+#ifndef KUBUS_CORE_CONN_H
+#define KUBUS_CORE_CONN_H
+
+#include <stddef.h>
+
+struct kb_host;
+struct kb_net;
+
+struct kb_net *kb_net_new(struct kb_host *h);
+/* Close every connection and listener, then free. NULL is fine. */
+void kb_net_free(struct kb_net *n);
+int kb_net_listen(struct kb_net *n, const char *url, char *err, size_t errlen);
+/* Dial the uplink, say hello with `token`, wait for the answer. */
+int kb_net_join(struct kb_net *n, const char *url, const char *token,
+    char *err, size_t errlen);
+/* Register this host's services and subscriptions upstream, then say
+ * ready. Called once after start and again after every reconnect. */
+void kb_net_uplink_ready(struct kb_net *n);
+void kb_net_uplink_sub(struct kb_net *n, const char *pattern);
+/* The URL a listener ended up on (ipc paths resolved); i-th listener. */
+const char *kb_net_listen_url(struct kb_net *n, size_t i);
+
+/* Turn "ipc://x.sock" into "ipc://DATA_DIR/x.sock"; malloc'd. */
+char *kb_net_resolve_url(const char *url, const char *data_dir);
+
+#endif
