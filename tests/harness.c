@@ -116,6 +116,11 @@ struct kbt_host *kbt_host_start(const char *yaml, char *err, size_t errlen)
 	return t;
 }
 
+struct kb_host *kbt_host_core(struct kbt_host *t)
+{
+	return t->h;
+}
+
 const char *kbt_host_data_dir(struct kbt_host *t)
 {
 	return t->h->data_dir;

@@ -33,6 +33,8 @@
 struct kbt_host;
 
 struct kbt_host *kbt_host_start(const char *yaml, char *err, size_t errlen);
+/* The core's host object, for tests that look inside (stats). */
+struct kb_host *kbt_host_core(struct kbt_host *h);
 /* The host's data dir (borrowed). */
 const char *kbt_host_data_dir(struct kbt_host *h);
 /* A new in-process endpoint named `name` with the given principal. Freed by
