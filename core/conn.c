@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -17,6 +18,7 @@
 
 #include "auth.h"
 #include "bus.h"
+#include "certauth.h"
 #include "conn.h"
 #include "envelope.h"
 #include "host.h"
@@ -46,6 +48,9 @@ struct conn {
 	int hello;                   /* uplink: 0 waiting, 1 ok, -1 refused */
 	char hello_err[256];
 
+	bool tls;                    /* a tls+tcp connection */
+	bool hello_sent;             /* uplink: our hello is out */
+	uint8_t nonce[KB_NONCE_LEN]; /* the challenge this host sent */
 	bool authed;
 	bool linger;                 /* close once the queue is written */
 	int garbage;
@@ -55,6 +60,7 @@ struct conn {
 
 struct listener {
 	nng_stream_listener *l;
+	bool tls;
 	nng_aio *acc;
 	char *url;
 	struct kb_net *net;
@@ -287,6 +293,44 @@ static bool may_register(struct conn *c, const char *service)
 
 /* --- receiving ---------------------------------------------------------------------- */
 
+/* The identity a certificate hello proves, or NULL with why. */
+static struct kb_ident *cert_ident(struct conn *c, const msgpack_object *o,
+    char *why, size_t whylen)
+{
+	const char *pem, *name;
+	size_t pl, nl;
+	const msgpack_object *sig = kb_mp_get(o, "sig");
+	struct kb_host *h = c->net->h;
+	if (!kb_mp_str(o, "cert", &pem, &pl) || sig == NULL ||
+	    sig->type != MSGPACK_OBJECT_BIN) {
+		snprintf(why, whylen, "a certificate hello needs cert (PEM) and sig (bin)");
+		return NULL;
+	}
+	if (h->tls_ca == NULL) {
+		snprintf(why, whylen, "this host has no bus.tls.ca to check certificates");
+		return NULL;
+	}
+	char *user;
+	char **groups;
+	size_t ng;
+	if (kb_cert_verify(h->tls_ca, pem, pl, c->nonce, sizeof(c->nonce),
+	        (const uint8_t *)sig->via.bin.ptr, sig->via.bin.size, &user, &groups,
+	        &ng, why, whylen))
+		return NULL;
+	char ename[160];
+	if (!kb_mp_str(o, "name", &name, &nl) || nl > 100)
+		name = "peer", nl = 4;
+	snprintf(ename, sizeof(ename), "%.*s#%llu", (int)nl, name,
+	    (unsigned long long)c->serial);
+	groups[ng++] = strdup("system:authenticated");
+	struct kb_ident *who = kb_ident_new(ename, user, "", (const char *const *)groups, ng);
+	for (size_t i = 0; i < ng; i++)
+		free(groups[i]);
+	free(groups);
+	free(user);
+	return who;
+}
+
 static bool hello_accept(struct conn *c, const struct kb_env *e)
 {
 	char why[256] = "";
@@ -300,8 +344,11 @@ static bool hello_accept(struct conn *c, const struct kb_env *e)
 		snprintf(why, sizeof(why),
 		    "protocol version %llu is not supported: this host speaks %d",
 		    (unsigned long long)e->v, KB_PROTO_VERSION);
+	} else if (c->tls && kb_mp_get(o, "cert")) {
+		who = cert_ident(c, o, why, sizeof(why));
 	} else if (!kb_mp_str(o, "token", &tok, &tl) || tl == 0 || tl >= sizeof(token)) {
-		snprintf(why, sizeof(why), "hello without a token");
+		snprintf(why, sizeof(why), "hello without a token%s",
+		    c->tls ? " or a signed certificate" : "");
 	} else {
 		memcpy(token, tok, tl);
 		token[tl] = '\0';
@@ -331,6 +378,44 @@ static bool hello_accept(struct conn *c, const struct kb_env *e)
 	kb_clog(KB_LOG_INFO, "peer joined", "endpoint=%s user=%s", who->endpoint, who->user);
 	kb_ident_unref(who);
 	return true;
+}
+
+/* Prove our certificate: sign the host's nonce, send cert and signature. */
+static void send_cert_hello(struct conn *c, const struct kb_env *e)
+{
+	struct kb_host *h = c->net->h;
+	kb_body *b = e->body ? kb_body_new(e->body, e->body_len) : NULL;
+	const msgpack_object *nonce = kb_mp_get(kb_body_obj(b), "nonce");
+	char *pem = NULL, err[256] = "no nonce in the challenge";
+	uint8_t *sig = NULL;
+	size_t siglen = 0;
+	if (nonce && nonce->type == MSGPACK_OBJECT_BIN &&
+	    kb_cert_sign(h->tls_cert, h->tls_key, (const uint8_t *)nonce->via.bin.ptr,
+	        nonce->via.bin.size, &pem, &sig, &siglen, err, sizeof(err)) == 0) {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 3);
+		kb_mp_pack(&pk, "s:s, s:s, s", "cert", pem, "name",
+		    h->only_instance ? h->only_instance : h->name, "sig");
+		msgpack_pack_bin(&pk, siglen);
+		msgpack_pack_bin_body(&pk, sig, siglen);
+		kb_body *hello = kb_body_from_sbuf(&sb);
+		msgpack_sbuffer_destroy(&sb);
+		c->hello_sent = true;
+		conn_send_env(c, KB_ENV_HELLO, 1, NULL, NULL, NULL, 0, hello, 0, NULL);
+		kb_body_unref(hello);
+	} else {
+		pthread_mutex_lock(&c->mu);
+		c->hello = -1;
+		snprintf(c->hello_err, sizeof(c->hello_err), "%s", err);
+		pthread_cond_broadcast(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	free(pem);
+	free(sig);
+	kb_body_unref(b);
 }
 
 /* One whole frame. Returns false when the connection must close. */
@@ -363,6 +448,12 @@ static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 		    (unsigned long long)e->v, KB_PROTO_VERSION);
 		conn_send_env(c, KB_ENV_ERR, e->id, NULL, NULL, NULL, 0, NULL, KB_EBADREQUEST, msg);
 		keep = reject(c);
+		goto out;
+	}
+	if (c->uplink && c->hello == 0 && e->t == KB_ENV_HELLO) {
+		/* The host's challenge: answer it unless a token went out. */
+		if (!c->hello_sent)
+			send_cert_hello(c, e);
 		goto out;
 	}
 	if (c->uplink && c->hello == 0) {
@@ -615,6 +706,26 @@ static void *reaper_main(void *arg)
 
 /* --- listening ------------------------------------------------------------------------ */
 
+static int send_challenge(struct conn *c)
+{
+	c->tls = true;
+	if (getrandom(c->nonce, sizeof(c->nonce), 0) != (ssize_t)sizeof(c->nonce))
+		return -1;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	kb_mp_pack_cstr(&pk, "nonce");
+	msgpack_pack_bin(&pk, sizeof(c->nonce));
+	msgpack_pack_bin_body(&pk, c->nonce, sizeof(c->nonce));
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	conn_send_env(c, KB_ENV_HELLO, 0, NULL, NULL, NULL, 0, b, 0, NULL);
+	kb_body_unref(b);
+	return 0;
+}
+
 static void accept_done(void *arg)
 {
 	struct listener *l = arg;
@@ -622,10 +733,13 @@ static void accept_done(void *arg)
 		return; /* closed */
 	nng_stream *s = nng_aio_get_output(l->acc, 0);
 	struct conn *c = conn_new(l->net, s, false);
-	if (c == NULL)
+	if (c == NULL) {
 		nng_stream_free(s);
-	else
+	} else {
+		if (l->tls && send_challenge(c) != 0)
+			conn_close(c, "cannot make a nonce");
 		rx_start(c);
+	}
 	nng_stream_listener_accept(l->l, l->acc);
 }
 
@@ -711,6 +825,7 @@ int kb_net_listen(struct kb_net *n, const char *url0, char *err, size_t errlen)
 	if (strncmp(url, "ipc://", 6) == 0)
 		nng_stream_listener_set_int(l->l, NNG_OPT_IPC_PERMISSIONS, 0600);
 	if (strncmp(url, "tls+tcp://", 10) == 0) {
+		l->tls = true;
 		if (n->tls_server == NULL && tls_setup(n, true, &n->tls_server, err, errlen))
 			goto fail_msg;
 		if ((rv = nng_stream_listener_set_ptr(l->l, NNG_OPT_TLS_CONFIG, n->tls_server)))
@@ -719,6 +834,17 @@ int kb_net_listen(struct kb_net *n, const char *url0, char *err, size_t errlen)
 	if ((rv = nng_stream_listener_listen(l->l)) ||
 	    (rv = nng_aio_alloc(&l->acc, accept_done, l)))
 		goto fail;
+	size_t ul = strlen(url);
+	int port;
+	if (ul > 2 && strcmp(url + ul - 2, ":0") == 0 &&
+	    nng_stream_listener_get_int(l->l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+		/* Port 0 picked a free port: say which. */
+		char *bound;
+		if (asprintf(&bound, "%.*s:%d", (int)(ul - 2), url, port) > 0) {
+			free(url);
+			l->url = url = bound;
+		}
+	}
 	pthread_mutex_lock(&n->mu);
 	l->next = n->listeners;
 	n->listeners = l;
@@ -762,6 +888,12 @@ static int dial(struct kb_net *n, const char *url, nng_stream **out, char *err,
 			nng_stream_dialer_free(d);
 			return KB_EINVAL;
 		}
+		/* The host's certificate must name the host we dialled. */
+		char host[256];
+		const char *hp = url + 10, *colon = strrchr(hp, ':');
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - hp) : (int)strlen(hp), hp);
+		nng_tls_config_server_name(n->tls_client,
+		    n->h->tls_server_name ? n->h->tls_server_name : host);
 		rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, n->tls_client);
 	}
 	if (rv == 0)
@@ -801,11 +933,17 @@ static int uplink_connect(struct kb_net *n, char *err, size_t errlen)
 		return KB_ENOMEM;
 	}
 	atomic_fetch_add(&c->refs, 1); /* held while we wait below */
+	c->tls = strncmp(n->up_url, "tls+tcp://", 10) == 0;
+	/* Over TLS with no token, the certificate speaks: wait for the
+	 * host's challenge (on_frame answers it). */
+	if (n->up_token || !c->tls) {
+		kb_body *hello = kb_mp_body("{s:s, s:s}", "token", n->up_token ? n->up_token : "",
+		    "name", n->h->only_instance ? n->h->only_instance : n->h->name);
+		c->hello_sent = true;
+		conn_send_env(c, KB_ENV_HELLO, 1, NULL, NULL, NULL, 0, hello, 0, NULL);
+		kb_body_unref(hello);
+	}
 	rx_start(c);
-	kb_body *hello = kb_mp_body("{s:s, s:s}", "token", n->up_token ? n->up_token : "",
-	    "name", n->h->only_instance ? n->h->only_instance : n->h->name);
-	conn_send_env(c, KB_ENV_HELLO, 1, NULL, NULL, NULL, 0, hello, 0, NULL);
-	kb_body_unref(hello);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 10;

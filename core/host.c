@@ -60,12 +60,13 @@ static const struct kb_opt bus_opts[] = {
 };
 
 struct tls_cfg {
-	char *cert, *key, *ca;
+	char *cert, *key, *ca, *server_name;
 };
 static const struct kb_opt tls_opts[] = {
 	KB_OPT_STR("cert", struct tls_cfg, cert, NULL, "PEM certificate (and key, if key is unset)"),
 	KB_OPT_STR("key", struct tls_cfg, key, NULL, "PEM private key"),
 	KB_OPT_STR("ca", struct tls_cfg, ca, NULL, "PEM CA that signs peers"),
+	KB_OPT_STR("server_name", struct tls_cfg, server_name, NULL, "name the uplink's certificate must carry (default: the join URL's host)"),
 	KB_OPT_END,
 };
 
@@ -225,10 +226,12 @@ static int parse_plugins(struct kb_host *h, const kb_conf *plugins, char *err,
 		in->isolate = pc.isolate;
 		for (size_t j = 0; j + 1 < h->ninsts; j++) {
 			if (strcmp(h->insts[j].name, in->name) == 0) {
+				/* The same one-line shape as every other plugin
+				 * failure; its "file" is where the entry is. */
 				snprintf(err, errlen,
-				    "%s:%d:%d: plugin \"%s\": duplicate instance name (plugins[%zu] has it too); give one a `name:`",
-				    kb_conf_file(node), kb_conf_line(node),
-				    kb_conf_col(node), in->name, j);
+				    "plugin \"%s\" (%s:%d:%d): duplicate instance name (plugins[%zu] has it too); give one a `name:`",
+				    in->name, kb_conf_file(node), kb_conf_line(node),
+				    kb_conf_col(node), j);
 				return KB_EEXIST;
 			}
 		}
@@ -319,6 +322,7 @@ static int parse_config(struct kb_host *h, const struct kb_host_opts *o,
 	h->tls_cert = tc.cert, tc.cert = NULL;
 	h->tls_key = tc.key, tc.key = NULL;
 	h->tls_ca = tc.ca, tc.ca = NULL;
+	h->tls_server_name = tc.server_name, tc.server_name = NULL;
 	h->token_file = ac.token_file, ac.token_file = NULL;
 	h->policy = ac.policy;
 	h->rbac = ac.rbac;
@@ -605,6 +609,7 @@ void kb_host_free(struct kb_host *h)
 	free(h->tls_cert);
 	free(h->tls_key);
 	free(h->tls_ca);
+	free(h->tls_server_name);
 	free(h->token_file);
 	free(h->only_instance);
 	free(h->argv0);

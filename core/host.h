@@ -54,7 +54,7 @@ struct kb_host {
 	char **listen;               /* bus listen URLs */
 	char *join;
 	char *join_token;
-	char *tls_cert, *tls_key, *tls_ca;
+	char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
 	int64_t max_message;
 	int64_t timeout_ms;
 	char *token_file;
