@@ -140,7 +140,8 @@ int kb_loader_list(const char *plugin_path, FILE *out)
 			names[n++] = strdup(e->d_name);
 		}
 		closedir(dir);
-		qsort(names, n, sizeof(*names), cmp_str);
+		if (n > 1)
+			qsort(names, n, sizeof(*names), cmp_str);
 		for (size_t i = 0; i < n; i++) {
 			char file[4096], err[512];
 			void *dl;
