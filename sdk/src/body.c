@@ -36,7 +36,8 @@ kb_body *kb_body_new(const void *data, size_t len)
 	void *copy = malloc(len ? len : 1);
 	if (copy == NULL)
 		return NULL;
-	memcpy(copy, data, len);
+	if (len)
+		memcpy(copy, data, len);
 	return kb_body_take(copy, len);
 }
 

@@ -112,7 +112,8 @@ int kb_reply_err_body(kb_msg *req, int code, kb_body *body, const char *fmt,
  * `rep` is borrowed for the duration of the call. */
 typedef void (*kb_reply_fn)(void *arg, int rc, const kb_msg *rep);
 
-/* Send a request to `service`. timeout_ms <= 0 means the default (30 s).
+/* Send a request to `service`. timeout_ms <= 0 means the host's default
+ * (`bus.timeout` in its config, 30 s unless set).
  * Takes `body` on success (NULL sends nil). The callback is always called
  * exactly once when this returns 0, and never when it returns an error. */
 int kb_request(kb_ctx *ctx, const char *service, const char *op,

@@ -30,9 +30,11 @@ const msgpack_object *kb_mp_keyn(const msgpack_object *map, const char *key,
     size_t keylen);
 
 /* Follow a path: keys separated by '.', array indexes as "[i]", e.g.
- * "spec.containers[0].ports[1].containerPort". A key containing '.' is
- * written with a backslash: "metadata.labels.app\\.kubernetes\\.io/name".
- * NULL when any step is missing or of the wrong type. */
+ * "spec.containers[0].ports[1].containerPort" or "matrix[1][0]". A key
+ * containing '.', '[' or '\\' is written with a backslash before it:
+ * "metadata.labels.app\\.kubernetes\\.io/name" (in C source, so each
+ * backslash is doubled). Each key is at most 255 bytes. The empty path is
+ * `o` itself. NULL when any step is missing or of the wrong type. */
 const msgpack_object *kb_mp_get(const msgpack_object *o, const char *path);
 
 /* Typed reads of a path. They return false (and leave *out alone) when the

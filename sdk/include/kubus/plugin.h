@@ -88,23 +88,30 @@ struct kb_plugin {
 	int kind;                /* enum kb_kind */
 
 	/* Called once, on the host's main thread, before any plugin starts.
-	 * Parse `conf` (borrowed until init returns) with kb_conf_parse(),
+	 * Check `conf` (borrowed until init returns; NULL when the entry has
+	 * no `config:`) against an option table with kb_conf_opts(),
 	 * register services, subscriptions and extensions through `ctx`, and
 	 * set *state to the plugin's private data. Return 0 or a kb_err and
-	 * log why with kb_log(); a failed init must free what it allocated. */
+	 * say why with kb_fail(); a failed init must free what it allocated
+	 * (fini is not called for it). Required for plugins; optional for
+	 * extensions, whose init runs inside their owner's kb_ext_load(). */
 	int (*init)(kb_ctx *ctx, const kb_conf *conf, void **state);
 
 	/* Called on the main thread after every plugin's init succeeded, in
-	 * config order. The bus is live: requests may be sent from here on. */
+	 * config order. The bus is live: requests may be sent from here on.
+	 * May be NULL. Never called for extensions. */
 	int (*start)(kb_ctx *ctx, void *state);
 
 	/* Called on the main thread in reverse order at shutdown (or when a
 	 * later plugin failed to start). Stop threads; no more bus calls after
-	 * it returns. Called only if start succeeded. */
+	 * it returns. Called only if start succeeded. May be NULL. Never
+	 * called for extensions. */
 	void (*stop)(kb_ctx *ctx, void *state);
 
 	/* Free the state; called after stop (or after a failed start), and
-	 * for every plugin whose init succeeded. May be NULL. */
+	 * for every plugin whose init succeeded, once its bus endpoint is
+	 * closed: no handler runs any more. For an extension: from
+	 * kb_ext_unload(). May be NULL. */
 	void (*fini)(void *state);
 
 	/* Extensions only: the kind's vtable (struct kb_sched_policy_ops, …),
