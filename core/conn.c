@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -80,6 +81,8 @@ struct kb_net {
 	bool closing;
 	pthread_t reaper;
 	pthread_cond_t reap_cv;
+	int reconnecting;            /* reconnect threads alive */
+	pthread_cond_t reconnect_cv; /* closing, or one of them ended */
 	nng_tls_config *tls_server, *tls_client;
 };
 
@@ -141,8 +144,9 @@ static void tx_done(void *arg)
 		nng_iov iov = { .iov_buf = c->out.data + c->out_off,
 			.iov_len = c->out.size - c->out_off };
 		nng_aio_set_iov(c->tx, 1, &iov);
-		pthread_mutex_unlock(&c->mu);
+		/* under c->mu: see rx_start */
 		nng_stream_send(c->s, c->tx);
+		pthread_mutex_unlock(&c->mu);
 		return; /* the reference travels with the send */
 	}
 	c->tx_busy = false;
@@ -590,17 +594,21 @@ static void rx_done(void *arg)
 	conn_unref(c);
 }
 
+/* Submit under c->mu, as tx_kick_locked does: once conn_close has set
+ * `closed` the reaper may nng_aio_stop the aio, and an operation started
+ * on a stopped aio never calls back, so its reference would leak. */
 static void rx_start(struct conn *c)
 {
 	pthread_mutex_lock(&c->mu);
-	bool closed = c->closed;
-	pthread_mutex_unlock(&c->mu);
-	if (closed)
+	if (c->closed) {
+		pthread_mutex_unlock(&c->mu);
 		return;
+	}
 	nng_iov iov = { .iov_buf = c->rbuf + c->rlen, .iov_len = c->rcap - c->rlen };
 	nng_aio_set_iov(c->rx, 1, &iov);
 	atomic_fetch_add(&c->refs, 1);
 	nng_stream_recv(c->s, c->rx);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static struct conn *conn_new(struct kb_net *n, nng_stream *s, bool uplink)
@@ -683,11 +691,10 @@ static void *reaper_main(void *arg)
 	struct kb_net *n = arg;
 	pthread_mutex_lock(&n->mu);
 	for (;;) {
-		while (n->dead == NULL && !n->closing)
+		while (n->dead == NULL && !(n->closing && n->conns == NULL))
 			pthread_cond_wait(&n->reap_cv, &n->mu);
 		struct conn *dead = n->dead;
 		n->dead = NULL;
-		bool closing = n->closing;
 		pthread_mutex_unlock(&n->mu);
 		while (dead) {
 			struct conn *c = dead;
@@ -697,7 +704,10 @@ static void *reaper_main(void *arg)
 			conn_unref(c);
 		}
 		pthread_mutex_lock(&n->mu);
-		if (closing && n->dead == NULL)
+		/* Done once kb_net_free has closed every connection and each
+		 * is freed: leaving while one is still live (being closed by
+		 * kb_net_free or by its peer) would leak it. */
+		if (n->closing && n->conns == NULL && n->dead == NULL)
 			break;
 	}
 	pthread_mutex_unlock(&n->mu);
@@ -1022,28 +1032,51 @@ void kb_net_uplink_sub(struct kb_net *n, const char *pattern)
 	conn_unref(c);
 }
 
+/* Sleep ms, or less if the net starts closing. True when it is closing. */
+static bool reconnect_sleep(struct kb_net *n, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&n->mu);
+	while (!n->closing)
+		if (pthread_cond_timedwait(&n->reconnect_cv, &n->mu, &ts) == ETIMEDOUT)
+			break;
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	return closing;
+}
+
+/* kb_net_free waits for this thread (n->reconnecting), so n stays valid
+ * until the very end, where it must no longer be touched. */
 static void *reconnect_main(void *arg)
 {
 	struct kb_net *n = arg;
 	int delay_ms = 100;
 	for (;;) {
-		usleep((useconds_t)delay_ms * 1000);
-		pthread_mutex_lock(&n->mu);
-		bool closing = n->closing;
-		pthread_mutex_unlock(&n->mu);
-		if (closing)
-			return NULL;
+		if (reconnect_sleep(n, delay_ms))
+			break;
 		char err[512];
 		if (uplink_connect(n, err, sizeof(err)) == 0) {
 			kb_clog(KB_LOG_INFO, "uplink restored", "url=%s", n->up_url);
 			kb_net_uplink_ready(n);
-			return NULL;
+			break;
 		}
 		kb_clog(KB_LOG_WARN, "uplink unreachable", "url=%s retry_ms=%d reason=\"%s\"",
 		    n->up_url, delay_ms, err);
 		if (delay_ms < 10000)
 			delay_ms *= 2;
 	}
+	pthread_mutex_lock(&n->mu);
+	n->reconnecting--;
+	pthread_cond_broadcast(&n->reconnect_cv);
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
 }
 
 static void reconnect_later(struct kb_net *n)
@@ -1053,9 +1086,21 @@ static void reconnect_later(struct kb_net *n)
 		kb_clog(KB_LOG_ERROR, "uplink lost; an isolated plugin exits with its parent", NULL);
 		_exit(3);
 	}
+	pthread_mutex_lock(&n->mu);
+	if (n->closing) {
+		pthread_mutex_unlock(&n->mu);
+		return;
+	}
+	n->reconnecting++;
+	pthread_mutex_unlock(&n->mu);
 	pthread_t t;
-	if (pthread_create(&t, NULL, reconnect_main, n) == 0)
+	if (pthread_create(&t, NULL, reconnect_main, n) == 0) {
 		pthread_detach(t);
+		return;
+	}
+	pthread_mutex_lock(&n->mu);
+	n->reconnecting--;
+	pthread_mutex_unlock(&n->mu);
 }
 
 /* --- life -------------------------------------------------------------------------------- */
@@ -1069,6 +1114,7 @@ struct kb_net *kb_net_new(struct kb_host *h)
 	n->bus = h->bus;
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->reap_cv, NULL);
+	pthread_cond_init(&n->reconnect_cv, NULL);
 	if (pthread_create(&n->reaper, NULL, reaper_main, n) != 0) {
 		free(n);
 		return NULL;
@@ -1084,6 +1130,11 @@ void kb_net_free(struct kb_net *n)
 	n->closing = true;
 	struct listener *ls = n->listeners;
 	n->listeners = NULL;
+	/* A reconnect thread still uses n: wake it and wait for it (at most
+	 * one dial and hello). An uplink it made is closed below. */
+	pthread_cond_broadcast(&n->reconnect_cv);
+	while (n->reconnecting > 0)
+		pthread_cond_wait(&n->reconnect_cv, &n->mu);
 	pthread_mutex_unlock(&n->mu);
 	while (ls) {
 		struct listener *l = ls;
@@ -1118,5 +1169,6 @@ void kb_net_free(struct kb_net *n)
 	free(n->up_token);
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->reap_cv);
+	pthread_cond_destroy(&n->reconnect_cv);
 	free(n);
 }

@@ -204,6 +204,22 @@ static int rd_int(struct cur *c, int64_t *out)
 	return 0;
 }
 
+/* Correlation ids are uint64 on the wire (the encoder packs them so):
+ * accept the whole range, not only what fits an int64. */
+static int rd_uint(struct cur *c, uint64_t *out)
+{
+	if (!need(c, 9) && c->p[0] == 0xcf) {
+		*out = be(c->p + 1, 8);
+		c->p += 9;
+		return 0;
+	}
+	int64_t iv;
+	if (rd_int(c, &iv) || iv < 0)
+		return -1;
+	*out = (uint64_t)iv;
+	return 0;
+}
+
 static int rd_len(struct cur *c, uint8_t fix_mask, uint8_t fix_tag,
     uint8_t b16, uint8_t b32, uint32_t *n)
 {
@@ -308,9 +324,8 @@ int kb_env_decode(const uint8_t *buf, size_t len, struct kb_env *env,
 			env->seen |= KB_ENV_HAS_T;
 		} else if (KEY(k, "id")) {
 			*why = "`id` is not an unsigned integer";
-			if (rd_int(&c, &iv) || iv < 0)
+			if (rd_uint(&c, &env->id))
 				return KB_EPROTO;
-			env->id = (uint64_t)iv;
 			env->seen |= KB_ENV_HAS_ID;
 		} else if (KEY(k, "dl")) {
 			*why = "`dl` is not an integer";

@@ -287,7 +287,12 @@ static int parse_config(struct kb_host *h, const struct kb_host_opts *o,
 		h->plugin_path = join_list(hc.plugin_path, ":");
 	else
 		h->plugin_path = default_plugin_path();
-	if (bc.listen == NULL && o->only_instance == NULL) {
+	if (o->only_instance) {
+		/* An isolated child only joins its parent: the listeners in the
+		 * config file they share are the parent's (and in use). */
+		free_list(bc.listen);
+		bc.listen = NULL;
+	} else if (bc.listen == NULL) {
 		bc.listen = calloc(2, sizeof(char *));
 		if (bc.listen)
 			bc.listen[0] = strdup("ipc://kubus.sock");

@@ -81,8 +81,10 @@ static int cmd_run(int argc, char **argv, bool child)
 		return 0;
 	}
 	struct kb_host_opts o = { 0 };
-	const char **sets = calloc((size_t)argc + 1, sizeof(char *));
+	const char **sets = calloc((size_t)argc + 2, sizeof(char *));
 	size_t nsets = 0;
+	const char *log_level = NULL;
+	char *log_set = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
@@ -98,6 +100,7 @@ static int cmd_run(int argc, char **argv, bool child)
 				free(sets);
 				return die("--log-level %s: expected error, warn, info, debug or trace", optarg);
 			}
+			log_level = optarg;
 			break;
 		default:
 			free(sets);
@@ -109,6 +112,15 @@ static int cmd_run(int argc, char **argv, bool child)
 		free(sets);
 		fputs(usage_run, stderr);
 		return 2;
+	}
+	/* The command line wins over the config file's host.log_level: pass
+	 * it on as the last --set, which children inherit too. */
+	if (log_level) {
+		if (asprintf(&log_set, "host.log_level=%s", log_level) < 0) {
+			free(sets);
+			return die("%s", "out of memory");
+		}
+		sets[nsets++] = log_set;
 	}
 	o.sets = sets;
 	o.argv0 = argv[0];
@@ -128,6 +140,7 @@ static int cmd_run(int argc, char **argv, bool child)
 	struct kb_host *h = kb_host_new(&o, err, sizeof(err));
 	if (h == NULL) {
 		free(sets);
+		free(log_set);
 		fprintf(stderr, "kubus: %s\n", err);
 		return 1;
 	}
@@ -135,6 +148,7 @@ static int cmd_run(int argc, char **argv, bool child)
 		fprintf(stderr, "kubus: %s\n", err);
 		kb_host_free(h);
 		free(sets);
+		free(log_set);
 		return 1;
 	}
 	kb_clog(KB_LOG_INFO, "host running", "name=%s data_dir=%s plugins=%zu",
@@ -145,6 +159,7 @@ static int cmd_run(int argc, char **argv, bool child)
 	kb_host_stop(h);
 	kb_host_free(h);
 	free(sets);
+	free(log_set);
 	return 0;
 }
 

@@ -1,9 +1,14 @@
 /* tests/harness.c — real hosts inside test processes (see harness.h). */
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -77,6 +82,98 @@ int kbt_run(const char *cmd, char **out)
 	else
 		free(buf);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+pid_t kbt_spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+	}
+	/* Not the test's signal mask or process group: a clean process. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execv(argv[0], argv);
+	fprintf(stderr, "kbt_spawn: cannot run %s\n", argv[0]);
+	_exit(127);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int kbt_wait_pid(pid_t pid, int ms)
+{
+	int64_t end = mono_ms() + ms;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (mono_ms() >= end)
+			return -1;
+		usleep(10000);
+	}
+}
+
+void kbt_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	if (waitpid(pid, NULL, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+char *kbt_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 4096, n = 0, r;
+	char *buf = malloc(cap);
+	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += r;
+		if (cap - n < 2) {
+			char *nb = realloc(buf, cap *= 2);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = '\0';
+	return buf;
+}
+
+char *kbt_wait_file(const char *path, const char *needle, int ms)
+{
+	int64_t end = mono_ms() + ms;
+	for (;;) {
+		char *s = kbt_slurp(path);
+		if (s && strstr(s, needle))
+			return s;
+		free(s);
+		if (mono_ms() >= end)
+			return NULL;
+		usleep(20000);
+	}
 }
 
 struct kbt_host *kbt_host_start(const char *yaml, char *err, size_t errlen)

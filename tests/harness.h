@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <kubus/kubus.h>
 
@@ -55,5 +56,19 @@ void kbt_rmrf(const char *path);
 /* Run a shell command, capture its stdout+stderr (malloc'd, NUL-terminated)
  * and exit status. */
 int kbt_run(const char *cmd, char **out);
+
+/* Start `argv[0]` (a path) in the background with stdout and stderr
+ * appended to `log`; returns its pid, or -1. */
+pid_t kbt_spawn(char *const argv[], const char *log);
+/* Wait up to ms for pid to exit: its wait status, or -1 when it is still
+ * running (it is not killed). */
+int kbt_wait_pid(pid_t pid, int ms);
+/* SIGKILL pid and reap it, if it is still there (for cleanups). */
+void kbt_kill(pid_t pid);
+/* Wait up to ms for the file to contain `needle`: its contents (malloc'd)
+ * when it does, NULL on timeout. */
+char *kbt_wait_file(const char *path, const char *needle, int ms);
+/* The whole file (malloc'd, NUL-terminated), or NULL. */
+char *kbt_slurp(const char *path);
 
 #endif
