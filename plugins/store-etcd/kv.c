@@ -40,6 +40,9 @@ static int req_key(const msgpack_object *req, const char *field,
 	if (!allow_empty && v->via.str.size == 0)
 		return ec_out_err(o, KB_EINVAL, "`%s`: expected a non-empty key",
 		    field);
+	/* The same limit as store-lmdb's, so both stores take the same keys. */
+	if (v->via.str.size > 511)
+		return ec_out_err(o, KB_EINVAL, "`%s` is longer than 511 bytes", field);
 	k->p = v->via.str.ptr;
 	k->n = v->via.str.size;
 	return 0;

@@ -362,14 +362,22 @@ static void run_cmds(struct ec_store *s)
 			c->w->next = s->watches;
 			s->watches = c->w;
 		} else {
+			bool found = false;
 			for (struct ec_watch **pp = &s->watches; *pp;
 			    pp = &(*pp)->next) {
 				if ((*pp)->id == c->id) {
 					struct ec_watch *w = *pp;
 					*pp = w->next;
 					watch_free(w);
+					found = true;
 					break;
 				}
+			}
+			if (!found) {
+				/* store.h: an unknown watch is NotFound. */
+				reply_err(s, c->token, KB_ENOTFOUND, "no such watch");
+				free(c);
+				continue;
 			}
 			struct ec_out o;
 			ec_out_init(&o);

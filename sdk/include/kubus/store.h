@@ -65,13 +65,17 @@
  *     If the store must drop a watcher it publishes
  *     {watch_id, error: {code: "Expired", message}} and forgets it.
  *
- * op "unwatch"    {watch_id}  ->  {}
+ * op "unwatch"    {watch_id}  ->  {}; an unknown watch_id is KB_ENOTFOUND.
+ *     The topic of a watch must start with "store/": by the default policy
+ *     that is where only the store may publish and only frontends listen.
  *
  * op "compact"    {rev}  ->  {compact_rev}
  *     Drops history older than rev; reads and watches below it get
- *     KB_EEXPIRED.
+ *     KB_EEXPIRED. A rev at or below compact_rev changes nothing and
+ *     answers the current compact_rev.
  *
- * Errors: an empty or non-string key, a value that is not bin, a value over
+ * Keys are at most 511 bytes (LMDB's limit; Kubernetes keys are far shorter).
+ * Errors: an empty, non-string or longer key, a value that is not bin, a value over
  * the size limit (1.5 MiB by default) -> KB_EINVAL, and nothing changes.
  */
 #ifndef KUBUS_STORE_H
