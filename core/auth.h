@@ -103,7 +103,8 @@ bool kb_auth_authorize(struct kb_auth *a, const char *user,
 /* Constant-time comparison of two NUL-terminated strings. */
 bool kb_auth_streq_ct(const char *a, const char *b);
 
-/* Glob used by policy patterns: "*", "prefix*", exact. */
+/* Glob used by policy patterns: "*", "prefix*", exact, and "*\/sub" (that
+ * subresource of any resource; only RBAC `resources` accept it). */
 bool kb_auth_glob(const char *pattern, const char *s);
 
 /* --- token file maintenance (`kubus token …`) ---------------------------- */

@@ -11,284 +11,221 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
-#include "auth.h"
+#include "tokens.h"
 
-/* A token file larger than this is surely not one. */
-#define TOKFILE_MAX (16u << 20)
+#define TOKFILE_MAX (16 << 20) /* larger is surely not a token file */
 #define TOKEN_BYTES 32
-/* What `kubus token list` shows of a token: enough to tell them apart. */
-#define TOKEN_SHOWN 8
+#define TOKEN_SHOWN 8 /* what `kubus token list` shows of a token */
 
-/* Shared with auth.c, which declares them the same way. */
-typedef int (
-    *kb_tokline_fn)(void *arg, int line, char *const f[4], const char **why);
-KB_HIDDEN int kb_tokfile_read(const char *path, bool check_mode, char **text,
-    size_t *len, struct stat *st, char *err, size_t errlen);
-KB_HIDDEN int kb_tokfile_parse(const char *path, char *text, size_t len,
-    kb_tokline_fn fn, void *arg, char *err, size_t errlen);
-KB_HIDDEN void kb_tokfile_wipe(char *text, size_t len);
+void kb_errf_(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	errno = e;
+}
 
-/* --- reading ------------------------------------------------------------- */
-
-void kb_tokfile_wipe(char *text, size_t len)
+static void wipe(char *text, size_t len)
 {
 	if (text)
 		OPENSSL_cleanse(text, len);
 	free(text);
 }
 
-static int check_mode(const char *path, const struct stat *st, char *err,
-    size_t errlen)
+bool kb_auth_streq_ct(const char *a, const char *b)
 {
-	if ((st->st_mode & 077) == 0)
+	unsigned char sa[KB_SUM_LEN], sb[KB_SUM_LEN];
+	if (a == NULL || b == NULL)
+		return false;
+	/* Digests have one length: no early exit at a length difference. */
+	kb_token_sum(a, sa);
+	kb_token_sum(b, sb);
+	return CRYPTO_memcmp(sa, sb, KB_SUM_LEN) == 0;
+}
+
+/* --- reading and parsing ------------------------------------------------- */
+
+static int check_mode(const char *path, mode_t mode, char *err, size_t errlen)
+{
+	if ((mode & 077) == 0)
 		return 0;
-	snprintf(err, errlen,
+	return kb_errf(err, errlen, KB_EFORBIDDEN,
 	    "token file %s is %s by others (mode %04o); chmod 600 it", path,
-	    st->st_mode & 044 ? "readable" : "writable",
-	    (unsigned)(st->st_mode & 07777));
-	return KB_EFORBIDDEN;
+	    mode & 044 ? "readable" : "writable", (unsigned)(mode & 07777));
 }
 
-/* Read to EOF rather than trusting st_size: the file may grow meanwhile. */
-static int read_fd(int fd, const char *path, char **text, size_t *len,
-    char *err, size_t errlen)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap + 1);
-	if (buf == NULL)
-		return KB_ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap > TOKFILE_MAX) {
-				kb_tokfile_wipe(buf, n);
-				snprintf(err, errlen,
-				    "token file %s is larger than %u bytes",
-				    path, TOKFILE_MAX);
-				return KB_ETOOLARGE;
-			}
-			char *bigger = malloc(2 * cap + 1);
-			if (bigger == NULL) {
-				kb_tokfile_wipe(buf, n);
-				return KB_ENOMEM;
-			}
-			memcpy(bigger, buf, n);
-			kb_tokfile_wipe(buf, n);
-			buf = bigger;
-			cap *= 2;
-		}
-		ssize_t got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			snprintf(err, errlen, "cannot read token file %s: %s",
-			    path, strerror(errno));
-			kb_tokfile_wipe(buf, n);
-			return KB_ESYS;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
-/* The whole file, NUL-terminated. KB_ENOENT (and a message) when it does
- * not exist, which callers may take for an empty file. */
-int kb_tokfile_read(const char *path, bool mode_matters, char **text,
+/* The whole file at `path`, or open as `fd` when fd >= 0, NUL-terminated.
+ * `check`: refuse it when others may use it. */
+static int read_text(const char *path, int fd, bool check, char **text,
     size_t *len, struct stat *st, char *err, size_t errlen)
 {
+	int rc = 0, own = fd < 0;
+	ssize_t got = 1;
 	*text = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot open token file %s: %s", path,
-		    strerror(e));
-		return e == ENOENT ? KB_ENOENT : KB_ESYS;
+	if (own)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kb_errf(err, errlen,
+		    errno == ENOENT ? KB_ENOENT : KB_ESYS,
+		    "cannot open token file %s: %s", path, strerror(errno));
+	if (fstat(fd, st) != 0)
+		rc = kb_errf(err, errlen, KB_ESYS,
+		    "cannot stat token file %s: %s", path, strerror(errno));
+	else if (!S_ISREG(st->st_mode))
+		rc = kb_errf(err, errlen, KB_EINVAL,
+		    "token file %s is not a regular file", path);
+	else if (check)
+		rc = check_mode(path, st->st_mode, err, errlen);
+	if (rc == 0 && st->st_size > TOKFILE_MAX)
+		rc = kb_errf(err, errlen, KB_ETOOLARGE,
+		    "token file %s is larger than %d bytes", path, TOKFILE_MAX);
+	else if (rc == 0 && (*text = malloc((size_t)st->st_size + 1)) == NULL)
+		rc = KB_ENOMEM;
+	while (rc == 0 && got != 0 && *len < (size_t)st->st_size) {
+		got = read(fd, *text + *len, (size_t)st->st_size - *len);
+		*len += got > 0 ? (size_t)got : 0;
+		if (got < 0 && errno != EINTR)
+			rc = kb_errf(err, errlen, KB_ESYS,
+			    "cannot read token file %s: %s", path,
+			    strerror(errno));
 	}
-	int rc = KB_ESYS;
-	if (fstat(fd, st) != 0) {
-		snprintf(err, errlen, "cannot stat token file %s: %s", path,
-		    strerror(errno));
-		goto out_close;
-	}
-	rc = KB_EINVAL;
-	if (!S_ISREG(st->st_mode)) {
-		snprintf(err, errlen, "token file %s is not a regular file",
-		    path);
-		goto out_close;
-	}
-	rc = mode_matters ? check_mode(path, st, err, errlen) : 0;
 	if (rc == 0)
-		rc = read_fd(fd, path, text, len, err, errlen);
-out_close:
-	close(fd);
+		(*text)[*len] = '\0';
+	if (own)
+		close(fd);
 	return rc;
 }
-
-/* --- parsing ------------------------------------------------------------- */
 
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-/* One quoted field starting at *p (on the quote), unquoted in place into
- * *out. "" inside quotes is one quote, as in RFC 4180. */
-static const char *parse_quoted(char **p, char *end, char **out)
+/* Split one record (NUL-terminated, modified in place) into up to four
+ * fields, each trimmed of blanks. A quoted field may hold commas, and ""
+ * inside quotes is one quote, as in RFC 4180. NULL or what is wrong. */
+static const char *split(char *p, char *f[4])
 {
-	char *r = *p + 1, *w = r;
-	*out = w;
-	for (;;) {
-		if (r == end)
-			return "unterminated quoted field";
-		if (*r == '"' && r + 1 < end && r[1] == '"') {
-			*w++ = '"';
-			r += 2;
-			continue;
-		}
-		if (*r == '"')
-			break;
-		*w++ = *r++;
-	}
-	*w = '\0';
-	r++;
-	while (r < end && is_blank(*r))
-		r++;
-	if (r < end && *r != ',')
-		return "unexpected text after a closing quote";
-	*p = r;
-	return NULL;
-}
-
-static const char *parse_bare(char **p, char *end, char **out)
-{
-	char *r = *p, *last = r;
-	*out = r;
-	for (; r < end && *r != ','; r++) {
-		if (*r == '"')
-			return "a quote inside an unquoted field (quote the "
-			       "whole field)";
-		if (!is_blank(*r))
-			last = r + 1;
-	}
-	*p = r;
-	*last = '\0';
-	return NULL;
-}
-
-/* Split one line (already without its newline) into up to four fields,
- * in place. Returns NULL or what is wrong with it. */
-static const char *split_line(char *s, char *end, char *f[4])
-{
-	int n = 0;
-	f[0] = f[1] = f[2] = f[3] = NULL;
-	for (char *p = s;;) {
-		while (p < end && is_blank(*p))
+	for (int n = 0;; n++, p++) {
+		while (is_blank(*p))
 			p++;
 		if (n == 4)
 			return "more than 4 fields; quote the groups: "
 			       "token,user,uid,\"group1,group2\"";
-		const char *why = p < end && *p == '"' ?
-		    parse_quoted(&p, end, &f[n]) :
-		    parse_bare(&p, end, &f[n]);
-		if (why)
-			return why;
-		n++;
-		if (p == end)
+		char *w = f[n] = p, *end = p, c;
+		if (*p == '"') {
+			for (p++; *p != '"' || p[1] == '"'; p++) {
+				if (*p == '\0')
+					return "unterminated quoted field";
+				p += *p == '"';
+				*w++ = *p;
+			}
+			for (end = w, p++; is_blank(*p); p++)
+				;
+			if (*p != '\0' && *p != ',')
+				return "unexpected text after a closing quote";
+		}
+		for (; *p != '\0' && *p != ','; p++) {
+			if (*p == '"')
+				return "a quote inside an unquoted field "
+				       "(quote the whole field)";
+			end = is_blank(*p) ? end : p + 1;
+		}
+		c = *p;
+		*end = '\0';
+		if (c == '\0' && n < 2)
+			return "expected token,user,uid[,\"group1,group2\"]";
+		if (c == '\0')
 			break;
-		*p++ = '\0'; /* the comma */
 	}
-	if (n < 3)
-		return "expected token,user,uid[,\"group1,group2\"]";
-	if (*f[0] == '\0')
-		return "empty token";
-	if (*f[1] == '\0')
-		return "empty user name";
-	return NULL;
+	return !*f[0] ? "empty token" : !*f[1] ? "empty user name" : NULL;
 }
 
-/* Call fn for each record of `text` (modified in place). Errors read
- * "PATH:LINE: what". */
-int kb_tokfile_parse(const char *path, char *text, size_t len, kb_tokline_fn fn,
-    void *arg, char *err, size_t errlen)
+/* Call fn for every line of `text`. Errors read "PATH:LINE: what". */
+static int parse(const char *path, const char *text, size_t len,
+    kb_tokline_fn fn, void *arg, char *err, size_t errlen)
 {
-	if (memchr(text, '\0', len)) {
-		snprintf(err, errlen, "%s: contains a NUL byte", path);
-		return KB_EINVAL;
-	}
-	char *p = text, *end = text + len;
-	for (int line = 1; p < end; line++) {
+	struct kb_tokline l = { 0 };
+	int rc = 0;
+	if (memchr(text, '\0', len))
+		return kb_errf(err, errlen, KB_EINVAL,
+		    "%s: contains a NUL byte", path);
+	char *copy = malloc(len + 1);
+	if (copy == NULL)
+		return KB_ENOMEM;
+	memcpy(copy, text, len + 1);
+	for (char *p = copy, *end = copy + len; rc == 0 && p < end;) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *eol = nl ? nl : end;
-		char *next = nl ? nl + 1 : end;
-		if (eol > p && eol[-1] == '\r')
-			eol--;
+		char *eol = nl ? nl : end, *next = nl ? nl + 1 : end;
+		const char *why = NULL;
+		l = (struct kb_tokline){ .no = l.no + 1,
+			.raw = text + (p - copy),
+			.rawlen = (size_t)(next - p) };
+		eol -= eol > p && eol[-1] == '\r';
 		*eol = '\0';
-		while (p < eol && is_blank(*p))
+		while (is_blank(*p))
 			p++;
-		if (p == eol || *p == '#') {
-			p = next;
-			continue;
-		}
-		char *f[4];
-		const char *why = split_line(p, eol, f);
-		int rc = why ? KB_EINVAL : fn(arg, line, f, &why);
-		if (rc != 0) {
-			snprintf(err, errlen, "%s:%d: %s", path, line,
+		if (*p != '\0' && *p != '#' && (why = split(p, l.f)) != NULL)
+			rc = KB_EINVAL;
+		else
+			rc = fn(arg, &l, &why);
+		if (rc != 0)
+			kb_errf_(err, errlen, "%s:%d: %s", path, l.no,
 			    why ? why : kb_strerror(rc));
-			return rc;
-		}
 		p = next;
 	}
-	return 0;
+	wipe(copy, len);
+	return rc;
 }
 
-/* --- creating ------------------------------------------------------------ */
-
-/* What may go into an unquoted field we write: nothing that the parser
- * would split or unquote differently. */
-static bool field_ok(const char *s, bool commas)
+int kb_tokfile_load(const char *path, kb_tokline_fn fn, void *arg,
+    struct stat *st, char *err, size_t errlen)
 {
-	for (; *s; s++)
-		if (*s == '"' || *s == '\n' || *s == '\r' ||
-		    (*s == ',' && !commas))
-			return false;
-	return true;
+	char *text;
+	size_t len;
+	int rc = read_text(path, -1, true, &text, &len, st, err, errlen);
+	if (rc == 0)
+		rc = parse(path, text, len, fn, arg, err, errlen);
+	wipe(text, len);
+	return rc;
 }
 
-static int random_hex(char *out, size_t outlen)
+char *kb_tokfile_groups(char *csv)
 {
-	unsigned char raw[TOKEN_BYTES];
-	size_t got = 0;
-	if (outlen < 2 * TOKEN_BYTES + 1)
-		return KB_EINVAL;
-	while (got < sizeof(raw)) {
-		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return KB_ESYS;
-		got += (size_t)n;
+	char *w = csv;
+	if (csv == NULL)
+		return NULL;
+	for (char *s = csv; *s;) {
+		while (*s == ',' || is_blank(*s))
+			s++;
+		char *e = s, *last = s;
+		for (; *e && *e != ','; e++)
+			last = is_blank(*e) ? last : e + 1;
+		if (last > s && w > csv)
+			*w++ = ',';
+		memmove(w, s, (size_t)(last - s));
+		w += last - s;
+		s = e;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-	OPENSSL_cleanse(raw, sizeof(raw));
-	return 0;
+	*w = '\0';
+	return csv;
 }
+
+/* --- kubus token create | list | revoke ---------------------------------- */
 
 /* Open and lock the file, making sure the lock is on the file that `path`
  * names now: a revoke may have renamed a new file over the one we opened
@@ -296,424 +233,253 @@ static int random_hex(char *out, size_t outlen)
 static int open_locked(const char *path, int flags, int *fdp, char *err,
     size_t errlen)
 {
+	struct stat a, b;
 	for (int tries = 0; tries < 100; tries++) {
-		int fd = open(path, flags | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			int e = errno;
-			snprintf(err, errlen, "cannot open token file %s: %s",
-			    path, strerror(e));
-			return e == ENOENT ? KB_ENOENT : KB_ESYS;
-		}
-		struct stat a, b;
-		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &a) != 0) {
-			snprintf(err, errlen, "cannot lock token file %s: %s",
-			    path, strerror(errno));
-			close(fd);
-			return KB_ESYS;
-		}
-		if (stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino) {
-			*fdp = fd;
+		int rc = 0, fd = *fdp = open(path, flags | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return kb_errf(err, errlen,
+			    errno == ENOENT ? KB_ENOENT : KB_ESYS,
+			    "cannot open token file %s: %s", path,
+			    strerror(errno));
+		if (flock(fd, LOCK_EX) != 0 || fstat(fd, &a) != 0)
+			rc = kb_errf(err, errlen, KB_ESYS,
+			    "cannot lock token file %s: %s", path,
+			    strerror(errno));
+		else if (stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
 			return 0;
-		}
 		close(fd);
+		if (rc != 0)
+			return rc;
 	}
-	snprintf(err, errlen, "token file %s keeps being replaced", path);
-	return KB_ESYS;
+	return kb_errf(err, errlen, KB_ESYS,
+	    "token file %s keeps being replaced", path);
 }
 
 static int write_all(int fd, const char *s, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, s, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+		if (n < 0 && errno != EINTR)
 			return -1;
-		s += n;
-		len -= (size_t)n;
+		s += n > 0 ? n : 0;
+		len -= n > 0 ? (size_t)n : 0;
 	}
 	return 0;
 }
 
-/* A hand-edited file may lack its last newline; we must not glue our
- * record onto its last line. */
-static bool ends_open(int fd, const struct stat *st)
-{
-	char c;
-	return st->st_size > 0 && pread(fd, &c, 1, st->st_size - 1) == 1 &&
-	    c != '\n';
-}
-
-static int check_create_args(const char *user, const char *uid,
-    const char *groups, size_t tokenlen, char *err, size_t errlen)
-{
-	if (user == NULL || *user == '\0') {
-		snprintf(err, errlen, "a token needs a user name");
-		return KB_EINVAL;
-	}
-	if (!field_ok(user, false) || !field_ok(uid, false) ||
-	    !field_ok(groups, true)) {
-		snprintf(err, errlen,
-		    "user, uid and groups may not hold quotes or newlines, "
-		    "nor user and uid commas");
-		return KB_EINVAL;
-	}
-	if (tokenlen < 2 * TOKEN_BYTES + 1) {
-		snprintf(err, errlen,
-		    "token buffer too small (%zu bytes, "
-		    "need %d)",
-		    tokenlen, 2 * TOKEN_BYTES + 1);
-		return KB_EINVAL;
-	}
-	return 0;
-}
-
-static int append_line(const char *path, const char *line, size_t len,
+/* Add `line` to a file only its owner may use, on a line of its own: a
+ * hand-edited file may lack its last newline. */
+static int append(int fd, const char *path, const char *line, size_t len,
     char *err, size_t errlen)
 {
-	int fd,
-	    rc = open_locked(path, O_RDWR | O_APPEND | O_CREAT, &fd, err,
-		errlen);
-	if (rc != 0)
-		return rc;
 	struct stat st;
-	rc = KB_ESYS;
-	if (fstat(fd, &st) != 0)
-		goto out_close;
-	/* Adding a secret to a file others can read would leak it too. */
-	rc = check_mode(path, &st, err, errlen);
-	if (rc != 0)
-		goto out_close;
-	rc = KB_ESYS;
-	if ((ends_open(fd, &st) && write_all(fd, "\n", 1) != 0) ||
-	    write_all(fd, line, len) != 0 || fsync(fd) != 0) {
-		snprintf(err, errlen, "cannot write token file %s: %s", path,
-		    strerror(errno));
-		goto out_close;
-	}
-	rc = 0;
-out_close:
-	close(fd);
-	return rc;
+	char last = '\n';
+	if (fstat(fd, &st) != 0 ||
+	    (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1))
+		return kb_errf(err, errlen, KB_ESYS,
+		    "cannot read token file %s: %s", path, strerror(errno));
+	if (check_mode(path, st.st_mode, err, errlen) != 0)
+		return KB_EFORBIDDEN;
+	if ((last != '\n' && write_all(fd, "\n", 1) != 0) ||
+	    write_all(fd, line, len) != 0 || fsync(fd) != 0)
+		return kb_errf(err, errlen, KB_ESYS,
+		    "cannot write token file %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* What we write unquoted must read back the same. */
+static bool field_ok(const char *s, bool commas)
+{
+	return s[strcspn(s, commas ? "\"\r\n" : "\"\r\n,")] == '\0';
 }
 
 int kb_tokens_create(const char *path, const char *user, const char *uid,
-    const char *groups_csv, char *token, size_t tokenlen, char *err,
-    size_t errlen)
+    const char *groups, char *token, size_t tokenlen, char *err, size_t errlen)
 {
-	/* The uid defaults to the user name, as users of kube's static token
-	 * file usually write it. */
-	if (uid == NULL || *uid == '\0')
-		uid = user;
-	if (groups_csv == NULL)
-		groups_csv = "";
-	int rc =
-	    check_create_args(user, uid, groups_csv, tokenlen, err, errlen);
-	if (rc != 0)
-		return rc;
-	char tok[2 * TOKEN_BYTES + 1];
-	if (random_hex(tok, sizeof(tok)) != 0) {
-		snprintf(err, errlen, "cannot get random bytes: %s",
-		    strerror(errno));
-		return KB_ESYS;
-	}
-	char *line = NULL;
-	int len = *groups_csv ?
-	    asprintf(&line, "%s,%s,%s,\"%s\"\n", tok, user, uid, groups_csv) :
+	unsigned char raw[TOKEN_BYTES];
+	char tok[2 * TOKEN_BYTES + 1], *line;
+	int fd, len;
+	/* The uid defaults to the user name, as kube's token files have it. */
+	uid = uid && *uid ? uid : user;
+	groups = groups ? groups : "";
+	if (user == NULL || *user == '\0')
+		return kb_errf(err, errlen, KB_EINVAL,
+		    "a token needs a user name");
+	if (!field_ok(user, false) || !field_ok(uid, false) ||
+	    !field_ok(groups, true))
+		return kb_errf(err, errlen, KB_EINVAL,
+		    "user, uid and groups may not hold quotes or newlines, "
+		    "nor user and uid commas");
+	if (tokenlen < sizeof(tok))
+		return kb_errf(err, errlen, KB_EINVAL,
+		    "token buffer too small (%zu bytes, need %zu)", tokenlen,
+		    sizeof(tok));
+	/* Up to 256 bytes, getrandom() neither falls short nor is
+	 * interrupted. */
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return kb_errf(err, errlen, KB_ESYS,
+		    "cannot get random bytes: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	len = *groups ?
+	    asprintf(&line, "%s,%s,%s,\"%s\"\n", tok, user, uid, groups) :
 	    asprintf(&line, "%s,%s,%s\n", tok, user, uid);
-	if (len < 0) {
-		OPENSSL_cleanse(tok, sizeof(tok));
-		return KB_ENOMEM;
+	int rc = len < 0 ?
+	    KB_ENOMEM :
+	    open_locked(path, O_RDWR | O_APPEND | O_CREAT, &fd, err, errlen);
+	if (rc == 0) {
+		rc = append(fd, path, line, (size_t)len, err, errlen);
+		close(fd);
 	}
-	rc = append_line(path, line, (size_t)len, err, errlen);
 	if (rc == 0)
 		memcpy(token, tok, sizeof(tok));
-	kb_tokfile_wipe(line, (size_t)len);
+	if (len >= 0)
+		wipe(line, (size_t)len);
 	OPENSSL_cleanse(tok, sizeof(tok));
 	return rc;
 }
 
-/* --- listing ------------------------------------------------------------- */
-
-struct row {
-	char *user, *uid, *groups, *token;
+/* Two passes: the first (out NULL) measures the columns. */
+struct listing {
+	FILE *out;
+	int w[3];
 };
 
-struct rows {
-	struct row *v;
-	size_t n, cap;
-	int w[3]; /* column widths: user, uid, groups */
-};
-
-static void rows_free(struct rows *r)
+static int list_line(void *arg, struct kb_tokline *l, const char **why)
 {
-	for (size_t i = 0; i < r->n; i++) {
-		free(r->v[i].user);
-		free(r->v[i].uid);
-		free(r->v[i].groups);
-		free(r->v[i].token);
-	}
-	free(r->v);
-}
-
-/* "a, b,,c" -> "a,b,c", or "<none>" as kubectl shows an empty column. */
-static char *groups_tidy(const char *s)
-{
-	char *out = malloc(strlen(s) + sizeof("<none>")), *w = out;
-	if (out == NULL)
-		return NULL;
-	while (*s) {
-		while (*s == ',' || is_blank(*s))
-			s++;
-		const char *e = s, *last = s;
-		for (; *e && *e != ','; e++)
-			if (!is_blank(*e))
-				last = e + 1;
-		if (last > s) {
-			if (w > out)
-				*w++ = ',';
-			memcpy(w, s, (size_t)(last - s));
-			w += last - s;
-		}
-		s = e;
-	}
-	if (w == out)
-		w = stpcpy(out, "<none>");
-	*w = '\0';
-	return out;
-}
-
-static char *token_shown(const char *tok)
-{
+	struct listing *ls = arg;
+	if (l->f[0] == NULL)
+		return 0;
+	const char *g = kb_tokfile_groups(l->f[3]);
+	const char *col[3] = { l->f[1], l->f[2], g && *g ? g : "<none>" };
 	/* Never more than a quarter of a token: a short hand-made one must
 	 * not be printed nearly whole. */
-	size_t n = strlen(tok) / 4;
-	if (n > TOKEN_SHOWN)
-		n = TOKEN_SHOWN;
-	char *s = malloc(n + 4);
-	if (s)
-		snprintf(s, n + 4, "%.*s...", (int)n, tok);
-	return s;
-}
-
-static void widen(int *w, const char *s)
-{
-	int n = (int)strlen(s);
-	if (n > *w)
-		*w = n;
-}
-
-static int row_add(void *arg, int line, char *const f[4], const char **why)
-{
-	struct rows *r = arg;
-	(void)line;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? 2 * r->cap : 16;
-		struct row *v = realloc(r->v, cap * sizeof(*v));
-		if (v == NULL)
-			return KB_ENOMEM;
-		r->v = v;
-		r->cap = cap;
-	}
-	struct row *w = &r->v[r->n];
-	w->user = strdup(f[1]);
-	w->uid = strdup(f[2]);
-	w->groups = groups_tidy(f[3] ? f[3] : "");
-	w->token = token_shown(f[0]);
-	r->n++;
-	if (!w->user || !w->uid || !w->groups || !w->token) {
-		*why = "out of memory";
-		return KB_ENOMEM;
-	}
-	widen(&r->w[0], w->user);
-	widen(&r->w[1], w->uid);
-	widen(&r->w[2], w->groups);
+	size_t shown = strlen(l->f[0]) / 4;
+	for (int i = 0; i < 3 && ls->out == NULL; i++)
+		if ((int)strlen(col[i]) > ls->w[i])
+			ls->w[i] = (int)strlen(col[i]);
+	if (ls->out)
+		fprintf(ls->out, "%-*s   %-*s   %-*s   %.*s...\n", ls->w[0],
+		    col[0], ls->w[1], col[1], ls->w[2], col[2],
+		    (int)(shown < TOKEN_SHOWN ? shown : TOKEN_SHOWN), l->f[0]);
 	return 0;
-}
-
-static void rows_print(const struct rows *r, FILE *out)
-{
-	fprintf(out, "%-*s   %-*s   %-*s   %s\n", r->w[0], "USER", r->w[1],
-	    "UID", r->w[2], "GROUPS", "TOKEN");
-	for (size_t i = 0; i < r->n; i++)
-		fprintf(out, "%-*s   %-*s   %-*s   %s\n", r->w[0], r->v[i].user,
-		    r->w[1], r->v[i].uid, r->w[2], r->v[i].groups,
-		    r->v[i].token);
 }
 
 int kb_tokens_list(const char *path, FILE *out, char *err, size_t errlen)
 {
-	struct rows r = { .w = { 4, 3, 6 } };
+	struct listing ls = { .w = { 4, 3, 6 } };
 	struct stat st;
 	char *text;
 	size_t len;
 	/* Listing a file with a bad mode still helps whoever is fixing it. */
-	int rc = kb_tokfile_read(path, false, &text, &len, &st, err, errlen);
+	int rc = read_text(path, -1, false, &text, &len, &st, err, errlen);
 	if (rc == KB_ENOENT)
 		rc = 0;
 	else if (rc == 0)
-		rc =
-		    kb_tokfile_parse(path, text, len, row_add, &r, err, errlen);
-	kb_tokfile_wipe(text, len);
+		rc = parse(path, text, len, list_line, &ls, err, errlen);
 	if (rc == 0)
-		rows_print(&r, out);
-	rows_free(&r);
+		fprintf(out, "%-*s   %-*s   %-*s   %s\n", ls.w[0], "USER",
+		    ls.w[1], "UID", ls.w[2], "GROUPS", "TOKEN");
+	ls.out = out;
+	if (rc == 0 && text)
+		rc = parse(path, text, len, list_line, &ls, err, errlen);
+	wipe(text, len);
 	return rc;
 }
 
-/* --- revoking ------------------------------------------------------------ */
-
+/* Matches are counted; the other lines go to `fd` (if >= 0) as they were. */
 struct revoke {
 	const char *what;
-	bool *drop; /* by line number */
-	size_t nlines;
+	int fd;
 	size_t dropped;
 };
 
-static int revoke_mark(void *arg, int line, char *const f[4], const char **why)
+static int revoke_line(void *arg, struct kb_tokline *l, const char **why)
 {
 	struct revoke *rv = arg;
-	(void)why;
-	if (kb_auth_streq_ct(f[0], rv->what) || strcmp(f[1], rv->what) == 0) {
-		rv->drop[line] = true;
+	if (l->f[0] &&
+	    (kb_auth_streq_ct(l->f[0], rv->what) ||
+		strcmp(l->f[1], rv->what) == 0))
 		rv->dropped++;
+	else if (rv->fd >= 0 && write_all(rv->fd, l->raw, l->rawlen) != 0) {
+		*why = strerror(errno);
+		return KB_ESYS;
 	}
 	return 0;
-}
-
-static size_t count_lines(const char *s, size_t len)
-{
-	size_t n = 1;
-	for (const char *p = s; (p = memchr(p, '\n', len - (size_t)(p - s)));
-	     p++)
-		n++;
-	return n;
-}
-
-/* The lines of `text` not marked in rv->drop, as they were. */
-static int write_kept(int fd, const char *text, size_t len,
-    const struct revoke *rv)
-{
-	const char *p = text, *end = text + len;
-	for (size_t line = 1; p < end; line++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *next = nl ? nl + 1 : end;
-		if (!rv->drop[line] && write_all(fd, p, (size_t)(next - p)))
-			return -1;
-		p = next;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *path)
-{
-	char *dir = strdup(path);
-	if (dir == NULL)
-		return -1;
-	char *slash = strrchr(dir, '/');
-	const char *d = slash == NULL ? "." : slash == dir ? "/" : dir;
-	if (slash && slash != dir)
-		*slash = '\0';
-	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = fd < 0 ? -1 : fsync(fd);
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return rc;
 }
 
 /* Write the kept lines to a temporary file beside `path` and rename it
  * over: readers see the old file or the new one, never half of it. */
 static int rewrite(const char *path, const struct stat *st, const char *text,
-    size_t len, const struct revoke *rv, char *err, size_t errlen)
+    size_t len, struct revoke *rv, char *err, size_t errlen)
 {
-	char *tmp;
+	char *tmp, *dir;
+	int rc = 0;
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
 		return KB_ENOMEM;
-	int rc = KB_ESYS;
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp,
+	if ((rv->fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		rc = kb_errf(err, errlen, KB_ESYS, "cannot create %s: %s", tmp,
 		    strerror(errno));
-		goto out_free;
+		free(tmp);
+		return rc;
 	}
 	/* Keep the owner when root revokes someone else's file; EPERM just
-	 * means we are that owner already, or not root. */
-	if (fchown(fd, st->st_uid, st->st_gid) != 0 && errno != EPERM)
-		goto out_fail;
-	if (fchmod(fd, 0600) != 0 || write_kept(fd, text, len, rv) != 0 ||
-	    fsync(fd) != 0 || rename(tmp, path) != 0)
-		goto out_fail;
-	fsync_dir(path);
-	rc = 0;
-	goto out_close;
-out_fail:
-	snprintf(err, errlen, "cannot rewrite token file %s: %s", path,
-	    strerror(errno));
-	unlink(tmp);
-out_close:
-	close(fd);
-out_free:
-	free(tmp);
-	return rc;
-}
-
-static int revoke_in(int fd, const char *path, const char *what, char *err,
-    size_t errlen)
-{
-	struct revoke rv = { .what = what };
-	struct stat st;
-	char *text = NULL, *scratch = NULL;
-	size_t len = 0;
-	int rc = KB_ESYS;
-	if (fstat(fd, &st) != 0)
-		goto out;
-	rc = read_fd(fd, path, &text, &len, err, errlen);
+	 * means we are that owner already, or not root. -1: errno says. */
+	if ((fchown(rv->fd, st->st_uid, st->st_gid) != 0 && errno != EPERM) ||
+	    fchmod(rv->fd, 0600) != 0)
+		rc = -1;
+	else
+		rc = parse(path, text, len, revoke_line, rv, err, errlen);
+	if (rc == 0 && (fsync(rv->fd) != 0 || rename(tmp, path) != 0))
+		rc = -1;
+	if (rc == -1)
+		rc = kb_errf(err, errlen, KB_ESYS,
+		    "cannot rewrite token file %s: %s", path, strerror(errno));
 	if (rc != 0)
-		goto out;
-	rc = KB_ENOMEM;
-	rv.nlines = count_lines(text, len);
-	rv.drop = calloc(rv.nlines + 1, sizeof(bool));
-	scratch = malloc(len + 1);
-	if (rv.drop == NULL || scratch == NULL)
-		goto out;
-	/* Parsing unquotes in place; the rewrite needs the lines as they
-	 * were. */
-	memcpy(scratch, text, len + 1);
-	rc =
-	    kb_tokfile_parse(path, scratch, len, revoke_mark, &rv, err, errlen);
-	if (rc == 0 && rv.dropped == 0) {
-		snprintf(err, errlen, "no token or user in %s matches", path);
-		rc = KB_ENOTFOUND;
+		unlink(tmp);
+	else if ((dir = strdup(path)) != NULL) {
+		int dfd =
+		    open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd); /* the rename, durably */
+			close(dfd);
+		}
+		free(dir);
 	}
-	if (rc == 0)
-		rc = rewrite(path, &st, text, len, &rv, err, errlen);
-out:
-	free(rv.drop);
-	kb_tokfile_wipe(scratch, len);
-	kb_tokfile_wipe(text, len);
+	close(rv->fd);
+	free(tmp);
 	return rc;
 }
 
 int kb_tokens_revoke(const char *path, const char *what, char *err,
     size_t errlen)
 {
-	if (what == NULL || *what == '\0') {
-		snprintf(err, errlen, "revoke needs a token or a user name");
-		return KB_EINVAL;
-	}
-	int fd;
+	struct revoke rv = { .what = what, .fd = -1 };
+	struct stat st;
+	char *text;
+	size_t len;
+	int fd, rc;
+	if (what == NULL || *what == '\0')
+		return kb_errf(err, errlen, KB_EINVAL,
+		    "revoke needs a token or a user name");
 	/* The lock keeps a concurrent create from appending to the file we
 	 * are about to replace. */
-	int rc = open_locked(path, O_RDONLY, &fd, err, errlen);
-	if (rc == KB_ENOENT) {
-		snprintf(err, errlen, "no token file %s", path);
-		return KB_ENOTFOUND;
-	}
+	if ((rc = open_locked(path, O_RDONLY, &fd, err, errlen)) == KB_ENOENT)
+		return kb_errf(err, errlen, KB_ENOTFOUND, "no token file %s",
+		    path);
 	if (rc != 0)
 		return rc;
-	rc = revoke_in(fd, path, what, err, errlen);
+	rc = read_text(path, fd, false, &text, &len, &st, err, errlen);
+	if (rc == 0) /* first only look: the file must parse, and match */
+		rc = parse(path, text, len, revoke_line, &rv, err, errlen);
+	if (rc == 0 && rv.dropped == 0)
+		rc = kb_errf(err, errlen, KB_ENOTFOUND,
+		    "no token or user in %s matches", path);
+	if (rc == 0)
+		rc = rewrite(path, &st, text, len, &rv, err, errlen);
+	wipe(text, len);
 	close(fd);
 	return rc;
 }
