@@ -777,6 +777,44 @@ static void serve_authorize(struct kb_auth *a, kb_msg *req)
 	free(groups);
 }
 
+/* A new token in the token file for {user, groups}: how the API server
+ * gets the admin token of the kubeconfig it writes. Frontends and masters
+ * only; the token is sent once and kept only as a digest here. */
+static void serve_issue(struct kb_auth *a, kb_msg *req)
+{
+	const msgpack_object *b = kb_msg_body(req);
+	const msgpack_object *g = kb_mp_key(b, "groups");
+	char *user = kb_mp_strdup(b, "user"), csv[1024] = "", token[128], err[512];
+	if (!kb_msg_in_group(req, "kubus:kind:frontend") &&
+	    !kb_msg_in_group(req, "system:masters")) {
+		kb_reply_err(req, KB_EFORBIDDEN, "%s may not issue tokens",
+		    kb_msg_principal(req));
+		goto out;
+	}
+	if (user == NULL || !*user || a->path == NULL) {
+		kb_reply_err(req, KB_EINVAL, "issue expects {user, groups}%s",
+		    a->path ? "" : " and a token file");
+		goto out;
+	}
+	for (uint32_t i = 0; g && g->type == MSGPACK_OBJECT_ARRAY && i < g->via.array.size; i++) {
+		const char *s;
+		size_t n, used = strlen(csv);
+		if (kb_mp_str(&g->via.array.ptr[i], NULL, &s, &n))
+			snprintf(csv + used, sizeof(csv) - used, "%s%.*s", used ? "," : "", (int)n, s);
+	}
+	int rc = kb_tokens_create(a->path, user, user, csv, token, sizeof(token), err, sizeof(err));
+	if (rc) {
+		kb_reply_err(req, rc, "issue: %s", err);
+		goto out;
+	}
+	/* Read the file again at the next check, not a second later. */
+	atomic_store(&a->next_check, 0);
+	reply_body(req, kb_mp_body("{s:s}", "token", token));
+	explicit_bzero(token, sizeof(token));
+out:
+	free(user);
+}
+
 void kb_auth_serve(void *auth, kb_msg *req)
 {
 	const char *op = kb_msg_op(req);
@@ -784,9 +822,11 @@ void kb_auth_serve(void *auth, kb_msg *req)
 		serve_authenticate(auth, req);
 	else if (strcmp(op, "authorize") == 0)
 		serve_authorize(auth, req);
+	else if (strcmp(op, "issue") == 0)
+		serve_issue(auth, req);
 	else
 		kb_reply_err(req, KB_EBADREQUEST,
-		    "the auth service has no op `%s`; expected authenticate "
-		    "or authorize",
+		    "the auth service has no op `%s`; expected authenticate, "
+		    "authorize or issue",
 		    op);
 }

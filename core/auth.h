@@ -126,6 +126,9 @@ int kb_tokens_revoke(const char *path, const char *what, char *err,
  *                    or KB_EUNAUTHORIZED
  * op "authorize"     {user, groups, verb, apiGroup, resource, subresource,
  *                     namespace, name}  ->  {allowed: bool, reason: str}
+ * op "issue"         {user, groups}  ->  {token}: a new token appended to the
+ *                    token file; only for frontends (kubus:kind:frontend)
+ *                    and system:masters
  * Served by the host on behalf of the core (endpoint "kubus").
  */
 void kb_auth_serve(void *auth, kb_msg *req);

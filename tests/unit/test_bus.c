@@ -336,6 +336,34 @@ static void test_acl(void **state)
 	kbt_host_stop(h);
 }
 
+/* The API server gets its kubeconfig token from the core: a frontend may
+ * have one issued, a plain plugin may not, and the token then works. */
+static void test_auth_issue(void **state)
+{
+	struct kbt_host *h = start(echo_yaml);
+	static const char *const fe[] = { "kubus:plugins", "kubus:kind:frontend" };
+	kb_ctx *api = kbt_client(h, "apiserver", "plugin:apiserver", fe, 2);
+	kb_ctx *p = kbt_client(h, "ctrl", "plugin:ctrl", plugin_groups, 2);
+	kb_msg *rep;
+	assert_int_equal(kb_call(p, "auth", "issue",
+	                     kb_mp_body("{s:s, s:[s]}", "user", "admin", "groups", "system:masters"),
+	                     2000, &rep), KB_EFORBIDDEN);
+	kb_msg_free(rep);
+	assert_int_equal(kb_call(api, "auth", "issue",
+	                     kb_mp_body("{s:s, s:[s]}", "user", "admin", "groups", "system:masters"),
+	                     2000, &rep), 0);
+	char *tok = kb_mp_strdup(kb_msg_body(rep), "token");
+	kb_msg_free(rep);
+	assert_non_null(tok);
+	assert_true(strlen(tok) >= 32);
+	assert_int_equal(kb_call(api, "auth", "authenticate", kb_mp_body("{s:s}", "token", tok),
+	                     2000, &rep), 0);
+	assert_true(kb_mp_streq(kb_msg_body(rep), "user", "admin"));
+	kb_msg_free(rep);
+	free(tok);
+	kbt_host_stop(h);
+}
+
 static void test_extension(void **state)
 {
 	struct kbt_host *h = start("plugins:\n"
@@ -390,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_flood_in_flight),
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_extension),
+		cmocka_unit_test(test_auth_issue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
