@@ -52,6 +52,8 @@ struct conn {
 	bool tls;                    /* a tls+tcp connection */
 	bool hello_sent;             /* uplink: our hello is out */
 	uint8_t nonce[KB_NONCE_LEN]; /* the challenge this host sent */
+	struct kb_env *env;          /* decode space, reused: rx is serial */
+	struct kb_ident *last_who;   /* uplink: the last stamped sender */
 	bool authed;
 	bool linger;                 /* close once the queue is written */
 	int garbage;
@@ -104,6 +106,8 @@ static void conn_unref(struct conn *c)
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c->rbuf);
+	free(c->env);
+	kb_ident_unref(c->last_who);
 	free(c);
 }
 
@@ -236,17 +240,37 @@ static void remote_reply(void *arg, int rc, const kb_msg *rep)
 	free(r);
 }
 
-static struct kb_ident *frame_ident(const struct kb_env *e)
+static bool same_ident(const struct kb_ident *id, const struct kb_env *e)
 {
-	const char *groups[KB_ENV_MAX_GROUPS];
+	if (id == NULL || id->ngroups != e->ngroups || strcmp(id->endpoint, e->src) ||
+	    strcmp(id->user, e->p))
+		return false;
 	for (size_t i = 0; i < e->ngroups; i++)
-		groups[i] = e->groups[i];
-	return kb_ident_new(e->src, e->p, "", groups, e->ngroups);
+		if (strcmp(id->groups[i], e->groups[i]))
+			return false;
+	return true;
+}
+
+/* The sender the uplink stamped. Runs of messages from one sender share
+ * one identity instead of allocating one each. */
+static struct kb_ident *frame_ident(struct conn *c, const struct kb_env *e)
+{
+	if (!same_ident(c->last_who, e)) {
+		const char *groups[KB_ENV_MAX_GROUPS];
+		for (size_t i = 0; i < e->ngroups; i++)
+			groups[i] = e->groups[i];
+		struct kb_ident *id = kb_ident_new(e->src, e->p, "", groups, e->ngroups);
+		if (id == NULL)
+			return NULL;
+		kb_ident_unref(c->last_who);
+		c->last_who = id;
+	}
+	return kb_ident_ref(c->last_who);
 }
 
 static void on_req(struct conn *c, const struct kb_env *e, kb_body *body)
 {
-	struct kb_ident *who = c->uplink ? frame_ident(e) : kb_ident_ref(kb_ep_ident(c->ep));
+	struct kb_ident *who = c->uplink ? frame_ident(c, e) : kb_ident_ref(kb_ep_ident(c->ep));
 	struct remote_req *r = calloc(1, sizeof(*r));
 	int rc = KB_ENOMEM;
 	if (r && who) {
@@ -425,10 +449,10 @@ static void send_cert_hello(struct conn *c, const struct kb_env *e)
 /* One whole frame. Returns false when the connection must close. */
 static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 {
-	struct kb_env *e = malloc(sizeof(*e));
-	const char *why;
-	if (e == NULL)
+	if (c->env == NULL && (c->env = malloc(sizeof(*c->env))) == NULL)
 		return false;
+	struct kb_env *e = c->env;
+	const char *why;
 	bool keep = true;
 	if (kb_env_decode(buf, len, e, &why) != 0) {
 		atomic_fetch_add(&kb_bus_stats(c->net->bus)->malformed, 1);
@@ -491,7 +515,7 @@ static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 		    e->emsg, body);
 		break;
 	case KB_ENV_PUB: {
-		struct kb_ident *who = c->uplink ? frame_ident(e) : NULL;
+		struct kb_ident *who = c->uplink ? frame_ident(c, e) : NULL;
 		if (kb_bus_publish(c->ep, who, e->dst, body) != 0)
 			kb_body_unref(body);
 		kb_ident_unref(who);
@@ -524,7 +548,6 @@ static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 		break;
 	}
 out:
-	free(e);
 	return keep;
 }
 
