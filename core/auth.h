@@ -114,6 +114,9 @@ bool kb_auth_glob(const char *pattern, const char *s);
 int kb_tokens_create(const char *path, const char *user, const char *uid,
     const char *groups_csv, char *token, size_t tokenlen, char *err,
     size_t errlen);
+/* The first token of `user` (KB_ENOTFOUND when it has none). */
+int kb_tokens_find_user(const char *path, const char *user, char *token,
+    size_t tokenlen, char *err, size_t errlen);
 /* Print "USER UID GROUPS TOKEN-PREFIX…" lines. */
 int kb_tokens_list(const char *path, FILE *out, char *err, size_t errlen);
 /* Remove every line whose token or user equals `what` (atomic rewrite).

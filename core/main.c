@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kubus/kubeconfig.h>
 #include <kubus/kubus.h>
 
 #include "auth.h"
@@ -22,6 +23,7 @@ static const char usage_main[] =
     "                      run a host with the plugins named in FILE\n"
     "  plugins [--path DIR]  list the plugins found, with kind, version and ABI\n"
     "  token create|list|revoke   manage the token file\n"
+    "  kubeconfig --user USER      print a kubeconfig for USER\n"
     "  version             print the version\n"
     "\n"
     "`kubus COMMAND --help` tells more.\n";
@@ -39,6 +41,12 @@ static const char usage_run[] =
 static const char usage_plugins[] =
     "usage: kubus plugins [--path DIRS]\n"
     "  Lists every kubus-*.so on the plugin path with its kind, version and ABI.\n";
+
+static const char usage_kubeconfig[] =
+    "usage: kubus kubeconfig --user USER [--groups G1,G2] [--data-dir D] [--server URL]\n"
+    "  Prints a kubeconfig for USER: its token from DATA_DIR/tokens.csv (made\n"
+    "  when USER has none, in --groups) and the cluster CA the API server made in\n"
+    "  DATA_DIR/apiserver/ca.crt. --server defaults to https://127.0.0.1:6443.\n";
 
 static const char usage_token[] =
     "usage: kubus token create --user USER [--uid UID] [--groups G1,G2] [--file F | --data-dir D]\n"
@@ -241,6 +249,55 @@ static int cmd_token(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_kubeconfig(int argc, char **argv)
+{
+	if (wants_help(argc, argv)) {
+		fputs(usage_kubeconfig, stdout);
+		return 0;
+	}
+	const char *user = NULL, *groups = NULL, *data_dir = "/var/lib/kubus";
+	const char *server = "https://127.0.0.1:6443";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--user") && v) user = v, i++;
+		else if (!strcmp(a, "--groups") && v) groups = v, i++;
+		else if (!strcmp(a, "--data-dir") && v) data_dir = v, i++;
+		else if (!strcmp(a, "--server") && v) server = v, i++;
+		else return die("kubeconfig: unknown argument %s", a);
+	}
+	if (user == NULL)
+		return die("%s", "kubeconfig: --user is required");
+	char path[PATH_MAX], token[256], err[512];
+	/* The CA first: no token is made for a kubeconfig that cannot be. */
+	snprintf(path, sizeof(path), "%s/apiserver/ca.crt", data_dir);
+	FILE *f = fopen(path, "r");
+	char ca[65536];
+	size_t n = f ? fread(ca, 1, sizeof(ca) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	if (n == 0) {
+		fprintf(stderr, "kubus: kubeconfig: no CA at %s: has the API server run with this data dir?\n", path);
+		return 1;
+	}
+	ca[n] = '\0';
+	snprintf(path, sizeof(path), "%s/tokens.csv", data_dir);
+	int rc = kb_tokens_find_user(path, user, token, sizeof(token), err, sizeof(err));
+	if (rc == KB_ENOTFOUND || rc == KB_ENOENT)
+		rc = kb_tokens_create(path, user, user, groups, token, sizeof(token), err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "kubus: kubeconfig: %s\n", err);
+		return 1;
+	}
+	char *text = kb_kubeconfig_text(server, ca, user, token);
+	explicit_bzero(token, sizeof(token));
+	if (text == NULL)
+		return die("%s", "out of memory");
+	fputs(text, stdout);
+	explicit_bzero(text, strlen(text));
+	free(text);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -264,6 +321,8 @@ int main(int argc, char **argv)
 		return cmd_plugins(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return cmd_token(argc - 1, argv + 1);
+	if (!strcmp(cmd, "kubeconfig"))
+		return cmd_kubeconfig(argc - 1, argv + 1);
 	fprintf(stderr, "kubus: unknown command `%s`\n\n%s", cmd, usage_main);
 	return 2;
 }

@@ -389,6 +389,34 @@ int kb_tokens_list(const char *path, FILE *out, char *err, size_t errlen)
 	return rc;
 }
 
+struct find {
+	const char *user;
+	char *token;
+	size_t cap;
+	bool found;
+};
+
+static int find_line(void *arg, struct kb_tokline *l, const char **why)
+{
+	struct find *f = arg;
+	if (!f->found && l->f[0] && strcmp(l->f[1], f->user) == 0) {
+		snprintf(f->token, f->cap, "%s", l->f[0]);
+		f->found = true;
+	}
+	return 0;
+}
+
+int kb_tokens_find_user(const char *path, const char *user, char *token,
+    size_t tokenlen, char *err, size_t errlen)
+{
+	struct find f = { .user = user, .token = token, .cap = tokenlen };
+	struct stat st;
+	int rc = kb_tokfile_load(path, find_line, &f, &st, err, errlen);
+	if (rc == 0 && !f.found)
+		rc = kb_errf(err, errlen, KB_ENOTFOUND, "%s has no token for %s", path, user);
+	return rc;
+}
+
 /* Matches are counted; the other lines go to `fd` (if >= 0) as they were. */
 struct revoke {
 	const char *what;

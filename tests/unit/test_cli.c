@@ -563,6 +563,47 @@ static void test_set_host_name(void **state)
 	stop_kubus(f);
 }
 
+/* kubus kubeconfig: the user's token (made once, then the same), the CA
+ * embedded, and clear errors without a CA or a user. */
+static void test_kubeconfig(void **state)
+{
+	struct fx *f = *state;
+	char *out = NULL, path[1024];
+	expect_status(2, out, "kubeconfig --data-dir %s", f->dir);
+	expect_in(out, "--user is required");
+	free(out);
+	expect_status(1, out, "kubeconfig --user viewer --data-dir %s", f->dir);
+	expect_in(out, "no CA at");
+	free(out);
+	snprintf(path, sizeof(path), "%s/apiserver", f->dir);
+	mkdir(path, 0700);
+	char cmd[4096];
+	snprintf(cmd, sizeof(cmd),
+	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	    "-keyout %s/ca.key -out %s/ca.crt -subj /CN=test-ca -days 1", path, path);
+	char *o2 = NULL;
+	assert_int_equal(kbt_run(cmd, &o2), 0);
+	free(o2);
+	expect_status(0, out, "kubeconfig --user viewer --groups viewers --data-dir %s --server https://127.0.0.1:7443",
+	    f->dir);
+	expect_in(out, "server: https://127.0.0.1:7443");
+	expect_in(out, "certificate-authority-data: LS0t");
+	expect_in(out, "- name: viewer");
+	char *tok1 = line_with(out, "token: ");
+	assert_non_null(tok1);
+	free(out);
+	expect_status(0, out, "kubeconfig --user viewer --data-dir %s", f->dir);
+	char *tok2 = line_with(out, "token: ");
+	assert_non_null(tok2);
+	assert_string_equal(tok1, tok2);
+	free(out);
+	free(tok1);
+	free(tok2);
+	expect_status(0, out, "token list --data-dir %s", f->dir);
+	expect_in(out, "viewers");
+	free(out);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -575,6 +616,7 @@ int main(void)
 		T(test_set_plugin_key),
 		T(test_set_errors_and_host_keys),
 		T(test_set_host_name),
+		T(test_kubeconfig),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
