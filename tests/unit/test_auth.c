@@ -1145,8 +1145,8 @@ static void test_serve_unknown_op(void **state)
 	assert_null(serve(f->a, "whoami", NULL));
 	assert_int_equal(cap.code, KB_EBADREQUEST);
 	assert_string_equal(cap.message,
-	    "the auth service has no op `whoami`; expected authenticate or "
-	    "authorize");
+	    "the auth service has no op `whoami`; expected authenticate, "
+	    "authorize or issue");
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
