@@ -19,11 +19,14 @@ KUBUS_DEB_PACKAGES=(
 	libcurl4-openssl-dev    # store-etcd: HTTP client
 	libssl-dev              # token digests, CA and certificates
 	libcmocka-dev           # unit tests
+	libmicrohttpd-dev       # apiserver: HTTP(S) front (GnuTLS inside)
+	zlib1g-dev              # apiserver: gzip responses
 	etcd-server             # store-etcd contract tests start a real etcd
 )
 # "FILE:PACKAGE": install PACKAGE only when FILE is missing, for tools a
 # machine may already have from elsewhere (e.g. /usr/bin/kubectl:kubernetes-client).
 KUBUS_DEB_IF_MISSING=(
+	/usr/bin/kubectl:kubernetes-client   # tests/e2e: the client under test
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,0 +1,431 @@
+/* admit_fields.c — a body against its kind's schema, as the API server's
+ * decoder (sigs.k8s.io/json into the Go types) treats it:
+ *
+ *  - unknown fields: with fieldValidation=Strict the decoder fails with
+ *    `strict decoding error: unknown field "spec.foo"` (the path uses
+ *    [i] for list items); Warn sends each as a Warning header; Ignore,
+ *    and every mode once decoding succeeded, drops them — they are never
+ *    stored. adm_unknown_fields() lists them; adm_decode() drops them.
+ *  - type errors: the first becomes the 400's text, e.g. "json: cannot
+ *    unmarshal string into Go struct field DeploymentSpec.spec.replicas
+ *    of type int32" (the path there has no list indices); a bad quantity,
+ *    time or base64 value gives its parser's message instead.
+ *  - null fields are dropped, quantities and times rewritten in the form
+ *    the API server writes them back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admit.h"
+
+struct walk {
+	json_t *unknown; /* collect unknown paths here, or NULL */
+	bool decode;     /* drop, normalise, report type errors */
+	char saved[600]; /* the first type error (decoding goes on) */
+	char fatal[600]; /* an error that stops decoding (and wins) */
+};
+
+struct where {
+	const char *strict;   /* "spec.containers[0]" */
+	const char *go;       /* "spec.containers" */
+	const char *gostruct; /* "Container" */
+};
+
+static void walk_obj(struct walk *w, const struct adm_stype *t, json_t *obj,
+    const char *strict, const char *go);
+
+static const char *json_kind(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "object";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_STRING:
+		return "string";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "bool";
+	default:
+		return "number";
+	}
+}
+
+static void number_text(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_integer(v)) {
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+		return;
+	}
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, json_real_value(v));
+		if (strtod(buf, NULL) == json_real_value(v))
+			return;
+	}
+}
+
+static void type_error(struct walk *w, const struct where *at,
+    const char *value, const char *gotype)
+{
+	if (!w->decode || *w->saved)
+		return;
+	snprintf(w->saved, sizeof w->saved,
+	    "json: cannot unmarshal %s into Go struct field %s.%s of type %s",
+	    value, at->gostruct, at->go, gotype);
+}
+
+static void fatal(struct walk *w, const char *msg)
+{
+	if (w->decode && !*w->fatal)
+		snprintf(w->fatal, sizeof w->fatal, "%s", msg);
+}
+
+/* --- scalars --------------------------------------------------------------- */
+
+static const char *scalar_gotype(int kind)
+{
+	static const char *const names[] = {
+		[ADM_S_STR] = "string",
+		[ADM_S_I32] = "int32",
+		[ADM_S_I64] = "int64",
+		[ADM_S_BOOL] = "bool",
+		[ADM_S_F64] = "float64",
+		[ADM_S_QTY] = "resource.Quantity",
+		[ADM_S_INTSTR] = "int32",
+		[ADM_S_TIME] = "string",
+		[ADM_S_MTIME] = "string",
+		[ADM_S_BYTES] = "[]uint8",
+	};
+	return names[kind];
+}
+
+static void check_int(struct walk *w, const json_t *v, int kind,
+    const struct where *at, const char *gotype)
+{
+	char num[64], desc[80];
+	long long n;
+
+	if (!json_is_number(v)) {
+		type_error(w, at, json_kind(v), gotype);
+		return;
+	}
+	n = json_is_integer(v) ? json_integer_value(v) : 0;
+	bool fits = json_is_integer(v) &&
+	    (kind == ADM_S_I64 || (n >= INT32_MIN && n <= INT32_MAX));
+	if (!fits) {
+		number_text(v, num, sizeof num);
+		snprintf(desc, sizeof desc, "number %s", num);
+		type_error(w, at, desc, gotype);
+	}
+}
+
+static json_t *quantity(struct walk *w, const json_t *v)
+{
+	struct adm_qty q;
+	const char *err = adm_qty_json(v, &q);
+	char buf[64];
+
+	if (err) {
+		fatal(w, err);
+		return NULL;
+	}
+	adm_qty_text(&q, buf, sizeof buf);
+	return json_string(buf);
+}
+
+/* RFC 3339 as time.Parse reads it; the value rewritten in UTC, to the
+ * second (Time) or microsecond (MicroTime). */
+static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
+    const struct where *at)
+{
+	struct tm tm = { 0 };
+	int usec = 0, n = 0, oh = 0, om = 0;
+	const char *s, *p;
+	char buf[64], msg[300];
+
+	if (!json_is_string(v)) {
+		type_error(w, at, json_kind(v), "string");
+		return NULL;
+	}
+	s = json_string_value(v);
+	if (!*s)
+		return json_null(); /* lenient: "" reads as an unset time */
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n != 19)
+		goto bad;
+	p = s + n;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 6)
+				usec = usec * 10 + (*p - '0');
+		for (; digits < 6; digits++)
+			usec *= 10;
+	}
+	if (*p == 'Z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') &&
+	    sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5) {
+		int sign = *p == '-' ? -1 : 1;
+		oh *= sign, om *= sign;
+		p += 6;
+	} else {
+		goto bad;
+	}
+	if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60)
+		goto bad;
+	tm.tm_year -= 1900;
+	tm.tm_mon--;
+	time_t t = timegm(&tm) - oh * 3600 - om * 60;
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ".%06dZ",
+		    usec);
+	else
+		strcat(buf, "Z");
+	return json_string(buf);
+bad:
+	snprintf(msg, sizeof msg,
+	    "parsing time \"%s\" as \"%s\": cannot parse \"%s\" as \"2006\"", s,
+	    micro ? "2006-01-02T15:04:05.000000Z07:00" :
+		    "2006-01-02T15:04:05Z07:00",
+	    s);
+	fatal(w, msg);
+	return NULL;
+}
+
+static void bytes(struct walk *w, const json_t *v, const struct where *at)
+{
+	long bad;
+	char msg[80];
+
+	if (!json_is_string(v)) {
+		type_error(w, at, json_kind(v), "[]uint8");
+		return;
+	}
+	if (adm_base64_decode(json_string_value(v), NULL, &bad) < 0) {
+		snprintf(msg, sizeof msg,
+		    "illegal base64 data at input byte %ld", bad);
+		/* encoding/json saves this one and carries on */
+		if (w->decode && !*w->saved)
+			snprintf(w->saved, sizeof w->saved, "%s", msg);
+	}
+}
+
+static void intstr(struct walk *w, const json_t *v, const struct where *at)
+{
+	if (!json_is_string(v))
+		check_int(w, v, ADM_S_I32, at, "int32");
+}
+
+/* One value of a field: checked, and replaced when decoding rewrites it
+ * (the replacement is returned, or NULL to keep it). */
+static json_t *value(struct walk *w, const struct adm_sfield *f, json_t *v,
+    const struct where *at, const char *gotype)
+{
+	switch (f->kind) {
+	case ADM_S_STR:
+		if (!json_is_string(v))
+			type_error(w, at, json_kind(v), gotype);
+		return NULL;
+	case ADM_S_BOOL:
+		if (!json_is_boolean(v))
+			type_error(w, at, json_kind(v), gotype);
+		return NULL;
+	case ADM_S_F64:
+		if (!json_is_number(v))
+			type_error(w, at, json_kind(v), gotype);
+		return NULL;
+	case ADM_S_I32:
+	case ADM_S_I64:
+		check_int(w, v, f->kind, at, gotype);
+		return NULL;
+	case ADM_S_QTY:
+		return quantity(w, v);
+	case ADM_S_INTSTR:
+		intstr(w, v, at);
+		return NULL;
+	case ADM_S_TIME:
+	case ADM_S_MTIME:
+		return timestamp(w, v, f->kind == ADM_S_MTIME, at);
+	case ADM_S_BYTES:
+		bytes(w, v, at);
+		return NULL;
+	case ADM_S_OBJ:
+		if (!json_is_object(v)) {
+			char t[128];
+			snprintf(t, sizeof t, "v1.%s", f->type->go);
+			type_error(w, at, json_kind(v), t);
+		} else {
+			walk_obj(w, f->type, v, at->strict, at->go);
+		}
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+static void elem_gotype(const struct adm_sfield *f, char *buf, size_t len)
+{
+	if (f->kind == ADM_S_OBJ)
+		snprintf(buf, len, "v1.%s", f->type->go);
+	else if (f->gotype && f->shape == ADM_ONE)
+		snprintf(buf, len, "%s", f->gotype);
+	else
+		snprintf(buf, len, "%s", scalar_gotype(f->kind));
+}
+
+static void field_gotype(const struct adm_sfield *f, char *buf, size_t len)
+{
+	char elem[96];
+
+	elem_gotype(f, elem, sizeof elem);
+	if (f->gotype)
+		snprintf(buf, len, "%s", f->gotype);
+	else if (f->shape == ADM_LIST)
+		snprintf(buf, len, "[]%s", elem);
+	else if (f->shape == ADM_MAP)
+		snprintf(buf, len, "map[string]%s", elem);
+	else
+		snprintf(buf, len, "%s", elem);
+}
+
+static void replace_in(struct walk *w, json_t *container, const char *key,
+    size_t idx, json_t *v)
+{
+	if (!v)
+		return;
+	if (!w->decode)
+		json_decref(v); /* checking only: the body stays as it is */
+	else if (key && json_is_null(v))
+		json_object_del(container, key);
+	else if (key)
+		json_object_set_new(container, key, v);
+	else
+		json_array_set_new(container, idx, v);
+}
+
+static void walk_list(struct walk *w, const struct adm_sfield *f, json_t *arr,
+    const struct where *at)
+{
+	char strict[ADM_PATH], gotype[128];
+	size_t i;
+	json_t *v;
+
+	elem_gotype(f, gotype, sizeof gotype);
+	json_array_foreach(arr, i, v) {
+		struct where el = *at;
+		if (json_is_null(v))
+			continue;
+		el.strict = adm_path(strict, "%s[%zu]", at->strict, i);
+		replace_in(w, arr, NULL, i, value(w, f, v, &el, gotype));
+	}
+}
+
+static void walk_map(struct walk *w, const struct adm_sfield *f, json_t *obj,
+    const struct where *at)
+{
+	char gotype[128];
+	const char *k;
+	json_t *v, *tmp;
+
+	elem_gotype(f, gotype, sizeof gotype);
+	json_object_foreach_safe(obj, tmp, k, v)
+	{
+		if (json_is_null(v)) {
+			if (w->decode)
+				json_object_del(obj, k);
+			continue;
+		}
+		replace_in(w, obj, k, 0, value(w, f, v, at, gotype));
+	}
+}
+
+static const struct adm_sfield *lookup(const struct adm_stype *t,
+    const char *name)
+{
+	for (const struct adm_sfield *f = t->fields; f->name; f++)
+		if (!strcmp(f->name, name))
+			return f;
+	return NULL;
+}
+
+static void walk_field(struct walk *w, const struct adm_sfield *f, json_t *obj,
+    const char *key, json_t *v, const struct where *at)
+{
+	char gotype[128];
+
+	field_gotype(f, gotype, sizeof gotype);
+	if (f->kind == ADM_S_ANY)
+		return;
+	if (f->shape == ADM_LIST && !json_is_array(v))
+		type_error(w, at, json_kind(v), gotype);
+	else if (f->shape == ADM_MAP && !json_is_object(v))
+		type_error(w, at, json_kind(v), gotype);
+	else if (f->shape == ADM_LIST)
+		walk_list(w, f, v, at);
+	else if (f->shape == ADM_MAP)
+		walk_map(w, f, v, at);
+	else
+		replace_in(w, obj, key, 0, value(w, f, v, at, gotype));
+}
+
+static void walk_obj(struct walk *w, const struct adm_stype *t, json_t *obj,
+    const char *strict, const char *go)
+{
+	char sp[ADM_PATH], gp[ADM_PATH];
+	const char *k;
+	json_t *v, *tmp;
+
+	json_object_foreach_safe(obj, tmp, k, v)
+	{
+		const struct adm_sfield *f = lookup(t, k);
+		struct where at = { .gostruct = t->go };
+		at.strict = *strict ? adm_path(sp, "%s.%s", strict, k) : k;
+		at.go = *go ? adm_path(gp, "%s.%s", go, k) : k;
+		if (!f) {
+			if (w->unknown)
+				json_array_append_new(w->unknown,
+				    json_string(at.strict));
+			if (w->decode)
+				json_object_del(obj, k);
+			continue;
+		}
+		if (json_is_null(v)) {
+			if (w->decode)
+				json_object_del(obj, k);
+			continue;
+		}
+		walk_field(w, f, obj, k, v, &at);
+	}
+}
+
+void adm_unknown_fields(const struct adm_stype *t, const json_t *obj,
+    json_t *out)
+{
+	struct walk w = { .unknown = out };
+
+	if (t && json_is_object(obj))
+		walk_obj(&w, t, (json_t *)obj, "", "");
+}
+
+bool adm_decode(const struct adm_stype *t, json_t *obj, char *err,
+    size_t errlen)
+{
+	struct walk w = { .decode = true };
+
+	if (!t || !json_is_object(obj))
+		return true;
+	walk_obj(&w, t, obj, "", "");
+	if (*w.fatal || *w.saved) {
+		snprintf(err, errlen, "%s", *w.fatal ? w.fatal : w.saved);
+		return false;
+	}
+	return true;
+}

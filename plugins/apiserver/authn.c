@@ -1,0 +1,197 @@
+/* plugins/apiserver/authn.c — who is calling, and may they.
+ *
+ * Both questions go to the core's `auth` service, so the API server and the
+ * bus share one token file and one rule set. Answers are cached for a few
+ * seconds: kubectl sends a burst of requests per command, and a revoked
+ * token stops working within the cache's lifetime.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+
+#include "server.h"
+
+#define CACHE_SLOTS 256
+#define CACHE_SECONDS 10
+
+struct tok_entry {
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	time_t at;
+	struct api_user user;
+};
+
+static pthread_mutex_t tok_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tok_entry tok_cache[CACHE_SLOTS];
+
+void api_user_free(struct api_user *u)
+{
+	if (u == NULL)
+		return;
+	free(u->name);
+	free(u->uid);
+	for (size_t i = 0; u->groups && i < u->ngroups; i++)
+		free(u->groups[i]);
+	free(u->groups);
+	memset(u, 0, sizeof(*u));
+}
+
+static void user_copy(struct api_user *dst, const struct api_user *src)
+{
+	dst->name = strdup(src->name ? src->name : "");
+	dst->uid = strdup(src->uid ? src->uid : "");
+	dst->ngroups = src->ngroups;
+	dst->groups = calloc(src->ngroups + 1, sizeof(char *));
+	for (size_t i = 0; dst->groups && i < src->ngroups; i++)
+		dst->groups[i] = strdup(src->groups[i]);
+}
+
+static bool cache_lookup(const unsigned char *d, struct api_user *out)
+{
+	bool hit = false;
+	pthread_mutex_lock(&tok_mu);
+	struct tok_entry *t = &tok_cache[d[0] % CACHE_SLOTS];
+	if (t->user.name && time(NULL) - t->at < CACHE_SECONDS &&
+	    memcmp(t->digest, d, sizeof(t->digest)) == 0) {
+		user_copy(out, &t->user);
+		hit = true;
+	}
+	pthread_mutex_unlock(&tok_mu);
+	return hit;
+}
+
+/* The cache lives in the plugin's static storage: free what it holds when
+ * the plugin is unloaded, or it leaks with the mapping. */
+__attribute__((destructor)) static void tok_cache_free(void)
+{
+	pthread_mutex_lock(&tok_mu);
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		api_user_free(&tok_cache[i].user);
+	pthread_mutex_unlock(&tok_mu);
+}
+
+static void cache_store(const unsigned char *d, const struct api_user *u)
+{
+	pthread_mutex_lock(&tok_mu);
+	struct tok_entry *t = &tok_cache[d[0] % CACHE_SLOTS];
+	api_user_free(&t->user);
+	memcpy(t->digest, d, sizeof(t->digest));
+	t->at = time(NULL);
+	user_copy(&t->user, u);
+	pthread_mutex_unlock(&tok_mu);
+}
+
+int api_authenticate(struct api_server *s, const char *token, struct api_user *out)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	memset(out, 0, sizeof(*out));
+	if (token == NULL || !*token)
+		return KB_EUNAUTHORIZED;
+	SHA256((const unsigned char *)token, strlen(token), d);
+	if (cache_lookup(d, out))
+		return 0;
+	kb_msg *rep = NULL;
+	int rc = kb_call(s->ctx, "auth", "authenticate", kb_mp_body("{s:s}", "token", token),
+	    (int)s->request_timeout_ms, &rep);
+	if (rc == 0) {
+		const msgpack_object *b = kb_msg_body(rep);
+		const msgpack_object *g = kb_mp_key(b, "groups");
+		out->name = kb_mp_strdup(b, "user");
+		out->uid = kb_mp_strdup(b, "uid");
+		if (out->uid == NULL)
+			out->uid = strdup("");
+		size_t n = g && g->type == MSGPACK_OBJECT_ARRAY ? g->via.array.size : 0;
+		out->groups = calloc(n + 1, sizeof(char *));
+		for (size_t i = 0; out->groups && i < n; i++)
+			if ((out->groups[out->ngroups] = kb_mp_strdup(&g->via.array.ptr[i], NULL)))
+				out->ngroups++;
+		if (out->name == NULL) {
+			api_user_free(out);
+			rc = KB_EUNAUTHORIZED;
+		} else {
+			cache_store(d, out);
+		}
+	}
+	kb_msg_free(rep);
+	return rc == 0 ? 0 : KB_EUNAUTHORIZED;
+}
+
+/* The Node authorizer: a kubelet (node:<name>) reads what it needs and
+ * writes only what is its own — its Node and Lease, pods bound to it and
+ * their status, events. */
+static bool node_allows(const struct api_user *u, const char *verb, const char *resource,
+    const char *sub, const char *ns, const char *name, bool *decided)
+{
+	*decided = false;
+	if (strncmp(u->name, "node:", 5) != 0)
+		return false;
+	const char *node = u->name + 5;
+	bool read = !strcmp(verb, "get") || !strcmp(verb, "list") || !strcmp(verb, "watch");
+	*decided = true;
+	if (!strcmp(resource, "nodes") || !strcmp(resource, "leases")) {
+		if (read)
+			return true;
+		if (!strcmp(resource, "leases") && (!ns || strcmp(ns, "kube-node-lease")))
+			return false;
+		return name == NULL ? !strcmp(verb, "create") : !strcmp(name, node);
+	}
+	if (!strcmp(resource, "pods")) {
+		/* Which node a pod is on is checked by the verb's handler
+		 * when it matters (status); reads are broad, as Kubernetes'
+		 * Node authorizer allows with its field selector. */
+		if (read || (sub && !strcmp(sub, "status")))
+			return true;
+		return !strcmp(verb, "delete") || !strcmp(verb, "create");
+	}
+	if (!strcmp(resource, "events"))
+		return true;
+	if (read && (!strcmp(resource, "configmaps") || !strcmp(resource, "secrets") ||
+	        !strcmp(resource, "services") || !strcmp(resource, "endpoints") ||
+	        !strcmp(resource, "endpointslices") || !strcmp(resource, "namespaces")))
+		return true;
+	return false;
+}
+
+bool api_authorize(struct api_server *s, const struct api_user *u, const char *verb,
+    const char *group, const char *resource, const char *sub, const char *ns,
+    const char *name, char *reason, size_t rlen)
+{
+	bool decided;
+	if (u == NULL || u->name == NULL) {
+		snprintf(reason, rlen, "no user");
+		return false;
+	}
+	bool node = node_allows(u, verb, resource, sub, ns, name, &decided);
+	if (decided && node)
+		return true;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 8);
+	kb_mp_pack(&pk, "s:s, s:", "user", u->name, "groups");
+	msgpack_pack_array(&pk, u->ngroups);
+	for (size_t i = 0; i < u->ngroups; i++)
+		kb_mp_pack_cstr(&pk, u->groups[i]);
+	kb_mp_pack(&pk, "s:s, s:s, s:s, s:s, s:s, s:s", "verb", verb, "apiGroup", group ? group : "",
+	    "resource", resource ? resource : "", "subresource", sub, "namespace", ns, "name", name);
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	kb_msg *rep = NULL;
+	int rc = kb_call(s->ctx, "auth", "authorize", b, (int)s->request_timeout_ms, &rep);
+	bool allowed = false;
+	if (rc == 0) {
+		kb_mp_bool(kb_msg_body(rep), "allowed", &allowed);
+		const char *why;
+		size_t wl;
+		if (!allowed && kb_mp_str(kb_msg_body(rep), "reason", &why, &wl))
+			snprintf(reason, rlen, "%.*s", (int)wl, why);
+	} else {
+		snprintf(reason, rlen, "the authorizer did not answer: %s", kb_strerror(rc));
+	}
+	kb_msg_free(rep);
+	return allowed;
+}

@@ -1,0 +1,709 @@
+/* plugins/apiserver/cache.c — the watch cache.
+ *
+ * One store watch per resource feeds a ring of recent events and a map of
+ * current objects. Each event is encoded once per format (watch JSON line,
+ * Table line) and the same bytes go to every watcher; a watcher only keeps
+ * its place in the ring. A watcher that falls further behind than the ring
+ * holds gets a 410 Expired error and its stream ends: memory stays bounded
+ * whatever the client's speed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "server.h"
+
+#define DEFAULT_RING 8192
+
+struct ev {
+	uint64_t seq;
+	int64_t rev;
+	char type;            /* 'A'dded, 'M'odified, 'D'eleted */
+	json_t *obj;          /* new state (deleted: last state at the delete) */
+	json_t *old;          /* previous state or NULL */
+	char *line;           /* {"type":…,"object":…}\n, encoded once */
+	size_t len;
+	char *tline;          /* the same as a one-row Table, on first need */
+	size_t tlen;
+};
+
+struct api_cache {
+	struct api_server *s;
+	const struct api_resource *r;
+	char *prefix;
+	char topic[160];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	json_t *objs;         /* key -> current object */
+	int64_t rev;          /* the last revision applied */
+	int64_t floor_rev;    /* events after this revision are all in the ring */
+	struct ev *ring;
+	size_t cap, head, count;
+	uint64_t next_seq;    /* seq of the next event */
+	int64_t watch_id;
+	struct api_watcher *fns; /* callback watchers */
+};
+
+struct api_watcher {
+	struct api_stream st;   /* first: the stream the HTTP layer reads */
+	struct api_cache *c;
+	uint64_t seq;           /* next event to look at */
+	int64_t min_rev;        /* skip events at or below this revision */
+	char *ns;
+	char *name;             /* metadata.name=… fast path */
+	struct api_selector *ls, *fs;
+	bool table, bookmarks;
+	int64_t deadline_ns, bookmark_ns;
+	/* lines to send before the ring: initial ADDED events, errors */
+	char **queue;
+	size_t nq, iq;
+	char *part;             /* a line being copied out */
+	size_t plen, poff;
+	bool end_after_queue;
+	/* callback mode */
+	api_event_fn fn;
+	void *arg;
+	struct api_watcher *next;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- encoding ---------------------------------------------------------------- */
+
+static char *event_line(const char *type, const json_t *obj, size_t *len)
+{
+	json_t *ev = json_pack("{s:s, s:O}", "type", type, "object", obj);
+	char *text = ev ? api_json_text(ev, len) : NULL;
+	json_decref(ev);
+	if (text == NULL)
+		return NULL;
+	char *line = realloc(text, *len + 2);
+	if (line == NULL) {
+		free(text);
+		return NULL;
+	}
+	line[(*len)++] = '\n';
+	line[*len] = '\0';
+	return line;
+}
+
+static const char *type_name(char t)
+{
+	return t == 'A' ? "ADDED" : t == 'M' ? "MODIFIED" : "DELETED";
+}
+
+static char *table_line(struct api_cache *c, const char *type, const json_t *obj, size_t *len)
+{
+	json_t *items = json_array();
+	json_array_append(items, (json_t *)obj);
+	json_t *t = api_table(c->r, items, api_get_str(obj, "metadata.resourceVersion"), NULL, false);
+	char *line = t ? event_line(type, t, len) : NULL;
+	json_decref(t);
+	json_decref(items);
+	return line;
+}
+
+/* --- the ring ------------------------------------------------------------------ */
+
+static void ev_clear(struct ev *e)
+{
+	json_decref(e->obj);
+	json_decref(e->old);
+	free(e->line);
+	free(e->tline);
+	memset(e, 0, sizeof(*e));
+}
+
+static struct ev *ring_at(struct api_cache *c, size_t i)
+{
+	return &c->ring[(c->head + i) % c->cap];
+}
+
+/* Index of the first event with seq >= seq, or count. */
+static size_t ring_find_seq(struct api_cache *c, uint64_t seq)
+{
+	if (c->count == 0)
+		return 0;
+	uint64_t first = ring_at(c, 0)->seq;
+	if (seq <= first)
+		return 0;
+	size_t i = (size_t)(seq - first);
+	return i > c->count ? c->count : i;
+}
+
+static void ring_push(struct api_cache *c, char type, json_t *obj, json_t *old, int64_t rev)
+{
+	if (c->count == c->cap) {
+		struct ev *e = ring_at(c, 0);
+		if (e->rev > c->floor_rev)
+			c->floor_rev = e->rev;
+		ev_clear(e);
+		c->head = (c->head + 1) % c->cap;
+		c->count--;
+	}
+	struct ev *e = ring_at(c, c->count++);
+	e->seq = c->next_seq++;
+	e->rev = rev;
+	e->type = type;
+	e->obj = obj;
+	e->old = old;
+	e->line = event_line(type_name(type), obj, &e->len);
+}
+
+/* --- filtering -------------------------------------------------------------------- */
+
+static bool matches(const struct api_watcher *w, const json_t *obj)
+{
+	if (obj == NULL)
+		return false;
+	if (w->ns && strcmp(w->ns, api_get_str(obj, "metadata.namespace") ?: "") != 0)
+		return false;
+	if (w->name && strcmp(w->name, api_get_str(obj, "metadata.name") ?: "") != 0)
+		return false;
+	return api_selector_match(w->ls, obj) && api_selector_match(w->fs, obj);
+}
+
+/* The type this watcher sees for e ('\0': none), as Kubernetes filters:
+ * leaving the selection is a delete, entering it an add. */
+static char seen_type(const struct api_watcher *w, const struct ev *e)
+{
+	bool now = matches(w, e->obj);
+	bool before = e->old && matches(w, e->old);
+	switch (e->type) {
+	case 'A': return now ? 'A' : 0;
+	case 'D': return now ? 'D' : 0;
+	default:
+		if (now && before)
+			return 'M';
+		if (now)
+			return 'A';
+		return before ? 'D' : 0;
+	}
+}
+
+/* --- applying store events ------------------------------------------------------- */
+
+static void notify_fns(struct api_cache *c, const struct ev *e)
+{
+	for (struct api_watcher *w = c->fns; w; w = w->next) {
+		if (e->rev <= w->min_rev)
+			continue;
+		char t = seen_type(w, e);
+		if (t == 0)
+			continue;
+		struct api_event ev = {
+			.type = type_name(t), .obj = e->obj, .old = e->old, .rev = e->rev,
+		};
+		w->fn(w->arg, &ev);
+	}
+}
+
+static void apply_one(struct api_cache *c, const msgpack_object *ev)
+{
+	const msgpack_object *kv = kb_mp_key(ev, "kv");
+	char *key = kb_mp_strdup(kv, "key");
+	int64_t rev = 0;
+	if (key == NULL)
+		return;
+	json_t *old = json_object_get(c->objs, key);
+	if (old)
+		json_incref(old);
+	char type;
+	json_t *obj;
+	if (kb_mp_streq(ev, "type", "delete")) {
+		kb_mp_int(kv, "mod_rev", &rev);
+		if (old == NULL) {
+			free(key);
+			return; /* never knew it */
+		}
+		obj = json_deep_copy(old);
+		char rv[32];
+		snprintf(rv, sizeof(rv), "%" PRId64, rev);
+		api_set(obj, "metadata.resourceVersion", json_string(rv));
+		json_object_del(c->objs, key);
+		type = 'D';
+	} else {
+		obj = api_store_kv_object(kv, &rev);
+		if (obj == NULL) {
+			json_decref(old);
+			free(key);
+			return;
+		}
+		json_object_set(c->objs, key, obj);
+		type = old ? 'M' : 'A';
+	}
+	if (rev > c->rev)
+		c->rev = rev;
+	ring_push(c, type, obj, old, rev);
+	notify_fns(c, ring_at(c, c->count - 1));
+	free(key);
+}
+
+static void on_store_event(void *arg, const kb_msg *m)
+{
+	struct api_cache *c = arg;
+	const msgpack_object *b = kb_msg_body(m);
+	const msgpack_object *evs = kb_mp_key(b, "events");
+	pthread_mutex_lock(&c->mu);
+	if (kb_mp_get(b, "error")) {
+		/* The store dropped us: everything after now is unknown, so
+		 * every watcher must relist. */
+		c->floor_rev = INT64_MAX;
+		kb_info(c->s->ctx, "store dropped the watch; watchers will relist", "resource=%s",
+		    c->r->plural);
+	}
+	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
+		apply_one(c, &evs->via.array.ptr[i]);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* --- starting a cache ------------------------------------------------------------------ */
+
+static size_t res_index(const struct api_resource *r)
+{
+	return (size_t)(r - api_resources);
+}
+
+static void cache_free(struct api_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; c->ring && i < c->count; i++)
+		ev_clear(ring_at(c, i));
+	free(c->ring);
+	json_decref(c->objs);
+	free(c->prefix);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+static struct api_cache *cache_start(struct api_server *s, const struct api_resource *r,
+    struct api_error *e)
+{
+	struct api_cache *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->s = s;
+	c->r = r;
+	c->prefix = api_key(r, NULL, NULL);
+	c->cap = s->watch_buffer > 0 ? (size_t)s->watch_buffer : DEFAULT_RING;
+	c->ring = calloc(c->cap, sizeof(*c->ring));
+	c->objs = json_object();
+	c->next_seq = 1;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
+	if (c->ring == NULL || c->prefix == NULL ||
+	    kb_subscribe(s->ctx, c->topic, on_store_event, c) != 0) {
+		api_err(e, 500, "InternalError", "cannot watch the store for %s", r->plural);
+		cache_free(c);
+		return NULL;
+	}
+	json_t *items = NULL;
+	int64_t rev = 0;
+	if (api_store_list(s, c->prefix, 0, NULL, 0, &items, &rev, NULL, NULL, e) != 0)
+		goto fail;
+	/* Fill the map before the watch starts: events queue behind our lock. */
+	pthread_mutex_lock(&c->mu);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o) {
+		char *key = api_key(r, api_get_str(o, "metadata.namespace"), api_get_str(o, "metadata.name"));
+		if (key)
+			json_object_set(c->objs, key, o);
+		free(key);
+	}
+	json_decref(items);
+	c->rev = c->floor_rev = rev;
+	pthread_mutex_unlock(&c->mu);
+	kb_msg *rep = NULL;
+	int rc = kb_call(s->ctx, KB_STORE_SERVICE, "watch",
+	    kb_mp_body("{s:s, s:I, s:b, s:s}", "prefix", c->prefix, "rev", rev + 1, "prev", 1,
+	        "topic", c->topic),
+	    (int)s->request_timeout_ms, &rep);
+	if (rc == 0)
+		kb_mp_int(kb_msg_body(rep), "watch_id", &c->watch_id);
+	kb_msg_free(rep);
+	if (rc) {
+		api_err_from_kb(e, rc, "cannot watch the store");
+		goto fail;
+	}
+	return c;
+fail:
+	kb_unsubscribe(s->ctx, c->topic);
+	cache_free(c);
+	return NULL;
+}
+
+static struct api_cache *cache_get(struct api_server *s, const struct api_resource *r,
+    struct api_error *e)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->caches == NULL)
+		s->caches = calloc(api_nresources, sizeof(*s->caches));
+	struct api_cache *c = s->caches ? s->caches[res_index(r)] : NULL;
+	if (c == NULL && s->caches) {
+		c = cache_start(s, r, e);
+		s->caches[res_index(r)] = c;
+	}
+	pthread_mutex_unlock(&s->cache_mu);
+	return c;
+}
+
+int api_cache_start_all(struct api_server *s, struct api_error *e)
+{
+	/* Warm every cache at start: a client's resourceVersion from any read
+	 * after this moment can then be watched from without a 410. */
+	for (size_t i = 0; i < api_nresources; i++)
+		if (!api_resources[i].virtual_ && cache_get(s, &api_resources[i], e) == NULL)
+			return KB_EUNAVAILABLE;
+	return 0;
+}
+
+void api_cache_stop_all(struct api_server *s)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	for (size_t i = 0; s->caches && i < api_nresources; i++) {
+		struct api_cache *c = s->caches[i];
+		if (c == NULL)
+			continue;
+		kb_unsubscribe(s->ctx, c->topic);
+		kb_msg *rep = NULL;
+		kb_call(s->ctx, KB_STORE_SERVICE, "unwatch",
+		    kb_mp_body("{s:I}", "watch_id", c->watch_id), 1000, &rep);
+		kb_msg_free(rep);
+		/* Streams still open keep reading; they end at their deadline.
+		 * The plugin stops HTTP first, so none are left here. */
+		cache_free(c);
+		s->caches[i] = NULL;
+	}
+	free(s->caches);
+	s->caches = NULL;
+	pthread_mutex_unlock(&s->cache_mu);
+}
+
+static int strcmp_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int api_cache_list(struct api_server *s, const struct api_resource *r, const char *ns,
+    json_t **items, int64_t *rev, struct api_error *e)
+{
+	struct api_cache *c = cache_get(s, r, e);
+	if (c == NULL)
+		return KB_EUNAVAILABLE;
+	json_t *arr = json_array();
+	pthread_mutex_lock(&c->mu);
+	const char *key;
+	json_t *o;
+	/* Keys sort as the store's do: list in key order. */
+	size_t n = json_object_size(c->objs), k = 0;
+	const char **keys = calloc(n ? n : 1, sizeof(char *));
+	json_object_foreach(c->objs, key, o)
+		keys[k++] = key;
+	qsort(keys, k, sizeof(char *), strcmp_ptr);
+	for (size_t i = 0; i < k; i++) {
+		o = json_object_get(c->objs, keys[i]);
+		if (ns == NULL || !strcmp(ns, api_get_str(o, "metadata.namespace") ?: ""))
+			json_array_append_new(arr, json_deep_copy(o));
+	}
+	free(keys);
+	*rev = c->rev;
+	pthread_mutex_unlock(&c->mu);
+	*items = arr;
+	return 0;
+}
+
+/* --- watchers ------------------------------------------------------------------------ */
+
+static void queue_line(struct api_watcher *w, char *line)
+{
+	if (line == NULL)
+		return;
+	char **q = realloc(w->queue, (w->nq + 1) * sizeof(char *));
+	if (q == NULL) {
+		free(line);
+		return;
+	}
+	w->queue = q;
+	w->queue[w->nq++] = line;
+}
+
+static char *expired_line(struct api_watcher *w, int64_t asked)
+{
+	struct api_error e = { 0 };
+	api_err(&e, 410, "Expired", "too old resource version: %" PRId64 " (%" PRId64 ")",
+	    asked, w->c->floor_rev);
+	json_t *st = api_status(&e);
+	size_t len;
+	char *line = event_line("ERROR", st, &len);
+	json_decref(st);
+	api_err_clear(&e);
+	return line;
+}
+
+static char *bookmark_line(struct api_watcher *w)
+{
+	char gv[64], rv[32];
+	snprintf(rv, sizeof(rv), "%" PRId64, w->c->rev);
+	json_t *o = json_pack("{s:s, s:s, s:{s:s}}", "kind", w->c->r->kind, "apiVersion",
+	    api_group_version(w->c->r, gv, sizeof(gv)), "metadata", "resourceVersion", rv);
+	size_t len;
+	char *line = event_line("BOOKMARK", o, &len);
+	json_decref(o);
+	return line;
+}
+
+/* The next line for this watcher from the ring (malloc'd copy), or NULL.
+ * Called with the cache locked. */
+static char *next_from_ring(struct api_watcher *w, bool *expired)
+{
+	struct api_cache *c = w->c;
+	if (c->count && w->seq < ring_at(c, 0)->seq) {
+		*expired = true;
+		return NULL;
+	}
+	for (size_t i = ring_find_seq(c, w->seq); i < c->count; i++) {
+		struct ev *e = ring_at(c, i);
+		w->seq = e->seq + 1;
+		if (e->rev <= w->min_rev)
+			continue;
+		char t = seen_type(w, e);
+		if (t == 0)
+			continue;
+		size_t len;
+		if (w->table) {
+			if (t != e->type)
+				return table_line(c, type_name(t), e->obj, &len);
+			if (e->tline == NULL)
+				e->tline = table_line(c, type_name(t), e->obj, &e->tlen);
+			return e->tline ? strndup(e->tline, e->tlen) : NULL;
+		}
+		if (t != e->type)
+			return event_line(type_name(t), e->obj, &len);
+		return e->line ? strndup(e->line, e->len) : NULL;
+	}
+	return NULL;
+}
+
+static ssize_t copy_part(struct api_watcher *w, char *buf, size_t max)
+{
+	size_t n = w->plen - w->poff;
+	if (n > max)
+		n = max;
+	memcpy(buf, w->part + w->poff, n);
+	w->poff += n;
+	if (w->poff == w->plen) {
+		free(w->part);
+		w->part = NULL;
+	}
+	return (ssize_t)n;
+}
+
+static void take_line(struct api_watcher *w, char *line)
+{
+	w->part = line;
+	w->plen = strlen(line);
+	w->poff = 0;
+}
+
+static ssize_t watch_read(struct api_stream *st, char *buf, size_t max, int timeout_ms)
+{
+	struct api_watcher *w = (struct api_watcher *)st;
+	struct api_cache *c = w->c;
+	if (w->part)
+		return copy_part(w, buf, max);
+	if (w->iq < w->nq) {
+		take_line(w, w->queue[w->iq]);
+		w->queue[w->iq++] = NULL;
+		return copy_part(w, buf, max);
+	}
+	if (w->end_after_queue)
+		return -1;
+	int64_t now = mono_ns();
+	if (w->deadline_ns && now >= w->deadline_ns)
+		return -1;
+	int64_t until = now + (int64_t)timeout_ms * 1000000;
+	if (w->deadline_ns && w->deadline_ns < until)
+		until = w->deadline_ns;
+	if (w->bookmarks && w->bookmark_ns < until)
+		until = w->bookmark_ns;
+	pthread_mutex_lock(&c->mu);
+	char *line = NULL;
+	bool expired = false;
+	for (;;) {
+		line = next_from_ring(w, &expired);
+		if (line || expired || c->s->stopping)
+			break;
+		now = mono_ns();
+		if (now >= until)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		int64_t wait = until - now;
+		ts.tv_sec += wait / 1000000000;
+		ts.tv_nsec += wait % 1000000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	if (line == NULL && !expired && w->bookmarks && mono_ns() >= w->bookmark_ns) {
+		line = bookmark_line(w);
+		w->bookmark_ns = mono_ns() + c->s->bookmark_ms * 1000000;
+	}
+	if (expired)
+		line = expired_line(w, w->min_rev);
+	pthread_mutex_unlock(&c->mu);
+	if (expired)
+		w->end_after_queue = true;
+	if (line == NULL)
+		return (c->s->stopping || (w->deadline_ns && mono_ns() >= w->deadline_ns)) ? -1 : 0;
+	take_line(w, line);
+	return copy_part(w, buf, max);
+}
+
+static void watcher_free(struct api_watcher *w)
+{
+	for (size_t i = 0; i < w->nq; i++)
+		free(w->queue[i]);
+	free(w->queue);
+	free(w->part);
+	free(w->ns);
+	free(w->name);
+	api_selector_free(w->ls);
+	api_selector_free(w->fs);
+	free(w);
+}
+
+static void watch_close(struct api_stream *st)
+{
+	watcher_free((struct api_watcher *)st);
+}
+
+/* A watcher positioned for req: selectors parsed, initial events queued
+ * (under the cache lock, so nothing falls between them and the ring). */
+static struct api_watcher *watcher_new(struct api_server *s, const struct api_req *req,
+    api_event_fn fn, void *arg, struct api_error *e)
+{
+	bool initial_to_queue = fn == NULL;
+	struct api_cache *c = cache_get(s, req->res, e);
+	if (c == NULL)
+		return NULL;
+	struct api_watcher *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->c = c;
+	w->fn = fn;
+	w->arg = arg;
+	w->st.read = watch_read;
+	w->st.close = watch_close;
+	w->st.content_type = "application/json";
+	w->ns = req->ns ? strdup(req->ns) : NULL;
+	w->name = req->name ? strdup(req->name) : NULL;
+	w->table = req->want_table;
+	w->bookmarks = req->allow_bookmarks;
+	w->ls = api_label_selector(req->label_selector, e);
+	w->fs = w->ls ? api_field_selector(req->res, req->field_selector, e) : NULL;
+	if (w->ls == NULL || w->fs == NULL) {
+		watcher_free(w);
+		return NULL;
+	}
+	int64_t t = req->timeout_s > 0 ? req->timeout_s : 1800;
+	w->deadline_ns = mono_ns() + t * 1000000000;
+	w->bookmark_ns = mono_ns() + s->bookmark_ms * 1000000;
+	const char *rv = req->resource_version;
+	int64_t asked = rv && *rv ? strtoll(rv, NULL, 10) : 0;
+	pthread_mutex_lock(&c->mu);
+	w->seq = c->next_seq;
+	if (asked == 0) {
+		/* No revision: the current state as ADDED events first. */
+		const char *key;
+		json_t *o;
+		json_object_foreach(c->objs, key, o) {
+			if (!matches(w, o))
+				continue;
+			if (initial_to_queue) {
+				size_t len;
+				queue_line(w, w->table ? table_line(c, "ADDED", o, &len)
+				                       : event_line("ADDED", o, &len));
+			} else {
+				struct api_event ev = { .type = "ADDED", .obj = o, .rev = c->rev };
+				w->fn(w->arg, &ev);
+			}
+		}
+		w->min_rev = c->rev;
+	} else if (asked < c->floor_rev) {
+		if (initial_to_queue) {
+			queue_line(w, expired_line(w, asked));
+			w->end_after_queue = true;
+		} else {
+			pthread_mutex_unlock(&c->mu);
+			api_err(e, 410, "Expired", "too old resource version: %" PRId64 " (%" PRId64 ")",
+			    asked, c->floor_rev);
+			watcher_free(w);
+			return NULL;
+		}
+	} else {
+		/* Replay what came after the asked revision. */
+		w->min_rev = asked;
+		w->seq = c->count ? ring_at(c, 0)->seq : c->next_seq;
+	}
+	if (!initial_to_queue) {
+		w->next = c->fns;
+		c->fns = w;
+		/* Replay for callback watchers happens right here too. */
+		for (size_t i = ring_find_seq(c, w->seq); i < c->count; i++) {
+			struct ev *ev = ring_at(c, i);
+			char t2 = ev->rev > w->min_rev ? seen_type(w, ev) : 0;
+			if (t2) {
+				struct api_event x = { .type = type_name(t2), .obj = ev->obj, .old = ev->old, .rev = ev->rev };
+				w->fn(w->arg, &x);
+			}
+		}
+		if (c->rev > w->min_rev)
+			w->min_rev = c->rev;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return w;
+}
+
+struct api_stream *api_watch(struct api_server *s, const struct api_req *req,
+    struct api_error *e)
+{
+	struct api_watcher *w = watcher_new(s, req, NULL, NULL, e);
+	return w ? &w->st : NULL;
+}
+
+struct api_watcher *api_watch_fn(struct api_server *s, const struct api_req *req,
+    api_event_fn fn, void *arg, struct api_error *e)
+{
+	return fn ? watcher_new(s, req, fn, arg, e) : NULL;
+}
+
+void api_unwatch(struct api_watcher *w)
+{
+	if (w == NULL)
+		return;
+	struct api_cache *c = w->c;
+	pthread_mutex_lock(&c->mu);
+	for (struct api_watcher **pp = &c->fns; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	watcher_free(w);
+}

@@ -1,0 +1,577 @@
+/* plugins/apiserver/codec.c — request bodies to json_t by Content-Type,
+ * and json_t to and from msgpack (the store's and the bus's form).
+ *
+ * JSON goes through jansson, YAML through yaml.c, Kubernetes protobuf
+ * through proto.c. Every decoder here is bounded: depth by API_MAX_DEPTH,
+ * size by the HTTP layer's body limit, and each refuses invalid UTF-8, so
+ * the rest of the API server may trust a json_t it is handed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "codec.h"
+
+/* Deepest msgpack accepted from the store or the bus: our own encodings
+ * stay within API_MAX_DEPTH; the slack is for envelopes around them. */
+#define MP_MAX_DEPTH (API_MAX_DEPTH + 28)
+
+/* --- JSON --------------------------------------------------------------------- */
+
+/* True when the JSON text nests objects and arrays deeper than max. A cheap
+ * scan before parsing, so that jansson's recursion never goes deep; it
+ * need not understand invalid JSON, which the parser then refuses. */
+static bool json_too_deep(const char *s, size_t n, int max)
+{
+	int depth = 0;
+	bool in_str = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				return true;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return false;
+}
+
+json_t *api_json_decode(const char *data, size_t len, const char *ctx,
+    struct api_error *e)
+{
+	json_error_t jerr;
+	json_t *j;
+	if (len == 0) {
+		api_err(e, 400, "BadRequest",
+		    "%s: unexpected end of JSON input", ctx);
+		return NULL;
+	}
+	if (json_too_deep(data, len, API_MAX_DEPTH)) {
+		api_err(e, 400, "BadRequest",
+		    "%s: the object nests deeper than %d levels", ctx,
+		    API_MAX_DEPTH);
+		return NULL;
+	}
+	/* Without JSON_DECODE_ANY jansson wants an object or an array at the
+	 * top, which is what every body (and a JSON patch) is. */
+	j = json_loadb(data, len, 0, &jerr);
+	if (j == NULL)
+		api_err(e, 400, "BadRequest", "%s: %s (line %d, column %d)",
+		    ctx, jerr.text, jerr.line, jerr.column);
+	return j;
+}
+
+/* --- Content-Type ---------------------------------------------------------------- */
+
+enum body_format {
+	BODY_JSON,
+	BODY_PATCH,
+	BODY_YAML,
+	BODY_PROTO,
+	BODY_UNKNOWN
+};
+
+static const struct {
+	const char *type;
+	enum body_format fmt;
+} media_types[] = {
+	{ "application/json", BODY_JSON },
+	{ "application/json-patch+json", BODY_PATCH },
+	{ "application/merge-patch+json", BODY_PATCH },
+	{ "application/strategic-merge-patch+json", BODY_PATCH },
+	{ "application/yaml", BODY_YAML },
+	{ "application/apply-patch+yaml", BODY_YAML },
+	{ "application/vnd.kubernetes.protobuf", BODY_PROTO },
+};
+
+/* The media type without parameters (";charset=utf-8") or blanks. As in
+ * Kubernetes, no Content-Type at all means JSON. */
+static enum body_format body_format(const char *ct)
+{
+	size_t n;
+	if (ct == NULL)
+		return BODY_JSON;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return BODY_JSON;
+	for (size_t i = 0; i < sizeof media_types / sizeof media_types[0]; i++)
+		if (strlen(media_types[i].type) == n &&
+		    strncasecmp(media_types[i].type, ct, n) == 0)
+			return media_types[i].fmt;
+	return BODY_UNKNOWN;
+}
+
+static bool looks_like_json(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n &&
+	    (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+		i++;
+	return i < n && (s[i] == '{' || s[i] == '[');
+}
+
+/* apply-patch+yaml from kubectl is JSON; parse it as such when it is,
+ * and as YAML (of which JSON is nearly a subset) when it is not. */
+static json_t *parse_yaml_body(const char *data, size_t len,
+    struct api_error *e)
+{
+	if (looks_like_json(data, len)) {
+		struct api_error scratch = { 0 };
+		json_t *j = api_json_decode(data, len, "", &scratch);
+		api_err_clear(&scratch);
+		if (j)
+			return j;
+	}
+	return api_yaml_decode(data, len, e);
+}
+
+json_t *api_parse_body(const char *content_type, const void *data, size_t len,
+    struct api_error *e)
+{
+	if (data == NULL) {
+		data = "";
+		len = 0;
+	}
+	switch (body_format(content_type)) {
+	case BODY_JSON:
+		return api_json_decode(data, len,
+		    "couldn't get version/kind; json parse error", e);
+	case BODY_PATCH:
+		return api_json_decode(data, len,
+		    "error decoding patch: json parse error", e);
+	case BODY_YAML:
+		return parse_yaml_body(data, len, e);
+	case BODY_PROTO:
+		return api_proto_decode(data, len, e);
+	default:
+		api_err(e, 415, "UnsupportedMediaType",
+		    "the body of the request was in an unknown format - "
+		    "accepted media types include: application/json, "
+		    "application/yaml, application/vnd.kubernetes.protobuf");
+		return NULL;
+	}
+}
+
+/* --- msgpack object -> json_t ----------------------------------------------------- */
+
+/* A str (or a bin, which only ever holds text we stored) as a JSON string:
+ * UTF-8 without NUL, as every string the JSON and YAML parsers let in, so
+ * that C code reading json_string_value() sees all of it. */
+static bool text_ok(const char *p, size_t n)
+{
+	/* msgpack-c gives an empty string a NULL pointer */
+	return n == 0 || memchr(p, 0, n) == NULL;
+}
+
+static json_t *text(const char *p, size_t n)
+{
+	if (n == 0)
+		return json_string("");
+	return text_ok(p, n) ? json_stringn(p, n) : NULL;
+}
+
+static json_t *from_mp(const msgpack_object *o, int depth);
+
+static json_t *from_mp_map(const msgpack_object_map *m, int depth)
+{
+	json_t *obj = json_object();
+	for (uint32_t i = 0; obj && i < m->size; i++) {
+		const msgpack_object *k = &m->ptr[i].key;
+		const msgpack_object_str *ks = &k->via.str;
+		json_t *v = NULL;
+		/* Objects have string keys; a bin key is a string that
+		 * travelled through a packer without the str8 type. */
+		if ((k->type == MSGPACK_OBJECT_STR ||
+		    k->type == MSGPACK_OBJECT_BIN) && text_ok(ks->ptr, ks->size))
+			v = from_mp(&m->ptr[i].val, depth + 1);
+		if (v == NULL || json_object_setn_new(obj,
+		    ks->size ? ks->ptr : "", ks->size, v)) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+static json_t *from_mp_array(const msgpack_object_array *a, int depth)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; arr && i < a->size; i++) {
+		json_t *v = from_mp(&a->ptr[i], depth + 1);
+		if (v == NULL || json_array_append_new(arr, v)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static json_t *from_mp(const msgpack_object *o, int depth)
+{
+	if (depth > MP_MAX_DEPTH)
+		return NULL;
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		return json_null();
+	case MSGPACK_OBJECT_BOOLEAN:
+		return json_boolean(o->via.boolean);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		if (o->via.u64 > (uint64_t)INT64_MAX)
+			return json_real((double)o->via.u64);
+		return json_integer((json_int_t)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return json_integer(o->via.i64);
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return json_real(o->via.f64);
+	case MSGPACK_OBJECT_STR:
+	case MSGPACK_OBJECT_BIN:
+		return text(o->via.str.ptr, o->via.str.size);
+	case MSGPACK_OBJECT_ARRAY:
+		return from_mp_array(&o->via.array, depth);
+	case MSGPACK_OBJECT_MAP:
+		return from_mp_map(&o->via.map, depth);
+	default:
+		return NULL;
+	}
+}
+
+json_t *api_json_from_mp(const msgpack_object *o)
+{
+	return o ? from_mp(o, 0) : NULL;
+}
+
+/* --- msgpack bytes -> json_t ---------------------------------------------------------
+ *
+ * Decoded straight from the bytes rather than through msgpack_unpack: that
+ * one allocates a zone per value and refuses anything nested deeper than
+ * 32 levels (MSGPACK_EMBED_STACK_SIZE), which a valid object may exceed. */
+
+struct mp_in {
+	const unsigned char *p, *end;
+};
+
+static bool mp_take(struct mp_in *in, size_t n, const unsigned char **out)
+{
+	if ((size_t)(in->end - in->p) < n)
+		return false;
+	*out = in->p;
+	in->p += n;
+	return true;
+}
+
+static bool mp_uint(struct mp_in *in, size_t n, uint64_t *v)
+{
+	const unsigned char *b;
+	if (!mp_take(in, n, &b))
+		return false;
+	*v = 0;
+	for (size_t i = 0; i < n; i++)
+		*v = *v << 8 | b[i];
+	return true;
+}
+
+static json_t *mp_value(struct mp_in *in, int depth);
+
+static json_t *mp_str(struct mp_in *in, size_t n)
+{
+	const unsigned char *b;
+	if (!mp_take(in, n, &b))
+		return NULL;
+	return text((const char *)b, n);
+}
+
+static json_t *mp_array(struct mp_in *in, uint64_t n, int depth)
+{
+	json_t *arr = json_array();
+	for (uint64_t i = 0; arr && i < n; i++) {
+		json_t *v = mp_value(in, depth + 1);
+		if (v == NULL || json_array_append_new(arr, v)) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+/* A map key: str or bin, the bytes borrowed from the input. */
+static bool mp_key(struct mp_in *in, const unsigned char **k, size_t *n)
+{
+	const unsigned char *t;
+	uint64_t len;
+	bool ok;
+	if (!mp_take(in, 1, &t))
+		return false;
+	if (*t >= 0xa0 && *t <= 0xbf) {
+		len = *t & 0x1f;
+		ok = true;
+	} else if (*t == 0xd9 || *t == 0xc4) {
+		ok = mp_uint(in, 1, &len);
+	} else if (*t == 0xda || *t == 0xc5) {
+		ok = mp_uint(in, 2, &len);
+	} else if (*t == 0xdb || *t == 0xc6) {
+		ok = mp_uint(in, 4, &len);
+	} else {
+		return false;
+	}
+	*n = (size_t)len;
+	return ok && mp_take(in, *n, k) && text_ok((const char *)*k, *n);
+}
+
+static json_t *mp_map(struct mp_in *in, uint64_t n, int depth)
+{
+	json_t *obj = json_object();
+	for (uint64_t i = 0; obj && i < n; i++) {
+		const unsigned char *k;
+		size_t klen;
+		json_t *v;
+		if (!mp_key(in, &k, &klen) ||
+		    (v = mp_value(in, depth + 1)) == NULL ||
+		    json_object_setn_new(obj, (const char *)k, klen, v)) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+static json_t *mp_float(struct mp_in *in, bool is64)
+{
+	uint64_t bits;
+	if (!mp_uint(in, is64 ? 8 : 4, &bits))
+		return NULL;
+	if (is64) {
+		double d;
+		memcpy(&d, &bits, sizeof d);
+		return json_real(d);
+	}
+	uint32_t b32 = (uint32_t)bits;
+	float f;
+	memcpy(&f, &b32, sizeof f);
+	return json_real(f);
+}
+
+static json_t *mp_int(struct mp_in *in, size_t n, bool sign)
+{
+	uint64_t v;
+	if (!mp_uint(in, n, &v))
+		return NULL;
+	if (!sign) {
+		if (v > (uint64_t)INT64_MAX)
+			return json_real((double)v);
+		return json_integer((json_int_t)v);
+	}
+	switch (n) {
+	case 1:
+		return json_integer((int8_t)v);
+	case 2:
+		return json_integer((int16_t)v);
+	case 4:
+		return json_integer((int32_t)v);
+	default:
+		return json_integer((int64_t)v);
+	}
+}
+
+/* The sized types: str, bin, array and map with 8/16/32-bit lengths. */
+static json_t *mp_sized(struct mp_in *in, unsigned t, int depth)
+{
+	uint64_t n;
+	switch (t) {
+	case 0xd9:
+	case 0xc4:
+		return mp_uint(in, 1, &n) ? mp_str(in, n) : NULL;
+	case 0xda:
+	case 0xc5:
+		return mp_uint(in, 2, &n) ? mp_str(in, n) : NULL;
+	case 0xdb:
+	case 0xc6:
+		return mp_uint(in, 4, &n) ? mp_str(in, n) : NULL;
+	case 0xdc:
+		return mp_uint(in, 2, &n) ? mp_array(in, n, depth) : NULL;
+	case 0xdd:
+		return mp_uint(in, 4, &n) ? mp_array(in, n, depth) : NULL;
+	case 0xde:
+		return mp_uint(in, 2, &n) ? mp_map(in, n, depth) : NULL;
+	case 0xdf:
+		return mp_uint(in, 4, &n) ? mp_map(in, n, depth) : NULL;
+	default:
+		return NULL; /* ext, fixext, 0xc1 */
+	}
+}
+
+static json_t *mp_value(struct mp_in *in, int depth)
+{
+	const unsigned char *b;
+	unsigned t;
+	if (depth > MP_MAX_DEPTH || !mp_take(in, 1, &b))
+		return NULL;
+	t = *b;
+	if (t <= 0x7f)
+		return json_integer(t);
+	if (t >= 0xe0)
+		return json_integer((int8_t)t);
+	if (t <= 0x8f)
+		return mp_map(in, t & 0x0f, depth);
+	if (t <= 0x9f)
+		return mp_array(in, t & 0x0f, depth);
+	if (t <= 0xbf)
+		return mp_str(in, t & 0x1f);
+	switch (t) {
+	case 0xc0:
+		return json_null();
+	case 0xc2:
+		return json_false();
+	case 0xc3:
+		return json_true();
+	case 0xca:
+		return mp_float(in, false);
+	case 0xcb:
+		return mp_float(in, true);
+	case 0xcc:
+		return mp_int(in, 1, false);
+	case 0xcd:
+		return mp_int(in, 2, false);
+	case 0xce:
+		return mp_int(in, 4, false);
+	case 0xcf:
+		return mp_int(in, 8, false);
+	case 0xd0:
+		return mp_int(in, 1, true);
+	case 0xd1:
+		return mp_int(in, 2, true);
+	case 0xd2:
+		return mp_int(in, 4, true);
+	case 0xd3:
+		return mp_int(in, 8, true);
+	default:
+		return mp_sized(in, t, depth);
+	}
+}
+
+json_t *api_mp_decode(const void *data, size_t len)
+{
+	struct mp_in in = { data, (const unsigned char *)data + len };
+	json_t *j;
+	if (data == NULL || len == 0)
+		return NULL;
+	j = mp_value(&in, 0);
+	if (j && in.p != in.end) {
+		/* one value, exactly: trailing bytes mean a framing bug */
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* --- json_t -> msgpack --------------------------------------------------------------- */
+
+static int to_mp(msgpack_packer *pk, const json_t *j, int depth);
+
+static int to_mp_object(msgpack_packer *pk, const json_t *j, int depth)
+{
+	const char *k;
+	size_t klen;
+	json_t *v;
+	if (msgpack_pack_map(pk, json_object_size(j)))
+		return KB_ENOMEM;
+	json_object_keylen_foreach((json_t *)j, k, klen, v)
+	{
+		if (msgpack_pack_str_with_body(pk, k, klen))
+			return KB_ENOMEM;
+		int rc = to_mp(pk, v, depth + 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int to_mp_array(msgpack_packer *pk, const json_t *j, int depth)
+{
+	size_t i;
+	json_t *v;
+	if (msgpack_pack_array(pk, json_array_size(j)))
+		return KB_ENOMEM;
+	json_array_foreach(j, i, v) {
+		int rc = to_mp(pk, v, depth + 1);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int to_mp(msgpack_packer *pk, const json_t *j, int depth)
+{
+	int rc;
+	if (j == NULL || depth > MP_MAX_DEPTH)
+		return KB_EINVAL;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		return to_mp_object(pk, j, depth);
+	case JSON_ARRAY:
+		return to_mp_array(pk, j, depth);
+	case JSON_STRING:
+		rc = msgpack_pack_str_with_body(pk, json_string_value(j),
+		    json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		rc = msgpack_pack_int64(pk, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		rc = msgpack_pack_double(pk, json_real_value(j));
+		break;
+	case JSON_TRUE:
+		rc = msgpack_pack_true(pk);
+		break;
+	case JSON_FALSE:
+		rc = msgpack_pack_false(pk);
+		break;
+	default:
+		rc = msgpack_pack_nil(pk);
+	}
+	return rc ? KB_ENOMEM : 0;
+}
+
+int api_mp_from_json(msgpack_packer *pk, const json_t *j)
+{
+	return to_mp(pk, j, 0);
+}
+
+int api_mp_encode(const json_t *j, char **out, size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	rc = to_mp(&pk, j, 0);
+	if (rc) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc;
+	}
+	/* the sbuffer's storage is malloc'd: hand it over as is */
+	*out = sb.data;
+	*len = sb.size;
+	return 0;
+}
+
+char *api_json_text(const json_t *j, size_t *len)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	if (len)
+		*len = s ? strlen(s) : 0;
+	return s;
+}

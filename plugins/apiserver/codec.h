@@ -1,0 +1,85 @@
+/* plugins/apiserver/codec.h — private to the body decoders: codec.c (the
+ * dispatch by Content-Type, JSON, msgpack), yaml.c (YAML -> json_t),
+ * proto.c (the Kubernetes protobuf envelope and wire format) and
+ * proto_schema.c (the messages proto.c knows). Nothing else includes it;
+ * the rest of the API server sees api.h only.
+ */
+#ifndef KUBUS_APISERVER_CODEC_H
+#define KUBUS_APISERVER_CODEC_H
+
+#include "api.h"
+
+/* Deepest nesting of objects and arrays a body may have: Kubernetes'
+ * objects need about 20; the limit keeps recursion (ours and jansson's)
+ * and the msgpack form bounded. */
+#define API_MAX_DEPTH 100
+
+/* JSON text -> json_t, depth-limited, objects or arrays at the top only.
+ * `ctx` prefixes the message ("couldn't get version/kind; json parse
+ * error"). NULL with e set to 400 on failure. */
+json_t *api_json_decode(const char *data, size_t len, const char *ctx,
+    struct api_error *e);
+
+/* One YAML document -> json_t with Kubernetes' (go-yaml v2's) typing of
+ * plain scalars. NULL with e set to 400. */
+json_t *api_yaml_decode(const char *data, size_t len, struct api_error *e);
+
+/* A "k8s\0"-prefixed runtime.Unknown -> json_t with kind and apiVersion.
+ * NULL with e set: 400 for malformed input, 415 for a kind with no schema. */
+json_t *api_proto_decode(const void *data, size_t len, struct api_error *e);
+
+/* --- protobuf schemas (proto_schema.c) -------------------------------------- */
+
+enum pb_type {
+	PB_STRING = 1,
+	PB_BYTES, /* base64 in JSON, as Go encodes []byte */
+	PB_INT32,
+	PB_INT64,
+	PB_BOOL,
+	PB_MSG,
+	PB_MAP_STRING,   /* map<string, string> */
+	PB_MAP_BYTES,    /* map<string, bytes>: Secret.data, binaryData */
+	PB_MAP_QUANTITY, /* map<string, Quantity>: resources */
+	PB_INTSTR,       /* intstr.IntOrString -> JSON number or string */
+	PB_QUANTITY,     /* resource.Quantity {1: string} -> string */
+	PB_TIME,         /* meta.v1.Time -> "2006-01-02T15:04:05Z" */
+	PB_MICROTIME,    /* meta.v1.MicroTime -> "…05.000000Z" */
+	PB_FIELDS,       /* meta.v1.FieldsV1 {1: raw JSON} -> the JSON */
+};
+
+enum {
+	PB_REP = 1 << 0, /* repeated: a JSON array */
+	/* Keep zero values (0, "", false) in JSON: Go pointers and fields
+	 * without omitempty. Others are omitted when zero, as Go does. */
+	PB_KEEP = 1 << 1,
+	/* An embedded Go struct (json:",inline"): its fields go into the
+	 * enclosing object. */
+	PB_INLINE = 1 << 2,
+};
+
+struct pb_msg;
+
+struct pb_field {
+	unsigned num;
+	unsigned char type; /* enum pb_type */
+	unsigned char flags;
+	const char *name;         /* the JSON name */
+	const struct pb_msg *msg; /* PB_MSG */
+};
+
+struct pb_msg {
+	const char *name; /* Go type name, for messages */
+	const struct pb_field *fields;
+	size_t nfields;
+};
+
+struct pb_kind {
+	const char *api_version;
+	const char *kind;
+	const struct pb_msg *msg;
+};
+
+extern const struct pb_kind pb_kinds[];
+extern const size_t pb_nkinds;
+
+#endif

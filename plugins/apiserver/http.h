@@ -1,0 +1,31 @@
+/* plugins/apiserver/http.h — the HTTP(S) front (http.c) and /metrics
+ * (metrics.c). */
+#ifndef KUBUS_APISERVER_HTTP_H
+#define KUBUS_APISERVER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pki.h"
+#include "server.h"
+
+struct api_http;
+
+/* Serve s->listen ("HOST:PORT"): HTTPS with pki's certificate, or plain
+ * HTTP when s->plain_http (refused unless HOST is loopback). Returns NULL
+ * with err set. The port actually bound (for PORT 0) is in *port. */
+struct api_http *api_http_start(struct api_server *s, const struct api_pki *pki,
+    int *port, char *err, size_t errlen);
+/* Stop accepting, end every stream, wait for request threads. */
+void api_http_stop(struct api_http *h);
+
+/* metrics.c: counters the HTTP layer and the store calls feed. */
+void api_metrics_request(struct api_server *s, const char *verb,
+    const char *resource, int code, double seconds);
+void api_metrics_watchers(struct api_server *s, int delta);
+void api_metrics_store(struct api_server *s, const char *op, double seconds);
+/* The Prometheus text (malloc'd). */
+char *api_metrics_text(struct api_server *s, size_t *len);
+void api_metrics_free(struct api_server *s);
+
+#endif

@@ -1,0 +1,952 @@
+/* plugins/apiserver/rest.c — the verbs on resources.
+ *
+ * get, list, watch, create, update, patch, delete and deletecollection,
+ * with Kubernetes' object semantics: uid and creationTimestamp set once,
+ * resourceVersion from the store with optimistic concurrency, generation
+ * bumped on spec changes, status as a subresource, finalizers and
+ * deletionTimestamp, graceful pod deletion, generateName, NamespaceLifecycle,
+ * and the subresources status, scale, binding and eviction.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "server.h"
+
+#define UPDATE_RETRIES 8
+
+/* "pods", "deployments.apps": how Kubernetes names a resource in messages. */
+static const char *qual(const struct api_resource *r, char *buf, size_t n)
+{
+	if (r->group[0])
+		snprintf(buf, n, "%s.%s", r->plural, r->group);
+	else
+		snprintf(buf, n, "%s", r->plural);
+	return buf;
+}
+
+static void fail(struct api_resp *resp, struct api_error *e)
+{
+	resp->code = e->code ? e->code : 500;
+	resp->json = api_status(e);
+	api_err_clear(e);
+}
+
+/* Give a store error the resource's words ("pods \"x\" not found"). */
+static void name_err(struct api_error *e, const struct api_resource *r, const char *name)
+{
+	char q[128];
+	qual(r, q, sizeof(q));
+	snprintf(e->kind, sizeof(e->kind), "%s", r->plural);
+	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+	if (e->code == 404)
+		snprintf(e->message, sizeof(e->message), "%s \"%s\" not found", q, name);
+	else if (e->code == 409 && !strcmp(e->reason, "AlreadyExists"))
+		snprintf(e->message, sizeof(e->message), "%s \"%s\" already exists", q, name);
+	else if (e->code == 409)
+		snprintf(e->message, sizeof(e->message),
+		    "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please apply your changes to the latest version and try again",
+		    q, name);
+}
+
+static json_t *get_obj(struct api_req *req, struct api_kv *kv, struct api_error *e)
+{
+	char *key = api_key(req->res, req->ns, req->name);
+	int rc = api_store_get(req->srv, key, kv, e);
+	free(key);
+	if (rc) {
+		name_err(e, req->res, req->name);
+		return NULL;
+	}
+	return kv->obj;
+}
+
+static void set_str(json_t *obj, const char *path, const char *v)
+{
+	api_set(obj, path, json_string(v));
+}
+
+static int64_t get_int(const json_t *obj, const char *path, int64_t def)
+{
+	json_t *v = api_get(obj, path);
+	return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+/* --- get and list ----------------------------------------------------------- */
+
+static void do_get(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	struct api_kv kv = { 0 };
+	if (get_obj(req, &kv, &e) == NULL)
+		return fail(resp, &e);
+	if (req->sub && !strcmp(req->sub, "scale")) {
+		resp->json = api_scale_of(req->res, kv.obj);
+		json_decref(kv.obj);
+		resp->code = 200;
+		return;
+	}
+	resp->code = 200;
+	if (req->want_table) {
+		json_t *items = json_pack("[o]", kv.obj);
+		resp->json = api_table(req->res, items, api_get_str(kv.obj, "metadata.resourceVersion"),
+		    NULL, false);
+		json_decref(items);
+	} else {
+		resp->json = kv.obj;
+	}
+}
+
+static json_t *filter(json_t *items, const struct api_selector *ls,
+    const struct api_selector *fs)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o)
+		if (api_selector_match(ls, o) && api_selector_match(fs, o))
+			json_array_append(out, o);
+	return out;
+}
+
+static void do_list(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	struct api_selector *ls = api_label_selector(req->label_selector, &e);
+	struct api_selector *fs = ls ? api_field_selector(req->res, req->field_selector, &e) : NULL;
+	if (fs == NULL) {
+		api_selector_free(ls);
+		return fail(resp, &e);
+	}
+	json_t *items = NULL;
+	int64_t rev = 0, remaining = 0;
+	char *next = NULL;
+	const char *rv = req->resource_version;
+	int rc;
+	/* resourceVersion=0 means "any version will do": the cache. */
+	if (rv && !strcmp(rv, "0") && req->limit == 0 && req->cont == NULL) {
+		rc = api_cache_list(req->srv, req->res, req->ns, &items, &rev, &e);
+	} else {
+		char *prefix = api_key(req->res, req->ns, NULL);
+		int64_t at = rv && *rv && strcmp(rv, "0") ? strtoll(rv, NULL, 10) : 0;
+		rc = api_store_list(req->srv, prefix, req->limit, req->cont, at, &items, &rev,
+		    &next, &remaining, &e);
+		free(prefix);
+	}
+	if (rc) {
+		api_selector_free(ls);
+		api_selector_free(fs);
+		return fail(resp, &e);
+	}
+	json_t *sel = filter(items, ls, fs);
+	json_decref(items);
+	api_selector_free(ls);
+	api_selector_free(fs);
+	char rvs[32], gv[64];
+	snprintf(rvs, sizeof(rvs), "%" PRId64, rev);
+	resp->code = 200;
+	if (req->want_table) {
+		resp->json = api_table(req->res, sel, rvs, next, false);
+		json_decref(sel);
+	} else {
+		json_t *md = json_pack("{s:s}", "resourceVersion", rvs);
+		if (next) {
+			json_object_set_new(md, "continue", json_string(next));
+			if (remaining > 0)
+				json_object_set_new(md, "remainingItemCount", json_integer(remaining));
+		}
+		resp->json = json_pack("{s:s, s:s, s:o, s:o}", "kind", req->res->list_kind,
+		    "apiVersion", api_group_version(req->res, gv, sizeof(gv)), "metadata", md,
+		    "items", sel);
+	}
+	free(next);
+}
+
+static void do_watch(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	resp->stream = api_watch(req->srv, req, &e);
+	if (resp->stream == NULL)
+		return fail(resp, &e);
+	resp->code = 200;
+}
+
+/* --- create ---------------------------------------------------------------------- */
+
+static bool namespace_open(struct api_req *req, const char *name, struct api_error *e)
+{
+	if (!req->res->namespaced || req->ns == NULL)
+		return true;
+	const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
+	char *key = api_key(nsr, NULL, req->ns);
+	struct api_kv kv = { 0 };
+	int rc = api_store_get(req->srv, key, &kv, e);
+	free(key);
+	if (rc == KB_ENOTFOUND) {
+		api_err_clear(e);
+		api_err(e, 404, "NotFound", "namespaces \"%s\" not found", req->ns);
+		snprintf(e->kind, sizeof(e->kind), "namespaces");
+		snprintf(e->name, sizeof(e->name), "%s", req->ns);
+		return false;
+	}
+	if (rc)
+		return false;
+	bool terminating = api_get(kv.obj, "metadata.deletionTimestamp") != NULL;
+	json_decref(kv.obj);
+	if (terminating) {
+		/* As NamespaceLifecycle words it: a Forbidden on the object. */
+		char q[128];
+		api_err(e, 403, "Forbidden",
+		    "%s \"%s\" is forbidden: unable to create new content in namespace %s because it is being terminated",
+		    qual(req->res, q, sizeof(q)), name ? name : "", req->ns);
+		snprintf(e->kind, sizeof(e->kind), "%s", req->res->plural);
+		snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+		return false;
+	}
+	return true;
+}
+
+/* The object in a write must be of this resource and this namespace. */
+static bool check_body(struct api_req *req, json_t *obj, struct api_error *e)
+{
+	char gv[64];
+	const char *kind = api_get_str(obj, "kind");
+	const char *av = api_get_str(obj, "apiVersion");
+	api_group_version(req->res, gv, sizeof(gv));
+	if (!json_is_object(obj)) {
+		api_err(e, 400, "BadRequest", "the body of the request was not a JSON object");
+		return false;
+	}
+	if ((kind && strcmp(kind, req->res->kind)) || (av && strcmp(av, gv))) {
+		api_err(e, 400, "BadRequest",
+		    "the API version in the data (%s) does not match the expected API version (%s)",
+		    av ? av : "", gv);
+		if (kind && av && !strcmp(av, gv))
+			api_err(e, 400, "BadRequest", "%s in version \"%s\" cannot be handled as a %s: expected kind %s",
+			    kind, req->res->version, req->res->kind, req->res->kind);
+		return false;
+	}
+	set_str(obj, "kind", req->res->kind);
+	set_str(obj, "apiVersion", gv);
+	const char *ns = api_get_str(obj, "metadata.namespace");
+	if (req->res->namespaced) {
+		if (ns && *ns && req->ns && strcmp(ns, req->ns)) {
+			api_err(e, 400, "BadRequest",
+			    "the namespace of the provided object does not match the namespace sent on the request");
+			return false;
+		}
+		if (req->ns)
+			set_str(obj, "metadata.namespace", req->ns);
+	} else if (ns) {
+		json_object_del(json_object_get(obj, "metadata"), "namespace");
+	}
+	if (req->name) {
+		const char *name = api_get_str(obj, "metadata.name");
+		if (name && strcmp(name, req->name)) {
+			api_err(e, 400, "BadRequest",
+			    "the name of the object (%s) does not match the name on the URL (%s)", name,
+			    req->name);
+			return false;
+		}
+		set_str(obj, "metadata.name", req->name);
+	}
+	return true;
+}
+
+static void generate_name(json_t *obj)
+{
+	const char *gen = api_get_str(obj, "metadata.generateName");
+	const char *name = api_get_str(obj, "metadata.name");
+	if (gen == NULL || (name && *name))
+		return;
+	static const char alnum[] = "bcdfghjklmnpqrstvwxz2456789";
+	unsigned char rnd[5];
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		memset(rnd, 7, sizeof(rnd));
+	char buf[300];
+	size_t n = strlen(gen);
+	if (n > 58)
+		n = 58;
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, gen);
+	for (int i = 0; i < 5; i++)
+		buf[n + (size_t)i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
+	buf[n + 5] = '\0';
+	set_str(obj, "metadata.name", buf);
+}
+
+/* What the server sets on a new object, whatever the client sent. */
+static void stamp_new(const struct api_resource *r, json_t *obj)
+{
+	char uid[40], now[40];
+	api_uuid(uid, sizeof(uid));
+	api_now(now, sizeof(now));
+	set_str(obj, "metadata.uid", uid);
+	set_str(obj, "metadata.creationTimestamp", now);
+	json_t *md = json_object_get(obj, "metadata");
+	json_object_del(md, "deletionTimestamp");
+	json_object_del(md, "deletionGracePeriodSeconds");
+	json_object_del(md, "resourceVersion");
+	json_object_del(md, "selfLink");
+	if (r->generation)
+		json_object_set_new(md, "generation", json_integer(1));
+	else
+		json_object_del(md, "generation");
+	/* Status is the controllers' to write, not the creator's. */
+	if (r->has_status && strcmp(r->plural, "nodes") && strcmp(r->plural, "pods"))
+		json_object_del(obj, "status");
+	if (!strcmp(r->plural, "pods")) {
+		json_t *st = json_pack("{s:s}", "phase", "Pending");
+		json_object_set_new(obj, "status", st);
+	}
+	if (!strcmp(r->plural, "namespaces"))
+		api_set(obj, "status.phase", json_string("Active"));
+}
+
+static bool admit(struct api_req *req, json_t *obj, const json_t *old, struct api_error *e)
+{
+	if (req->field_validation && !strcmp(req->field_validation, "Strict") &&
+	    !api_check_unknown_fields(req->res, obj, e))
+		return false;
+	return api_admit(req->res, obj, old, e);
+}
+
+/* Create obj (stolen) at the request's resource. */
+static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	generate_name(obj);
+	const char *name = api_get_str(obj, "metadata.name");
+	if (name == NULL || !*name) {
+		api_err_cause(&e, "FieldValueRequired", "metadata.name", "Required value: name or generateName is required");
+		api_err_invalid(&e, req->res->kind, "");
+		json_decref(obj);
+		return fail(resp, &e);
+	}
+	stamp_new(req->res, obj);
+	char name0[256];
+	snprintf(name0, sizeof(name0), "%s", name);
+	if (!admit(req, obj, NULL, &e) || !namespace_open(req, name0, &e) ||
+	    !api_allocate(req->srv, req->res, obj, NULL, &e)) {
+		json_decref(obj);
+		return fail(resp, &e);
+	}
+	name = api_get_str(obj, "metadata.name");
+	if (req->dry_run) {
+		resp->code = 201;
+		resp->json = obj;
+		return;
+	}
+	char *key = api_key(req->res, req->res->namespaced ? req->ns : NULL, name);
+	int rc = api_store_put(req->srv, key, obj, 0, NULL, &e);
+	free(key);
+	if (rc) {
+		api_release(req->srv, req->res, obj);
+		name_err(&e, req->res, name);
+		json_decref(obj);
+		return fail(resp, &e);
+	}
+	resp->code = 201;
+	resp->json = obj;
+}
+
+static void do_create(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	if (req->body == NULL) {
+		api_err(&e, 400, "BadRequest", "the request has no body");
+		return fail(resp, &e);
+	}
+	json_t *obj = json_deep_copy(req->body);
+	char *name = req->name;
+	req->name = NULL; /* POST to a collection: the name is the body's */
+	bool ok = check_body(req, obj, &e);
+	req->name = name;
+	if (!ok) {
+		json_decref(obj);
+		return fail(resp, &e);
+	}
+	create_obj(req, obj, resp);
+}
+
+/* --- update and patch ------------------------------------------------------------- */
+
+/* Keep what a write may not change, and bump generation on spec changes. */
+static void carry_over(const struct api_req *req, json_t *obj, const json_t *old)
+{
+	const struct api_resource *r = req->res;
+	static const char *const keep[] = { "metadata.uid", "metadata.creationTimestamp",
+		"metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds", NULL };
+	for (int i = 0; keep[i]; i++) {
+		json_t *v = api_get(old, keep[i]);
+		if (v)
+			api_set(obj, keep[i], json_deep_copy(v));
+		else if (api_get(obj, keep[i]))
+			json_object_del(json_object_get(obj, "metadata"), strrchr(keep[i], '.') + 1);
+	}
+	bool status_only = req->sub && !strcmp(req->sub, "status");
+	if (status_only) {
+		/* Only status changes through /status: everything else is old. */
+		json_t *st = json_object_get(obj, "status");
+		json_incref(st);
+		json_t *copy = json_deep_copy(old);
+		json_object_clear(obj);
+		json_object_update(obj, copy);
+		json_decref(copy);
+		if (st)
+			json_object_set_new(obj, "status", st);
+		else
+			json_object_del(obj, "status");
+	} else if (r->has_status) {
+		json_t *st = json_object_get(old, "status");
+		if (st)
+			json_object_set_new(obj, "status", json_deep_copy(st));
+		else
+			json_object_del(obj, "status");
+	}
+}
+
+/* After admission (defaults in place): bump generation only when the spec
+ * really changed, so a replace with what is there already bumps nothing. */
+static void bump_generation(const struct api_resource *r, json_t *obj, const json_t *old)
+{
+	if (!r->generation)
+		return;
+	int64_t gen = get_int(old, "metadata.generation", 1);
+	bool changed = !json_equal(json_object_get(obj, "spec"), json_object_get(old, "spec"));
+	api_set(obj, "metadata.generation", json_integer(changed ? gen + 1 : gen));
+}
+
+/* Delete for real once the last finalizer of a deleting object is gone. */
+static bool finalized(const json_t *obj)
+{
+	json_t *f = api_get(obj, "metadata.finalizers");
+	return api_get(obj, "metadata.deletionTimestamp") && json_array_size(f) == 0;
+}
+
+static void store_update(struct api_req *req, json_t *obj, const struct api_kv *old,
+    struct api_resp *resp, struct api_error *e, bool *conflict)
+{
+	char *key = api_key(req->res, req->ns, req->name);
+	int64_t want = old->mod_rev;
+	int rc;
+	*conflict = false;
+	if (req->dry_run) {
+		rc = 0;
+		api_set(obj, "metadata.resourceVersion",
+		    json_string(api_get_str(old->obj, "metadata.resourceVersion")));
+	} else if (finalized(obj)) {
+		rc = api_store_delete(req->srv, key, want, NULL, e);
+		if (rc == 0)
+			api_release(req->srv, req->res, obj);
+	} else {
+		rc = api_store_put(req->srv, key, obj, want, NULL, e);
+	}
+	free(key);
+	if (rc == KB_ECONFLICT) {
+		*conflict = true;
+		return;
+	}
+	if (rc) {
+		name_err(e, req->res, req->name);
+		json_decref(obj);
+		return fail(resp, e);
+	}
+	resp->code = 200;
+	resp->json = req->sub && !strcmp(req->sub, "scale") ? api_scale_of(req->res, obj) : json_incref(obj);
+	json_decref(obj);
+}
+
+/* The new object for a PUT: the body, or for /scale the old object with
+ * the Scale's replicas. */
+static json_t *put_body(struct api_req *req, const json_t *old, struct api_error *e)
+{
+	if (req->sub && !strcmp(req->sub, "scale")) {
+		json_t *rep = api_get(req->body, "spec.replicas");
+		if (!json_is_integer(rep)) {
+			api_err_cause(e, "FieldValueRequired", "spec.replicas", "Required value");
+			api_err_invalid(e, "Scale", req->name);
+			return NULL;
+		}
+		json_t *obj = json_deep_copy(old);
+		api_set(obj, "spec.replicas", json_deep_copy(rep));
+		return obj;
+	}
+	json_t *obj = json_deep_copy(req->body);
+	if (!check_body(req, obj, e)) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static void do_update(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	if (req->body == NULL) {
+		api_err(&e, 400, "BadRequest", "the request has no body");
+		return fail(resp, &e);
+	}
+	const char *body_rv = api_get_str(req->body, "metadata.resourceVersion");
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		struct api_kv old = { 0 };
+		if (get_obj(req, &old, &e) == NULL) {
+			if (e.code == 404 && !(req->sub && *req->sub)) {
+				/* PUT of a missing object creates it. */
+				api_err_clear(&e);
+				json_t *obj = json_deep_copy(req->body);
+				if (!check_body(req, obj, &e)) {
+					json_decref(obj);
+					return fail(resp, &e);
+				}
+				return create_obj(req, obj, resp);
+			}
+			return fail(resp, &e);
+		}
+		/* A client that names a version gets exactly that one. */
+		if (body_rv && *body_rv && strtoll(body_rv, NULL, 10) != old.mod_rev) {
+			json_decref(old.obj);
+			api_err(&e, 409, "Conflict", "conflict");
+			name_err(&e, req->res, req->name);
+			return fail(resp, &e);
+		}
+		json_t *obj = put_body(req, old.obj, &e);
+		if (obj == NULL) {
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		carry_over(req, obj, old.obj);
+		if (!admit(req, obj, old.obj, &e) ||
+		    !api_allocate(req->srv, req->res, obj, old.obj, &e)) {
+			json_decref(obj);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		bump_generation(req->res, obj, old.obj);
+		bool conflict;
+		store_update(req, obj, &old, resp, &e, &conflict);
+		json_decref(old.obj);
+		if (!conflict)
+			return;
+		api_err_clear(&e);
+	}
+	api_err(&e, 409, "Conflict", "conflict");
+	name_err(&e, req->res, req->name);
+	fail(resp, &e);
+}
+
+static void do_patch(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	if (req->body == NULL || req->patch_type == API_PATCH_NONE) {
+		api_err(&e, 415, "UnsupportedMediaType",
+		    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json");
+		return fail(resp, &e);
+	}
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		struct api_kv old = { 0 };
+		if (get_obj(req, &old, &e) == NULL) {
+			if (e.code == 404 && req->patch_type == API_PATCH_APPLY && !req->sub) {
+				/* Server-side apply creates what is missing. */
+				api_err_clear(&e);
+				json_t *obj = api_patch(API_PATCH_APPLY, req->res, NULL, req->body, &e);
+				if (obj == NULL || !check_body(req, obj, &e)) {
+					json_decref(obj);
+					return fail(resp, &e);
+				}
+				return create_obj(req, obj, resp);
+			}
+			return fail(resp, &e);
+		}
+		json_t *base = old.obj;
+		json_t *scale = NULL;
+		if (req->sub && !strcmp(req->sub, "scale"))
+			base = scale = api_scale_of(req->res, old.obj);
+		json_t *obj = api_patch(req->patch_type, req->res, base, req->body, &e);
+		if (obj && scale) {
+			json_t *rep = api_get(obj, "spec.replicas");
+			json_t *full = json_deep_copy(old.obj);
+			if (json_is_integer(rep))
+				api_set(full, "spec.replicas", json_deep_copy(rep));
+			json_decref(obj);
+			obj = full;
+		}
+		json_decref(scale);
+		if (obj == NULL) {
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		const char *name = api_get_str(obj, "metadata.name");
+		if (name && strcmp(name, req->name)) {
+			api_err(&e, 400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)",
+			    name, req->name);
+			json_decref(obj);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		carry_over(req, obj, old.obj);
+		char gv[64];
+		set_str(obj, "kind", req->res->kind);
+		set_str(obj, "apiVersion", api_group_version(req->res, gv, sizeof(gv)));
+		if (!admit(req, obj, old.obj, &e) ||
+		    !api_allocate(req->srv, req->res, obj, old.obj, &e)) {
+			json_decref(obj);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		bump_generation(req->res, obj, old.obj);
+		bool conflict;
+		store_update(req, obj, &old, resp, &e, &conflict);
+		json_decref(old.obj);
+		if (!conflict)
+			return;
+		api_err_clear(&e);
+	}
+	api_err(&e, 409, "Conflict", "conflict");
+	name_err(&e, req->res, req->name);
+	fail(resp, &e);
+}
+
+/* --- delete -------------------------------------------------------------------------- */
+
+static bool has_finalizer(const json_t *obj, const char *f)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(api_get(obj, "metadata.finalizers"), i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), f))
+			return true;
+	return false;
+}
+
+static void add_finalizer(json_t *obj, const char *f)
+{
+	if (has_finalizer(obj, f))
+		return;
+	json_t *arr = api_get(obj, "metadata.finalizers");
+	if (!json_is_array(arr)) {
+		arr = json_array();
+		api_set(obj, "metadata.finalizers", arr);
+	}
+	json_array_append_new(arr, json_string(f));
+}
+
+static void remove_finalizer(json_t *obj, const char *f)
+{
+	json_t *arr = api_get(obj, "metadata.finalizers");
+	for (size_t i = 0; i < json_array_size(arr);) {
+		if (!strcmp(json_string_value(json_array_get(arr, i)) ?: "", f))
+			json_array_remove(arr, i);
+		else
+			i++;
+	}
+}
+
+/* The grace period a pod deletion gets: the request's, else the pod's. */
+static int64_t pod_grace(const struct api_req *req, const json_t *pod)
+{
+	json_t *g = req->body ? json_object_get(req->body, "gracePeriodSeconds") : NULL;
+	if (json_is_integer(g))
+		return json_integer_value(g);
+	return get_int(pod, "spec.terminationGracePeriodSeconds", 30);
+}
+
+/* Delete one object; on success resp holds what Kubernetes answers: the
+ * object (still there, being deleted) or the deleted object. */
+static void delete_one(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	const char *policy = req->body ? api_get_str(req->body, "propagationPolicy") : NULL;
+	if (req->body && json_is_true(json_object_get(req->body, "orphanDependents")))
+		policy = "Orphan";
+	const char *pre_uid = req->body ? api_get_str(req->body, "preconditions.uid") : NULL;
+	const char *pre_rv = req->body ? api_get_str(req->body, "preconditions.resourceVersion") : NULL;
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		struct api_kv old = { 0 };
+		if (get_obj(req, &old, &e) == NULL)
+			return fail(resp, &e);
+		json_t *obj = json_deep_copy(old.obj);
+		if ((pre_uid && strcmp(pre_uid, api_get_str(obj, "metadata.uid") ?: "")) ||
+		    (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) {
+			api_err(&e, 409, "Conflict",
+			    "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s in precondition: %s, %s in object meta: %s",
+			    req->res->plural, req->name, pre_uid ? "UID" : "ResourceVersion",
+			    pre_uid ? pre_uid : pre_rv,
+			    pre_uid ? "UID" : "ResourceVersion",
+			    pre_uid ? api_get_str(obj, "metadata.uid") : api_get_str(obj, "metadata.resourceVersion"));
+			json_decref(obj);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		bool deleting = api_get(obj, "metadata.deletionTimestamp") != NULL;
+		char now[40];
+		api_now(now, sizeof(now));
+		bool keep = false;
+		if (policy && !strcmp(policy, "Foreground")) {
+			add_finalizer(obj, "foregroundDeletion");
+			keep = true;
+		} else if (policy && !strcmp(policy, "Orphan")) {
+			add_finalizer(obj, "orphan");
+			keep = true;
+		} else if (policy && !strcmp(policy, "Background")) {
+			/* Background is the default: neither finalizer. */
+			remove_finalizer(obj, "orphan");
+		}
+		if (json_array_size(api_get(obj, "metadata.finalizers")))
+			keep = true;
+		if (!strcmp(req->res->plural, "namespaces")) {
+			/* The namespace controller empties it, then finalizes. */
+			keep = true;
+			api_set(obj, "status.phase", json_string("Terminating"));
+		}
+		if (!strcmp(req->res->plural, "pods")) {
+			int64_t grace = pod_grace(req, obj);
+			bool bound = api_get_str(obj, "spec.nodeName") != NULL;
+			const char *phase = api_get_str(obj, "status.phase");
+			bool done = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
+			/* A running pod's kubelet finishes it, after its grace. */
+			if (bound && grace > 0 && !done)
+				keep = true;
+			if (!deleting || grace < get_int(obj, "metadata.deletionGracePeriodSeconds", INT64_MAX))
+				api_set(obj, "metadata.deletionGracePeriodSeconds", json_integer(grace));
+		} else if (keep && !deleting) {
+			api_set(obj, "metadata.deletionGracePeriodSeconds", json_integer(0));
+		}
+		if (!deleting)
+			set_str(obj, "metadata.deletionTimestamp", now);
+		char *key = api_key(req->res, req->ns, req->name);
+		int rc;
+		if (req->dry_run)
+			rc = 0;
+		else if (keep)
+			rc = api_store_put(req->srv, key, obj, old.mod_rev, NULL, &e);
+		else
+			rc = api_store_delete(req->srv, key, old.mod_rev, NULL, &e);
+		free(key);
+		json_decref(old.obj);
+		if (rc == KB_ECONFLICT) {
+			json_decref(obj);
+			api_err_clear(&e);
+			continue;
+		}
+		if (rc) {
+			name_err(&e, req->res, req->name);
+			json_decref(obj);
+			return fail(resp, &e);
+		}
+		if (!keep)
+			api_release(req->srv, req->res, obj);
+		resp->code = 200;
+		resp->json = obj;
+		return;
+	}
+	api_err(&e, 409, "Conflict", "conflict");
+	name_err(&e, req->res, req->name);
+	fail(resp, &e);
+}
+
+static void do_delete_collection(struct api_req *req, struct api_resp *resp)
+{
+	struct api_resp list = { 0 };
+	char *limit_cont = req->cont;
+	req->cont = NULL;
+	do_list(req, &list);
+	req->cont = limit_cont;
+	if (list.code != 200) {
+		*resp = list;
+		return;
+	}
+	size_t i;
+	json_t *o;
+	json_t *items = json_object_get(list.json, "items");
+	json_array_foreach(items, i, o) {
+		struct api_req one = *req;
+		one.name = (char *)api_get_str(o, "metadata.name");
+		one.ns = (char *)api_get_str(o, "metadata.namespace");
+		struct api_resp r = { 0 };
+		delete_one(&one, &r);
+		api_resp_free(&r);
+	}
+	resp->code = 200;
+	resp->json = list.json;
+}
+
+/* --- subresources with their own bodies ------------------------------------------------- */
+
+static void do_binding(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	const char *node = req->body ? api_get_str(req->body, "target.name") : NULL;
+	if (node == NULL || !*node) {
+		api_err_cause(&e, "FieldValueRequired", "target.name", "Required value");
+		api_err_invalid(&e, "Binding", req->name);
+		return fail(resp, &e);
+	}
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		struct api_kv old = { 0 };
+		if (get_obj(req, &old, &e) == NULL)
+			return fail(resp, &e);
+		const char *cur = api_get_str(old.obj, "spec.nodeName");
+		if (cur && *cur) {
+			api_err(&e, 409, "Conflict", "pod %s is already assigned to node \"%s\"", req->name, cur);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		if (api_get(old.obj, "metadata.deletionTimestamp")) {
+			api_err(&e, 409, "Conflict", "pod %s is being deleted, cannot be assigned to a host", req->name);
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
+		json_t *obj = json_deep_copy(old.obj);
+		set_str(obj, "spec.nodeName", node);
+		char now[40];
+		api_now(now, sizeof(now));
+		json_t *cond = json_pack("{s:s, s:s, s:s}", "type", "PodScheduled", "status", "True",
+		    "lastTransitionTime", now);
+		json_t *conds = api_get(obj, "status.conditions");
+		if (!json_is_array(conds)) {
+			conds = json_array();
+			api_set(obj, "status.conditions", conds);
+		}
+		for (size_t i = 0; i < json_array_size(conds);) {
+			if (!strcmp(api_get_str(json_array_get(conds, i), "type") ?: "", "PodScheduled"))
+				json_array_remove(conds, i);
+			else
+				i++;
+		}
+		json_array_append_new(conds, cond);
+		char *key = api_key(req->res, req->ns, req->name);
+		int rc = api_store_put(req->srv, key, obj, old.mod_rev, NULL, &e);
+		free(key);
+		json_decref(old.obj);
+		json_decref(obj);
+		if (rc == KB_ECONFLICT) {
+			api_err_clear(&e);
+			continue;
+		}
+		if (rc)
+			return fail(resp, &e);
+		resp->code = 201;
+		resp->json = api_status_success(NULL, NULL);
+		return;
+	}
+	api_err(&e, 409, "Conflict", "conflict binding pod %s", req->name);
+	fail(resp, &e);
+}
+
+static void do_eviction(struct api_req *req, struct api_resp *resp)
+{
+	struct api_req del = *req;
+	del.sub = NULL;
+	del.body = req->body ? json_object_get(req->body, "deleteOptions") : NULL;
+	delete_one(&del, resp);
+	if (resp->code == 200) {
+		json_decref(resp->json);
+		resp->code = 201;
+		resp->json = api_status_success(NULL, NULL);
+	}
+}
+
+static void do_access_review(struct api_req *req, struct api_resp *resp)
+{
+	json_t *ra = req->body ? api_get(req->body, "spec.resourceAttributes") : NULL;
+	const char *verb = api_get_str(ra, "verb");
+	char reason[512] = "";
+	bool allowed = false;
+	if (ra && verb)
+		allowed = api_authorize(req->srv, req->user, verb, api_get_str(ra, "group") ?: "",
+		    api_get_str(ra, "resource") ?: "", api_get_str(ra, "subresource"),
+		    api_get_str(ra, "namespace"), api_get_str(ra, "name"), reason, sizeof(reason));
+	json_t *obj = req->body ? json_deep_copy(req->body) : json_object();
+	set_str(obj, "apiVersion", "authorization.k8s.io/v1");
+	set_str(obj, "kind", "SelfSubjectAccessReview");
+	json_object_set_new(obj, "status", json_pack("{s:b}", "allowed", allowed));
+	/* Kubernetes' RBAC gives no reason for a denial (kubectl prints a
+	 * bare "no"); only a failed evaluation says why. */
+	if (!allowed && !strncmp(reason, "the authorizer did not answer", 29))
+		api_set(obj, "status.evaluationError", json_string(reason));
+	resp->code = 201;
+	resp->json = obj;
+}
+
+/* --- dispatch ----------------------------------------------------------------------------- */
+
+static bool sub_allowed(const struct api_req *req)
+{
+	static const struct { const char *name; unsigned bit; } subs[] = {
+		{ "status", API_SUB_STATUS }, { "scale", API_SUB_SCALE },
+		{ "binding", API_SUB_BINDING }, { "eviction", API_SUB_EVICTION },
+		{ "log", API_SUB_LOG }, { "exec", API_SUB_EXEC },
+		{ "portforward", API_SUB_PORTFORWARD }, { "attach", API_SUB_ATTACH },
+		{ "proxy", API_SUB_PROXY },
+	};
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(req->sub, subs[i].name))
+			return (req->res->subresources & subs[i].bit) != 0;
+	return false;
+}
+
+void api_handle(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	memset(resp, 0, sizeof(*resp));
+	if (req->sub && !sub_allowed(req)) {
+		api_err(&e, 404, "NotFound", "the server could not find the requested resource");
+		return fail(resp, &e);
+	}
+	if (req->res->virtual_) {
+		if (req->verb != API_CREATE) {
+			api_err(&e, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+			return fail(resp, &e);
+		}
+		return do_access_review(req, resp);
+	}
+	if (req->sub && !strcmp(req->sub, "binding") && req->verb == API_CREATE)
+		return do_binding(req, resp);
+	if (req->sub && !strcmp(req->sub, "eviction") && req->verb == API_CREATE)
+		return do_eviction(req, resp);
+	if (req->sub && !strcmp(req->sub, "log"))
+		return api_pod_log(req, resp);
+	switch (req->verb) {
+	case API_GET: return do_get(req, resp);
+	case API_LIST: return do_list(req, resp);
+	case API_WATCH: return do_watch(req, resp);
+	case API_CREATE: return do_create(req, resp);
+	case API_UPDATE: return do_update(req, resp);
+	case API_PATCH: return do_patch(req, resp);
+	case API_DELETE: return delete_one(req, resp);
+	case API_DELETECOLLECTION: return do_delete_collection(req, resp);
+	}
+	api_err(&e, 405, "MethodNotAllowed", "the server does not allow this method on the requested resource");
+	fail(resp, &e);
+}
+
+void api_req_free(struct api_req *req)
+{
+	free(req->ns);
+	free(req->name);
+	free(req->sub);
+	free(req->label_selector);
+	free(req->field_selector);
+	free(req->resource_version);
+	free(req->resource_version_match);
+	free(req->cont);
+	free(req->field_manager);
+	free(req->field_validation);
+	free(req->container);
+	json_decref(req->body);
+	memset(req, 0, sizeof(*req));
+}
+
+void api_resp_free(struct api_resp *resp)
+{
+	json_decref(resp->json);
+	free(resp->text);
+	free(resp->warning);
+	if (resp->stream)
+		resp->stream->close(resp->stream);
+	memset(resp, 0, sizeof(*resp));
+}

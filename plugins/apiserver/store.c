@@ -1,0 +1,238 @@
+/* plugins/apiserver/store.c — the `store` bus service as typed calls.
+ *
+ * Objects are stored as msgpack without metadata.resourceVersion: the
+ * revision is the key's mod_revision, put back on every read, so it can
+ * never disagree with the store.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "server.h"
+
+static double secs_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int call(struct api_server *s, const char *op, kb_body *body,
+    kb_msg **rep, struct api_error *e)
+{
+	if (body == NULL) {
+		api_err(e, 500, "InternalError", "out of memory");
+		return KB_ENOMEM;
+	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = kb_call(s->ctx, KB_STORE_SERVICE, op, body,
+	    (int)s->request_timeout_ms, rep);
+	api_metrics_store(s, op, secs_since(&t0));
+	if (rc && rc != KB_ECONFLICT && rc != KB_EEXPIRED) {
+		const char *msg = "";
+		if (*rep)
+			kb_msg_err(*rep, &msg);
+		api_err_from_kb(e, rc, msg[0] ? msg : kb_strerror(rc));
+	}
+	return rc;
+}
+
+static void set_rv(json_t *obj, int64_t rev)
+{
+	char rv[32];
+	snprintf(rv, sizeof(rv), "%" PRId64, rev);
+	json_t *md = json_object_get(obj, "metadata");
+	if (!json_is_object(md)) {
+		md = json_object();
+		json_object_set_new(obj, "metadata", md);
+	}
+	json_object_set_new(md, "resourceVersion", json_string(rv));
+}
+
+/* A store KV -> object with its resourceVersion; NULL if undecodable. */
+static json_t *kv_object(const msgpack_object *kv, int64_t *mod_rev,
+    int64_t *create_rev)
+{
+	const msgpack_object *v = kb_mp_key(kv, "value");
+	int64_t mr = 0, cr = 0;
+	kb_mp_int(kv, "mod_rev", &mr);
+	kb_mp_int(kv, "create_rev", &cr);
+	if (mod_rev)
+		*mod_rev = mr;
+	if (create_rev)
+		*create_rev = cr;
+	if (v == NULL || (v->type != MSGPACK_OBJECT_BIN && v->type != MSGPACK_OBJECT_STR))
+		return NULL;
+	json_t *obj = api_mp_decode(v->via.bin.ptr, v->via.bin.size);
+	if (obj)
+		set_rv(obj, mr);
+	return obj;
+}
+
+json_t *api_store_kv_object(const msgpack_object *kv, int64_t *mod_rev)
+{
+	return kv_object(kv, mod_rev, NULL);
+}
+
+int api_store_get(struct api_server *s, const char *key, struct api_kv *out,
+    struct api_error *e)
+{
+	kb_msg *rep = NULL;
+	int rc = call(s, "get", kb_mp_body("{s:s}", "key", key), &rep, e);
+	if (rc == 0) {
+		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
+		if (kv == NULL || kv->type == MSGPACK_OBJECT_NIL) {
+			rc = KB_ENOTFOUND;
+			api_err(e, 404, "NotFound", "%s not found", key);
+		} else if ((out->obj = kv_object(kv, &out->mod_rev, &out->create_rev)) == NULL) {
+			rc = KB_EINTERNAL;
+			api_err(e, 500, "InternalError", "stored object %s is corrupt", key);
+		}
+	}
+	kb_msg_free(rep);
+	return rc;
+}
+
+int api_store_put(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, int64_t *rev, struct api_error *e)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	if (json_is_object(md))
+		json_object_del(md, "resourceVersion");
+	char *data;
+	size_t len;
+	if (api_mp_encode(obj, &data, &len) != 0) {
+		api_err(e, 500, "InternalError", "cannot encode the object");
+		return KB_EINTERNAL;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, if_mod_rev >= 0 ? 3 : 2);
+	kb_mp_pack(&pk, "s:s", "key", key);
+	kb_mp_pack_cstr(&pk, "value");
+	msgpack_pack_bin(&pk, len);
+	msgpack_pack_bin_body(&pk, data, len);
+	if (if_mod_rev >= 0)
+		kb_mp_pack(&pk, "s:I", "if_mod_rev", if_mod_rev);
+	free(data);
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	kb_msg *rep = NULL;
+	int rc = call(s, "put", b, &rep, e);
+	int64_t r = 0;
+	if (rc == 0 && kb_mp_int(kb_msg_body(rep), "rev", &r)) {
+		set_rv(obj, r);
+		if (rev)
+			*rev = r;
+	} else if (rc == KB_ECONFLICT) {
+		/* Absent when it had to be absent: it exists. */
+		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
+		bool exists = kv && kv->type != MSGPACK_OBJECT_NIL;
+		if (if_mod_rev == 0 && exists) {
+			rc = KB_EEXIST;
+			api_err(e, 409, "AlreadyExists", "%s already exists", key);
+		} else if (if_mod_rev > 0 && !exists) {
+			rc = KB_ENOTFOUND;
+			api_err(e, 404, "NotFound", "%s not found", key);
+		} else {
+			api_err(e, 409, "Conflict",
+			    "the object has been modified; please apply your changes to the latest version and try again");
+		}
+	} else if (rc == 0) {
+		rc = KB_EINTERNAL;
+		api_err(e, 500, "InternalError", "store reply without a revision");
+	}
+	kb_msg_free(rep);
+	return rc;
+}
+
+int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
+    int64_t *rev, struct api_error *e)
+{
+	kb_body *b = if_mod_rev > 0
+	    ? kb_mp_body("{s:s, s:I}", "key", key, "if_mod_rev", if_mod_rev)
+	    : kb_mp_body("{s:s}", "key", key);
+	kb_msg *rep = NULL;
+	int rc = call(s, "delete", b, &rep, e);
+	int64_t deleted = 0, r = 0;
+	if (rc == 0) {
+		kb_mp_int(kb_msg_body(rep), "deleted", &deleted);
+		kb_mp_int(kb_msg_body(rep), "rev", &r);
+		if (deleted == 0) {
+			rc = KB_ENOTFOUND;
+			api_err(e, 404, "NotFound", "%s not found", key);
+		} else if (rev) {
+			*rev = r;
+		}
+	} else if (rc == KB_ECONFLICT) {
+		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
+		if (kv == NULL || kv->type == MSGPACK_OBJECT_NIL) {
+			rc = KB_ENOTFOUND;
+			api_err(e, 404, "NotFound", "%s not found", key);
+		} else {
+			api_err(e, 409, "Conflict",
+			    "the object has been modified; please apply your changes to the latest version and try again");
+		}
+	}
+	kb_msg_free(rep);
+	return rc;
+}
+
+int api_store_list(struct api_server *s, const char *prefix, int64_t limit,
+    const char *cont, int64_t at_rev, json_t **items, int64_t *rev,
+    char **next_cont, int64_t *remaining, struct api_error *e)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1 + (limit > 0) + (cont != NULL) + (at_rev > 0 && !cont));
+	kb_mp_pack(&pk, "s:s", "prefix", prefix);
+	if (limit > 0)
+		kb_mp_pack(&pk, "s:I", "limit", limit);
+	if (cont)
+		kb_mp_pack(&pk, "s:s", "continue", cont);
+	if (at_rev > 0 && !cont)
+		kb_mp_pack(&pk, "s:I", "rev", at_rev);
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	kb_msg *rep = NULL;
+	*items = NULL;
+	if (next_cont)
+		*next_cont = NULL;
+	int rc = call(s, "range", b, &rep, e);
+	if (rc == KB_EEXPIRED) {
+		api_err(e, 410, "Expired",
+		    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.");
+	}
+	if (rc) {
+		kb_msg_free(rep);
+		return rc;
+	}
+	const msgpack_object *body = kb_msg_body(rep);
+	const msgpack_object *kvs = kb_mp_key(body, "kvs");
+	int64_t count = 0;
+	bool more = false;
+	kb_mp_int(body, "rev", rev);
+	kb_mp_int(body, "count", &count);
+	kb_mp_bool(body, "more", &more);
+	json_t *arr = json_array();
+	for (uint32_t i = 0; kvs && kvs->type == MSGPACK_OBJECT_ARRAY && i < kvs->via.array.size; i++) {
+		json_t *o = kv_object(&kvs->via.array.ptr[i], NULL, NULL);
+		if (o)
+			json_array_append_new(arr, o);
+	}
+	*items = arr;
+	if (more && next_cont)
+		*next_cont = kb_mp_strdup(body, "continue");
+	if (remaining)
+		*remaining = more ? count - (int64_t)json_array_size(arr) : 0;
+	kb_msg_free(rep);
+	return 0;
+}
