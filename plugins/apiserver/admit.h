@@ -40,43 +40,8 @@
 
 #include "api.h"
 
-/* --- registry hooks ----------------------------------------------------------
- * Declared in api.h's "registry hooks" block too; repeated here so the
- * admit files stand on this header alone. */
-void api_default_pod(json_t *obj, const json_t *old);
-void api_validate_pod(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_default_deployment(json_t *obj, const json_t *old);
-void api_validate_deployment(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_default_replicaset(json_t *obj, const json_t *old);
-void api_validate_replicaset(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_default_service(json_t *obj, const json_t *old);
-void api_validate_service(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_default_namespace(json_t *obj, const json_t *old);
-void api_validate_namespace(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_configmap(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_secret(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_default_secret(json_t *obj, const json_t *old);
-void api_validate_node(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_endpoints(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_endpointslice(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_lease(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_serviceaccount(const json_t *obj, const json_t *old,
-    struct api_error *e);
-void api_validate_event(const json_t *obj, const json_t *old,
-    struct api_error *e);
-
-/* Defaults Kubernetes has for kinds the registry names no default hook
+/* --- registry hooks: declared in api.h's "registry hooks" block. ---------------
+ * Defaults Kubernetes has for kinds the registry names no default hook
  * for; api_admit() applies them by kind when r->defaults is NULL. */
 void api_default_endpoints(json_t *obj, const json_t *old);
 void api_default_endpointslice(json_t *obj, const json_t *old);

@@ -460,6 +460,42 @@ static void store_update(struct api_req *req, json_t *obj, const struct api_kv *
 	json_decref(obj);
 }
 
+/* Admit obj (stolen) as the next version of old and store it. True when
+ * the store moved on meanwhile and the caller should start again; else resp
+ * holds the answer. old->obj is released either way. */
+static bool write_over(struct api_req *req, json_t *obj, struct api_kv *old,
+    struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	char gv[64];
+	carry_over(req, obj, old->obj);
+	set_str(obj, "kind", req->res->kind);
+	set_str(obj, "apiVersion", api_group_version(req->res, gv, sizeof(gv)));
+	if (!admit(req, obj, old->obj, &e) ||
+	    !api_allocate(req->srv, req->res, obj, old->obj, &e)) {
+		json_decref(obj);
+		json_decref(old->obj);
+		fail(resp, &e);
+		return false;
+	}
+	bump_generation(req->res, obj, old->obj);
+	bool conflict;
+	store_update(req, obj, old, resp, &e, &conflict);
+	json_decref(old->obj);
+	if (conflict)
+		api_err_clear(&e);
+	return conflict;
+}
+
+/* Every attempt met a newer version: the client's Conflict. */
+static void conflict_fail(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	api_err(&e, 409, "Conflict", "conflict");
+	name_err(&e, req->res, req->name);
+	fail(resp, &e);
+}
+
 /* The new object for a PUT: the body, or for /scale the old object with
  * the Scale's replicas. */
 static json_t *put_body(struct api_req *req, const json_t *old, struct api_error *e)
@@ -518,24 +554,10 @@ static void do_update(struct api_req *req, struct api_resp *resp)
 			json_decref(old.obj);
 			return fail(resp, &e);
 		}
-		carry_over(req, obj, old.obj);
-		if (!admit(req, obj, old.obj, &e) ||
-		    !api_allocate(req->srv, req->res, obj, old.obj, &e)) {
-			json_decref(obj);
-			json_decref(old.obj);
-			return fail(resp, &e);
-		}
-		bump_generation(req->res, obj, old.obj);
-		bool conflict;
-		store_update(req, obj, &old, resp, &e, &conflict);
-		json_decref(old.obj);
-		if (!conflict)
+		if (!write_over(req, obj, &old, resp))
 			return;
-		api_err_clear(&e);
 	}
-	api_err(&e, 409, "Conflict", "conflict");
-	name_err(&e, req->res, req->name);
-	fail(resp, &e);
+	conflict_fail(req, resp);
 }
 
 static void do_patch(struct api_req *req, struct api_resp *resp)
@@ -587,27 +609,10 @@ static void do_patch(struct api_req *req, struct api_resp *resp)
 			json_decref(old.obj);
 			return fail(resp, &e);
 		}
-		carry_over(req, obj, old.obj);
-		char gv[64];
-		set_str(obj, "kind", req->res->kind);
-		set_str(obj, "apiVersion", api_group_version(req->res, gv, sizeof(gv)));
-		if (!admit(req, obj, old.obj, &e) ||
-		    !api_allocate(req->srv, req->res, obj, old.obj, &e)) {
-			json_decref(obj);
-			json_decref(old.obj);
-			return fail(resp, &e);
-		}
-		bump_generation(req->res, obj, old.obj);
-		bool conflict;
-		store_update(req, obj, &old, resp, &e, &conflict);
-		json_decref(old.obj);
-		if (!conflict)
+		if (!write_over(req, obj, &old, resp))
 			return;
-		api_err_clear(&e);
 	}
-	api_err(&e, 409, "Conflict", "conflict");
-	name_err(&e, req->res, req->name);
-	fail(resp, &e);
+	conflict_fail(req, resp);
 }
 
 /* --- delete -------------------------------------------------------------------------- */
@@ -743,9 +748,7 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		resp->json = obj;
 		return;
 	}
-	api_err(&e, 409, "Conflict", "conflict");
-	name_err(&e, req->res, req->name);
-	fail(resp, &e);
+	conflict_fail(req, resp);
 }
 
 static void do_delete_collection(struct api_req *req, struct api_resp *resp)
