@@ -155,6 +155,39 @@ void ec_conn_destroy(struct ec_conn *cn)
 	memset(cn, 0, sizeof *cn);
 }
 
+/* Did the exchange fail in TLS (our certificates or files, the member's
+ * certificate, or the member refusing ours)? Such a request never reached
+ * etcd. With TLS 1.3 a server that rejects the client certificate says so
+ * with an alert that curl only sees at its first read, after it "sent" the
+ * request: the alert in curl's error text tells it from a broken stream. */
+static bool tls_failure(CURLcode cr, const char *detail)
+{
+	switch (cr) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+#if LIBCURL_VERSION_NUM >= 0x074d00 /* 7.77.0 */
+	case CURLE_SSL_CLIENTCERT:
+#endif
+		return true;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		return strstr(detail, "alert") && (strstr(detail, "certificate") ||
+		    strstr(detail, "unknown ca"));
+	default:
+		return false;
+	}
+}
+
 enum verdict {
 	V_FINAL,     /* an answer: return it */
 	V_SAFE,      /* transient, surely not applied: retry */
@@ -226,10 +259,15 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, cn->hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, cn);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cn->errbuf);
 
 	int start = atomic_load(&c->cur);
 	int rc = KB_EUNAVAILABLE;
 	char last[300] = "no attempt";
+	/* The last TLS failure: the reason to report even when a later
+	 * attempt failed vaguely (a server that refuses our certificate may
+	 * also just drop the connection: "getpeername() failed"). */
+	char tls_last[300] = "";
 	int backoff = 50;
 	for (int attempt = 0;; attempt++) {
 		int idx = (start + attempt) % c->neps;
@@ -245,6 +283,7 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 		cn->len = 0;
 		if (cn->buf)
 			cn->buf[0] = '\0';
+		cn->errbuf[0] = '\0';
 		CURLcode cr = curl_easy_perform(h);
 		enum verdict v;
 		int code = KB_EUNAVAILABLE;
@@ -282,12 +321,15 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 		} else {
 			curl_off_t sent = 0;
 			curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
-			bool not_sent = cr == CURLE_COULDNT_CONNECT ||
-			    cr == CURLE_COULDNT_RESOLVE_HOST ||
-			    cr == CURLE_SSL_CONNECT_ERROR || sent == 0;
+			bool tls = tls_failure(cr, cn->errbuf);
+			bool not_sent = tls || cr == CURLE_COULDNT_CONNECT ||
+			    cr == CURLE_COULDNT_RESOLVE_HOST || sent == 0;
 			v = not_sent ? V_SAFE : V_UNKNOWN;
-			snprintf(last, sizeof last, "%.120s: %.150s", url,
-			    curl_easy_strerror(cr));
+			snprintf(last, sizeof last, "%.120s: %s%.160s", url,
+			    tls ? "TLS failed: " : "",
+			    cn->errbuf[0] ? cn->errbuf : curl_easy_strerror(cr));
+			if (tls)
+				memcpy(tls_last, last, sizeof last);
 		}
 		if (v == V_UNKNOWN) {
 			if (retry == EC_ONCE) {
@@ -320,5 +362,6 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 	}
 	free(body);
 	return ec_out_err(o, rc, "etcd unavailable%s (last: %.260s)",
-	    rc == KB_ETIMEOUT ? ", write outcome unknown" : "", last);
+	    rc == KB_ETIMEOUT ? ", write outcome unknown" : "",
+	    tls_last[0] ? tls_last : last);
 }

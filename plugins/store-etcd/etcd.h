@@ -77,6 +77,7 @@ struct ec_conn {
 	struct curl_slist *hdrs;
 	char *buf;
 	size_t len, cap;
+	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of the last failure */
 };
 
 int ec_client_init(struct ec_client *c, const struct ec_conf *conf,

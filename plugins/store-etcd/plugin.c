@@ -111,7 +111,14 @@ static void run_job(void *arg, void *job, struct ec_conn *cn, struct ec_out *o)
 	const char *op = kb_msg_op(req);
 	const msgpack_object *body = kb_msg_body(req);
 	int64_t left = kb_msg_remaining_ms(req);
-	int64_t dl = left >= 0 ? ec_now_ms() + left : 0;
+	/* retry_timeout bounds the op even when the caller would wait
+	 * longer: else a member that keeps failing (a TLS error, say) is
+	 * retried until the caller's deadline, and our answer, the reason
+	 * included, arrives when the caller has already given up. */
+	int64_t now = ec_now_ms();
+	int64_t dl = now + st->es.conf.retry_timeout_ms;
+	if (left >= 0 && now + left < dl)
+		dl = now + left;
 	if (!cn) {
 		kb_reply_err(req, KB_EINTERNAL, "cannot create a curl handle");
 		return;

@@ -1,5 +1,7 @@
 /* contract.c — the `store` contract (kubus/store.h), run through the bus
- * against one store plugin: `test-store-contract lmdb` or `… etcd`.
+ * against one store plugin: `test-store-contract lmdb`, `… etcd`, or
+ * `… etcd-tls` (store-etcd over mutual TLS to an etcd that requires client
+ * certificates, plus t_tls_rejected: wrong TLS settings fail cleanly).
  *
  * One host per run; every test works under its own key prefix and reasons
  * about revisions relative to the one it starts at, so the same suite holds
@@ -24,6 +26,8 @@
 #include "etcd_proc.h"
 
 static const char *store_kind = "lmdb";
+static bool tls;   /* etcd-tls */
+static char *pki;  /* etcd-tls: etcd_pki_create()'s dir */
 static struct etcd_cluster *etcd;
 static struct kbt_host *host;
 static kb_ctx *C;     /* frontend client: may call `store` */
@@ -1049,18 +1053,154 @@ static void t_compact(void **state)
 	kb_msg_free(err("compact", kb_mp_body("{}"), KB_EINVAL));
 }
 
+/* etcd-tls only: store-etcd with TLS settings that cannot work against the
+ * cluster. The host starts (etcd may come up later), but every op fails
+ * within retry_timeout with Unavailable and a message that names TLS —
+ * never "outcome unknown", since the server never saw the request — and
+ * nothing is written. A cert without its key does not start at all. */
+static void t_tls_rejected(void **state)
+{
+	static const struct {
+		const char *what, *cacert;
+		bool client_cert;
+	} cases[] = {
+		{ "no client certificate", ETCD_PKI_CA, false },
+		{ "a CA that did not sign the server", ETCD_PKI_OTHER_CA, true },
+	};
+	const char *fe[] = { "kubus:plugins", "kubus:kind:frontend" };
+	char yaml[4096], err_[1024];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char certs[1200] = "";
+		if (cases[i].client_cert)
+			snprintf(certs, sizeof certs,
+			    "      cert: %s/" ETCD_PKI_CLIENT_CERT "\n"
+			    "      key: %s/" ETCD_PKI_CLIENT_KEY "\n",
+			    pki, pki);
+		snprintf(yaml, sizeof yaml,
+		    "plugins:\n"
+		    "  - name: store\n"
+		    "    use: store-etcd\n"
+		    "    config:\n"
+		    "      endpoints: [%s]\n"
+		    "      cacert: %s/%s\n"
+		    "%s"
+		    "      dial_timeout: 1s\n"
+		    "      request_timeout: 2s\n"
+		    "      retry_timeout: 500ms\n"
+		    "      workers: 2\n",
+		    etcd_cluster_endpoints(etcd), pki, cases[i].cacert, certs);
+		struct kbt_host *h = kbt_host_start(yaml, err_, sizeof err_);
+		if (!h)
+			fail_msg("%s: the host did not start: %s", cases[i].what,
+			    err_);
+		kb_ctx *c = kbt_client(h, "tls-tester", "plugin:tls-tester", fe,
+		    2);
+		/* The first failure, reported once the host is stopped. */
+		char bad[1024] = "";
+		if (!c)
+			snprintf(bad, sizeof bad, "no client");
+
+		char k[128];
+		snprintf(k, sizeof k, "%s%zu", P, i);
+		struct {
+			const char *op;
+			kb_body *body;
+		} calls[] = {
+			{ "revision", NULL },
+			{ "put", b_put(k, "v", 1, -1, false) },
+			{ "txn", kb_mp_body("{s:[{s:{s:s, s:r}}]}", "success",
+			    "put", "key", k, "value", "\xc4\x01v", (size_t)3) },
+			{ "watch", kb_mp_body("{s:s, s:I, s:s}", "prefix", k,
+			    "rev", (int64_t)0, "topic", "store/tls-rejected") },
+		};
+		for (size_t j = 0; j < sizeof calls / sizeof calls[0]; j++) {
+			if (bad[0]) {
+				kb_body_unref(calls[j].body);
+				continue;
+			}
+			struct timespec t0, t1;
+			kb_msg *rep = NULL;
+			const char *msg = "";
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			int rc = kb_call(c, KB_STORE_SERVICE, calls[j].op,
+			    calls[j].body, 20000, &rep);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			double secs = (double)(t1.tv_sec - t0.tv_sec) +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+			if (rep && rc)
+				kb_msg_err(rep, &msg);
+			print_message("%s: %s -> %s in %.2f s: %s\n",
+			    cases[i].what, calls[j].op, kb_strerror(rc), secs,
+			    msg);
+			if (rc != KB_EUNAVAILABLE || !strstr(msg, "TLS"))
+				snprintf(bad, sizeof bad, "%s: %s: got %s (%s), "
+				    "wanted Unavailable naming TLS",
+				    cases[i].what, calls[j].op, kb_strerror(rc),
+				    msg);
+			/* retry_timeout is 0.5 s; the caller's deadline 20 s */
+			else if (secs > 5)
+				snprintf(bad, sizeof bad, "%s: %s took %.1f s",
+				    cases[i].what, calls[j].op, secs);
+			kb_msg_free(rep);
+		}
+		kbt_host_stop(h);
+		if (bad[0])
+			fail_msg("%s", bad);
+
+		/* nothing was written */
+		kb_msg *r = ok("get", b_get(k, 0));
+		assert_true(is_nil(r, "kv"));
+		kb_msg_free(r);
+	}
+
+	/* cert without key: refused at startup, no request needed */
+	snprintf(yaml, sizeof yaml,
+	    "plugins:\n"
+	    "  - name: store\n"
+	    "    use: store-etcd\n"
+	    "    config:\n"
+	    "      endpoints: [%s]\n"
+	    "      cacert: %s/" ETCD_PKI_CA "\n"
+	    "      cert: %s/" ETCD_PKI_CLIENT_CERT "\n",
+	    etcd_cluster_endpoints(etcd), pki, pki);
+	struct kbt_host *h = kbt_host_start(yaml, err_, sizeof err_);
+	if (h) {
+		kbt_host_stop(h);
+		fail_msg("a cert without its key: the host started");
+	}
+	assert_non_null(strstr(err_, "`cert` and `key`"));
+}
+
 /* --- setup ---------------------------------------------------------------- */
 
 static int suite_setup(void **state)
 {
-	char err_[1024], yaml[2048];
+	char err_[1024], yaml[4096];
 	(void)state;
 
-	if (!strcmp(store_kind, "etcd")) {
-		char eps[1024] = "";
-		etcd = etcd_cluster_start(1, err_, sizeof err_);
+	if (!strcmp(store_kind, "etcd") || tls) {
+		char eps[1024] = "", tls_conf[1600] = "";
+		if (tls) {
+			pki = etcd_pki_create(err_, sizeof err_);
+			if (!pki) {
+				fprintf(stderr, "cannot make a PKI: %s\n", err_);
+				return -1;
+			}
+			etcd = etcd_cluster_start_tls(1, pki, err_, sizeof err_);
+			snprintf(tls_conf, sizeof tls_conf,
+			    "      cacert: %s/" ETCD_PKI_CA "\n"
+			    "      cert: %s/" ETCD_PKI_CLIENT_CERT "\n"
+			    "      key: %s/" ETCD_PKI_CLIENT_KEY "\n",
+			    pki, pki, pki);
+		} else {
+			etcd = etcd_cluster_start(1, err_, sizeof err_);
+		}
 		if (!etcd) {
 			fprintf(stderr, "cannot start etcd: %s\n", err_);
+			etcd_pki_remove(pki);
+			pki = NULL;
 			return -1;
 		}
 		/* "a,b" -> "\"a\", \"b\"" */
@@ -1073,8 +1213,9 @@ static int suite_setup(void **state)
 		    "  - name: store\n"
 		    "    use: store-etcd\n"
 		    "    config:\n"
-		    "      endpoints: [%s]\n",
-		    eps);
+		    "      endpoints: [%s]\n"
+		    "%s",
+		    eps, tls_conf);
 	} else {
 		snprintf(yaml, sizeof yaml,
 		    "plugins:\n"
@@ -1087,6 +1228,9 @@ static int suite_setup(void **state)
 	if (!host) {
 		fprintf(stderr, "cannot start the host: %s\n", err_);
 		etcd_cluster_stop(etcd);
+		etcd = NULL;
+		etcd_pki_remove(pki);
+		pki = NULL;
 		return -1;
 	}
 	const char *fe[] = { "kubus:plugins", "kubus:kind:frontend" };
@@ -1101,6 +1245,7 @@ static int suite_teardown(void **state)
 	(void)state;
 	kbt_host_stop(host);
 	etcd_cluster_stop(etcd);
+	etcd_pki_remove(pki);
 	return 0;
 }
 
@@ -1108,11 +1253,14 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		store_kind = argv[1];
-	if (strcmp(store_kind, "lmdb") && strcmp(store_kind, "etcd")) {
-		fprintf(stderr, "usage: %s lmdb|etcd\n", argv[0]);
+	tls = !strcmp(store_kind, "etcd-tls");
+	if (strcmp(store_kind, "lmdb") && strcmp(store_kind, "etcd") && !tls) {
+		fprintf(stderr, "usage: %s lmdb|etcd|etcd-tls\n", argv[0]);
 		return 2;
 	}
-	const struct CMUnitTest tests[] = {
+	/* The first test runs in etcd-tls only: the others start after it. */
+	const struct CMUnitTest all[] = {
+		cmocka_unit_test_setup(t_tls_rejected, per_test),
 		cmocka_unit_test_setup(t_put_get, per_test),
 		cmocka_unit_test_setup(t_conditional_put, per_test),
 		cmocka_unit_test_setup(t_delete, per_test),
@@ -1125,8 +1273,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(t_watch_many, per_test),
 		cmocka_unit_test_setup(t_compact, per_test),
 	};
+	const struct CMUnitTest *tests = tls ? all : all + 1;
+	size_t ntests = sizeof all / sizeof all[0] - (tls ? 0 : 1);
 	char name[64];
 	snprintf(name, sizeof name, "store-contract-%s", store_kind);
-	return _cmocka_run_group_tests(name, tests,
-	    sizeof tests / sizeof tests[0], suite_setup, suite_teardown);
+	return _cmocka_run_group_tests(name, tests, ntests, suite_setup,
+	    suite_teardown);
 }

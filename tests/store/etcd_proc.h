@@ -24,6 +24,17 @@
  * Data dirs left behind by a killed test are swept by the next start.
  *
  * Not thread-safe per cluster: drive one cluster from one thread.
+ *
+ * TLS: etcd_pki_create() makes a throwaway PKI with the `openssl` command
+ * line, and etcd_cluster_start_tls() starts members that serve client
+ * traffic only on https://127.0.0.1:P and require a client certificate
+ * signed by that CA (peer traffic stays plain http on loopback):
+ *
+ *     char *pki = etcd_pki_create(err, sizeof err);
+ *     struct etcd_cluster *c = etcd_cluster_start_tls(1, pki, err, …);
+ *     … cacert: PKI/ETCD_PKI_CA, cert: PKI/ETCD_PKI_CLIENT_CERT, key: …
+ *     etcd_cluster_stop(c);
+ *     etcd_pki_remove(pki);
  */
 #ifndef KUBUS_TESTS_ETCD_PROC_H
 #define KUBUS_TESTS_ETCD_PROC_H
@@ -38,8 +49,8 @@ struct etcd_cluster;
  * process or directory is left behind then. */
 struct etcd_cluster *etcd_cluster_start(int members, char *err, size_t errlen);
 
-/* "http://127.0.0.1:P1,http://127.0.0.1:P2,…", every member's client URL,
- * stopped members included. Borrowed until etcd_cluster_stop(). */
+/* "http://127.0.0.1:P1,http://127.0.0.1:P2,…" (https:// for a TLS
+ * cluster), every member's client URL, stopped members included. Borrowed until etcd_cluster_stop(). */
 const char *etcd_cluster_endpoints(struct etcd_cluster *c);
 
 /* The number of members, and member i's client URL (borrowed). */
@@ -66,5 +77,37 @@ int etcd_cluster_restart_member(struct etcd_cluster *c, int i);
 
 /* Stop every member, remove every data dir, free c. NULL is a no-op. */
 void etcd_cluster_stop(struct etcd_cluster *c);
+
+/* --- TLS -------------------------------------------------------------------- */
+
+/* Files etcd_pki_create() writes (PEM, keys unencrypted, EC P-256). */
+#define ETCD_PKI_CA "ca.pem"                 /* the CA that signs the rest */
+#define ETCD_PKI_SERVER_CERT "server.pem"    /* SAN IP:127.0.0.1, localhost */
+#define ETCD_PKI_SERVER_KEY "server-key.pem"
+#define ETCD_PKI_CLIENT_CERT "client.pem"    /* CN=kubus-test-client */
+#define ETCD_PKI_CLIENT_KEY "client-key.pem"
+#define ETCD_PKI_OTHER_CA "other-ca.pem"     /* a CA that signed nothing here */
+
+/* Make a fresh directory under $TMPDIR (or /tmp) holding the files above,
+ * generated with `openssl` ($KUBUS_OPENSSL overrides the binary). Returns
+ * its path (malloc'd), or NULL with the reason in err; nothing is left
+ * behind then. A directory left by a killed test is swept by the next
+ * etcd_cluster_start*() or etcd_pki_create(). */
+char *etcd_pki_create(char *err, size_t errlen);
+
+/* Remove a directory from etcd_pki_create() and free the path. NULL is a
+ * no-op. */
+void etcd_pki_remove(char *pki_dir);
+
+/* As etcd_cluster_start(), but each member serves its client URL,
+ * https://127.0.0.1:P, with pki_dir's server certificate, and only to
+ * clients with a certificate signed by pki_dir's CA (--client-cert-auth).
+ * pki_dir must hold ETCD_PKI_CA, ETCD_PKI_SERVER_CERT and ETCD_PKI_SERVER_KEY
+ * (etcd_pki_create() makes them) and outlive the cluster. The test's own
+ * probes (health, leader) use each member's plain-http metrics listener,
+ * which serves /health and /metrics but no etcd API. Endpoints, restarts
+ * and the rest work as for a plain cluster. */
+struct etcd_cluster *etcd_cluster_start_tls(int members, const char *pki_dir,
+    char *err, size_t errlen);
 
 #endif
