@@ -10,7 +10,11 @@
  *    fieldSelector?, limit?, continue?, resourceVersion?,
  *    topic? (watch: where events go, subscribed first by the caller)}
  * reply: the object, the List, or {watch_id} for watch; events published
- * as {watch_id, type, object}. Errors carry the Status as body.
+ * as {watch_id, type, object}. A watch's last publication is
+ * {watch_id, type: "ERROR", object: Status} saying why it ended (unwatched,
+ * or the API server stopping: 503 ServiceUnavailable), so that the
+ * subscriber watches again rather than waiting for events that will never
+ * come. Errors carry the Status as body.
  *
  * Requests are answered by a small pool of threads, not the plugin's
  * dispatch thread: a verb may wait on the store, and the dispatch thread
@@ -207,6 +211,22 @@ static void on_event(void *arg, const struct api_event *ev)
 		kb_body_unref(b);
 }
 
+/* After api_unwatch: no event can follow this one. */
+static void publish_end(struct bus_watch *bw, const char *why)
+{
+	struct api_error e = { 0 };
+	api_err(&e, 503, "ServiceUnavailable", "watch %lld closed: %s", (long long)bw->id, why);
+	json_t *st = api_status(&e);
+	json_t *o = st ? json_pack("{s:I, s:s, s:o}", "watch_id", (json_int_t)bw->id, "type", "ERROR",
+	                     "object", st)
+	               : NULL;
+	kb_body *b = o ? json_body(o) : NULL;
+	json_decref(o);
+	if (b && kb_publish(bw->s->ctx, bw->topic, b) != 0)
+		kb_body_unref(b);
+	api_err_clear(&e);
+}
+
 static void do_watch(struct api_busapi *ba, kb_msg *m, struct api_req *req)
 {
 	struct api_error e = { 0 };
@@ -261,6 +281,7 @@ static void do_unwatch(struct api_busapi *ba, kb_msg *m)
 		return;
 	}
 	api_unwatch(found->w);
+	publish_end(found, "unwatched");
 	free(found->topic);
 	free(found->owner);
 	free(found);
@@ -389,6 +410,7 @@ void api_busapi_stop(struct api_busapi *ba)
 		struct bus_watch *bw = ba->watches;
 		ba->watches = bw->next;
 		api_unwatch(bw->w);
+		publish_end(bw, "the API server is stopping");
 		free(bw->topic);
 		free(bw->owner);
 		free(bw);

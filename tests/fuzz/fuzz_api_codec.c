@@ -1,0 +1,143 @@
+/* tests/fuzz/fuzz_api_codec.c — libFuzzer target for the API server's body
+ * decoders (plugins/apiserver/codec.c, yaml.c, proto.c) and msgpack.
+ *
+ * The first byte picks what the rest is: a JSON, YAML, apply-patch YAML,
+ * merge-patch or protobuf body (protobuf also with the "k8s\0" prefix
+ * added, so the fuzzer spends its time inside the envelope), msgpack for
+ * api_mp_decode, or a body with a Content-Type nobody accepts.
+ *
+ * Whatever comes, a decoder must answer with an object/array or a clean
+ * 4xx Status; what it accepts must survive json_t -> msgpack -> json_t and
+ * json_t -> JSON text -> json_t unchanged, or we abort.
+ * Seeds: tests/fuzz/api_codec/ (the first byte of each is its mode).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "fuzz-api_codec: %s:%d: %s\n",         \
+			    __FILE__, __LINE__, #cond);                        \
+			abort();                                               \
+		}                                                              \
+	} while (0)
+
+static const char *const content_types[] = {
+	"application/json",
+	"application/yaml",
+	"application/apply-patch+yaml",
+	"application/merge-patch+json",
+	"application/vnd.kubernetes.protobuf",
+	"application/vnd.kubernetes.protobuf", /* with "k8s\0" added */
+	NULL,                                  /* msgpack */
+	"text/html",
+};
+#define NMODES (sizeof content_types / sizeof content_types[0])
+
+static void check_mp_roundtrip(const json_t *j)
+{
+	char *mp;
+	size_t len;
+	CHECK(api_mp_encode(j, &mp, &len) == 0);
+	json_t *back = api_mp_decode(mp, len);
+	CHECK(back != NULL);
+	CHECK(json_equal((json_t *)j, back));
+	json_decref(back);
+	free(mp);
+}
+
+static void check_text_roundtrip(const json_t *j)
+{
+	struct api_error e = { 0 };
+	size_t len;
+	char *text = api_json_text(j, &len);
+	CHECK(text != NULL && len == strlen(text));
+	json_t *back = api_parse_body("application/json", text, len, &e);
+	CHECK(back != NULL);
+	CHECK(json_equal((json_t *)j, back));
+	json_decref(back);
+	free(text);
+}
+
+static void check_failure(struct api_error *e)
+{
+	CHECK(e->code == 400 || e->code == 415);
+	CHECK(e->reason != NULL && e->message[0] != '\0');
+	/* the Status must be buildable (valid UTF-8 everywhere) */
+	json_t *s = api_status(e);
+	CHECK(s != NULL);
+	CHECK(json_object_get(s, "message") != NULL);
+	json_decref(s);
+	api_err_clear(e);
+}
+
+static void fuzz_body(size_t mode, const uint8_t *in, size_t size)
+{
+	struct api_error e = { 0 };
+	json_t *j = api_parse_body(content_types[mode], in, size, &e);
+	if (j == NULL) {
+		check_failure(&e);
+		return;
+	}
+	CHECK(e.code == 0);
+	CHECK(json_is_object(j) || json_is_array(j));
+	check_mp_roundtrip(j);
+	check_text_roundtrip(j);
+	json_decref(j);
+}
+
+/* msgpack: our decoder against msgpack-c's. Only for input ours accepts:
+ * msgpack-c allocates room for a container's declared size up front (15
+ * bytes can ask for gigabytes), which would only fuzz msgpack-c. */
+static void fuzz_mp(const uint8_t *in, size_t size)
+{
+	json_t *j = api_mp_decode(in, size);
+	msgpack_unpacked u;
+	size_t off = 0;
+	if (j == NULL)
+		return;
+	check_mp_roundtrip(j);
+	msgpack_unpacked_init(&u);
+	/* msgpack-c stops at 32 levels; below that both must agree */
+	if (msgpack_unpack_next(&u, (const char *)in, size, &off) ==
+	    MSGPACK_UNPACK_SUCCESS) {
+		json_t *k = api_json_from_mp(&u.data);
+		CHECK(off == size);
+		CHECK(k != NULL && json_equal(j, k));
+		json_decref(k);
+	}
+	msgpack_unpacked_destroy(&u);
+	json_decref(j);
+}
+
+/* The decoders are bounded by their length: copy the input so ASan sees
+ * any read past its end, even when libFuzzer's buffer is larger. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t mode, n;
+	uint8_t *in;
+	if (size == 0)
+		return 0;
+	mode = data[0] % NMODES;
+	n = size - 1;
+	in = malloc(n + (mode == 5 ? 4 : 0) + 1);
+	CHECK(in != NULL);
+	if (mode == 5) {
+		memcpy(in, "k8s", 4); /* with its NUL */
+		memcpy(in + 4, data + 1, n);
+		n += 4;
+	} else {
+		memcpy(in, data + 1, n);
+	}
+	if (content_types[mode] == NULL)
+		fuzz_mp(in, n);
+	else
+		fuzz_body(mode, in, n);
+	free(in);
+	return 0;
+}
