@@ -1,0 +1,170 @@
+/* kubus/client.h — the Kubernetes API from a plugin.
+ *
+ * Controllers, the scheduler and the kubelet never touch the store: they
+ * call the API server's `api` bus service, as every Kubernetes component
+ * calls kube-apiserver. This header gives them what client-go gives Go
+ * programs: typed calls, informers (a list+watch cache with event
+ * callbacks), work queues, and leader election on a Lease.
+ *
+ * Objects are msgpack maps with Kubernetes' JSON field names (kb_body).
+ * The `api` service's body shapes are documented in
+ * plugins/apiserver/busapi.c; these calls build them.
+ */
+#ifndef KUBUS_CLIENT_H
+#define KUBUS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A resource: group ("" for core), version, plural. */
+struct kb_gvr {
+	const char *group;
+	const char *version;
+	const char *resource;
+};
+
+extern const struct kb_gvr KB_GVR_NAMESPACES, KB_GVR_NODES, KB_GVR_PODS,
+    KB_GVR_SERVICES, KB_GVR_ENDPOINTS, KB_GVR_CONFIGMAPS, KB_GVR_SECRETS,
+    KB_GVR_SERVICEACCOUNTS, KB_GVR_EVENTS, KB_GVR_DEPLOYMENTS,
+    KB_GVR_REPLICASETS, KB_GVR_ENDPOINTSLICES, KB_GVR_LEASES;
+
+/* --- calls ------------------------------------------------------------------
+ * Each returns 0 and the reply in *out (the object, or the List; free it
+ * with kb_msg_free), or a kb_err (KB_ENOTFOUND, KB_ECONFLICT, KB_EEXIST,
+ * KB_EINVAL, KB_EFORBIDDEN, …) with *out holding the error reply when
+ * there was one: kb_msg_err() gives the Status message, kb_msg_body() the
+ * Status itself. `out` may be NULL. ns is NULL for cluster-scoped
+ * resources. Bodies are taken whatever the result. */
+
+int kb_api_get(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    const char *name, kb_msg **out);
+/* label_selector / field_selector may be NULL. */
+int kb_api_list(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    const char *label_selector, const char *field_selector, kb_msg **out);
+int kb_api_create(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    kb_body *obj, kb_msg **out);
+/* sub: NULL, "status", "scale". obj carries metadata.resourceVersion for
+ * optimistic concurrency (KB_ECONFLICT when stale). */
+int kb_api_update(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    const char *name, const char *sub, kb_body *obj, kb_msg **out);
+/* type: "merge", "strategic", "json" or "apply". */
+int kb_api_patch(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    const char *name, const char *sub, const char *type, kb_body *patch,
+    kb_msg **out);
+/* options: a DeleteOptions map ({propagationPolicy, gracePeriodSeconds,
+ * preconditions}) or NULL. */
+int kb_api_delete(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
+    const char *name, kb_body *options, kb_msg **out);
+
+/* --- informers ---------------------------------------------------------------
+ * An informer lists a resource, then watches it from the list's
+ * resourceVersion, keeps every object in a local cache, and calls its
+ * handlers for each change: level-triggered controllers enqueue keys from
+ * them and read the cache. On a 410 Expired (or a lost watch) it relists
+ * and delivers the difference as adds, updates and deletes, so no change is
+ * ever lost; every resync_ms (0: never) it calls update(obj, obj) for each
+ * cached object.
+ *
+ * Handlers run on the informer's own thread, one at a time, in revision
+ * order; objects are borrowed for the call. They must not block for long. */
+
+struct kb_informer;
+
+struct kb_informer_handlers {
+	void (*add)(void *arg, const msgpack_object *obj);
+	void (*update)(void *arg, const msgpack_object *old,
+	    const msgpack_object *obj);
+	void (*del)(void *arg, const msgpack_object *obj);
+};
+
+struct kb_informer_opts {
+	const char *ns;              /* NULL: all namespaces */
+	const char *label_selector;  /* NULL: all */
+	const char *field_selector;  /* NULL: all, e.g. "spec.nodeName=n1" */
+	int64_t resync_ms;
+};
+
+struct kb_informer *kb_informer_new(kb_ctx *ctx, const struct kb_gvr *r,
+    const struct kb_informer_opts *opts,
+    const struct kb_informer_handlers *h, void *arg);
+/* Start listing and watching (after the plugin's init: needs the bus). */
+int kb_informer_start(struct kb_informer *inf);
+/* Wait until the first list has been delivered; false on timeout. */
+bool kb_informer_wait_synced(struct kb_informer *inf, int timeout_ms);
+bool kb_informer_synced(struct kb_informer *inf);
+/* The cached object (a new reference to its body), or NULL. */
+kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
+    const char *name);
+/* Call fn for each cached object (borrowed), under the cache's lock:
+ * fn must not call back into the informer. */
+void kb_informer_each(struct kb_informer *inf,
+    void (*fn)(void *arg, const msgpack_object *obj), void *arg);
+size_t kb_informer_len(struct kb_informer *inf);
+/* Stop watching and wait for the handler thread; then free. */
+void kb_informer_free(struct kb_informer *inf);
+
+/* "ns/name" (or "name" when cluster-scoped) of an object, into buf. */
+const char *kb_object_key(const msgpack_object *obj, char *buf, size_t len);
+
+/* --- work queues ---------------------------------------------------------------
+ * Keys (strings) waiting to be reconciled. A key is queued once however
+ * often it is added; a key being processed that is added again is queued
+ * again after kb_workqueue_done. Failed keys come back after an exponential
+ * backoff per key (5 ms doubling, capped at 1000 s as in client-go), until
+ * kb_workqueue_forget. */
+
+struct kb_workqueue;
+
+struct kb_workqueue *kb_workqueue_new(const char *name);
+void kb_workqueue_add(struct kb_workqueue *q, const char *key);
+void kb_workqueue_add_after(struct kb_workqueue *q, const char *key,
+    int64_t delay_ms);
+void kb_workqueue_add_rate_limited(struct kb_workqueue *q, const char *key);
+void kb_workqueue_forget(struct kb_workqueue *q, const char *key);
+/* Times the key has been retried since the last forget. */
+int kb_workqueue_retries(struct kb_workqueue *q, const char *key);
+/* Wait for a key (malloc'd into *key; the caller frees it and then calls
+ * kb_workqueue_done). 0, KB_ETIMEOUT, or KB_ECLOSED after shutdown. */
+int kb_workqueue_get(struct kb_workqueue *q, char **key, int timeout_ms);
+void kb_workqueue_done(struct kb_workqueue *q, const char *key);
+size_t kb_workqueue_len(struct kb_workqueue *q);
+/* Wake every waiter with KB_ECLOSED; then free with kb_workqueue_free. */
+void kb_workqueue_shutdown(struct kb_workqueue *q);
+void kb_workqueue_free(struct kb_workqueue *q);
+
+/* --- leader election ------------------------------------------------------------
+ * One active instance among several (two control-plane hosts running the
+ * same controller): the holder of a coordination.k8s.io/v1 Lease, renewed
+ * every lease_ms/3, taken over by another candidate when not renewed within
+ * lease_ms. started() runs when this instance becomes the leader, stopped()
+ * when it loses the lease (it must then stop acting at once). Both run on
+ * the elector's thread. */
+
+struct kb_leader;
+
+struct kb_leader_opts {
+	const char *ns;         /* "kube-system" */
+	const char *name;       /* the Lease, e.g. "kube-scheduler" */
+	const char *identity;   /* this candidate, e.g. "HOST_instance" */
+	int64_t lease_ms;       /* 15000 */
+	void (*started)(void *arg);
+	void (*stopped)(void *arg);
+	void *arg;
+};
+
+struct kb_leader *kb_leader_new(kb_ctx *ctx, const struct kb_leader_opts *o);
+int kb_leader_start(struct kb_leader *l);
+bool kb_leader_is_leader(struct kb_leader *l);
+/* Give the lease up (if held) and stop; then free. */
+void kb_leader_free(struct kb_leader *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

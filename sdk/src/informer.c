@@ -1,0 +1,745 @@
+/* sdk/src/informer.c — list+watch caches, as client-go's reflector and
+ * shared informer.
+ *
+ * One thread per informer does everything that may block: list, watch,
+ * apply events to the cache and call the handlers. The bus delivers watch
+ * events to a topic handler on the plugin's dispatch thread, which only
+ * queues them (it must not block) and wakes the thread.
+ *
+ * Each watch gets a topic of its own, "api/watch/<instance>/<n>", with n
+ * unique in the process (and, being seeded from the clock and pid, very
+ * likely across hosts), subscribed before the watch is asked for: the API
+ * server may publish the events it replays before it answers. Events are
+ * told apart by that n, so nothing from an ended watch is ever applied.
+ *
+ * A watch ends when the API server says so (its last publication is an
+ * ERROR event with a Status), when asking for it fails, or after a
+ * randomised 5-10 minutes (client-go's watch timeout: a watch lost without
+ * a word, say because the API server's process died, is noticed by then).
+ * The informer then watches again from the last resourceVersion it saw; on
+ * 410 (Expired or Gone) it relists and delivers the difference between the
+ * list and its cache as adds, updates and deletes.
+ *
+ * Queued publications may outlive kb_unsubscribe (the bus has already put
+ * them in the dispatch thread's mailbox), so the topic handler's argument
+ * is the informer's id, looked up in a process-wide registry, never a
+ * pointer that may have been freed.
+ */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client_int.h"
+
+#define WATCH_MIN_MS (5 * 60 * 1000)
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 30000
+
+struct pub {
+	uint64_t watch; /* the n of the topic it came on */
+	kb_body *body;  /* {watch_id, type, object} */
+	struct pub *next;
+};
+
+struct kb_informer {
+	uint64_t id;
+	struct kb_informer *reg_next;
+	kb_ctx *ctx;
+	struct kb_gvr r;
+	char *ns, *ls, *fs;
+	int64_t resync_ms;
+	struct kb_informer_handlers h;
+	void *arg;
+
+	pthread_mutex_t mu;     /* the queue and the flags */
+	pthread_cond_t cv;      /* the thread waits here */
+	pthread_cond_t sync_cv; /* kb_informer_wait_synced waits here */
+	struct pub *head, *tail;
+	bool stop, started, synced;
+	pthread_t thread;
+
+	/* Written only by the thread, under the write lock; the thread reads
+	 * it without locking. */
+	pthread_rwlock_t cache_mu;
+	struct kb_strmap cache; /* "ns/name" -> kb_body (the object) */
+
+	/* the thread's own */
+	uint64_t watch_n; /* 0: not watching */
+	char topic[128];
+	int64_t watch_id;
+	int64_t watch_started;
+	char *rv; /* the last resourceVersion seen */
+	uint64_t rnd;
+};
+
+/* --- the registry ------------------------------------------------------------------ */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kb_informer *reg_head;
+static uint64_t reg_ids;
+static atomic_uint_fast64_t watch_seq;
+static pthread_once_t seq_once = PTHREAD_ONCE_INIT;
+
+static void seq_seed(void)
+{
+	/* Start somewhere unlikely to be shared by another process. */
+	uint64_t s = (uint64_t)kb_wall_ms() * 1000003u ^
+	    ((uint64_t)getpid() << 40);
+	atomic_store(&watch_seq, (s & 0x0000ffffffffffffull) + 1);
+}
+
+static uint64_t next_watch_n(void)
+{
+	pthread_once(&seq_once, seq_seed);
+	return atomic_fetch_add(&watch_seq, 1);
+}
+
+/* The topic handler: dispatch thread, must not block for long. */
+static void on_pub(void *arg, const kb_msg *m)
+{
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	const char *dst = kb_msg_dst(m), *slash = strrchr(dst, '/');
+	uint64_t n = slash ? strtoull(slash + 1, NULL, 10) : 0;
+	struct pub *p = malloc(sizeof(*p));
+	if (p == NULL)
+		return; /* the watch goes on; a relist will repair the gap */
+	p->watch = n;
+	p->body = kb_msg_body_ref(m);
+	p->next = NULL;
+	pthread_mutex_lock(&reg_mu);
+	struct kb_informer *inf = reg_head;
+	while (inf && inf->id != id)
+		inf = inf->reg_next;
+	if (inf) {
+		pthread_mutex_lock(&inf->mu);
+		if (inf->tail)
+			inf->tail->next = p;
+		else
+			inf->head = p;
+		inf->tail = p;
+		pthread_cond_signal(&inf->cv);
+		pthread_mutex_unlock(&inf->mu);
+		p = NULL;
+	}
+	pthread_mutex_unlock(&reg_mu);
+	if (p) {
+		kb_body_unref(p->body);
+		free(p);
+	}
+}
+
+/* --- the cache and the handlers -------------------------------------------------------- */
+
+static const char *res(const struct kb_informer *inf)
+{
+	return inf->r.resource;
+}
+
+static void set_rv(struct kb_informer *inf, const msgpack_object *obj,
+    const char *path)
+{
+	char *rv = kb_mp_strdup(obj, path);
+	if (rv && *rv) {
+		free(inf->rv);
+		inf->rv = rv;
+	} else {
+		free(rv);
+	}
+}
+
+static void call_add(struct kb_informer *inf, kb_body *b)
+{
+	if (inf->h.add)
+		inf->h.add(inf->arg, kb_body_obj(b));
+}
+
+static void call_update(struct kb_informer *inf, kb_body *old, kb_body *b)
+{
+	if (inf->h.update)
+		inf->h.update(inf->arg, kb_body_obj(old), kb_body_obj(b));
+}
+
+/* Cache obj under key and tell the handlers; `b` is taken. */
+static void cache_put(struct kb_informer *inf, const char *key, kb_body *b)
+{
+	void *old = NULL;
+	pthread_rwlock_wrlock(&inf->cache_mu);
+	int rc = kb_strmap_put(&inf->cache, key, b, &old);
+	pthread_rwlock_unlock(&inf->cache_mu);
+	if (rc != 0) {
+		kb_warn(inf->ctx, "informer: out of memory",
+		    "resource=%s key=\"%s\"", res(inf), key);
+		kb_body_unref(b);
+		return;
+	}
+	if (old)
+		call_update(inf, old, b);
+	else
+		call_add(inf, b);
+	if (old)
+		kb_body_unref(old);
+}
+
+/* Forget key; `last` (borrowed, may be NULL: then the cached version) is
+ * what the delete handler sees. */
+static void cache_del(struct kb_informer *inf, const char *key,
+    const msgpack_object *last)
+{
+	pthread_rwlock_wrlock(&inf->cache_mu);
+	kb_body *old = kb_strmap_del(&inf->cache, key);
+	pthread_rwlock_unlock(&inf->cache_mu);
+	if (old == NULL)
+		return;
+	if (inf->h.del)
+		inf->h.del(inf->arg, last ? last : kb_body_obj(old));
+	kb_body_unref(old);
+}
+
+enum outcome {
+	GO_ON,
+	REWATCH,
+	RELIST
+};
+
+/* One publication of the current watch; *ended when it was the server's
+ * last word on it. */
+static enum outcome apply(struct kb_informer *inf, kb_body *body, bool *ended)
+{
+	const msgpack_object *ev = kb_body_obj(body);
+	const msgpack_object *type = kb_mp_key(ev, "type");
+	const msgpack_object *obj = kb_mp_key(ev, "object");
+	char key[512];
+	if (kb_mp_is(type, "ERROR")) {
+		int64_t code = 0;
+		const char *msg = "";
+		size_t msglen = 0;
+		kb_mp_int(obj, "code", &code);
+		kb_mp_str(obj, "message", &msg, &msglen);
+		bool gone = code == 410 ||
+		    kb_mp_streq(obj, "reason", "Expired") ||
+		    kb_mp_streq(obj, "reason", "Gone");
+		*ended = true;
+		kb_debug(inf->ctx, "informer: the watch ended",
+		    "resource=%s code=%" PRId64 " message=\"%.*s\"", res(inf),
+		    code, (int)msglen, msg);
+		return gone ? RELIST : REWATCH;
+	}
+	if (kb_mp_is(type, "BOOKMARK")) {
+		set_rv(inf, obj, "metadata.resourceVersion");
+		return GO_ON;
+	}
+	if (kb_object_key(obj, key, sizeof(key)) == NULL)
+		return GO_ON;
+	set_rv(inf, obj, "metadata.resourceVersion");
+	if (kb_mp_is(type, "DELETED")) {
+		cache_del(inf, key, obj);
+		return GO_ON;
+	}
+	if (!kb_mp_is(type, "ADDED") && !kb_mp_is(type, "MODIFIED"))
+		return GO_ON;
+	kb_body *b = kb_mp_body("o", obj);
+	if (b == NULL) {
+		/* Lost an event: only a relist can bring the cache back. */
+		return RELIST;
+	}
+	cache_put(inf, key, b);
+	return GO_ON;
+}
+
+struct stale {
+	const struct kb_strmap *seen;
+	char **keys;
+	size_t n, cap;
+	bool oom;
+};
+
+static void find_stale(void *arg, const char *key, void *val)
+{
+	struct stale *s = arg;
+	(void)val;
+	if (kb_strmap_get(s->seen, key))
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		char **k = realloc(s->keys, cap * sizeof(*k));
+		if (k == NULL) {
+			s->oom = true;
+			return;
+		}
+		s->keys = k;
+		s->cap = cap;
+	}
+	if ((s->keys[s->n] = strdup(key)) != NULL)
+		s->n++;
+	else
+		s->oom = true;
+}
+
+static bool same_rv(kb_body *a, const msgpack_object *b)
+{
+	const char *x, *y;
+	size_t xl, yl;
+	return kb_mp_str(kb_body_obj(a), "metadata.resourceVersion", &x, &xl) &&
+	    kb_mp_str(b, "metadata.resourceVersion", &y, &yl) && xl == yl &&
+	    memcmp(x, y, xl) == 0;
+}
+
+/* List, and deliver the difference from the cache. */
+static int relist(struct kb_informer *inf)
+{
+	kb_msg *rep = NULL;
+	struct kb_api_args a = { .r = &inf->r,
+		.ns = inf->ns,
+		.label_selector = inf->ls,
+		.field_selector = inf->fs };
+	int rc = kb_api_call(inf->ctx, "list", &a, 0, &rep);
+	if (rc != 0) {
+		const char *why = "";
+		if (rep)
+			kb_msg_err(rep, &why);
+		kb_warn(inf->ctx, "informer: list failed",
+		    "resource=%s err=%s message=\"%s\"", res(inf),
+		    kb_err_reason(rc), why);
+		kb_msg_free(rep);
+		return rc;
+	}
+	const msgpack_object *list = kb_msg_body(rep);
+	const msgpack_object *items = kb_mp_key(list, "items");
+	struct kb_strmap seen = { 0 };
+	char key[512];
+	rc = 0;
+	for (uint32_t i = 0; items && items->type == MSGPACK_OBJECT_ARRAY &&
+	     i < items->via.array.size;
+	     i++) {
+		const msgpack_object *o = &items->via.array.ptr[i];
+		if (kb_object_key(o, key, sizeof(key)) == NULL)
+			continue;
+		if (kb_strmap_put(&seen, key, (void *)1, NULL) != 0) {
+			rc = KB_ENOMEM;
+			break;
+		}
+		kb_body *old = kb_strmap_get(&inf->cache, key);
+		if (old && same_rv(old, o))
+			continue;
+		kb_body *b = kb_mp_body("o", o);
+		if (b == NULL) {
+			rc = KB_ENOMEM;
+			break;
+		}
+		cache_put(inf, key, b);
+	}
+	struct stale st = { .seen = &seen };
+	if (rc == 0) {
+		kb_strmap_each(&inf->cache, find_stale, &st);
+		if (st.oom)
+			rc = KB_ENOMEM;
+	}
+	for (size_t i = 0; i < st.n; i++) {
+		if (rc == 0)
+			cache_del(inf, st.keys[i], NULL);
+		free(st.keys[i]);
+	}
+	free(st.keys);
+	kb_strmap_clear(&seen, NULL);
+	if (rc == 0)
+		set_rv(inf, list, "metadata.resourceVersion");
+	kb_msg_free(rep);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&inf->mu);
+	if (!inf->synced) {
+		inf->synced = true;
+		pthread_cond_broadcast(&inf->sync_cv);
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return 0;
+}
+
+static void resync(struct kb_informer *inf)
+{
+	if (inf->h.update == NULL || inf->cache.n == 0)
+		return;
+	/* The thread is the only writer: the cache holds still while the
+	 * handlers run, and they may read it through the public calls. */
+	size_t n = 0;
+	kb_body **all = malloc(inf->cache.n * sizeof(*all));
+	if (all == NULL)
+		return;
+	for (size_t i = 0; i < inf->cache.nb; i++)
+		for (struct kb_strent *e = inf->cache.b[i]; e; e = e->next)
+			all[n++] = e->val;
+	for (size_t i = 0; i < n; i++)
+		call_update(inf, all[i], all[i]);
+	free(all);
+}
+
+/* --- watching ----------------------------------------------------------------------- */
+
+static int start_watch(struct kb_informer *inf)
+{
+	uint64_t n = next_watch_n();
+	const char *inst = kb_instance(inf->ctx);
+	int len = snprintf(inf->topic, sizeof(inf->topic),
+	    "api/watch/%s/%" PRIu64, inst ? inst : "_", n);
+	if (len < 0 || (size_t)len >= sizeof(inf->topic))
+		snprintf(inf->topic, sizeof(inf->topic), "api/watch/_/%" PRIu64,
+		    n);
+	int rc = kb_subscribe(inf->ctx, inf->topic, on_pub,
+	    (void *)(uintptr_t)inf->id);
+	if (rc != 0) {
+		kb_warn(inf->ctx, "informer: cannot subscribe",
+		    "topic=%s err=%s", inf->topic, kb_err_reason(rc));
+		return rc;
+	}
+	inf->watch_n = n;
+	kb_msg *rep = NULL;
+	struct kb_api_args a = { .r = &inf->r,
+		.ns = inf->ns,
+		.label_selector = inf->ls,
+		.field_selector = inf->fs,
+		.resource_version = inf->rv,
+		.topic = inf->topic };
+	rc = kb_api_call(inf->ctx, "watch", &a, 0, &rep);
+	if (rc == 0 && !kb_mp_int(kb_msg_body(rep), "watch_id", &inf->watch_id))
+		rc = KB_EPROTO;
+	if (rc != 0) {
+		const char *why = "";
+		if (rep)
+			kb_msg_err(rep, &why);
+		kb_debug(inf->ctx, "informer: watch failed",
+		    "resource=%s rv=%s err=%s message=\"%s\"", res(inf),
+		    inf->rv ? inf->rv : "", kb_err_reason(rc), why);
+		kb_unsubscribe(inf->ctx, inf->topic);
+		inf->watch_n = 0;
+		inf->watch_id = 0;
+	}
+	kb_msg_free(rep);
+	inf->watch_started = kb_mono_ms();
+	return rc;
+}
+
+/* Leave the current watch; `unwatch`: it may still be running server-side. */
+static void end_watch(struct kb_informer *inf, bool unwatch)
+{
+	if (inf->watch_n == 0)
+		return;
+	if (unwatch && inf->watch_id > 0) {
+		struct kb_api_args a = { .watch_id = inf->watch_id };
+		kb_api_call(inf->ctx, "unwatch", &a, 5000, NULL);
+	}
+	kb_unsubscribe(inf->ctx, inf->topic);
+	inf->watch_n = 0;
+	inf->watch_id = 0;
+}
+
+static int64_t next_backoff(int64_t b)
+{
+	if (b < BACKOFF_MIN_MS)
+		return BACKOFF_MIN_MS;
+	return b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+}
+
+static int64_t watch_lifetime(struct kb_informer *inf)
+{
+	/* xorshift: spreads the rewatches of many informers apart */
+	inf->rnd ^= inf->rnd << 13;
+	inf->rnd ^= inf->rnd >> 7;
+	inf->rnd ^= inf->rnd << 17;
+	return WATCH_MIN_MS + (int64_t)(inf->rnd % WATCH_MIN_MS);
+}
+
+static void free_pubs(struct pub *p)
+{
+	while (p) {
+		struct pub *next = p->next;
+		kb_body_unref(p->body);
+		free(p);
+		p = next;
+	}
+}
+
+enum state {
+	S_LIST,
+	S_WATCH,
+	S_WATCHING
+};
+
+static void *run(void *arg)
+{
+	struct kb_informer *inf = arg;
+	enum state st = S_LIST;
+	int64_t backoff = 0, retry_at = 0, watch_end = 0, next_resync = -1;
+	/* Backoff grows with each failure in a row and is forgotten once a
+	 * watch has run for a while. */
+	bool just_listed = false;
+	for (;;) {
+		pthread_mutex_lock(&inf->mu);
+		int64_t wake = st == S_WATCHING ? watch_end : retry_at;
+		if (next_resync >= 0 && next_resync < wake)
+			wake = next_resync;
+		while (!inf->stop && inf->head == NULL && kb_mono_ms() < wake)
+			kb_cond_wait_until(&inf->cv, &inf->mu, wake);
+		struct pub *batch = inf->head;
+		inf->head = inf->tail = NULL;
+		bool stop = inf->stop;
+		pthread_mutex_unlock(&inf->mu);
+		if (stop) {
+			free_pubs(batch);
+			break;
+		}
+
+		for (struct pub *p = batch; p; p = p->next) {
+			if (st != S_WATCHING || p->watch != inf->watch_n)
+				continue; /* from a watch that is over */
+			bool ended = false;
+			enum outcome o = apply(inf, p->body, &ended);
+			if (o == GO_ON)
+				continue;
+			int64_t now = kb_mono_ms();
+			/* A watch that ends at once is a failure to back off
+			 * from, not a hot loop. */
+			end_watch(inf, !ended);
+			backoff = now - inf->watch_started < 1000 ?
+			    next_backoff(backoff) :
+			    0;
+			retry_at = now + backoff;
+			st = o == RELIST ? S_LIST : S_WATCH;
+		}
+		free_pubs(batch);
+
+		int64_t now = kb_mono_ms();
+		if (st == S_WATCHING && now >= watch_end) {
+			end_watch(inf, true);
+			st = S_WATCH;
+			retry_at = now;
+		}
+		if (st == S_LIST && now >= retry_at) {
+			if (relist(inf) == 0) {
+				st = S_WATCH;
+				retry_at = now;
+				just_listed = true;
+				if (next_resync < 0 && inf->resync_ms > 0)
+					next_resync =
+					    kb_mono_ms() + inf->resync_ms;
+			} else {
+				backoff = next_backoff(backoff);
+				retry_at = kb_mono_ms() + backoff;
+			}
+		}
+		if (st == S_WATCH && now >= retry_at) {
+			int rc = start_watch(inf);
+			bool fresh = just_listed;
+			just_listed = false;
+			if (rc == 0) {
+				st = S_WATCHING;
+				watch_end = kb_mono_ms() + watch_lifetime(inf);
+			} else if (rc == KB_EEXPIRED || rc == KB_EGONE) {
+				kb_info(inf->ctx,
+				    "informer: resourceVersion too old; relisting",
+				    "resource=%s rv=%s", res(inf),
+				    inf->rv ? inf->rv : "");
+				st = S_LIST;
+				/* Too old straight after a list: the server
+				 * is not keeping up; do not spin on it. */
+				if (fresh)
+					backoff = next_backoff(backoff);
+				retry_at = kb_mono_ms() + (fresh ? backoff : 0);
+			} else {
+				backoff = next_backoff(backoff);
+				retry_at = kb_mono_ms() + backoff;
+			}
+		}
+		if (next_resync >= 0 && kb_mono_ms() >= next_resync) {
+			resync(inf);
+			next_resync = kb_mono_ms() + inf->resync_ms;
+		}
+	}
+	end_watch(inf, true);
+	return NULL;
+}
+
+/* --- the API ---------------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+static void informer_free_fields(struct kb_informer *inf)
+{
+	free((char *)inf->r.group);
+	free((char *)inf->r.version);
+	free((char *)inf->r.resource);
+	free(inf->ns);
+	free(inf->ls);
+	free(inf->fs);
+	free(inf->rv);
+}
+
+struct kb_informer *kb_informer_new(kb_ctx *ctx, const struct kb_gvr *r,
+    const struct kb_informer_opts *opts, const struct kb_informer_handlers *h,
+    void *arg)
+{
+	if (ctx == NULL || r == NULL || r->resource == NULL)
+		return NULL;
+	struct kb_informer *inf = calloc(1, sizeof(*inf));
+	if (inf == NULL)
+		return NULL;
+	inf->ctx = ctx;
+	inf->r.group = strdup(r->group ? r->group : "");
+	inf->r.version = strdup(r->version ? r->version : "v1");
+	inf->r.resource = strdup(r->resource);
+	if (opts) {
+		inf->ns = dup_or_null(opts->ns);
+		inf->ls = dup_or_null(opts->label_selector);
+		inf->fs = dup_or_null(opts->field_selector);
+		inf->resync_ms = opts->resync_ms > 0 ? opts->resync_ms : 0;
+	}
+	if (h)
+		inf->h = *h;
+	inf->arg = arg;
+	if (inf->r.group == NULL || inf->r.version == NULL ||
+	    inf->r.resource == NULL ||
+	    (opts &&
+		((opts->ns && *opts->ns && !inf->ns) ||
+		    (opts->label_selector && *opts->label_selector &&
+			!inf->ls) ||
+		    (opts->field_selector && *opts->field_selector &&
+			!inf->fs)))) {
+		informer_free_fields(inf);
+		free(inf);
+		return NULL;
+	}
+	pthread_mutex_init(&inf->mu, NULL);
+	kb_cond_init_mono(&inf->cv);
+	kb_cond_init_mono(&inf->sync_cv);
+	pthread_rwlock_init(&inf->cache_mu, NULL);
+	pthread_mutex_lock(&reg_mu);
+	inf->id = ++reg_ids;
+	inf->reg_next = reg_head;
+	reg_head = inf;
+	pthread_mutex_unlock(&reg_mu);
+	inf->rnd = inf->id * 0x9e3779b97f4a7c15ull ^ (uint64_t)kb_mono_ms();
+	if (inf->rnd == 0)
+		inf->rnd = 1;
+	return inf;
+}
+
+int kb_informer_start(struct kb_informer *inf)
+{
+	pthread_mutex_lock(&inf->mu);
+	int rc = 0;
+	if (inf->started || inf->stop)
+		rc = KB_ESTATE;
+	else if (pthread_create(&inf->thread, NULL, run, inf) != 0)
+		rc = KB_ESYS;
+	else
+		inf->started = true;
+	pthread_mutex_unlock(&inf->mu);
+	return rc;
+}
+
+bool kb_informer_wait_synced(struct kb_informer *inf, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : kb_mono_ms() + timeout_ms;
+	pthread_mutex_lock(&inf->mu);
+	while (!inf->synced && (deadline < 0 || kb_mono_ms() < deadline))
+		kb_cond_wait_until(&inf->sync_cv, &inf->mu, deadline);
+	bool ok = inf->synced;
+	pthread_mutex_unlock(&inf->mu);
+	return ok;
+}
+
+bool kb_informer_synced(struct kb_informer *inf)
+{
+	pthread_mutex_lock(&inf->mu);
+	bool ok = inf->synced;
+	pthread_mutex_unlock(&inf->mu);
+	return ok;
+}
+
+kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
+    const char *name)
+{
+	char key[512];
+	if (name == NULL)
+		return NULL;
+	int n = ns && *ns ? snprintf(key, sizeof(key), "%s/%s", ns, name) :
+			    snprintf(key, sizeof(key), "%s", name);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return NULL;
+	pthread_rwlock_rdlock(&inf->cache_mu);
+	kb_body *b = kb_strmap_get(&inf->cache, key);
+	if (b)
+		kb_body_ref(b);
+	pthread_rwlock_unlock(&inf->cache_mu);
+	return b;
+}
+
+struct each_arg {
+	void (*fn)(void *arg, const msgpack_object *obj);
+	void *arg;
+};
+
+static void each_one(void *arg, const char *key, void *val)
+{
+	struct each_arg *e = arg;
+	(void)key;
+	e->fn(e->arg, kb_body_obj(val));
+}
+
+void kb_informer_each(struct kb_informer *inf,
+    void (*fn)(void *arg, const msgpack_object *obj), void *arg)
+{
+	struct each_arg e = { fn, arg };
+	pthread_rwlock_rdlock(&inf->cache_mu);
+	kb_strmap_each(&inf->cache, each_one, &e);
+	pthread_rwlock_unlock(&inf->cache_mu);
+}
+
+size_t kb_informer_len(struct kb_informer *inf)
+{
+	pthread_rwlock_rdlock(&inf->cache_mu);
+	size_t n = inf->cache.n;
+	pthread_rwlock_unlock(&inf->cache_mu);
+	return n;
+}
+
+static void body_unref(void *b)
+{
+	kb_body_unref(b);
+}
+
+void kb_informer_free(struct kb_informer *inf)
+{
+	if (inf == NULL)
+		return;
+	pthread_mutex_lock(&inf->mu);
+	inf->stop = true;
+	bool started = inf->started;
+	pthread_cond_broadcast(&inf->cv);
+	pthread_cond_broadcast(&inf->sync_cv);
+	pthread_mutex_unlock(&inf->mu);
+	if (started)
+		pthread_join(inf->thread, NULL);
+	/* After this no topic handler can reach it. */
+	pthread_mutex_lock(&reg_mu);
+	for (struct kb_informer **pp = &reg_head; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == inf) {
+			*pp = inf->reg_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_mu);
+	free_pubs(inf->head);
+	kb_strmap_clear(&inf->cache, body_unref);
+	pthread_rwlock_destroy(&inf->cache_mu);
+	pthread_cond_destroy(&inf->cv);
+	pthread_cond_destroy(&inf->sync_cv);
+	pthread_mutex_destroy(&inf->mu);
+	informer_free_fields(inf);
+	free(inf);
+}
