@@ -1,0 +1,34 @@
+/* plugins/sched-nodename — kube-scheduler's NodeName: a pod that names a
+ * node (spec.nodeName) fits only that node. */
+#include <string.h>
+
+#include <kubus/kubus.h>
+#include <kubus/sched.h>
+
+static int filter(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
+    struct kb_sched_status *st)
+{
+	if (pod->node_name[0] && strcmp(pod->node_name, node->name))
+		return kb_sched_reject(st, KB_SCHED_UNRESOLVABLE,
+		    "node(s) didn't match the requested node name");
+	return KB_SCHED_SUCCESS;
+}
+
+static const struct kb_sched_policy_ops ops = {
+	.size = sizeof(struct kb_sched_policy_ops),
+	.filter = filter,
+};
+
+KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)
+{
+	static const struct kb_plugin p = {
+		.hdr = KB_PLUGIN_HDR,
+		.name = "sched-nodename",
+		.kind = KB_KIND_SCHED_POLICY,
+		.version = KUBUS_VERSION,
+		.description = "pods that name a node fit only that node",
+		.ops = &ops,
+	};
+	return &p;
+}

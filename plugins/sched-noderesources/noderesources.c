@@ -1,0 +1,229 @@
+/* plugins/sched-noderesources — kube-scheduler's NodeResourcesFit: a pod
+ * fits a node when its requests (cpu, memory, ephemeral storage, one pod)
+ * fit in what the node's pods leave of its allocatable; feasible nodes are
+ * scored by the scoring strategy: LeastAllocated (the default: spread) or
+ * MostAllocated (pack), over weighted resources.
+ *
+ * args (pluginConfig, shaped like NodeResourcesFitArgs):
+ *     scoringStrategy:
+ *       type: LeastAllocated | MostAllocated
+ *       resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <kubus/kubus.h>
+#include <kubus/sched.h>
+
+enum res {
+	R_CPU,
+	R_MEMORY,
+	R_EPHEMERAL,
+	R_MAX
+};
+
+struct policy {
+	bool most; /* MostAllocated, else LeastAllocated */
+	int64_t weight[R_MAX];
+};
+
+struct args {
+	const kb_conf *strategy;
+};
+
+struct strategy {
+	char *type;
+	const kb_conf *resources;
+};
+
+struct resource {
+	char *name;
+	int64_t weight;
+};
+
+static const struct kb_opt args_opts[] = {
+	KB_OPT_NODE("scoringStrategy", struct args, strategy,
+	    "how feasible nodes are scored"),
+	KB_OPT_END,
+};
+
+static const struct kb_opt strategy_opts[] = {
+	KB_OPT_STR("type", struct strategy, type, "LeastAllocated",
+	    "LeastAllocated or MostAllocated"),
+	KB_OPT_NODE("resources", struct strategy, resources,
+	    "[{name, weight}]; default cpu and memory, weight 1"),
+	KB_OPT_END,
+};
+
+static const struct kb_opt resource_opts[] = {
+	KB_OPT_STR_REQ("name", struct resource, name,
+	    "cpu, memory or ephemeral-storage"),
+	KB_OPT_INT("weight", struct resource, weight, "1", 1, 100,
+	    "its weight"),
+	KB_OPT_END,
+};
+
+static int configure(kb_ctx *ctx, const kb_conf *conf, struct policy *p)
+{
+	char err[512];
+	const char *who = kb_instance(ctx);
+	struct args a = { 0 };
+	struct strategy s = { 0 };
+	int rc = 0;
+	p->weight[R_CPU] = p->weight[R_MEMORY] = 1;
+	if (kb_conf_opts(conf, args_opts, &a, who, err, sizeof(err)))
+		return kb_fail(ctx, KB_EINVAL, "%s", err);
+	if (kb_conf_opts(a.strategy, strategy_opts, &s, who, err,
+		sizeof(err))) {
+		rc = kb_fail(ctx, KB_EINVAL, "%s", err);
+		goto out_args;
+	}
+	if (!strcmp(s.type, "MostAllocated")) {
+		p->most = true;
+	} else if (strcmp(s.type, "LeastAllocated")) {
+		rc = kb_fail(ctx, KB_EINVAL,
+		    "%s: scoringStrategy.type `%s` is not supported (LeastAllocated, MostAllocated)",
+		    kb_conf_where(a.strategy), s.type);
+		goto out_strategy;
+	}
+	if (s.resources) {
+		if (kb_conf_type(s.resources) != KB_CONF_SEQ) {
+			rc = kb_fail(ctx, KB_EINVAL,
+			    "%s: resources must be a list",
+			    kb_conf_where(s.resources));
+			goto out_strategy;
+		}
+		memset(p->weight, 0, sizeof(p->weight));
+		for (size_t i = 0; i < kb_conf_len(s.resources); i++) {
+			struct resource r = { 0 };
+			if (kb_conf_opts(kb_conf_at(s.resources, i),
+				resource_opts, &r, who, err, sizeof(err))) {
+				rc = kb_fail(ctx, KB_EINVAL, "%s", err);
+				goto out_strategy;
+			}
+			int k = !strcmp(r.name, "cpu")           ? R_CPU :
+			    !strcmp(r.name, "memory")            ? R_MEMORY :
+			    !strcmp(r.name, "ephemeral-storage") ? R_EPHEMERAL :
+								   -1;
+			if (k < 0)
+				rc = kb_fail(ctx, KB_EINVAL,
+				    "%s: unknown resource `%s`",
+				    kb_conf_where(kb_conf_at(s.resources, i)),
+				    r.name);
+			else
+				p->weight[k] = r.weight;
+			kb_conf_opts_free(resource_opts, &r);
+			if (rc)
+				goto out_strategy;
+		}
+	}
+out_strategy:
+	kb_conf_opts_free(strategy_opts, &s);
+out_args:
+	kb_conf_opts_free(args_opts, &a);
+	return rc;
+}
+
+static int init(kb_ctx *ctx, const kb_conf *conf, void **state)
+{
+	struct policy *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return kb_fail(ctx, KB_ENOMEM, "out of memory");
+	int rc = configure(ctx, conf, p);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*state = p;
+	return 0;
+}
+
+static void fini(void *state)
+{
+	free(state);
+}
+
+static int filter(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
+    struct kb_sched_status *st)
+{
+	const struct kb_sched_resources *req = &pod->requests;
+	const struct kb_sched_resources *al = &node->allocatable;
+	const struct kb_sched_resources *used = &node->requested;
+	int rc = KB_SCHED_SUCCESS;
+	if ((int64_t)node->npods + 1 > al->pods)
+		rc = kb_sched_reject(st, KB_SCHED_UNSCHEDULABLE,
+		    "Too many pods");
+	if (req->milli_cpu > 0 &&
+	    req->milli_cpu > al->milli_cpu - used->milli_cpu)
+		rc = kb_sched_reject(st, KB_SCHED_UNSCHEDULABLE,
+		    "Insufficient cpu");
+	if (req->memory > 0 && req->memory > al->memory - used->memory)
+		rc = kb_sched_reject(st, KB_SCHED_UNSCHEDULABLE,
+		    "Insufficient memory");
+	if (req->ephemeral_storage > 0 &&
+	    req->ephemeral_storage >
+		al->ephemeral_storage - used->ephemeral_storage)
+		rc = kb_sched_reject(st, KB_SCHED_UNSCHEDULABLE,
+		    "Insufficient ephemeral-storage");
+	return rc;
+}
+
+static int64_t resource_score(bool most, int64_t requested, int64_t capacity)
+{
+	if (capacity <= 0)
+		return 0;
+	if (most)
+		return (requested > capacity ? capacity : requested) *
+		    KB_SCHED_MAX_SCORE / capacity;
+	if (requested > capacity)
+		return 0;
+	return (capacity - requested) * KB_SCHED_MAX_SCORE / capacity;
+}
+
+static int score(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
+    int64_t *out, struct kb_sched_status *st)
+{
+	const struct policy *p = state;
+	const int64_t req[R_MAX] = {
+		node->nonzero_requested.milli_cpu +
+		    pod->nonzero_requests.milli_cpu,
+		node->nonzero_requested.memory + pod->nonzero_requests.memory,
+		node->requested.ephemeral_storage +
+		    pod->requests.ephemeral_storage,
+	};
+	const int64_t cap[R_MAX] = { node->allocatable.milli_cpu,
+		node->allocatable.memory, node->allocatable.ephemeral_storage };
+	int64_t sum = 0, weights = 0;
+	for (int r = 0; r < R_MAX; r++) {
+		if (p->weight[r] == 0)
+			continue;
+		sum += resource_score(p->most, req[r], cap[r]) * p->weight[r];
+		weights += p->weight[r];
+	}
+	*out = weights ? sum / weights : 0;
+	return KB_SCHED_SUCCESS;
+}
+
+static const struct kb_sched_policy_ops ops = {
+	.size = sizeof(struct kb_sched_policy_ops),
+	.filter = filter,
+	.score = score,
+};
+
+KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)
+{
+	static const struct kb_plugin p = {
+		.hdr = KB_PLUGIN_HDR,
+		.name = "sched-noderesources",
+		.kind = KB_KIND_SCHED_POLICY,
+		.version = KUBUS_VERSION,
+		.description =
+		    "resource fit; LeastAllocated or MostAllocated scoring",
+		.init = init,
+		.fini = fini,
+		.ops = &ops,
+	};
+	return &p;
+}

@@ -1,0 +1,276 @@
+/* plugins/scheduler/bind.c — the binding cycle (PreBind, Bind, PostBind,
+ * or the built-in binder: POST pods/NAME/binding through the `api`
+ * service) and what the scheduler tells the API about pods that fit
+ * nowhere: the PodScheduled=False condition and a FailedScheduling event.
+ *
+ * A profile with no Reserve, PreBind, Bind or PostBind policy binds
+ * asynchronously: the scheduling thread sends the binding and goes on to
+ * the next pod; the reply only settles the cache and the queue. Otherwise
+ * the binding cycle runs on the scheduling thread, where policies may
+ * block. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scheduler.h"
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void now_rfc3339(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The `api` request for pods/NAME/binding. */
+static kb_body *binding_body(const struct kb_sched_pod *pod, const char *node)
+{
+	return kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, "
+			  "s:{s:s, s:s, s:s}}}",
+	    "group", "", "version", "v1", "resource", "pods", "namespace",
+	    pod->ns, "name", pod->name, "subresource", "binding", "object",
+	    "apiVersion", "v1", "kind", "Binding", "metadata", "name",
+	    pod->name, "namespace", pod->ns, "target", "apiVersion", "v1",
+	    "kind", "Node", "name", node);
+}
+
+static void pending_inc(struct sched *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->pending++;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Caller holds s->mu. */
+static void pending_dec_locked(struct sched *s)
+{
+	if (--s->pending == 0)
+		pthread_cond_broadcast(&s->idle);
+}
+
+/* A bind failed: forget the assumption, retry after a backoff. */
+static void bind_failed(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node, const char *key, int rc, const char *why)
+{
+	kb_warn(s->ctx, "binding failed", "pod=%s node=%s err=%s why=\"%s\"",
+	    key, node, kb_strerror(rc), why ? why : "");
+	pthread_mutex_lock(&s->mu);
+	s->bind_failures++;
+	sp_cache_pod_del(&s->cache, pod->ns, pod->name, node, true);
+	sp_queue_bind_failed(&s->queue, key, mono_ms());
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+struct bind_job {
+	struct sched *s;
+	const struct kb_sched_pod *pod;
+	char node[256];
+	char key[512];
+};
+
+static void bind_done(void *arg, int rc, const kb_msg *rep)
+{
+	struct bind_job *j = arg;
+	struct sched *s = j->s;
+	if (rc) {
+		const char *why = NULL;
+		if (rep)
+			kb_msg_err(rep, &why);
+		bind_failed(s, j->pod, j->node, j->key, rc, why);
+	} else {
+		kb_debug(s->ctx, "bound", "pod=%s node=%s", j->key, j->node);
+	}
+	kb_sched_pod_unref(j->pod);
+	free(j);
+	pthread_mutex_lock(&s->mu);
+	pending_dec_locked(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static bool needs_sync(const struct sp_profile *prof)
+{
+	return prof->npoints[P_RESERVE] || prof->npoints[P_PREBIND] ||
+	    prof->npoints[P_BIND] || prof->npoints[P_POSTBIND];
+}
+
+static void bind_async(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node, const char *key)
+{
+	struct bind_job *j = calloc(1, sizeof(*j));
+	kb_body *b = binding_body(pod, node);
+	if (j == NULL || b == NULL) {
+		free(j);
+		kb_body_unref(b);
+		bind_failed(s, pod, node, key, KB_ENOMEM, "out of memory");
+		return;
+	}
+	j->s = s;
+	j->pod = kb_sched_pod_ref(pod);
+	snprintf(j->node, sizeof(j->node), "%s", node);
+	snprintf(j->key, sizeof(j->key), "%s", key);
+	pending_inc(s);
+	int rc = kb_request(s->ctx, "api", "create", b,
+	    (int)s->conf.bind_timeout_ms, bind_done, j);
+	if (rc) {
+		kb_body_unref(b);
+		kb_sched_pod_unref(j->pod);
+		free(j);
+		pthread_mutex_lock(&s->mu);
+		pending_dec_locked(s);
+		pthread_mutex_unlock(&s->mu);
+		bind_failed(s, pod, node, key, rc, "cannot send the binding");
+	}
+}
+
+static int bind_default(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node, char *why, size_t len)
+{
+	kb_body *b = binding_body(pod, node);
+	if (b == NULL)
+		return KB_ENOMEM;
+	kb_msg *rep = NULL;
+	int rc = kb_call(s->ctx, "api", "create", b,
+	    (int)s->conf.bind_timeout_ms, &rep);
+	if (rc) {
+		const char *m = NULL;
+		if (rep)
+			kb_msg_err(rep, &m);
+		snprintf(why, len, "%s", m ? m : kb_strerror(rc));
+	}
+	kb_msg_free(rep);
+	return rc;
+}
+
+void sp_bind(struct sched *s, struct sp_profile *prof,
+    struct kb_sched_cycle *cy, const struct kb_sched_pod *pod, const char *node,
+    const char *key)
+{
+	if (!needs_sync(prof)) {
+		kb_sched_cycle_free(cy);
+		bind_async(s, pod, node, key);
+		return;
+	}
+	struct kb_sched_status *st = kb_sched_status_new();
+	char why[KB_SCHED_REASON_MAX + 64] = "";
+	int rc = st ? 0 : KB_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < prof->npoints[P_PREBIND]; i++) {
+		const struct sp_policy *p = prof->points[P_PREBIND][i].p;
+		kb_sched_status_reset(st);
+		if (p->ops->pre_bind(p->state, cy, pod, node, st)) {
+			rc = KB_EINTERNAL;
+			snprintf(why, sizeof(why), "PreBind %s: %s", p->name,
+			    kb_sched_status_nreasons(st) ?
+				kb_sched_status_reason(st, 0) :
+				"failed");
+		}
+	}
+	bool bound = false;
+	for (size_t i = 0; rc == 0 && !bound && i < prof->npoints[P_BIND];
+	     i++) {
+		const struct sp_policy *p = prof->points[P_BIND][i].p;
+		kb_sched_status_reset(st);
+		int r = p->ops->bind(p->state, cy, pod, node, st);
+		if (r == KB_SCHED_SKIP)
+			continue;
+		if (r == KB_SCHED_SUCCESS) {
+			bound = true;
+		} else {
+			rc = KB_EINTERNAL;
+			snprintf(why, sizeof(why), "Bind %s: %s", p->name,
+			    kb_sched_status_nreasons(st) ?
+				kb_sched_status_reason(st, 0) :
+				"failed");
+		}
+	}
+	if (rc == 0 && !bound)
+		rc = bind_default(s, pod, node, why, sizeof(why));
+	if (rc == 0) {
+		for (size_t i = 0; i < prof->npoints[P_POSTBIND]; i++) {
+			const struct sp_policy *p =
+			    prof->points[P_POSTBIND][i].p;
+			p->ops->post_bind(p->state, cy, pod, node);
+		}
+	} else {
+		sp_cycle_unreserve(prof, cy, pod, node);
+		bind_failed(s, pod, node, key, rc, why);
+	}
+	kb_sched_status_free(st);
+	kb_sched_cycle_free(cy);
+}
+
+/* --- reports ------------------------------------------------------------------------ */
+
+static void report_done(void *arg, int rc, const kb_msg *rep)
+{
+	struct sched *s = arg;
+	if (rc) {
+		const char *why = NULL;
+		if (rep)
+			kb_msg_err(rep, &why);
+		kb_warn(s->ctx, "cannot report an unschedulable pod",
+		    "err=%s why=\"%s\"", kb_strerror(rc), why ? why : "");
+	}
+	pthread_mutex_lock(&s->mu);
+	pending_dec_locked(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void api_send(struct sched *s, const char *op, kb_body *b)
+{
+	if (b == NULL)
+		return;
+	pending_inc(s);
+	if (kb_request(s->ctx, "api", op, b, 0, report_done, s)) {
+		kb_body_unref(b);
+		pthread_mutex_lock(&s->mu);
+		pending_dec_locked(s);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+void sp_report_unschedulable(struct sched *s, const struct kb_sched_pod *pod,
+    const char *message)
+{
+	char now[40], evname[300];
+	struct timespec ts;
+	now_rfc3339(now, sizeof(now));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(evname, sizeof(evname), "%.200s.%llx", pod->name,
+	    (unsigned long long)ts.tv_sec * 1000000000ULL +
+		(unsigned long long)ts.tv_nsec);
+
+	/* A strategic merge patch: conditions merge by type. */
+	api_send(s, "patch",
+	    kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+		       "s:{s:{s:[{s:s, s:s, s:s, s:s, s:n, s:s}]}}}",
+		"group", "", "version", "v1", "resource", "pods", "namespace",
+		pod->ns, "name", pod->name, "subresource", "status",
+		"patchType", "strategic", "patch", "status", "conditions",
+		"type", "PodScheduled", "status", "False", "reason",
+		"Unschedulable", "message", message, "lastProbeTime",
+		"lastTransitionTime", now));
+
+	api_send(s, "create",
+	    kb_mp_body("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, "
+		       "s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, "
+		       "s:{s:s}, s:s, s:s, s:i, s:s, s:s}}",
+		"group", "", "version", "v1", "resource", "events", "namespace",
+		pod->ns, "object", "apiVersion", "v1", "kind", "Event",
+		"metadata", "name", evname, "namespace", pod->ns,
+		"involvedObject", "apiVersion", "v1", "kind", "Pod",
+		"namespace", pod->ns, "name", pod->name, "uid", pod->uid,
+		"reason", "FailedScheduling", "message", message, "type",
+		"Warning", "source", "component", "default-scheduler",
+		"firstTimestamp", now, "lastTimestamp", now, "count", 1,
+		"reportingComponent", "default-scheduler", "reportingInstance",
+		kb_instance(s->ctx)));
+}

@@ -1,0 +1,429 @@
+/* plugins/scheduler/plugin.c — the scheduler plugin: config and policies
+ * (config.c), informers on nodes and pods feeding the cache and the queue,
+ * and the scheduling thread: pop a pod, run a cycle on the snapshot under
+ * the lock, assume it on the chosen node, then bind (bind.c) — or report
+ * it unschedulable and park it until a cluster event. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "scheduler.h"
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- informer handlers (the informers' threads) ------------------------------------ */
+
+/* True when both objects hold the same value (or nothing) at path. */
+static bool same_at(const msgpack_object *a, const msgpack_object *b,
+    const char *path)
+{
+	const msgpack_object *x = kb_mp_get(a, path), *y = kb_mp_get(b, path);
+	if (x == NULL || y == NULL)
+		return x == y;
+	return msgpack_object_equal(*x, *y);
+}
+
+static void node_set(struct sched *s, const msgpack_object *obj, bool move)
+{
+	pthread_mutex_lock(&s->mu);
+	sp_cache_node_set(&s->cache, obj);
+	if (move) {
+		sp_queue_move_all(&s->queue, mono_ms());
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void node_add(void *arg, const msgpack_object *obj)
+{
+	node_set(arg, obj, true);
+}
+
+/* Heartbeats change only conditions' times: they move no pod back, as
+ * in kube-scheduler, where only what a policy reads counts. */
+static void node_update(void *arg, const msgpack_object *old,
+    const msgpack_object *obj)
+{
+	bool changed = !same_at(old, obj, "metadata.labels") ||
+	    !same_at(old, obj, "spec") ||
+	    !same_at(old, obj, "status.allocatable") ||
+	    !same_at(old, obj, "status.capacity");
+	node_set(arg, obj, changed);
+}
+
+static void node_del(void *arg, const msgpack_object *obj)
+{
+	struct sched *s = arg;
+	char *name = kb_mp_strdup(obj, "metadata.name");
+	if (name == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	sp_cache_node_del(&s->cache, name);
+	pthread_mutex_unlock(&s->mu);
+	free(name);
+}
+
+static bool terminal(const msgpack_object *obj)
+{
+	return kb_mp_streq(obj, "status.phase", "Succeeded") ||
+	    kb_mp_streq(obj, "status.phase", "Failed");
+}
+
+/* Where a pod belongs: the cache (assigned, running), the queue
+ * (unassigned, one of our profiles, not being deleted), or nowhere. */
+static void pod_set(struct sched *s, const msgpack_object *obj, bool changed)
+{
+	struct kb_sched_pod *pod = kb_sched_pod_new(obj);
+	if (pod == NULL)
+		return;
+	char key[512];
+	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
+	bool deleting = kb_mp_get(obj, "metadata.deletionTimestamp") != NULL;
+	pthread_mutex_lock(&s->mu);
+	if (pod->node_name[0]) {
+		sp_queue_del(&s->queue, key);
+		if (terminal(obj)) {
+			sp_cache_pod_del(&s->cache, pod->ns, pod->name, NULL,
+			    false);
+			sp_queue_move_all(&s->queue, mono_ms());
+		} else {
+			sp_cache_pod_set(&s->cache, pod, pod->node_name, false);
+		}
+	} else {
+		struct sp_profile *prof =
+		    sp_profile_find(&s->conf, pod->scheduler_name);
+		if (prof && !deleting)
+			sp_queue_set(&s->queue, key, pod, prof, changed,
+			    mono_ms());
+		else
+			sp_queue_del(&s->queue, key);
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	kb_sched_pod_unref(pod);
+}
+
+static void pod_add(void *arg, const msgpack_object *obj)
+{
+	pod_set(arg, obj, true);
+}
+
+/* Our own status patch (PodScheduled=False) must not make an
+ * unschedulable pod active again: only spec and labels count. */
+static void pod_update(void *arg, const msgpack_object *old,
+    const msgpack_object *obj)
+{
+	pod_set(arg, obj,
+	    !same_at(old, obj, "spec") ||
+		!same_at(old, obj, "metadata.labels") ||
+		!same_at(old, obj, "metadata.annotations"));
+}
+
+static void pod_del(void *arg, const msgpack_object *obj)
+{
+	struct sched *s = arg;
+	char key[512];
+	char *ns = kb_mp_strdup(obj, "metadata.namespace");
+	char *name = kb_mp_strdup(obj, "metadata.name");
+	if (ns && name) {
+		snprintf(key, sizeof(key), "%s/%s", ns, name);
+		pthread_mutex_lock(&s->mu);
+		sp_queue_del(&s->queue, key);
+		sp_cache_pod_del(&s->cache, ns, name, NULL, false);
+		sp_queue_move_all(&s->queue, mono_ms());
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	free(ns);
+	free(name);
+}
+
+/* --- the scheduling thread -------------------------------------------------------------- */
+
+static void schedule_one(struct sched *s, struct sp_qpod *qp)
+{
+	struct kb_sched_snapshot snap;
+	struct sp_outcome out;
+	/* Our own reference: an update may replace qp->pod meanwhile. */
+	const struct kb_sched_pod *pod = kb_sched_pod_ref(qp->pod);
+	struct sp_profile *prof = qp->prof;
+	char *key = strdup(qp->key);
+
+	sp_cache_snapshot(&s->cache, &snap);
+	int rc = sp_cycle_run(prof, &snap, pod, &s->rng, &out);
+	int64_t now = mono_ms();
+	if (rc == KB_SCHED_SUCCESS && key &&
+	    sp_cache_pod_set(&s->cache, pod, out.node, true) == 0) {
+		s->scheduled++;
+		sp_queue_binding(&s->queue, qp);
+		struct kb_sched_cycle *cy = out.cy;
+		out.cy = NULL;
+		pthread_mutex_unlock(&s->mu);
+		kb_debug(s->ctx, "scheduled", "pod=%s node=%s", key, out.node);
+		sp_bind(s, prof, cy, pod, out.node, key);
+		pthread_mutex_lock(&s->mu);
+	} else {
+		bool error = rc != KB_SCHED_UNSCHEDULABLE;
+		bool report = false;
+		if (error) {
+			s->errors++;
+			kb_warn(s->ctx, "scheduling failed",
+			    "pod=%s why=\"%s\"", key ? key : "?",
+			    out.message ? out.message : "out of memory");
+		} else {
+			s->unschedulable++;
+			report = !qp->gone && out.message &&
+			    (qp->last_msg == NULL ||
+				strcmp(qp->last_msg, out.message));
+			if (report) {
+				free(qp->last_msg);
+				qp->last_msg = strdup(out.message);
+			}
+		}
+		sp_queue_failed(&s->queue, qp, error, now);
+		if (report) {
+			pthread_mutex_unlock(&s->mu);
+			kb_info(s->ctx, "pod is unschedulable",
+			    "pod=%s why=\"%s\"", key, out.message);
+			sp_report_unschedulable(s, pod, out.message);
+			pthread_mutex_lock(&s->mu);
+		}
+	}
+	sp_outcome_clear(&out);
+	kb_sched_pod_unref(pod);
+	free(key);
+}
+
+static void *run(void *arg)
+{
+	struct sched *s = arg;
+	/* Schedule on a complete picture: kube-scheduler waits for its caches. */
+	while (!kb_informer_wait_synced(s->nodes, 200) ||
+	    !kb_informer_wait_synced(s->pods, 200)) {
+		pthread_mutex_lock(&s->mu);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			return NULL;
+	}
+	kb_info(s->ctx, "caches synced", "nodes=%zu pods=%zu",
+	    kb_informer_len(s->nodes), kb_informer_len(s->pods));
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		int64_t wake;
+		if (!s->leading) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		struct sp_qpod *qp = sp_queue_pop(&s->queue, mono_ms(), &wake);
+		if (qp) {
+			schedule_one(s, qp);
+			continue;
+		}
+		if (wake < 0) {
+			pthread_cond_wait(&s->cv, &s->mu);
+		} else {
+			int64_t ms = wake - mono_ms();
+			if (ms <= 0)
+				continue;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += ms / 1000;
+			ts.tv_nsec += (ms % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* --- leader election (the elector's thread) ------------------------------------------- */
+
+static void lead(struct sched *s, bool leading)
+{
+	pthread_mutex_lock(&s->mu);
+	s->leading = leading;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	kb_info(s->ctx,
+	    leading ? "leading: scheduling" : "lost the lease: not scheduling",
+	    "lease=%s/%s", s->conf.lease_ns, s->conf.lease_name);
+}
+
+static void lead_started(void *arg)
+{
+	lead(arg, true);
+}
+
+static void lead_stopped(void *arg)
+{
+	lead(arg, false);
+}
+
+static int start_election(struct sched *s)
+{
+	char identity[512];
+	if (!s->conf.leader_elect) {
+		s->leading = true;
+		return 0;
+	}
+	snprintf(identity, sizeof(identity), "%s_%s", kb_host_name(s->ctx),
+	    kb_instance(s->ctx));
+	struct kb_leader_opts o = {
+		.ns = s->conf.lease_ns,
+		.name = s->conf.lease_name,
+		.identity = identity,
+		.lease_ms = s->conf.lease_ms,
+		.started = lead_started,
+		.stopped = lead_stopped,
+		.arg = s,
+	};
+	s->leader = kb_leader_new(s->ctx, &o);
+	if (s->leader == NULL || kb_leader_start(s->leader)) {
+		kb_leader_free(s->leader);
+		s->leader = NULL;
+		return kb_fail(s->ctx, KB_EINTERNAL,
+		    "cannot start leader election on %s/%s", s->conf.lease_ns,
+		    s->conf.lease_name);
+	}
+	return 0;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------ */
+
+static int sched_init(kb_ctx *ctx, const kb_conf *conf, void **state)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return kb_fail(ctx, KB_ENOMEM, "out of memory");
+	s->ctx = ctx;
+	int rc = sp_config_load(ctx, conf, &s->conf);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->idle, NULL);
+	sp_cache_init(&s->cache);
+	sp_queue_init(&s->queue, &s->conf);
+	s->rng = (uint64_t)time(NULL) * 2654435761ULL + (uint64_t)(uintptr_t)s;
+	for (size_t i = 0; i < s->conf.nprofiles; i++) {
+		const struct sp_profile *p = &s->conf.profiles[i];
+		kb_info(ctx, "profile loaded",
+		    "schedulerName=%s policies=%zu filters=%zu scores=%zu",
+		    p->name, p->npolicies, p->npoints[P_FILTER],
+		    p->npoints[P_SCORE]);
+	}
+	*state = s;
+	return 0;
+}
+
+static void sched_stop(kb_ctx *ctx, void *state);
+
+static int sched_start(kb_ctx *ctx, void *state)
+{
+	struct sched *s = state;
+	static const struct kb_informer_handlers nh = { node_add, node_update,
+		node_del };
+	static const struct kb_informer_handlers ph = { pod_add, pod_update,
+		pod_del };
+	struct kb_informer_opts o = { 0 };
+	s->nodes = kb_informer_new(ctx, &KB_GVR_NODES, &o, &nh, s);
+	s->pods = kb_informer_new(ctx, &KB_GVR_PODS, &o, &ph, s);
+	if (s->nodes == NULL || s->pods == NULL)
+		goto fail;
+	if (kb_informer_start(s->nodes) || kb_informer_start(s->pods))
+		goto fail;
+	if (pthread_create(&s->thread, NULL, run, s)) {
+		kb_fail(ctx, KB_ESYS, "cannot start the scheduling thread");
+		goto out_free;
+	}
+	s->running = true;
+	if (start_election(s)) {
+		sched_stop(ctx, s);
+		return KB_EINTERNAL;
+	}
+	return 0;
+fail:
+	kb_fail(ctx, KB_EINTERNAL, "cannot start the node and pod informers");
+out_free:
+	kb_informer_free(s->nodes);
+	kb_informer_free(s->pods);
+	s->nodes = s->pods = NULL;
+	return KB_EINTERNAL;
+}
+
+static void sched_stop(kb_ctx *ctx, void *state)
+{
+	struct sched *s = state;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->running)
+		pthread_join(s->thread, NULL);
+	s->running = false;
+	/* Give the Lease up for the next candidate. */
+	kb_leader_free(s->leader);
+	s->leader = NULL;
+	kb_informer_free(s->nodes);
+	kb_informer_free(s->pods);
+	s->nodes = s->pods = NULL;
+	/* Replies to bindings and reports still on their way use s. */
+	pthread_mutex_lock(&s->mu);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (s->conf.bind_timeout_ms / 1000) + 1;
+	while (s->pending > 0)
+		if (pthread_cond_timedwait(&s->idle, &s->mu, &ts))
+			break;
+	pthread_mutex_unlock(&s->mu);
+	kb_info(ctx, "scheduler stopped",
+	    "scheduled=%lld unschedulable=%lld errors=%lld bind_failures=%lld",
+	    (long long)s->scheduled, (long long)s->unschedulable,
+	    (long long)s->errors, (long long)s->bind_failures);
+}
+
+static void sched_fini(void *state)
+{
+	struct sched *s = state;
+	sp_queue_free(&s->queue);
+	sp_cache_free(&s->cache);
+	sp_config_free(s->ctx, &s->conf);
+	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)
+{
+	static const struct kb_plugin p = {
+		.hdr = KB_PLUGIN_HDR,
+		.name = "scheduler",
+		.kind = KB_KIND_SCHEDULER,
+		.version = KUBUS_VERSION,
+		.description =
+		    "kube-scheduler's framework with sched-policy extensions",
+		.init = sched_init,
+		.start = sched_start,
+		.stop = sched_stop,
+		.fini = sched_fini,
+	};
+	return &p;
+}

@@ -1,0 +1,214 @@
+/* plugins/scheduler/scheduler.h — what the scheduler's files share. */
+#ifndef KUBUS_SCHEDULER_H
+#define KUBUS_SCHEDULER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kubus/client.h>
+#include <kubus/kubus.h>
+#include <kubus/sched.h>
+
+/* --- map.c: a string-keyed hash map ------------------------------------- */
+
+struct sp_ent {
+	char *key;
+	void *val;
+	uint64_t hash;
+	struct sp_ent *next;
+};
+
+struct sp_map {
+	struct sp_ent **b;
+	size_t nb, n;
+};
+
+void *sp_map_get(const struct sp_map *m, const char *key);
+/* Insert or replace (the old value into *old, may be NULL). */
+int sp_map_put(struct sp_map *m, const char *key, void *val, void **old);
+void *sp_map_del(struct sp_map *m, const char *key);
+void sp_map_each(const struct sp_map *m,
+    void (*fn)(void *arg, const char *key, void *val), void *arg);
+void sp_map_clear(struct sp_map *m, void (*free_val)(void *));
+
+/* --- config.c: profiles --------------------------------------------------- */
+
+enum sp_point {
+	P_QUEUESORT,
+	P_PREFILTER,
+	P_FILTER,
+	P_POSTFILTER,
+	P_PRESCORE,
+	P_SCORE,
+	P_RESERVE,
+	P_PERMIT,
+	P_PREBIND,
+	P_BIND,
+	P_POSTBIND,
+	P_MAX
+};
+
+struct sp_policy {
+	char *name;
+	struct kb_ext *ext;
+	const struct kb_sched_policy_ops *ops;
+	void *state;
+};
+
+struct sp_slot {
+	struct sp_policy *p;
+	int64_t weight;
+};
+
+struct sp_profile {
+	char *name; /* schedulerName */
+	struct sp_policy **policies;
+	size_t npolicies;
+	struct sp_slot *points[P_MAX];
+	size_t npoints[P_MAX];
+};
+
+struct sp_config {
+	struct sp_profile *profiles;
+	size_t nprofiles;
+	int64_t backoff_initial_ms, backoff_max_ms;
+	int64_t unsched_max_ms;
+	int64_t bind_timeout_ms;
+	bool leader_elect;
+	int64_t lease_ms;
+	char *lease_name, *lease_ns;
+};
+
+/* Parse and load every policy (kb_ext_load); on error kb_fail said why. */
+int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c);
+void sp_config_free(kb_ctx *ctx, struct sp_config *c);
+struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
+
+/* --- cache.c: nodes and the pods on them ----------------------------------- */
+
+struct sp_cache {
+	struct sp_map nodes;               /* name -> struct sp_node */
+	struct sp_map pods;                /* ns/name -> struct sp_cpod */
+	const struct kb_sched_node **list; /* real nodes, by name */
+	size_t nlist;
+	bool dirty;
+};
+
+void sp_cache_init(struct sp_cache *c);
+void sp_cache_free(struct sp_cache *c);
+/* Informer events (caller holds the scheduler's lock). */
+void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj);
+void sp_cache_node_del(struct sp_cache *c, const char *name);
+/* Account `pod` on `node` (replacing any earlier version); assumed marks
+ * a pod the scheduler placed that the API has not confirmed yet. */
+int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
+    const char *node, bool assumed);
+/* Forget a pod; with only_assumed, only when it is still assumed on node. */
+void sp_cache_pod_del(struct sp_cache *c, const char *ns, const char *name,
+    const char *node, bool only_assumed);
+/* The real nodes, sorted by name (valid until the next change). */
+void sp_cache_snapshot(struct sp_cache *c, struct kb_sched_snapshot *snap);
+
+/* --- queue.c ----------------------------------------------------------------- */
+
+enum sp_where {
+	Q_ACTIVE,
+	Q_BACKOFF,
+	Q_UNSCHED,
+	Q_INFLIGHT,
+	Q_BINDING
+};
+
+struct sp_qpod {
+	char *key;
+	const struct kb_sched_pod *pod;
+	struct sp_profile *prof;
+	int where;
+	bool gone; /* deleted while in flight: the taker frees it */
+	int attempts;
+	int64_t seq;           /* queue order among equals */
+	int64_t backoff_until; /* mono ms */
+	int64_t unsched_since;
+	uint64_t popped_move; /* the queue's move count when popped */
+	char *last_msg;       /* the last unschedulable message reported */
+};
+
+struct sp_queue {
+	struct sp_map pods; /* key -> struct sp_qpod */
+	int64_t seq;
+	uint64_t moves; /* cluster events that moved pods back */
+	int64_t backoff_initial_ms, backoff_max_ms, unsched_max_ms;
+};
+
+void sp_queue_init(struct sp_queue *q, const struct sp_config *c);
+void sp_queue_free(struct sp_queue *q);
+/* Add or update an unscheduled pod (takes a reference to pod); an
+ * unschedulable pod whose spec `changed` goes back to the active queue. */
+void sp_queue_set(struct sp_queue *q, const char *key,
+    const struct kb_sched_pod *pod, struct sp_profile *prof, bool changed,
+    int64_t now);
+/* Forget a pod (assigned elsewhere or deleted). */
+void sp_queue_del(struct sp_queue *q, const char *key);
+/* A cluster event: every unschedulable pod goes back (to backoff while it
+ * still backs off). */
+void sp_queue_move_all(struct sp_queue *q, int64_t now);
+/* The next active pod, now in flight; NULL when none (*wake_ms: when a
+ * backoff ends, or -1). */
+struct sp_qpod *sp_queue_pop(struct sp_queue *q, int64_t now, int64_t *wake_ms);
+/* After a failed attempt: to unschedulable (or backoff when a cluster
+ * event came meanwhile, or when error). */
+void sp_queue_failed(struct sp_queue *q, struct sp_qpod *qp, bool error,
+    int64_t now);
+/* After a successful cycle: waits for its binding. */
+void sp_queue_binding(struct sp_queue *q, struct sp_qpod *qp);
+/* A bind that failed: back off and retry. */
+void sp_queue_bind_failed(struct sp_queue *q, const char *key, int64_t now);
+void sp_qpod_free(struct sp_qpod *qp);
+
+/* --- cycle.c: one scheduling cycle --------------------------------------------- */
+
+struct sp_outcome {
+	int code;       /* KB_SCHED_SUCCESS, UNSCHEDULABLE, ERROR */
+	char node[256]; /* the chosen node */
+	char *message;  /* malloc'd: "0/5 nodes are available: …" or error */
+	struct kb_sched_cycle *cy; /* kept for the binding cycle */
+};
+
+int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
+    const struct kb_sched_pod *pod, uint64_t *rng, struct sp_outcome *out);
+/* Unreserve in reverse order (a later step failed). */
+void sp_cycle_unreserve(struct sp_profile *prof, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const char *node);
+void sp_outcome_clear(struct sp_outcome *o);
+bool sp_default_less(const struct sp_qpod *a, const struct sp_qpod *b);
+
+/* --- the plugin ------------------------------------------------------------------- */
+
+struct sched {
+	kb_ctx *ctx;
+	struct sp_config conf;
+	pthread_mutex_t mu; /* cache and queue */
+	pthread_cond_t cv;  /* the scheduling thread waits here */
+	struct sp_cache cache;
+	struct sp_queue queue;
+	struct kb_informer *nodes, *pods;
+	struct kb_leader *leader;
+	bool leading; /* holds the Lease (or needs none) */
+	pthread_t thread;
+	bool running, stop;
+	int pending;         /* async requests not yet answered */
+	pthread_cond_t idle; /* pending reached 0 */
+	uint64_t rng;
+	/* counters */
+	int64_t scheduled, unschedulable, errors, bind_failures;
+};
+
+/* bind.c: the binding cycle and the reports to the API. */
+void sp_bind(struct sched *s, struct sp_profile *prof,
+    struct kb_sched_cycle *cy, const struct kb_sched_pod *pod, const char *node,
+    const char *key);
+void sp_report_unschedulable(struct sched *s, const struct kb_sched_pod *pod,
+    const char *message);
+
+#endif

@@ -1,0 +1,917 @@
+/* sdk/src/sched.c — what kubus/sched.h promises policy authors: pods and
+ * nodes parsed once into typed structs, Kubernetes' matching rules
+ * (tolerations, node selector terms, quantities), the cycle-state store and
+ * filter statuses. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <kubus/sched.h>
+
+#include "internal.h"
+
+/* --- statuses ----------------------------------------------------------------- */
+
+struct kb_sched_status {
+	int code;
+	size_t n;
+	char reasons[KB_SCHED_REASONS_MAX][KB_SCHED_REASON_MAX];
+};
+
+int kb_sched_reject(struct kb_sched_status *st, int code, const char *fmt, ...)
+{
+	if (st == NULL)
+		return code;
+	if (st->code == KB_SCHED_SUCCESS || code == KB_SCHED_UNRESOLVABLE ||
+	    code == KB_SCHED_ERROR)
+		st->code = code;
+	if (fmt && st->n < KB_SCHED_REASONS_MAX) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(st->reasons[st->n], KB_SCHED_REASON_MAX, fmt, ap);
+		va_end(ap);
+		st->n++;
+	}
+	return code;
+}
+
+struct kb_sched_status *kb_sched_status_new(void)
+{
+	return calloc(1, sizeof(struct kb_sched_status));
+}
+
+void kb_sched_status_reset(struct kb_sched_status *st)
+{
+	st->code = KB_SCHED_SUCCESS;
+	st->n = 0;
+}
+
+void kb_sched_status_free(struct kb_sched_status *st)
+{
+	free(st);
+}
+
+int kb_sched_status_code(const struct kb_sched_status *st)
+{
+	return st->code;
+}
+
+size_t kb_sched_status_nreasons(const struct kb_sched_status *st)
+{
+	return st->n;
+}
+
+const char *kb_sched_status_reason(const struct kb_sched_status *st, size_t i)
+{
+	return i < st->n ? st->reasons[i] : NULL;
+}
+
+/* --- cycle state ---------------------------------------------------------------- */
+
+struct cy_ent {
+	char *key;
+	void *data;
+	void (*free_fn)(void *);
+	struct cy_ent *next;
+};
+
+struct kb_sched_cycle {
+	const struct kb_sched_snapshot *snap;
+	struct cy_ent *ents;
+};
+
+struct kb_sched_cycle *kb_sched_cycle_new(const struct kb_sched_snapshot *snap)
+{
+	struct kb_sched_cycle *cy = calloc(1, sizeof(*cy));
+	if (cy)
+		cy->snap = snap;
+	return cy;
+}
+
+static void ent_free(struct cy_ent *e)
+{
+	if (e->free_fn)
+		e->free_fn(e->data);
+	free(e->key);
+	free(e);
+}
+
+void kb_sched_cycle_free(struct kb_sched_cycle *cy)
+{
+	if (cy == NULL)
+		return;
+	while (cy->ents) {
+		struct cy_ent *e = cy->ents;
+		cy->ents = e->next;
+		ent_free(e);
+	}
+	free(cy);
+}
+
+int kb_sched_cycle_write(struct kb_sched_cycle *cy, const char *key, void *data,
+    void (*free_fn)(void *))
+{
+	for (struct cy_ent **pp = &cy->ents; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->key, key)) {
+			struct cy_ent *old = *pp;
+			*pp = old->next;
+			ent_free(old);
+			break;
+		}
+	}
+	struct cy_ent *e = calloc(1, sizeof(*e));
+	char *k = strdup(key);
+	if (e == NULL || k == NULL) {
+		free(e);
+		free(k);
+		if (free_fn)
+			free_fn(data);
+		return KB_ENOMEM;
+	}
+	e->key = k;
+	e->data = data;
+	e->free_fn = free_fn;
+	e->next = cy->ents;
+	cy->ents = e;
+	return 0;
+}
+
+void *kb_sched_cycle_read(const struct kb_sched_cycle *cy, const char *key)
+{
+	for (const struct cy_ent *e = cy ? cy->ents : NULL; e; e = e->next)
+		if (!strcmp(e->key, key))
+			return e->data;
+	return NULL;
+}
+
+const struct kb_sched_snapshot *kb_sched_cycle_snapshot(
+    const struct kb_sched_cycle *cy)
+{
+	return cy->snap;
+}
+
+/* --- quantities ------------------------------------------------------------------ */
+
+/* value * 10^exp10 * 1024^exp2 (rounded up) into *out, scaled by `scale`. */
+static bool quantity(const char *s, size_t len, int64_t scale, int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	long double v = 0, frac = 0.1L;
+	bool digits = false;
+	if (s == NULL || len == 0)
+		return false;
+	if (s[i] == '+' || s[i] == '-')
+		neg = s[i++] == '-';
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits = true)
+		v = v * 10 + (s[i] - '0');
+	if (i < len && s[i] == '.') {
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9';
+		     i++, digits = true) {
+			v += (s[i] - '0') * frac;
+			frac /= 10;
+		}
+	}
+	if (!digits)
+		return false;
+	const char *suf = s + i;
+	size_t sl = len - i;
+	long double mult = 1;
+	static const struct {
+		const char *s;
+		long double m;
+	} sufs[] = {
+		{ "n", 1e-9L },
+		{ "u", 1e-6L },
+		{ "m", 1e-3L },
+		{ "", 1 },
+		{ "k", 1e3L },
+		{ "M", 1e6L },
+		{ "G", 1e9L },
+		{ "T", 1e12L },
+		{ "P", 1e15L },
+		{ "E", 1e18L },
+		{ "Ki", 1024.0L },
+		{ "Mi", 1048576.0L },
+		{ "Gi", 1073741824.0L },
+		{ "Ti", 1099511627776.0L },
+		{ "Pi", 1125899906842624.0L },
+		{ "Ei", 1152921504606846976.0L },
+	};
+	bool found = false;
+	for (size_t k = 0; k < sizeof(sufs) / sizeof(sufs[0]); k++) {
+		if (strlen(sufs[k].s) == sl && !strncmp(sufs[k].s, suf, sl)) {
+			mult = sufs[k].m;
+			found = true;
+			break;
+		}
+	}
+	if (!found && sl >= 2 && (suf[0] == 'e' || suf[0] == 'E')) {
+		int64_t e = 0;
+		size_t j = 1;
+		bool eneg = false;
+		if (suf[j] == '+' || suf[j] == '-')
+			eneg = suf[j++] == '-';
+		if (j == sl)
+			return false;
+		for (; j < sl; j++) {
+			if (suf[j] < '0' || suf[j] > '9' || e > 30)
+				return false;
+			e = e * 10 + (suf[j] - '0');
+		}
+		for (; e > 0; e--)
+			mult = eneg ? mult / 10 : mult * 10;
+		found = true;
+	}
+	if (!found)
+		return false;
+	long double r = v * mult * scale;
+	if (r > 9.2e18L)
+		r = 9.2e18L;
+	int64_t n = (int64_t)r;
+	if ((long double)n < r)
+		n++;
+	*out = neg ? -n : n;
+	return true;
+}
+
+bool kb_sched_quantity_milli(const char *s, size_t len, int64_t *out)
+{
+	return quantity(s, len, 1000, out);
+}
+
+bool kb_sched_quantity(const char *s, size_t len, int64_t *out)
+{
+	return quantity(s, len, 1, out);
+}
+
+/* --- matching ---------------------------------------------------------------------- */
+
+const char *kb_sched_label(const struct kb_sched_label *labels, size_t n,
+    const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(labels[i].key, key))
+			return labels[i].value;
+	return NULL;
+}
+
+bool kb_sched_tolerates(const struct kb_sched_toleration *t,
+    const struct kb_sched_taint *taint)
+{
+	if (t->effect != KB_EFFECT_ALL && t->effect != taint->effect)
+		return false;
+	if (t->key[0] && strcmp(t->key, taint->key))
+		return false;
+	if (t->exists)
+		return true;
+	/* Equal with an empty key tolerates nothing (validation forbids it). */
+	return t->key[0] && !strcmp(t->value, taint->value);
+}
+
+bool kb_sched_pod_tolerates(const struct kb_sched_pod *pod,
+    const struct kb_sched_taint *taint)
+{
+	for (size_t i = 0; i < pod->ntolerations; i++)
+		if (kb_sched_tolerates(&pod->tolerations[i], taint))
+			return true;
+	return false;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	if (s == NULL || !*s)
+		return false;
+	long long v = strtoll(s, &end, 10);
+	if (*end)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool kb_sched_requirement_matches(const struct kb_sched_requirement *r,
+    const struct kb_sched_node *node, bool field)
+{
+	const char *v;
+	if (field)
+		v = !strcmp(r->key, "metadata.name") ? node->name : NULL;
+	else
+		v = kb_sched_label(node->labels, node->nlabels, r->key);
+	bool in = false;
+	for (size_t i = 0; v && i < r->nvalues; i++)
+		in |= !strcmp(r->values[i], v);
+	int64_t a, b;
+	switch (r->op) {
+	case KB_OP_IN:
+		return in;
+	case KB_OP_NOT_IN:
+		return !in;
+	case KB_OP_EXISTS:
+		return !field && v != NULL;
+	case KB_OP_DOES_NOT_EXIST:
+		return !field && v == NULL;
+	case KB_OP_GT:
+	case KB_OP_LT:
+		if (field || v == NULL || r->nvalues != 1 ||
+		    !parse_i64(v, &a) || !parse_i64(r->values[0], &b))
+			return false;
+		return r->op == KB_OP_GT ? a > b : a < b;
+	}
+	return false;
+}
+
+bool kb_sched_term_matches(const struct kb_sched_term *t,
+    const struct kb_sched_node *node)
+{
+	if (t->nexprs == 0 && t->nfields == 0)
+		return false;
+	for (size_t i = 0; i < t->nexprs; i++)
+		if (!kb_sched_requirement_matches(&t->exprs[i], node, false))
+			return false;
+	for (size_t i = 0; i < t->nfields; i++)
+		if (!kb_sched_requirement_matches(&t->fields[i], node, true))
+			return false;
+	return true;
+}
+
+/* --- an arena for parsed objects ------------------------------------------------------- */
+
+struct arena_blk {
+	struct arena_blk *next;
+	size_t used, cap;
+	_Alignas(16) unsigned char data[];
+};
+
+struct arena {
+	struct arena_blk *head;
+	bool failed;
+};
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (n == 0)
+		n = 16;
+	struct arena_blk *b = a->head;
+	if (b == NULL || b->cap - b->used < n) {
+		size_t cap = n > 2048 ? n : 2048;
+		b = malloc(sizeof(*b) + cap);
+		if (b == NULL) {
+			a->failed = true;
+			return NULL;
+		}
+		b->cap = cap;
+		b->used = 0;
+		b->next = a->head;
+		a->head = b;
+	}
+	void *p = b->data + b->used;
+	b->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct arena_blk *b = a->head;
+		a->head = b->next;
+		free(b);
+	}
+}
+
+static const char *arena_str(struct arena *a, const msgpack_object *o)
+{
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR) {
+		char *e = arena_alloc(a, 1);
+		return e ? e : "";
+	}
+	char *s = arena_alloc(a, o->via.str.size + 1);
+	if (s == NULL)
+		return "";
+	memcpy(s, o->via.str.ptr, o->via.str.size);
+	s[o->via.str.size] = '\0';
+	return s;
+}
+
+static const char *arena_cstr(struct arena *a, const char *c)
+{
+	char *s = arena_alloc(a, strlen(c) + 1);
+	if (s == NULL)
+		return "";
+	strcpy(s, c);
+	return s;
+}
+
+static size_t arr_len(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.size : 0;
+}
+
+static size_t map_len(const msgpack_object *o)
+{
+	return o && o->type == MSGPACK_OBJECT_MAP ? o->via.map.size : 0;
+}
+
+static const struct kb_sched_label *parse_labels(struct arena *a,
+    const msgpack_object *m, size_t *n)
+{
+	size_t cnt = map_len(m);
+	*n = 0;
+	if (cnt == 0)
+		return NULL;
+	struct kb_sched_label *l = arena_alloc(a, cnt * sizeof(*l));
+	if (l == NULL)
+		return NULL;
+	for (size_t i = 0; i < cnt; i++) {
+		const msgpack_object_kv *kv = &m->via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR)
+			continue;
+		l[*n].key = arena_str(a, &kv->key);
+		l[*n].value = arena_str(a, &kv->val);
+		(*n)++;
+	}
+	return l;
+}
+
+static kb_body *copy_obj(const msgpack_object *obj)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_object(&pk, *obj);
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	return b;
+}
+
+static int effect_of(const msgpack_object *o)
+{
+	if (kb_mp_is(o, "NoSchedule"))
+		return KB_EFFECT_NO_SCHEDULE;
+	if (kb_mp_is(o, "PreferNoSchedule"))
+		return KB_EFFECT_PREFER_NO_SCHEDULE;
+	if (kb_mp_is(o, "NoExecute"))
+		return KB_EFFECT_NO_EXECUTE;
+	return KB_EFFECT_ALL;
+}
+
+/* A resource list ({cpu: "1", memory: "1Gi", …}) added into r. */
+static void add_resources(struct kb_sched_resources *r, const msgpack_object *l)
+{
+	const char *s;
+	size_t len;
+	int64_t v;
+	if (kb_mp_str(l, "cpu", &s, &len) &&
+	    kb_sched_quantity_milli(s, len, &v))
+		r->milli_cpu += v;
+	if (kb_mp_str(l, "memory", &s, &len) && kb_sched_quantity(s, len, &v))
+		r->memory += v;
+	if (kb_mp_str(l, "ephemeral-storage", &s, &len) &&
+	    kb_sched_quantity(s, len, &v))
+		r->ephemeral_storage += v;
+	if (kb_mp_str(l, "pods", &s, &len) && kb_sched_quantity(s, len, &v))
+		r->pods += v;
+}
+
+static void max_resources(struct kb_sched_resources *r,
+    const struct kb_sched_resources *o)
+{
+	if (o->milli_cpu > r->milli_cpu)
+		r->milli_cpu = o->milli_cpu;
+	if (o->memory > r->memory)
+		r->memory = o->memory;
+	if (o->ephemeral_storage > r->ephemeral_storage)
+		r->ephemeral_storage = o->ephemeral_storage;
+}
+
+static int op_of(const msgpack_object *o)
+{
+	static const char *const ops[] = { "", "In", "NotIn", "Exists",
+		"DoesNotExist", "Gt", "Lt" };
+	for (int i = 1; i <= KB_OP_LT; i++)
+		if (kb_mp_is(o, ops[i]))
+			return i;
+	return 0; /* matches nothing */
+}
+
+static const struct kb_sched_requirement *parse_reqs(struct arena *a,
+    const msgpack_object *arr, size_t *n)
+{
+	size_t cnt = arr_len(arr);
+	*n = cnt;
+	if (cnt == 0)
+		return NULL;
+	struct kb_sched_requirement *r = arena_alloc(a, cnt * sizeof(*r));
+	if (r == NULL) {
+		*n = 0;
+		return NULL;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		const msgpack_object *e = &arr->via.array.ptr[i];
+		const msgpack_object *vals = kb_mp_key(e, "values");
+		r[i].key = arena_str(a, kb_mp_key(e, "key"));
+		r[i].op = op_of(kb_mp_key(e, "operator"));
+		r[i].nvalues = arr_len(vals);
+		if (r[i].nvalues) {
+			const char **v =
+			    arena_alloc(a, r[i].nvalues * sizeof(*v));
+			if (v == NULL) {
+				r[i].nvalues = 0;
+				continue;
+			}
+			for (size_t j = 0; j < r[i].nvalues; j++)
+				v[j] = arena_str(a, &vals->via.array.ptr[j]);
+			r[i].values = v;
+		}
+	}
+	return r;
+}
+
+static void parse_term(struct arena *a, const msgpack_object *o,
+    struct kb_sched_term *t)
+{
+	t->exprs = parse_reqs(a, kb_mp_key(o, "matchExpressions"), &t->nexprs);
+	t->fields = parse_reqs(a, kb_mp_key(o, "matchFields"), &t->nfields);
+}
+
+/* RFC 3339 "2026-01-02T03:04:05Z" (fractions and offsets ignored). */
+static int64_t parse_time_ms(const msgpack_object *o)
+{
+	char buf[64];
+	struct tm tm = { 0 };
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR ||
+	    o->via.str.size >= sizeof(buf))
+		return 0;
+	memcpy(buf, o->via.str.ptr, o->via.str.size);
+	buf[o->via.str.size] = '\0';
+	if (strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+		return 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+/* --- pods ---------------------------------------------------------------------------- */
+
+struct pod_priv {
+	struct kb_sched_pod pub; /* first: the public pointer is this */
+	atomic_int refs;
+	kb_body *body;
+	struct arena ar;
+};
+
+static void parse_pod(struct pod_priv *pp)
+{
+	struct kb_sched_pod *p = &pp->pub;
+	struct arena *a = &pp->ar;
+	const msgpack_object *o = p->obj;
+	const msgpack_object *spec = kb_mp_key(o, "spec");
+	int64_t i64;
+
+	p->ns = arena_str(a, kb_mp_get(o, "metadata.namespace"));
+	p->name = arena_str(a, kb_mp_get(o, "metadata.name"));
+	p->uid = arena_str(a, kb_mp_get(o, "metadata.uid"));
+	p->node_name = arena_str(a, kb_mp_key(spec, "nodeName"));
+	p->scheduler_name = kb_mp_key(spec, "schedulerName") ?
+	    arena_str(a, kb_mp_key(spec, "schedulerName")) :
+	    arena_cstr(a, "default-scheduler");
+	if (kb_mp_int(spec, "priority", &i64))
+		p->priority = (int32_t)i64;
+	p->created_ms =
+	    parse_time_ms(kb_mp_get(o, "metadata.creationTimestamp"));
+	p->labels =
+	    parse_labels(a, kb_mp_get(o, "metadata.labels"), &p->nlabels);
+
+	/* Requests: sum of containers, at least each init container, plus
+	 * overhead; host ports from the containers. */
+	struct kb_sched_resources sum = { 0 }, nz = { 0 };
+	const msgpack_object *cs = kb_mp_key(spec, "containers");
+	size_t nports = 0;
+	for (size_t i = 0; i < arr_len(cs); i++) {
+		const msgpack_object *c = &cs->via.array.ptr[i];
+		struct kb_sched_resources one = { 0 };
+		add_resources(&one, kb_mp_get(c, "resources.requests"));
+		sum.milli_cpu += one.milli_cpu;
+		sum.memory += one.memory;
+		sum.ephemeral_storage += one.ephemeral_storage;
+		nz.milli_cpu += one.milli_cpu ? one.milli_cpu :
+						KB_SCHED_DEFAULT_MILLI_CPU;
+		nz.memory += one.memory ? one.memory : KB_SCHED_DEFAULT_MEMORY;
+		const msgpack_object *ports = kb_mp_key(c, "ports");
+		for (size_t j = 0; j < arr_len(ports); j++) {
+			int64_t hp = 0;
+			if (kb_mp_int(&ports->via.array.ptr[j], "hostPort",
+				&hp) &&
+			    hp > 0)
+				nports++;
+		}
+	}
+	const msgpack_object *ics = kb_mp_key(spec, "initContainers");
+	for (size_t i = 0; i < arr_len(ics); i++) {
+		struct kb_sched_resources one = { 0 };
+		add_resources(&one,
+		    kb_mp_get(&ics->via.array.ptr[i], "resources.requests"));
+		max_resources(&sum, &one);
+		max_resources(&nz, &one);
+	}
+	struct kb_sched_resources ovh = { 0 };
+	add_resources(&ovh, kb_mp_key(spec, "overhead"));
+	sum.milli_cpu += ovh.milli_cpu;
+	sum.memory += ovh.memory;
+	sum.ephemeral_storage += ovh.ephemeral_storage;
+	nz.milli_cpu += ovh.milli_cpu;
+	nz.memory += ovh.memory;
+	sum.pods = nz.pods = 1;
+	nz.ephemeral_storage = sum.ephemeral_storage;
+	p->requests = sum;
+	p->nonzero_requests = nz;
+
+	if (nports) {
+		struct kb_sched_host_port *hp =
+		    arena_alloc(a, nports * sizeof(*hp));
+		for (size_t i = 0; hp && i < arr_len(cs); i++) {
+			const msgpack_object *ports =
+			    kb_mp_key(&cs->via.array.ptr[i], "ports");
+			for (size_t j = 0; j < arr_len(ports); j++) {
+				const msgpack_object *po =
+				    &ports->via.array.ptr[j];
+				int64_t port = 0;
+				if (!kb_mp_int(po, "hostPort", &port) ||
+				    port <= 0)
+					continue;
+				struct kb_sched_host_port *h =
+				    &hp[p->nhost_ports++];
+				h->port = (int32_t)port;
+				h->protocol = kb_mp_key(po, "protocol") ?
+				    arena_str(a, kb_mp_key(po, "protocol")) :
+				    arena_cstr(a, "TCP");
+				h->host_ip =
+				    arena_str(a, kb_mp_key(po, "hostIP"));
+				if (!strcmp(h->host_ip, "0.0.0.0"))
+					h->host_ip = "";
+			}
+		}
+		p->host_ports = hp;
+	}
+
+	p->node_selector = parse_labels(a, kb_mp_key(spec, "nodeSelector"),
+	    &p->nnode_selector);
+
+	const msgpack_object *na = kb_mp_get(spec, "affinity.nodeAffinity");
+	const msgpack_object *req =
+	    kb_mp_key(na, "requiredDuringSchedulingIgnoredDuringExecution");
+	if (req && req->type == MSGPACK_OBJECT_MAP) {
+		const msgpack_object *terms =
+		    kb_mp_key(req, "nodeSelectorTerms");
+		p->has_required = true;
+		p->nrequired = arr_len(terms);
+		struct kb_sched_term *t = p->nrequired ?
+		    arena_alloc(a, p->nrequired * sizeof(*t)) :
+		    NULL;
+		for (size_t i = 0; t && i < p->nrequired; i++)
+			parse_term(a, &terms->via.array.ptr[i], &t[i]);
+		if (t == NULL)
+			p->nrequired = 0;
+		p->required = t;
+	}
+	const msgpack_object *pref =
+	    kb_mp_key(na, "preferredDuringSchedulingIgnoredDuringExecution");
+	if (arr_len(pref)) {
+		struct kb_sched_preferred *pr =
+		    arena_alloc(a, arr_len(pref) * sizeof(*pr));
+		for (size_t i = 0; pr && i < arr_len(pref); i++) {
+			const msgpack_object *e = &pref->via.array.ptr[i];
+			int64_t w = 0;
+			kb_mp_int(e, "weight", &w);
+			pr[i].weight = (int32_t)w;
+			parse_term(a, kb_mp_key(e, "preference"), &pr[i].term);
+		}
+		if (pr) {
+			p->preferred = pr;
+			p->npreferred = arr_len(pref);
+		}
+	}
+
+	const msgpack_object *tols = kb_mp_key(spec, "tolerations");
+	if (arr_len(tols)) {
+		struct kb_sched_toleration *t =
+		    arena_alloc(a, arr_len(tols) * sizeof(*t));
+		for (size_t i = 0; t && i < arr_len(tols); i++) {
+			const msgpack_object *e = &tols->via.array.ptr[i];
+			t[i].key = arena_str(a, kb_mp_key(e, "key"));
+			t[i].value = arena_str(a, kb_mp_key(e, "value"));
+			t[i].exists = kb_mp_streq(e, "operator", "Exists");
+			t[i].effect = effect_of(kb_mp_key(e, "effect"));
+			t[i].seconds = -1;
+			kb_mp_int(e, "tolerationSeconds", &t[i].seconds);
+		}
+		if (t) {
+			p->tolerations = t;
+			p->ntolerations = arr_len(tols);
+		}
+	}
+}
+
+struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
+{
+	if (obj == NULL || obj->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	struct pod_priv *pp = calloc(1, sizeof(*pp));
+	if (pp == NULL)
+		return NULL;
+	atomic_init(&pp->refs, 1);
+	pp->pub.size = sizeof(struct kb_sched_pod);
+	pp->body = copy_obj(obj);
+	pp->pub.obj = pp->body ? kb_body_obj(pp->body) : NULL;
+	if (pp->pub.obj == NULL) {
+		kb_body_unref(pp->body);
+		free(pp);
+		return NULL;
+	}
+	parse_pod(pp);
+	if (pp->ar.failed) {
+		arena_free(&pp->ar);
+		kb_body_unref(pp->body);
+		free(pp);
+		return NULL;
+	}
+	return &pp->pub;
+}
+
+struct kb_sched_pod *kb_sched_pod_ref(const struct kb_sched_pod *pod)
+{
+	struct pod_priv *pp = (struct pod_priv *)pod;
+	atomic_fetch_add(&pp->refs, 1);
+	return &pp->pub;
+}
+
+void kb_sched_pod_unref(const struct kb_sched_pod *pod)
+{
+	struct pod_priv *pp = (struct pod_priv *)pod;
+	if (pp == NULL || atomic_fetch_sub(&pp->refs, 1) != 1)
+		return;
+	arena_free(&pp->ar);
+	kb_body_unref(pp->body);
+	free(pp);
+}
+
+/* --- nodes ------------------------------------------------------------------------ */
+
+struct node_priv {
+	struct kb_sched_node pub;
+	kb_body *body;
+	struct arena ar;
+	const struct kb_sched_pod **pods;
+	size_t cap;
+};
+
+static void parse_node(struct node_priv *np)
+{
+	struct kb_sched_node *n = &np->pub;
+	struct arena *a = &np->ar;
+	const msgpack_object *o = n->obj;
+	n->name = arena_str(a, kb_mp_get(o, "metadata.name"));
+	n->labels =
+	    parse_labels(a, kb_mp_get(o, "metadata.labels"), &n->nlabels);
+	kb_mp_bool(o, "spec.unschedulable", &n->unschedulable);
+	const msgpack_object *taints = kb_mp_get(o, "spec.taints");
+	if (arr_len(taints)) {
+		struct kb_sched_taint *t =
+		    arena_alloc(a, arr_len(taints) * sizeof(*t));
+		for (size_t i = 0; t && i < arr_len(taints); i++) {
+			const msgpack_object *e = &taints->via.array.ptr[i];
+			t[i].key = arena_str(a, kb_mp_key(e, "key"));
+			t[i].value = arena_str(a, kb_mp_key(e, "value"));
+			t[i].effect = effect_of(kb_mp_key(e, "effect"));
+		}
+		if (t) {
+			n->taints = t;
+			n->ntaints = arr_len(taints);
+		}
+	}
+	/* Each resource from allocatable, else from capacity. */
+	const msgpack_object *al = kb_mp_get(o, "status.allocatable");
+	const msgpack_object *cap = kb_mp_get(o, "status.capacity");
+	struct kb_sched_resources ra = { 0 }, rc = { 0 };
+	add_resources(&ra, al);
+	add_resources(&rc, cap);
+	n->allocatable.milli_cpu = kb_mp_key(al, "cpu") ? ra.milli_cpu :
+							  rc.milli_cpu;
+	n->allocatable.memory = kb_mp_key(al, "memory") ? ra.memory : rc.memory;
+	n->allocatable.ephemeral_storage = kb_mp_key(al, "ephemeral-storage") ?
+	    ra.ephemeral_storage :
+	    rc.ephemeral_storage;
+	n->allocatable.pods = kb_mp_key(al, "pods") ? ra.pods : rc.pods;
+}
+
+struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
+{
+	if (obj == NULL || obj->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	struct node_priv *np = calloc(1, sizeof(*np));
+	if (np == NULL)
+		return NULL;
+	np->pub.size = sizeof(struct kb_sched_node);
+	np->body = copy_obj(obj);
+	np->pub.obj = np->body ? kb_body_obj(np->body) : NULL;
+	if (np->pub.obj == NULL) {
+		kb_body_unref(np->body);
+		free(np);
+		return NULL;
+	}
+	parse_node(np);
+	if (np->ar.failed) {
+		arena_free(&np->ar);
+		kb_body_unref(np->body);
+		free(np);
+		return NULL;
+	}
+	return &np->pub;
+}
+
+void kb_sched_node_free(struct kb_sched_node *node)
+{
+	struct node_priv *np = (struct node_priv *)node;
+	if (np == NULL)
+		return;
+	for (size_t i = 0; i < node->npods; i++)
+		kb_sched_pod_unref(np->pods[i]);
+	free(np->pods);
+	arena_free(&np->ar);
+	kb_body_unref(np->body);
+	free(np);
+}
+
+static void account(struct kb_sched_node *n, const struct kb_sched_pod *p,
+    int sign)
+{
+	n->requested.milli_cpu += sign * p->requests.milli_cpu;
+	n->requested.memory += sign * p->requests.memory;
+	n->requested.ephemeral_storage += sign * p->requests.ephemeral_storage;
+	n->nonzero_requested.milli_cpu += sign * p->nonzero_requests.milli_cpu;
+	n->nonzero_requested.memory += sign * p->nonzero_requests.memory;
+	n->nonzero_requested.ephemeral_storage +=
+	    sign * p->nonzero_requests.ephemeral_storage;
+	n->requested.pods = n->nonzero_requested.pods = (int64_t)n->npods;
+}
+
+int kb_sched_node_add_pod(struct kb_sched_node *node,
+    const struct kb_sched_pod *pod)
+{
+	struct node_priv *np = (struct node_priv *)node;
+	if (node->npods == np->cap) {
+		size_t cap = np->cap ? np->cap * 2 : 8;
+		const struct kb_sched_pod **v =
+		    realloc(np->pods, cap * sizeof(*v));
+		if (v == NULL)
+			return KB_ENOMEM;
+		np->pods = v;
+		np->cap = cap;
+	}
+	np->pods[node->npods++] = kb_sched_pod_ref(pod);
+	node->pods = (const struct kb_sched_pod *const *)np->pods;
+	account(node, pod, 1);
+	return 0;
+}
+
+int kb_sched_node_remove_pod(struct kb_sched_node *node, const char *ns,
+    const char *name)
+{
+	struct node_priv *np = (struct node_priv *)node;
+	for (size_t i = 0; i < node->npods; i++) {
+		const struct kb_sched_pod *p = np->pods[i];
+		if (strcmp(p->name, name) || strcmp(p->ns, ns))
+			continue;
+		np->pods[i] = np->pods[--node->npods];
+		account(node, p, -1);
+		kb_sched_pod_unref(p);
+		return 0;
+	}
+	return KB_ENOTFOUND;
+}
+
+void kb_sched_node_move_pods(struct kb_sched_node *to,
+    struct kb_sched_node *from)
+{
+	struct node_priv *t = (struct node_priv *)to,
+			 *f = (struct node_priv *)from;
+	for (size_t i = 0; i < to->npods; i++)
+		kb_sched_pod_unref(t->pods[i]);
+	free(t->pods);
+	t->pods = f->pods;
+	t->cap = f->cap;
+	to->pods = (const struct kb_sched_pod *const *)t->pods;
+	to->npods = from->npods;
+	to->requested = from->requested;
+	to->nonzero_requested = from->nonzero_requested;
+	f->pods = NULL;
+	f->cap = 0;
+	from->pods = NULL;
+	from->npods = 0;
+	memset(&from->requested, 0, sizeof(from->requested));
+	memset(&from->nonzero_requested, 0, sizeof(from->nonzero_requested));
+}
