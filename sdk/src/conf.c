@@ -1346,9 +1346,13 @@ static bool opt_has_bounds(const struct kb_opt *o)
 
 static bool opt_in_bounds(const struct kb_opt *o, const void *f)
 {
+	/* Only bounded options hold an int64_t: a bool field must not be
+	 * read as one. */
+	if (!opt_has_bounds(o))
+		return true;
 	int64_t v = *(const int64_t *)f;
 
-	return !opt_has_bounds(o) || (v >= o->min && v <= o->max);
+	return v >= o->min && v <= o->max;
 }
 
 static int opt_from_seq(const struct opts_ctx *c, const struct kb_opt *o,

@@ -1,0 +1,148 @@
+/* plugins/kubelet/pods.c — the pods this kubelet runs: one record per pod
+ * key, made from its spec on first sync, dropped when the API object is
+ * gone and its containers and sandbox are removed. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubelet.h"
+
+struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key)
+{
+	struct kl_pod *p;
+	pthread_mutex_lock(&kl->mu);
+	for (p = kl->pods; p; p = p->next)
+		if (!strcmp(p->key, key))
+			break;
+	pthread_mutex_unlock(&kl->mu);
+	return p;
+}
+
+static bool ctrs_from(struct kl_ctr *v, size_t *n, const msgpack_object *list,
+    bool init)
+{
+	for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY &&
+	     i < list->via.array.size;
+	     i++) {
+		struct kl_ctr *c = &v[(*n)++];
+		c->init = init;
+		c->name = kb_mp_strdup(&list->via.array.ptr[i], "name");
+		c->image = kb_mp_strdup(&list->via.array.ptr[i], "image");
+		if (c->name == NULL || c->image == NULL)
+			return false;
+	}
+	return true;
+}
+
+static size_t count(const msgpack_object *list)
+{
+	return list && list->type == MSGPACK_OBJECT_ARRAY ?
+	    list->via.array.size :
+	    0;
+}
+
+static void pod_free(struct kl_pod *p)
+{
+	for (size_t i = 0; i < p->nctrs; i++) {
+		free(p->ctrs[i].name);
+		free(p->ctrs[i].image);
+	}
+	free(p->ctrs);
+	free(p->key);
+	free(p->ns);
+	free(p->name);
+	free(p->uid);
+	free(p->phase);
+	free(p->last_status);
+	free(p);
+}
+
+struct kl_pod *kl_pod_new(struct kubelet *kl, const char *key,
+    const msgpack_object *pod)
+{
+	const msgpack_object *inits = kb_mp_get(pod, "spec.initContainers");
+	const msgpack_object *ctrs = kb_mp_get(pod, "spec.containers");
+	struct kl_pod *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->ninit = count(inits);
+	p->ctrs = calloc(p->ninit + count(ctrs) + 1, sizeof(*p->ctrs));
+	p->key = strdup(key);
+	p->ns = kb_mp_strdup(pod, "metadata.namespace");
+	p->name = kb_mp_strdup(pod, "metadata.name");
+	p->uid = kb_mp_strdup(pod, "metadata.uid");
+	if (p->ctrs == NULL || p->key == NULL || p->ns == NULL ||
+	    p->name == NULL || p->uid == NULL ||
+	    !ctrs_from(p->ctrs, &p->nctrs, inits, true) ||
+	    !ctrs_from(p->ctrs, &p->nctrs, ctrs, false)) {
+		pod_free(p);
+		return NULL;
+	}
+	pthread_mutex_lock(&kl->mu);
+	p->next = kl->pods;
+	kl->pods = p;
+	pthread_mutex_unlock(&kl->mu);
+	return p;
+}
+
+char *kl_log_path(struct kubelet *kl, const struct kl_pod *p, const char *ctr,
+    unsigned attempt)
+{
+	char *path;
+	if (asprintf(&path, "%s/logs/%s_%s_%s/%s/%u.log", kl->root, p->ns,
+		p->name, p->uid, ctr ? ctr : "", attempt) < 0)
+		return NULL;
+	return path;
+}
+
+void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
+{
+	for (size_t i = 0; i < p->nctrs; i++) {
+		struct kl_ctr *c = &p->ctrs[i];
+		if (!c->id[0])
+			continue;
+		kl->rt->container_stop(kl->rts, c->id,
+		    grace_ms > 0 ? SIGTERM : SIGKILL, grace_ms);
+		c->cur.size = sizeof(c->cur);
+		c->have_cur =
+		    kl->rt->container_status(kl->rts, c->id, &c->cur) == 0;
+		kl->rt->container_remove(kl->rts, c->id);
+		pthread_mutex_lock(&kl->mu);
+		c->id[0] = '\0';
+		pthread_mutex_unlock(&kl->mu);
+	}
+	if (p->sandbox[0]) {
+		kl->rt->sandbox_remove(kl->rts, p->sandbox);
+		p->sandbox[0] = '\0';
+	}
+}
+
+/* Forget the pod: its containers must be gone already. Its logs go too. */
+void kl_pod_drop(struct kubelet *kl, struct kl_pod *p)
+{
+	char *dir;
+	pthread_mutex_lock(&kl->mu);
+	for (struct kl_pod **pp = &kl->pods; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kl->mu);
+	if (asprintf(&dir, "%s/logs/%s_%s_%s", kl->root, p->ns, p->name,
+		p->uid) >= 0) {
+		kl_rmrf(dir);
+		free(dir);
+	}
+	pod_free(p);
+}
+
+void kl_pods_free(struct kubelet *kl)
+{
+	while (kl->pods) {
+		struct kl_pod *p = kl->pods;
+		kl->pods = p->next;
+		pod_free(p);
+	}
+}

@@ -1,0 +1,43 @@
+/* plugins/kubelet/terminate.c — graceful deletion: once the API server has
+ * set deletionTimestamp, stop every container (SIGTERM, SIGKILL at the end
+ * of the grace period), remove the sandbox, then delete the object for good
+ * with gracePeriodSeconds 0 and the pod's uid as precondition. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubelet.h"
+
+int kl_terminate(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod)
+{
+	if (p->deleted)
+		return 0;
+	if (!p->terminating) {
+		int64_t grace = 30;
+		if (!kb_mp_int(pod, "metadata.deletionGracePeriodSeconds",
+			&grace))
+			kb_mp_int(pod, "spec.terminationGracePeriodSeconds",
+			    &grace);
+		if (grace < 0)
+			grace = 0;
+		p->terminating = true;
+		p->kill_at_ms = kl_mono_ms() + grace * 1000;
+		kb_info(kl->ctx, "stopping pod", "pod=%s grace_s=%lld", p->key,
+		    (long long)grace);
+	}
+	int64_t left = p->kill_at_ms - kl_mono_ms();
+	kl_pod_kill(kl, p, left > 0 ? left : 0);
+	kb_body *opts = kb_mp_body("{s:i, s:{s:s}}", "gracePeriodSeconds", 0,
+	    "preconditions", "uid", p->uid);
+	if (opts == NULL)
+		return KB_ENOMEM;
+	int rc =
+	    kb_api_delete(kl->ctx, &KB_GVR_PODS, p->ns, p->name, opts, NULL);
+	if (rc == KB_ENOTFOUND ||
+	    rc == KB_ECONFLICT) /* gone, or another pod by now */
+		rc = 0;
+	if (rc == 0)
+		p->deleted = true;
+	return rc;
+}

@@ -1,0 +1,337 @@
+/* plugins/runtime-fake/containers.c — the vtable: sandboxes and containers
+ * as records in memory. A container "runs" from start until its image's
+ * run_for elapses (judged lazily, when asked) or until it is stopped. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fake.h"
+
+int64_t fake_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+		.tv_nsec = (ms % 1000) * 1000000 };
+	while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void new_id(struct fake *f, char *id, size_t len)
+{
+	/* Unique across instances and restarts: the address and the clock
+	 * seed it, a counter orders it. */
+	uint64_t seed = (uint64_t)(uintptr_t)f ^
+	    (uint64_t)fake_now_ms() * 2654435761u;
+	snprintf(id, len, "%016llx%016llx", (unsigned long long)seed,
+	    (unsigned long long)++f->next_id);
+}
+
+static struct fake_ctr *find_ctr(struct fake *f, const char *id)
+{
+	for (struct fake_ctr *c = f->ctrs; c; c = c->next)
+		if (!strcmp(c->id, id))
+			return c;
+	return NULL;
+}
+
+/* Apply a due exit; under mu. */
+static void settle(struct fake_ctr *c)
+{
+	if (c->state != KB_RT_RUNNING || c->b->run_ms < 0)
+		return;
+	int64_t end = c->started_ms + c->b->run_ms;
+	if (fake_now_ms() < end)
+		return;
+	c->state = KB_RT_EXITED;
+	c->exit_code = (int)c->b->exit_code;
+	c->finished_ms = end;
+	snprintf(c->reason, sizeof(c->reason), "%s",
+	    c->exit_code ? "Error" : "Completed");
+}
+
+/* One record per line of text, in the CRI log format. */
+static void write_log(const char *path, const char *text)
+{
+	if (path == NULL || *path == '\0')
+		return;
+	FILE *fp = fopen(path, "a");
+	if (fp == NULL)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char stamp[64];
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	const char *p = text;
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		fprintf(fp, "%s.%09ldZ stdout F %.*s\n", stamp, ts.tv_nsec,
+		    (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	fclose(fp);
+}
+
+static int fake_info(void *rt, struct kb_rt_info *out)
+{
+	struct fake *f = rt;
+	if (KB_RT_HAS(out, version)) {
+		snprintf(out->name, sizeof(out->name), "fake");
+		snprintf(out->version, sizeof(out->version), "%s", f->version);
+	}
+	return 0;
+}
+
+static int fake_sandbox_create(void *rt, const struct kb_rt_sandbox_spec *spec,
+    struct kb_rt_sandbox *out)
+{
+	struct fake *f = rt;
+	struct fake_sandbox *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return KB_ENOMEM;
+	pthread_mutex_lock(&f->mu);
+	new_id(f, s->id, sizeof(s->id));
+	uint64_t n = f->next_ip++;
+	snprintf(s->ip, sizeof(s->ip), "%s.%u.%u", f->ip_prefix,
+	    (unsigned)(n / 254 % 256), (unsigned)(n % 254 + 1));
+	s->next = f->sandboxes;
+	f->sandboxes = s;
+	pthread_mutex_unlock(&f->mu);
+	if (KB_RT_HAS(out, ip)) {
+		memcpy(out->id, s->id, sizeof(out->id));
+		memcpy(out->ip, s->ip, sizeof(out->ip));
+	}
+	return 0;
+}
+
+static void ctr_free(struct fake_ctr *c)
+{
+	free(c->name);
+	free(c->image);
+	free(c->log_path);
+	free(c);
+}
+
+static int fake_sandbox_remove(void *rt, const char *id)
+{
+	struct fake *f = rt;
+	pthread_mutex_lock(&f->mu);
+	for (struct fake_ctr **pp = &f->ctrs; *pp;) {
+		if (!strcmp((*pp)->sandbox, id)) {
+			struct fake_ctr *c = *pp;
+			*pp = c->next;
+			ctr_free(c);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+	for (struct fake_sandbox **pp = &f->sandboxes; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->id, id)) {
+			struct fake_sandbox *s = *pp;
+			*pp = s->next;
+			free(s);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int fake_image_present(void *rt, const char *image, bool *present)
+{
+	*present = !fake_behave_of(rt, image)->missing;
+	return 0;
+}
+
+static int fake_container_create(void *rt,
+    const struct kb_rt_container_spec *spec, char *id, size_t idlen)
+{
+	struct fake *f = rt;
+	if (spec->sandbox_id == NULL || spec->name == NULL ||
+	    spec->image == NULL)
+		return KB_EINVAL;
+	const struct fake_behave *b = fake_behave_of(f, spec->image);
+	if (b->missing)
+		return KB_ENOTFOUND;
+	struct fake_ctr *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return KB_ENOMEM;
+	c->name = strdup(spec->name);
+	c->image = strdup(spec->image);
+	c->log_path = spec->log_path ? strdup(spec->log_path) : NULL;
+	if (c->name == NULL || c->image == NULL ||
+	    (spec->log_path && c->log_path == NULL)) {
+		ctr_free(c);
+		return KB_ENOMEM;
+	}
+	c->b = b;
+	c->attempt = spec->attempt;
+	c->state = KB_RT_CREATED;
+	c->created_ms = fake_now_ms();
+	snprintf(c->sandbox, sizeof(c->sandbox), "%s", spec->sandbox_id);
+	pthread_mutex_lock(&f->mu);
+	bool have = false;
+	for (struct fake_sandbox *s = f->sandboxes; s; s = s->next)
+		have |= !strcmp(s->id, spec->sandbox_id);
+	if (!have) {
+		pthread_mutex_unlock(&f->mu);
+		ctr_free(c);
+		return KB_ENOTFOUND;
+	}
+	new_id(f, c->id, sizeof(c->id));
+	c->next = f->ctrs;
+	f->ctrs = c;
+	snprintf(id, idlen, "%s", c->id);
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int fake_container_start(void *rt, const char *id)
+{
+	struct fake *f = rt;
+	if (f->start_delay_ms > 0)
+		sleep_ms(f->start_delay_ms);
+	pthread_mutex_lock(&f->mu);
+	struct fake_ctr *c = find_ctr(f, id);
+	if (c == NULL || c->state != KB_RT_CREATED) {
+		pthread_mutex_unlock(&f->mu);
+		return c ? KB_ESTATE : KB_ENOTFOUND;
+	}
+	c->state = KB_RT_RUNNING;
+	c->started_ms = fake_now_ms();
+	char *path = c->log_path ? strdup(c->log_path) : NULL;
+	char line[512];
+	snprintf(line, sizeof(line),
+	    "fake: container %s (image %s) attempt %u started", c->name,
+	    c->image, c->attempt);
+	char *extra = strdup(c->b->log);
+	bool exits = c->b->run_ms >= 0;
+	int code = (int)c->b->exit_code;
+	pthread_mutex_unlock(&f->mu);
+	write_log(path, line);
+	if (extra && *extra)
+		write_log(path, extra);
+	if (exits) {
+		snprintf(line, sizeof(line), "fake: exiting with code %d",
+		    code);
+		write_log(path, line);
+	}
+	free(extra);
+	free(path);
+	return 0;
+}
+
+static int fake_container_stop(void *rt, const char *id, int sig,
+    int64_t timeout_ms)
+{
+	struct fake *f = rt;
+	pthread_mutex_lock(&f->mu);
+	struct fake_ctr *c = find_ctr(f, id);
+	if (c == NULL) {
+		pthread_mutex_unlock(&f->mu);
+		return KB_ENOTFOUND;
+	}
+	settle(c);
+	if (c->state != KB_RT_RUNNING) {
+		if (c->state == KB_RT_CREATED)
+			c->state = KB_RT_EXITED;
+		pthread_mutex_unlock(&f->mu);
+		return 0;
+	}
+	bool ignore = c->b->ignore_term && sig != SIGKILL;
+	pthread_mutex_unlock(&f->mu);
+	/* A container that ignores the signal is killed at the deadline. */
+	if (ignore)
+		sleep_ms(timeout_ms);
+	pthread_mutex_lock(&f->mu);
+	if ((c = find_ctr(f, id)) != NULL && c->state == KB_RT_RUNNING) {
+		c->state = KB_RT_EXITED;
+		c->exit_code = 128 + (ignore ? SIGKILL : sig);
+		c->finished_ms = fake_now_ms();
+		snprintf(c->reason, sizeof(c->reason), "Error");
+	}
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int fake_container_remove(void *rt, const char *id)
+{
+	struct fake *f = rt;
+	pthread_mutex_lock(&f->mu);
+	for (struct fake_ctr **pp = &f->ctrs; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->id, id)) {
+			struct fake_ctr *c = *pp;
+			*pp = c->next;
+			ctr_free(c);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+static int fake_container_status(void *rt, const char *id,
+    struct kb_rt_container_status *out)
+{
+	struct fake *f = rt;
+	pthread_mutex_lock(&f->mu);
+	struct fake_ctr *c = find_ctr(f, id);
+	if (c == NULL) {
+		pthread_mutex_unlock(&f->mu);
+		return KB_ENOTFOUND;
+	}
+	settle(c);
+	if (KB_RT_HAS(out, pid)) {
+		out->state = c->state;
+		out->exit_code = c->exit_code;
+		snprintf(out->reason, sizeof(out->reason), "%s", c->reason);
+		out->message[0] = '\0';
+		out->created_ms = c->created_ms;
+		out->started_ms = c->started_ms;
+		out->finished_ms = c->finished_ms;
+		snprintf(out->image_id, sizeof(out->image_id), "fake://%s",
+		    c->image);
+		out->pid = 0;
+	}
+	pthread_mutex_unlock(&f->mu);
+	return 0;
+}
+
+void fake_free_all(struct fake *f)
+{
+	while (f->ctrs) {
+		struct fake_ctr *c = f->ctrs;
+		f->ctrs = c->next;
+		ctr_free(c);
+	}
+	while (f->sandboxes) {
+		struct fake_sandbox *s = f->sandboxes;
+		f->sandboxes = s->next;
+		free(s);
+	}
+}
+
+const struct kb_runtime_ops fake_ops = {
+	.size = sizeof(struct kb_runtime_ops),
+	.info = fake_info,
+	.sandbox_create = fake_sandbox_create,
+	.sandbox_remove = fake_sandbox_remove,
+	.image_present = fake_image_present,
+	.container_create = fake_container_create,
+	.container_start = fake_container_start,
+	.container_stop = fake_container_stop,
+	.container_remove = fake_container_remove,
+	.container_status = fake_container_status,
+};

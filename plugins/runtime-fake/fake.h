@@ -1,0 +1,67 @@
+/* plugins/runtime-fake/fake.h — what the hollow runtime's files share. */
+#ifndef KUBUS_RUNTIME_FAKE_H
+#define KUBUS_RUNTIME_FAKE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <kubus/kubus.h>
+#include <kubus/runtime.h>
+
+/* How containers of one image behave. */
+struct fake_behave {
+	char *image;       /* name without tag or digest, e.g. "fail" */
+	int64_t exit_code; /* when it exits on its own */
+	int64_t run_ms;    /* runs this long, then exits; < 0: until stopped */
+	bool ignore_term;  /* stop waits the whole timeout, then kills (137) */
+	bool missing;      /* not in the image store */
+	char *log;         /* lines written to the log at start ("" none) */
+};
+
+struct fake_sandbox {
+	char id[KB_RT_ID_MAX];
+	char ip[KB_RT_IP_MAX];
+	struct fake_sandbox *next;
+};
+
+struct fake_ctr {
+	char id[KB_RT_ID_MAX];
+	char sandbox[KB_RT_ID_MAX];
+	char *name, *image, *log_path;
+	unsigned attempt;
+	const struct fake_behave *b;
+	int state; /* enum kb_rt_state, before lazy exit */
+	int exit_code;
+	char reason[KB_RT_REASON_MAX];
+	int64_t created_ms, started_ms, finished_ms;
+	struct fake_ctr *next;
+};
+
+struct fake {
+	kb_ctx *ctx;
+	pthread_mutex_t mu;
+	struct fake_behave *behave; /* configured, then built-in */
+	size_t nbehave;
+	struct fake_behave dflt; /* any other image: runs until stopped */
+	int64_t start_delay_ms;
+	char *ip_prefix; /* "10.88": pods get 10.88.x.y */
+	char *version;
+	uint64_t next_id, next_ip;
+	struct fake_sandbox *sandboxes;
+	struct fake_ctr *ctrs;
+};
+
+/* behave.c */
+int fake_behave_load(struct fake *f, const kb_conf *images);
+const struct fake_behave *fake_behave_of(const struct fake *f,
+    const char *image);
+void fake_behave_free(struct fake *f);
+
+/* containers.c: the vtable */
+extern const struct kb_runtime_ops fake_ops;
+void fake_free_all(struct fake *f);
+
+int64_t fake_now_ms(void);
+
+#endif
