@@ -1,0 +1,204 @@
+/* plugins/ctrl-gc/index.c — owner uid -> dependent keys, kept by the
+ * informers' handlers, so that an owner's dependents are found without
+ * scanning every cache. Chained buckets that double past 3/4 load. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#include "gc.h"
+
+struct dep {
+	char *key;
+	struct dep *next;
+};
+
+struct owner {
+	char *uid;
+	uint64_t hash;
+	struct dep *deps;
+	struct owner *next;
+};
+
+struct gc_index {
+	pthread_mutex_t mu;
+	struct owner **b;
+	size_t nb, n;
+};
+
+static uint64_t hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+struct gc_index *gc_index_new(void)
+{
+	struct gc_index *x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		return NULL;
+	x->nb = 256;
+	x->b = calloc(x->nb, sizeof(*x->b));
+	if (x->b == NULL) {
+		free(x);
+		return NULL;
+	}
+	pthread_mutex_init(&x->mu, NULL);
+	return x;
+}
+
+void gc_index_free(struct gc_index *x)
+{
+	if (x == NULL)
+		return;
+	for (size_t i = 0; i < x->nb; i++) {
+		struct owner *o = x->b[i];
+		while (o) {
+			struct owner *next = o->next;
+			while (o->deps) {
+				struct dep *d = o->deps;
+				o->deps = d->next;
+				free(d->key);
+				free(d);
+			}
+			free(o->uid);
+			free(o);
+			o = next;
+		}
+	}
+	free(x->b);
+	pthread_mutex_destroy(&x->mu);
+	free(x);
+}
+
+static void grow(struct gc_index *x)
+{
+	size_t nb = x->nb * 2;
+	struct owner **b = calloc(nb, sizeof(*b));
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < x->nb; i++) {
+		while (x->b[i]) {
+			struct owner *o = x->b[i];
+			x->b[i] = o->next;
+			o->next = b[o->hash % nb];
+			b[o->hash % nb] = o;
+		}
+	}
+	free(x->b);
+	x->b = b;
+	x->nb = nb;
+}
+
+static struct owner **find(struct gc_index *x, const char *uid, size_t len,
+    uint64_t h)
+{
+	struct owner **pp = &x->b[h % x->nb];
+	while (*pp &&
+	    !((*pp)->hash == h && strlen((*pp)->uid) == len &&
+		!memcmp((*pp)->uid, uid, len)))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void add_dep(struct gc_index *x, const char *uid, size_t len,
+    const char *key)
+{
+	uint64_t h = hash(uid, len);
+	struct owner **pp = find(x, uid, len, h);
+	if (*pp == NULL) {
+		struct owner *o = calloc(1, sizeof(*o));
+		if (o == NULL || (o->uid = strndup(uid, len)) == NULL) {
+			free(o);
+			return;
+		}
+		o->hash = h;
+		*pp = o;
+		if (++x->n > x->nb * 3 / 4) {
+			grow(x);
+			pp = find(x, uid, len, h);
+		}
+	}
+	for (struct dep *d = (*pp)->deps; d; d = d->next)
+		if (!strcmp(d->key, key))
+			return;
+	struct dep *d = malloc(sizeof(*d));
+	if (d == NULL || (d->key = strdup(key)) == NULL) {
+		free(d);
+		return;
+	}
+	d->next = (*pp)->deps;
+	(*pp)->deps = d;
+}
+
+static void del_dep(struct gc_index *x, const char *uid, size_t len,
+    const char *key)
+{
+	struct owner **pp = find(x, uid, len, hash(uid, len));
+	if (*pp == NULL)
+		return;
+	for (struct dep **dp = &(*pp)->deps; *dp; dp = &(*dp)->next) {
+		if (!strcmp((*dp)->key, key)) {
+			struct dep *d = *dp;
+			*dp = d->next;
+			free(d->key);
+			free(d);
+			break;
+		}
+	}
+	if ((*pp)->deps == NULL) {
+		struct owner *o = *pp;
+		*pp = o->next;
+		free(o->uid);
+		free(o);
+		x->n--;
+	}
+}
+
+void gc_index_update(struct gc_index *x, const char *key,
+    const msgpack_object *obj, bool add)
+{
+	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
+	if (refs == NULL || refs->type != MSGPACK_OBJECT_ARRAY)
+		return;
+	pthread_mutex_lock(&x->mu);
+	for (uint32_t i = 0; i < refs->via.array.size; i++) {
+		const char *uid;
+		size_t len;
+		if (!kb_mp_str(&refs->via.array.ptr[i], "uid", &uid, &len))
+			continue;
+		if (add)
+			add_dep(x, uid, len, key);
+		else
+			del_dep(x, uid, len, key);
+	}
+	pthread_mutex_unlock(&x->mu);
+}
+
+char **gc_index_dependents(struct gc_index *x, const char *uid, size_t uidlen,
+    size_t *n)
+{
+	*n = 0;
+	pthread_mutex_lock(&x->mu);
+	struct owner *o = *find(x, uid, uidlen, hash(uid, uidlen));
+	size_t cnt = 0;
+	for (struct dep *d = o ? o->deps : NULL; d; d = d->next)
+		cnt++;
+	char **keys = cnt ? calloc(cnt, sizeof(*keys)) : NULL;
+	for (struct dep *d = o ? o->deps : NULL; keys && d; d = d->next)
+		if ((keys[*n] = strdup(d->key)) != NULL)
+			(*n)++;
+	pthread_mutex_unlock(&x->mu);
+	return keys;
+}
+
+void gc_keys_free(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}

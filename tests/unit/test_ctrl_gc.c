@@ -1,0 +1,176 @@
+/* tests/unit/test_ctrl_gc.c — the garbage collector: background,
+ * foreground and orphan cascading deletion (what `kubectl delete
+ * --cascade=background|foreground|orphan` asks), on ConfigMaps owning
+ * ConfigMaps and on a ReplicaSet owning its pods. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "ctrl_util.h"
+
+static const char controllers[] = "  - name: ctrl-gc\n"
+				  "    use: ctrl-gc\n"
+				  "    config: {resync: 5s}\n"
+				  "  - name: ctrl-replicaset\n"
+				  "    use: ctrl-replicaset\n"
+				  "    config: {resync: 5s}\n";
+
+static struct ct t;
+
+static int setup(void **state)
+{
+	return ct_start(&t, controllers) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	ct_stop(&t);
+	return 0;
+}
+
+/* An owner ConfigMap and n dependents; the owner's uid into uid. */
+static void family(const char *owner, int n, char *uid, size_t len)
+{
+	kb_msg *m = ct_create(&t, &KB_GVR_CONFIGMAPS, "default",
+	    kb_mp_body("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind",
+		"ConfigMap", "metadata", "name", owner));
+	assert_non_null(m);
+	const char *u;
+	size_t ul;
+	assert_true(kb_mp_str(kb_msg_body(m), "metadata.uid", &u, &ul));
+	snprintf(uid, len, "%.*s", (int)ul, u);
+	kb_msg_free(m);
+	for (int i = 0; i < n; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s-dep%d", owner, i);
+		m = ct_create(&t, &KB_GVR_CONFIGMAPS, "default",
+		    kb_mp_body(
+			"{s:s, s:s, s:{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s, s:b}]}}",
+			"apiVersion", "v1", "kind", "ConfigMap", "metadata",
+			"name", name, "labels", "family", owner,
+			"ownerReferences", "apiVersion", "v1", "kind",
+			"ConfigMap", "name", owner, "uid", uid,
+			"blockOwnerDeletion", 1));
+		assert_non_null(m);
+		kb_msg_free(m);
+	}
+}
+
+static int members(const char *owner)
+{
+	char sel[128];
+	snprintf(sel, sizeof(sel), "family=%s", owner);
+	return ct_list(&t, &KB_GVR_CONFIGMAPS, "default", sel, NULL, NULL);
+}
+
+static void test_background(void **state)
+{
+	char uid[64];
+	family("bg", 3, uid, sizeof(uid));
+	kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", "Background");
+	assert_int_equal(kb_api_delete(t.c, &KB_GVR_CONFIGMAPS, "default", "bg",
+			     o, NULL),
+	    0);
+	assert_false(ct_exists(&t, &KB_GVR_CONFIGMAPS, "default", "bg"));
+	assert_true(CT_WAIT(10000, members("bg") == 0));
+}
+
+static void test_foreground(void **state)
+{
+	char uid[64];
+	family("fg", 3, uid, sizeof(uid));
+	kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", "Foreground");
+	kb_msg *rep = NULL;
+	assert_int_equal(kb_api_delete(t.c, &KB_GVR_CONFIGMAPS, "default", "fg",
+			     o, &rep),
+	    0);
+	/* the owner stays, deleting, until its dependents are gone */
+	assert_true(
+	    kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp") != NULL);
+	kb_msg_free(rep);
+	assert_true(CT_WAIT(10000,
+	    !ct_exists(&t, &KB_GVR_CONFIGMAPS, "default", "fg")));
+	assert_int_equal(members("fg"), 0);
+}
+
+static void no_refs(void *arg, const msgpack_object *o)
+{
+	if (kb_mp_get(o, "metadata.ownerReferences[0]"))
+		*(bool *)arg = false;
+}
+
+static bool orphaned(const char *sel)
+{
+	bool ok = true;
+	ct_list(&t, &KB_GVR_CONFIGMAPS, "default", sel, no_refs, &ok);
+	return ok;
+}
+
+static void test_orphan(void **state)
+{
+	char uid[64];
+	family("or", 3, uid, sizeof(uid));
+	kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", "Orphan");
+	assert_int_equal(kb_api_delete(t.c, &KB_GVR_CONFIGMAPS, "default", "or",
+			     o, NULL),
+	    0);
+	assert_true(CT_WAIT(10000,
+	    !ct_exists(&t, &KB_GVR_CONFIGMAPS, "default", "or")));
+	assert_int_equal(members("or"), 3);
+	assert_true(orphaned("family=or"));
+}
+
+static void test_replicaset_cascade(void **state)
+{
+	static const char *const modes[] = { "Background", "Foreground",
+		"Orphan" };
+	for (int i = 0; i < 3; i++) {
+		char name[32], sel[48];
+		snprintf(name, sizeof(name), "rs-%d", i);
+		snprintf(sel, sizeof(sel), "app=%s", name);
+		kb_msg *m = ct_create(&t, &KB_GVR_REPLICASETS, "default",
+		    kb_mp_body("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:{s:{s:{s:s}},"
+			       " s:{s:[{s:s, s:s}]}}}}",
+			"apiVersion", "apps/v1", "kind", "ReplicaSet",
+			"metadata", "name", name, "spec", "replicas", 2,
+			"selector", "matchLabels", "app", name, "template",
+			"metadata", "labels", "app", name, "spec", "containers",
+			"name", "c", "image", "busybox"));
+		assert_non_null(m);
+		kb_msg_free(m);
+		assert_true(CT_WAIT(10000,
+		    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL, NULL) ==
+			2));
+		kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", modes[i]);
+		assert_int_equal(kb_api_delete(t.c, &KB_GVR_REPLICASETS,
+				     "default", name, o, NULL),
+		    0);
+		assert_true(CT_WAIT(10000,
+		    !ct_exists(&t, &KB_GVR_REPLICASETS, "default", name)));
+		if (i < 2) {
+			assert_true(CT_WAIT(10000,
+			    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL,
+				NULL) == 0));
+		} else {
+			ct_sleep_ms(300);
+			assert_int_equal(ct_list(&t, &KB_GVR_PODS, "default",
+					     sel, NULL, NULL),
+			    2);
+			bool ok = true;
+			ct_list(&t, &KB_GVR_PODS, "default", sel, no_refs, &ok);
+			assert_true(ok);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_background),
+		cmocka_unit_test(test_foreground),
+		cmocka_unit_test(test_orphan),
+		cmocka_unit_test(test_replicaset_cascade),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
