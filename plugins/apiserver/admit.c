@@ -96,7 +96,8 @@ bool api_admit(const struct api_resource *r, json_t *obj, const json_t *old,
 		validate(obj, old, e);
 	if (e->code == 422 || json_array_size(e->causes)) {
 		const char *name = adm_str(adm_obj(obj, "metadata"), "name");
-		api_err_invalid(e, r->kind, name ? name : "");
+		char kq[96];
+		api_err_invalid(e, api_kind_qual(r, kq, sizeof kq), name ? name : "");
 		return false;
 	}
 	return e->code == 0;

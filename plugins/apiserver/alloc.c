@@ -266,6 +266,21 @@ json_t *api_scale_of(const struct api_resource *r, const json_t *obj)
 	    "selector", sel);
 }
 
+/* Is c one of the pod's containers (init and ephemeral ones too)? */
+static bool pod_has_container(const json_t *pod, const char *c)
+{
+	static const char *const lists[] = { "spec.containers", "spec.initContainers",
+		"spec.ephemeralContainers" };
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(api_get(pod, lists[l]), i, v)
+			if (!strcmp(api_get_str(v, "name") ?: "", c))
+				return true;
+	}
+	return false;
+}
+
 void api_pod_log(struct api_req *req, struct api_resp *resp)
 {
 	struct api_error e = { 0 };
@@ -284,10 +299,20 @@ void api_pod_log(struct api_req *req, struct api_resp *resp)
 	const char *container = req->container;
 	if (container == NULL)
 		container = api_get_str(kv.obj, "spec.containers[0].name");
-	if (node == NULL) {
-		api_err(&e, 400, "BadRequest", "container \"%s\" in pod \"%s\" is waiting to start: ContainerCreating",
-		    container ? container : "", req->name);
+	if (container && !pod_has_container(kv.obj, container)) {
+		api_err(&e, 400, "BadRequest", "container %s is not valid for pod %s", container,
+		    req->name);
 		goto out;
+	}
+	if (node == NULL || !*node) {
+		/* Not scheduled: no kubelet to ask, and Kubernetes streams
+		 * nothing (an empty 200), as `kubectl logs` of a Pending pod. */
+		resp->code = 200;
+		resp->text = strdup("");
+		resp->text_len = 0;
+		resp->content_type = "text/plain";
+		json_decref(kv.obj);
+		return;
 	}
 	char service[300];
 	snprintf(service, sizeof(service), "kubelet/%s", node);

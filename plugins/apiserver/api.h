@@ -138,6 +138,10 @@ extern const size_t api_nresources;
 /* "apps/v1" or "v1" */
 const char *api_group_version(const struct api_resource *r, char *buf,
     size_t len);
+/* "Deployment.apps" or "Pod": the kind as Kubernetes' GroupKind names it
+ * in messages ("Deployment.apps \"x\" is invalid: …"). */
+const char *api_kind_qual(const struct api_resource *r, char *buf,
+    size_t len);
 const struct api_resource *api_resource_find(const char *group,
     const char *version, const char *plural);
 /* By apiVersion ("apps/v1", "v1") and kind. */
@@ -199,6 +203,7 @@ struct api_req {
 	/* headers */
 	bool want_table;                 /* Accept as=Table;g=meta.k8s.io */
 	bool include_object_none;        /* ?includeObject=None */
+	bool include_object_full;        /* ?includeObject=Object */
 	int patch_type;                  /* enum api_patch_type */
 	/* body, parsed (owned); NULL when there is none */
 	json_t *body;

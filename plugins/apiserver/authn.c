@@ -155,6 +155,86 @@ static bool node_allows(const struct api_user *u, const char *verb, const char *
 	return false;
 }
 
+/* Decisions, cached: the rules are the host's config, fixed while it runs,
+ * so a decision for the same question never changes. This saves the bus
+ * round trip to `auth` on nearly every request. */
+#define AZ_SLOTS 4096
+
+struct az_entry {
+	char *key;
+	bool allowed;
+	char *reason;
+};
+
+static pthread_mutex_t az_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct az_entry az_cache[AZ_SLOTS];
+
+static char *az_key(const struct api_user *u, const char *verb, const char *group,
+    const char *resource, const char *sub, const char *ns, const char *name)
+{
+	size_t n = strlen(u->name) + 64;
+	for (size_t i = 0; i < u->ngroups; i++)
+		n += strlen(u->groups[i]) + 1;
+	const char *parts[] = { verb, group, resource, sub, ns, name };
+	for (size_t i = 0; i < 6; i++)
+		n += (parts[i] ? strlen(parts[i]) : 0) + 2;
+	char *k = malloc(n), *p = k;
+	if (k == NULL)
+		return NULL;
+	/* '\x1f' separates fields: it appears in none of them. */
+	p += sprintf(p, "%s", u->name);
+	for (size_t i = 0; i < u->ngroups; i++)
+		p += sprintf(p, "\x1e%s", u->groups[i]);
+	for (size_t i = 0; i < 6; i++)
+		p += sprintf(p, "\x1f%s", parts[i] ? parts[i] : "\x1d");
+	return k;
+}
+
+static size_t az_slot(const char *k)
+{
+	size_t h = 1469598103934665603ull;
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ull;
+	return h % AZ_SLOTS;
+}
+
+static bool az_lookup(const char *k, bool *allowed, char *reason, size_t rlen)
+{
+	bool hit = false;
+	pthread_mutex_lock(&az_mu);
+	struct az_entry *e = &az_cache[az_slot(k)];
+	if (e->key && !strcmp(e->key, k)) {
+		*allowed = e->allowed;
+		snprintf(reason, rlen, "%s", e->reason ? e->reason : "");
+		hit = true;
+	}
+	pthread_mutex_unlock(&az_mu);
+	return hit;
+}
+
+static void az_store(char *k, bool allowed, const char *reason)
+{
+	pthread_mutex_lock(&az_mu);
+	struct az_entry *e = &az_cache[az_slot(k)];
+	free(e->key);
+	free(e->reason);
+	e->key = k;
+	e->allowed = allowed;
+	e->reason = strdup(reason);
+	pthread_mutex_unlock(&az_mu);
+}
+
+__attribute__((destructor)) static void az_cache_free(void)
+{
+	pthread_mutex_lock(&az_mu);
+	for (size_t i = 0; i < AZ_SLOTS; i++) {
+		free(az_cache[i].key);
+		free(az_cache[i].reason);
+		az_cache[i].key = az_cache[i].reason = NULL;
+	}
+	pthread_mutex_unlock(&az_mu);
+}
+
 bool api_authorize(struct api_server *s, const struct api_user *u, const char *verb,
     const char *group, const char *resource, const char *sub, const char *ns,
     const char *name, char *reason, size_t rlen)
@@ -167,6 +247,12 @@ bool api_authorize(struct api_server *s, const struct api_user *u, const char *v
 	bool node = node_allows(u, verb, resource, sub, ns, name, &decided);
 	if (decided && node)
 		return true;
+	char *key = az_key(u, verb, group, resource, sub, ns, name);
+	bool cached;
+	if (key && az_lookup(key, &cached, reason, rlen)) {
+		free(key);
+		return cached;
+	}
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	msgpack_sbuffer_init(&sb);
@@ -189,9 +275,17 @@ bool api_authorize(struct api_server *s, const struct api_user *u, const char *v
 		size_t wl;
 		if (!allowed && kb_mp_str(kb_msg_body(rep), "reason", &why, &wl))
 			snprintf(reason, rlen, "%.*s", (int)wl, why);
+		else if (allowed && rlen)
+			reason[0] = '\0';
+		/* Only answers are remembered, never a failure to get one. */
+		if (key) {
+			az_store(key, allowed, reason);
+			key = NULL;
+		}
 	} else {
 		snprintf(reason, rlen, "the authorizer did not answer: %s", kb_strerror(rc));
 	}
+	free(key);
 	kb_msg_free(rep);
 	return allowed;
 }

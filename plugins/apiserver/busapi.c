@@ -74,6 +74,12 @@ static kb_body *json_body(const json_t *j)
 static void reply_status(kb_msg *req, int code, json_t *status)
 {
 	const char *msg = api_get_str(status, "message");
+	/* The Status's reason tells apart what one HTTP code cannot (409 is
+	 * AlreadyExists or Conflict, 410 Expired or Gone). */
+	const char *reason = api_get_str(status, "reason");
+	int by_reason = reason ? (int)kb_err_from_reason(reason) : KB_EINTERNAL;
+	if (by_reason != KB_EINTERNAL || (reason && !strcmp(reason, "InternalError")))
+		code = by_reason;
 	kb_body *b = json_body(status);
 	if (kb_reply_err_body(req, code, b, "%s", msg ? msg : "") != 0)
 		kb_body_unref(b);
@@ -87,6 +93,7 @@ static int kb_code_of(int http)
 	case 403: return KB_EFORBIDDEN;
 	case 404: return KB_ENOTFOUND;
 	case 405: return KB_EMETHOD;
+	case 409: return KB_ECONFLICT;
 	case 410: return KB_EEXPIRED;
 	case 413: return KB_ETOOLARGE;
 	case 422: return KB_EINVAL;

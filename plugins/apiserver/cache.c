@@ -2,10 +2,10 @@
  *
  * One store watch per resource feeds a ring of recent events and a map of
  * current objects. Each event is encoded once per format (watch JSON line,
- * Table line) and the same bytes go to every watcher; a watcher only keeps
- * its place in the ring. A watcher that falls further behind than the ring
- * holds gets a 410 Expired error and its stream ends: memory stays bounded
- * whatever the client's speed.
+ * Table line), when the first watcher reads it, and the same bytes go to
+ * every watcher; a watcher only keeps its place in the ring. A watcher that
+ * falls further behind than the ring holds gets a 410 Expired error and its
+ * stream ends: memory stays bounded whatever the client's speed.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@ struct ev {
 	char type;            /* 'A'dded, 'M'odified, 'D'eleted */
 	json_t *obj;          /* new state (deleted: last state at the delete) */
 	json_t *old;          /* previous state or NULL */
-	char *line;           /* {"type":…,"object":…}\n, encoded once */
+	char *line;           /* {"type":…,"object":…}\n, on first need */
 	size_t len;
 	char *tline;          /* the same as a one-row Table, on first need */
 	size_t tlen;
@@ -44,6 +44,7 @@ struct api_cache {
 	uint64_t next_seq;    /* seq of the next event */
 	int64_t watch_id;
 	struct api_watcher *fns; /* callback watchers */
+	int64_t wrote_rev;    /* this server's newest write under prefix */
 };
 
 struct api_watcher {
@@ -154,7 +155,6 @@ static void ring_push(struct api_cache *c, char type, json_t *obj, json_t *old, 
 	e->type = type;
 	e->obj = obj;
 	e->old = old;
-	e->line = event_line(type_name(type), obj, &e->len);
 }
 
 /* --- filtering -------------------------------------------------------------------- */
@@ -391,6 +391,60 @@ void api_cache_stop_all(struct api_server *s)
 	pthread_mutex_unlock(&s->cache_mu);
 }
 
+void api_cache_wrote(struct api_server *s, const char *key, int64_t rev)
+{
+	struct api_cache *hit[4];
+	size_t n = 0;
+	pthread_mutex_lock(&s->cache_mu);
+	for (size_t i = 0; s->caches && i < api_nresources && n < 4; i++) {
+		struct api_cache *c = s->caches[i];
+		if (c && !strncmp(key, c->prefix, strlen(c->prefix)))
+			hit[n++] = c;
+	}
+	pthread_mutex_unlock(&s->cache_mu);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&hit[i]->mu);
+		if (rev > hit[i]->wrote_rev)
+			hit[i]->wrote_rev = rev;
+		pthread_mutex_unlock(&hit[i]->mu);
+	}
+}
+
+int api_cache_peek(struct api_server *s, const struct api_resource *r,
+    const char *key, bool *deleting)
+{
+	struct api_error e = { 0 };
+	struct api_cache *c = cache_get(s, r, &e);
+	api_err_clear(&e);
+	if (c == NULL)
+		return 0;
+	int found = 0;
+	int64_t until = mono_ns() + 1000000000;
+	pthread_mutex_lock(&c->mu);
+	/* Not before the cache has seen what this server wrote: a client that
+	 * deleted a namespace must not create in it a moment later. */
+	while (c->rev < c->wrote_rev && c->floor_rev != INT64_MAX && !s->stopping &&
+	    mono_ns() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	}
+	json_t *o = c->rev >= c->wrote_rev && c->floor_rev != INT64_MAX ?
+	    json_object_get(c->objs, key) :
+	    NULL;
+	if (o) {
+		found = 1;
+		*deleting = api_get(o, "metadata.deletionTimestamp") != NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return found;
+}
+
 static int strcmp_ptr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -491,6 +545,8 @@ static char *next_from_ring(struct api_watcher *w, bool *expired)
 		}
 		if (t != e->type)
 			return event_line(type_name(t), e->obj, &len);
+		if (e->line == NULL)
+			e->line = event_line(type_name(t), e->obj, &e->len);
 		return e->line ? strndup(e->line, e->len) : NULL;
 	}
 	return NULL;

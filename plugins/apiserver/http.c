@@ -772,6 +772,7 @@ static bool parse_enums(struct MHD_Connection *c, struct api_req *req,
 	req->field_validation = fv && *fv ? strdup(fv) : NULL;
 	const char *inc = arg(c, "includeObject");
 	req->include_object_none = inc && !strcmp(inc, "None");
+	req->include_object_full = inc && !strcmp(inc, "Object");
 	return true;
 }
 

@@ -423,6 +423,16 @@ const char *api_group_version(const struct api_resource *r, char *buf,
 	return buf;
 }
 
+const char *api_kind_qual(const struct api_resource *r, char *buf,
+    size_t len)
+{
+	if (r->group[0] == '\0')
+		snprintf(buf, len, "%s", r->kind);
+	else
+		snprintf(buf, len, "%s.%s", r->kind, r->group);
+	return buf;
+}
+
 const struct api_resource *api_resource_find(const char *group,
     const char *version, const char *plural)
 {

@@ -78,6 +78,22 @@ static int64_t get_int(const json_t *obj, const char *path, int64_t def)
 
 /* --- get and list ----------------------------------------------------------- */
 
+/* A Table as the request asks for it: rows carry PartialObjectMetadata,
+ * the full object (includeObject=Object, as kubectl get --sort-by asks)
+ * or no object at all (includeObject=None). */
+static json_t *table_for(const struct api_req *req, const json_t *items, const char *rv,
+    const char *cont)
+{
+	json_t *t = api_table(req->res, items, rv, cont, req->include_object_full);
+	if (req->include_object_none) {
+		size_t i;
+		json_t *row;
+		json_array_foreach(json_object_get(t, "rows"), i, row)
+			json_object_del(row, "object");
+	}
+	return t;
+}
+
 static void do_get(struct api_req *req, struct api_resp *resp)
 {
 	struct api_error e = { 0 };
@@ -93,8 +109,8 @@ static void do_get(struct api_req *req, struct api_resp *resp)
 	resp->code = 200;
 	if (req->want_table) {
 		json_t *items = json_pack("[o]", kv.obj);
-		resp->json = api_table(req->res, items, api_get_str(kv.obj, "metadata.resourceVersion"),
-		    NULL, false);
+		resp->json = table_for(req, items, api_get_str(kv.obj, "metadata.resourceVersion"),
+		    NULL);
 		json_decref(items);
 	} else {
 		resp->json = kv.obj;
@@ -113,6 +129,43 @@ static json_t *filter(json_t *items, const struct api_selector *ls,
 	return out;
 }
 
+/* A page of req->limit matches for a selector: Kubernetes fills it from
+ * as many store pages as it takes. Each store page asks for no more than
+ * the matches still missing, so the store's continue token after the last
+ * one is exactly where the next page begins. The list is at *rev. */
+static int list_matching(struct api_req *req, const char *prefix, int64_t at,
+    const struct api_selector *ls, const struct api_selector *fs, json_t **out,
+    int64_t *rev, char **next, struct api_error *e)
+{
+	json_t *all = json_array();
+	char *cont = req->cont ? strdup(req->cont) : NULL;
+	int rc = 0;
+	for (int calls = 0; calls < 1000; calls++) {
+		json_t *items = NULL;
+		char *nc = NULL;
+		int64_t rem = 0, need = req->limit - (int64_t)json_array_size(all);
+		rc = api_store_list(req->srv, prefix, need, cont, at, &items, rev, &nc, &rem, e);
+		if (rc)
+			break;
+		json_t *m = filter(items, ls, fs);
+		json_array_extend(all, m);
+		json_decref(m);
+		json_decref(items);
+		free(cont);
+		cont = nc;
+		if (cont == NULL || (int64_t)json_array_size(all) >= req->limit)
+			break;
+	}
+	if (rc) {
+		json_decref(all);
+		free(cont);
+		return rc;
+	}
+	*out = all;
+	*next = cont;
+	return 0;
+}
+
 static void do_list(struct api_req *req, struct api_resp *resp)
 {
 	struct api_error e = { 0 };
@@ -122,14 +175,21 @@ static void do_list(struct api_req *req, struct api_resp *resp)
 		api_selector_free(ls);
 		return fail(resp, &e);
 	}
-	json_t *items = NULL;
+	json_t *items = NULL, *sel = NULL;
 	int64_t rev = 0, remaining = 0;
 	char *next = NULL;
 	const char *rv = req->resource_version;
+	bool selective = (req->label_selector && *req->label_selector) ||
+	    (req->field_selector && *req->field_selector);
 	int rc;
 	/* resourceVersion=0 means "any version will do": the cache. */
 	if (rv && !strcmp(rv, "0") && req->limit == 0 && req->cont == NULL) {
 		rc = api_cache_list(req->srv, req->res, req->ns, &items, &rev, &e);
+	} else if (req->limit > 0 && selective) {
+		char *prefix = api_key(req->res, req->ns, NULL);
+		int64_t at = rv && *rv && strcmp(rv, "0") ? strtoll(rv, NULL, 10) : 0;
+		rc = list_matching(req, prefix, at, ls, fs, &sel, &rev, &next, &e);
+		free(prefix);
 	} else {
 		char *prefix = api_key(req->res, req->ns, NULL);
 		int64_t at = rv && *rv && strcmp(rv, "0") ? strtoll(rv, NULL, 10) : 0;
@@ -142,15 +202,17 @@ static void do_list(struct api_req *req, struct api_resp *resp)
 		api_selector_free(fs);
 		return fail(resp, &e);
 	}
-	json_t *sel = filter(items, ls, fs);
-	json_decref(items);
+	if (sel == NULL) {
+		sel = filter(items, ls, fs);
+		json_decref(items);
+	}
 	api_selector_free(ls);
 	api_selector_free(fs);
 	char rvs[32], gv[64];
 	snprintf(rvs, sizeof(rvs), "%" PRId64, rev);
 	resp->code = 200;
 	if (req->want_table) {
-		resp->json = api_table(req->res, sel, rvs, next, false);
+		resp->json = table_for(req, sel, rvs, next);
 		json_decref(sel);
 	} else {
 		json_t *md = json_pack("{s:s}", "resourceVersion", rvs);
@@ -183,20 +245,28 @@ static bool namespace_open(struct api_req *req, const char *name, struct api_err
 		return true;
 	const struct api_resource *nsr = api_resource_find("", "v1", "namespaces");
 	char *key = api_key(nsr, NULL, req->ns);
-	struct api_kv kv = { 0 };
-	int rc = api_store_get(req->srv, key, &kv, e);
-	free(key);
-	if (rc == KB_ENOTFOUND) {
-		api_err_clear(e);
-		api_err(e, 404, "NotFound", "namespaces \"%s\" not found", req->ns);
-		snprintf(e->kind, sizeof(e->kind), "namespaces");
-		snprintf(e->name, sizeof(e->name), "%s", req->ns);
-		return false;
+	bool terminating = false;
+	/* The watch cache first, as Kubernetes asks its informer; what the
+	 * cache cannot answer, the store does. */
+	if (api_cache_peek(req->srv, nsr, key, &terminating) == 0) {
+		struct api_kv kv = { 0 };
+		int rc = api_store_get(req->srv, key, &kv, e);
+		if (rc == KB_ENOTFOUND) {
+			free(key);
+			api_err_clear(e);
+			api_err(e, 404, "NotFound", "namespaces \"%s\" not found", req->ns);
+			snprintf(e->kind, sizeof(e->kind), "namespaces");
+			snprintf(e->name, sizeof(e->name), "%s", req->ns);
+			return false;
+		}
+		if (rc) {
+			free(key);
+			return false;
+		}
+		terminating = api_get(kv.obj, "metadata.deletionTimestamp") != NULL;
+		json_decref(kv.obj);
 	}
-	if (rc)
-		return false;
-	bool terminating = api_get(kv.obj, "metadata.deletionTimestamp") != NULL;
-	json_decref(kv.obj);
+	free(key);
 	if (terminating) {
 		/* As NamespaceLifecycle words it: a Forbidden on the object. */
 		char q[128];
@@ -208,6 +278,25 @@ static bool namespace_open(struct api_req *req, const char *name, struct api_err
 		return false;
 	}
 	return true;
+}
+
+/* NodeRestriction: a kubelet (node:<name>) writes only pods bound to
+ * it; `what` as Kubernetes words it ("update pod status for pods"). */
+static bool node_restrict(const struct api_req *req, const json_t *pod, const char *what,
+    struct api_error *e)
+{
+	const char *u = req->user && req->user->name ? req->user->name : "";
+	if (strncmp(u, "node:", 5) || strcmp(req->res->plural, "pods") || req->res->group[0])
+		return true;
+	if (!strcmp(api_get_str(pod, "spec.nodeName") ?: "", u + 5))
+		return true;
+	const char *name = api_get_str(pod, "metadata.name") ?: "";
+	api_err(e, 403, "Forbidden",
+	    "pods \"%s\" is forbidden: node \"%s\" can only %s with spec.nodeName set to itself",
+	    name, u + 5, what);
+	snprintf(e->kind, sizeof(e->kind), "pods");
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	return false;
 }
 
 /* The object in a write must be of this resource and this namespace. */
@@ -306,30 +395,83 @@ static void stamp_new(const struct api_resource *r, json_t *obj)
 		api_set(obj, "status.phase", json_string("Active"));
 }
 
-static bool admit(struct api_req *req, json_t *obj, const json_t *old, struct api_error *e)
+/* resp->warning for unknown fields: one `299 - "unknown field \"x\""`
+ * per field, comma-separated in one header value as HTTP allows (kubectl
+ * prints each as "Warning: unknown field \"x\""). */
+static void field_warnings(const json_t *causes, struct api_resp *resp)
 {
-	if (req->field_validation && !strcmp(req->field_validation, "Strict") &&
-	    !api_check_unknown_fields(req->res, obj, e))
+	char buf[4096];
+	size_t n = 0, i;
+	json_t *c;
+	json_array_foreach(causes, i, c) {
+		const char *m = api_get_str(c, "message");
+		if (m == NULL || n + 16 >= sizeof(buf))
+			continue;
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s299 - \"", n ? ", " : "");
+		for (; *m && n + 4 < sizeof(buf); m++) {
+			if (*m == '"' || *m == '\\')
+				buf[n++] = '\\';
+			buf[n++] = (*m == '\n' || *m == '\r') ? ' ' : *m;
+		}
+		buf[n++] = '"';
+		buf[n] = '\0';
+	}
+	free(resp->warning);
+	resp->warning = n ? strdup(buf) : NULL;
+}
+
+/* fieldValidation, checked first as Kubernetes' decoder does: Strict
+ * refuses unknown fields with its 400 ("<Kind> in version \"v1\" cannot
+ * be handled as a <Kind>: strict decoding error: unknown field …", a
+ * Status without causes); Warn, also the default, answers with a Warning
+ * per unknown field; Ignore says nothing. Admission drops the fields. */
+static bool check_fields(struct api_req *req, const json_t *obj, struct api_resp *resp,
+    struct api_error *e)
+{
+	const char *fv = req->field_validation ? req->field_validation : "Warn";
+	if (!strcmp(fv, "Ignore"))
+		return true;
+	struct api_error u = { 0 };
+	if (api_check_unknown_fields(req->res, obj, &u))
+		return true;
+	if (!strcmp(fv, "Strict")) {
+		json_decref(u.causes);
+		u.causes = NULL;
+		api_err_clear(e);
+		*e = u;
 		return false;
-	return api_admit(req->res, obj, old, e);
+	}
+	field_warnings(u.causes, resp);
+	api_err_clear(&u);
+	return true;
 }
 
 /* Create obj (stolen) at the request's resource. */
 static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
 {
 	struct api_error e = { 0 };
+	if (!check_fields(req, obj, resp, &e)) {
+		json_decref(obj);
+		return fail(resp, &e);
+	}
 	generate_name(obj);
 	const char *name = api_get_str(obj, "metadata.name");
+	char name0[256], kq[96];
+	snprintf(name0, sizeof(name0), "%s", name ? name : "");
+	/* NamespaceLifecycle is admission, before validation, as in
+	 * Kubernetes: a bad object in a missing namespace is a NotFound. */
+	if (!namespace_open(req, name0, &e)) {
+		json_decref(obj);
+		return fail(resp, &e);
+	}
 	if (name == NULL || !*name) {
 		api_err_cause(&e, "FieldValueRequired", "metadata.name", "Required value: name or generateName is required");
-		api_err_invalid(&e, req->res->kind, "");
+		api_err_invalid(&e, api_kind_qual(req->res, kq, sizeof(kq)), "");
 		json_decref(obj);
 		return fail(resp, &e);
 	}
 	stamp_new(req->res, obj);
-	char name0[256];
-	snprintf(name0, sizeof(name0), "%s", name);
-	if (!admit(req, obj, NULL, &e) || !namespace_open(req, name0, &e) ||
+	if (!node_restrict(req, obj, "create pods", &e) || !api_admit(req->res, obj, NULL, &e) ||
 	    !api_allocate(req->srv, req->res, obj, NULL, &e)) {
 		json_decref(obj);
 		return fail(resp, &e);
@@ -424,7 +566,20 @@ static void bump_generation(const struct api_resource *r, json_t *obj, const jso
 static bool finalized(const json_t *obj)
 {
 	json_t *f = api_get(obj, "metadata.finalizers");
-	return api_get(obj, "metadata.deletionTimestamp") && json_array_size(f) == 0;
+	/* A namespace also waits for its spec.finalizers (the namespace
+	 * controller's "kubernetes"). */
+	json_t *sf = !strcmp(api_get_str(obj, "kind") ?: "", "Namespace")
+	    ? api_get(obj, "spec.finalizers") : NULL;
+	return api_get(obj, "metadata.deletionTimestamp") && json_array_size(f) == 0 &&
+	    json_array_size(sf) == 0;
+}
+
+/* Kinds whose PUT creates a missing object, as in Kubernetes (their
+ * strategies' AllowCreateOnUpdate); every other kind answers NotFound. */
+static bool create_on_update(const struct api_resource *r)
+{
+	return r->group[0] == '\0' && (!strcmp(r->plural, "endpoints") ||
+	    !strcmp(r->plural, "events")) ? true : !strcmp(r->plural, "leases");
 }
 
 static void store_update(struct api_req *req, json_t *obj, const struct api_kv *old,
@@ -448,6 +603,7 @@ static void store_update(struct api_req *req, json_t *obj, const struct api_kv *
 	free(key);
 	if (rc == KB_ECONFLICT) {
 		*conflict = true;
+		json_decref(obj);
 		return;
 	}
 	if (rc) {
@@ -471,7 +627,8 @@ static bool write_over(struct api_req *req, json_t *obj, struct api_kv *old,
 	carry_over(req, obj, old->obj);
 	set_str(obj, "kind", req->res->kind);
 	set_str(obj, "apiVersion", api_group_version(req->res, gv, sizeof(gv)));
-	if (!admit(req, obj, old->obj, &e) ||
+	if (!node_restrict(req, old->obj, "update pod status for pods", &e) ||
+	    !check_fields(req, obj, resp, &e) || !api_admit(req->res, obj, old->obj, &e) ||
 	    !api_allocate(req->srv, req->res, obj, old->obj, &e)) {
 		json_decref(obj);
 		json_decref(old->obj);
@@ -504,7 +661,7 @@ static json_t *put_body(struct api_req *req, const json_t *old, struct api_error
 		json_t *rep = api_get(req->body, "spec.replicas");
 		if (!json_is_integer(rep)) {
 			api_err_cause(e, "FieldValueRequired", "spec.replicas", "Required value");
-			api_err_invalid(e, "Scale", req->name);
+			api_err_invalid(e, "Scale.autoscaling", req->name);
 			return NULL;
 		}
 		json_t *obj = json_deep_copy(old);
@@ -530,7 +687,8 @@ static void do_update(struct api_req *req, struct api_resp *resp)
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		struct api_kv old = { 0 };
 		if (get_obj(req, &old, &e) == NULL) {
-			if (e.code == 404 && !(req->sub && *req->sub)) {
+			if (e.code == 404 && !(req->sub && *req->sub) &&
+			    create_on_update(req->res) && !(body_rv && *body_rv)) {
 				/* PUT of a missing object creates it. */
 				api_err_clear(&e);
 				json_t *obj = json_deep_copy(req->body);
@@ -673,15 +831,21 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		struct api_kv old = { 0 };
 		if (get_obj(req, &old, &e) == NULL)
 			return fail(resp, &e);
+		if (!node_restrict(req, old.obj, "delete pods", &e)) {
+			json_decref(old.obj);
+			return fail(resp, &e);
+		}
 		json_t *obj = json_deep_copy(old.obj);
-		if ((pre_uid && strcmp(pre_uid, api_get_str(obj, "metadata.uid") ?: "")) ||
-		    (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) {
+		bool uid_bad = pre_uid && strcmp(pre_uid, api_get_str(obj, "metadata.uid") ?: "");
+		if (uid_bad || (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) {
+			char q[128];
+			const char *what = uid_bad ? "UID" : "ResourceVersion";
 			api_err(&e, 409, "Conflict",
 			    "Operation cannot be fulfilled on %s \"%s\": Precondition failed: %s in precondition: %s, %s in object meta: %s",
-			    req->res->plural, req->name, pre_uid ? "UID" : "ResourceVersion",
-			    pre_uid ? pre_uid : pre_rv,
-			    pre_uid ? "UID" : "ResourceVersion",
-			    pre_uid ? api_get_str(obj, "metadata.uid") : api_get_str(obj, "metadata.resourceVersion"));
+			    qual(req->res, q, sizeof(q)), req->name, what, uid_bad ? pre_uid : pre_rv,
+			    what, api_get_str(obj, uid_bad ? "metadata.uid" : "metadata.resourceVersion") ?: "");
+			snprintf(e.kind, sizeof(e.kind), "%s", req->res->plural);
+			snprintf(e.name, sizeof(e.name), "%s", req->name);
 			json_decref(obj);
 			json_decref(old.obj);
 			return fail(resp, &e);

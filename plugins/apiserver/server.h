@@ -52,6 +52,16 @@ void api_cache_stop_all(struct api_server *s);
  * new references) under ns (NULL: all) at the cache's revision. */
 int api_cache_list(struct api_server *s, const struct api_resource *r,
     const char *ns, json_t **items, int64_t *rev, struct api_error *e);
+/* A write this server made to the store (put or delete of key at rev):
+ * api_cache_peek answers for key's resource only once its cache has it. */
+void api_cache_wrote(struct api_server *s, const char *key, int64_t rev);
+/* key in r's cache, as Kubernetes' admission reads its informers: 1 when
+ * the cache holds it (*deleting: it has a deletionTimestamp); 0 when the
+ * cache cannot tell (it does not hold the key, or it is behind a write of
+ * this server's for more than a second, or the store dropped its watch):
+ * ask the store then. */
+int api_cache_peek(struct api_server *s, const struct api_resource *r,
+    const char *key, bool *deleting);
 /* Watch with a callback instead of a stream (the `api` bus service):
  * returns a handle for api_unwatch. */
 struct api_watcher;

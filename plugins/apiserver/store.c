@@ -127,6 +127,7 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 	int rc = call(s, "put", b, &rep, e);
 	int64_t r = 0;
 	if (rc == 0 && kb_mp_int(kb_msg_body(rep), "rev", &r)) {
+		api_cache_wrote(s, key, r);
 		set_rv(obj, r);
 		if (rev)
 			*rev = r;
@@ -167,8 +168,10 @@ int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
 		if (deleted == 0) {
 			rc = KB_ENOTFOUND;
 			api_err(e, 404, "NotFound", "%s not found", key);
-		} else if (rev) {
-			*rev = r;
+		} else {
+			api_cache_wrote(s, key, r);
+			if (rev)
+				*rev = r;
 		}
 	} else if (rc == KB_ECONFLICT) {
 		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");

@@ -26,6 +26,7 @@ struct e2e {
 	int port;
 	char *admin_token;
 	char *viewer_token;
+	char *node_token; /* node:n1, group system:nodes */
 	pid_t pid; /* the kubus process */
 	char *log; /* its output */
 	int passed, failed, skipped;
@@ -86,6 +87,11 @@ void e2e_garbage_steps(struct e2e *e);
 void e2e_stop_steps(struct e2e *e);
 /* On a second server with max_inflight=1: the 429. */
 void e2e_inflight_steps(struct e2e *e);
+/* semantics.c: object semantics through kubectl and raw HTTP (namespace
+ * "sem"; reads the e2e namespace's event ev1). */
+void e2e_semantics_steps(struct e2e *e);
+/* On a third server with watch_buffer=16: 410 Expired and bookmarks. */
+void e2e_watch_expiry_steps(struct e2e *e);
 
 /* --- rawhttp.c helpers, shared with sockets.c ------------------------------------ */
 

@@ -66,22 +66,35 @@ static char *value_after(const char *text, const char *key)
 	return strndup(p, n);
 }
 
-static bool make_viewer(struct e2e *e)
+static char *make_token(struct e2e *e, const char *user, const char *groups)
 {
-	char *cmd, *out = NULL;
+	char *cmd, *out = NULL, *tok = NULL;
 	if (asprintf(&cmd,
-		"%s/kubus token create --user viewer --groups viewers --data-dir %s",
-		kbt_build_dir(), e->data) < 0)
-		return false;
+		"%s/kubus token create --user %s --groups %s --data-dir %s",
+		kbt_build_dir(), user, groups, e->data) < 0)
+		return NULL;
 	int rc = kbt_run(cmd, &out);
 	free(cmd);
 	if (rc == 0 && out)
-		e->viewer_token = strndup(out, strcspn(out, "\r\n"));
+		tok = strndup(out, strcspn(out, "\r\n"));
 	else
 		fprintf(stderr, "e2e: kubus token create failed (%d): %s\n", rc,
 		    out ? out : "");
 	free(out);
-	return e->viewer_token && *e->viewer_token;
+	if (tok && !*tok) {
+		free(tok);
+		tok = NULL;
+	}
+	return tok;
+}
+
+/* The viewer's token, and a kubelet's (node:n1, for the Node authorizer
+ * and NodeRestriction). */
+static bool make_viewer(struct e2e *e)
+{
+	e->viewer_token = make_token(e, "viewer", "viewers");
+	e->node_token = make_token(e, "node:n1", "system:nodes");
+	return e->viewer_token && e->node_token;
 }
 
 static bool spawn(struct e2e *e, const char *const *sets)
@@ -203,5 +216,6 @@ void e2e_free(struct e2e *e)
 	free(e->server);
 	free(e->admin_token);
 	free(e->viewer_token);
+	free(e->node_token);
 	free(e->log);
 }

@@ -46,6 +46,7 @@ static void run(struct e2e *e)
 	e2e_slow_begin(e);
 	e2e_kubectl_steps(e);
 	e2e_kubectl_errors(e);
+	e2e_semantics_steps(e);
 	e2e_old_kubectl(e);
 	e2e_http_steps(e);
 	e2e_garbage_steps(e);
@@ -56,6 +57,7 @@ static void run(struct e2e *e)
 		e2e_fail(e, "the server survived all of it", "it is gone");
 	e2e_stop_steps(e);
 	e2e_inflight_steps(e);
+	e2e_watch_expiry_steps(e);
 }
 
 int main(void)

@@ -134,6 +134,21 @@ static void test_group_version(void **state)
 	    "events.k8s.io/v1");
 }
 
+/* Kinds as Kubernetes' GroupKind prints them in messages. */
+static void test_kind_qual(void **state)
+{
+	char buf[64];
+	(void)state;
+	assert_string_equal(api_kind_qual(find("", "pods"), buf, sizeof(buf)),
+	    "Pod");
+	assert_string_equal(api_kind_qual(find("apps", "deployments"), buf,
+				sizeof(buf)),
+	    "Deployment.apps");
+	assert_string_equal(api_kind_qual(find("events.k8s.io", "events"), buf,
+				sizeof(buf)),
+	    "Event.events.k8s.io");
+}
+
 /* Kubernetes' scopes, short names and categories. */
 static void test_as_kubernetes(void **state)
 {
@@ -262,6 +277,7 @@ int main(void)
 		cmocka_unit_test(test_by_kind),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_group_version),
+		cmocka_unit_test(test_kind_qual),
 		cmocka_unit_test(test_as_kubernetes),
 		cmocka_unit_test(test_subresources),
 		cmocka_unit_test(test_columns),
