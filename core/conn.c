@@ -769,9 +769,13 @@ static void accept_done(void *arg)
 	if (c == NULL) {
 		nng_stream_free(s);
 	} else {
+		/* Our own reference while we set it up: the challenge's send
+		 * may fail at once and the reaper free it under our feet. */
+		atomic_fetch_add(&c->refs, 1);
 		if (l->tls && send_challenge(c) != 0)
 			conn_close(c, "cannot make a nonce");
 		rx_start(c);
+		conn_unref(c);
 	}
 	nng_stream_listener_accept(l->l, l->acc);
 }
