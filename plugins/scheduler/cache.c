@@ -42,8 +42,8 @@ static void cpod_free(void *v)
 
 void sp_cache_free(struct sp_cache *c)
 {
-	sp_map_clear(&c->pods, cpod_free);
-	sp_map_clear(&c->nodes, node_free);
+	kb_strmap_clear(&c->pods, cpod_free);
+	kb_strmap_clear(&c->nodes, node_free);
 	free(c->list);
 	c->list = NULL;
 }
@@ -60,7 +60,7 @@ static struct sp_node *placeholder(struct sp_cache *c, const char *name)
 {
 	struct sp_node *n = calloc(1, sizeof(*n));
 	if (n == NULL || (n->node = bare_node(name)) == NULL ||
-	    sp_map_put(&c->nodes, name, n, NULL)) {
+	    kb_strmap_put(&c->nodes, name, n, NULL)) {
 		if (n)
 			kb_sched_node_free(n->node);
 		free(n);
@@ -74,10 +74,10 @@ void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj)
 	struct kb_sched_node *nn = kb_sched_node_new(obj);
 	if (nn == NULL)
 		return;
-	struct sp_node *n = sp_map_get(&c->nodes, nn->name);
+	struct sp_node *n = kb_strmap_get(&c->nodes, nn->name);
 	if (n == NULL) {
 		n = calloc(1, sizeof(*n));
-		if (n == NULL || sp_map_put(&c->nodes, nn->name, n, NULL)) {
+		if (n == NULL || kb_strmap_put(&c->nodes, nn->name, n, NULL)) {
 			free(n);
 			kb_sched_node_free(nn);
 			return;
@@ -93,7 +93,7 @@ void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj)
 
 void sp_cache_node_del(struct sp_cache *c, const char *name)
 {
-	struct sp_node *n = sp_map_get(&c->nodes, name);
+	struct sp_node *n = kb_strmap_get(&c->nodes, name);
 	if (n == NULL)
 		return;
 	c->dirty = true;
@@ -108,7 +108,7 @@ void sp_cache_node_del(struct sp_cache *c, const char *name)
 			return;
 		}
 	}
-	node_free(sp_map_del(&c->nodes, name));
+	node_free(kb_strmap_del(&c->nodes, name));
 }
 
 int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
@@ -116,16 +116,16 @@ int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
 {
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
-	struct sp_cpod *cp = sp_map_get(&c->pods, key);
+	struct sp_cpod *cp = kb_strmap_get(&c->pods, key);
 	if (cp) {
-		struct sp_node *old = sp_map_get(&c->nodes, cp->node);
+		struct sp_node *old = kb_strmap_get(&c->nodes, cp->node);
 		if (old)
 			kb_sched_node_remove_pod(old->node, pod->ns, pod->name);
 		kb_sched_pod_unref(cp->pod);
 		free(cp->node);
 	} else {
 		cp = calloc(1, sizeof(*cp));
-		if (cp == NULL || sp_map_put(&c->pods, key, cp, NULL)) {
+		if (cp == NULL || kb_strmap_put(&c->pods, key, cp, NULL)) {
 			free(cp);
 			return KB_ENOMEM;
 		}
@@ -133,7 +133,7 @@ int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
 	cp->pod = kb_sched_pod_ref(pod);
 	cp->node = strdup(node);
 	cp->assumed = assumed;
-	struct sp_node *n = sp_map_get(&c->nodes, node);
+	struct sp_node *n = kb_strmap_get(&c->nodes, node);
 	if (n == NULL)
 		n = placeholder(c, node);
 	if (n == NULL || cp->node == NULL)
@@ -146,17 +146,17 @@ void sp_cache_pod_del(struct sp_cache *c, const char *ns, const char *name,
 {
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	struct sp_cpod *cp = sp_map_get(&c->pods, key);
+	struct sp_cpod *cp = kb_strmap_get(&c->pods, key);
 	if (cp == NULL)
 		return;
 	if (only_assumed && (!cp->assumed || strcmp(cp->node, node)))
 		return;
-	sp_map_del(&c->pods, key);
-	struct sp_node *n = sp_map_get(&c->nodes, cp->node);
+	kb_strmap_del(&c->pods, key);
+	struct sp_node *n = kb_strmap_get(&c->nodes, cp->node);
 	if (n) {
 		kb_sched_node_remove_pod(n->node, ns, name);
 		if (!n->real && n->node->npods == 0)
-			node_free(sp_map_del(&c->nodes, cp->node));
+			node_free(kb_strmap_del(&c->nodes, cp->node));
 	}
 	cpod_free(cp);
 }
@@ -188,7 +188,7 @@ void sp_cache_snapshot(struct sp_cache *c, struct kb_sched_snapshot *snap)
 		c->list = calloc(c->nodes.n + 1, sizeof(*c->list));
 		struct collect col = { c, 0 };
 		if (c->list)
-			sp_map_each(&c->nodes, collect_one, &col);
+			kb_strmap_each(&c->nodes, collect_one, &col);
 		c->nlist = col.n;
 		qsort(c->list, c->nlist, sizeof(*c->list), by_name);
 		c->dirty = false;

@@ -44,8 +44,8 @@ static void drop(void *arg, const char *key, void *val)
 
 void sp_queue_free(struct sp_queue *q)
 {
-	sp_map_each(&q->pods, drop, NULL);
-	sp_map_clear(&q->pods, NULL);
+	kb_strmap_each(&q->pods, drop, NULL);
+	kb_strmap_clear(&q->pods, NULL);
 }
 
 static int64_t backoff_of(const struct sp_queue *q, int attempts)
@@ -60,7 +60,7 @@ void sp_queue_set(struct sp_queue *q, const char *key,
     const struct kb_sched_pod *pod, struct sp_profile *prof, bool changed,
     int64_t now)
 {
-	struct sp_qpod *qp = sp_map_get(&q->pods, key);
+	struct sp_qpod *qp = kb_strmap_get(&q->pods, key);
 	if (qp) {
 		kb_sched_pod_unref(qp->pod);
 		qp->pod = kb_sched_pod_ref(pod);
@@ -80,13 +80,13 @@ void sp_queue_set(struct sp_queue *q, const char *key,
 	qp->prof = prof;
 	qp->where = Q_ACTIVE;
 	qp->seq = ++q->seq;
-	if (sp_map_put(&q->pods, key, qp, NULL))
+	if (kb_strmap_put(&q->pods, key, qp, NULL))
 		sp_qpod_free(qp);
 }
 
 void sp_queue_del(struct sp_queue *q, const char *key)
 {
-	struct sp_qpod *qp = sp_map_del(&q->pods, key);
+	struct sp_qpod *qp = kb_strmap_del(&q->pods, key);
 	if (qp)
 		drop(NULL, key, qp);
 }
@@ -108,7 +108,7 @@ void sp_queue_move_all(struct sp_queue *q, int64_t now)
 {
 	struct move m = { q, now };
 	q->moves++;
-	sp_map_each(&q->pods, move_one, &m);
+	kb_strmap_each(&q->pods, move_one, &m);
 }
 
 struct pop {
@@ -155,7 +155,7 @@ static void pop_one(void *arg, const char *key, void *val)
 struct sp_qpod *sp_queue_pop(struct sp_queue *q, int64_t now, int64_t *wake_ms)
 {
 	struct pop p = { q, now, -1, NULL };
-	sp_map_each(&q->pods, pop_one, &p);
+	kb_strmap_each(&q->pods, pop_one, &p);
 	*wake_ms = p.wake;
 	if (p.best) {
 		p.best->where = Q_INFLIGHT;
@@ -192,7 +192,7 @@ void sp_queue_binding(struct sp_queue *q, struct sp_qpod *qp)
 
 void sp_queue_bind_failed(struct sp_queue *q, const char *key, int64_t now)
 {
-	struct sp_qpod *qp = sp_map_get(&q->pods, key);
+	struct sp_qpod *qp = kb_strmap_get(&q->pods, key);
 	if (qp == NULL || qp->where != Q_BINDING)
 		return;
 	qp->where = Q_BACKOFF;

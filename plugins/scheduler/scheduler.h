@@ -7,30 +7,14 @@
 #include <stdint.h>
 
 #include <kubus/client.h>
+#include <kubus/strmap.h>
 #include <kubus/kubus.h>
 #include <kubus/sched.h>
 
 /* --- map.c: a string-keyed hash map ------------------------------------- */
 
-struct sp_ent {
-	char *key;
-	void *val;
-	uint64_t hash;
-	struct sp_ent *next;
-};
+/* String maps are the SDK's (kubus/strmap.h). */
 
-struct sp_map {
-	struct sp_ent **b;
-	size_t nb, n;
-};
-
-void *sp_map_get(const struct sp_map *m, const char *key);
-/* Insert or replace (the old value into *old, may be NULL). */
-int sp_map_put(struct sp_map *m, const char *key, void *val, void **old);
-void *sp_map_del(struct sp_map *m, const char *key);
-void sp_map_each(const struct sp_map *m,
-    void (*fn)(void *arg, const char *key, void *val), void *arg);
-void sp_map_clear(struct sp_map *m, void (*free_val)(void *));
 
 /* --- config.c: profiles --------------------------------------------------- */
 
@@ -88,8 +72,8 @@ struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
 /* --- cache.c: nodes and the pods on them ----------------------------------- */
 
 struct sp_cache {
-	struct sp_map nodes;               /* name -> struct sp_node */
-	struct sp_map pods;                /* ns/name -> struct sp_cpod */
+	struct kb_strmap nodes;               /* name -> struct sp_node */
+	struct kb_strmap pods;                /* ns/name -> struct sp_cpod */
 	const struct kb_sched_node **list; /* real nodes, by name */
 	size_t nlist;
 	bool dirty;
@@ -135,7 +119,7 @@ struct sp_qpod {
 };
 
 struct sp_queue {
-	struct sp_map pods; /* key -> struct sp_qpod */
+	struct kb_strmap pods; /* key -> struct sp_qpod */
 	int64_t seq;
 	uint64_t moves; /* cluster events that moved pods back */
 	int64_t backoff_initial_ms, backoff_max_ms, unsched_max_ms;

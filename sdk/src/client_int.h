@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <kubus/client.h>
+#include <kubus/strmap.h>
 
 #include "internal.h"
 
@@ -42,29 +43,7 @@ KB_HIDDEN int kb_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
 
 /* --- a string-keyed hash map (chained, doubling) -------------------------- */
 
-struct kb_strent {
-	char *key;
-	void *val;
-	uint64_t hash;
-	struct kb_strent *next;
-};
+/* The string map is public now: kubus/strmap.h. */
 
-struct kb_strmap {
-	struct kb_strent **b;
-	size_t nb, n;
-};
-
-KB_HIDDEN void *kb_strmap_get(const struct kb_strmap *m, const char *key);
-/* Insert or replace; the key is copied. *old (may be NULL) gets the value
- * replaced, or NULL. KB_ENOMEM leaves the map as it was. */
-KB_HIDDEN int kb_strmap_put(struct kb_strmap *m, const char *key, void *val,
-    void **old);
-/* Remove; the value, or NULL when absent. */
-KB_HIDDEN void *kb_strmap_del(struct kb_strmap *m, const char *key);
-/* Visit every entry (the map must not change meanwhile). */
-KB_HIDDEN void kb_strmap_each(const struct kb_strmap *m,
-    void (*fn)(void *arg, const char *key, void *val), void *arg);
-/* Empty the map, calling free_val (may be NULL) on each value. */
-KB_HIDDEN void kb_strmap_clear(struct kb_strmap *m, void (*free_val)(void *));
 
 #endif
