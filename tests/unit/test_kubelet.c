@@ -416,8 +416,15 @@ static void test_graceful_delete(void **state)
 	    kb_api_delete(e->c, &KB_GVR_PODS, "default", "web", NULL, NULL);
 	assert_int_equal(rc, 0);
 	assert_true(gone(e->c, "web", WAIT_MS));
-	int lrc;
-	free(logs(e->c, "web", false, -1, &lrc));
+	/* The kubelet forgets the pod when the informer reports the delete,
+	 * a moment after the API object is gone: wait for that, bounded. */
+	int lrc = 0;
+	for (int i = 0; i < WAIT_MS / 50; i++) {
+		free(logs(e->c, "web", false, -1, &lrc));
+		if (lrc == KB_ENOTFOUND)
+			break;
+		sleep_ms(50);
+	}
 	assert_int_equal(lrc, KB_ENOTFOUND);
 
 	/* A container that ignores SIGTERM holds the pod for its grace period. */
