@@ -19,20 +19,6 @@
 #include "api.h"
 #include "api_kubectl.h"
 
-#ifdef KUBUS_API_STUBS
-/* Built alone (without admit.c): the hooks the table points at. */
-/* clang-format off */
-#define STUB_D(n) void api_default_##n(json_t *o, const json_t *old) \
-	{ (void)o; (void)old; }
-#define STUB_V(n) void api_validate_##n(const json_t *o, const json_t *old, \
-	struct api_error *e) { (void)o; (void)old; (void)e; }
-STUB_D(pod) STUB_V(pod) STUB_D(deployment) STUB_V(deployment)
-STUB_D(replicaset) STUB_V(replicaset) STUB_D(service) STUB_V(service)
-STUB_D(namespace) STUB_V(namespace) STUB_V(configmap) STUB_D(secret)
-STUB_V(secret) STUB_V(node) STUB_V(endpoints) STUB_V(endpointslice)
-STUB_V(lease) STUB_V(serviceaccount) STUB_V(event)
-/* clang-format on */
-#endif
 
     /* --- fixtures ------------------------------------------------------------------------ */
 
