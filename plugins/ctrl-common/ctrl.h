@@ -81,6 +81,12 @@ void ctrl_fini(struct ctrl *c);
 
 void ctrl_enqueue(struct ctrl *c, const char *key);
 void ctrl_enqueue_obj(struct ctrl *c, const msgpack_object *obj);
+/* Enqueue the owner an event on `obj` concerns: the controller named by its
+ * controller ownerReference when that is of `kind`, else (unless obj is
+ * being deleted) every object in `owners` of its namespace whose selector
+ * matches its labels — those that could adopt it. */
+void ctrl_enqueue_owners(struct ctrl *c, struct kb_informer *owners,
+    const char *kind, const msgpack_object *obj);
 void ctrl_requeue_after(struct ctrl *c, const char *key, int64_t ms);
 
 /* Split "ns/name" into the two buffers (ns "" when cluster-scoped). */

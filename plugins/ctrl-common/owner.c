@@ -140,3 +140,55 @@ int ctrl_patch_guarded(kb_ctx *ctx, const struct kb_gvr *r,
 	 * newer version has arrived. */
 	return rc == KB_EINVAL ? KB_ECONFLICT : rc;
 }
+
+struct owner_match {
+	const msgpack_object *obj;
+	char (*keys)[512];
+	size_t n, cap;
+};
+
+static void match_owner(void *arg, const msgpack_object *owner)
+{
+	struct owner_match *m = arg;
+	if (!ctrl_str_eq(owner, "metadata.namespace", m->obj, "metadata.namespace"))
+		return;
+	const msgpack_object *sel = kb_mp_get(owner, "spec.selector");
+	if (ctrl_selector_empty(sel) ||
+	    !ctrl_selector_matches(sel, kb_mp_get(m->obj, "metadata.labels")))
+		return;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 4;
+		void *k = realloc(m->keys, cap * sizeof(*m->keys));
+		if (k == NULL)
+			return;
+		m->keys = k;
+		m->cap = cap;
+	}
+	if (kb_object_key(owner, m->keys[m->n], sizeof(m->keys[0])))
+		m->n++;
+}
+
+void ctrl_enqueue_owners(struct ctrl *c, struct kb_informer *owners,
+    const char *kind, const msgpack_object *obj)
+{
+	const msgpack_object *ref = ctrl_controller_ref(obj);
+	if (ref) {
+		const char *ns, *name;
+		size_t nsl, nl;
+		char key[512];
+		if (!kb_mp_streq(ref, "kind", kind) ||
+		    !kb_mp_str(obj, "metadata.namespace", &ns, &nsl) ||
+		    !kb_mp_str(ref, "name", &name, &nl))
+			return;
+		snprintf(key, sizeof(key), "%.*s/%.*s", (int)nsl, ns, (int)nl, name);
+		ctrl_enqueue(c, key);
+		return;
+	}
+	if (ctrl_deleting(obj))
+		return;
+	struct owner_match m = { .obj = obj };
+	kb_informer_each(owners, match_owner, &m);
+	for (size_t i = 0; i < m.n; i++)
+		ctrl_enqueue(c, m.keys[i]);
+	free(m.keys);
+}

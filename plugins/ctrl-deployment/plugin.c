@@ -23,57 +23,9 @@ static void dep_update(void *arg, const msgpack_object *old,
 	ctrl_enqueue_obj(&((struct dc *)arg)->c, obj);
 }
 
-struct match {
-	const msgpack_object *rs;
-	char (*keys)[512];
-	size_t n, cap;
-};
-
-static void match_dep(void *arg, const msgpack_object *dep)
-{
-	struct match *m = arg;
-	if (!ctrl_str_eq(dep, "metadata.namespace", m->rs,
-		"metadata.namespace"))
-		return;
-	const msgpack_object *sel = kb_mp_get(dep, "spec.selector");
-	if (ctrl_selector_empty(sel) ||
-	    !ctrl_selector_matches(sel, kb_mp_get(m->rs, "metadata.labels")))
-		return;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 4;
-		void *k = realloc(m->keys, cap * sizeof(*m->keys));
-		if (k == NULL)
-			return;
-		m->keys = k;
-		m->cap = cap;
-	}
-	if (kb_object_key(dep, m->keys[m->n], sizeof(m->keys[0])))
-		m->n++;
-}
-
 static void enqueue_for_rs(struct dc *d, const msgpack_object *rs)
 {
-	const msgpack_object *ref = ctrl_controller_ref(rs);
-	if (ref) {
-		const char *ns, *name;
-		size_t nsl, nl;
-		char key[512];
-		if (!kb_mp_streq(ref, "kind", "Deployment") ||
-		    !kb_mp_str(rs, "metadata.namespace", &ns, &nsl) ||
-		    !kb_mp_str(ref, "name", &name, &nl))
-			return;
-		snprintf(key, sizeof(key), "%.*s/%.*s", (int)nsl, ns, (int)nl,
-		    name);
-		ctrl_enqueue(&d->c, key);
-		return;
-	}
-	if (ctrl_deleting(rs))
-		return;
-	struct match m = { .rs = rs };
-	kb_informer_each(d->deps, match_dep, &m);
-	for (size_t i = 0; i < m.n; i++)
-		ctrl_enqueue(&d->c, m.keys[i]);
-	free(m.keys);
+	ctrl_enqueue_owners(&d->c, d->deps, "Deployment", rs);
 }
 
 static void rs_add(void *arg, const msgpack_object *rs)

@@ -30,59 +30,10 @@ static void rs_update(void *arg, const msgpack_object *old,
 	ctrl_enqueue_obj(&((struct rsc *)arg)->c, obj);
 }
 
-struct match {
-	struct rsc *r;
-	const msgpack_object *pod;
-	char (*keys)[512];
-	size_t n, cap;
-};
-
-static void match_rs(void *arg, const msgpack_object *rs)
-{
-	struct match *m = arg;
-	if (!ctrl_str_eq(rs, "metadata.namespace", m->pod,
-		"metadata.namespace"))
-		return;
-	const msgpack_object *sel = kb_mp_get(rs, "spec.selector");
-	if (ctrl_selector_empty(sel) ||
-	    !ctrl_selector_matches(sel, kb_mp_get(m->pod, "metadata.labels")))
-		return;
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 4;
-		void *k = realloc(m->keys, cap * sizeof(*m->keys));
-		if (k == NULL)
-			return;
-		m->keys = k;
-		m->cap = cap;
-	}
-	if (kb_object_key(rs, m->keys[m->n], sizeof(m->keys[0])))
-		m->n++;
-}
-
 /* The ReplicaSet that controls the pod, or every one that could adopt it. */
 static void enqueue_for_pod(struct rsc *r, const msgpack_object *pod)
 {
-	const msgpack_object *ref = ctrl_controller_ref(pod);
-	char key[512];
-	if (ref) {
-		const char *ns, *name;
-		size_t nsl, nl;
-		if (!kb_mp_streq(ref, "kind", "ReplicaSet") ||
-		    !kb_mp_str(pod, "metadata.namespace", &ns, &nsl) ||
-		    !kb_mp_str(ref, "name", &name, &nl))
-			return;
-		snprintf(key, sizeof(key), "%.*s/%.*s", (int)nsl, ns, (int)nl,
-		    name);
-		ctrl_enqueue(&r->c, key);
-		return;
-	}
-	if (ctrl_deleting(pod))
-		return;
-	struct match m = { .r = r, .pod = pod };
-	kb_informer_each(r->rs, match_rs, &m);
-	for (size_t i = 0; i < m.n; i++)
-		ctrl_enqueue(&r->c, m.keys[i]);
-	free(m.keys);
+	ctrl_enqueue_owners(&r->c, r->rs, "ReplicaSet", pod);
 }
 
 static void pod_add(void *arg, const msgpack_object *pod)
