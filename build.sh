@@ -22,6 +22,17 @@ KUBUS_DEB_PACKAGES=(
 	libmicrohttpd-dev       # apiserver: HTTP(S) front (GnuTLS inside)
 	zlib1g-dev              # apiserver: gzip responses
 	etcd-server             # store-etcd contract tests start a real etcd
+	libarchive-dev          # image store: OCI layer tarballs (gzip, whiteouts)
+	runc                    # runtime-runc: real containers
+	containernetworking-plugins # kubelet: CNI bridge, host-local, loopback
+	busybox-static          # the busybox image every fresh cluster has
+	iproute2                # tests: network namespaces and veths
+	nftables                # proxy-nftables tests and nft(8) for checks
+	libnftables-dev         # proxy-nftables: atomic rule sets
+	iptables                # proxy-iptables: iptables-restore
+	libldns-dev             # dns: DNS wire format
+	bind9-dnsutils          # tests: dig, a real resolver client
+	dnsperf                 # tests/bench/dns
 )
 # "FILE:PACKAGE": install PACKAGE only when FILE is missing, for tools a
 # machine may already have from elsewhere (e.g. /usr/bin/kubectl:kubernetes-client).

@@ -145,6 +145,28 @@ struct kb_rt_info {
 	    [KB_RT_ID_MAX]; /* for Node.status.nodeInfo.containerRuntimeVersion */
 };
 
+/* --- listing, for adoption after a restart (ABI 1.1) -------------------------
+ * Handed to a callback, valid for the call only. */
+
+struct kb_rt_sandbox_info {
+	size_t size;
+	char id[KB_RT_ID_MAX];
+	char pod_uid[KB_RT_ID_MAX];
+	char ns[KB_RT_ID_MAX], name[KB_RT_ID_MAX]; /* the pod's */
+	char ip[KB_RT_IP_MAX]; /* as in struct kb_rt_sandbox */
+};
+
+struct kb_rt_container_info {
+	size_t size;
+	char id[KB_RT_ID_MAX];
+	char sandbox_id[KB_RT_ID_MAX];
+	char pod_uid[KB_RT_ID_MAX];
+	char name[KB_RT_ID_MAX]; /* the container's name in the pod */
+	unsigned attempt;
+	bool init;
+	int state; /* enum kb_rt_state */
+};
+
 /* --- the vtable ---------------------------------------------------------------
  * `rt` is the state the extension's init set (struct kb_ext.state). */
 
@@ -182,10 +204,32 @@ struct kb_runtime_ops {
 	int (*container_status)(void *rt, const char *id,
 	    struct kb_rt_container_status *out);
 
-	/* --- ABI 1.0 ends here; append new slots below. ---
-	 * Planned: list sandboxes and containers (with pod uid, name and
-	 * attempt) so that a restarted kubelet adopts what still runs; a
-	 * log reader for runtimes that keep logs elsewhere than log_path. */
+	/* --- ABI 1.0 ends here. ---
+	 * ABI 1.1: a restarted kubelet adopts what still runs, and runs
+	 * commands in containers (exec probes; `kubectl exec` later). A
+	 * kubelet checks KB_RT_HAS(ops, slot) and that the slot is not NULL
+	 * before calling one of these. */
+
+	/* Call fn once for every sandbox, then return 0. The runtime keeps
+	 * what it needs to answer across a restart of the process (runc:
+	 * state files under its state dir); the fake answers from memory. */
+	int (*sandbox_list)(void *rt,
+	    void (*fn)(void *arg, const struct kb_rt_sandbox_info *sb),
+	    void *arg);
+	/* Call fn once for every container (running or not), then return 0. */
+	int (*container_list)(void *rt,
+	    void (*fn)(void *arg, const struct kb_rt_container_info *c),
+	    void *arg);
+	/* Run argv (NULL-terminated) in the running container `id`, with
+	 * the container's env, cwd and namespaces; wait up to timeout_ms.
+	 * 0 and *exit_code when it ran (whatever its code); KB_ETIMEOUT
+	 * (the process is killed) when it outlasted the timeout. Up to
+	 * outlen-1 bytes of its combined stdout+stderr go into out (NUL-
+	 * terminated; out may be NULL). */
+	int (*exec_sync)(void *rt, const char *id, const char *const *argv,
+	    int64_t timeout_ms, int *exit_code, char *out, size_t outlen);
+
+	/* --- ABI 1.1 ends here; append new slots below. --- */
 };
 
 #ifdef __cplusplus
