@@ -58,6 +58,13 @@ void dc_max_surge_unavailable(const msgpack_object *dep, int64_t replicas,
 int dc_scale(struct dc *d, const msgpack_object *dep, struct dc_rs *rs,
     int64_t to);
 int dc_rollout(struct dc *d, const msgpack_object *dep, struct dc_set *set);
+/* A ReplicaSet with replicas whose desired-replicas annotation is not the
+ * Deployment's replicas: the Deployment was scaled. */
+bool dc_is_scaling_event(const msgpack_object *dep, const struct dc_set *set);
+/* Scale without rolling out (a scaling event, or paused): spread the
+ * change over the active ReplicaSets in proportion to their sizes. */
+int dc_scale_proportional(struct dc *d, const msgpack_object *dep,
+    struct dc_set *set);
 int dc_cleanup(struct dc *d, const msgpack_object *dep, struct dc_set *set);
 
 /* status.c; *requeue_ms set when a deadline needs a later look. */

@@ -260,3 +260,175 @@ int dc_cleanup(struct dc *d, const msgpack_object *dep, struct dc_set *set)
 	free(idle);
 	return rc;
 }
+
+/* --- proportional scaling (Kubernetes' sync.go scale()) --------------------------- */
+
+static int64_t annotation_int(const msgpack_object *rs, const char *key,
+    bool *ok)
+{
+	const msgpack_object *v =
+	    kb_mp_key(kb_mp_get(rs, "metadata.annotations"), key);
+	char buf[24];
+	*ok = false;
+	if (v == NULL || v->type != MSGPACK_OBJECT_STR ||
+	    v->via.str.size == 0 || v->via.str.size >= sizeof(buf))
+		return 0;
+	memcpy(buf, v->via.str.ptr, v->via.str.size);
+	buf[v->via.str.size] = '\0';
+	char *end;
+	long long x = strtoll(buf, &end, 10);
+	if (*end)
+		return 0;
+	*ok = true;
+	return x;
+}
+
+bool dc_is_scaling_event(const msgpack_object *dep, const struct dc_set *set)
+{
+	int64_t want = 1;
+	kb_mp_int(dep, "spec.replicas", &want);
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->v[i].replicas <= 0)
+			continue;
+		bool ok;
+		int64_t desired = annotation_int(set->v[i].o, DC_DESIRED, &ok);
+		if (ok && desired != want)
+			return true;
+	}
+	return false;
+}
+
+/* The change of one ReplicaSet's size, in proportion to its share of the
+ * old total (the max-replicas annotation: what the Deployment allowed when
+ * it was last scaled), as GetProportion. */
+static int64_t proportion(const msgpack_object *dep, const struct dc_rs *rs,
+    int64_t want, int64_t surge, int64_t to_add, int64_t added)
+{
+	if (rs->replicas == 0 || to_add == 0 || to_add == added)
+		return 0;
+	int64_t fraction;
+	if (want == 0) {
+		fraction = -rs->replicas;
+	} else {
+		bool ok;
+		int64_t annotated = annotation_int(rs->o, DC_MAX, &ok);
+		if (!ok || annotated <= 0) {
+			annotated = 0;
+			kb_mp_int(dep, "status.replicas", &annotated);
+		}
+		if (annotated <= 0)
+			annotated = want + surge;
+		double size = (double)rs->replicas * (double)(want + surge) /
+		    (double)annotated;
+		fraction = (int64_t)llround(size) - rs->replicas;
+	}
+	int64_t allowed = to_add - added;
+	if (to_add > 0)
+		return fraction < allowed ? fraction : allowed;
+	return fraction > allowed ? fraction : allowed;
+}
+
+/* Largest first; among equals the newer first when scaling up, the older
+ * first when scaling down (ReplicaSetsBySizeNewer / BySizeOlder). */
+static int by_size_newer(const void *a, const void *b)
+{
+	const struct dc_rs *x = *(struct dc_rs *const *)a,
+			   *y = *(struct dc_rs *const *)b;
+	if (x->replicas != y->replicas)
+		return x->replicas > y->replicas ? -1 : 1;
+	return x->created > y->created ? -1 : x->created < y->created;
+}
+
+static int by_size_older(const void *a, const void *b)
+{
+	const struct dc_rs *x = *(struct dc_rs *const *)a,
+			   *y = *(struct dc_rs *const *)b;
+	if (x->replicas != y->replicas)
+		return x->replicas > y->replicas ? -1 : 1;
+	return x->created < y->created ? -1 : x->created > y->created;
+}
+
+int dc_scale_proportional(struct dc *d, const msgpack_object *dep,
+    struct dc_set *set)
+{
+	int64_t want = 1, surge, unavail;
+	kb_mp_int(dep, "spec.replicas", &want);
+	dc_max_surge_unavailable(dep, want, &surge, &unavail);
+	size_t nactive = 0;
+	struct dc_rs *active = NULL;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].replicas > 0) {
+			nactive++;
+			active = &set->v[i];
+		}
+	/* One active ReplicaSet (or none: the newest): it takes all. */
+	if (nactive <= 1) {
+		struct dc_rs *rs = active;
+		if (rs == NULL)
+			rs = set->cur;
+		if (rs == NULL && set->n)
+			rs = &set->v[set->n - 1]; /* the newest */
+		if (rs == NULL)
+			return 0;
+		return dc_scale(d, dep, rs, want);
+	}
+	/* The current one is complete: the old ones go. */
+	bool ok;
+	if (set->cur && set->cur->replicas == want &&
+	    annotation_int(set->cur->o, DC_DESIRED, &ok) == want && ok &&
+	    status_of(set->cur, "availableReplicas") == want) {
+		for (size_t i = 0; i < set->n; i++) {
+			if (&set->v[i] == set->cur || set->v[i].replicas == 0)
+				continue;
+			int rc = dc_scale(d, dep, &set->v[i], 0);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	if (kb_mp_streq(dep, "spec.strategy.type", "Recreate")) {
+		/* no proportions for Recreate: its rollout empties the old
+		 * ones (and writes their annotations), unless paused */
+		bool paused = false;
+		kb_mp_bool(dep, "spec.paused", &paused);
+		return paused ? 0 : dc_rollout(d, dep, set);
+	}
+	struct dc_rs **all = calloc(nactive, sizeof(*all));
+	int64_t *size = calloc(nactive, sizeof(*size));
+	if (all == NULL || size == NULL) {
+		free(all);
+		free(size);
+		return KB_ENOMEM;
+	}
+	size_t n = 0;
+	int64_t total = 0;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].replicas > 0) {
+			all[n++] = &set->v[i];
+			total += set->v[i].replicas;
+		}
+	int64_t allowed = want > 0 ? want + surge : 0;
+	int64_t to_add = allowed - total, added = 0;
+	if (to_add > 0)
+		qsort(all, n, sizeof(*all), by_size_newer);
+	else if (to_add < 0)
+		qsort(all, n, sizeof(*all), by_size_older);
+	for (size_t i = 0; i < n; i++) {
+		int64_t p = proportion(dep, all[i], want, surge, to_add, added);
+		size[i] = all[i]->replicas + p;
+		added += p;
+	}
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		/* what rounding left over goes to the largest */
+		if (i == 0 && to_add != 0) {
+			size[0] += to_add - added;
+			if (size[0] < 0)
+				size[0] = 0;
+		}
+		rc = dc_scale(d, dep, all[i], size[i]);
+	}
+	free(all);
+	free(size);
+	return rc;
+}

@@ -152,10 +152,24 @@ int dc_status(struct dc *d, const msgpack_object *dep, struct dc_set *set,
 				      -1;
 		bool was_timed_out = oldp &&
 		    kb_mp_streq(oldp, "reason", "ProgressDeadlineExceeded");
-		if (!progressed &&
+		bool resumed = oldp &&
+		    kb_mp_streq(oldp, "reason", "DeploymentPaused");
+		bool timing = oldp &&
+		    (kb_mp_streq(oldp, "reason", "ReplicaSetUpdated") ||
+			kb_mp_streq(oldp, "reason", "DeploymentResumed"));
+		if (resumed && !progressed) {
+			/* as checkPausedConditions: the deadline counts from
+			 * here */
+			pr.status = "Unknown";
+			pr.reason = "DeploymentResumed";
+			snprintf(pr.message, sizeof(pr.message),
+			    "Deployment is resumed");
+			changed |= settle(dep, &pr, now, false);
+			*requeue_ms = deadline_s * 1000 + 100;
+		} else if (!progressed &&
 		    (was_timed_out ||
 			(last >= 0 && last + deadline_s * 1000 <= now_ms &&
-			    kb_mp_streq(oldp, "reason", "ReplicaSetUpdated")))) {
+			    timing))) {
 			pr.status = "False";
 			pr.reason = "ProgressDeadlineExceeded";
 			snprintf(pr.message, sizeof(pr.message),

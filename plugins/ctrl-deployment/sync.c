@@ -116,6 +116,55 @@ static int64_t first_replicas(const msgpack_object *dep,
 	return room < want ? room : want;
 }
 
+/* The ReplicaSet name for this template exists. Ours with this template
+ * and not cached yet: its event is on the way. Anything else is a hash
+ * collision: as Kubernetes, bump status.collisionCount, which changes the
+ * hash and so the name, and come back. */
+static int name_taken(struct dc *d, const msgpack_object *dep, const char *ns,
+    const char *hash)
+{
+	char name[320];
+	const char *dn, *uid;
+	size_t dl, ul;
+	if (!kb_mp_str(dep, "metadata.name", &dn, &dl) ||
+	    !kb_mp_str(dep, "metadata.uid", &uid, &ul))
+		return KB_EINVAL;
+	snprintf(name, sizeof(name), "%.*s-%s", (int)dl, dn, hash);
+	kb_msg *rep = NULL;
+	int rc = kb_api_get(d->c.ctx, &KB_GVR_REPLICASETS, ns, name, &rep);
+	if (rc) {
+		kb_msg_free(rep);
+		return rc == KB_ENOTFOUND ? KB_ECONFLICT : rc; /* gone: retry */
+	}
+	const msgpack_object *rs = kb_msg_body(rep);
+	const msgpack_object *ref = ctrl_controller_ref(rs);
+	const char *ru;
+	size_t rl;
+	char a[16], b[16];
+	dc_template_hash(kb_mp_get(rs, "spec.template"), 0, a, sizeof(a));
+	dc_template_hash(kb_mp_get(dep, "spec.template"), 0, b, sizeof(b));
+	bool ours = ref && kb_mp_str(ref, "uid", &ru, &rl) && rl == ul &&
+	    !memcmp(ru, uid, ul);
+	kb_msg_free(rep);
+	if (ours && !strcmp(a, b))
+		return 0;
+	int64_t coll = 0;
+	kb_mp_int(dep, "status.collisionCount", &coll);
+	kb_body *st =
+	    ctrl_obj_setf(dep, "status.collisionCount", "I", coll + 1);
+	if (st == NULL)
+		return KB_ENOMEM;
+	kb_warn(d->c.ctx, "replicaset name collision",
+	    "deployment=%s/%.*s replicaset=%s collisionCount=%lld", ns, (int)dl,
+	    dn, name, (long long)(coll + 1));
+	char dname[256];
+	snprintf(dname, sizeof(dname), "%.*s", (int)dl, dn);
+	rc = kb_api_update(d->c.ctx, &KB_GVR_DEPLOYMENTS, ns, dname, "status",
+	    st, NULL);
+	/* requeue either way: the next sync computes the new name */
+	return rc ? rc : KB_ECONFLICT;
+}
+
 static int create_current(struct dc *d, const msgpack_object *dep,
     struct dc_set *set, const char *ns, const char *hash)
 {
@@ -148,11 +197,7 @@ static int create_current(struct dc *d, const msgpack_object *dep,
 		    "namespace=%s hash=%s revision=%lld", ns, hash,
 		    (long long)revision);
 	} else if (rc == KB_EEXIST) {
-		/* Not cached yet (the next event brings it), or a ReplicaSet
-		 * of that name that is not ours: Kubernetes then bumps
-		 * status.collisionCount; Kubus does not yet. */
-		kb_warn(d->c.ctx, "replicaset name taken",
-		    "namespace=%s hash=%s", ns, hash);
+		rc = name_taken(d, dep, ns, hash);
 	}
 	kb_msg_free(rep);
 	return rc;
@@ -233,11 +278,16 @@ int dc_sync(void *arg, const char *key)
 	kb_mp_bool(dep, "spec.paused", &paused);
 	if (rc == 0 && !ctrl_deleting(dep) &&
 	    !ctrl_selector_empty(kb_mp_get(dep, "spec.selector"))) {
-		if (set.cur == NULL && !paused)
+		/* Scaled (or paused): only resize, in proportion, as
+		 * Kubernetes' sync(); no new ReplicaSet, no rollout step. */
+		bool scale_only = paused || dc_is_scaling_event(dep, &set);
+		if (set.cur == NULL && !scale_only)
 			rc = create_current(d, dep, &set, ns, hash);
 		if (rc == 0 && set.cur)
 			rc = bump_revision(d, ns, &set);
-		if (rc == 0 && !paused)
+		if (rc == 0 && scale_only)
+			rc = dc_scale_proportional(d, dep, &set);
+		else if (rc == 0)
 			rc = dc_rollout(d, dep, &set);
 		if (rc == 0)
 			rc = dc_cleanup(d, dep, &set);
