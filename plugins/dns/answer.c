@@ -1,0 +1,345 @@
+/* plugins/dns/answer.c — one query in, one response out, through ldns.
+ *
+ * What gets which answer:
+ *   - not a query (QR set), or under 12 bytes: nothing (dropped);
+ *   - undecodable (bad labels, pointer loops, counts past the end): FORMERR;
+ *   - opcode other than QUERY: NOTIMP; qdcount != 1: FORMERR;
+ *   - a name in the cluster domain (or a PTR we hold): the records; a name
+ *     that exists without records of the type asked: NOERROR, no answers,
+ *     the zone's SOA in authority (NODATA); an unknown name: NXDOMAIN with
+ *     the SOA, so that resolvers walking the search path move on quickly;
+ *   - anything else: forwarded to the upstream when one is configured,
+ *     REFUSED otherwise.
+ * A UDP response larger than the client can take (512 bytes, or its EDNS
+ * size up to 1232) is sent truncated (TC, no records) so it retries on TCP.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ldns/ldns.h>
+
+#include "dns.h"
+
+#define EDNS_MAX 1232
+
+static ldns_rr *rr_new(const ldns_rdf *owner, ldns_rr_type t, uint32_t ttl)
+{
+	ldns_rr *rr = ldns_rr_new();
+	if (rr == NULL)
+		return NULL;
+	ldns_rdf *o = ldns_rdf_clone(owner);
+	if (o == NULL) {
+		ldns_rr_free(rr);
+		return NULL;
+	}
+	ldns_rr_set_owner(rr, o);
+	ldns_rr_set_type(rr, t);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_IN);
+	ldns_rr_set_ttl(rr, ttl);
+	return rr;
+}
+
+/* Push rdf onto rr; false (and rdf freed) on failure. */
+static bool push(ldns_rr *rr, ldns_rdf *rdf)
+{
+	if (rdf == NULL)
+		return false;
+	if (!ldns_rr_push_rdf(rr, rdf)) {
+		ldns_rdf_deep_free(rdf);
+		return false;
+	}
+	return true;
+}
+
+static ldns_rdf *dname(const char *text)
+{
+	char buf[DNS_NAME_MAX + 32];
+	if (snprintf(buf, sizeof(buf), "%s.", text) >= (int)sizeof(buf))
+		return NULL;
+	return ldns_dname_new_frm_str(buf);
+}
+
+static bool add(ldns_pkt *p, ldns_pkt_section sec, ldns_rr *rr, bool ok)
+{
+	if (rr == NULL)
+		return false;
+	if (!ok || !ldns_pkt_push_rr(p, sec, rr)) {
+		ldns_rr_free(rr);
+		return false;
+	}
+	return true;
+}
+
+static bool add_a(ldns_pkt *p, const ldns_rdf *owner, uint32_t ttl,
+    uint32_t ip)
+{
+	ldns_rr *rr = rr_new(owner, LDNS_RR_TYPE_A, ttl);
+	return add(p, LDNS_SECTION_ANSWER, rr,
+	    rr && push(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &ip)));
+}
+
+static bool add_soa(ldns_pkt *p, const struct dns_zone *z, ldns_pkt_section s)
+{
+	char buf[DNS_NAME_MAX + 16];
+	ldns_rdf *apex = dname(z->domain);
+	if (apex == NULL)
+		return false;
+	ldns_rr *rr = rr_new(apex, LDNS_RR_TYPE_SOA, z->ttl);
+	ldns_rdf_deep_free(apex);
+	if (rr == NULL)
+		return false;
+	bool ok = true;
+	snprintf(buf, sizeof(buf), "ns.dns.%s", z->domain);
+	ok = ok && push(rr, dname(buf));
+	snprintf(buf, sizeof(buf), "hostmaster.%s", z->domain);
+	ok = ok && push(rr, dname(buf));
+	/* serial, refresh, retry, expire, minimum (the negative TTL) */
+	uint32_t v[5] = { (uint32_t)(z->gen & 0xffffffffu), 7200, 1800,
+		86400, z->ttl };
+	ok = ok && push(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32, v[0]));
+	for (int i = 1; i < 5 && ok; i++)
+		ok = push(rr, ldns_native2rdf_int32(LDNS_RDF_TYPE_PERIOD, v[i]));
+	return add(p, s, rr, ok);
+}
+
+/* The question's name as lower-case text without the trailing dot; false
+ * when it holds characters that need escaping (never ours). */
+static bool qname_text(const ldns_rdf *owner, char *out, size_t len)
+{
+	char *s = ldns_rdf2str(owner);
+	if (s == NULL)
+		return false;
+	size_t n = strlen(s);
+	bool ok = n < len && strchr(s, '\\') == NULL;
+	if (ok) {
+		if (n > 0 && s[n - 1] == '.')
+			s[--n] = '\0';
+		for (size_t i = 0; i <= n; i++)
+			out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	free(s);
+	return ok;
+}
+
+static bool in_domain(const struct dns_zone *z, const char *name)
+{
+	size_t n = strlen(name), d = strlen(z->domain);
+	if (n == d)
+		return !strcmp(name, z->domain);
+	return n > d && name[n - d - 1] == '.' && !strcmp(name + n - d,
+	    z->domain);
+}
+
+/* Fill the answer for name/type. Returns the rcode; *known says whether
+ * the name is ours (in the domain, or a PTR we hold). */
+static int lookup(ldns_pkt *p, const struct dns_zone *z, const char *name,
+    const ldns_rdf *owner, ldns_rr_type t, bool *known)
+{
+	const struct dns_name *n = dns_zone_find(z, name);
+	uint32_t pod;
+	*known = n != NULL || in_domain(z, name);
+	if (!*known)
+		return LDNS_RCODE_NOERROR;
+	bool any = t == LDNS_RR_TYPE_ANY;
+	size_t before = ldns_pkt_ancount(p);
+	if (n != NULL) {
+		if (t == LDNS_RR_TYPE_A || any)
+			for (size_t i = 0; i < n->na; i++)
+				add_a(p, owner, z->ttl, n->a[i]);
+		if (t == LDNS_RR_TYPE_SRV || any)
+			for (size_t i = 0; i < n->nsrv; i++) {
+				ldns_rr *rr = rr_new(owner, LDNS_RR_TYPE_SRV,
+				    z->ttl);
+				uint16_t w = (uint16_t)(100 / n->nsrv);
+				add(p, LDNS_SECTION_ANSWER, rr, rr &&
+				    push(rr, ldns_native2rdf_int16(
+					LDNS_RDF_TYPE_INT16, 0)) &&
+				    push(rr, ldns_native2rdf_int16(
+					LDNS_RDF_TYPE_INT16, w ? w : 1)) &&
+				    push(rr, ldns_native2rdf_int16(
+					LDNS_RDF_TYPE_INT16, n->srv[i].port)) &&
+				    push(rr, dname(n->srv[i].target)));
+			}
+		if ((t == LDNS_RR_TYPE_PTR || any) && n->ptr != NULL) {
+			ldns_rr *rr = rr_new(owner, LDNS_RR_TYPE_PTR, z->ttl);
+			add(p, LDNS_SECTION_ANSWER, rr,
+			    rr && push(rr, dname(n->ptr)));
+		}
+	} else if (dns_zone_pod_addr(z, name, &pod)) {
+		if (t == LDNS_RR_TYPE_A || any)
+			add_a(p, owner, z->ttl, pod);
+	} else if (!strcmp(name, z->domain)) {
+		if (t == LDNS_RR_TYPE_SOA || any)
+			add_soa(p, z, LDNS_SECTION_ANSWER);
+	} else if (!dns_zone_exists(z, name)) {
+		add_soa(p, z, LDNS_SECTION_AUTHORITY);
+		return LDNS_RCODE_NXDOMAIN;
+	}
+	if (ldns_pkt_ancount(p) == before)
+		add_soa(p, z, LDNS_SECTION_AUTHORITY); /* NODATA */
+	return LDNS_RCODE_NOERROR;
+}
+
+/* Send q to the upstream over UDP and copy its reply; 0 on failure. */
+static size_t forward(const struct dns_upstream *up, const uint8_t *q,
+    size_t qlen, uint8_t *out, size_t cap)
+{
+	char host[64];
+	snprintf(host, sizeof(host), "%s", up->addr);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return 0;
+	*colon = '\0';
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)atoi(colon + 1)) };
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	size_t got = 0;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    send(fd, q, qlen, 0) == (ssize_t)qlen) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		while (poll(&pf, 1, up->timeout_ms) == 1) {
+			ssize_t n = recv(fd, out, cap, 0);
+			if (n < 12)
+				break;
+			if (out[0] == q[0] && out[1] == q[1]) {
+				got = (size_t)n;
+				break;
+			}
+		}
+	}
+	close(fd);
+	return got;
+}
+
+/* A bare header-only reply with rcode, for what ldns could not decode. */
+static size_t bare(const uint8_t *q, uint8_t *out, size_t cap, int rcode)
+{
+	if (cap < 12)
+		return 0;
+	memset(out, 0, 12);
+	out[0] = q[0];
+	out[1] = q[1];
+	out[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* QR, opcode, RD */
+	out[3] = (uint8_t)(rcode & 0xf);
+	return 12;
+}
+
+static size_t emit(ldns_pkt *r, uint8_t *out, size_t cap, size_t limit)
+{
+	uint8_t *wire = NULL;
+	size_t n = 0;
+	if (ldns_pkt2wire(&wire, r, &n) != LDNS_STATUS_OK || wire == NULL) {
+		free(wire);
+		return 0;
+	}
+	if (n > limit || n > cap) {
+		/* Truncated: the header and the question only, TC set. */
+		free(wire);
+		ldns_rr_list_deep_free(ldns_pkt_answer(r));
+		ldns_rr_list_deep_free(ldns_pkt_authority(r));
+		ldns_rr_list_deep_free(ldns_pkt_additional(r));
+		ldns_pkt_set_answer(r, ldns_rr_list_new());
+		ldns_pkt_set_authority(r, ldns_rr_list_new());
+		ldns_pkt_set_additional(r, ldns_rr_list_new());
+		ldns_pkt_set_ancount(r, 0);
+		ldns_pkt_set_nscount(r, 0);
+		ldns_pkt_set_arcount(r, 0);
+		ldns_pkt_set_tc(r, true);
+		wire = NULL;
+		if (ldns_pkt2wire(&wire, r, &n) != LDNS_STATUS_OK ||
+		    wire == NULL || n > cap) {
+			free(wire);
+			return 0;
+		}
+	}
+	memcpy(out, wire, n);
+	free(wire);
+	return n;
+}
+
+size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
+    const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, bool tcp)
+{
+	if (qlen < 12 || (q[2] & 0x80))
+		return 0; /* too short to answer, or a response */
+	if (((q[2] >> 3) & 0xf) != LDNS_PACKET_QUERY)
+		return bare(q, out, cap, LDNS_RCODE_NOTIMPL);
+	ldns_pkt *qp = NULL;
+	if (ldns_wire2pkt(&qp, q, qlen) != LDNS_STATUS_OK || qp == NULL)
+		return bare(q, out, cap, LDNS_RCODE_FORMERR);
+	size_t n = 0;
+	if (ldns_pkt_qdcount(qp) != 1 ||
+	    ldns_rr_list_rr_count(ldns_pkt_question(qp)) != 1) {
+		n = bare(q, out, cap, LDNS_RCODE_FORMERR);
+		goto done;
+	}
+	const ldns_rr *question = ldns_rr_list_rr(ldns_pkt_question(qp), 0);
+	size_t limit = 512;
+	if (tcp)
+		limit = 65535;
+	else if (ldns_pkt_edns(qp))
+		limit = ldns_pkt_edns_udp_size(qp) > EDNS_MAX ? EDNS_MAX :
+		    ldns_pkt_edns_udp_size(qp) < 512 ? 512 :
+		    ldns_pkt_edns_udp_size(qp);
+
+	ldns_pkt *r = ldns_pkt_new();
+	if (r == NULL) {
+		n = bare(q, out, cap, LDNS_RCODE_SERVFAIL);
+		goto done;
+	}
+	ldns_pkt_set_id(r, ldns_pkt_id(qp));
+	ldns_pkt_set_qr(r, true);
+	ldns_pkt_set_opcode(r, LDNS_PACKET_QUERY);
+	ldns_pkt_set_rd(r, ldns_pkt_rd(qp));
+	ldns_rr *qc = ldns_rr_clone(question);
+	if (qc == NULL || !ldns_pkt_push_rr(r, LDNS_SECTION_QUESTION, qc)) {
+		ldns_rr_free(qc);
+		ldns_pkt_free(r);
+		n = bare(q, out, cap, LDNS_RCODE_SERVFAIL);
+		goto done;
+	}
+	if (ldns_pkt_edns(qp))
+		ldns_pkt_set_edns_udp_size(r, EDNS_MAX);
+
+	char name[DNS_NAME_MAX];
+	bool known = false;
+	int rcode = LDNS_RCODE_NOERROR;
+	ldns_rr_class cl = ldns_rr_get_class(question);
+	if (qname_text(ldns_rr_owner(question), name, sizeof(name)) &&
+	    (cl == LDNS_RR_CLASS_IN || cl == LDNS_RR_CLASS_ANY)) {
+		pthread_rwlock_rdlock(&z->lock);
+		rcode = lookup(r, z, name, ldns_rr_owner(question),
+		    ldns_rr_get_type(question), &known);
+		pthread_rwlock_unlock(&z->lock);
+	}
+	if (known) {
+		ldns_pkt_set_aa(r, true);
+		ldns_pkt_set_rcode(r, (uint8_t)rcode);
+		n = emit(r, out, cap, limit);
+	} else if (up != NULL && up->addr[0] != '\0') {
+		n = forward(up, q, qlen, out, cap);
+		if (n == 0) {
+			ldns_pkt_set_rcode(r, LDNS_RCODE_SERVFAIL);
+			n = emit(r, out, cap, limit);
+		}
+	} else {
+		ldns_pkt_set_rcode(r, LDNS_RCODE_REFUSED);
+		n = emit(r, out, cap, limit);
+	}
+	ldns_pkt_free(r);
+done:
+	ldns_pkt_free(qp);
+	return n;
+}
