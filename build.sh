@@ -138,10 +138,45 @@ build_dir()
 	# Configure every time: it is cheap, and the CMake files glob for plugin,
 	# test and bench folders, which a plain rebuild would not see appear.
 	configure "$dir" "$@" || return
-	cmake --build "$dir" -j"$JOBS" >&2
+	cmake --build "$dir" -j"$JOBS" >&2 || return
+	busybox_image "$dir"
 }
 
 build() { build_dir build; }
+
+# DIR/images/busybox.tar: the oci-archive of docker.io/library/busybox:latest
+# that every fresh cluster has (runtime-runc imports <plugins>/../images/*.tar).
+# Made from Debian's busybox-static, again only when missing or older than
+# DIR/kubus.
+busybox_image()
+{
+	local dir=$1 bb=/bin/busybox root a rc=0
+	local out=$dir/images/busybox.tar
+	[ -x "$dir/kubus" ] || return 0
+	[ -f "$out" ] && [ "$out" -nt "$dir/kubus" ] && return 0
+	[ -x "$bb" ] || { log "no $bb (busybox-static): no busybox image"; return 0; }
+	log "busybox image $out"
+	root=$(mktemp -d) || return
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,var/www,dev,proc,sys} \
+	    "$dir/images" &&
+	    cp "$bb" "$root/bin/busybox" &&
+	    chmod 1777 "$root/tmp" && chmod 700 "$root/root" || rc=1
+	# Each applet where busybox would install it (bin/sh, usr/bin/wget, …).
+	while read -r a; do
+		[ "$a" = bin/busybox ] || [ -e "$root/$a" ] ||
+		    ln -s /bin/busybox "$root/$a" || rc=1
+	done < <("$root/bin/busybox" --list-full)
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+	    'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$root/etc/group"
+	[ "$rc" = 0 ] && "$dir/kubus" image build docker.io/library/busybox:latest \
+	    "$root" --cmd sh \
+	    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	    --out "$out" >/dev/null || rc=1
+	rm -rf "$root"
+	[ "$rc" = 0 ] || log "busybox image: failed"
+	return "$rc"
+}
 
 # --- test -----------------------------------------------------------------
 

@@ -14,6 +14,9 @@
 #include "auth.h"
 #include "host.h"
 #include "log.h"
+#ifdef KUBUS_HAVE_IMAGE
+#include "image_cli.h"
+#endif
 
 static const char usage_main[] =
     "usage: kubus COMMAND [options]\n"
@@ -24,6 +27,7 @@ static const char usage_main[] =
     "  plugins [--path DIR]  list the plugins found, with kind, version and ABI\n"
     "  token create|list|revoke   manage the token file\n"
     "  kubeconfig --user USER      print a kubeconfig for USER\n"
+    "  image import|ls|rm|build|export   the local OCI image store\n"
     "  version             print the version\n"
     "\n"
     "`kubus COMMAND --help` tells more.\n";
@@ -321,6 +325,10 @@ int main(int argc, char **argv)
 		return cmd_plugins(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return cmd_token(argc - 1, argv + 1);
+#ifdef KUBUS_HAVE_IMAGE
+	if (!strcmp(cmd, "image"))
+		return kb_image_cli(argc - 1, argv + 1);
+#endif
 	if (!strcmp(cmd, "kubeconfig"))
 		return cmd_kubeconfig(argc - 1, argv + 1);
 	fprintf(stderr, "kubus: unknown command `%s`\n\n%s", cmd, usage_main);

@@ -52,11 +52,18 @@ int kb_image_import(kb_image_store *st, const char *path, const char *as,
     char *err, size_t errlen);
 
 struct kb_image_info {
-	char ref[256];       /* normalised */
-	char digest[80];     /* "sha256:<hex>" of the manifest */
-	int64_t size;        /* manifest + config + layers, bytes */
-	char created[40];    /* the config's "created", "" if none */
+	char ref[256];    /* normalised */
+	char digest[80];  /* "sha256:<hex>" of the manifest */
+	int64_t size;     /* manifest + config + layers, bytes (list); the
+	                      * manifest's own size (import_refs) */
+	char created[40]; /* the config's "created", "" if none */
 };
+/* kb_image_import that also tells what it imported: *out (malloc'd,
+ * free()) gets ref and digest of each image, *n entries; out may be NULL.
+ * All or nothing: on error the store's index is unchanged. */
+int kb_image_import_refs(kb_image_store *st, const char *path, const char *as,
+    struct kb_image_info **out, size_t *n, char *err, size_t errlen);
+
 /* Every image, sorted by ref: *out malloc'd (free()), *n entries. */
 int kb_image_list(kb_image_store *st, struct kb_image_info **out, size_t *n,
     char *err, size_t errlen);
@@ -79,10 +86,14 @@ void kb_image_config_free(struct kb_image_config *c);
 /* Is ref in the store? 0 with *present either way. */
 int kb_image_present(kb_image_store *st, const char *ref, int *present);
 
-/* Resolve ref: its config into *cfg (free with kb_image_config_free) and
- * the path of its unpacked rootfs into rootfs[len], unpacking it first if
- * needed (layers in order, whiteouts and opaque dirs applied, ownership
- * and modes kept, no path escaping the rootfs). */
+/* Resolve ref: its config into *cfg (may be NULL; free with
+ * kb_image_config_free — harmless after an error too, *cfg is zeroed
+ * first) and the path of its unpacked rootfs into rootfs[len], unpacking
+ * it first if needed (layers in order, whiteouts and opaque dirs applied,
+ * ownership and modes kept, no path escaping the rootfs: KB_EINVAL, and
+ * nothing is left of a failed unpack). Concurrent callers for one image
+ * wait for a single unpack. The rootfs is shared: mount it read-only
+ * (overlay lower), never write into it. */
 int kb_image_rootfs(kb_image_store *st, const char *ref,
     struct kb_image_config *cfg, char *rootfs, size_t len, char *err,
     size_t errlen);
@@ -93,5 +104,12 @@ int kb_image_rootfs(kb_image_store *st, const char *ref,
  * `kubus image build`. */
 int kb_image_build(kb_image_store *st, const char *ref, const char *rootdir,
     const struct kb_image_config *cfg, char *err, size_t errlen);
+
+/* Write ref as an oci-archive tar at path (written beside it, then
+ * renamed): oci-layout, index.json naming the image by its normalised ref
+ * (annotations org.opencontainers.image.ref.name and
+ * io.containerd.image.name), its blobs. kb_image_import reads it back. */
+int kb_image_export(kb_image_store *st, const char *ref, const char *path,
+    char *err, size_t errlen);
 
 #endif
