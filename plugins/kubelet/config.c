@@ -39,8 +39,26 @@ static const struct kb_opt opts[] = {
 	    "10s", "first CrashLoopBackOff delay"),
 	KB_OPT_DURATION("backoff_max", struct kl_cfg, backoff_max_ms, "5m",
 	    "CrashLoopBackOff cap"),
+	KB_OPT_SIZE("container_log_max_size", struct kl_cfg, log_max_bytes,
+	    "10Mi", "a container log over this is rotated (0: never)"),
 	KB_OPT_INT("workers", struct kl_cfg, workers, "4", 1, KL_WORKERS_MAX,
 	    "pods synced at once"),
+	KB_OPT_STR("runtime_fallback", struct kl_cfg, runtime_fallback, NULL,
+	    "runtime used (with a warning) when `runtime` cannot start, e.g. runtime-fake when not root"),
+	KB_OPT_STR("network", struct kl_cfg, network, "auto",
+	    "pod networking: cni, none, or auto (cni unless the runtime is the fake)"),
+	KB_OPT_STR("cni_bin_dir", struct kl_cfg, cni_bin_dir, "/usr/lib/cni",
+	    "where the CNI plugins are"),
+	KB_OPT_STR("pod_cidr", struct kl_cfg, pod_cidr, NULL,
+	    "pod IP range of this node (default: Node.spec.podCIDR)"),
+	KB_OPT_STR("bridge", struct kl_cfg, bridge, "kubus0",
+	    "the CNI bridge's name"),
+	KB_OPT_STR("cluster_dns", struct kl_cfg, cluster_dns, NULL,
+	    "nameserver IP for dnsPolicy ClusterFirst"),
+	KB_OPT_STR("cluster_domain", struct kl_cfg, cluster_domain,
+	    "cluster.local", "the cluster's DNS domain"),
+	KB_OPT_STR("resolv_conf", struct kl_cfg, resolv_conf,
+	    "/etc/resolv.conf", "the file dnsPolicy Default copies"),
 	KB_OPT_END,
 };
 
@@ -51,7 +69,9 @@ static bool cpu_ok(const char *s)
 	return n > 0 && (s[n] == '\0' || (s[n] == 'm' && s[n + 1] == '\0'));
 }
 
-static char *first_ipv4(void)
+/* The node's address: not loopback, and not the pods' own bridge or
+ * veths (which come and go with pods and restarts). */
+static char *first_ipv4(const char *bridge)
 {
 	struct ifaddrs *ifs, *i;
 	char buf[INET_ADDRSTRLEN] = "127.0.0.1";
@@ -60,7 +80,9 @@ static char *first_ipv4(void)
 			if (i->ifa_addr == NULL ||
 			    i->ifa_addr->sa_family != AF_INET ||
 			    (i->ifa_flags & IFF_LOOPBACK) ||
-			    !(i->ifa_flags & IFF_UP))
+			    !(i->ifa_flags & IFF_UP) ||
+			    (bridge && !strcmp(i->ifa_name, bridge)) ||
+			    !strncmp(i->ifa_name, "veth", 4))
 				continue;
 			inet_ntop(AF_INET,
 			    &((struct sockaddr_in *)i->ifa_addr)->sin_addr, buf,
@@ -127,7 +149,7 @@ int kl_config(struct kubelet *kl, const kb_conf *conf)
 	snprintf(kl->memory, sizeof(kl->memory), "%lldKi",
 	    (long long)(mem / 1024));
 	kl->node = node_name(kl->ctx, c->node_name);
-	kl->address = c->address ? strdup(c->address) : first_ipv4();
+	kl->address = c->address ? strdup(c->address) : first_ipv4(c->bridge);
 	if (kl->node == NULL || kl->address == NULL ||
 	    asprintf(&kl->root, "%s/kubelet/%s", kb_data_dir(kl->ctx),
 		kl->node) < 0) {
@@ -135,7 +157,44 @@ int kl_config(struct kubelet *kl, const kb_conf *conf)
 		return kb_fail(kl->ctx, KB_ENOMEM, "out of memory");
 	}
 	snprintf(kl->service, sizeof(kl->service), "kubelet/%s", kl->node);
+	if (strcmp(c->network, "auto") && strcmp(c->network, "cni") &&
+	    strcmp(c->network, "none"))
+		return bad(kl, conf, "network", "auto, cni or none", c->network);
+	if (c->pod_cidr && !kl_cidr_ok(c->pod_cidr))
+		return bad(kl, conf, "pod_cidr", "a CIDR (like 10.244.0.0/24)",
+		    c->pod_cidr);
+	struct in_addr a;
+	struct in6_addr a6;
+	if (c->cluster_dns && inet_pton(AF_INET, c->cluster_dns, &a) != 1 &&
+	    inet_pton(AF_INET6, c->cluster_dns, &a6) != 1)
+		return bad(kl, conf, "cluster_dns", "an IP address",
+		    c->cluster_dns);
+	if (strlen(c->bridge) == 0 || strlen(c->bridge) >= IFNAMSIZ ||
+	    strpbrk(c->bridge, "/ \t"))
+		return bad(kl, conf, "bridge", "an interface name (1-15 chars)",
+		    c->bridge);
+	if (c->pod_cidr)
+		snprintf(kl->pod_cidr, sizeof(kl->pod_cidr), "%s", c->pod_cidr);
 	return 0;
+}
+
+/* "10.244.0.0/24" or "fd00::/64": an address, a slash, a prefix length. */
+bool kl_cidr_ok(const char *s)
+{
+	char addr[64];
+	const char *slash = strchr(s, '/');
+	if (slash == NULL || slash - s >= (long)sizeof(addr) || !slash[1])
+		return false;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
+	char *end;
+	long bits = strtol(slash + 1, &end, 10);
+	struct in_addr a;
+	struct in6_addr a6;
+	if (*end)
+		return false;
+	if (inet_pton(AF_INET, addr, &a) == 1)
+		return bits >= 1 && bits <= 30;
+	return inet_pton(AF_INET6, addr, &a6) == 1 && bits >= 1 && bits <= 126;
 }
 
 void kl_config_free(struct kubelet *kl)

@@ -3,6 +3,7 @@
  * and when it has exited apply the restart policy with CrashLoopBackOff
  * (the first restart at once, then backoff_initial doubling up to
  * backoff_max; reset after a run of twice backoff_max, as Kubernetes). */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,34 +28,6 @@ static void clear_wait(struct kl_ctr *c)
 	c->wait_reason[0] = c->wait_message[0] = '\0';
 }
 
-/* Environment as the spec writes it literally; valueFrom comes later. */
-static char **env_of(const msgpack_object *spec)
-{
-	const msgpack_object *env = kb_mp_get(spec, "env");
-	size_t n =
-	    env && env->type == MSGPACK_OBJECT_ARRAY ? env->via.array.size : 0;
-	char **v = calloc(n + 1, sizeof(char *));
-	size_t k = 0;
-	for (size_t i = 0; v && i < n; i++) {
-		const char *name, *val = "";
-		size_t nl, vl = 0;
-		if (!kb_mp_str(&env->via.array.ptr[i], "name", &name, &nl))
-			continue;
-		kb_mp_str(&env->via.array.ptr[i], "value", &val, &vl);
-		if (asprintf(&v[k], "%.*s=%.*s", (int)nl, name, (int)vl, val) >=
-		    0)
-			k++;
-	}
-	return v;
-}
-
-static void env_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static int start(struct kubelet *kl, struct kl_pod *p,
     const msgpack_object *spec, struct kl_ctr *c)
 {
@@ -64,8 +37,13 @@ static int start(struct kubelet *kl, struct kl_pod *p,
 		set_wait(c, "ErrImageNeverPull",
 		    "Container image \"%s\" is not present with pull policy of Never",
 		    c->image);
+		kl_event(kl, p, c, true, "ErrImageNeverPull", "%s",
+		    c->wait_message);
+		kl_event(kl, p, c, true, "Failed", "Error: ErrImageNeverPull");
 		return KL_WAITING;
 	}
+	kl_event(kl, p, c, false, "Pulled",
+	    "Container image \"%s\" already present on machine", c->image);
 	char *path = kl_log_path(kl, p, c->name, c->restarts);
 	char *dir = path ? strdup(path) : NULL;
 	if (dir == NULL) {
@@ -75,7 +53,14 @@ static int start(struct kubelet *kl, struct kl_pod *p,
 	*strrchr(dir, '/') = '\0';
 	kl_mkdirs(dir);
 	free(dir);
-	char **env = env_of(spec);
+	/* env, volume mounts, /etc/hosts, resolv.conf (prepare.c) */
+	struct kl_ctr_config cc;
+	if (kl_ctr_config(kl, p, spec, c, &cc) != 0) {
+		free(path);
+		kl_event(kl, p, c, true, "Failed", "Error: %s",
+		    c->wait_reason);
+		return KL_WAITING;
+	}
 	struct kb_rt_container_spec cs = {
 		.size = sizeof(cs),
 		.sandbox_id = p->sandbox,
@@ -84,27 +69,36 @@ static int start(struct kubelet *kl, struct kl_pod *p,
 		.image = c->image,
 		.init = c->init,
 		.attempt = c->restarts,
-		.container = spec,
-		.env = (const char *const *)env,
+		.container = cc.container ? cc.container : spec,
+		.env = (const char *const *)cc.env,
+		.mounts = cc.mounts,
+		.nmounts = cc.nmounts,
 		.log_path = path,
 	};
 	char id[KB_RT_ID_MAX];
 	rc = kl->rt->container_create(kl->rts, &cs, id, sizeof(id));
-	env_free(env);
+	kl_ctr_config_free(&cc);
 	free(path);
 	if (rc) {
 		set_wait(c, "CreateContainerError",
 		    "cannot create container %s: %s", c->name, kb_strerror(rc));
+		kl_event(kl, p, c, true, "Failed", "Error: %s",
+		    c->wait_message);
 		return KL_WAITING;
 	}
+	kl_event(kl, p, c, false, "Created", "Created container %s", c->name);
 	pthread_mutex_lock(&kl->mu);
 	memcpy(c->id, id, sizeof(c->id));
 	pthread_mutex_unlock(&kl->mu);
 	if ((rc = kl->rt->container_start(kl->rts, c->id)) != 0) {
 		set_wait(c, "RunContainerError",
 		    "cannot start container %s: %s", c->name, kb_strerror(rc));
+		kl_event(kl, p, c, true, "Failed", "Error: %s",
+		    c->wait_message);
 		return KL_WAITING;
 	}
+	kl_event(kl, p, c, false, "Started", "Started container %s", c->name);
+	kl_probe_sync(kl, p, c, spec);
 	clear_wait(c);
 	c->cur.size = sizeof(c->cur);
 	c->have_cur = kl->rt->container_status(kl->rts, c->id, &c->cur) == 0;
@@ -142,12 +136,43 @@ static bool backoff_over(struct kubelet *kl, struct kl_pod *p, struct kl_ctr *c)
 	}
 	if (now >= c->retry_at_ms)
 		return true;
+	bool first = strcmp(c->wait_reason, "CrashLoopBackOff") != 0;
 	set_wait(c, "CrashLoopBackOff",
 	    "back-off %llds restarting failed container=%s pod=%s_%s(%s)",
 	    (long long)(c->backoff_ms + 999) / 1000, c->name, p->name, p->ns,
 	    p->uid);
+	/* One BackOff per back-off period, as the kubelet: aggregated into
+	 * a count by events.c. */
+	if (first)
+		kl_event(kl, p, c, true, "BackOff",
+		    "Back-off restarting failed container %s in pod %s_%s(%s)",
+		    c->name, p->name, p->ns, p->uid);
 	kb_workqueue_add_after(kl->queue, p->key, c->retry_at_ms - now);
 	return false;
+}
+
+/* Liveness (or startup) failed: stop the container as Kubernetes does,
+ * with the probe's grace period, else the pod's; the restart policy then
+ * treats it as any exit. True when it was stopped. */
+static bool liveness_kill(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod, struct kl_ctr *c)
+{
+	char which[32];
+	int64_t grace_ms = -1;
+	if (!kl_probe_kill(kl, p, c, which, sizeof(which), &grace_ms))
+		return false;
+	if (grace_ms < 0) {
+		int64_t g = 30;
+		if (pod)
+			kb_mp_int(pod, "spec.terminationGracePeriodSeconds",
+			    &g);
+		grace_ms = g > 0 ? g * 1000 : 0;
+	}
+	kl_event(kl, p, c, false, "Killing",
+	    "Container %s failed %s probe, will be restarted", c->name, which);
+	kl->rt->container_stop(kl->rts, c->id, grace_ms > 0 ? SIGTERM : SIGKILL,
+	    grace_ms);
+	return true;
 }
 
 int kl_container_step(struct kubelet *kl, struct kl_pod *p,
@@ -173,11 +198,17 @@ int kl_container_step(struct kubelet *kl, struct kl_pod *p,
 	} else if (rc) {
 		return KL_WAITING;
 	}
+	if (c->cur.state == KB_RT_RUNNING && liveness_kill(kl, p, pod, c))
+		c->have_cur = kl->rt->container_status(kl->rts, c->id,
+				  &c->cur) == 0;
 	if (c->cur.state != KB_RT_EXITED) {
 		if (!c->wait_reason[0] || c->cur.state == KB_RT_RUNNING)
 			clear_wait(c);
+		if (c->cur.state == KB_RT_RUNNING)
+			kl_probe_sync(kl, p, c, spec);
 		return KL_RUNNING;
 	}
+	kl_probe_forget(kl, p, c); /* exited: nothing to probe */
 	if (!wants_restart(policy, c->cur.exit_code)) {
 		c->done = true;
 		clear_wait(c);

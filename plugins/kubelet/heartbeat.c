@@ -7,6 +7,10 @@
 #include "kubelet.h"
 
 #define RETRY_MS 1000
+/* How often container log sizes are checked: every sync period, but at
+ * least every 10 s and at most every second. */
+#define ROTATE_MIN_MS 1000
+#define ROTATE_MAX_MS 10000
 
 static int64_t min64(int64_t a, int64_t b)
 {
@@ -18,7 +22,10 @@ static void *run(void *arg)
 	struct kubelet *kl = arg;
 	int64_t now = kl_mono_ms();
 	int64_t lease_at = now, status_at = now,
-		relist_at = now + kl->cfg.sync_ms;
+		relist_at = now + kl->cfg.sync_ms, rotate_at = now;
+	int64_t rotate_ms = kl->cfg.sync_ms < ROTATE_MIN_MS ? ROTATE_MIN_MS :
+	    kl->cfg.sync_ms > ROTATE_MAX_MS                 ? ROTATE_MAX_MS :
+							      kl->cfg.sync_ms;
 	pthread_mutex_lock(&kl->mu);
 	while (!kl->stopping) {
 		pthread_mutex_unlock(&kl->mu);
@@ -39,7 +46,11 @@ static void *run(void *arg)
 			kl_enqueue_all(kl);
 			relist_at = now + kl->cfg.sync_ms;
 		}
-		int64_t next = min64(relist_at,
+		if (now >= rotate_at) {
+			kl_logs_rotate(kl, kl->cfg.log_max_bytes);
+			rotate_at = now + rotate_ms;
+		}
+		int64_t next = min64(min64(relist_at, rotate_at),
 		    kl->registered ? min64(lease_at, status_at) :
 				     now + RETRY_MS);
 		pthread_mutex_lock(&kl->mu);

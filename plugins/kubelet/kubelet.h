@@ -32,6 +32,12 @@ struct kl_cfg {
 	int64_t lease_ms, lease_duration_ms, status_ms, sync_ms;
 	int64_t backoff_initial_ms, backoff_max_ms;
 	int64_t workers;
+	int64_t log_max_bytes; /* container_log_max_size (logs.c) */
+	char *runtime_fallback; /* used when `runtime` cannot load */
+	char *network;          /* auto, cni, none */
+	char *cni_bin_dir, *pod_cidr, *bridge;
+	char *cluster_dns, *cluster_domain;
+	char *resolv_conf; /* dnsPolicy Default's file */
 };
 
 /* A container of a pod as the kubelet tracks it across restarts. */
@@ -50,6 +56,16 @@ struct kl_ctr {
 	char wait_reason[KB_RT_REASON_MAX];
 	char wait_message[KB_RT_MESSAGE_MAX];
 	bool done; /* will not run again */
+};
+
+/* A runtime container found at start (adopt.c), until the pod's spec
+ * arrives and claims it. */
+struct kl_found {
+	char id[KB_RT_ID_MAX];
+	char name[KB_RT_ID_MAX];
+	unsigned attempt;
+	bool init;
+	int state;
 };
 
 enum {
@@ -75,6 +91,15 @@ struct kl_pod {
 	bool deleted;       /* the final delete was sent */
 	void *last_status;  /* the status body last written */
 	size_t last_status_len;
+	/* Adopted from the runtime at start: no spec yet (ctrs empty);
+	 * found[] are its containers, claimed on the first sync. */
+	bool adopted;
+	bool net_down; /* kl_pod_net_teardown done */
+	struct kl_found *found;
+	size_t nfound;
+	/* The API object during a sync (borrowed; NULL outside kl_sync):
+	 * what env and volumes are resolved from. */
+	const msgpack_object *pod;
 	struct kl_pod *next;
 };
 
@@ -105,11 +130,18 @@ struct kubelet {
 	bool registered;
 	char *node_uid;
 	struct kl_pod *pods; /* under mu */
+	struct kl_prober *prober; /* probe.c */
+	struct kl_events *events; /* events.c */
+
+	bool cni;            /* the kubelet makes netns + CNI per pod */
+	char pod_cidr[64];   /* config, else Node.spec.podCIDR; under mu */
+	int64_t cidr_asked_ms;
 };
 
 /* config.c */
 int kl_config(struct kubelet *kl, const kb_conf *conf);
 void kl_config_free(struct kubelet *kl);
+bool kl_cidr_ok(const char *s);
 
 /* heartbeat.c */
 int kl_heartbeat_start(struct kubelet *kl);
@@ -118,6 +150,8 @@ void kl_heartbeat_stop(struct kubelet *kl);
 /* node.c */
 int kl_node_register(struct kubelet *kl);
 int kl_node_status(struct kubelet *kl);
+/* Read Node.spec.podCIDR into kl->pod_cidr when the config set none. */
+void kl_node_fetch_cidr(struct kubelet *kl);
 
 /* lease.c */
 int kl_lease_renew(struct kubelet *kl);
@@ -127,6 +161,11 @@ struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key);
 struct kl_pod *kl_pod_new(struct kubelet *kl, const char *key,
     const msgpack_object *pod);
 void kl_pod_drop(struct kubelet *kl, struct kl_pod *p);
+/* A record for a pod found in the runtime (no spec yet), and its spec's
+ * containers once the API object is known. */
+struct kl_pod *kl_pod_stub(struct kubelet *kl, const char *ns,
+    const char *name, const char *uid);
+int kl_pod_set_spec(struct kl_pod *p, const msgpack_object *pod);
 void kl_pods_free(struct kubelet *kl);
 /* Stop every container now and remove the sandbox. */
 void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms);
@@ -160,6 +199,75 @@ const char *kl_phase(const struct kl_pod *p);
 /* logs.c */
 void kl_logs_serve(void *arg, kb_msg *req);
 
+/* netns.c: named network namespaces, /run/netns/kubus-<short uid> */
+void kl_netns_path(const char *uid, char *buf, size_t len);
+int kl_netns_create(const char *path, char *err, size_t errlen);
+int kl_netns_remove(const char *path);
+bool kl_netns_is_ns(const char *path);
+
+/* cni.c: CNI 1.0 ADD/DEL of the conflist the kubelet writes */
+int kl_cni_add(struct kubelet *kl, const char *uid, const char *netns,
+    const char *pod_dir, char **result, char *ip, size_t iplen, char *err,
+    size_t errlen);
+int kl_cni_del(struct kubelet *kl, const char *uid, const char *netns,
+    const char *pod_dir, char *err, size_t errlen);
+/* The first IPv4/IPv6 address of a CNI result, into ip. */
+bool kl_cni_result_ip(const char *result, char *ip, size_t iplen);
+/* Tear down what sandbox setup made for pod `uid`: CNI DEL, the netns,
+ * tmpfs volumes, the pod dir. Idempotent. */
+void kl_pod_net_teardown(struct kubelet *kl, const char *uid);
+char *kl_pod_dir(struct kubelet *kl, const char *uid);
+
+/* dnsfiles.c: /etc/resolv.conf and /etc/hosts of a pod, in its dir */
+int kl_dns_files(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod, char *err, size_t errlen);
+
+/* prepare.c: env and mounts of one container (kl_ctr_config_free after).
+ * On failure the container's wait_reason/message say why
+ * (CreateContainerConfigError) and nonzero is returned. */
+struct kl_ctr_config {
+	/* The container spec with $(VAR) expanded in command and args, or
+	 * NULL when it had none (the spec as is); lives in body. */
+	const msgpack_object *container;
+	kb_body *body;
+	char **env; /* "K=V", NULL-terminated */
+	struct kb_rt_mount *mounts;
+	size_t nmounts;
+	char **strs; /* what the mounts point into */
+	size_t nstrs;
+};
+int kl_ctr_config(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *spec, struct kl_ctr *c, struct kl_ctr_config *out);
+void kl_ctr_config_free(struct kl_ctr_config *cc);
+
+/* env.c */
+int kl_env_build(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod, const msgpack_object *spec, char ***out,
+    char *err, size_t errlen);
+void kl_env_free(char **env);
+/* $(VAR) expanded from env ("K=V" list), $$ a literal $: malloc'd. */
+char *kl_env_expand(char *const *env, const char *s, size_t len);
+/* A ConfigMap's or Secret's data map, read through the api service:
+ * 0 (with *msg to free), KB_ENOTFOUND, or another error. */
+int kl_get_source(struct kubelet *kl, bool secret, const char *ns,
+    const char *name, kb_msg **msg);
+/* The value of key in the source; secret values are base64-decoded.
+ * malloc'd into *val (and *vlen); false when absent. */
+bool kl_source_value(const msgpack_object *obj, bool secret, const char *key,
+    char **val, size_t *vlen);
+
+/* volumes.c */
+int kl_volumes_mounts(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod, const msgpack_object *spec,
+    struct kl_ctr_config *cc, char *err, size_t errlen);
+void kl_volumes_teardown(const char *pod_dir);
+
+/* adopt.c: rebuild the pod table from the runtime at start */
+void kl_adopt(struct kubelet *kl);
+/* Claim the found containers for the spec's containers (first sync). */
+void kl_adopt_claim(struct kubelet *kl, struct kl_pod *p,
+    const msgpack_object *pod);
+
 /* util.c */
 void kl_rfc3339(int64_t unix_ms, char *buf, size_t len); /* ...:05Z */
 void kl_rfc3339_micro(int64_t unix_ms, char *buf,
@@ -169,5 +277,49 @@ int64_t kl_wall_ms(void);
 int kl_mkdirs(const char *path);
 void kl_rmrf(const char *path);
 void kl_pack_str(msgpack_packer *pk, const char *k, const char *v);
+/* A malloc'd printf, NULL on no memory. */
+char *kl_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Write a whole file atomically (tmp + rename), with mode. */
+int kl_write_file(const char *path, const void *data, size_t len, int mode);
+/* A whole file, NUL-terminated (malloc'd), its length into *len (may be
+ * NULL); NULL when unreadable or over 16 MiB. */
+char *kl_slurp(const char *path, size_t *len);
+
+/* --- probes, events, log streaming (probe.c, events.c, logs.c) --- */
+
+/* probe.c: one prober thread per kubelet, started with the first probe. */
+int kl_probe_init(struct kubelet *kl);
+void kl_probe_stop(struct kubelet *kl); /* joins the thread */
+void kl_probe_free(struct kubelet *kl);
+/* Arm the probes of the container's current attempt (c->id) from its
+ * spec; a no-op when they are armed already. Worker threads. */
+void kl_probe_sync(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, const msgpack_object *spec);
+/* The container stopped running: no more probes until it runs again. */
+void kl_probe_forget(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c);
+/* started: no startup probe or it succeeded; ready: started and no
+ * readiness probe or it succeeds. Both true without probes. */
+void kl_probe_state(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, bool *started, bool *ready);
+/* True when liveness or startup failed for the current attempt: which
+ * into why ("liveness"), the probe's grace period (ms, -1: the pod's). */
+bool kl_probe_kill(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, char *why, size_t len, int64_t *grace_ms);
+
+/* events.c: core/v1 Events, aggregated and rate-limited, posted async. */
+int kl_events_init(struct kubelet *kl);
+void kl_events_free(struct kubelet *kl); /* after the endpoint closed */
+void kl_event(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, bool warning, const char *reason,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
+    const char *uid, const char *field_path, bool warning, const char *reason,
+    const char *message);
+uint64_t kl_events_dropped(struct kubelet *kl);
+
+/* logs.c: copy-truncate current container logs over max_bytes into
+ * PATH.1 (heartbeat thread). */
+void kl_logs_rotate(struct kubelet *kl, int64_t max_bytes);
 
 #endif

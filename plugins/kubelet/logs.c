@@ -3,20 +3,34 @@
  * file (the runtime writes it; see kubus/runtime.h) and answers {text}.
  *
  * body {namespace, pod, container ("" = the first), follow, previous,
- * timestamps, tailLines, sinceSeconds, limitBytes} (-1: unset). `follow`
- * answers what is there now: the bus has one reply per request. */
+ * timestamps, tailLines, sinceSeconds, limitBytes (-1: unset), cursor}.
+ *
+ * Following is polling with a cursor, so that no state lives here and a
+ * client that goes away costs nothing: every answer to a `follow` request
+ * carries cursor {attempt, offset} — the attempt's log file and the byte
+ * after the last whole line sent — and `done` once the container will not
+ * run again and its last file is read to the end. The API server asks again
+ * with the cursor (about every 100 ms) and writes each text to the HTTP
+ * response as it comes. At the end of a file whose container restarted the
+ * cursor moves to the next attempt's file: a follow lasts across restarts.
+ * tailLines and sinceSeconds apply to the first request only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kubelet.h"
 
 #define LOG_MAX (16u * 1024 * 1024)
+#define CHUNK_MAX (256u * 1024) /* text per follow answer */
 
 struct log_req {
-	bool previous, timestamps;
+	bool previous, timestamps, follow, has_cursor;
+	bool whole; /* a follow's last read: the unfinished line too */
 	int64_t tail, since_s, limit;
+	uint64_t attempt, offset; /* the cursor */
 };
 
 /* Unix seconds of a CRI line's RFC 3339 timestamp; 0 if unreadable. */
@@ -62,43 +76,107 @@ static void add_line(char **out, size_t *len, size_t *cap, const char *line,
 		(*out)[(*len)++] = '\n';
 }
 
-static int read_log(const char *path, const struct log_req *r, char **text,
-    size_t *tlen)
+/* What the reads of one request gather. */
+struct acc {
+	char *out;
+	size_t len, cap, max;
+	size_t *starts, nstarts, capstarts; /* line offsets, for tailLines */
+	bool full;
+};
+
+/* Lines of f from its position on into a; the byte after the last line
+ * used into *pos. A follow leaves a line still being written (no newline
+ * yet) for the next time, unless `whole`. */
+static void scan(FILE *f, const struct log_req *r, bool whole, struct acc *a,
+    uint64_t *pos)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return KB_ENOENT;
 	char *buf = NULL;
 	size_t n = 0;
 	ssize_t got;
-	/* Offsets of the lines kept, for tailLines. */
-	char *out = NULL;
-	size_t len = 0, cap = 0;
-	size_t *starts = NULL, nstarts = 0, capstarts = 0;
-	int64_t since = r->since_s > 0 ? time(NULL) - r->since_s : 0;
-	while ((got = getline(&buf, &n, f)) > 0 && len < LOG_MAX) {
+	int64_t since =
+	    r->since_s > 0 && !r->has_cursor ? time(NULL) - r->since_s : 0;
+	while (
+	    !(a->full = a->len >= a->max) && (got = getline(&buf, &n, f)) > 0) {
 		size_t l = (size_t)got;
+		if (r->follow && !whole && buf[l - 1] != '\n')
+			break; /* still being written */
+		*pos += (size_t)got;
 		while (l && (buf[l - 1] == '\n' || buf[l - 1] == '\r'))
 			l--;
 		if (since && line_time(buf) < since)
 			continue;
-		if (nstarts == capstarts) {
-			capstarts = capstarts ? capstarts * 2 : 256;
-			size_t *s = realloc(starts, capstarts * sizeof(*s));
+		if (a->nstarts == a->capstarts) {
+			a->capstarts = a->capstarts ? a->capstarts * 2 : 256;
+			size_t *s =
+			    realloc(a->starts, a->capstarts * sizeof(*s));
 			if (s == NULL)
 				break;
-			starts = s;
+			a->starts = s;
 		}
-		starts[nstarts++] = len;
-		add_line(&out, &len, &cap, buf, l, r->timestamps);
+		a->starts[a->nstarts++] = a->len;
+		add_line(&a->out, &a->len, &a->cap, buf, l, r->timestamps);
 	}
 	free(buf);
+}
+
+/* Scan path from `from`; KB_ENOENT when it is not there. */
+static int scan_file(const char *path, const struct log_req *r, bool whole,
+    uint64_t from, struct acc *a, uint64_t *end)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return KB_ENOENT;
+	if (from && fseeko(f, (off_t)from, SEEK_SET) != 0) {
+		fclose(f);
+		return KB_ESYS;
+	}
+	*end = from;
+	scan(f, r, whole, a, end);
 	fclose(f);
-	size_t from = 0;
-	if (r->tail >= 0 && (size_t)r->tail < nstarts)
-		from = r->tail == 0 ? len : starts[nstarts - (size_t)r->tail];
-	free(starts);
-	size_t keep = len - from;
+	return 0;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The log's text from `from` on, as kubectl shows it; *end is the byte
+ * after the last line used. A first read takes the rotated file (PATH.1)
+ * first; a cursor beyond the end of the file means it was rotated since:
+ * the rest of PATH.1 comes first, then the new file from its start. */
+static int read_log(const char *path, const struct log_req *r, uint64_t from,
+    char **text, size_t *tlen, uint64_t *end, bool *eof)
+{
+	struct acc a = { .max = r->has_cursor ? CHUNK_MAX : LOG_MAX };
+	char old[KB_RT_PATH_MAX + 8];
+	snprintf(old, sizeof(old), "%s.1", path);
+	uint64_t e;
+	int rc;
+	if (!r->has_cursor) {
+		scan_file(old, r, true, 0, &a, &e);
+		rc = scan_file(path, r, r->whole, 0, &a, end);
+	} else if (from > file_size(path) && access(path, F_OK) == 0) {
+		scan_file(old, r, true, from, &a, &e);
+		rc = scan_file(path, r, r->whole, 0, &a, end);
+	} else {
+		rc = scan_file(path, r, r->whole, from, &a, end);
+	}
+	if (rc) {
+		free(a.out);
+		free(a.starts);
+		return rc;
+	}
+	*eof = !a.full;
+	char *out = a.out;
+	size_t len = a.len;
+	size_t skip = 0;
+	if (r->tail >= 0 && !r->has_cursor && (size_t)r->tail < a.nstarts)
+		skip = r->tail == 0 ? len :
+				      a.starts[a.nstarts - (size_t)r->tail];
+	free(a.starts);
+	size_t keep = len - skip;
 	if (r->limit > 0 && (size_t)r->limit < keep)
 		keep = (size_t)r->limit;
 	*text = malloc(keep + 1);
@@ -107,11 +185,75 @@ static int read_log(const char *path, const struct log_req *r, char **text,
 		return KB_ENOMEM;
 	}
 	if (keep)
-		memcpy(*text, out + from, keep);
+		memcpy(*text, out + skip, keep);
 	(*text)[keep] = '\0';
 	*tlen = keep;
 	free(out);
 	return 0;
+}
+
+/* Copy src to dst through a temporary file and rename. */
+static int copy_file(const char *src, const char *dst)
+{
+	char tmp[KB_RT_PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	FILE *in = fopen(src, "r"), *out = in ? fopen(tmp, "w") : NULL;
+	char buf[65536];
+	size_t n;
+	int rc = in && out ? 0 : KB_ESYS;
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			rc = KB_ESYS;
+	if (in)
+		fclose(in);
+	if (out && fclose(out) != 0)
+		rc = KB_ESYS;
+	if (rc == 0 && rename(tmp, dst) != 0)
+		rc = KB_ESYS;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+void kl_logs_rotate(struct kubelet *kl, int64_t max_bytes)
+{
+	if (max_bytes <= 0)
+		return;
+	size_t n = 0, cap = 0;
+	char **paths = NULL;
+	pthread_mutex_lock(&kl->mu);
+	for (struct kl_pod *p = kl->pods; p; p = p->next) {
+		for (size_t i = 0; i < p->nctrs; i++) {
+			if (!p->ctrs[i].id[0])
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				char **v = realloc(paths, cap * sizeof(*v));
+				if (v == NULL)
+					break;
+				paths = v;
+			}
+			if (n < cap &&
+			    (paths[n] = kl_log_path(kl, p, p->ctrs[i].name,
+				 p->ctrs[i].restarts)) != NULL)
+				n++;
+		}
+	}
+	pthread_mutex_unlock(&kl->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (file_size(paths[i]) > (uint64_t)max_bytes) {
+			char old[KB_RT_PATH_MAX + 8];
+			snprintf(old, sizeof(old), "%s.1", paths[i]);
+			/* Copy, then truncate: the runtime's writer appends
+			 * (O_APPEND) and goes on at the new end. */
+			if (copy_file(paths[i], old) == 0 &&
+			    truncate(paths[i], 0) == 0)
+				kb_debug(kl->ctx, "container log rotated",
+				    "path=\"%s\"", paths[i]);
+		}
+		free(paths[i]);
+	}
+	free(paths);
 }
 
 void kl_logs_serve(void *arg, kb_msg *req)
@@ -125,15 +267,29 @@ void kl_logs_serve(void *arg, kb_msg *req)
 	}
 	char *ns = kb_mp_strdup(b, "namespace"), *pod = kb_mp_strdup(b, "pod");
 	char *ctr = kb_mp_strdup(b, "container");
-	struct log_req r = { .tail = -1, .since_s = -1, .limit = -1 };
-	kb_mp_bool(b, "previous", &r.previous);
-	kb_mp_bool(b, "timestamps", &r.timestamps);
-	kb_mp_int(b, "tailLines", &r.tail);
-	kb_mp_int(b, "sinceSeconds", &r.since_s);
-	kb_mp_int(b, "limitBytes", &r.limit);
 	char key[600], *path = NULL, name[256] = "";
 	int code = 0;
 	char why[1400] = "";
+	bool done = false, newer = false;
+	uint64_t attempt = 0;
+	struct log_req r = { .tail = -1, .since_s = -1, .limit = -1 };
+	kb_mp_bool(b, "previous", &r.previous);
+	kb_mp_bool(b, "timestamps", &r.timestamps);
+	kb_mp_bool(b, "follow", &r.follow);
+	kb_mp_int(b, "tailLines", &r.tail);
+	kb_mp_int(b, "sinceSeconds", &r.since_s);
+	kb_mp_int(b, "limitBytes", &r.limit);
+	const msgpack_object *cur = kb_mp_get(b, "cursor");
+	if (cur && cur->type != MSGPACK_OBJECT_NIL) {
+		r.has_cursor = kb_mp_uint(cur, "attempt", &r.attempt) &&
+		    kb_mp_uint(cur, "offset", &r.offset);
+		if (!r.has_cursor || r.attempt > 1000000) {
+			kb_reply_err(req, KB_EBADREQUEST,
+			    "log cursor wants {attempt, offset: unsigned integers}");
+			goto free;
+		}
+		r.follow = true;
+	}
 	if (ns == NULL || pod == NULL) {
 		code = KB_EBADREQUEST;
 		snprintf(why, sizeof(why),
@@ -160,22 +316,41 @@ void kl_logs_serve(void *arg, kb_msg *req)
 		snprintf(why, sizeof(why),
 		    "container %s is not valid for pod %s", ctr ? ctr : "",
 		    pod);
-	} else if (r.previous && c->restarts == 0) {
+	} else if (r.previous && c->restarts == 0 && !r.has_cursor) {
 		code = KB_EBADREQUEST;
 		snprintf(why, sizeof(why),
 		    "previous terminated container \"%s\" in pod \"%s\" not found",
 		    c->name, pod);
 	} else {
 		snprintf(name, sizeof(name), "%s", c->name);
-		path = kl_log_path(kl, p, c->name,
-		    r.previous ? c->restarts - 1 : c->restarts);
+		if (r.has_cursor && r.attempt > c->restarts)
+			r.attempt = c->restarts; /* a cursor from the future */
+		attempt = r.has_cursor ? r.attempt :
+		    r.previous         ? c->restarts - 1 :
+					 c->restarts;
+		path = kl_log_path(kl, p, c->name, (unsigned)attempt);
+		/* A follow ends when nothing will write again: --previous,
+		 * a container that will not restart, a pod going away. */
+		done = r.previous ||
+		    ((c->done || p->terminating) && attempt == c->restarts);
+		newer = attempt < c->restarts;
+		r.whole = done;
 	}
 	pthread_mutex_unlock(&kl->mu);
 	if (code)
 		goto out;
 	char *text = NULL;
 	size_t len = 0;
-	int rc = path ? read_log(path, &r, &text, &len) : KB_ENOMEM;
+	uint64_t end = r.offset;
+	bool eof = true;
+	int rc = path ? read_log(path, &r, r.has_cursor ? r.offset : 0, &text,
+			    &len, &end, &eof) :
+			KB_ENOMEM;
+	if (rc == KB_ENOENT && r.has_cursor) {
+		rc = 0; /* the attempt has not written yet */
+		text = strdup("");
+		end = 0;
+	}
 	if (rc == KB_ENOENT) {
 		code = KB_EBADREQUEST;
 		snprintf(why, sizeof(why),
@@ -189,7 +364,21 @@ void kl_logs_serve(void *arg, kb_msg *req)
 		    key, name, kb_strerror(rc));
 		goto out;
 	}
-	kb_body *rep = kb_mp_body("{s:S}", "text", text, len);
+	kb_body *rep;
+	if (r.follow) {
+		/* At the end of this attempt's file with a newer one there:
+		 * go on with the newer. */
+		if (eof && newer && !r.previous) {
+			attempt++;
+			end = 0;
+		} else if (!eof) {
+			done = false;
+		}
+		rep = kb_mp_body("{s:S, s:{s:u, s:u}, s:b}", "text", text, len,
+		    "cursor", "attempt", attempt, "offset", end, "done", done);
+	} else {
+		rep = kb_mp_body("{s:S}", "text", text, len);
+	}
 	free(text);
 	if (rep == NULL || kb_reply(req, rep) != 0) {
 		if (rep)
@@ -201,6 +390,7 @@ void kl_logs_serve(void *arg, kb_msg *req)
 out:
 	if (req)
 		kb_reply_err(req, code, "%s", why);
+free:
 	free(ns);
 	free(pod);
 	free(ctr);

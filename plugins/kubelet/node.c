@@ -97,8 +97,39 @@ static kb_body *status_patch(struct kubelet *kl)
 	return b;
 }
 
+/* Node.spec.podCIDR (set by nodeipam) when the config gave none. */
+static void keep_cidr(struct kubelet *kl, const msgpack_object *node)
+{
+	const char *s;
+	size_t len;
+	if (kl->cfg.pod_cidr || node == NULL ||
+	    !kb_mp_str(node, "spec.podCIDR", &s, &len) || len == 0 ||
+	    len >= sizeof(kl->pod_cidr))
+		return;
+	char cidr[sizeof(kl->pod_cidr)];
+	snprintf(cidr, sizeof(cidr), "%.*s", (int)len, s);
+	if (!kl_cidr_ok(cidr))
+		return;
+	pthread_mutex_lock(&kl->mu);
+	bool changed = strcmp(kl->pod_cidr, cidr) != 0;
+	memcpy(kl->pod_cidr, cidr, sizeof(cidr));
+	pthread_mutex_unlock(&kl->mu);
+	if (changed)
+		kb_info(kl->ctx, "pod CIDR from the Node", "node=%s cidr=%s",
+		    kl->node, cidr);
+}
+
+void kl_node_fetch_cidr(struct kubelet *kl)
+{
+	kb_msg *rep = NULL;
+	if (kb_api_get(kl->ctx, &KB_GVR_NODES, NULL, kl->node, &rep) == 0)
+		keep_cidr(kl, kb_msg_body(rep));
+	kb_msg_free(rep);
+}
+
 static void keep_uid(struct kubelet *kl, kb_msg *rep)
 {
+	keep_cidr(kl, kb_msg_body(rep));
 	char *uid = kb_mp_strdup(kb_msg_body(rep), "metadata.uid");
 	if (uid == NULL)
 		return;
@@ -118,10 +149,17 @@ int kl_node_register(struct kubelet *kl)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
-	kb_mp_pack(&pk, "s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}, s:{}, s",
-	    "apiVersion", "v1", "kind", "Node", "metadata", "name", kl->node,
-	    "labels", "kubernetes.io/hostname", kl->node, "kubernetes.io/os",
-	    "linux", "kubernetes.io/arch", arch(u.machine), "spec", "status");
+	kb_mp_pack(&pk, "s:s, s:s, s:{s:s, s:{s:s, s:s, s:s}}", "apiVersion",
+	    "v1", "kind", "Node", "metadata", "name", kl->node, "labels",
+	    "kubernetes.io/hostname", kl->node, "kubernetes.io/os", "linux",
+	    "kubernetes.io/arch", arch(u.machine));
+	/* A pod CIDR from the config is this node's: say so in its spec. */
+	if (kl->cfg.pod_cidr)
+		kb_mp_pack(&pk, "s:{s:s, s:[s]}", "spec", "podCIDR",
+		    kl->cfg.pod_cidr, "podCIDRs", kl->cfg.pod_cidr);
+	else
+		kb_mp_pack(&pk, "s:{}", "spec");
+	kb_mp_pack_cstr(&pk, "status");
 	pack_status(kl, &pk);
 	kb_body *b = kb_body_from_sbuf(&sb);
 	msgpack_sbuffer_destroy(&sb);
@@ -151,8 +189,12 @@ int kl_node_status(struct kubelet *kl)
 	kb_body *b = status_patch(kl);
 	if (b == NULL)
 		return KB_ENOMEM;
+	kb_msg *rep = NULL;
 	int rc = kb_api_patch(kl->ctx, &KB_GVR_NODES, NULL, kl->node, "status",
-	    "merge", b, NULL);
+	    "merge", b, &rep);
+	if (rc == 0)
+		keep_cidr(kl, kb_msg_body(rep));
+	kb_msg_free(rep);
 	if (rc == KB_ENOTFOUND) /* deleted under us: register again */
 		kl->registered = false;
 	if (rc)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kubelet.h"
 
@@ -63,8 +64,35 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* The configured runtime, or the fallback (with a warning) when this
+ * process is not root (real containers and pod networks need it) or the
+ * runtime cannot start: `./build.sh run` as a user still comes up, with
+ * hollow pods. */
+static int runtime_load(struct kubelet *kl)
+{
+	int rc = KB_EFORBIDDEN;
+	if (geteuid() == 0 || kl->cfg.runtime_fallback == NULL)
+		rc = kb_ext_load(kl->ctx, KB_KIND_RUNTIME, kl->cfg.runtime,
+		    kl->cfg.runtime_config, &kl->rt_ext);
+	if (rc == 0 || kl->cfg.runtime_fallback == NULL)
+		return rc;
+	kb_warn(kl->ctx, "runtime unavailable: using the fallback",
+	    "runtime=%s fallback=%s why=\"%s\"", kl->cfg.runtime,
+	    kl->cfg.runtime_fallback,
+	    rc == KB_EFORBIDDEN ? "not root" : kb_strerror(rc));
+	char *fb = strdup(kl->cfg.runtime_fallback);
+	if (fb == NULL)
+		return KB_ENOMEM;
+	free(kl->cfg.runtime);
+	kl->cfg.runtime = fb;
+	/* The primary's runtime_config is not the fallback's. */
+	return kb_ext_load(kl->ctx, KB_KIND_RUNTIME, fb, NULL, &kl->rt_ext);
+}
+
 static void kubelet_free(struct kubelet *kl)
 {
+	kl_probe_free(kl);
+	kl_events_free(kl);
 	kl_pods_free(kl);
 	if (kl->rt_ext)
 		kb_ext_unload(kl->ctx, kl->rt_ext);
@@ -90,11 +118,12 @@ static int kubelet_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	kl_rfc3339(kl_wall_ms(), kl->started_at, sizeof(kl->started_at));
 
 	int rc = kl_config(kl, conf);
+	if (rc == 0 && (kl_probe_init(kl) || kl_events_init(kl)))
+		rc = kb_fail(ctx, KB_ENOMEM, "out of memory");
 	if (rc == 0 && kl_mkdirs(kl->root) != 0)
 		rc = kb_fail(ctx, KB_ESYS, "cannot make %s", kl->root);
 	if (rc == 0)
-		rc = kb_ext_load(ctx, KB_KIND_RUNTIME, kl->cfg.runtime,
-		    kl->cfg.runtime_config, &kl->rt_ext);
+		rc = runtime_load(kl);
 	if (rc == 0) {
 		kl->rt = kl->rt_ext->ops;
 		kl->rts = kl->rt_ext->state;
@@ -112,6 +141,16 @@ static int kubelet_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		    kl->rt->info(kl->rts, &kl->rt_info) != 0)
 			snprintf(kl->rt_info.name, sizeof(kl->rt_info.name),
 			    "%s", kl->cfg.runtime);
+	}
+	if (rc == 0) {
+		/* auto: CNI unless the runtime brings its own (the fake). */
+		const char *net = kl->cfg.network;
+		kl->cni = !strcmp(net, "cni") ||
+		    (!strcmp(net, "auto") && strcmp(kl->rt_info.name, "fake"));
+		if (kl->cni && geteuid() != 0)
+			kb_warn(ctx,
+			    "pod networking needs root: pods will wait in ContainerCreating",
+			    "network=%s", net);
 	}
 	if (rc == 0 &&
 	    (rc = kb_serve(ctx, kl->service, kl_logs_serve, kl)) != 0)
@@ -138,6 +177,8 @@ static int kubelet_start(kb_ctx *ctx, void *state)
 		kl->pods_inf = kb_informer_new(ctx, &KB_GVR_PODS, &o, &h, kl);
 	if (kl->pods_inf == NULL)
 		return kb_fail(ctx, KB_ENOMEM, "cannot make the pod informer");
+	/* Before any sync: take over what the runtime still runs. */
+	kl_adopt(kl);
 	for (; kl->nworkers < kl->cfg.workers; kl->nworkers++)
 		if (pthread_create(&kl->workers[kl->nworkers], NULL, worker,
 			kl) != 0)
@@ -159,6 +200,7 @@ static int kubelet_start(kb_ctx *ctx, void *state)
 static void kubelet_halt(struct kubelet *kl)
 {
 	kl_heartbeat_stop(kl);
+	kl_probe_stop(kl);
 	if (kl->queue)
 		kb_workqueue_shutdown(kl->queue);
 	for (int i = 0; i < kl->nworkers; i++)

@@ -49,6 +49,7 @@ static void pod_free(struct kl_pod *p)
 		free(p->ctrs[i].image);
 	}
 	free(p->ctrs);
+	free(p->found);
 	free(p->key);
 	free(p->ns);
 	free(p->name);
@@ -58,31 +59,64 @@ static void pod_free(struct kl_pod *p)
 	free(p);
 }
 
-struct kl_pod *kl_pod_new(struct kubelet *kl, const char *key,
-    const msgpack_object *pod)
+static void link_pod(struct kubelet *kl, struct kl_pod *p)
 {
-	const msgpack_object *inits = kb_mp_get(pod, "spec.initContainers");
-	const msgpack_object *ctrs = kb_mp_get(pod, "spec.containers");
-	struct kl_pod *p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return NULL;
-	p->ninit = count(inits);
-	p->ctrs = calloc(p->ninit + count(ctrs) + 1, sizeof(*p->ctrs));
-	p->key = strdup(key);
-	p->ns = kb_mp_strdup(pod, "metadata.namespace");
-	p->name = kb_mp_strdup(pod, "metadata.name");
-	p->uid = kb_mp_strdup(pod, "metadata.uid");
-	if (p->ctrs == NULL || p->key == NULL || p->ns == NULL ||
-	    p->name == NULL || p->uid == NULL ||
-	    !ctrs_from(p->ctrs, &p->nctrs, inits, true) ||
-	    !ctrs_from(p->ctrs, &p->nctrs, ctrs, false)) {
-		pod_free(p);
-		return NULL;
-	}
 	pthread_mutex_lock(&kl->mu);
 	p->next = kl->pods;
 	kl->pods = p;
 	pthread_mutex_unlock(&kl->mu);
+}
+
+int kl_pod_set_spec(struct kl_pod *p, const msgpack_object *pod)
+{
+	const msgpack_object *inits = kb_mp_get(pod, "spec.initContainers");
+	const msgpack_object *ctrs = kb_mp_get(pod, "spec.containers");
+	p->ninit = count(inits);
+	p->nctrs = 0;
+	p->ctrs = calloc(p->ninit + count(ctrs) + 1, sizeof(*p->ctrs));
+	if (p->ctrs == NULL || !ctrs_from(p->ctrs, &p->nctrs, inits, true) ||
+	    !ctrs_from(p->ctrs, &p->nctrs, ctrs, false))
+		return KB_ENOMEM;
+	return 0;
+}
+
+struct kl_pod *kl_pod_new(struct kubelet *kl, const char *key,
+    const msgpack_object *pod)
+{
+	struct kl_pod *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->key = strdup(key);
+	p->ns = kb_mp_strdup(pod, "metadata.namespace");
+	p->name = kb_mp_strdup(pod, "metadata.name");
+	p->uid = kb_mp_strdup(pod, "metadata.uid");
+	if (p->key == NULL || p->ns == NULL || p->name == NULL ||
+	    p->uid == NULL || kl_pod_set_spec(p, pod) != 0) {
+		pod_free(p);
+		return NULL;
+	}
+	link_pod(kl, p);
+	return p;
+}
+
+struct kl_pod *kl_pod_stub(struct kubelet *kl, const char *ns,
+    const char *name, const char *uid)
+{
+	struct kl_pod *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->key = kl_strf("%s/%s", ns, name);
+	p->ns = strdup(ns);
+	p->name = strdup(name);
+	p->uid = strdup(uid);
+	p->ctrs = calloc(1, sizeof(*p->ctrs));
+	p->adopted = true;
+	if (p->key == NULL || p->ns == NULL || p->name == NULL ||
+	    p->uid == NULL || p->ctrs == NULL) {
+		pod_free(p);
+		return NULL;
+	}
+	link_pod(kl, p);
 	return p;
 }
 
@@ -98,6 +132,15 @@ char *kl_log_path(struct kubelet *kl, const struct kl_pod *p, const char *ctr,
 
 void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
 {
+	/* Containers adopted but never claimed by a spec (the pod went
+	 * while the kubelet was down). */
+	for (size_t i = 0; i < p->nfound; i++) {
+		if (!p->found[i].id[0])
+			continue;
+		kl->rt->container_stop(kl->rts, p->found[i].id, SIGKILL, 0);
+		kl->rt->container_remove(kl->rts, p->found[i].id);
+		p->found[i].id[0] = '\0';
+	}
 	for (size_t i = 0; i < p->nctrs; i++) {
 		struct kl_ctr *c = &p->ctrs[i];
 		if (!c->id[0])
@@ -115,6 +158,12 @@ void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
 	if (p->sandbox[0]) {
 		kl->rt->sandbox_remove(kl->rts, p->sandbox);
 		p->sandbox[0] = '\0';
+	}
+	/* The netns, its CNI state (IP reservation, veth), tmpfs volumes and
+	 * the pod dir: after the sandbox, as the runtime header says. */
+	if (!p->net_down) {
+		kl_pod_net_teardown(kl, p->uid);
+		p->net_down = true;
 	}
 }
 

@@ -16,6 +16,18 @@ static bool running(const struct kl_ctr *c)
 	    !c->wait_reason[0];
 }
 
+/* Running and, when it has probes, started and ready by them. */
+static bool ready_of(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, bool *started)
+{
+	bool st = false, rd = false;
+	if (running(c))
+		kl_probe_state(kl, p, c, &st, &rd);
+	if (started)
+		*started = st;
+	return rd;
+}
+
 static bool initialized(const struct kl_pod *p)
 {
 	for (size_t i = 0; i < p->ninit; i++)
@@ -60,17 +72,17 @@ static void pack_terminated(msgpack_packer *pk, const struct kubelet *kl,
 	    "finishedAt", finished, "containerID", cid);
 }
 
-static void pack_ctr(msgpack_packer *pk, const struct kubelet *kl,
+static void pack_ctr(msgpack_packer *pk, struct kubelet *kl,
     const struct kl_pod *p, const struct kl_ctr *c, bool init_done)
 {
 	char cid[2 * KB_RT_ID_MAX + 4], when[32];
 	const char *id = c->id[0] ? c->id : c->last_id;
 	snprintf(cid, sizeof(cid), "%s://%s", kl->rt_info.name, id);
-	bool run = running(c);
+	bool started = false, ready = ready_of(kl, p, c, &started);
 	msgpack_pack_map(pk, id[0] ? 9 : 8);
 	kb_mp_pack(pk, "s:s, s:s, s:s, s:b, s:b, s:i", "name", c->name, "image",
 	    c->image, "imageID", c->have_cur ? c->cur.image_id : "", "ready",
-	    run, "started", run, "restartCount", (int)c->restarts);
+	    ready, "started", started, "restartCount", (int)c->restarts);
 	if (id[0])
 		kb_mp_pack(pk, "s:s", "containerID", cid);
 	kb_mp_pack_cstr(pk, "state");
@@ -97,14 +109,14 @@ static void pack_ctr(msgpack_packer *pk, const struct kubelet *kl,
 		msgpack_pack_map(pk, 0);
 }
 
-static void pack_conditions(msgpack_packer *pk, struct kl_pod *p,
-    const char *phase)
+static void pack_conditions(msgpack_packer *pk, struct kubelet *kl,
+    struct kl_pod *p, const char *phase)
 {
 	bool init = initialized(p), ready = true;
 	char unready[512] = "";
 	size_t off = 0;
 	for (size_t i = p->ninit; i < p->nctrs; i++) {
-		if (running(&p->ctrs[i]))
+		if (ready_of(kl, p, &p->ctrs[i], NULL))
 			continue;
 		ready = false;
 		off += (size_t)snprintf(unready + off,
@@ -177,7 +189,7 @@ int kl_status_write(struct kubelet *kl, struct kl_pod *p,
 		kb_mp_pack(&pk, "s:s, s:[{s:s}], s:s", "podIP", p->ip, "podIPs",
 		    "ip", p->ip, "startTime", p->start_time);
 	kb_mp_pack_cstr(&pk, "conditions");
-	pack_conditions(&pk, p, phase);
+	pack_conditions(&pk, kl, p, phase);
 	kb_mp_pack_cstr(&pk, "initContainerStatuses");
 	msgpack_pack_array(&pk, p->ninit);
 	for (size_t i = 0; i < p->ninit; i++)

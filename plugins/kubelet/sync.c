@@ -13,17 +13,106 @@ static bool terminal(const char *phase)
 	    (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
 }
 
+/* Every container waits with the same reason (no sandbox yet). */
+static void all_wait(struct kl_pod *p, const char *reason, const char *msg)
+{
+	for (size_t i = 0; i < p->nctrs; i++) {
+		snprintf(p->ctrs[i].wait_reason, sizeof(p->ctrs[i].wait_reason),
+		    "%s", reason);
+		snprintf(p->ctrs[i].wait_message,
+		    sizeof(p->ctrs[i].wait_message), "%s", msg);
+	}
+}
+
+static void all_clear(struct kl_pod *p, const char *reason)
+{
+	for (size_t i = 0; i < p->nctrs; i++)
+		if (!strcmp(p->ctrs[i].wait_reason, reason))
+			p->ctrs[i].wait_reason[0] =
+			    p->ctrs[i].wait_message[0] = '\0';
+}
+
+/* The pod CIDR: config, else Node.spec.podCIDR (asked at most every 2 s
+ * while unknown). */
+static bool have_cidr(struct kubelet *kl)
+{
+	pthread_mutex_lock(&kl->mu);
+	bool have = kl->pod_cidr[0] != '\0';
+	int64_t asked = kl->cidr_asked_ms;
+	pthread_mutex_unlock(&kl->mu);
+	if (have)
+		return true;
+	int64_t now = kl_mono_ms();
+	if (asked && now - asked < 2000)
+		return false;
+	pthread_mutex_lock(&kl->mu);
+	kl->cidr_asked_ms = now;
+	pthread_mutex_unlock(&kl->mu);
+	kl_node_fetch_cidr(kl);
+	pthread_mutex_lock(&kl->mu);
+	have = kl->pod_cidr[0] != '\0';
+	pthread_mutex_unlock(&kl->mu);
+	return have;
+}
+
+/* The netns and CNI ADD; the pod IP into p->ip. */
+static int network_setup(struct kubelet *kl, struct kl_pod *p,
+    const char *dir, char *netns, size_t nslen, char **result)
+{
+	char err[KB_RT_MESSAGE_MAX];
+	kl_netns_path(p->uid, netns, nslen);
+	/* Left from an ADD whose sandbox never came (a crash between): undo
+	 * it first, so host-local does not hold two addresses for the pod. */
+	if (kl_cni_del(kl, p->uid, netns, dir, err, sizeof(err)) != 0)
+		kb_warn(kl->ctx, "CNI DEL of a stale attempt failed",
+		    "pod=%s err=\"%s\"", p->key, err);
+	int rc = kl_netns_create(netns, err, sizeof(err));
+	if (rc == 0)
+		rc = kl_cni_add(kl, p->uid, netns, dir, result, p->ip,
+		    sizeof(p->ip), err, sizeof(err));
+	if (rc) {
+		kl_netns_remove(netns);
+		/* Logged when the reason changes; retried every sync. */
+		if (p->nctrs && strcmp(p->ctrs[0].wait_message, err))
+			kb_warn(kl->ctx, "cannot set up the pod network",
+			    "pod=%s err=\"%s\"", p->key, err);
+		all_wait(p, "ContainerCreating", err);
+	}
+	return rc;
+}
+
 static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
     const msgpack_object *pod)
 {
 	if (p->sandbox[0])
 		return 0;
-	char *dir;
-	if (asprintf(&dir, "%s/pods/%s", kl->root, p->uid) < 0)
-		return KB_ENOMEM;
-	kl_mkdirs(dir);
 	bool host_net = false;
 	kb_mp_bool(pod, "spec.hostNetwork", &host_net);
+	bool cni = kl->cni && !host_net;
+	if (cni && !have_cidr(kl)) {
+		all_wait(p, "NetworkNotReady",
+		    "network is not ready: no pod CIDR (set the kubelet's pod_cidr, or Node.spec.podCIDR)");
+		kb_workqueue_add_after(kl->queue, p->key, 2000);
+		return 0;
+	}
+	all_clear(p, "NetworkNotReady");
+	char *dir = kl_pod_dir(kl, p->uid);
+	if (dir == NULL)
+		return KB_ENOMEM;
+	kl_mkdirs(dir);
+	char netns[128] = "";
+	char *result = NULL;
+	int rc = cni ? network_setup(kl, p, dir, netns, sizeof(netns), &result) :
+		       0;
+	if (rc) {
+		/* The containers say why; the periodic sync tries again. */
+		free(dir);
+		return 0;
+	}
+	all_clear(p, "ContainerCreating");
+	char err[KB_RT_MESSAGE_MAX];
+	if (!cni)
+		p->ip[0] = '\0';
 	char *hostname = kb_mp_strdup(pod, "spec.hostname");
 	struct kb_rt_sandbox_spec spec = {
 		.size = sizeof(spec),
@@ -33,22 +122,34 @@ static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
 		.pod = pod,
 		.hostname = hostname ? hostname : p->name,
 		.host_network = host_net,
+		.netns_path = cni ? netns : NULL,
+		.cni_result = result,
 		.pod_dir = dir,
 	};
 	struct kb_rt_sandbox sb = { .size = sizeof(sb) };
-	int rc = kl->rt->sandbox_create(kl->rts, &spec, &sb);
+	rc = kl->rt->sandbox_create(kl->rts, &spec, &sb);
 	free(hostname);
-	free(dir);
+	free(result);
 	if (rc) {
 		kb_warn(kl->ctx, "cannot create the pod sandbox",
 		    "pod=%s err=\"%s\"", p->key, kb_strerror(rc));
+		if (cni)
+			kl_pod_net_teardown(kl, p->uid);
+		free(dir);
 		return rc;
 	}
+	free(dir);
 	memcpy(p->sandbox, sb.id, sizeof(p->sandbox));
-	snprintf(p->ip, sizeof(p->ip), "%s",
-	    host_net || !sb.ip[0] ? kl->address : sb.ip);
+	if (host_net)
+		snprintf(p->ip, sizeof(p->ip), "%s", kl->address);
+	else if (!cni)
+		snprintf(p->ip, sizeof(p->ip), "%s",
+		    sb.ip[0] ? sb.ip : kl->address);
 	if (!p->start_time[0])
 		kl_rfc3339(kl_wall_ms(), p->start_time, sizeof(p->start_time));
+	if (kl_dns_files(kl, p, pod, err, sizeof(err)) != 0)
+		kb_warn(kl->ctx, "cannot write /etc/hosts and resolv.conf",
+		    "pod=%s err=\"%s\"", p->key, err);
 	return 0;
 }
 
@@ -65,10 +166,19 @@ static int run_pod(struct kubelet *kl, struct kl_pod *p,
 		snprintf(pol, sizeof(pol), "%.*s", (int)len, s);
 		policy = pol;
 	}
-	if (terminal(p->phase))
-		return 0; /* Succeeded or Failed: nothing runs again */
+	if (terminal(p->phase)) {
+		/* Succeeded or Failed: nothing runs again. Its sandbox and
+		 * network go now (the pod IP back to the pool), as the
+		 * kubelet does; logs and status stay until the pod goes. */
+		if (p->sandbox[0] && !p->net_down) {
+			kl->rt->sandbox_remove(kl->rts, p->sandbox);
+			kl_pod_net_teardown(kl, p->uid);
+			p->net_down = true;
+		}
+		return 0;
+	}
 	int rc = sandbox_ensure(kl, p, pod);
-	if (rc)
+	if (rc || !p->sandbox[0]) /* no sandbox yet: nothing can start */
 		return rc;
 	const msgpack_object *inits = kb_mp_get(pod, "spec.initContainers");
 	const msgpack_object *ctrs = kb_mp_get(pod, "spec.containers");
@@ -102,6 +212,12 @@ int kl_sync(struct kubelet *kl, const char *key)
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 	snprintf(name, sizeof(name), "%s", slash + 1);
 
+	/* Until the first list is in, a missing pod means nothing (an
+	 * adopted pod must not be taken for a deleted one). */
+	if (!kb_informer_synced(kl->pods_inf)) {
+		kb_workqueue_add_after(kl->queue, key, 200);
+		return 0;
+	}
 	kb_body *b = kb_informer_get(kl->pods_inf, ns, name);
 	const msgpack_object *pod = b ? kb_body_obj(b) : NULL;
 	struct kl_pod *p = kl_pod_find(kl, key);
@@ -132,12 +248,17 @@ int kl_sync(struct kubelet *kl, const char *key)
 			goto out;
 		}
 	}
+	if (p->adopted)
+		kl_adopt_claim(kl, p, pod);
+	p->pod = pod;
 	if (deleting) {
 		rc = kl_terminate(kl, p, pod);
+		p->pod = NULL;
 		goto out;
 	}
 	rc = run_pod(kl, p, pod);
 	int wrc = kl_status_write(kl, p, pod);
+	p->pod = NULL;
 	if (rc == 0)
 		rc = wrc;
 out:

@@ -25,6 +25,10 @@ int kl_terminate(struct kubelet *kl, struct kl_pod *p,
 		p->kill_at_ms = kl_mono_ms() + grace * 1000;
 		kb_info(kl->ctx, "stopping pod", "pod=%s grace_s=%lld", p->key,
 		    (long long)grace);
+		for (size_t i = 0; i < p->nctrs; i++)
+			if (p->ctrs[i].id[0])
+				kl_event(kl, p, &p->ctrs[i], false, "Killing",
+				    "Stopping container %s", p->ctrs[i].name);
 	}
 	int64_t left = p->kill_at_ms - kl_mono_ms();
 	kl_pod_kill(kl, p, left > 0 ? left : 0);

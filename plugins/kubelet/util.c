@@ -1,7 +1,10 @@
 /* plugins/kubelet/util.c — clocks, Kubernetes time formats, directories. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -76,4 +79,79 @@ void kl_pack_str(msgpack_packer *pk, const char *k, const char *v)
 {
 	kb_mp_pack_cstr(pk, k);
 	kb_mp_pack_cstr(pk, v);
+}
+
+char *kl_strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+int kl_write_file(const char *path, const void *data, size_t len, int mode)
+{
+	char *tmp = kl_strf("%s.tmp", path);
+	if (tmp == NULL)
+		return KB_ENOMEM;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int rc = fd < 0 ? KB_ESYS : 0;
+	const char *p = data;
+	while (rc == 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = KB_ESYS;
+		else {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	if (fd >= 0 && (fchmod(fd, (mode_t)mode) != 0 || close(fd) != 0))
+		rc = KB_ESYS;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = KB_ESYS;
+	if (rc)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+char *kl_slurp(const char *path, size_t *lenp)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 4096, len = 0;
+	char *b = malloc(cap);
+	while (b) {
+		if (len + 1 >= cap) {
+			char *nb = cap < (16u << 20) ? realloc(b, cap * 2) : NULL;
+			if (nb == NULL) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		size_t n = fread(b + len, 1, cap - len - 1, f);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (b && ferror(f)) {
+		free(b);
+		b = NULL;
+	}
+	fclose(f);
+	if (b) {
+		b[len] = '\0';
+		if (lenp)
+			*lenp = len;
+	}
+	return b;
 }

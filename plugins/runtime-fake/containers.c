@@ -103,6 +103,9 @@ static int fake_sandbox_create(void *rt, const struct kb_rt_sandbox_spec *spec,
 		return KB_ENOMEM;
 	pthread_mutex_lock(&f->mu);
 	new_id(f, s->id, sizeof(s->id));
+	snprintf(s->uid, sizeof(s->uid), "%s", spec->uid ? spec->uid : "");
+	snprintf(s->ns, sizeof(s->ns), "%s", spec->ns ? spec->ns : "");
+	snprintf(s->name, sizeof(s->name), "%s", spec->name ? spec->name : "");
 	uint64_t n = f->next_ip++;
 	snprintf(s->ip, sizeof(s->ip), "%s.%u.%u", f->ip_prefix,
 	    (unsigned)(n / 254 % 256), (unsigned)(n % 254 + 1));
@@ -178,6 +181,9 @@ static int fake_container_create(void *rt,
 	}
 	c->b = b;
 	c->attempt = spec->attempt;
+	c->init = spec->init;
+	snprintf(c->pod_uid, sizeof(c->pod_uid), "%s",
+	    spec->pod_uid ? spec->pod_uid : "");
 	c->state = KB_RT_CREATED;
 	c->created_ms = fake_now_ms();
 	snprintf(c->sandbox, sizeof(c->sandbox), "%s", spec->sandbox_id);
@@ -309,6 +315,88 @@ static int fake_container_status(void *rt, const char *id,
 	return 0;
 }
 
+/* The lists copy under the lock and call back outside it, so that fn may
+ * call into the runtime. */
+static int fake_sandbox_list(void *rt,
+    void (*fn)(void *arg, const struct kb_rt_sandbox_info *sb), void *arg)
+{
+	struct fake *f = rt;
+	size_t n = 0, i = 0;
+	pthread_mutex_lock(&f->mu);
+	for (struct fake_sandbox *s = f->sandboxes; s; s = s->next)
+		n++;
+	struct kb_rt_sandbox_info *v = calloc(n ? n : 1, sizeof(*v));
+	for (struct fake_sandbox *s = f->sandboxes; v && s; s = s->next, i++) {
+		v[i].size = sizeof(v[i]);
+		memcpy(v[i].id, s->id, sizeof(v[i].id));
+		memcpy(v[i].pod_uid, s->uid, sizeof(v[i].pod_uid));
+		memcpy(v[i].ns, s->ns, sizeof(v[i].ns));
+		memcpy(v[i].name, s->name, sizeof(v[i].name));
+		memcpy(v[i].ip, s->ip, sizeof(v[i].ip));
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (v == NULL)
+		return KB_ENOMEM;
+	for (i = 0; i < n; i++)
+		fn(arg, &v[i]);
+	free(v);
+	return 0;
+}
+
+static int fake_container_list(void *rt,
+    void (*fn)(void *arg, const struct kb_rt_container_info *c), void *arg)
+{
+	struct fake *f = rt;
+	size_t n = 0, i = 0;
+	pthread_mutex_lock(&f->mu);
+	for (struct fake_ctr *c = f->ctrs; c; c = c->next)
+		n++;
+	struct kb_rt_container_info *v = calloc(n ? n : 1, sizeof(*v));
+	for (struct fake_ctr *c = f->ctrs; v && c; c = c->next, i++) {
+		settle(c);
+		v[i].size = sizeof(v[i]);
+		memcpy(v[i].id, c->id, sizeof(v[i].id));
+		memcpy(v[i].sandbox_id, c->sandbox, sizeof(v[i].sandbox_id));
+		memcpy(v[i].pod_uid, c->pod_uid, sizeof(v[i].pod_uid));
+		snprintf(v[i].name, sizeof(v[i].name), "%s", c->name);
+		v[i].attempt = c->attempt;
+		v[i].init = c->init;
+		v[i].state = c->state;
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (v == NULL)
+		return KB_ENOMEM;
+	for (i = 0; i < n; i++)
+		fn(arg, &v[i]);
+	free(v);
+	return 0;
+}
+
+static int fake_exec_sync(void *rt, const char *id, const char *const *argv,
+    int64_t timeout_ms, int *exit_code, char *out, size_t outlen)
+{
+	struct fake *f = rt;
+	if (out && outlen)
+		out[0] = '\0';
+	if (argv == NULL || argv[0] == NULL)
+		return KB_EINVAL;
+	pthread_mutex_lock(&f->mu);
+	struct fake_ctr *c = find_ctr(f, id);
+	if (c)
+		settle(c);
+	int state = c ? c->state : KB_RT_UNKNOWN;
+	pthread_mutex_unlock(&f->mu);
+	if (c == NULL)
+		return KB_ENOTFOUND;
+	if (state != KB_RT_RUNNING) {
+		if (out && outlen)
+			snprintf(out, outlen, "container %s is not running",
+			    id);
+		return KB_ESTATE;
+	}
+	return fake_exec(argv, timeout_ms, exit_code, out, outlen);
+}
+
 void fake_free_all(struct fake *f)
 {
 	while (f->ctrs) {
@@ -334,4 +422,7 @@ const struct kb_runtime_ops fake_ops = {
 	.container_stop = fake_container_stop,
 	.container_remove = fake_container_remove,
 	.container_status = fake_container_status,
+	.sandbox_list = fake_sandbox_list,
+	.container_list = fake_container_list,
+	.exec_sync = fake_exec_sync,
 };

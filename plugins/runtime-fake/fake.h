@@ -22,6 +22,7 @@ struct fake_behave {
 struct fake_sandbox {
 	char id[KB_RT_ID_MAX];
 	char ip[KB_RT_IP_MAX];
+	char uid[KB_RT_ID_MAX], ns[KB_RT_ID_MAX], name[KB_RT_ID_MAX];
 	struct fake_sandbox *next;
 };
 
@@ -29,7 +30,9 @@ struct fake_ctr {
 	char id[KB_RT_ID_MAX];
 	char sandbox[KB_RT_ID_MAX];
 	char *name, *image, *log_path;
+	char pod_uid[KB_RT_ID_MAX];
 	unsigned attempt;
+	bool init;
 	const struct fake_behave *b;
 	int state; /* enum kb_rt_state, before lazy exit */
 	int exit_code;
@@ -57,6 +60,10 @@ int fake_behave_load(struct fake *f, const kb_conf *images);
 const struct fake_behave *fake_behave_of(const struct fake *f,
     const char *image);
 void fake_behave_free(struct fake *f);
+
+/* exec.c: commands "run" in a fake container (exec probes) */
+int fake_exec(const char *const *argv, int64_t timeout_ms, int *exit_code,
+    char *out, size_t outlen);
 
 /* containers.c: the vtable */
 extern const struct kb_runtime_ops fake_ops;

@@ -1,0 +1,364 @@
+/* plugins/kubelet/events.c — core/v1 Events about the pods this kubelet
+ * runs, as Kubernetes' kubelet records them (Pulled, Created, Started,
+ * Killing, BackOff, Unhealthy, Failed), source {kubelet, <node>}.
+ *
+ * Aggregation, as client-go's EventCorrelator: an event equal to one
+ * recorded before (same object, field path, type, reason and message)
+ * patches that event's count and lastTimestamp instead of making another.
+ * Rate limits, so a crashlooping pod cannot flood the store: a token
+ * bucket per involved object (burst 25, then one per 10 s) and one for
+ * the whole kubelet (burst 100, then 20 a second). A repeat that is
+ * dropped still counts: the next patch carries the true count.
+ *
+ * Posting is asynchronous (kb_request): the caller — a sync worker or the
+ * prober — never waits for the API server. At most one request per event
+ * is in flight; a repeat meanwhile marks the event dirty and the reply
+ * callback sends the patch, so a patch never overtakes its create.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kubelet.h"
+
+#define OBJ_BURST 25
+#define OBJ_REFILL_MS 10000
+#define ALL_BURST 100
+#define ALL_REFILL_MS 50
+#define KEEP_MS (10 * 60 * 1000) /* forget an event untouched this long */
+#define MAX_EVENTS 4096
+#define MAX_BUCKETS 4096
+
+struct kl_event {
+	char *key; /* uid \x1f fieldPath \x1f type \x1f reason \x1f message */
+	char *ns, *name; /* the Event's */
+	unsigned count;  /* recorded */
+	unsigned posted; /* count the API has (or is being sent) */
+	bool created;    /* the create succeeded */
+	bool inflight, dirty;
+	int64_t touched_ms; /* monotonic */
+	char last[32];      /* lastTimestamp of the newest repeat */
+	struct kubelet *kl;
+	struct kl_event *next;
+};
+
+struct bucket {
+	char uid[KB_RT_ID_MAX];
+	double tokens;
+	int64_t at_ms;
+};
+
+struct kl_events {
+	pthread_mutex_t mu;
+	struct kl_event *list;
+	size_t n;
+	struct bucket *buckets;
+	size_t nbuckets;
+	double all_tokens;
+	int64_t all_at_ms;
+	uint64_t seq;
+	uint64_t dropped;
+};
+
+static struct kl_events *events_of(struct kubelet *kl)
+{
+	return kl->events;
+}
+
+int kl_events_init(struct kubelet *kl)
+{
+	struct kl_events *ev = calloc(1, sizeof(*ev));
+	if (ev == NULL)
+		return KB_ENOMEM;
+	pthread_mutex_init(&ev->mu, NULL);
+	ev->all_tokens = ALL_BURST;
+	ev->all_at_ms = kl_mono_ms();
+	kl->events = ev;
+	return 0;
+}
+
+static void event_free(struct kl_event *e)
+{
+	free(e->key);
+	free(e->ns);
+	free(e->name);
+	free(e);
+}
+
+/* After the bus endpoint is closed: no reply callback runs any more. */
+void kl_events_free(struct kubelet *kl)
+{
+	struct kl_events *ev = events_of(kl);
+	if (ev == NULL)
+		return;
+	while (ev->list) {
+		struct kl_event *e = ev->list;
+		ev->list = e->next;
+		event_free(e);
+	}
+	free(ev->buckets);
+	pthread_mutex_destroy(&ev->mu);
+	free(ev);
+	kl->events = NULL;
+}
+
+static bool take(double *tokens, int64_t *at, double burst, int64_t refill_ms,
+    int64_t now)
+{
+	*tokens += (double)(now - *at) / (double)refill_ms;
+	if (*tokens > burst)
+		*tokens = burst;
+	*at = now;
+	if (*tokens < 1.0)
+		return false;
+	*tokens -= 1.0;
+	return true;
+}
+
+/* Under mu. */
+static bool allowed(struct kl_events *ev, const char *uid, int64_t now)
+{
+	struct bucket *b = NULL;
+	for (size_t i = 0; i < ev->nbuckets && b == NULL; i++)
+		if (!strcmp(ev->buckets[i].uid, uid))
+			b = &ev->buckets[i];
+	if (b == NULL) {
+		if (ev->nbuckets == MAX_BUCKETS) {
+			/* Forget the oldest half: long-quiet objects. */
+			size_t keep = 0;
+			for (size_t i = 0; i < ev->nbuckets; i++)
+				if (now - ev->buckets[i].at_ms <
+				    OBJ_REFILL_MS * OBJ_BURST)
+					ev->buckets[keep++] = ev->buckets[i];
+			ev->nbuckets = keep < MAX_BUCKETS ? keep :
+							    MAX_BUCKETS / 2;
+		}
+		if (ev->nbuckets % 64 == 0) {
+			struct bucket *v = realloc(ev->buckets,
+			    (ev->nbuckets + 64) * sizeof(*v));
+			if (v == NULL)
+				return false;
+			ev->buckets = v;
+		}
+		b = &ev->buckets[ev->nbuckets++];
+		snprintf(b->uid, sizeof(b->uid), "%s", uid);
+		b->tokens = OBJ_BURST;
+		b->at_ms = now;
+	}
+	if (!take(&b->tokens, &b->at_ms, OBJ_BURST, OBJ_REFILL_MS, now))
+		return false;
+	return take(&ev->all_tokens, &ev->all_at_ms, ALL_BURST, ALL_REFILL_MS,
+	    now);
+}
+
+/* Under mu: drop events nobody repeated for KEEP_MS (and the oldest when
+ * the table is full), never one with a request in flight. */
+static void expire(struct kl_events *ev, int64_t now)
+{
+	for (struct kl_event **pp = &ev->list; *pp;) {
+		struct kl_event *e = *pp;
+		bool old = now - e->touched_ms > KEEP_MS ||
+		    (ev->n >= MAX_EVENTS && e->next == NULL);
+		if (old && !e->inflight) {
+			*pp = e->next;
+			ev->n--;
+			event_free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+/* Under mu: the request that creates the event (when `create` is given)
+ * or patches its count; marks it in flight. NULL when out of memory. */
+static kb_body *prepare_locked(struct kl_event *e, kb_body *create,
+    const char **op)
+{
+	kb_body *b;
+	if (create) {
+		*op = "create";
+		b = kb_mp_body("{s:s, s:s, s:s, s:s, s:o}", "group", "",
+		    "version", "v1", "resource", "events", "namespace", e->ns,
+		    "object", kb_body_obj(create));
+		kb_body_unref(create);
+	} else {
+		*op = "patch";
+		b = kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:s}}",
+		    "group", "", "version", "v1", "resource", "events",
+		    "namespace", e->ns, "name", e->name, "patchType", "merge",
+		    "patch", "count", (int)e->count, "lastTimestamp", e->last);
+	}
+	e->dirty = false;
+	if (b) {
+		e->posted = e->count;
+		e->inflight = true;
+	}
+	return b;
+}
+
+static void on_reply(void *arg, int rc, const kb_msg *rep);
+
+/* Not under mu: the reply may come on another thread at once. */
+static void post(struct kl_event *e, const char *op, kb_body *b)
+{
+	struct kubelet *kl = e->kl;
+	if (b == NULL)
+		return;
+	if (kb_request(kl->ctx, "api", op, b, 10000, on_reply, e) != 0) {
+		kb_body_unref(b);
+		pthread_mutex_lock(&kl->events->mu);
+		e->inflight = false;
+		pthread_mutex_unlock(&kl->events->mu);
+	}
+}
+
+static void on_reply(void *arg, int rc, const kb_msg *rep)
+{
+	struct kl_event *e = arg;
+	struct kubelet *kl = e->kl;
+	struct kl_events *ev = events_of(kl);
+	if (rc) {
+		const char *msg = "";
+		if (rep)
+			kb_msg_err(rep, &msg);
+		kb_debug(kl->ctx, "cannot record an event",
+		    "event=%s/%s err=\"%s\" message=\"%s\"", e->ns, e->name,
+		    kb_strerror(rc), msg);
+	}
+	kb_body *b = NULL;
+	const char *op = NULL;
+	pthread_mutex_lock(&ev->mu);
+	e->inflight = false;
+	if (rc == 0 || rc == KB_EEXIST)
+		e->created = true;
+	if (e->created && e->dirty)
+		b = prepare_locked(e, NULL, &op);
+	pthread_mutex_unlock(&ev->mu);
+	post(e, op, b);
+}
+
+void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
+    const char *uid, const char *field_path, bool warning, const char *reason,
+    const char *message)
+{
+	struct kl_events *ev = events_of(kl);
+	if (ev == NULL || ns == NULL || pod == NULL || uid == NULL)
+		return;
+	const char *type = warning ? "Warning" : "Normal";
+	char *key;
+	if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", uid,
+		field_path ? field_path : "", type, reason, message) < 0)
+		return;
+	int64_t now = kl_mono_ms();
+	char stamp[32];
+	kl_rfc3339(kl_wall_ms(), stamp, sizeof(stamp));
+	pthread_mutex_lock(&ev->mu);
+	expire(ev, now);
+	struct kl_event *e;
+	struct kl_event **pp;
+	for (pp = &ev->list; (e = *pp) != NULL; pp = &e->next)
+		if (!strcmp(e->key, key))
+			break;
+	if (e && !e->created && !e->inflight) {
+		/* Its create failed: make it again. */
+		*pp = e->next;
+		ev->n--;
+		event_free(e);
+		e = NULL;
+	}
+	bool ok = allowed(ev, uid, now);
+	if (e) {
+		free(key);
+		e->count++;
+		e->touched_ms = now;
+		memcpy(e->last, stamp, sizeof(e->last));
+		kb_body *b = NULL;
+		const char *op = NULL;
+		if (!ok)
+			ev->dropped++;
+		else if (e->inflight || !e->created)
+			e->dirty = true;
+		else
+			b = prepare_locked(e, NULL, &op);
+		pthread_mutex_unlock(&ev->mu);
+		post(e, op, b);
+		return;
+	}
+	if (!ok) {
+		ev->dropped++;
+		pthread_mutex_unlock(&ev->mu);
+		free(key);
+		return;
+	}
+	e = calloc(1, sizeof(*e));
+	char *name = NULL;
+	if (e == NULL ||
+	    asprintf(&name, "%s.%llx", pod,
+		(unsigned long long)kl_wall_ms() * 1000000ull +
+		    ev->seq++ % 1000000) < 0) {
+		pthread_mutex_unlock(&ev->mu);
+		free(e);
+		free(key);
+		return;
+	}
+	e->key = key;
+	e->name = name;
+	e->ns = strdup(ns);
+	e->kl = kl;
+	e->count = 1;
+	e->touched_ms = now;
+	memcpy(e->last, stamp, sizeof(e->last));
+	kb_body *obj =
+	    kb_mp_body("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
+		       "s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s}",
+		"apiVersion", "v1", "kind", "Event", "metadata", "name", name,
+		"namespace", ns, "involvedObject", "kind", "Pod", "apiVersion",
+		"v1", "namespace", ns, "name", pod, "uid", uid, "fieldPath",
+		field_path ? field_path : "", "reason", reason, "message",
+		message, "source", "component", "kubelet", "host", kl->node,
+		"firstTimestamp", stamp, "lastTimestamp", stamp, "count", 1,
+		"type", type, "reportingComponent", "kubelet",
+		"reportingInstance", kl->node);
+	if (e->ns == NULL || obj == NULL) {
+		pthread_mutex_unlock(&ev->mu);
+		if (obj)
+			kb_body_unref(obj);
+		event_free(e);
+		return;
+	}
+	e->next = ev->list;
+	ev->list = e;
+	ev->n++;
+	const char *op = NULL;
+	kb_body *b = prepare_locked(e, obj, &op);
+	pthread_mutex_unlock(&ev->mu);
+	post(e, op, b);
+}
+
+void kl_event(struct kubelet *kl, const struct kl_pod *p,
+    const struct kl_ctr *c, bool warning, const char *reason, const char *fmt,
+    ...)
+{
+	char msg[1024], fp[300] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c)
+		snprintf(fp, sizeof(fp), "spec.%s{%s}",
+		    c->init ? "initContainers" : "containers", c->name);
+	kl_event_raw(kl, p->ns, p->name, p->uid, c ? fp : NULL, warning, reason,
+	    msg);
+}
+
+uint64_t kl_events_dropped(struct kubelet *kl)
+{
+	struct kl_events *ev = events_of(kl);
+	if (ev == NULL)
+		return 0;
+	pthread_mutex_lock(&ev->mu);
+	uint64_t n = ev->dropped;
+	pthread_mutex_unlock(&ev->mu);
+	return n;
+}
