@@ -15,7 +15,9 @@ void api_release(struct api_server *s, const struct api_resource *r,
     const json_t *obj);
 /* The autoscaling/v1 Scale of a deployment or replica set (new ref). */
 json_t *api_scale_of(const struct api_resource *r, const json_t *obj);
-/* pods/log: asked of the pod's kubelet over the bus. */
+/* pods/log: asked of the pod's kubelet over the bus; with follow=true the
+ * answer is a stream that asks again from the kubelet's cursor every
+ * 100 ms (plugins/kubelet/logs.c) until done or the client goes. */
 void api_pod_log(struct api_req *req, struct api_resp *resp);
 
 #endif

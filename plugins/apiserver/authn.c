@@ -247,6 +247,15 @@ bool api_authorize(struct api_server *s, const struct api_user *u, const char *v
 	bool node = node_allows(u, verb, resource, sub, ns, name, &decided);
 	if (decided && node)
 		return true;
+	/* A node's own Node and Lease are all it may change of those: the
+	 * Node authorizer's no is final there (RBAC's system:nodes rules
+	 * would otherwise let one kubelet change another's Node). */
+	if (decided && resource != NULL &&
+	    (!strcmp(resource, "nodes") || !strcmp(resource, "leases"))) {
+		snprintf(reason, rlen, "node \"%s\" may only change its own %s",
+		    u->name + 5, resource);
+		return false;
+	}
 	char *key = az_key(u, verb, group, resource, sub, ns, name);
 	bool cached;
 	if (key && az_lookup(key, &cached, reason, rlen)) {

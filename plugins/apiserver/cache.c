@@ -6,6 +6,14 @@
  * every watcher; a watcher only keeps its place in the ring. A watcher that
  * falls further behind than the ring holds gets a 410 Expired error and its
  * stream ends: memory stays bounded whatever the client's speed.
+ *
+ * When the store drops a cache's watch (it publishes an error, or it lost
+ * the watch silently, e.g. it restarted: a write of this server's has not
+ * come back as an event for LOST_AFTER_NS), the keeper thread watches
+ * again from the last revision applied; if the store has compacted that
+ * away, it relists and turns the difference into events. Watchers keep
+ * their streams either way. Events are applied once by (revision, key),
+ * so the old and the new watch may overlap.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,6 +24,9 @@
 #include "server.h"
 
 #define DEFAULT_RING 8192
+#define LOST_AFTER_NS (3 * 1000000000LL) /* our write not seen: watch lost */
+#define KEEPER_TICK_MS 200
+#define RETRY_NS (1000000000LL)          /* after a failed re-watch */
 
 struct ev {
 	uint64_t seq;
@@ -45,6 +56,14 @@ struct api_cache {
 	int64_t watch_id;
 	struct api_watcher *fns; /* callback watchers */
 	int64_t wrote_rev;    /* this server's newest write under prefix */
+	json_t *rev_keys;     /* keys applied at revision `rev` */
+	bool lost;            /* the store dropped the watch: watch again */
+	int64_t lag_target;   /* a write of ours not yet seen as an event, */
+	int64_t lag_since_ns; /* since then (0: none) */
+	int64_t retry_ns;     /* no re-watch before this */
+	uint64_t resyncs;     /* watches re-established */
+	bool resyncing;       /* the keeper is asking for a new watch */
+	int64_t stale_id;     /* an old watch still publishing to us: end it */
 };
 
 struct api_watcher {
@@ -56,6 +75,7 @@ struct api_watcher {
 	char *name;             /* metadata.name=… fast path */
 	struct api_selector *ls, *fs;
 	bool table, bookmarks;
+	bool inc_full, inc_none; /* includeObject=Object / None on a Table */
 	int64_t deadline_ns, bookmark_ns;
 	/* lines to send before the ring: initial ADDED events, errors */
 	char **queue;
@@ -100,15 +120,35 @@ static const char *type_name(char t)
 	return t == 'A' ? "ADDED" : t == 'M' ? "MODIFIED" : "DELETED";
 }
 
-static char *table_line(struct api_cache *c, const char *type, const json_t *obj, size_t *len)
+static char *table_line_inc(struct api_cache *c, const char *type, const json_t *obj,
+    bool full, bool none, size_t *len)
 {
 	json_t *items = json_array();
 	json_array_append(items, (json_t *)obj);
-	json_t *t = api_table(c->r, items, api_get_str(obj, "metadata.resourceVersion"), NULL, false);
+	json_t *t = api_table(c->r, items, api_get_str(obj, "metadata.resourceVersion"), NULL, full);
+	if (t && none) {
+		size_t i;
+		json_t *row;
+		json_array_foreach(json_object_get(t, "rows"), i, row)
+			json_object_del(row, "object");
+	}
 	char *line = t ? event_line(type, t, len) : NULL;
 	json_decref(t);
 	json_decref(items);
 	return line;
+}
+
+/* The Table line with PartialObjectMetadata, as kubectl asks by default. */
+static char *table_line(struct api_cache *c, const char *type, const json_t *obj, size_t *len)
+{
+	return table_line_inc(c, type, obj, false, false, len);
+}
+
+/* The Table line as watcher w asked for it. */
+static char *w_table_line(const struct api_watcher *w, const char *type, const json_t *obj,
+    size_t *len)
+{
+	return table_line_inc(w->c, type, obj, w->inc_full, w->inc_none, len);
 }
 
 /* --- the ring ------------------------------------------------------------------ */
@@ -212,13 +252,24 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 	int64_t rev = 0;
 	if (key == NULL)
 		return;
+	kb_mp_int(kv, "mod_rev", &rev);
+	/* Seen already (an old and a new watch overlap after a re-watch):
+	 * a revision writes each key at most once. */
+	if (rev < c->rev || (rev == c->rev && json_object_get(c->rev_keys, key))) {
+		free(key);
+		return;
+	}
+	if (rev > c->rev) {
+		json_object_clear(c->rev_keys);
+		c->rev = rev;
+	}
+	json_object_set_new(c->rev_keys, key, json_true());
 	json_t *old = json_object_get(c->objs, key);
 	if (old)
 		json_incref(old);
 	char type;
 	json_t *obj;
 	if (kb_mp_streq(ev, "type", "delete")) {
-		kb_mp_int(kv, "mod_rev", &rev);
 		if (old == NULL) {
 			free(key);
 			return; /* never knew it */
@@ -239,8 +290,6 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 		json_object_set(c->objs, key, obj);
 		type = old ? 'M' : 'A';
 	}
-	if (rev > c->rev)
-		c->rev = rev;
 	ring_push(c, type, obj, old, rev);
 	notify_fns(c, ring_at(c, c->count - 1));
 	free(key);
@@ -251,16 +300,28 @@ static void on_store_event(void *arg, const kb_msg *m)
 	struct api_cache *c = arg;
 	const msgpack_object *b = kb_msg_body(m);
 	const msgpack_object *evs = kb_mp_key(b, "events");
+	int64_t wid = -1;
+	kb_mp_int(b, "watch_id", &wid);
 	pthread_mutex_lock(&c->mu);
-	if (kb_mp_get(b, "error")) {
-		/* The store dropped us: everything after now is unknown, so
-		 * every watcher must relist. */
-		c->floor_rev = INT64_MAX;
-		kb_info(c->s->ctx, "store dropped the watch; watchers will relist", "resource=%s",
-		    c->r->plural);
+	/* A replaced watch that still publishes on our topic is ours for
+	 * sure (watch ids repeat after a store restart; topics do not): the
+	 * keeper ends it. */
+	if (evs && wid > 0 && c->watch_id > 0 && wid != c->watch_id && !c->resyncing)
+		c->stale_id = wid;
+	if (kb_mp_get(b, "error") && wid == c->watch_id && !c->lost) {
+		/* The store dropped our watch: the keeper watches again from
+		 * c->rev; watchers keep waiting meanwhile. (An error of a
+		 * watch we have replaced already is old news.) */
+		c->lost = true; /* the keeper looks every KEEPER_TICK_MS */
+		kb_info(c->s->ctx, "store dropped the watch; watching again", "resource=%s rev=%" PRId64,
+		    c->r->plural, c->rev);
 	}
 	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
 		apply_one(c, &evs->via.array.ptr[i]);
+	if (c->lag_since_ns && c->rev >= c->lag_target) {
+		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
+		c->lag_target = c->wrote_rev;
+	}
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 }
@@ -280,10 +341,25 @@ static void cache_free(struct api_cache *c)
 		ev_clear(ring_at(c, i));
 	free(c->ring);
 	json_decref(c->objs);
+	json_decref(c->rev_keys);
 	free(c->prefix);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);
+}
+
+/* Ask the store to publish c's prefix from revision `from` on c->topic. */
+static int store_watch(struct api_cache *c, int64_t from, int64_t *id)
+{
+	kb_msg *rep = NULL;
+	int rc = kb_call(c->s->ctx, KB_STORE_SERVICE, "watch",
+	    kb_mp_body("{s:s, s:I, s:b, s:s}", "prefix", c->prefix, "rev", from, "prev", 1,
+	        "topic", c->topic),
+	    (int)c->s->request_timeout_ms, &rep);
+	if (rc == 0 && !kb_mp_int(kb_msg_body(rep), "watch_id", id))
+		rc = KB_EPROTO;
+	kb_msg_free(rep);
+	return rc;
 }
 
 static struct api_cache *cache_start(struct api_server *s, const struct api_resource *r,
@@ -298,11 +374,12 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	c->cap = s->watch_buffer > 0 ? (size_t)s->watch_buffer : DEFAULT_RING;
 	c->ring = calloc(c->cap, sizeof(*c->ring));
 	c->objs = json_object();
+	c->rev_keys = json_object();
 	c->next_seq = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
-	if (c->ring == NULL || c->prefix == NULL ||
+	if (c->ring == NULL || c->prefix == NULL || c->objs == NULL || c->rev_keys == NULL ||
 	    kb_subscribe(s->ctx, c->topic, on_store_event, c) != 0) {
 		api_err(e, 500, "InternalError", "cannot watch the store for %s", r->plural);
 		cache_free(c);
@@ -325,14 +402,11 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	json_decref(items);
 	c->rev = c->floor_rev = rev;
 	pthread_mutex_unlock(&c->mu);
-	kb_msg *rep = NULL;
-	int rc = kb_call(s->ctx, KB_STORE_SERVICE, "watch",
-	    kb_mp_body("{s:s, s:I, s:b, s:s}", "prefix", c->prefix, "rev", rev + 1, "prev", 1,
-	        "topic", c->topic),
-	    (int)s->request_timeout_ms, &rep);
-	if (rc == 0)
-		kb_mp_int(kb_msg_body(rep), "watch_id", &c->watch_id);
-	kb_msg_free(rep);
+	int64_t id = 0;
+	int rc = store_watch(c, rev + 1, &id);
+	pthread_mutex_lock(&c->mu);
+	c->watch_id = id;
+	pthread_mutex_unlock(&c->mu);
 	if (rc) {
 		api_err_from_kb(e, rc, "cannot watch the store");
 		goto fail;
@@ -359,6 +433,187 @@ static struct api_cache *cache_get(struct api_server *s, const struct api_resour
 	return c;
 }
 
+/* --- keeping the store watch -------------------------------------------------------- */
+
+/* The store has compacted past c->rev: list what is there now and turn the
+ * difference to the cache's map into events at the list's revision, so
+ * watchers see the state they missed as Kubernetes' relisting informer
+ * would. History before that revision is gone: older watches get 410. */
+static int relist(struct api_cache *c, int64_t *at)
+{
+	struct api_error e = { 0 };
+	json_t *items = NULL;
+	int64_t rev = 0;
+	int rc = api_store_list(c->s, c->prefix, 0, NULL, 0, &items, &rev, NULL, NULL, &e);
+	api_err_clear(&e);
+	if (rc)
+		return rc;
+	json_t *seen = json_object();
+	pthread_mutex_lock(&c->mu);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o) {
+		char *key = api_key(c->r, api_get_str(o, "metadata.namespace"),
+		    api_get_str(o, "metadata.name"));
+		if (key == NULL)
+			continue;
+		json_object_set_new(seen, key, json_true());
+		json_t *old = json_object_get(c->objs, key);
+		const char *was = old ? api_get_str(old, "metadata.resourceVersion") : NULL;
+		const char *now = api_get_str(o, "metadata.resourceVersion");
+		if (old == NULL || !was || !now || strcmp(was, now)) {
+			if (old)
+				json_incref(old);
+			json_object_set(c->objs, key, o);
+			ring_push(c, old ? 'M' : 'A', json_incref(o), old, rev);
+			notify_fns(c, ring_at(c, c->count - 1));
+		}
+		free(key);
+	}
+	const char *key;
+	void *tmp;
+	json_object_foreach_safe(c->objs, tmp, key, o) {
+		if (json_object_get(seen, key))
+			continue;
+		json_t *gone = json_deep_copy(o);
+		char rv[32];
+		snprintf(rv, sizeof(rv), "%" PRId64, rev);
+		api_set(gone, "metadata.resourceVersion", json_string(rv));
+		json_t *old = json_incref(o);
+		json_object_del(c->objs, key);
+		ring_push(c, 'D', gone, old, rev);
+		notify_fns(c, ring_at(c, c->count - 1));
+	}
+	if (rev > c->rev)
+		c->rev = rev;
+	if (rev > c->floor_rev)
+		c->floor_rev = rev;
+	json_object_clear(c->rev_keys);
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	json_decref(seen);
+	json_decref(items);
+	*at = rev;
+	return 0;
+}
+
+/* Watch again from the last revision applied (keeper thread). */
+static void resync(struct api_cache *c)
+{
+	struct api_server *s = c->s;
+	pthread_mutex_lock(&c->mu);
+	int64_t from = c->rev + 1;
+	bool was_lost = c->lost;
+	c->resyncing = true;
+	pthread_mutex_unlock(&c->mu);
+	int64_t id = 0, at = 0;
+	bool relisted = false;
+	int rc = store_watch(c, from, &id);
+	if (rc == KB_EEXPIRED) {
+		rc = relist(c, &at);
+		relisted = rc == 0;
+		if (rc == 0)
+			rc = store_watch(c, at + 1, &id);
+	}
+	pthread_mutex_lock(&c->mu);
+	c->resyncing = false;
+	if (rc) {
+		c->lost = true;
+		c->retry_ns = mono_ns() + RETRY_NS;
+	} else {
+		c->watch_id = id;
+		c->lost = false;
+		c->resyncs++;
+		/* Re-armed by the next write of ours that does not come back. */
+		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
+		c->lag_target = c->wrote_rev;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (rc) {
+		kb_warn(s->ctx, "cannot watch the store again; retrying", "resource=%s rev=%" PRId64 " err=%s",
+		    c->r->plural, from, kb_strerror(rc));
+		return;
+	}
+	kb_info(s->ctx, "store watch re-established", "resource=%s from_rev=%" PRId64 " relisted=%s why=%s",
+	    c->r->plural, relisted ? at + 1 : from, relisted ? "true" : "false",
+	    was_lost ? "dropped" : "events-missing");
+}
+
+/* End a replaced watch that turned out to be alive (keeper thread). */
+static void end_stale(struct api_cache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	int64_t id = c->stale_id;
+	c->stale_id = 0;
+	pthread_mutex_unlock(&c->mu);
+	if (id == 0)
+		return;
+	kb_msg *rep = NULL;
+	kb_call(c->s->ctx, KB_STORE_SERVICE, "unwatch", kb_mp_body("{s:I}", "watch_id", id), 1000,
+	    &rep);
+	kb_msg_free(rep);
+	kb_info(c->s->ctx, "ended a replaced store watch", "resource=%s watch_id=%" PRId64,
+	    c->r->plural, id);
+}
+
+static bool needs_resync(struct api_cache *c, int64_t now)
+{
+	pthread_mutex_lock(&c->mu);
+	bool due = now >= c->retry_ns &&
+	    (c->lost || (c->lag_since_ns && now - c->lag_since_ns >= LOST_AFTER_NS));
+	if (due && !c->lost)
+		kb_warn(c->s->ctx, "a write has not come back from the store's watch; watching again",
+		    "resource=%s rev=%" PRId64 " waiting_for=%" PRId64, c->r->plural, c->rev, c->lag_target);
+	pthread_mutex_unlock(&c->mu);
+	return due;
+}
+
+static void *keeper_main(void *arg)
+{
+	struct api_server *s = arg;
+	struct api_cache **snap = calloc(api_nresources, sizeof(*snap));
+	pthread_mutex_lock(&s->cache_mu);
+	while (!s->keeper_stop && snap) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += KEEPER_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->keeper_cv, &s->cache_mu, &ts);
+		if (s->keeper_stop || s->caches == NULL)
+			continue;
+		memcpy(snap, s->caches, api_nresources * sizeof(*snap));
+		pthread_mutex_unlock(&s->cache_mu);
+		/* Caches are freed only after this thread is joined. */
+		int64_t now = mono_ns();
+		for (size_t i = 0; i < api_nresources && !s->stopping; i++) {
+			if (snap[i] && needs_resync(snap[i], now))
+				resync(snap[i]);
+			if (snap[i])
+				end_stale(snap[i]);
+		}
+		pthread_mutex_lock(&s->cache_mu);
+	}
+	pthread_mutex_unlock(&s->cache_mu);
+	free(snap);
+	return NULL;
+}
+
+uint64_t api_cache_resyncs(struct api_server *s, size_t i)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	struct api_cache *c = s->caches && i < api_nresources ? s->caches[i] : NULL;
+	pthread_mutex_unlock(&s->cache_mu);
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&c->mu);
+	uint64_t n = c->resyncs;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
 int api_cache_start_all(struct api_server *s, struct api_error *e)
 {
 	/* Warm every cache at start: a client's resourceVersion from any read
@@ -366,11 +621,28 @@ int api_cache_start_all(struct api_server *s, struct api_error *e)
 	for (size_t i = 0; i < api_nresources; i++)
 		if (!api_resources[i].virtual_ && cache_get(s, &api_resources[i], e) == NULL)
 			return KB_EUNAVAILABLE;
+	pthread_cond_init(&s->keeper_cv, NULL);
+	s->keeper_stop = false;
+	if (pthread_create(&s->cache_keeper, NULL, keeper_main, s) != 0) {
+		pthread_cond_destroy(&s->keeper_cv);
+		api_err(e, 500, "InternalError", "cannot start the watch cache keeper");
+		return KB_ESYS;
+	}
+	s->keeper_on = true;
 	return 0;
 }
 
 void api_cache_stop_all(struct api_server *s)
 {
+	if (s->keeper_on) {
+		pthread_mutex_lock(&s->cache_mu);
+		s->keeper_stop = true;
+		pthread_cond_broadcast(&s->keeper_cv);
+		pthread_mutex_unlock(&s->cache_mu);
+		pthread_join(s->cache_keeper, NULL);
+		pthread_cond_destroy(&s->keeper_cv);
+		s->keeper_on = false;
+	}
 	pthread_mutex_lock(&s->cache_mu);
 	for (size_t i = 0; s->caches && i < api_nresources; i++) {
 		struct api_cache *c = s->caches[i];
@@ -403,10 +675,15 @@ void api_cache_wrote(struct api_server *s, const char *key, int64_t rev)
 	}
 	pthread_mutex_unlock(&s->cache_mu);
 	for (size_t i = 0; i < n; i++) {
-		pthread_mutex_lock(&hit[i]->mu);
-		if (rev > hit[i]->wrote_rev)
-			hit[i]->wrote_rev = rev;
-		pthread_mutex_unlock(&hit[i]->mu);
+		struct api_cache *c = hit[i];
+		pthread_mutex_lock(&c->mu);
+		if (rev > c->wrote_rev)
+			c->wrote_rev = rev;
+		if (rev > c->rev && c->lag_since_ns == 0) {
+			c->lag_target = rev;
+			c->lag_since_ns = mono_ns();
+		}
+		pthread_mutex_unlock(&c->mu);
 	}
 }
 
@@ -423,7 +700,7 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 	pthread_mutex_lock(&c->mu);
 	/* Not before the cache has seen what this server wrote: a client that
 	 * deleted a namespace must not create in it a moment later. */
-	while (c->rev < c->wrote_rev && c->floor_rev != INT64_MAX && !s->stopping &&
+	while (c->rev < c->wrote_rev && !c->lost && !s->stopping &&
 	    mono_ns() < until) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -434,7 +711,7 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 		}
 		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
-	json_t *o = c->rev >= c->wrote_rev && c->floor_rev != INT64_MAX ?
+	json_t *o = c->rev >= c->wrote_rev && !c->lost ?
 	    json_object_get(c->objs, key) :
 	    NULL;
 	if (o) {
@@ -537,8 +814,8 @@ static char *next_from_ring(struct api_watcher *w, bool *expired)
 			continue;
 		size_t len;
 		if (w->table) {
-			if (t != e->type)
-				return table_line(c, type_name(t), e->obj, &len);
+			if (t != e->type || w->inc_full || w->inc_none)
+				return w_table_line(w, type_name(t), e->obj, &len);
 			if (e->tline == NULL)
 				e->tline = table_line(c, type_name(t), e->obj, &e->tlen);
 			return e->tline ? strndup(e->tline, e->tlen) : NULL;
@@ -669,6 +946,8 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 	w->ns = req->ns ? strdup(req->ns) : NULL;
 	w->name = req->name ? strdup(req->name) : NULL;
 	w->table = req->want_table;
+	w->inc_full = req->include_object_full;
+	w->inc_none = req->include_object_none;
 	w->bookmarks = req->allow_bookmarks;
 	w->ls = api_label_selector(req->label_selector, e);
 	w->fs = w->ls ? api_field_selector(req->res, req->field_selector, e) : NULL;
@@ -692,7 +971,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 				continue;
 			if (initial_to_queue) {
 				size_t len;
-				queue_line(w, w->table ? table_line(c, "ADDED", o, &len)
+				queue_line(w, w->table ? w_table_line(w, "ADDED", o, &len)
 				                       : event_line("ADDED", o, &len));
 			} else {
 				struct api_event ev = { .type = "ADDED", .obj = o, .rev = c->rev };

@@ -38,7 +38,8 @@
 #define NS_PER_S 1000000000LL
 #define HEADER_TIMEOUT_S 10       /* a connection's next request headers */
 #define IDLE_TIMEOUT_S 30         /* keep-alive between requests */
-#define MEMORY_LIMIT (128 * 1024) /* headers and read buffer, per connection */
+#define MEMORY_LIMIT (32 * 1024) /* headers and read buffer, per connection;
+				  * libmicrohttpd zeroes it all per request */
 #define STACK_SIZE (2u << 20)     /* per connection thread */
 #define MAX_CONNECTIONS 10000
 #define STREAM_POLL_MS 250 /* how often a stream checks its client */
@@ -739,6 +740,46 @@ static bool int_arg(struct MHD_Connection *c, const char *name, int64_t *out,
 	return true;
 }
 
+/* pods/log's sinceTime (RFC 3339, as `kubectl logs --since-time`) as
+ * the sinceSeconds the kubelet takes. */
+static bool since_time_arg(struct MHD_Connection *c, struct api_req *req,
+    struct api_resp *r)
+{
+	const char *v = arg(c, "sinceTime");
+	if (v == NULL || !*v)
+		return true;
+	struct tm tm = { 0 };
+	const char *end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
+	long off = 0;
+	if (end && *end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			;
+	if (end && (end[0] == '+' || end[0] == '-') && strlen(end) == 6 &&
+	    end[3] == ':') {
+		off = (atol(end + 1) * 3600 + atol(end + 4) * 60) *
+		    (end[0] == '-' ? -1 : 1);
+		end += 6;
+	} else if (end && (*end == 'Z' || *end == 'z')) {
+		end++;
+	} else {
+		end = NULL;
+	}
+	if (end == NULL || *end) {
+		status_resp(r, 400, "BadRequest",
+		    "invalid value for sinceTime: %.64s: expected an RFC 3339 time",
+		    v);
+		return false;
+	}
+	if (req->since_seconds >= 0) {
+		status_resp(r, 400, "BadRequest",
+		    "at most one of sinceTime or sinceSeconds may be specified");
+		return false;
+	}
+	int64_t ago = (int64_t)time(NULL) - ((int64_t)timegm(&tm) - off);
+	req->since_seconds = ago > 0 ? ago : 1;
+	return true;
+}
+
 static bool parse_ints(struct MHD_Connection *c, struct api_req *req,
     struct api_resp *r)
 {
@@ -747,7 +788,8 @@ static bool parse_ints(struct MHD_Connection *c, struct api_req *req,
 	    int_arg(c, "timeoutSeconds", &req->timeout_s, r) &&
 	    int_arg(c, "tailLines", &req->tail_lines, r) &&
 	    int_arg(c, "sinceSeconds", &req->since_seconds, r) &&
-	    int_arg(c, "limitBytes", &req->limit_bytes, r);
+	    int_arg(c, "limitBytes", &req->limit_bytes, r) &&
+	    since_time_arg(c, req, r);
 }
 
 static bool parse_enums(struct MHD_Connection *c, struct api_req *req,

@@ -263,6 +263,16 @@ char *api_metrics_text(struct api_server *s, size_t *len)
 	    "gauge\napiserver_registered_watchers %" PRId64 "\n",
 	    m->watchers);
 	pthread_mutex_unlock(&m->mu);
+	emit(&o,
+	    "# HELP apiserver_watch_cache_resyncs_total Store watches the "
+	    "watch cache re-established after the store dropped them.\n"
+	    "# TYPE apiserver_watch_cache_resyncs_total counter\n");
+	for (size_t i = 0; i < api_nresources; i++)
+		if (!api_resources[i].virtual_)
+			emit(&o,
+			    "apiserver_watch_cache_resyncs_total{group=\"%s\",resource=\"%s\"} %" PRIu64
+			    "\n",
+			    api_resources[i].group, api_resources[i].plural, api_cache_resyncs(s, i));
 	if (o.failed) {
 		free(o.buf);
 		return NULL;

@@ -141,12 +141,15 @@ static int api_start(kb_ctx *ctx, void *state)
 		return KB_EUNAVAILABLE;
 	}
 	api_bootstrap(&p->s);
-	if (api_busapi_start(p->bus))
+	if (api_busapi_start(p->bus)) {
+		api_cache_stop_all(&p->s);
 		return kb_fail(ctx, KB_ESYS, "cannot start the api workers");
+	}
 	int port = 0;
 	p->http = api_http_start(&p->s, &p->pki, &port, err, sizeof(err));
 	if (p->http == NULL) {
 		api_busapi_stop(p->bus);
+		api_cache_stop_all(&p->s);
 		return kb_fail(ctx, KB_EUNAVAILABLE, "%s", err);
 	}
 	char host[256];

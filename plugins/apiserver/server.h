@@ -30,6 +30,10 @@ struct api_server {
 	/* watch caches, one per resource, started on first use (cache.c) */
 	pthread_mutex_t cache_mu;
 	struct api_cache **caches;   /* indexed like api_resources[] */
+	/* re-establishes store watches the store dropped (cache.c) */
+	pthread_t cache_keeper;
+	pthread_cond_t keeper_cv;    /* with cache_mu */
+	bool keeper_on, keeper_stop;
 	/* allocation of ClusterIPs and NodePorts (rest.c) */
 	pthread_mutex_t alloc_mu;
 	/* the HTTP side (http.c): opaque here */
@@ -48,6 +52,8 @@ void api_bootstrap(struct api_server *s);
 /* cache.c */
 int api_cache_start_all(struct api_server *s, struct api_error *e);
 void api_cache_stop_all(struct api_server *s);
+/* How often resource i's cache has re-established its store watch. */
+uint64_t api_cache_resyncs(struct api_server *s, size_t i);
 /* List from the cache (resourceVersion=0 semantics): items (new array of
  * new references) under ns (NULL: all) at the cache's revision. */
 int api_cache_list(struct api_server *s, const struct api_resource *r,
