@@ -1,0 +1,341 @@
+/* tests/bench/deploy/bench_deploy.c — a whole control plane and 100 hollow
+ * nodes in one process: a 3,000-replica Deployment from `kubectl apply`
+ * until status.availableReplicas = 3,000, then a rolling update of its
+ * image (another `kubectl apply`) to completion.
+ *
+ * The host (tests/harness.h): store-lmdb (sync: true, the shipped setting;
+ * --no-sync turns it off), the apiserver on 127.0.0.1:0, the deployment,
+ * replicaset, gc, namespace, endpoints and endpointslice controllers, the
+ * scheduler, and --nodes
+ * kubelets on runtime-fake (node hollow-N, pod IPs 10.(100+N).x.y). kubectl
+ * reads DATA_DIR/admin.kubeconfig. The Deployment is watched by polling it
+ * through the `api` bus service every 20 ms (no HTTP cost on the clock).
+ *
+ *   create   from just before `kubectl apply` until availableReplicas =
+ *            replicas (and observedGeneration = generation);
+ *   rollout  from just before the second `kubectl apply` (the image
+ *            changed) until updatedReplicas = availableReplicas =
+ *            replicas = status.replicas (old pods gone) and every other
+ *            ReplicaSet of the Deployment is at 0 replicas.
+ *
+ *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
+ *                [--smoke]
+ *
+ * Last line:
+ *   RESULT deploy create_pods_per_s=N rollout_pods_per_s=N
+ *       ratio=<create_pods_per_s/680>
+ * (680 pods/s: kube-scheduler's own throughput threshold.) Exit status 1
+ * when a phase did not complete in --timeout seconds or kubectl failed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kubus/client.h>
+
+#include "harness.h"
+
+#define REF_PODS_PER_S 680.0
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static char *config(int nodes, bool sync)
+{
+	size_t cap = 4096 + (size_t)nodes * 400, len = 0;
+	char *y = malloc(cap);
+	if (y == NULL)
+		return NULL;
+	len += (size_t)snprintf(y + len, cap - len,
+	    "host: {name: bench, log_level: warn}\n"
+	    "bus: {listen: []}\n"
+	    "plugins:\n"
+	    "  - {name: store, use: store-lmdb, config: {sync: %s}}\n"
+	    "  - name: apiserver\n"
+	    "    use: apiserver\n"
+	    "    config: {listen: \"127.0.0.1:0\"}\n"
+	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
+	    "  - {name: ctrl-replicaset, use: ctrl-replicaset}\n"
+	    "  - {name: ctrl-gc, use: ctrl-gc}\n"
+	    "  - {name: ctrl-namespace, use: ctrl-namespace}\n"
+	    "  - {name: ctrl-endpoints, use: ctrl-endpoints}\n"
+	    "  - {name: ctrl-endpointslice, use: ctrl-endpointslice}\n"
+	    "  - {name: scheduler, use: scheduler}\n",
+	    sync ? "true" : "false");
+	for (int i = 0; i < nodes; i++)
+		len += (size_t)snprintf(y + len, cap - len,
+		    "  - name: kubelet-%d\n"
+		    "    use: kubelet\n"
+		    "    config: {node_name: hollow-%d, runtime: runtime-fake,"
+		    " runtime_config: {ip_prefix: \"10.%d\"}}\n",
+		    i, i, 100 + i % 150);
+	return y;
+}
+
+static const char deploy_fmt[] = "apiVersion: apps/v1\n"
+				 "kind: Deployment\n"
+				 "metadata:\n"
+				 "  name: bench\n"
+				 "  namespace: default\n"
+				 "spec:\n"
+				 "  replicas: %d\n"
+				 "  selector:\n"
+				 "    matchLabels: {app: bench}\n"
+				 "  template:\n"
+				 "    metadata:\n"
+				 "      labels: {app: bench}\n"
+				 "    spec:\n"
+				 "      terminationGracePeriodSeconds: 1\n"
+				 "      containers:\n"
+				 "        - name: c\n"
+				 "          image: %s\n";
+
+struct st {
+	int64_t gen, observed, replicas, updated, ready, available, total;
+};
+
+static bool deploy_status(kb_ctx *c, struct st *s)
+{
+	kb_msg *rep = NULL;
+	memset(s, 0, sizeof(*s));
+	int rc = kb_api_get(c, &KB_GVR_DEPLOYMENTS, "default", "bench", &rep);
+	if (rc == 0) {
+		const msgpack_object *d = kb_msg_body(rep);
+		kb_mp_int(d, "metadata.generation", &s->gen);
+		kb_mp_int(d, "status.observedGeneration", &s->observed);
+		kb_mp_int(d, "spec.replicas", &s->replicas);
+		kb_mp_int(d, "status.updatedReplicas", &s->updated);
+		kb_mp_int(d, "status.readyReplicas", &s->ready);
+		kb_mp_int(d, "status.availableReplicas", &s->available);
+		kb_mp_int(d, "status.replicas", &s->total);
+	}
+	kb_msg_free(rep);
+	return rc == 0;
+}
+
+/* ReplicaSets of app=bench with spec.replicas > 0 (the new one counts). */
+static int live_replicasets(kb_ctx *c)
+{
+	kb_msg *rep = NULL;
+	int n = -1;
+	if (kb_api_list(c, &KB_GVR_REPLICASETS, "default", "app=bench", NULL,
+		&rep) == 0) {
+		const msgpack_object *items =
+		    kb_mp_key(kb_msg_body(rep), "items");
+		n = 0;
+		for (uint32_t i = 0;
+		     items && items->type == MSGPACK_OBJECT_ARRAY &&
+		     i < items->via.array.size;
+		     i++) {
+			int64_t r = 0, sr = 0;
+			kb_mp_int(&items->via.array.ptr[i], "spec.replicas",
+			    &r);
+			kb_mp_int(&items->via.array.ptr[i], "status.replicas",
+			    &sr);
+			n += r > 0 || sr > 0;
+		}
+	}
+	kb_msg_free(rep);
+	return n;
+}
+
+static int kubectl(const char *prefix, const char *args)
+{
+	char cmd[8192], *out = NULL;
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", prefix, args);
+	int rc = kbt_run(cmd, &out);
+	fprintf(stderr, "kubectl %s: %s", args, out ? out : "\n");
+	free(out);
+	return rc;
+}
+
+/* Wait for the phase's end; its duration in ms, or -1 on timeout. */
+static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
+    const char *phase)
+{
+	int64_t last_print = 0;
+	struct st s;
+	for (;;) {
+		int64_t now = now_ms();
+		bool got = deploy_status(c, &s);
+		bool done = got && s.replicas > 0 && s.observed >= s.gen &&
+		    s.available == s.replicas;
+		if (rollout)
+			done = done && s.updated == s.replicas &&
+			    s.total == s.replicas;
+		if (done && rollout)
+			done = live_replicasets(c) == 1;
+		if (done)
+			return now_ms() - t0;
+		if (now - last_print >= 1000) {
+			fprintf(stderr,
+			    "  %s %5.1fs: replicas=%lld updated=%lld ready=%lld "
+			    "available=%lld (of %lld)\n",
+			    phase, (double)(now - t0) / 1000,
+			    (long long)s.total, (long long)s.updated,
+			    (long long)s.ready, (long long)s.available,
+			    (long long)s.replicas);
+			last_print = now;
+		}
+		if (now - t0 > (int64_t)timeout_s * 1000)
+			return -1;
+		sleep_ms(20);
+	}
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
+	    "[--no-sync] [--smoke]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	int nodes = 100, replicas = 3000, timeout_s = 300;
+	bool sync = true;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
+			nodes = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--replicas") && i + 1 < argc)
+			replicas = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+			timeout_s = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--no-sync"))
+			sync = false;
+		else if (!strcmp(argv[i], "--smoke")) {
+			nodes = 5;
+			replicas = 100;
+			timeout_s = 60;
+		} else
+			usage();
+	}
+	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
+	    replicas > nodes * 110 || timeout_s < 1)
+		usage();
+	if (access("/usr/bin/kubectl", X_OK) != 0) {
+		fprintf(stderr,
+		    "bench-deploy: no /usr/bin/kubectl "
+		    "(./build.sh installs kubernetes-client)\n");
+		return 1;
+	}
+	char *yaml = config(nodes, sync);
+	char err[1024];
+	int64_t t_host = now_ms();
+	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
+				    NULL;
+	free(yaml);
+	if (h == NULL) {
+		fprintf(stderr, "bench-deploy: host: %s\n", err);
+		return 1;
+	}
+	const char *groups[] = { "kubus:plugins" };
+	kb_ctx *c = kbt_client(h, "bench", "plugin:bench", groups, 1);
+	char *tmp = kbt_mkdtemp("bench-deploy");
+	char prefix[4096], f1[4200], f2[4200];
+	snprintf(prefix, sizeof(prefix),
+	    "HOME=%s KUBECONFIG=%s/admin.kubeconfig /usr/bin/kubectl "
+	    "--cache-dir=%s/cache --request-timeout=60s",
+	    tmp, kbt_host_data_dir(h), tmp);
+	snprintf(f1, sizeof(f1), "%s/v1.yaml", tmp);
+	snprintf(f2, sizeof(f2), "%s/v2.yaml", tmp);
+	FILE *f = fopen(f1, "w");
+	if (f) {
+		fprintf(f, deploy_fmt, replicas, "busybox:1");
+		fclose(f);
+	}
+	f = fopen(f2, "w");
+	if (f) {
+		fprintf(f, deploy_fmt, replicas, "busybox:2");
+		fclose(f);
+	}
+	int rc = 1;
+	/* every node Ready before the clock starts */
+	int ready_nodes = 0;
+	for (int i = 0; i < 600 && ready_nodes < nodes; i++) {
+		kb_msg *rep = NULL;
+		if (kb_api_list(c, &KB_GVR_NODES, NULL, NULL, NULL, &rep) ==
+		    0) {
+			const msgpack_object *it =
+			    kb_mp_key(kb_msg_body(rep), "items");
+			ready_nodes = it && it->type == MSGPACK_OBJECT_ARRAY ?
+			    (int)it->via.array.size :
+			    0;
+		}
+		kb_msg_free(rep);
+		if (ready_nodes < nodes)
+			sleep_ms(100);
+	}
+	fprintf(stderr, "bench-deploy: %d nodes registered in %.1fs\n",
+	    ready_nodes, (double)(now_ms() - t_host) / 1000);
+	char args[8400];
+	if (kubectl(prefix, "version") != 0)
+		goto out;
+	snprintf(args, sizeof(args), "apply -f %s", f1);
+	double cpu0 = cpu_s();
+	int64_t t0 = now_ms();
+	if (kubectl(prefix, args) != 0)
+		goto out;
+	int64_t create_ms = wait_done(c, t0, timeout_s, false, "create");
+	double cpu1 = cpu_s();
+	if (create_ms < 0) {
+		fprintf(stderr, "bench-deploy: create did not finish in %ds\n",
+		    timeout_s);
+		goto out;
+	}
+	double create_rate =
+	    replicas * 1000.0 / (double)(create_ms ? create_ms : 1);
+	printf("create: %d pods available in %.2fs = %.0f pods/s (cpu %.1fs)\n",
+	    replicas, create_ms / 1000.0, create_rate, cpu1 - cpu0);
+	fflush(stdout);
+	snprintf(args, sizeof(args), "apply -f %s", f2);
+	t0 = now_ms();
+	if (kubectl(prefix, args) != 0)
+		goto out;
+	int64_t roll_ms = wait_done(c, t0, timeout_s, true, "rollout");
+	double cpu2 = cpu_s();
+	if (roll_ms < 0) {
+		fprintf(stderr, "bench-deploy: rollout did not finish in %ds\n",
+		    timeout_s);
+		goto out;
+	}
+	double roll_rate = replicas * 1000.0 / (double)(roll_ms ? roll_ms : 1);
+	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
+	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
+	printf("reference: kube-scheduler's threshold %.0f pods/s; "
+	       "nodes=%d replicas=%d store sync=%s nproc=%ld\n",
+	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false",
+	    sysconf(_SC_NPROCESSORS_ONLN));
+	printf("RESULT deploy create_pods_per_s=%.0f rollout_pods_per_s=%.0f "
+	       "ratio=%.2f\n",
+	    create_rate, roll_rate, create_rate / REF_PODS_PER_S);
+	rc = 0;
+out:
+	fflush(stdout);
+	kbt_host_stop(h);
+	kbt_rmrf(tmp);
+	free(tmp);
+	return rc;
+}
