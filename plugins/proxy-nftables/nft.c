@@ -1,0 +1,569 @@
+/* plugins/proxy-nftables/nft.c — the nftables backend (kind
+ * proxy-backend): one table of its own, `ip kubus-proxy`, written as text
+ * and applied through libnftables, one transaction per sync.
+ *
+ * Layout (kube-proxy's nftables mode, reduced):
+ *   map service-ips        ip daddr . l4proto . dport -> goto service chain
+ *   map service-nodeports  l4proto . dport (local daddr) -> goto chain
+ *   map no-endpoint-*      the same keys -> goto reject-chain
+ *   set cluster-ips        every allocated ClusterIP; the rest of the
+ *                          service CIDR is rejected
+ *   set hairpin            ep . ep for this node's endpoints: a pod that
+ *                          reaches itself through its service is
+ *                          masqueraded (nothing else is, but locally
+ *                          generated traffic, marked in nat-output)
+ *   s<N>p<i>    per service port: `numgen random mod k == 0 dnat` for
+ *               k = n..2, then a plain dnat: uniform over n endpoints
+ *               without an anonymous map per service (the kernel names
+ *               anonymous sets by scanning every set of the table, and
+ *               looks named ones up in a list: both quadratic at 10,000
+ *               services — measured, see tests/bench/proxy)
+ *   e<N>p<i>e<j>, set <..>a<j>  with ClientIP affinity: one chain and one
+ *               dynamic timeout set per endpoint; the service chain sends
+ *               a known client to its endpoint's chain first
+ *   n<N>p<i>    the same for a NodePort whose endpoints differ
+ *               (externalTrafficPolicy: Local)
+ * Hooks: nat prerouting/output at -100 (DNAT), nat postrouting at 100
+ * (masquerade), filter input/forward/output at -110 (rejects, before
+ * anything else sees the packet).
+ *
+ * Incremental sync: each service keeps the text that removes it (`undo`);
+ * a changed service is its undo followed by its new install, so the
+ * transaction's size follows the changed services only. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nftables/libnftables.h>
+
+#include <kubus/kubus.h>
+#include <kubus/proxy.h>
+#include <kubus/strmap.h>
+
+#include "../proxy/pxbuf.h"
+
+#define TABLE "ip kubus-proxy"
+
+struct nftbe {
+	kb_ctx *ctx;
+	struct nft_ctx *nft;
+	struct kb_strmap undo; /* key -> struct svcrec */
+	struct kb_strmap hp;   /* endpoint IP -> services using it (count) */
+	unsigned long long serial;
+	bool have_table;
+	/* one sync's element lists, emitted as one statement each */
+	struct pxbuf el_svc, el_np, el_nosvc, el_nonp, el_cip, el_hp, el_hp_del;
+};
+
+/* What removing one service takes: its text, and the endpoint IPs whose
+ * hairpin elements it holds a reference on. */
+struct svcrec {
+	char *undo;
+	char *ips; /* space-separated, each once */
+};
+
+static void rec_free(void *v)
+{
+	struct svcrec *r = v;
+	if (r) {
+		free(r->undo);
+		free(r->ips);
+		free(r);
+	}
+}
+
+static void hp_ref(struct nftbe *b, const char *ip);
+static void hp_unref(struct nftbe *b, const char *ip);
+
+static const char *proto_name(int p)
+{
+	switch (p) {
+	case KB_PX_UDP:
+		return "udp";
+	case KB_PX_SCTP:
+		return "sctp";
+	default:
+		return "tcp";
+	}
+}
+
+static void el_add(struct pxbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void el_add(struct pxbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (b->n)
+		pxbuf_addn(b, ", ", 2);
+	pxbuf_addn(b, tmp, n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0);
+}
+
+/* The chain that balances over eps (and, with affinity, its endpoint
+ * chains and sets). Names start with `pfx` ('s' or 'n'). */
+static void lb_chain(struct pxbuf *o, struct pxbuf *undo,
+    struct pxbuf *undo_tail, const struct kb_px_service *s,
+    const struct kb_px_port *p, const struct kb_px_endpoint *eps, size_t n,
+    char pfx, unsigned long long id, size_t pi)
+{
+	const char *pr = proto_name(p->proto);
+	pxbuf_add(o, "add chain " TABLE " %c%llup%zu\n", pfx, id, pi);
+	pxbuf_add(undo, "delete chain " TABLE " %c%llup%zu\n", pfx, id, pi);
+	if (!s->affinity) {
+		/* numgen per rule: 1/n, then 1/(n-1) of the rest, …: uniform,
+		 * and no anonymous map per service (the kernel names those
+		 * with a scan of every set: quadratic at 10,000 services) */
+		for (size_t j = 0; j < n; j++) {
+			if (j + 1 < n)
+				pxbuf_add(o,
+				    "add rule " TABLE
+				    " %c%llup%zu meta l4proto %s numgen random mod %zu == 0 dnat ip to %s:%u\n",
+				    pfx, id, pi, pr, n - j, eps[j].ip,
+				    eps[j].port);
+			else
+				pxbuf_add(o,
+				    "add rule " TABLE
+				    " %c%llup%zu meta l4proto %s dnat ip to %s:%u\n",
+				    pfx, id, pi, pr, eps[j].ip, eps[j].port);
+		}
+		return;
+	}
+	for (size_t j = 0; j < n; j++) {
+		pxbuf_add(o,
+		    "add set " TABLE
+		    " %c%llup%zua%zu { type ipv4_addr; flags dynamic,timeout; timeout %us; }\n"
+		    "add chain " TABLE " %c%llup%zue%zu\n"
+		    "add rule " TABLE
+		    " %c%llup%zue%zu update @%c%llup%zua%zu { ip saddr } meta l4proto %s dnat ip to %s:%u\n",
+		    pfx, id, pi, j, s->affinity_timeout_s, pfx, id, pi, j, pfx,
+		    id, pi, j, pfx, id, pi, j, pr, eps[j].ip, eps[j].port);
+		pxbuf_add(undo_tail,
+		    "delete chain " TABLE " %c%llup%zue%zu\n"
+		    "delete set " TABLE " %c%llup%zua%zu\n",
+		    pfx, id, pi, j, pfx, id, pi, j);
+	}
+	for (size_t j = 0; j < n; j++)
+		pxbuf_add(o,
+		    "add rule " TABLE
+		    " %c%llup%zu ip saddr @%c%llup%zua%zu goto %c%llup%zue%zu\n",
+		    pfx, id, pi, pfx, id, pi, j, pfx, id, pi, j);
+	for (size_t j = 0; j < n; j++) {
+		if (j + 1 < n)
+			pxbuf_add(o,
+			    "add rule " TABLE
+			    " %c%llup%zu numgen random mod %zu == 0 goto %c%llup%zue%zu\n",
+			    pfx, id, pi, n - j, pfx, id, pi, j);
+		else
+			pxbuf_add(o,
+			    "add rule " TABLE
+			    " %c%llup%zu goto %c%llup%zue%zu\n",
+			    pfx, id, pi, pfx, id, pi, j);
+	}
+}
+
+static void add_ips(struct nftbe *b, struct pxbuf *ips,
+    const struct kb_px_endpoint *eps, size_t n)
+{
+	/* Only this node's endpoints can be hairpin clients: a pod elsewhere
+	 * reaches its service through its own node's proxy. */
+	for (size_t j = 0; j < n; j++) {
+		if (!eps[j].local)
+			continue;
+		char pat[24];
+		snprintf(pat, sizeof(pat), " %s ", eps[j].ip);
+		if (ips->p && strstr(ips->p, pat))
+			continue;
+		if (ips->n == 0)
+			pxbuf_addn(ips, " ", 1);
+		pxbuf_add(ips, "%s ", eps[j].ip);
+		hp_ref(b, eps[j].ip);
+	}
+}
+
+/* Append the install of service s to `o` and its elements to the element
+ * lists; return what removes it, or NULL on oom. */
+static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
+    const struct kb_px_service *s)
+{
+	unsigned long long id = ++b->serial;
+	struct pxbuf undo_el = { 0 }, undo = { 0 }, undo_tail = { 0 };
+	struct pxbuf ips = { 0 };
+	el_add(&b->el_cip, "%s", s->cluster_ip);
+	pxbuf_add(&undo_el, "delete element " TABLE " cluster-ips { %s }\n",
+	    s->cluster_ip);
+	for (size_t i = 0; i < s->nports; i++) {
+		const struct kb_px_port *p = &s->ports[i];
+		const char *pr = proto_name(p->proto);
+		add_ips(b, &ips, p->eps, p->neps);
+		add_ips(b, &ips, p->node_eps, p->nnode_eps);
+		if (p->neps) {
+			lb_chain(o, &undo, &undo_tail, s, p, p->eps, p->neps,
+			    's', id, i);
+			el_add(&b->el_svc, "%s . %s . %u : goto s%llup%zu",
+			    s->cluster_ip, pr, p->port, id, i);
+			pxbuf_add(&undo_el,
+			    "delete element " TABLE
+			    " service-ips { %s . %s . %u }\n",
+			    s->cluster_ip, pr, p->port);
+		} else {
+			el_add(&b->el_nosvc, "%s . %s . %u : goto reject-chain",
+			    s->cluster_ip, pr, p->port);
+			pxbuf_add(&undo_el,
+			    "delete element " TABLE
+			    " no-endpoint-services { %s . %s . %u }\n",
+			    s->cluster_ip, pr, p->port);
+		}
+		if (!p->node_port)
+			continue;
+		if (p->nnode_eps == 0) {
+			el_add(&b->el_nonp, "%s . %u : goto reject-chain", pr,
+			    p->node_port);
+			pxbuf_add(&undo_el,
+			    "delete element " TABLE
+			    " no-endpoint-nodeports { %s . %u }\n",
+			    pr, p->node_port);
+			continue;
+		}
+		char target = 's';
+		if (p->node_eps != p->eps || p->nnode_eps != p->neps) {
+			lb_chain(o, &undo, &undo_tail, s, p, p->node_eps,
+			    p->nnode_eps, 'n', id, i);
+			target = 'n';
+		}
+		el_add(&b->el_np, "%s . %u : goto %c%llup%zu", pr, p->node_port,
+		    target, id, i);
+		pxbuf_add(&undo_el,
+		    "delete element " TABLE " service-nodeports { %s . %u }\n",
+		    pr, p->node_port);
+	}
+	/* elements first (they reference the chains), then the chains, then
+	 * what the chains reference */
+	pxbuf_addn(&undo_el, undo.p ? undo.p : "", undo.n);
+	pxbuf_addn(&undo_el, undo_tail.p ? undo_tail.p : "", undo_tail.n);
+	pxbuf_free(&undo);
+	pxbuf_free(&undo_tail);
+	struct svcrec *r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		pxbuf_free(&undo_el);
+		pxbuf_free(&ips);
+		return NULL;
+	}
+	r->undo = pxbuf_take(&undo_el);
+	r->ips = ips.n ? pxbuf_take(&ips) : strdup("");
+	pxbuf_free(&ips);
+	if (r->undo == NULL || r->ips == NULL) {
+		rec_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void hp_ref(struct nftbe *b, const char *ip)
+{
+	uintptr_t n = (uintptr_t)kb_strmap_get(&b->hp, ip);
+	if (n == 0)
+		el_add(&b->el_hp, "%s . %s", ip, ip);
+	if (kb_strmap_put(&b->hp, ip, (void *)(n + 1), NULL))
+		b->el_hp.oom = true;
+}
+
+static void hp_unref(struct nftbe *b, const char *ip)
+{
+	uintptr_t n = (uintptr_t)kb_strmap_get(&b->hp, ip);
+	if (n == 0)
+		return;
+	if (n == 1) {
+		kb_strmap_del(&b->hp, ip);
+		el_add(&b->el_hp_del, "%s . %s", ip, ip);
+	} else {
+		kb_strmap_put(&b->hp, ip, (void *)(n - 1), NULL);
+	}
+}
+
+/* Drop a removed service's hairpin references. */
+static void unref_ips(struct nftbe *b, const char *ips)
+{
+	char ip[24];
+	for (const char *p = ips; *p;) {
+		p += strspn(p, " ");
+		size_t n = strcspn(p, " ");
+		if (n == 0)
+			break;
+		if (n < sizeof(ip)) {
+			memcpy(ip, p, n);
+			ip[n] = '\0';
+			hp_unref(b, ip);
+		}
+		p += n;
+	}
+}
+
+static void emit_elements(struct nftbe *b, struct pxbuf *o)
+{
+	struct {
+		struct pxbuf *l;
+		const char *set;
+	} v[] = { { &b->el_cip, "cluster-ips" }, { &b->el_svc, "service-ips" },
+		{ &b->el_np, "service-nodeports" },
+		{ &b->el_nosvc, "no-endpoint-services" },
+		{ &b->el_nonp, "no-endpoint-nodeports" },
+		{ &b->el_hp, "hairpin" } };
+	for (size_t i = 0; i < sizeof(v) / sizeof(*v); i++) {
+		if (v[i].l->n) {
+			pxbuf_add(o, "add element " TABLE " %s { ", v[i].set);
+			pxbuf_addn(o, v[i].l->p, v[i].l->n);
+			pxbuf_add(o, " }\n");
+		}
+		if (v[i].l->oom)
+			o->oom = true;
+		pxbuf_reset(v[i].l);
+	}
+}
+
+static void base_table(struct pxbuf *o, const char *cidr)
+{
+	pxbuf_add(o,
+	    "add table " TABLE "\n"
+	    "delete table " TABLE "\n"
+	    "table " TABLE " {\n"
+	    " set cluster-ips { type ipv4_addr; }\n"
+	    " set hairpin { type ipv4_addr . ipv4_addr; }\n"
+	    " map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
+	    " map service-nodeports { type inet_proto . inet_service : verdict; }\n"
+	    " map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
+	    " map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }\n"
+	    " chain reject-chain { reject; }\n"
+	    " chain firewall-check {\n"
+	    "  ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n"
+	    "  fib daddr type local ip daddr != { 127.0.0.0/8, %s } meta l4proto . th dport vmap @no-endpoint-nodeports\n"
+	    "  ip daddr %s ip daddr != @cluster-ips reject\n"
+	    " }\n"
+	    " chain filter-input { type filter hook input priority -110; policy accept; jump firewall-check; }\n"
+	    " chain filter-forward { type filter hook forward priority -110; policy accept; jump firewall-check; }\n"
+	    " chain filter-output { type filter hook output priority -110; policy accept; jump firewall-check; }\n"
+	    " chain services {\n"
+	    "  ip daddr . meta l4proto . th dport vmap @service-ips\n"
+	    "  fib daddr type local ip daddr != { 127.0.0.0/8, %s } meta l4proto . th dport vmap @service-nodeports\n"
+	    " }\n"
+	    " chain nat-prerouting { type nat hook prerouting priority -100; policy accept; jump services; }\n"
+	    /* mark locally generated packets for masquerade, and unmark them
+	     * again when no service took them (a DNAT ends the chain) */
+	    " chain nat-output { type nat hook output priority -100; policy accept;"
+	    " meta mark set meta mark | 0x4000; jump services; meta mark set meta mark & 0xffffbfff; }\n"
+	    " chain nat-postrouting { type nat hook postrouting priority 100; policy accept;"
+	    " meta mark & 0x4000 == 0x4000 meta mark set meta mark & 0xffffbfff masquerade;"
+	    /* a pod reaching itself through its service */
+	    " ip saddr . ip daddr @hairpin masquerade; }\n"
+	    "}\n",
+	    cidr, cidr, cidr);
+}
+
+static int apply(struct nftbe *b, struct pxbuf *o)
+{
+	if (o->oom)
+		return kb_fail(b->ctx, KB_ENOMEM, "out of memory");
+	if (o->n == 0)
+		return 0;
+	int rc = nft_run_cmd_from_buffer(b->nft, o->p);
+	const char *err = nft_ctx_get_error_buffer(b->nft);
+	if (rc != 0) {
+		kb_error(b->ctx, "nftables transaction failed", "err=\"%.*s\"",
+		    (int)strcspn(err ? err : "", "\n"), err ? err : "");
+		return KB_ESYS;
+	}
+	return 0;
+}
+
+static const struct kb_px_service *find(const struct kb_px_state *st,
+    const char *key)
+{
+	size_t lo = 0, hi = st->nsvcs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(st->svcs[mid].key, key);
+		if (c == 0)
+			return &st->svcs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int nft_sync(void *state, const struct kb_px_state *st)
+{
+	struct nftbe *b = state;
+	struct pxbuf o = { 0 };
+	struct kb_strmap fresh = { 0 };
+	bool full = st->full || !b->have_table;
+	int rc = 0;
+	if (full) {
+		kb_strmap_clear(&b->hp, NULL);
+		pxbuf_reset(&b->el_hp_del);
+		base_table(&o, st->service_cidr);
+		for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
+			struct svcrec *u = install(b, &o, &st->svcs[i]);
+			if (u == NULL ||
+			    kb_strmap_put(&fresh, st->svcs[i].key, u, NULL)) {
+				rec_free(u);
+				rc = KB_ENOMEM;
+			}
+		}
+		emit_elements(b, &o);
+		if (rc == 0)
+			rc = apply(b, &o);
+		if (rc == 0) {
+			kb_strmap_clear(&b->undo, rec_free);
+			b->undo = fresh;
+			b->have_table = true;
+		} else {
+			kb_strmap_clear(&fresh, rec_free);
+			b->have_table = false;
+		}
+		pxbuf_free(&o);
+		return rc;
+	}
+	/* the removals of every changed service, then the installs */
+	for (size_t i = 0; i < st->nchanged; i++) {
+		const struct svcrec *u =
+		    kb_strmap_get(&b->undo, st->changed[i]);
+		if (u) {
+			pxbuf_addn(&o, u->undo, strlen(u->undo));
+			unref_ips(b, u->ips);
+		}
+	}
+	if (b->el_hp_del.n) {
+		pxbuf_add(&o, "delete element " TABLE " hairpin { ");
+		pxbuf_addn(&o, b->el_hp_del.p, b->el_hp_del.n);
+		pxbuf_add(&o, " }\n");
+	}
+	if (b->el_hp_del.oom)
+		o.oom = true;
+	pxbuf_reset(&b->el_hp_del);
+	for (size_t i = 0; rc == 0 && i < st->nchanged; i++) {
+		const struct kb_px_service *s = find(st, st->changed[i]);
+		if (s == NULL)
+			continue;
+		struct svcrec *u = install(b, &o, s);
+		if (u == NULL || kb_strmap_put(&fresh, s->key, u, NULL)) {
+			rec_free(u);
+			rc = KB_ENOMEM;
+		}
+	}
+	emit_elements(b, &o);
+	if (rc == 0)
+		rc = apply(b, &o);
+	if (rc == 0) {
+		for (size_t i = 0; i < st->nchanged; i++) {
+			struct svcrec *u =
+			    kb_strmap_get(&fresh, st->changed[i]);
+			void *old = NULL;
+			if (u) {
+				kb_strmap_del(&fresh, st->changed[i]);
+				if (kb_strmap_put(&b->undo, st->changed[i], u,
+					&old)) {
+					rec_free(u);
+					/* we no longer know how to remove it */
+					b->have_table = false;
+				}
+			} else {
+				old = kb_strmap_del(&b->undo, st->changed[i]);
+			}
+			rec_free(old);
+		}
+	} else {
+		b->have_table = false; /* the proxy retries with a full sync */
+	}
+	kb_strmap_clear(&fresh, rec_free);
+	pxbuf_free(&o);
+	return rc;
+}
+
+static int nft_cleanup(void *state)
+{
+	struct nftbe *b = state;
+	/* `add` first, so the delete never fails for a missing table */
+	int rc = nft_run_cmd_from_buffer(b->nft,
+	    "add table " TABLE "\ndelete table " TABLE "\n");
+	kb_strmap_clear(&b->undo, rec_free);
+	kb_strmap_clear(&b->hp, NULL);
+	b->have_table = false;
+	if (rc != 0) {
+		const char *err = nft_ctx_get_error_buffer(b->nft);
+		kb_error(b->ctx, "cannot delete the nftables table",
+		    "err=\"%.*s\"", (int)strcspn(err ? err : "", "\n"),
+		    err ? err : "");
+		return KB_ESYS;
+	}
+	return 0;
+}
+
+static const struct kb_proxy_ops nft_ops = {
+	.size = sizeof(struct kb_proxy_ops),
+	.sync = nft_sync,
+	.cleanup = nft_cleanup,
+};
+
+static int nftbe_init(kb_ctx *ctx, const kb_conf *conf, void **state)
+{
+	static const struct kb_opt opts[] = { KB_OPT_END };
+	char err[512];
+	struct {
+		int unused;
+	} none;
+	if (kb_conf_opts(conf, opts, &none, "proxy-nftables", err,
+		sizeof(err)) != 0)
+		return kb_fail(ctx, KB_EINVAL, "%s", err);
+	struct nftbe *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return kb_fail(ctx, KB_ENOMEM, "out of memory");
+	b->ctx = ctx;
+	b->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (b->nft == NULL) {
+		free(b);
+		return kb_fail(ctx, KB_ESYS, "nft_ctx_new failed");
+	}
+	nft_ctx_buffer_output(b->nft);
+	nft_ctx_buffer_error(b->nft);
+	*state = b;
+	return 0;
+}
+
+static void nftbe_fini(void *state)
+{
+	struct nftbe *b = state;
+	if (b == NULL)
+		return;
+	kb_strmap_clear(&b->undo, rec_free);
+	kb_strmap_clear(&b->hp, NULL);
+	pxbuf_free(&b->el_hp);
+	pxbuf_free(&b->el_hp_del);
+	pxbuf_free(&b->el_svc);
+	pxbuf_free(&b->el_np);
+	pxbuf_free(&b->el_nosvc);
+	pxbuf_free(&b->el_nonp);
+	pxbuf_free(&b->el_cip);
+	nft_ctx_free(b->nft);
+	free(b);
+}
+
+KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)
+{
+	static const struct kb_plugin p = {
+		.hdr = KB_PLUGIN_HDR,
+		.name = "proxy-nftables",
+		.version = "0.1.0",
+		.description =
+		    "service proxy backend: one nftables table with verdict maps, atomic syncs",
+		.kind = KB_KIND_PROXY_BACKEND,
+		.init = nftbe_init,
+		.fini = nftbe_fini,
+		.ops = &nft_ops,
+	};
+	return &p;
+}
