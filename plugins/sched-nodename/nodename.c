@@ -5,6 +5,14 @@
 #include <kubus/kubus.h>
 #include <kubus/sched.h>
 
+/* Nothing to check for a pod naming no node (every pod the queue holds,
+ * in practice): skip Filter on every node. */
+static int pre_filter(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, struct kb_sched_status *st)
+{
+	return pod->node_name[0] ? KB_SCHED_SUCCESS : KB_SCHED_SKIP;
+}
+
 static int filter(void *state, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, const struct kb_sched_node *node,
     struct kb_sched_status *st)
@@ -17,6 +25,7 @@ static int filter(void *state, struct kb_sched_cycle *cy,
 
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
+	.pre_filter = pre_filter,
 	.filter = filter,
 };
 

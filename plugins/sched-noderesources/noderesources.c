@@ -1,13 +1,16 @@
 /* plugins/sched-noderesources — kube-scheduler's NodeResourcesFit: a pod
  * fits a node when its requests (cpu, memory, ephemeral storage, one pod)
  * fit in what the node's pods leave of its allocatable; feasible nodes are
- * scored by the scoring strategy: LeastAllocated (the default: spread) or
- * MostAllocated (pack), over weighted resources.
+ * scored by the scoring strategy: LeastAllocated (the default: spread),
+ * MostAllocated (pack) or RequestedToCapacityRatio (a broken-linear
+ * function of utilization given by shape points), over weighted resources.
  *
  * args (pluginConfig, shaped like NodeResourcesFitArgs):
  *     scoringStrategy:
- *       type: LeastAllocated | MostAllocated
+ *       type: LeastAllocated | MostAllocated | RequestedToCapacityRatio
  *       resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]
+ *       requestedToCapacityRatio:
+ *         shape: [{utilization: 0, score: 10}, {utilization: 100, score: 0}]
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +25,21 @@ enum res {
 	R_MAX
 };
 
+enum strategy_type {
+	S_LEAST,
+	S_MOST,
+	S_RATIO
+};
+
+#define MAX_SHAPE 32
+
 struct policy {
-	bool most; /* MostAllocated, else LeastAllocated */
+	int type; /* enum strategy_type */
 	int64_t weight[R_MAX];
+	/* RequestedToCapacityRatio: utilization 0..100 -> score 0..100
+	 * (the config's 0..10 times 10), utilizations increasing. */
+	int64_t util[MAX_SHAPE], shape_score[MAX_SHAPE];
+	size_t nshape;
 };
 
 struct args {
@@ -34,6 +49,7 @@ struct args {
 struct strategy {
 	char *type;
 	const kb_conf *resources;
+	const kb_conf *ratio;
 };
 
 struct resource {
@@ -52,6 +68,8 @@ static const struct kb_opt strategy_opts[] = {
 	    "LeastAllocated or MostAllocated"),
 	KB_OPT_NODE("resources", struct strategy, resources,
 	    "[{name, weight}]; default cpu and memory, weight 1"),
+	KB_OPT_NODE("requestedToCapacityRatio", struct strategy, ratio,
+	    "{shape: [{utilization: 0-100, score: 0-10}]}"),
 	KB_OPT_END,
 };
 
@@ -62,6 +80,47 @@ static const struct kb_opt resource_opts[] = {
 	    "its weight"),
 	KB_OPT_END,
 };
+
+/* requestedToCapacityRatio.shape, validated as kube-scheduler does. */
+static int read_shape(kb_ctx *ctx, const kb_conf *ratio, struct policy *p)
+{
+	const kb_conf *shape = kb_conf_get(ratio, "shape");
+	if (kb_conf_type(shape) != KB_CONF_SEQ || kb_conf_len(shape) == 0)
+		return kb_fail(ctx, KB_EINVAL,
+		    "%s: RequestedToCapacityRatio needs requestedToCapacityRatio.shape, a list of {utilization, score}",
+		    ratio ? kb_conf_where(ratio) : "scoringStrategy");
+	if (kb_conf_len(shape) > MAX_SHAPE)
+		return kb_fail(ctx, KB_EINVAL, "%s: at most %d shape points",
+		    kb_conf_where(shape), MAX_SHAPE);
+	for (size_t i = 0; i < kb_conf_len(shape); i++) {
+		const kb_conf *pt = kb_conf_at(shape, i);
+		int64_t u, sc;
+		const kb_conf *un = kb_conf_get(pt, "utilization"),
+			      *sn = kb_conf_get(pt, "score");
+		if (kb_conf_type(pt) != KB_CONF_MAP || un == NULL ||
+		    sn == NULL || kb_conf_to_int(kb_conf_str(un), &u) ||
+		    kb_conf_to_int(kb_conf_str(sn), &sc))
+			return kb_fail(ctx, KB_EINVAL,
+			    "%s: a shape point is {utilization: N, score: N}",
+			    kb_conf_where(pt));
+		if (u < 0 || u > 100)
+			return kb_fail(ctx, KB_EINVAL,
+			    "%s: utilization must be within [0, 100]",
+			    kb_conf_where(un));
+		if (sc < 0 || sc > 10)
+			return kb_fail(ctx, KB_EINVAL,
+			    "%s: score must be within [0, 10]",
+			    kb_conf_where(sn));
+		if (i > 0 && u <= p->util[i - 1])
+			return kb_fail(ctx, KB_EINVAL,
+			    "%s: utilization values must be sorted in increasing order",
+			    kb_conf_where(un));
+		p->util[i] = u;
+		p->shape_score[i] = sc * (KB_SCHED_MAX_SCORE / 10);
+		p->nshape = i + 1;
+	}
+	return 0;
+}
 
 static int configure(kb_ctx *ctx, const kb_conf *conf, struct policy *p)
 {
@@ -79,10 +138,14 @@ static int configure(kb_ctx *ctx, const kb_conf *conf, struct policy *p)
 		goto out_args;
 	}
 	if (!strcmp(s.type, "MostAllocated")) {
-		p->most = true;
+		p->type = S_MOST;
+	} else if (!strcmp(s.type, "RequestedToCapacityRatio")) {
+		p->type = S_RATIO;
+		if ((rc = read_shape(ctx, s.ratio, p)))
+			goto out_strategy;
 	} else if (strcmp(s.type, "LeastAllocated")) {
 		rc = kb_fail(ctx, KB_EINVAL,
-		    "%s: scoringStrategy.type `%s` is not supported (LeastAllocated, MostAllocated)",
+		    "%s: scoringStrategy.type `%s` is not supported (LeastAllocated, MostAllocated, RequestedToCapacityRatio)",
 		    kb_conf_where(a.strategy), s.type);
 		goto out_strategy;
 	}
@@ -169,18 +232,42 @@ static int filter(void *state, struct kb_sched_cycle *cy,
 	return rc;
 }
 
-static int64_t resource_score(bool most, int64_t requested, int64_t capacity)
+/* kube-scheduler's helper.BuildBrokenLinearFunction over the shape. */
+static int64_t broken_linear(const struct policy *p, int64_t u)
 {
-	if (capacity <= 0)
-		return 0;
-	if (most)
+	for (size_t i = 0; i < p->nshape; i++) {
+		if (u <= p->util[i]) {
+			if (i == 0)
+				return p->shape_score[0];
+			return p->shape_score[i - 1] +
+			    (p->shape_score[i] - p->shape_score[i - 1]) *
+			    (u - p->util[i - 1]) /
+			    (p->util[i] - p->util[i - 1]);
+		}
+	}
+	return p->shape_score[p->nshape - 1];
+}
+
+static int64_t resource_score(const struct policy *p, int64_t requested,
+    int64_t capacity)
+{
+	switch (p->type) {
+	case S_MOST:
 		return (requested > capacity ? capacity : requested) *
 		    KB_SCHED_MAX_SCORE / capacity;
+	case S_RATIO:
+		if (requested > capacity)
+			return broken_linear(p, 100);
+		return broken_linear(p, requested * 100 / capacity);
+	}
 	if (requested > capacity)
 		return 0;
 	return (capacity - requested) * KB_SCHED_MAX_SCORE / capacity;
 }
 
+/* Resources the node has none of are left out, as in kube-scheduler;
+ * RequestedToCapacityRatio also leaves out resources scoring 0 and rounds
+ * the weighted mean. */
 static int score(void *state, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, const struct kb_sched_node *node,
     int64_t *out, struct kb_sched_status *st)
@@ -197,12 +284,20 @@ static int score(void *state, struct kb_sched_cycle *cy,
 		node->allocatable.memory, node->allocatable.ephemeral_storage };
 	int64_t sum = 0, weights = 0;
 	for (int r = 0; r < R_MAX; r++) {
-		if (p->weight[r] == 0)
+		if (p->weight[r] == 0 || cap[r] <= 0)
 			continue;
-		sum += resource_score(p->most, req[r], cap[r]) * p->weight[r];
+		int64_t sc = resource_score(p, req[r], cap[r]);
+		if (p->type == S_RATIO && sc == 0)
+			continue;
+		sum += sc * p->weight[r];
 		weights += p->weight[r];
 	}
-	*out = weights ? sum / weights : 0;
+	if (weights == 0)
+		*out = 0;
+	else if (p->type == S_RATIO)
+		*out = (sum + weights / 2) / weights;
+	else
+		*out = sum / weights;
 	return KB_SCHED_SUCCESS;
 }
 
@@ -220,7 +315,7 @@ KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)
 		.kind = KB_KIND_SCHED_POLICY,
 		.version = KUBUS_VERSION,
 		.description =
-		    "resource fit; LeastAllocated or MostAllocated scoring",
+		    "resource fit; LeastAllocated, MostAllocated or RequestedToCapacityRatio scoring",
 		.init = init,
 		.fini = fini,
 		.ops = &ops,

@@ -69,6 +69,29 @@ static struct sp_node *placeholder(struct sp_cache *c, const char *name)
 	return n;
 }
 
+/* Put `nn` where `old` is in the sorted list; false when it is not
+ * there (the list is then rebuilt). */
+static bool replace_in_list(struct sp_cache *c, const struct kb_sched_node *old,
+    const struct kb_sched_node *nn)
+{
+	size_t lo = 0, hi = c->nlist;
+	while (c->list && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->list[mid]->name, old->name);
+		if (r == 0) {
+			if (c->list[mid] != old)
+				return false;
+			c->list[mid] = nn;
+			return true;
+		}
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj)
 {
 	struct kb_sched_node *nn = kb_sched_node_new(obj);
@@ -84,7 +107,16 @@ void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj)
 		}
 	} else {
 		kb_sched_node_move_pods(nn, n->node);
+		/* A known node changed (a heartbeat, a label): swap it in the
+		 * sorted list rather than sorting every node again. */
+		if (n->real && !c->dirty && !replace_in_list(c, n->node, nn))
+			c->dirty = true;
+		else if (!n->real)
+			c->dirty = true;
 		kb_sched_node_free(n->node);
+		n->node = nn;
+		n->real = true;
+		return;
 	}
 	n->node = nn;
 	n->real = true;
@@ -111,6 +143,15 @@ void sp_cache_node_del(struct sp_cache *c, const char *name)
 	node_free(kb_strmap_del(&c->nodes, name));
 }
 
+static void tally(struct sp_cache *c, const struct kb_sched_pod *p, int sign)
+{
+	if (p->naffinity || p->npref_affinity || p->nanti_affinity ||
+	    p->npref_anti_affinity)
+		c->naffinity_pods += (size_t)sign;
+	if (p->nanti_affinity)
+		c->nanti_pods += (size_t)sign;
+}
+
 int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
     const char *node, bool assumed)
 {
@@ -121,6 +162,7 @@ int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
 		struct sp_node *old = kb_strmap_get(&c->nodes, cp->node);
 		if (old)
 			kb_sched_node_remove_pod(old->node, pod->ns, pod->name);
+		tally(c, cp->pod, -1);
 		kb_sched_pod_unref(cp->pod);
 		free(cp->node);
 	} else {
@@ -131,6 +173,7 @@ int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
 		}
 	}
 	cp->pod = kb_sched_pod_ref(pod);
+	tally(c, pod, 1);
 	cp->node = strdup(node);
 	cp->assumed = assumed;
 	struct sp_node *n = kb_strmap_get(&c->nodes, node);
@@ -152,6 +195,7 @@ void sp_cache_pod_del(struct sp_cache *c, const char *ns, const char *name,
 	if (only_assumed && (!cp->assumed || strcmp(cp->node, node)))
 		return;
 	kb_strmap_del(&c->pods, key);
+	tally(c, cp->pod, -1);
 	struct sp_node *n = kb_strmap_get(&c->nodes, cp->node);
 	if (n) {
 		kb_sched_node_remove_pod(n->node, ns, name);
@@ -196,4 +240,7 @@ void sp_cache_snapshot(struct sp_cache *c, struct kb_sched_snapshot *snap)
 	snap->size = sizeof(*snap);
 	snap->nodes = (const struct kb_sched_node *const *)c->list;
 	snap->nnodes = c->nlist;
+	snap->totals = true;
+	snap->naffinity_pods = c->naffinity_pods;
+	snap->nanti_pods = c->nanti_pods;
 }

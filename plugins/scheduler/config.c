@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scheduler.h"
 
@@ -39,6 +40,9 @@ static const struct {
 	{ "sched-nodeaffinity", 2 },
 	{ "sched-nodeports", 1 },
 	{ "sched-noderesources", 1 },
+	{ "sched-podtopologyspread", 2 },
+	{ "sched-interpodaffinity", 2 },
+	{ "sched-balancedallocation", 1 },
 };
 
 static const char *const point_names[P_MAX] = {
@@ -58,6 +62,7 @@ static const char *const point_names[P_MAX] = {
 struct top {
 	char *api_version, *kind;
 	int64_t backoff_initial, backoff_max, unsched_max, bind_timeout;
+	int64_t parallelism;
 	const kb_conf *profiles;
 	const kb_conf *leader;
 };
@@ -75,6 +80,8 @@ static const struct kb_opt top_opts[] = {
 	    "retry unschedulable pods after this even without a cluster event"),
 	KB_OPT_DURATION("bindTimeout", struct top, bind_timeout, "30s",
 	    "how long a pods/binding call may take"),
+	KB_OPT_INT("parallelism", struct top, parallelism, "0", 0, 64,
+	    "threads running Filter and Score over the nodes (0: half the CPUs)"),
 	KB_OPT_NODE("profiles", struct top, profiles, "scheduling profiles"),
 	KB_OPT_NODE("leaderElection", struct top, leader,
 	    "{leaderElect, leaseDuration, resourceName, resourceNamespace}"),
@@ -409,6 +416,7 @@ static void profile_free(kb_ctx *ctx, struct sp_profile *p)
 	free(p->policies);
 	for (int pt = 0; pt < P_MAX; pt++)
 		free(p->points[pt]);
+	sp_scratch_free(p->scratch);
 	free(p->name);
 }
 
@@ -424,6 +432,14 @@ int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 	c->backoff_max_ms = t.backoff_max * 1000;
 	c->unsched_max_ms = t.unsched_max;
 	c->bind_timeout_ms = t.bind_timeout;
+	c->parallelism = t.parallelism;
+	if (c->parallelism == 0) {
+		/* Half the CPUs: the API server and the store, on the same
+		 * machine, need the rest (on 2 cores, 2 threads measured
+		 * half the end-to-end rate of 1). */
+		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+		c->parallelism = n < 1 ? 1 : n > 16 ? 16 : n;
+	}
 	struct leader le = { 0 };
 	if (kb_conf_opts(t.leader, leader_opts, &le, kb_instance(ctx), err,
 		sizeof(err))) {
@@ -456,6 +472,11 @@ int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 				rc = cfail(ctx, kb_conf_at(t.profiles, i),
 				    "two profiles with the same schedulerName");
 	}
+	if (rc == 0 && c->parallelism > 1 &&
+	    (c->pool = sp_pool_new((int)c->parallelism)) == NULL)
+		rc = kb_fail(ctx, KB_ENOMEM, "cannot start the workers");
+	for (size_t i = 0; rc == 0 && i < c->nprofiles; i++)
+		c->profiles[i].pool = c->pool;
 out:
 	kb_conf_opts_free(top_opts, &t);
 	if (rc)
@@ -468,6 +489,8 @@ void sp_config_free(kb_ctx *ctx, struct sp_config *c)
 	for (size_t i = 0; i < c->nprofiles; i++)
 		profile_free(ctx, &c->profiles[i]);
 	free(c->profiles);
+	sp_pool_free(c->pool);
+	c->pool = NULL;
 	free(c->lease_name);
 	free(c->lease_ns);
 	c->lease_name = c->lease_ns = NULL;

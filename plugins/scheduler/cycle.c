@@ -2,10 +2,15 @@
  * schedulePod: PreFilter, Filter on every node (all of them: no
  * sampling), PostFilter when none fits, PreScore, Score, NormalizeScore,
  * weighted sum, the best node (ties broken at random), Reserve and Permit.
+ * Filter and Score run over contiguous parts of the node list on the
+ * profile's worker pool (parallelism), each part calling every policy on
+ * one node before the next (the node stays in cache); buffers live in the
+ * profile's scratch, reused from cycle to cycle.
  * When no node fits, the reasons the filters gave are counted across
  * nodes into Kubernetes' message:
  *     0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had
  *     untolerated taint {dedicated: gpu}. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +43,11 @@ struct hist {
 	size_t n, cap;
 };
 
-static void hist_add(struct hist *h, const char *text)
+static void hist_add_n(struct hist *h, const char *text, size_t count)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		if (!strcmp(h->v[i].text, text)) {
-			h->v[i].count++;
+			h->v[i].count += count;
 			return;
 		}
 	}
@@ -55,15 +60,14 @@ static void hist_add(struct hist *h, const char *text)
 		h->cap = cap;
 	}
 	snprintf(h->v[h->n].text, sizeof(h->v[h->n].text), "%s", text);
-	h->v[h->n++].count = 1;
+	h->v[h->n++].count = count;
 }
 
 static void hist_status(struct hist *h, const struct kb_sched_status *st,
     size_t times)
 {
 	for (size_t i = 0; i < kb_sched_status_nreasons(st); i++)
-		for (size_t t = 0; t < times; t++)
-			hist_add(h, kb_sched_status_reason(st, i));
+		hist_add_n(h, kb_sched_status_reason(st, i), times);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -111,6 +115,378 @@ static uint64_t next_rand(uint64_t *s)
 	return *s = x;
 }
 
+/* --- the worker pool ------------------------------------------------------------- */
+
+/* A job is a number of chunks; whoever is there takes the next one. The
+ * scheduling thread takes chunks too and waits only for chunks a worker
+ * has already started: a worker the machine does not run in time costs
+ * nothing (the scheduling thread does its share), where a fixed split
+ * would stall the cycle until it ran. */
+struct sp_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	pthread_t *th;
+	int nthreads;
+	uint64_t gen; /* jobs started (mu) */
+	bool open;    /* the job takes helpers (mu) */
+	bool stop;
+	/* the job (set under mu) */
+	void (*fn)(void *arg, int chunk);
+	void *arg;
+	int nchunks;
+	atomic_int next;   /* next chunk to take */
+	atomic_int active; /* workers inside the job */
+};
+
+/* Take chunks until none is left. */
+static void take_chunks(struct sp_pool *p, void (*fn)(void *, int), void *arg,
+    int nchunks)
+{
+	for (;;) {
+		int c = atomic_fetch_add(&p->next, 1);
+		if (c >= nchunks)
+			return;
+		fn(arg, c);
+	}
+}
+
+static void *worker(void *v)
+{
+	struct sp_pool *p = v;
+	uint64_t seen = 0;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->stop && p->gen == seen)
+			pthread_cond_wait(&p->go, &p->mu);
+		if (p->stop)
+			break;
+		seen = p->gen;
+		if (!p->open)
+			continue; /* woke too late: its job is over */
+		void (*fn)(void *, int) = p->fn;
+		void *arg = p->arg;
+		int nchunks = p->nchunks;
+		atomic_fetch_add(&p->active, 1);
+		pthread_mutex_unlock(&p->mu);
+		take_chunks(p, fn, arg, nchunks);
+		pthread_mutex_lock(&p->mu);
+		if (atomic_fetch_sub(&p->active, 1) == 1)
+			pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+struct sp_pool *sp_pool_new(int parallelism)
+{
+	struct sp_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->go, NULL);
+	pthread_cond_init(&p->done, NULL);
+	if (parallelism > 1)
+		p->th = calloc((size_t)parallelism - 1, sizeof(pthread_t));
+	for (int i = 0; p->th && i < parallelism - 1; i++) {
+		if (pthread_create(&p->th[i], NULL, worker, p))
+			break;
+		p->nthreads++;
+	}
+	return p;
+}
+
+void sp_pool_free(struct sp_pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->th[i], NULL);
+	free(p->th);
+	pthread_cond_destroy(&p->go);
+	pthread_cond_destroy(&p->done);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+int sp_pool_parts(const struct sp_pool *p)
+{
+	return p ? p->nthreads + 1 : 1;
+}
+
+/* fn(arg, chunk) for every chunk 0..nchunks-1, on this thread and any
+ * worker that comes. */
+static void pool_run(struct sp_pool *p, int nchunks,
+    void (*fn)(void *arg, int chunk), void *arg)
+{
+	if (p == NULL || nchunks <= 1 || p->nthreads == 0) {
+		for (int i = 0; i < nchunks; i++)
+			fn(arg, i);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->fn = fn;
+	p->arg = arg;
+	p->nchunks = nchunks;
+	atomic_store(&p->next, 0);
+	p->gen++;
+	p->open = true;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+	take_chunks(p, fn, arg, nchunks);
+	/* Closed under the lock: no worker joins after this, and those that
+	 * joined are waited for. */
+	pthread_mutex_lock(&p->mu);
+	p->open = false;
+	while (atomic_load(&p->active) > 0)
+		pthread_cond_wait(&p->done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* --- scratch: the cycle's buffers, kept between cycles --------------------------- */
+
+#define MAX_PARTS 64
+/* Fewer nodes than this per chunk are not worth a hand-over. */
+#define MIN_PART_NODES 128
+
+struct part {
+	size_t begin, end; /* nodes (filter) or feasible nodes (score) */
+	size_t nfeas;      /* filter: feasible ones found, at feas + begin */
+	struct kb_sched_status *st;
+	struct hist h;
+	int err;
+	const char *err_policy, *err_point;
+	char err_why[KB_SCHED_REASON_MAX];
+};
+
+/* A slot this cycle calls (not skipped by its Pre- point), unpacked. */
+struct active {
+	int (*filter)(void *, struct kb_sched_cycle *,
+	    const struct kb_sched_pod *, const struct kb_sched_node *,
+	    struct kb_sched_status *);
+	int (*score)(void *, struct kb_sched_cycle *,
+	    const struct kb_sched_pod *, const struct kb_sched_node *,
+	    int64_t *, struct kb_sched_status *);
+	void *state;
+	const struct sp_policy *p;
+	size_t row;     /* score: its row in scores */
+	int64_t weight; /* score: added into total at once (no Normalize) */
+	bool normalize; /* score: kept in its row for NormalizeScore */
+};
+
+struct sp_scratch {
+	struct active *act_f, *act_s;
+	size_t nact_f, nact_s;
+	size_t cap; /* nodes */
+	size_t nscore;
+	const struct kb_sched_node **feasible;
+	struct kb_sched_node_score *scores; /* nscore rows of cap */
+	int64_t *total;
+	bool *skip_f, *skip_s;
+	struct part parts[MAX_PARTS];
+	/* the cycle at hand */
+	struct sp_profile *prof;
+	const struct kb_sched_snapshot *snap;
+	const struct kb_sched_pod *pod;
+	struct kb_sched_cycle *cy;
+	int nparts;
+};
+
+void sp_scratch_free(struct sp_scratch *sc)
+{
+	if (sc == NULL)
+		return;
+	free(sc->feasible);
+	free(sc->scores);
+	free(sc->total);
+	free(sc->skip_f);
+	free(sc->skip_s);
+	free(sc->act_f);
+	free(sc->act_s);
+	for (int i = 0; i < MAX_PARTS; i++) {
+		kb_sched_status_free(sc->parts[i].st);
+		free(sc->parts[i].h.v);
+	}
+	free(sc);
+}
+
+static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
+{
+	struct sp_scratch *sc = prof->scratch;
+	size_t nf = prof->npoints[P_FILTER], ns = prof->npoints[P_SCORE];
+	if (sc == NULL) {
+		sc = calloc(1, sizeof(*sc));
+		if (sc == NULL)
+			return NULL;
+		sc->skip_f = calloc(nf + 1, sizeof(bool));
+		sc->skip_s = calloc(ns + 1, sizeof(bool));
+		sc->act_f = calloc(nf + 1, sizeof(struct active));
+		sc->act_s = calloc(ns + 1, sizeof(struct active));
+		for (int i = 0; i < MAX_PARTS; i++)
+			sc->parts[i].st = kb_sched_status_new();
+		sc->nscore = ns;
+		prof->scratch = sc;
+		if (!sc->skip_f || !sc->skip_s || !sc->act_f || !sc->act_s ||
+		    !sc->parts[MAX_PARTS - 1].st)
+			return NULL;
+	}
+	if (nnodes + 1 > sc->cap) {
+		size_t cap = nnodes + 1 + nnodes / 4;
+		free(sc->feasible);
+		free(sc->scores);
+		free(sc->total);
+		sc->feasible = calloc(cap, sizeof(*sc->feasible));
+		sc->scores = calloc(cap * (ns ? ns : 1), sizeof(*sc->scores));
+		sc->total = calloc(cap, sizeof(*sc->total));
+		sc->cap = (sc->feasible && sc->scores && sc->total) ? cap : 0;
+		if (sc->cap == 0)
+			return NULL;
+	}
+	memset(sc->skip_f, 0, (nf + 1) * sizeof(bool));
+	memset(sc->skip_s, 0, (ns + 1) * sizeof(bool));
+	return sc;
+}
+
+static void split(struct sp_scratch *sc, size_t n, int parts)
+{
+	for (int i = 0; i < parts; i++) {
+		struct part *pt = &sc->parts[i];
+		pt->begin = n * (size_t)i / (size_t)parts;
+		pt->end = n * (size_t)(i + 1) / (size_t)parts;
+		pt->nfeas = 0;
+		pt->err = 0;
+		pt->h.n = 0;
+		kb_sched_status_reset(pt->st);
+	}
+}
+
+/* One chunk without workers; else chunks of MIN_PART_NODES or more, at
+ * most MAX_PARTS. */
+static int parts_for(const struct sp_profile *prof, size_t n)
+{
+	if (sp_pool_parts(prof->pool) <= 1)
+		return 1;
+	size_t parts = n / MIN_PART_NODES;
+	if (parts > MAX_PARTS)
+		parts = MAX_PARTS;
+	return parts < 1 ? 1 : (int)parts;
+}
+
+static void part_error(struct part *pt, const struct sp_policy *p,
+    const char *point)
+{
+	pt->err = KB_SCHED_ERROR;
+	pt->err_policy = p->name;
+	pt->err_point = point;
+	snprintf(pt->err_why, sizeof(pt->err_why), "%s",
+	    kb_sched_status_nreasons(pt->st) ?
+		kb_sched_status_reason(pt->st, 0) :
+		"no reason given");
+}
+
+/* Nodes are separate allocations: fetch the ones a few steps ahead
+ * (their typed part, a few cache lines) while policies run on this one. */
+#define PREFETCH 6
+
+static inline void prefetch_node(const struct kb_sched_node *n)
+{
+	const char *p = (const char *)n;
+	for (size_t off = 0; off < sizeof(*n); off += 64)
+		__builtin_prefetch(p + off);
+}
+
+/* Filter the part's nodes: every policy on a node (the first to reject
+ * gives the reasons counted for it), feasible ones kept in node order. */
+static void filter_part(void *arg, int idx)
+{
+	struct sp_scratch *sc = arg;
+	if (idx >= sc->nparts)
+		return;
+	struct part *pt = &sc->parts[idx];
+	const struct active *act = sc->act_f;
+	size_t nf = sc->nact_f;
+	struct kb_sched_cycle *cy = sc->cy;
+	const struct kb_sched_pod *pod = sc->pod;
+	const struct kb_sched_node *const *nodes = sc->snap->nodes;
+	const struct kb_sched_node **feas = sc->feasible + pt->begin;
+	size_t nfeas = 0;
+	for (size_t n = pt->begin; n < pt->end; n++) {
+		const struct kb_sched_node *node = nodes[n];
+		if (n + PREFETCH < pt->end)
+			prefetch_node(nodes[n + PREFETCH]);
+		bool fits = true;
+		for (size_t i = 0; fits && i < nf; i++) {
+			const struct sp_policy *p = act[i].p;
+			int r =
+			    act[i].filter(act[i].state, cy, pod, node, pt->st);
+			if (r == KB_SCHED_SUCCESS)
+				continue;
+			if (r == KB_SCHED_ERROR) {
+				part_error(pt, p, "Filter");
+				pt->nfeas = nfeas;
+				return;
+			}
+			fits = false;
+			if (kb_sched_status_nreasons(pt->st) == 0)
+				kb_sched_reject(pt->st, r,
+				    "node(s) were rejected by %s", p->name);
+			hist_status(&pt->h, pt->st, 1);
+			kb_sched_status_reset(pt->st);
+		}
+		if (fits)
+			feas[nfeas++] = node;
+	}
+	pt->nfeas = nfeas;
+}
+
+/* Score the part's feasible nodes: every policy on a node. */
+static void score_part(void *arg, int idx)
+{
+	struct sp_scratch *sc = arg;
+	if (idx >= sc->nparts)
+		return;
+	struct part *pt = &sc->parts[idx];
+	const struct active *act = sc->act_s;
+	size_t ns = sc->nact_s, cap = sc->cap;
+	struct kb_sched_cycle *cy = sc->cy;
+	const struct kb_sched_pod *pod = sc->pod;
+	const struct kb_sched_node *const *nodes = sc->feasible;
+	for (size_t n = pt->begin; n < pt->end; n++) {
+		const struct kb_sched_node *node = nodes[n];
+		if (n + PREFETCH < pt->end)
+			prefetch_node(nodes[n + PREFETCH]);
+		int64_t total = 0;
+		for (size_t i = 0; i < ns; i++) {
+			int64_t v = 0;
+			if (act[i].score(act[i].state, cy, pod, node, &v,
+				pt->st)) {
+				part_error(pt, act[i].p, "Score");
+				return;
+			}
+			if (act[i].normalize) {
+				struct kb_sched_node_score *s =
+				    &sc->scores[act[i].row * cap + n];
+				s->node = node;
+				s->score = v;
+				continue;
+			}
+			/* Without NormalizeScore it must be in range now. */
+			if (v < 0 || v > KB_SCHED_MAX_SCORE) {
+				kb_sched_reject(pt->st, KB_SCHED_ERROR,
+				    "score %lld of node %s is outside [0, 100]",
+				    (long long)v, node->name);
+				part_error(pt, act[i].p, "Score");
+				return;
+			}
+			total += v * act[i].weight;
+		}
+		sc->total[n] = total;
+	}
+}
+
 static int error_out(struct sp_outcome *out, const char *policy,
     const char *point, const struct kb_sched_status *st)
 {
@@ -120,6 +496,15 @@ static int error_out(struct sp_outcome *out, const char *policy,
 	out->code = KB_SCHED_ERROR;
 	if (asprintf(&out->message, "running %s %s: %s", point, policy, why) <
 	    0)
+		out->message = NULL;
+	return KB_SCHED_ERROR;
+}
+
+static int part_error_out(struct sp_outcome *out, const struct part *pt)
+{
+	out->code = KB_SCHED_ERROR;
+	if (asprintf(&out->message, "running %s %s: %s", pt->err_point,
+		pt->err_policy, pt->err_why) < 0)
 		out->message = NULL;
 	return KB_SCHED_ERROR;
 }
@@ -141,22 +526,19 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 	struct kb_sched_status *st = kb_sched_status_new();
 	struct kb_sched_cycle *cy = kb_sched_cycle_new(snap);
 	size_t nf = prof->npoints[P_FILTER], ns = prof->npoints[P_SCORE];
-	bool *skip_f = calloc(nf + 1, sizeof(bool)),
-	     *skip_s = calloc(ns + 1, sizeof(bool));
-	const struct kb_sched_node **feasible =
-	    calloc(snap->nnodes + 1, sizeof(*feasible));
-	struct kb_sched_node_score *scores =
-	    calloc(snap->nnodes + 1, sizeof(*scores));
-	int64_t *total = calloc(snap->nnodes + 1, sizeof(*total));
+	struct sp_scratch *sc = scratch_get(prof, snap->nnodes);
 	struct hist h = { 0 };
 	size_t nfeas = 0;
 	int rc = KB_SCHED_SUCCESS;
-	if (!st || !cy || !skip_f || !skip_s || !feasible || !scores ||
-	    !total) {
+	if (!st || !cy || !sc) {
 		out->code = rc = KB_SCHED_ERROR;
 		out->message = strdup("out of memory");
 		goto out;
 	}
+	sc->prof = prof;
+	sc->snap = snap;
+	sc->pod = pod;
+	sc->cy = cy;
 
 	/* PreFilter */
 	for (size_t i = 0; i < prof->npoints[P_PREFILTER]; i++) {
@@ -166,7 +548,7 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 		if (r == KB_SCHED_SKIP) {
 			for (size_t j = 0; j < nf; j++)
 				if (prof->points[P_FILTER][j].p == p)
-					skip_f[j] = true;
+					sc->skip_f[j] = true;
 		} else if (r == KB_SCHED_ERROR) {
 			rc = error_out(out, p->name, "PreFilter", st);
 			goto out;
@@ -177,30 +559,31 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 		}
 	}
 
-	/* Filter: the first policy to reject a node gives its reasons. */
-	for (size_t n = 0; n < snap->nnodes; n++) {
-		const struct kb_sched_node *node = snap->nodes[n];
-		bool fits = true;
-		for (size_t i = 0; fits && i < nf; i++) {
-			if (skip_f[i])
-				continue;
-			const struct sp_policy *p = prof->points[P_FILTER][i].p;
-			kb_sched_status_reset(st);
-			int r = p->ops->filter(p->state, cy, pod, node, st);
-			if (r == KB_SCHED_SUCCESS)
-				continue;
-			if (r == KB_SCHED_ERROR) {
-				rc = error_out(out, p->name, "Filter", st);
-				goto out;
-			}
-			fits = false;
-			if (kb_sched_status_nreasons(st) == 0)
-				kb_sched_reject(st, r,
-				    "node(s) were rejected by %s", p->name);
-			hist_status(&h, st, 1);
+	/* Filter, in parts; then the feasible nodes made contiguous. */
+	sc->nact_f = 0;
+	for (size_t i = 0; i < nf; i++) {
+		const struct sp_policy *p = prof->points[P_FILTER][i].p;
+		if (!sc->skip_f[i])
+			sc->act_f[sc->nact_f++] =
+			    (struct active){ .filter = p->ops->filter,
+				    .state = p->state,
+				    .p = p };
+	}
+	sc->nparts = parts_for(prof, snap->nnodes);
+	split(sc, snap->nnodes, sc->nparts);
+	pool_run(prof->pool, sc->nparts, filter_part, sc);
+	for (int i = 0; i < sc->nparts; i++) {
+		struct part *pt = &sc->parts[i];
+		if (pt->err) {
+			rc = part_error_out(out, pt);
+			goto out;
 		}
-		if (fits)
-			feasible[nfeas++] = node;
+		for (size_t r = 0; r < pt->h.n; r++)
+			hist_add_n(&h, pt->h.v[r].text, pt->h.v[r].count);
+		if (nfeas != pt->begin)
+			memmove(sc->feasible + nfeas, sc->feasible + pt->begin,
+			    pt->nfeas * sizeof(*sc->feasible));
+		nfeas += pt->nfeas;
 	}
 	if (nfeas == 0) {
 		rc = KB_SCHED_UNSCHEDULABLE;
@@ -214,69 +597,86 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 			const struct sp_policy *p =
 			    prof->points[P_PRESCORE][i].p;
 			kb_sched_status_reset(st);
-			int r = p->ops->pre_score(p->state, cy, pod, feasible,
-			    nfeas, st);
+			int r = p->ops->pre_score(p->state, cy, pod,
+			    sc->feasible, nfeas, st);
 			if (r == KB_SCHED_SKIP) {
 				for (size_t j = 0; j < ns; j++)
 					if (prof->points[P_SCORE][j].p == p)
-						skip_s[j] = true;
+						sc->skip_s[j] = true;
 			} else if (r != KB_SCHED_SUCCESS) {
 				rc = error_out(out, p->name, "PreScore", st);
 				goto out;
 			}
 		}
+		sc->nact_s = 0;
 		for (size_t i = 0; i < ns; i++) {
-			if (skip_s[i])
-				continue;
+			const struct sp_policy *p = prof->points[P_SCORE][i].p;
+			if (!sc->skip_s[i])
+				sc->act_s[sc->nact_s++] = (struct active){
+					.score = p->ops->score,
+					.state = p->state,
+					.p = p,
+					.row = i,
+					.weight =
+					    prof->points[P_SCORE][i].weight,
+					.normalize = KB_SCHED_HAS(p->ops,
+					    normalize_score),
+				};
+		}
+		sc->nparts = parts_for(prof, nfeas);
+		split(sc, nfeas, sc->nparts);
+		pool_run(prof->pool, sc->nparts, score_part, sc);
+		for (int i = 0; i < sc->nparts; i++) {
+			if (sc->parts[i].err) {
+				rc = part_error_out(out, &sc->parts[i]);
+				goto out;
+			}
+		}
+		/* Score parts summed the policies without NormalizeScore
+		 * into total; now the others. */
+		for (size_t i = 0; i < ns; i++) {
 			const struct sp_slot *sl = &prof->points[P_SCORE][i];
 			const struct sp_policy *p = sl->p;
-			for (size_t n = 0; n < nfeas; n++) {
-				kb_sched_status_reset(st);
-				scores[n].node = feasible[n];
-				scores[n].score = 0;
-				if (p->ops->score(p->state, cy, pod,
-					feasible[n], &scores[n].score, st)) {
-					rc = error_out(out, p->name, "Score",
-					    st);
-					goto out;
-				}
-			}
-			if (KB_SCHED_HAS(p->ops, normalize_score)) {
-				kb_sched_status_reset(st);
-				if (p->ops->normalize_score(p->state, cy, pod,
-					scores, nfeas, st)) {
-					rc = error_out(out, p->name,
-					    "NormalizeScore", st);
-					goto out;
-				}
+			if (sc->skip_s[i] ||
+			    !KB_SCHED_HAS(p->ops, normalize_score))
+				continue;
+			struct kb_sched_node_score *scores =
+			    &sc->scores[i * sc->cap];
+			kb_sched_status_reset(st);
+			if (p->ops->normalize_score(p->state, cy, pod, scores,
+				nfeas, st)) {
+				rc = error_out(out, p->name, "NormalizeScore",
+				    st);
+				goto out;
 			}
 			for (size_t n = 0; n < nfeas; n++) {
-				int64_t sc = scores[n].score;
-				if (sc < 0 || sc > KB_SCHED_MAX_SCORE) {
+				int64_t v = scores[n].score;
+				if (v < 0 || v > KB_SCHED_MAX_SCORE) {
 					kb_sched_status_reset(st);
 					kb_sched_reject(st, KB_SCHED_ERROR,
 					    "score %lld of node %s is outside [0, 100]",
-					    (long long)sc, feasible[n]->name);
+					    (long long)v,
+					    sc->feasible[n]->name);
 					rc = error_out(out, p->name, "Score",
 					    st);
 					goto out;
 				}
-				total[n] += sc * sl->weight;
+				sc->total[n] += v * sl->weight;
 			}
 		}
 		/* The highest total; equal ones by reservoir sampling. */
 		size_t ties = 1;
 		for (size_t n = 1; n < nfeas; n++) {
-			if (total[n] > total[best]) {
+			if (sc->total[n] > sc->total[best]) {
 				best = n;
 				ties = 1;
-			} else if (total[n] == total[best] &&
+			} else if (sc->total[n] == sc->total[best] &&
 			    next_rand(rng) % ++ties == 0) {
 				best = n;
 			}
 		}
 	}
-	snprintf(out->node, sizeof(out->node), "%s", feasible[best]->name);
+	snprintf(out->node, sizeof(out->node), "%s", sc->feasible[best]->name);
 
 	/* Reserve, then Permit. */
 	size_t reserved = 0;
@@ -327,12 +727,9 @@ unschedulable:
 	out->code = KB_SCHED_UNSCHEDULABLE;
 	out->message = fit_message(&h, snap->nnodes);
 out:
+	if (sc)
+		sc->cy = NULL;
 	free(h.v);
-	free(total);
-	free(scores);
-	free(feasible);
-	free(skip_s);
-	free(skip_f);
 	kb_sched_cycle_free(cy);
 	kb_sched_status_free(st);
 	return rc;

@@ -3,6 +3,7 @@
  * and the scheduling thread: pop a pod, run a cycle on the snapshot under
  * the lock, assume it on the chosen node, then bind (bind.c) — or report
  * it unschedulable and park it until a cluster event. */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,30 @@ static int64_t mono_ms(void)
 
 /* --- informer handlers (the informers' threads) ------------------------------------ */
 
+/* The scheduling thread holds the lock through a whole cycle and takes it
+ * again at once: a mutex is not fair, so informer threads say they wait
+ * and the scheduling thread lets them in between cycles (else pod events
+ * lag behind and the queue starves). */
+static void informer_lock(struct sched *s)
+{
+	atomic_fetch_add(&s->informers_waiting, 1);
+	pthread_mutex_lock(&s->mu);
+	atomic_fetch_sub(&s->informers_waiting, 1);
+}
+
+/* Scheduling thread, holding the lock: step aside while informers wait
+ * (a bounded while: 2 ms). */
+static void let_informers_in(struct sched *s)
+{
+	if (atomic_load(&s->informers_waiting) == 0)
+		return;
+	pthread_mutex_unlock(&s->mu);
+	int64_t until = mono_ms() + 2;
+	while (atomic_load(&s->informers_waiting) > 0 && mono_ms() < until)
+		sched_yield();
+	pthread_mutex_lock(&s->mu);
+}
+
 /* True when both objects hold the same value (or nothing) at path. */
 static bool same_at(const msgpack_object *a, const msgpack_object *b,
     const char *path)
@@ -31,7 +56,7 @@ static bool same_at(const msgpack_object *a, const msgpack_object *b,
 
 static void node_set(struct sched *s, const msgpack_object *obj, bool move)
 {
-	pthread_mutex_lock(&s->mu);
+	informer_lock(s);
 	sp_cache_node_set(&s->cache, obj);
 	if (move) {
 		sp_queue_move_all(&s->queue, mono_ms());
@@ -63,7 +88,7 @@ static void node_del(void *arg, const msgpack_object *obj)
 	char *name = kb_mp_strdup(obj, "metadata.name");
 	if (name == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
+	informer_lock(s);
 	sp_cache_node_del(&s->cache, name);
 	pthread_mutex_unlock(&s->mu);
 	free(name);
@@ -85,7 +110,7 @@ static void pod_set(struct sched *s, const msgpack_object *obj, bool changed)
 	char key[512];
 	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
 	bool deleting = kb_mp_get(obj, "metadata.deletionTimestamp") != NULL;
-	pthread_mutex_lock(&s->mu);
+	informer_lock(s);
 	if (pod->node_name[0]) {
 		sp_queue_del(&s->queue, key);
 		if (terminal(obj)) {
@@ -133,7 +158,7 @@ static void pod_del(void *arg, const msgpack_object *obj)
 	char *name = kb_mp_strdup(obj, "metadata.name");
 	if (ns && name) {
 		snprintf(key, sizeof(key), "%s/%s", ns, name);
-		pthread_mutex_lock(&s->mu);
+		informer_lock(s);
 		sp_queue_del(&s->queue, key);
 		sp_cache_pod_del(&s->cache, ns, name, NULL, false);
 		sp_queue_move_all(&s->queue, mono_ms());
@@ -224,6 +249,7 @@ static void *run(void *arg)
 		struct sp_qpod *qp = sp_queue_pop(&s->queue, mono_ms(), &wake);
 		if (qp) {
 			schedule_one(s, qp);
+			let_informers_in(s);
 			continue;
 		}
 		if (wake < 0) {

@@ -5,10 +5,12 @@
  * or podMaxInUnschedulablePodsDuration moves them back. A pod popped while
  * an event came is sent to backoff, not parked, so no event is missed.
  *
- * One map holds every pod with its sub-queue; popping scans it. That is
- * simple and enough for thousands of pending pods; a heap per sub-queue is
- * the next step when the benchmark asks for it. The caller holds the
- * scheduler's lock. */
+ * One map holds every pod with its sub-queue; active pods are also in a
+ * binary heap in QueueSort order, so a pop is O(log n). Pods backing off
+ * or parked are only counted, with the earliest time one of them may be
+ * due: a pop scans the map for them only once that time has come. The
+ * caller holds the scheduler's lock. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,7 @@ void sp_queue_init(struct sp_queue *q, const struct sp_config *c)
 	q->backoff_initial_ms = c->backoff_initial_ms;
 	q->backoff_max_ms = c->backoff_max_ms;
 	q->unsched_max_ms = c->unsched_max_ms;
+	q->next_check = -1;
 }
 
 void sp_qpod_free(struct sp_qpod *qp)
@@ -46,6 +49,9 @@ void sp_queue_free(struct sp_queue *q)
 {
 	kb_strmap_each(&q->pods, drop, NULL);
 	kb_strmap_clear(&q->pods, NULL);
+	free(q->heap);
+	q->heap = NULL;
+	q->nheap = q->capheap = 0;
 }
 
 static int64_t backoff_of(const struct sp_queue *q, int attempts)
@@ -56,19 +62,125 @@ static int64_t backoff_of(const struct sp_queue *q, int attempts)
 	return b > q->backoff_max_ms ? q->backoff_max_ms : b;
 }
 
+/* --- the active heap ------------------------------------------------------------- */
+
+static bool less(const struct sp_qpod *a, const struct sp_qpod *b);
+
+static void hswap(struct sp_queue *q, size_t i, size_t j)
+{
+	struct sp_qpod *t = q->heap[i];
+	q->heap[i] = q->heap[j];
+	q->heap[j] = t;
+	q->heap[i]->hidx = i;
+	q->heap[j]->hidx = j;
+}
+
+static void sift_up(struct sp_queue *q, size_t i)
+{
+	while (i > 0 && less(q->heap[i], q->heap[(i - 1) / 2])) {
+		hswap(q, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void sift_down(struct sp_queue *q, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < q->nheap && less(q->heap[l], q->heap[m]))
+			m = l;
+		if (r < q->nheap && less(q->heap[r], q->heap[m]))
+			m = r;
+		if (m == i)
+			return;
+		hswap(q, i, m);
+		i = m;
+	}
+}
+
+static void heap_push(struct sp_queue *q, struct sp_qpod *qp)
+{
+	if (q->nheap == q->capheap) {
+		size_t cap = q->capheap ? q->capheap * 2 : 64;
+		struct sp_qpod **v = realloc(q->heap, cap * sizeof(*v));
+		if (v == NULL) {
+			/* Keep it findable by the scan instead. */
+			qp->hidx = SIZE_MAX;
+			return;
+		}
+		q->heap = v;
+		q->capheap = cap;
+	}
+	qp->hidx = q->nheap;
+	q->heap[q->nheap++] = qp;
+	sift_up(q, qp->hidx);
+}
+
+static void heap_remove(struct sp_queue *q, struct sp_qpod *qp)
+{
+	size_t i = qp->hidx;
+	if (i == SIZE_MAX || i >= q->nheap || q->heap[i] != qp)
+		return;
+	qp->hidx = SIZE_MAX;
+	if (i == --q->nheap)
+		return;
+	q->heap[i] = q->heap[q->nheap];
+	q->heap[i]->hidx = i;
+	sift_down(q, i);
+	sift_up(q, i);
+}
+
+static bool waiting(int where)
+{
+	return where == Q_BACKOFF || where == Q_UNSCHED;
+}
+
+/* When a waiting pod may be due (backoff over, or parked too long). */
+static int64_t due_at(const struct sp_queue *q, const struct sp_qpod *qp)
+{
+	if (qp->where == Q_BACKOFF)
+		return qp->backoff_until;
+	if (q->unsched_max_ms > 0)
+		return qp->unsched_since + q->unsched_max_ms;
+	return -1;
+}
+
+/* Every change of sub-queue goes through here. */
+static void set_where(struct sp_queue *q, struct sp_qpod *qp, int where)
+{
+	if (qp->where == Q_ACTIVE)
+		heap_remove(q, qp);
+	if (waiting(qp->where))
+		q->nwaiting--;
+	qp->where = where;
+	if (where == Q_ACTIVE)
+		heap_push(q, qp);
+	if (waiting(where)) {
+		q->nwaiting++;
+		int64_t at = due_at(q, qp);
+		if (at >= 0 && (q->next_check < 0 || at < q->next_check))
+			q->next_check = at;
+	}
+}
+
 void sp_queue_set(struct sp_queue *q, const char *key,
     const struct kb_sched_pod *pod, struct sp_profile *prof, bool changed,
     int64_t now)
 {
 	struct sp_qpod *qp = kb_strmap_get(&q->pods, key);
 	if (qp) {
+		bool active = qp->where == Q_ACTIVE;
+		if (active)
+			heap_remove(q, qp);
 		kb_sched_pod_unref(qp->pod);
 		qp->pod = kb_sched_pod_ref(pod);
 		qp->prof = prof;
+		if (active)
+			heap_push(q, qp); /* its priority may have changed */
 		/* An update may make it schedulable. */
 		if (changed && qp->where == Q_UNSCHED)
-			qp->where = qp->backoff_until > now ? Q_BACKOFF :
-							      Q_ACTIVE;
+			set_where(q, qp,
+			    qp->backoff_until > now ? Q_BACKOFF : Q_ACTIVE);
 		return;
 	}
 	qp = calloc(1, sizeof(*qp));
@@ -78,17 +190,24 @@ void sp_queue_set(struct sp_queue *q, const char *key,
 	}
 	qp->pod = kb_sched_pod_ref(pod);
 	qp->prof = prof;
-	qp->where = Q_ACTIVE;
+	qp->where = Q_BINDING; /* nowhere yet */
+	qp->hidx = SIZE_MAX;
 	qp->seq = ++q->seq;
-	if (kb_strmap_put(&q->pods, key, qp, NULL))
+	if (kb_strmap_put(&q->pods, key, qp, NULL)) {
 		sp_qpod_free(qp);
+		return;
+	}
+	set_where(q, qp, Q_ACTIVE);
 }
 
 void sp_queue_del(struct sp_queue *q, const char *key)
 {
 	struct sp_qpod *qp = kb_strmap_del(&q->pods, key);
-	if (qp)
-		drop(NULL, key, qp);
+	if (qp == NULL)
+		return;
+	if (qp->where != Q_INFLIGHT)
+		set_where(q, qp, Q_BINDING); /* out of the heap and counts */
+	drop(NULL, key, qp);
 }
 
 struct move {
@@ -101,14 +220,16 @@ static void move_one(void *arg, const char *key, void *val)
 	struct move *m = arg;
 	struct sp_qpod *qp = val;
 	if (qp->where == Q_UNSCHED)
-		qp->where = qp->backoff_until > m->now ? Q_BACKOFF : Q_ACTIVE;
+		set_where(m->q, qp,
+		    qp->backoff_until > m->now ? Q_BACKOFF : Q_ACTIVE);
 }
 
 void sp_queue_move_all(struct sp_queue *q, int64_t now)
 {
 	struct move m = { q, now };
 	q->moves++;
-	kb_strmap_each(&q->pods, move_one, &m);
+	if (q->nwaiting)
+		kb_strmap_each(&q->pods, move_one, &m);
 }
 
 struct pop {
@@ -131,38 +252,46 @@ static bool less(const struct sp_qpod *a, const struct sp_qpod *b)
 	return sp_default_less(a, b);
 }
 
-static void pop_one(void *arg, const char *key, void *val)
+/* Waiting pods that are due go back; next_check becomes the earliest
+ * time one of the rest may be. */
+static void due_one(void *arg, const char *key, void *val)
 {
 	struct pop *p = arg;
 	struct sp_qpod *qp = val;
 	if (qp->where == Q_BACKOFF && qp->backoff_until <= p->now)
-		qp->where = Q_ACTIVE;
+		set_where(p->q, qp, Q_ACTIVE);
 	if (qp->where == Q_UNSCHED && p->q->unsched_max_ms > 0 &&
 	    p->now - qp->unsched_since >= p->q->unsched_max_ms)
-		qp->where = qp->backoff_until > p->now ? Q_BACKOFF : Q_ACTIVE;
-	if (qp->where == Q_BACKOFF &&
-	    (p->wake < 0 || qp->backoff_until < p->wake))
-		p->wake = qp->backoff_until;
-	if (qp->where == Q_UNSCHED && p->q->unsched_max_ms > 0) {
-		int64_t at = qp->unsched_since + p->q->unsched_max_ms;
-		if (p->wake < 0 || at < p->wake)
+		set_where(p->q, qp,
+		    qp->backoff_until > p->now ? Q_BACKOFF : Q_ACTIVE);
+	if (waiting(qp->where)) {
+		int64_t at = due_at(p->q, qp);
+		if (at >= 0 && (p->wake < 0 || at < p->wake))
 			p->wake = at;
 	}
-	if (qp->where == Q_ACTIVE && (p->best == NULL || less(qp, p->best)))
-		p->best = qp;
+	if (qp->where == Q_ACTIVE && qp->hidx == SIZE_MAX &&
+	    (p->best == NULL || less(qp, p->best)))
+		p->best = qp; /* not in the heap (out of memory) */
 }
 
 struct sp_qpod *sp_queue_pop(struct sp_queue *q, int64_t now, int64_t *wake_ms)
 {
 	struct pop p = { q, now, -1, NULL };
-	kb_strmap_each(&q->pods, pop_one, &p);
-	*wake_ms = p.wake;
-	if (p.best) {
-		p.best->where = Q_INFLIGHT;
-		p.best->popped_move = q->moves;
-		p.best->attempts++;
+	if (q->nwaiting && q->next_check >= 0 && now >= q->next_check) {
+		q->next_check = -1;
+		kb_strmap_each(&q->pods, due_one, &p);
+		q->next_check = p.wake;
 	}
-	return p.best;
+	struct sp_qpod *best = p.best;
+	if (best == NULL && q->nheap)
+		best = q->heap[0];
+	*wake_ms = q->nwaiting ? q->next_check : -1;
+	if (best) {
+		set_where(q, best, Q_INFLIGHT);
+		best->popped_move = q->moves;
+		best->attempts++;
+	}
+	return best;
 }
 
 void sp_queue_failed(struct sp_queue *q, struct sp_qpod *qp, bool error,
@@ -175,10 +304,10 @@ void sp_queue_failed(struct sp_queue *q, struct sp_qpod *qp, bool error,
 	qp->backoff_until = now + backoff_of(q, qp->attempts);
 	qp->seq = ++q->seq;
 	if (error || qp->popped_move != q->moves) {
-		qp->where = Q_BACKOFF;
+		set_where(q, qp, Q_BACKOFF);
 	} else {
-		qp->where = Q_UNSCHED;
 		qp->unsched_since = now;
+		set_where(q, qp, Q_UNSCHED);
 	}
 }
 
@@ -187,7 +316,7 @@ void sp_queue_binding(struct sp_queue *q, struct sp_qpod *qp)
 	if (qp->gone)
 		sp_qpod_free(qp);
 	else
-		qp->where = Q_BINDING;
+		set_where(q, qp, Q_BINDING);
 }
 
 void sp_queue_bind_failed(struct sp_queue *q, const char *key, int64_t now)
@@ -195,7 +324,7 @@ void sp_queue_bind_failed(struct sp_queue *q, const char *key, int64_t now)
 	struct sp_qpod *qp = kb_strmap_get(&q->pods, key);
 	if (qp == NULL || qp->where != Q_BINDING)
 		return;
-	qp->where = Q_BACKOFF;
 	qp->backoff_until = now + backoff_of(q, qp->attempts);
 	qp->seq = ++q->seq;
+	set_where(q, qp, Q_BACKOFF);
 }

@@ -3,6 +3,7 @@
 #define KUBUS_SCHEDULER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,7 +15,6 @@
 /* --- map.c: a string-keyed hash map ------------------------------------- */
 
 /* String maps are the SDK's (kubus/strmap.h). */
-
 
 /* --- config.c: profiles --------------------------------------------------- */
 
@@ -45,8 +45,13 @@ struct sp_slot {
 	int64_t weight;
 };
 
+struct sp_pool;
+struct sp_scratch;
+
 struct sp_profile {
-	char *name; /* schedulerName */
+	char *name;                 /* schedulerName */
+	struct sp_pool *pool;       /* the config's workers (borrowed) */
+	struct sp_scratch *scratch; /* cycle buffers (cycle.c) */
 	struct sp_policy **policies;
 	size_t npolicies;
 	struct sp_slot *points[P_MAX];
@@ -59,6 +64,8 @@ struct sp_config {
 	int64_t backoff_initial_ms, backoff_max_ms;
 	int64_t unsched_max_ms;
 	int64_t bind_timeout_ms;
+	int64_t parallelism; /* threads running Filter and Score */
+	struct sp_pool *pool;
 	bool leader_elect;
 	int64_t lease_ms;
 	char *lease_name, *lease_ns;
@@ -72,11 +79,14 @@ struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
 /* --- cache.c: nodes and the pods on them ----------------------------------- */
 
 struct sp_cache {
-	struct kb_strmap nodes;               /* name -> struct sp_node */
-	struct kb_strmap pods;                /* ns/name -> struct sp_cpod */
+	struct kb_strmap nodes;            /* name -> struct sp_node */
+	struct kb_strmap pods;             /* ns/name -> struct sp_cpod */
 	const struct kb_sched_node **list; /* real nodes, by name */
 	size_t nlist;
 	bool dirty;
+	/* pods with any pod (anti-)affinity term / a required anti-affinity
+	 * term: the snapshot's totals */
+	size_t naffinity_pods, nanti_pods;
 };
 
 void sp_cache_init(struct sp_cache *c);
@@ -116,10 +126,15 @@ struct sp_qpod {
 	int64_t unsched_since;
 	uint64_t popped_move; /* the queue's move count when popped */
 	char *last_msg;       /* the last unschedulable message reported */
+	size_t hidx;          /* index in the active heap, SIZE_MAX if none */
 };
 
 struct sp_queue {
 	struct kb_strmap pods; /* key -> struct sp_qpod */
+	struct sp_qpod **heap; /* the active pods, QueueSort order */
+	size_t nheap, capheap;
+	size_t nwaiting;    /* pods in backoff or unschedulable */
+	int64_t next_check; /* mono ms when one of them may be due */
 	int64_t seq;
 	uint64_t moves; /* cluster events that moved pods back */
 	int64_t backoff_initial_ms, backoff_max_ms, unsched_max_ms;
@@ -165,6 +180,12 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 void sp_cycle_unreserve(struct sp_profile *prof, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, const char *node);
 void sp_outcome_clear(struct sp_outcome *o);
+/* Workers for Filter and Score: parallelism - 1 threads (the scheduling
+ * thread is the last). */
+struct sp_pool *sp_pool_new(int parallelism);
+void sp_pool_free(struct sp_pool *p);
+int sp_pool_parts(const struct sp_pool *p);
+void sp_scratch_free(struct sp_scratch *sc);
 bool sp_default_less(const struct sp_qpod *a, const struct sp_qpod *b);
 
 /* --- the plugin ------------------------------------------------------------------- */
@@ -181,8 +202,9 @@ struct sched {
 	bool leading; /* holds the Lease (or needs none) */
 	pthread_t thread;
 	bool running, stop;
-	int pending;         /* async requests not yet answered */
-	pthread_cond_t idle; /* pending reached 0 */
+	atomic_int informers_waiting; /* informer threads wanting mu */
+	int pending;                  /* async requests not yet answered */
+	pthread_cond_t idle;          /* pending reached 0 */
 	uint64_t rng;
 	/* counters */
 	int64_t scheduled, unschedulable, errors, bind_failures;

@@ -2,6 +2,7 @@
  * nodes parsed once into typed structs, Kubernetes' matching rules
  * (tolerations, node selector terms, quantities), the cycle-state store and
  * filter statuses. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -338,6 +339,81 @@ bool kb_sched_term_matches(const struct kb_sched_term *t,
 	return true;
 }
 
+static bool label_req_matches(const struct kb_sched_requirement *r,
+    const struct kb_sched_label *labels, size_t n)
+{
+	const char *v = kb_sched_label(labels, n, r->key);
+	bool in = false;
+	for (size_t i = 0; v && i < r->nvalues; i++)
+		in |= !strcmp(r->values[i], v);
+	switch (r->op) {
+	case KB_OP_IN:
+		return in;
+	case KB_OP_NOT_IN:
+		return !in;
+	case KB_OP_EXISTS:
+		return v != NULL;
+	case KB_OP_DOES_NOT_EXIST:
+		return v == NULL;
+	}
+	return false;
+}
+
+bool kb_sched_selector_matches(const struct kb_sched_selector *s,
+    const struct kb_sched_label *labels, size_t n)
+{
+	if (!s->present)
+		return false;
+	for (size_t i = 0; i < s->nlabels; i++) {
+		const char *v = kb_sched_label(labels, n, s->labels[i].key);
+		if (v == NULL || strcmp(v, s->labels[i].value))
+			return false;
+	}
+	for (size_t i = 0; i < s->nexprs; i++)
+		if (!label_req_matches(&s->exprs[i], labels, n))
+			return false;
+	return true;
+}
+
+bool kb_sched_term_selects(const struct kb_sched_pod_term *t, const char *ns,
+    const struct kb_sched_pod *other)
+{
+	bool ns_ok = false;
+	if (t->nnamespaces == 0 && !t->ns_selector.present) {
+		ns_ok = !strcmp(ns, other->ns);
+	} else {
+		for (size_t i = 0; !ns_ok && i < t->nnamespaces; i++)
+			ns_ok = !strcmp(t->namespaces[i], other->ns);
+		if (!ns_ok && t->ns_selector.present) {
+			const struct kb_sched_label l = {
+				"kubernetes.io/metadata.name", other->ns
+			};
+			ns_ok =
+			    kb_sched_selector_matches(&t->ns_selector, &l, 1);
+		}
+	}
+	return ns_ok &&
+	    kb_sched_selector_matches(&t->selector, other->labels,
+		other->nlabels);
+}
+
+bool kb_sched_node_affinity_matches(const struct kb_sched_pod *pod,
+    const struct kb_sched_node *node)
+{
+	for (size_t i = 0; i < pod->nnode_selector; i++) {
+		const char *v = kb_sched_label(node->labels, node->nlabels,
+		    pod->node_selector[i].key);
+		if (v == NULL || strcmp(v, pod->node_selector[i].value))
+			return false;
+	}
+	if (!pod->has_required)
+		return true;
+	for (size_t i = 0; i < pod->nrequired; i++)
+		if (kb_sched_term_matches(&pod->required[i], node))
+			return true;
+	return false;
+}
+
 /* --- an arena for parsed objects ------------------------------------------------------- */
 
 struct arena_blk {
@@ -555,6 +631,119 @@ static int64_t parse_time_ms(const msgpack_object *o)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
+static void parse_selector(struct arena *a, const msgpack_object *o,
+    struct kb_sched_selector *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
+		return;
+	s->present = true;
+	s->labels = parse_labels(a, kb_mp_key(o, "matchLabels"), &s->nlabels);
+	s->exprs = parse_reqs(a, kb_mp_key(o, "matchExpressions"), &s->nexprs);
+	for (size_t i = 0; i < s->nexprs; i++)
+		if (s->exprs[i].op == KB_OP_GT || s->exprs[i].op == KB_OP_LT)
+			((struct kb_sched_requirement *)s->exprs)[i].op = 0;
+}
+
+/* A list of podAffinityTerms (weighted: {weight, podAffinityTerm}). */
+static const struct kb_sched_pod_term *parse_pod_terms(struct arena *a,
+    const msgpack_object *arr, bool weighted, size_t *n)
+{
+	size_t cnt = arr_len(arr);
+	*n = 0;
+	if (cnt == 0)
+		return NULL;
+	struct kb_sched_pod_term *t = arena_alloc(a, cnt * sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	for (size_t i = 0; i < cnt; i++) {
+		const msgpack_object *e = &arr->via.array.ptr[i];
+		if (weighted) {
+			int64_t w = 0;
+			kb_mp_int(e, "weight", &w);
+			t[i].weight = (int32_t)w;
+			e = kb_mp_key(e, "podAffinityTerm");
+		}
+		parse_selector(a, kb_mp_key(e, "labelSelector"),
+		    &t[i].selector);
+		parse_selector(a, kb_mp_key(e, "namespaceSelector"),
+		    &t[i].ns_selector);
+		t[i].topology_key = arena_str(a, kb_mp_key(e, "topologyKey"));
+		const msgpack_object *nss = kb_mp_key(e, "namespaces");
+		t[i].nnamespaces = arr_len(nss);
+		if (t[i].nnamespaces) {
+			const char **v =
+			    arena_alloc(a, t[i].nnamespaces * sizeof(*v));
+			for (size_t j = 0; v && j < t[i].nnamespaces; j++)
+				v[j] = arena_str(a, &nss->via.array.ptr[j]);
+			if (v == NULL)
+				t[i].nnamespaces = 0;
+			t[i].namespaces = v;
+		}
+	}
+	*n = cnt;
+	return t;
+}
+
+static void parse_spread(struct arena *a, struct kb_sched_pod *p,
+    const msgpack_object *arr)
+{
+	size_t cnt = arr_len(arr);
+	if (cnt == 0)
+		return;
+	struct kb_sched_spread *sp = arena_alloc(a, cnt * sizeof(*sp));
+	if (sp == NULL)
+		return;
+	for (size_t i = 0; i < cnt; i++) {
+		const msgpack_object *e = &arr->via.array.ptr[i];
+		int64_t v = 1;
+		kb_mp_int(e, "maxSkew", &v);
+		sp[i].max_skew = (int32_t)v;
+		sp[i].topology_key = arena_str(a, kb_mp_key(e, "topologyKey"));
+		sp[i].do_not_schedule =
+		    !kb_mp_streq(e, "whenUnsatisfiable", "ScheduleAnyway");
+		v = 1;
+		kb_mp_int(e, "minDomains", &v);
+		sp[i].min_domains = v < 1 ? 1 : (int32_t)v;
+		sp[i].honor_node_affinity =
+		    !kb_mp_streq(e, "nodeAffinityPolicy", "Ignore");
+		sp[i].honor_node_taints =
+		    kb_mp_streq(e, "nodeTaintsPolicy", "Honor");
+		parse_selector(a, kb_mp_key(e, "labelSelector"),
+		    &sp[i].selector);
+		/* matchLabelKeys: `key In (the pod's value)`, for keys the
+		 * pod has. */
+		const msgpack_object *mlk = kb_mp_key(e, "matchLabelKeys");
+		size_t nk = arr_len(mlk);
+		if (nk && sp[i].selector.present) {
+			struct kb_sched_requirement *r = arena_alloc(a,
+			    (sp[i].selector.nexprs + nk) * sizeof(*r));
+			if (r == NULL)
+				continue;
+			memcpy(r, sp[i].selector.exprs,
+			    sp[i].selector.nexprs * sizeof(*r));
+			size_t m = sp[i].selector.nexprs;
+			for (size_t k = 0; k < nk; k++) {
+				const char *key =
+				    arena_str(a, &mlk->via.array.ptr[k]);
+				const char *val =
+				    kb_sched_label(p->labels, p->nlabels, key);
+				const char **vals =
+				    arena_alloc(a, sizeof(*vals));
+				if (val == NULL || vals == NULL)
+					continue;
+				vals[0] = val;
+				r[m++] = (struct kb_sched_requirement){ key,
+					KB_OP_IN, vals, 1 };
+			}
+			sp[i].selector.exprs = r;
+			sp[i].selector.nexprs = m;
+		}
+	}
+	p->spread = sp;
+	p->nspread = cnt;
+}
+
 /* --- pods ---------------------------------------------------------------------------- */
 
 struct pod_priv {
@@ -696,6 +885,34 @@ static void parse_pod(struct pod_priv *pp)
 		}
 	}
 
+	const msgpack_object *pa = kb_mp_get(spec, "affinity.podAffinity");
+	const msgpack_object *paa = kb_mp_get(spec, "affinity.podAntiAffinity");
+	p->affinity = parse_pod_terms(a,
+	    kb_mp_key(pa, "requiredDuringSchedulingIgnoredDuringExecution"),
+	    false, &p->naffinity);
+	p->pref_affinity = parse_pod_terms(a,
+	    kb_mp_key(pa, "preferredDuringSchedulingIgnoredDuringExecution"),
+	    true, &p->npref_affinity);
+	p->anti_affinity = parse_pod_terms(a,
+	    kb_mp_key(paa, "requiredDuringSchedulingIgnoredDuringExecution"),
+	    false, &p->nanti_affinity);
+	p->pref_anti_affinity = parse_pod_terms(a,
+	    kb_mp_key(paa, "preferredDuringSchedulingIgnoredDuringExecution"),
+	    true, &p->npref_anti_affinity);
+	parse_spread(a, p, kb_mp_key(spec, "topologySpreadConstraints"));
+	p->terminating = kb_mp_get(o, "metadata.deletionTimestamp") != NULL;
+	p->owner_kind = "";
+	const msgpack_object *owners = kb_mp_get(o, "metadata.ownerReferences");
+	for (size_t i = 0; i < arr_len(owners); i++) {
+		bool ctl = false;
+		kb_mp_bool(&owners->via.array.ptr[i], "controller", &ctl);
+		if (ctl) {
+			p->owner_kind = arena_str(a,
+			    kb_mp_key(&owners->via.array.ptr[i], "kind"));
+			break;
+		}
+	}
+
 	const msgpack_object *tols = kb_mp_key(spec, "tolerations");
 	if (arr_len(tols)) {
 		struct kb_sched_toleration *t =
@@ -769,6 +986,48 @@ struct node_priv {
 	size_t cap;
 };
 
+/* Node structs come from slabs of NODE_SLAB: the scheduler's Filter and
+ * Score walk thousands of them per pod, and neighbours in memory (and in
+ * pages) make that walk cheap where scattered allocations miss the TLB
+ * at every node. Freed ones are reused; slabs are never returned. */
+#define NODE_SLAB 128
+
+union node_slot {
+	struct node_priv np;
+	union node_slot *next;
+};
+
+static pthread_mutex_t slab_mu = PTHREAD_MUTEX_INITIALIZER;
+static union node_slot *slab_free;
+
+static struct node_priv *node_alloc(void)
+{
+	pthread_mutex_lock(&slab_mu);
+	if (slab_free == NULL) {
+		union node_slot *v = calloc(NODE_SLAB, sizeof(*v));
+		for (size_t i = 0; v && i < NODE_SLAB; i++) {
+			v[NODE_SLAB - 1 - i].next = slab_free;
+			slab_free = &v[NODE_SLAB - 1 - i];
+		}
+	}
+	union node_slot *sl = slab_free;
+	if (sl)
+		slab_free = sl->next;
+	pthread_mutex_unlock(&slab_mu);
+	if (sl)
+		memset(sl, 0, sizeof(*sl));
+	return sl ? &sl->np : NULL;
+}
+
+static void node_release(struct node_priv *np)
+{
+	union node_slot *sl = (union node_slot *)np;
+	pthread_mutex_lock(&slab_mu);
+	sl->next = slab_free;
+	slab_free = sl;
+	pthread_mutex_unlock(&slab_mu);
+}
+
 static void parse_node(struct node_priv *np)
 {
 	struct kb_sched_node *n = &np->pub;
@@ -812,7 +1071,7 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 {
 	if (obj == NULL || obj->type != MSGPACK_OBJECT_MAP)
 		return NULL;
-	struct node_priv *np = calloc(1, sizeof(*np));
+	struct node_priv *np = node_alloc();
 	if (np == NULL)
 		return NULL;
 	np->pub.size = sizeof(struct kb_sched_node);
@@ -820,14 +1079,14 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 	np->pub.obj = np->body ? kb_body_obj(np->body) : NULL;
 	if (np->pub.obj == NULL) {
 		kb_body_unref(np->body);
-		free(np);
+		node_release(np);
 		return NULL;
 	}
 	parse_node(np);
 	if (np->ar.failed) {
 		arena_free(&np->ar);
 		kb_body_unref(np->body);
-		free(np);
+		node_release(np);
 		return NULL;
 	}
 	return &np->pub;
@@ -843,7 +1102,7 @@ void kb_sched_node_free(struct kb_sched_node *node)
 	free(np->pods);
 	arena_free(&np->ar);
 	kb_body_unref(np->body);
-	free(np);
+	node_release(np);
 }
 
 static void account(struct kb_sched_node *n, const struct kb_sched_pod *p,
@@ -857,6 +1116,11 @@ static void account(struct kb_sched_node *n, const struct kb_sched_pod *p,
 	n->nonzero_requested.ephemeral_storage +=
 	    sign * p->nonzero_requests.ephemeral_storage;
 	n->requested.pods = n->nonzero_requested.pods = (int64_t)n->npods;
+	if (p->naffinity || p->npref_affinity || p->nanti_affinity ||
+	    p->npref_anti_affinity)
+		n->naffinity_pods += (size_t)sign;
+	if (p->nanti_affinity)
+		n->nanti_pods += (size_t)sign;
 }
 
 int kb_sched_node_add_pod(struct kb_sched_node *node,
@@ -908,6 +1172,9 @@ void kb_sched_node_move_pods(struct kb_sched_node *to,
 	to->npods = from->npods;
 	to->requested = from->requested;
 	to->nonzero_requested = from->nonzero_requested;
+	to->naffinity_pods = from->naffinity_pods;
+	to->nanti_pods = from->nanti_pods;
+	from->naffinity_pods = from->nanti_pods = 0;
 	f->pods = NULL;
 	f->cap = 0;
 	from->pods = NULL;

@@ -118,7 +118,9 @@ static char reason[KB_SCHED_REASON_MAX * 4];
 static int filter(struct pol *pl, const struct kb_sched_pod *p,
     const struct kb_sched_node *n)
 {
-	struct kb_sched_snapshot snap = { sizeof(snap), &n, 1 };
+	struct kb_sched_snapshot snap = { .size = sizeof(snap),
+		.nodes = &n,
+		.nnodes = 1 };
 	struct kb_sched_cycle *cy = kb_sched_cycle_new(&snap);
 	struct kb_sched_status *st = kb_sched_status_new();
 	int rc = KB_SCHED_SUCCESS;
@@ -142,8 +144,9 @@ static int filter(struct pol *pl, const struct kb_sched_pod *p,
 static void score(struct pol *pl, const struct kb_sched_pod *p,
     struct kb_sched_node **nodes, size_t n, int64_t *out)
 {
-	struct kb_sched_snapshot snap = { sizeof(snap),
-		(const struct kb_sched_node *const *)nodes, n };
+	struct kb_sched_snapshot snap = { .size = sizeof(snap),
+		.nodes = (const struct kb_sched_node *const *)nodes,
+		.nnodes = n };
 	struct kb_sched_cycle *cy = kb_sched_cycle_new(&snap);
 	struct kb_sched_status *st = kb_sched_status_new();
 	struct kb_sched_node_score sc[16];
@@ -268,7 +271,7 @@ static void count_free(void *p)
 
 static void test_cycle_state(void **state)
 {
-	struct kb_sched_snapshot snap = { sizeof(snap), NULL, 0 };
+	struct kb_sched_snapshot snap = { .size = sizeof(snap) };
 	struct kb_sched_cycle *cy = kb_sched_cycle_new(&snap);
 	freed = 0;
 	assert_int_equal(kb_sched_cycle_write(cy, "a/x", strdup("one"),
@@ -669,6 +672,533 @@ static void test_resources_config(void **state)
 	    0);
 }
 
+static void test_resources_ratio(void **state)
+{
+	struct pol least, most, vee;
+	assert_int_equal(
+	    load(&least, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  requestedToCapacityRatio:\n"
+		"    shape: [{utilization: 0, score: 10}, {utilization: 100, score: 0}]\n"),
+	    0);
+	assert_int_equal(
+	    load(&most, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]\n"
+		"  requestedToCapacityRatio:\n"
+		"    shape: [{utilization: 0, score: 0}, {utilization: 100, score: 10}]\n"),
+	    0);
+	assert_int_equal(
+	    load(&vee, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  resources: [{name: cpu, weight: 3}, {name: memory, weight: 1}]\n"
+		"  requestedToCapacityRatio:\n"
+		"    shape: [{utilization: 0, score: 0}, {utilization: 50, score: 10}, {utilization: 100, score: 0}]\n"),
+	    0);
+	struct kb_sched_node *n[2] = { node(RNODE("n1", "4", "10000", "110")),
+		node(RNODE("n2", "6", "10000", "110")) };
+	struct kb_sched_pod *p = pod(RPOD("p", "3", "5000"));
+	int64_t s[2];
+	/* n1: cpu 75% -> 25, memory 50% -> 50: round(37.5) = 38 (where
+	 * LeastAllocated truncates to 37). n2: cpu 50%, memory 50%. */
+	score(&least, p, n, 2, s);
+	assert_int_equal(s[0], 38);
+	assert_int_equal(s[1], 50);
+	score(&most, p, n, 2, s);
+	assert_int_equal(s[0], 63); /* round((75 + 50) / 2) */
+	assert_int_equal(s[1], 50);
+	/* Broken line peaking at 50%: n1 cpu 75% -> 50 (weight 3), memory
+	 * 100: (150 + 100) / 4 = 62.5 -> 63; n2 all at the peak: 100. */
+	score(&vee, p, n, 2, s);
+	assert_int_equal(s[0], 63);
+	assert_int_equal(s[1], 100);
+	/* Over capacity: the score at 100% utilization. */
+	struct kb_sched_pod *huge = pod(RPOD("h", "8", "20000"));
+	score(&most, huge, n, 1, s);
+	assert_int_equal(s[0], 100);
+	kb_sched_pod_unref(huge);
+	kb_sched_pod_unref(p);
+	kb_sched_node_free(n[0]);
+	kb_sched_node_free(n[1]);
+	unload(&least);
+	unload(&most);
+	unload(&vee);
+
+	struct pol bad;
+	assert_int_not_equal(
+	    load(&bad, "sched-noderesources",
+		"scoringStrategy: {type: RequestedToCapacityRatio}\n"),
+	    0);
+	assert_non_null(strstr(failed, "shape"));
+	assert_int_not_equal(
+	    load(&bad, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  requestedToCapacityRatio: {shape: [{utilization: 50, score: 1}, {utilization: 40, score: 2}]}\n"),
+	    0);
+	assert_non_null(strstr(failed, "increasing"));
+	assert_int_not_equal(
+	    load(&bad, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  requestedToCapacityRatio: {shape: [{utilization: 0, score: 11}]}\n"),
+	    0);
+	assert_non_null(strstr(failed, "score must be within [0, 10]"));
+	assert_int_not_equal(
+	    load(&bad, "sched-noderesources",
+		"scoringStrategy:\n"
+		"  type: RequestedToCapacityRatio\n"
+		"  requestedToCapacityRatio: {shape: [{utilization: 101, score: 1}]}\n"),
+	    0);
+	assert_non_null(strstr(failed, "utilization must be within [0, 100]"));
+}
+
+/* --- sched-balancedallocation ----------------------------------------------------------- */
+
+static void test_balanced(void **state)
+{
+	struct pol pl, three;
+	assert_int_equal(load(&pl, "sched-balancedallocation", NULL), 0);
+	/* kube-scheduler's "resources requested, differently sized nodes":
+	 * n1 cpu 3/4, memory 5000/10000: std (0.75 - 0.5) / 2 -> 87;
+	 * n2 cpu 3/6 and memory 1/2: perfectly balanced, 100. */
+	struct kb_sched_node *n[3] = { node(RNODE("n1", "4", "10000", "110")),
+		node(RNODE("n2", "6", "10000", "110")),
+		node(RNODE("n3", "4", "10000", "110")) };
+	struct kb_sched_pod *p = pod(RPOD("p", "3", "5000"));
+	int64_t s[3];
+	score(&pl, p, n, 2, s);
+	assert_int_equal(s[0], 87);
+	assert_int_equal(s[1], 100);
+	/* What is already there counts: n3 with 1 cpu and 0 memory used
+	 * is at cpu 1.0 (capped), memory 0.5: 75. */
+	struct kb_sched_pod *used = pod(RPOD("u", "1", "0"));
+	assert_int_equal(kb_sched_node_add_pod(n[2], used), 0);
+	score(&pl, p, n, 3, s);
+	assert_int_equal(s[2], 75);
+	/* A best-effort pod skips the policy (all 0 here). */
+	struct kb_sched_pod *be = pod(
+	    "{\"metadata\": {\"name\": \"be\"}, \"spec\": {\"containers\": [{\"name\": \"c\"}]}}");
+	score(&pl, be, n, 3, s);
+	assert_int_equal(s[0] + s[1] + s[2], 0);
+	/* Three resources: the population std-dev. cpu .75, memory .5,
+	 * storage 1.0: mean .75, std sqrt((0 + .0625 + .0625)/3) = .204 -> 79. */
+	assert_int_equal(
+	    load(&three, "sched-balancedallocation",
+		"resources: [{name: cpu}, {name: memory}, {name: ephemeral-storage}]\n"),
+	    0);
+	struct kb_sched_node *e = node(
+	    "{\"metadata\": {\"name\": \"e\"}, \"status\": {\"allocatable\": "
+	    "{\"cpu\": \"4\", \"memory\": \"10000\", \"ephemeral-storage\": \"100\", \"pods\": \"10\"}}}");
+	struct kb_sched_pod *ps = pod(
+	    "{\"metadata\": {\"name\": \"ps\"}, \"spec\": {\"containers\": [{\"name\": \"c\", "
+	    "\"resources\": {\"requests\": {\"cpu\": \"3\", \"memory\": \"5000\", \"ephemeral-storage\": \"100\"}}}]}}");
+	score(&three, ps, &e, 1, s);
+	assert_int_equal(s[0], 79);
+	struct pol bad;
+	assert_int_not_equal(load(&bad, "sched-balancedallocation",
+				 "resources: [{name: gpu}]\n"),
+	    0);
+	assert_non_null(strstr(failed, "gpu"));
+	kb_sched_node_free(e);
+	kb_sched_pod_unref(ps);
+	kb_sched_pod_unref(be);
+	kb_sched_pod_unref(used);
+	kb_sched_pod_unref(p);
+	for (int i = 0; i < 3; i++)
+		kb_sched_node_free(n[i]);
+	unload(&pl);
+	unload(&three);
+}
+
+/* --- policies that look at the whole snapshot ------------------------------------------- */
+
+static char reasons[8][KB_SCHED_REASON_MAX * 2];
+
+/* PreFilter with every node in the snapshot, then Filter on each: codes
+ * into rc[], reasons into reasons[]. */
+static void filter_all(struct pol *pl, const struct kb_sched_pod *p,
+    struct kb_sched_node **nodes, size_t n, int *rc)
+{
+	struct kb_sched_snapshot snap = { .size = sizeof(snap),
+		.nodes = (const struct kb_sched_node *const *)nodes,
+		.nnodes = n };
+	struct kb_sched_cycle *cy = kb_sched_cycle_new(&snap);
+	struct kb_sched_status *st = kb_sched_status_new();
+	int pre = pl->ops->pre_filter(pl->state, cy, p, st);
+	assert_true(pre == KB_SCHED_SUCCESS || pre == KB_SCHED_SKIP);
+	for (size_t i = 0; i < n; i++) {
+		kb_sched_status_reset(st);
+		reasons[i][0] = '\0';
+		rc[i] = pre == KB_SCHED_SKIP ?
+		    KB_SCHED_SUCCESS :
+		    pl->ops->filter(pl->state, cy, p, nodes[i], st);
+		if (kb_sched_status_nreasons(st))
+			snprintf(reasons[i], sizeof(reasons[i]), "%s",
+			    kb_sched_status_reason(st, 0));
+	}
+	kb_sched_status_free(st);
+	kb_sched_cycle_free(cy);
+}
+
+#define TNODE(name, labels)                                                    \
+	"{\"metadata\": {\"name\": \"" name "\", \"labels\": " labels "}, "    \
+	"\"status\": {\"allocatable\": {\"cpu\": \"4\", \"memory\": \"8Gi\", " \
+	"\"pods\": \"110\"}}}"
+#define LPOD(name, ns, labels, spec)                                           \
+	"{\"metadata\": {\"name\": \"" name "\", \"namespace\": \"" ns         \
+	"\", \"labels\": " labels "}, \"spec\": {\"containers\": "             \
+	"[{\"name\": \"c\"}]" spec "}}"
+
+/* node-a, node-b in zone1; node-x, node-y in zone2. */
+static void zone_nodes(struct kb_sched_node **n)
+{
+	n[0] = node(TNODE("node-a",
+	    "{\"zone\": \"zone1\", \"kubernetes.io/hostname\": \"node-a\"}"));
+	n[1] = node(TNODE("node-b",
+	    "{\"zone\": \"zone1\", \"kubernetes.io/hostname\": \"node-b\"}"));
+	n[2] = node(TNODE("node-x",
+	    "{\"zone\": \"zone2\", \"kubernetes.io/hostname\": \"node-x\"}"));
+	n[3] = node(TNODE("node-y",
+	    "{\"zone\": \"zone2\", \"kubernetes.io/hostname\": \"node-y\"}"));
+}
+
+static void place(struct kb_sched_node *n, const char *json)
+{
+	struct kb_sched_pod *p = pod(json);
+	assert_int_equal(kb_sched_node_add_pod(n, p), 0);
+	kb_sched_pod_unref(p);
+}
+
+#define SPREAD(extra)                                                          \
+	", \"topologySpreadConstraints\": [{\"maxSkew\": 1, \"topologyKey\": " \
+	"\"zone\", \"labelSelector\": {\"matchExpressions\": [{\"key\": "      \
+	"\"foo\", \"operator\": \"Exists\"}]}" extra "}]"
+
+static void test_spread_filter(void **state)
+{
+	struct pol pl;
+	assert_int_equal(load(&pl, "sched-podtopologyspread", NULL), 0);
+	struct kb_sched_node *n[5];
+	zone_nodes(n);
+	/* zone1 has 2 matching pods, zone2 1; pods of another namespace and
+	 * without the label do not count. */
+	place(n[0], LPOD("p-a1", "default", "{\"foo\": \"\"}", ""));
+	place(n[1], LPOD("p-b1", "default", "{\"foo\": \"\"}", ""));
+	place(n[3], LPOD("p-y1", "default", "{\"foo\": \"\"}", ""));
+	place(n[2], LPOD("p-x1", "other", "{\"foo\": \"\"}", ""));
+	place(n[2], LPOD("p-x2", "default", "{\"bar\": \"\"}", ""));
+	int rc[5];
+	struct kb_sched_pod *p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    SPREAD(", \"whenUnsatisfiable\": \"DoNotSchedule\"")));
+	assert_int_equal(p->nspread, 1);
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNSCHEDULABLE);
+	assert_string_equal(reasons[0],
+	    "node(s) didn't match pod topology spread constraints");
+	assert_int_equal(rc[1], KB_SCHED_UNSCHEDULABLE);
+	assert_int_equal(rc[2], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[3], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* maxSkew 2 allows zone1 too. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    ", \"topologySpreadConstraints\": [{\"maxSkew\": 2, \"topologyKey\": \"zone\","
+	    " \"whenUnsatisfiable\": \"DoNotSchedule\", \"labelSelector\": {\"matchLabels\": {\"foo\": \"\"}}}]"));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[2], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* A pod the selector does not match adds no skew: zone1 is 2 - 1. */
+	p = pod(LPOD("p", "default", "{\"other\": \"\"}",
+	    SPREAD(", \"whenUnsatisfiable\": \"DoNotSchedule\"")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* minDomains 3 with only 2 domains: the minimum counts as 0, so
+	 * even zone2 (1 + 1 - 0 = 2) is too much. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    SPREAD(", \"minDomains\": 3")));
+	filter_all(&pl, p, n, 4, rc);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rc[i], KB_SCHED_UNSCHEDULABLE);
+	kb_sched_pod_unref(p);
+
+	/* nodeAffinityPolicy: Honor (the default) counts only the zones the
+	 * pod may go to: zone1 alone, min 2, so zone1 is fine; Ignore
+	 * counts zone2 too. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    ", \"nodeSelector\": {\"zone\": \"zone1\"}" SPREAD("")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    ", \"nodeSelector\": {\"zone\": \"zone1\"}" SPREAD(
+		", \"nodeAffinityPolicy\": \"Ignore\"")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNSCHEDULABLE);
+	kb_sched_pod_unref(p);
+
+	/* nodeTaintsPolicy: Honor leaves out the tainted zone2 nodes. */
+	struct kb_sched_node *t[4];
+	t[0] = node(TNODE("a", "{\"zone\": \"zone1\"}"));
+	t[1] = node(
+	    "{\"metadata\": {\"name\": \"x\", \"labels\": {\"zone\": \"zone2\"}},"
+	    " \"spec\": {\"taints\": [{\"key\": \"k\", \"effect\": \"NoSchedule\"}]}}");
+	place(t[0], LPOD("q1", "default", "{\"foo\": \"\"}", ""));
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    SPREAD(", \"nodeTaintsPolicy\": \"Honor\"")));
+	filter_all(&pl, p, t, 2, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS); /* 1 + 1 - 1 */
+	kb_sched_pod_unref(p);
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}", SPREAD("")));
+	filter_all(&pl, p, t, 2, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNSCHEDULABLE); /* 1 + 1 - 0 */
+	kb_sched_pod_unref(p);
+	kb_sched_node_free(t[0]);
+	kb_sched_node_free(t[1]);
+
+	/* A node without the key cannot take it. */
+	n[4] = node(TNODE("node-nolabel", "{}"));
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}", SPREAD("")));
+	filter_all(&pl, p, n, 5, rc);
+	assert_int_equal(rc[4], KB_SCHED_UNRESOLVABLE);
+	assert_string_equal(reasons[4],
+	    "node(s) didn't match pod topology spread constraints (missing required label)");
+	kb_sched_pod_unref(p);
+
+	/* ScheduleAnyway does not filter; no constraint skips. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    SPREAD(", \"whenUnsatisfiable\": \"ScheduleAnyway\"")));
+	filter_all(&pl, p, n, 5, rc);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(rc[i], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+	for (int i = 0; i < 5; i++)
+		kb_sched_node_free(n[i]);
+	unload(&pl);
+}
+
+static void test_spread_score(void **state)
+{
+	struct pol pl;
+	assert_int_equal(load(&pl, "sched-podtopologyspread", NULL), 0);
+	struct kb_sched_node *n[5];
+	zone_nodes(n);
+	place(n[0], LPOD("p-a1", "default", "{\"foo\": \"\"}", ""));
+	place(n[1], LPOD("p-b1", "default", "{\"foo\": \"\"}", ""));
+	place(n[3], LPOD("p-y1", "default", "{\"foo\": \"\"}", ""));
+	n[4] = node(TNODE("node-nolabel", "{}"));
+	struct kb_sched_pod *p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    SPREAD(", \"whenUnsatisfiable\": \"ScheduleAnyway\"")));
+	int64_t s[5];
+	/* 2 domains: weight log(4); zone1 2 * 1.386 -> 3, zone2 -> 1;
+	 * normalized 100 * (3 + 1 - s) / 3; the node without the key 0. */
+	score(&pl, p, n, 5, s);
+	assert_int_equal(s[0], 33);
+	assert_int_equal(s[1], 33);
+	assert_int_equal(s[2], 100);
+	assert_int_equal(s[3], 100);
+	assert_int_equal(s[4], 0);
+	kb_sched_pod_unref(p);
+	/* Per hostname: each node its own count: 1 * log(4 + 2) = 1.79 ->
+	 * 2 on a, b, y; 0 on x: x 100, the others 100 * (2 + 0 - 2) / 2. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}",
+	    ", \"topologySpreadConstraints\": [{\"maxSkew\": 1, \"topologyKey\": \"kubernetes.io/hostname\","
+	    " \"whenUnsatisfiable\": \"ScheduleAnyway\", \"labelSelector\": {\"matchLabels\": {\"foo\": \"\"}}}]"));
+	score(&pl, p, n, 4, s);
+	assert_int_equal(s[0], 0);
+	assert_int_equal(s[2], 100);
+	kb_sched_pod_unref(p);
+	/* DoNotSchedule only: scoring skipped. */
+	p = pod(LPOD("p", "default", "{\"foo\": \"\"}", SPREAD("")));
+	score(&pl, p, n, 4, s);
+	assert_int_equal(s[0] + s[1] + s[2] + s[3], 0);
+	kb_sched_pod_unref(p);
+	for (int i = 0; i < 5; i++)
+		kb_sched_node_free(n[i]);
+	unload(&pl);
+}
+
+/* --- sched-interpodaffinity ---------------------------------------------------------- */
+
+#define AFF(kind, sel, key)                                                    \
+	", \"affinity\": {\"" kind                                             \
+	"\": {\"requiredDuringSchedulingIgnoredDuringExecution\": "            \
+	"[{\"labelSelector\": " sel ", \"topologyKey\": \"" key "\"}]}}"
+
+static void test_ipa_filter(void **state)
+{
+	struct pol pl;
+	assert_int_equal(load(&pl, "sched-interpodaffinity", NULL), 0);
+	struct kb_sched_node *n[4];
+	zone_nodes(n);
+	place(n[0], LPOD("db", "default", "{\"app\": \"db\"}", ""));
+	int rc[4];
+
+	/* Required affinity to app=db by zone: zone1 only. */
+	struct kb_sched_pod *p = pod(LPOD("p", "default", "{\"app\": \"web\"}",
+	    AFF("podAffinity", "{\"matchLabels\": {\"app\": \"db\"}}",
+		"zone")));
+	assert_int_equal(p->naffinity, 1);
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[1], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[2], KB_SCHED_UNRESOLVABLE);
+	assert_string_equal(reasons[2],
+	    "node(s) didn't match pod affinity rules");
+	kb_sched_pod_unref(p);
+
+	/* Namespaces: the db pod is in `default`; a pod elsewhere does not
+	 * see it, unless it names the namespace or selects all of them. */
+	p = pod(LPOD("p", "other", "{\"app\": \"web\"}",
+	    AFF("podAffinity", "{\"matchLabels\": {\"app\": \"db\"}}",
+		"zone")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNRESOLVABLE);
+	kb_sched_pod_unref(p);
+	p = pod(LPOD("p", "other", "{\"app\": \"web\"}",
+	    ", \"affinity\": {\"podAffinity\": {\"requiredDuringSchedulingIgnoredDuringExecution\": "
+	    "[{\"labelSelector\": {\"matchLabels\": {\"app\": \"db\"}}, \"topologyKey\": \"zone\", "
+	    "\"namespaceSelector\": {}}]}}"));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[2], KB_SCHED_UNRESOLVABLE);
+	kb_sched_pod_unref(p);
+	p = pod(LPOD("p", "other", "{\"app\": \"web\"}",
+	    ", \"affinity\": {\"podAffinity\": {\"requiredDuringSchedulingIgnoredDuringExecution\": "
+	    "[{\"labelSelector\": {\"matchLabels\": {\"app\": \"db\"}}, \"topologyKey\": \"zone\", "
+	    "\"namespaces\": [\"default\"]}]}}"));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[1], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* Affinity to pods that exist nowhere: only the first of a group
+	 * (a pod matching its own terms) passes. */
+	p = pod(LPOD("p", "default", "{\"app\": \"web\"}",
+	    AFF("podAffinity", "{\"matchLabels\": {\"app\": \"cache\"}}",
+		"zone")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNRESOLVABLE);
+	kb_sched_pod_unref(p);
+	p = pod(LPOD("p", "default", "{\"app\": \"cache\"}",
+	    AFF("podAffinity", "{\"matchLabels\": {\"app\": \"cache\"}}",
+		"zone")));
+	filter_all(&pl, p, n, 4, rc);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rc[i], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* Required anti-affinity per host: not next to the db. */
+	p = pod(LPOD("p", "default", "{\"app\": \"web\"}",
+	    AFF("podAntiAffinity",
+		"{\"matchExpressions\": [{\"key\": \"app\", \"operator\": \"In\", \"values\": [\"db\"]}]}",
+		"kubernetes.io/hostname")));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_UNSCHEDULABLE);
+	assert_string_equal(reasons[0],
+	    "node(s) didn't match pod anti-affinity rules");
+	assert_int_equal(rc[1], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[2], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+
+	/* Symmetry: an existing pod's anti-affinity keeps web pods out of
+	 * its zone, though they say nothing themselves. */
+	place(n[2],
+	    LPOD("guard", "default", "{\"app\": \"guard\"}",
+		AFF("podAntiAffinity", "{\"matchLabels\": {\"app\": \"web\"}}",
+		    "zone")));
+	assert_int_equal(n[2]->nanti_pods, 1);
+	assert_int_equal(n[0]->nanti_pods, 0);
+	p = pod(LPOD("p", "default", "{\"app\": \"web\"}", ""));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[0], KB_SCHED_SUCCESS);
+	assert_int_equal(rc[2], KB_SCHED_UNSCHEDULABLE);
+	assert_string_equal(reasons[2],
+	    "node(s) didn't satisfy existing pods anti-affinity rules");
+	assert_int_equal(rc[3], KB_SCHED_UNSCHEDULABLE);
+	kb_sched_pod_unref(p);
+	/* …only for pods of its namespace. */
+	p = pod(LPOD("p", "other", "{\"app\": \"web\"}", ""));
+	filter_all(&pl, p, n, 4, rc);
+	assert_int_equal(rc[2], KB_SCHED_SUCCESS);
+	kb_sched_pod_unref(p);
+	for (int i = 0; i < 4; i++)
+		kb_sched_node_free(n[i]);
+	unload(&pl);
+}
+
+static void test_ipa_score(void **state)
+{
+	struct pol pl, hard0;
+	assert_int_equal(load(&pl, "sched-interpodaffinity", NULL), 0);
+	assert_int_equal(load(&hard0, "sched-interpodaffinity",
+			     "hardPodAffinityWeight: 0\n"),
+	    0);
+	struct kb_sched_node *n[4];
+	zone_nodes(n);
+	place(n[0], LPOD("db", "default", "{\"app\": \"db\"}", ""));
+	int64_t s[4];
+	/* Preferred: affinity 5 to the db's zone, anti 3 to its host:
+	 * node-a 2, node-b 5, zone2 0 -> 40, 100, 0. */
+	struct kb_sched_pod *p = pod(LPOD("p", "default", "{\"app\": \"web\"}",
+	    ", \"affinity\": {"
+	    "\"podAffinity\": {\"preferredDuringSchedulingIgnoredDuringExecution\": [{\"weight\": 5, "
+	    "  \"podAffinityTerm\": {\"labelSelector\": {\"matchLabels\": {\"app\": \"db\"}}, \"topologyKey\": \"zone\"}}]},"
+	    "\"podAntiAffinity\": {\"preferredDuringSchedulingIgnoredDuringExecution\": [{\"weight\": 3, "
+	    "  \"podAffinityTerm\": {\"labelSelector\": {\"matchLabels\": {\"app\": \"db\"}}, \"topologyKey\": \"kubernetes.io/hostname\"}}]}}"));
+	score(&pl, p, n, 4, s);
+	assert_int_equal(s[0], 40);
+	assert_int_equal(s[1], 100);
+	assert_int_equal(s[2], 0);
+	assert_int_equal(s[3], 0);
+	kb_sched_pod_unref(p);
+	/* Existing pods' terms: a cache on node-x requires web pods in its
+	 * zone (hardPodAffinityWeight 1) and prefers them off its host
+	 * (anti, weight 10): zone2 +1, node-x -10. */
+	place(n[2],
+	    LPOD("cache", "default", "{\"app\": \"cache\"}",
+		", \"affinity\": {"
+		"\"podAffinity\": {\"requiredDuringSchedulingIgnoredDuringExecution\": "
+		"  [{\"labelSelector\": {\"matchLabels\": {\"app\": \"web\"}}, \"topologyKey\": \"zone\"}]},"
+		"\"podAntiAffinity\": {\"preferredDuringSchedulingIgnoredDuringExecution\": [{\"weight\": 10, "
+		"  \"podAffinityTerm\": {\"labelSelector\": {\"matchLabels\": {\"app\": \"web\"}}, \"topologyKey\": \"kubernetes.io/hostname\"}}]}}"));
+	assert_int_equal(n[2]->naffinity_pods, 1);
+	p = pod(LPOD("p", "default", "{\"app\": \"web\"}", ""));
+	/* raw: a 0, b 0, x 1 - 10 = -9, y 1: min -9, max 1 ->
+	 * 90, 90, 0, 100. */
+	score(&pl, p, n, 4, s);
+	assert_int_equal(s[0], 90);
+	assert_int_equal(s[1], 90);
+	assert_int_equal(s[2], 0);
+	assert_int_equal(s[3], 100);
+	/* hardPodAffinityWeight 0: raw 0, 0, -10, 0. */
+	score(&hard0, p, n, 4, s);
+	assert_int_equal(s[0], 100);
+	assert_int_equal(s[2], 0);
+	assert_int_equal(s[3], 100);
+	kb_sched_pod_unref(p);
+	/* Nothing refers to this pod: skipped. */
+	p = pod(LPOD("p", "default", "{\"app\": \"other\"}", ""));
+	score(&pl, p, n, 4, s);
+	assert_int_equal(s[0] + s[1] + s[2] + s[3], 0);
+	kb_sched_pod_unref(p);
+	struct pol bad;
+	assert_int_not_equal(load(&bad, "sched-interpodaffinity",
+				 "hardPodAffinityWeight: 101\n"),
+	    0);
+	assert_non_null(strstr(failed, "hardPodAffinityWeight"));
+	for (int i = 0; i < 4; i++)
+		kb_sched_node_free(n[i]);
+	unload(&hard0);
+	unload(&pl);
+}
+
 /* --- sched-nodeports ----------------------------------------------------------------- */
 
 #define PPOD(name, ports)                                                      \
@@ -744,6 +1274,12 @@ int main(void)
 		cmocka_unit_test(test_resources_score),
 		cmocka_unit_test(test_resources_config),
 		cmocka_unit_test(test_nodeports),
+		cmocka_unit_test(test_resources_ratio),
+		cmocka_unit_test(test_balanced),
+		cmocka_unit_test(test_spread_filter),
+		cmocka_unit_test(test_spread_score),
+		cmocka_unit_test(test_ipa_filter),
+		cmocka_unit_test(test_ipa_score),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -139,10 +140,69 @@ static void test_event_during_cycle(void **state)
 	sp_queue_free(&q);
 }
 
+/* Many pods through the heap: random priorities, some deleted, some
+ * updated to a new priority, some failed and brought back by an event;
+ * pops come out by priority, then by arrival. */
+static void test_heap(void **state)
+{
+	struct sp_queue q;
+	enum {
+		N = 600
+	};
+	int prio[N];
+	bool gone[N] = { false };
+	char name[16];
+	sp_queue_init(&q, &conf);
+	srand(7);
+	for (int i = 0; i < N; i++) {
+		prio[i] = rand() % 7;
+		snprintf(name, sizeof(name), "p%03d", i);
+		add(&q, name, prio[i], 0);
+	}
+	for (int i = 0; i < N; i += 5) {
+		snprintf(name, sizeof(name), "p%03d", i);
+		sp_queue_del(&q, name);
+		gone[i] = true;
+	}
+	for (int i = 1; i < N; i += 7) {
+		if (gone[i])
+			continue;
+		prio[i] = 100 + i % 3;
+		snprintf(name, sizeof(name), "p%03d", i);
+		add(&q, name, prio[i], 0); /* an update of a queued pod */
+	}
+	/* Pop ten, fail them (parked), then a cluster event: back they go,
+	 * behind their equals (a new seq), within their backoff. */
+	struct sp_qpod *qp;
+	for (int k = 0; k < 10; k++) {
+		assert_non_null(pop(&q, 0, &qp));
+		sp_queue_failed(&q, qp, false, 0);
+	}
+	sp_queue_move_all(&q, 0);
+	int last_prio = 1 << 30, popped = 0;
+	int64_t last_seq = 0;
+	while (pop(&q, 5000, &qp)) {
+		int i = atoi(qp->pod->name + 1);
+		assert_false(gone[i]);
+		assert_true(prio[i] <= last_prio);
+		if (prio[i] == last_prio)
+			assert_true(qp->seq > last_seq);
+		last_prio = prio[i];
+		last_seq = qp->seq;
+		popped++;
+		sp_queue_binding(&q, qp);
+	}
+	assert_int_equal(popped, N - N / 5);
+	assert_int_equal(q.nheap, 0);
+	assert_int_equal(q.nwaiting, 0);
+	sp_queue_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_heap),
 		cmocka_unit_test(test_unschedulable_and_backoff),
 		cmocka_unit_test(test_event_during_cycle),
 	};

@@ -195,6 +195,43 @@ struct kb_sched_host_port {
 	const char *host_ip;  /* "" means every address (0.0.0.0) */
 };
 
+/* A label selector (metav1.LabelSelector) on pods or namespaces. An
+ * absent selector (present false) matches nothing; an empty one ({})
+ * everything. Expressions use In, NotIn, Exists, DoesNotExist. */
+struct kb_sched_selector {
+	bool present;
+	const struct kb_sched_label *labels; /* matchLabels */
+	size_t nlabels;
+	const struct kb_sched_requirement *exprs; /* matchExpressions */
+	size_t nexprs;
+};
+
+/* A podAffinityTerm (or a weightedPodAffinityTerm's). Namespaces: the
+ * listed ones and those namespaceSelector matches; neither means the
+ * pod's own namespace. Namespace labels are not in the snapshot: a
+ * namespaceSelector is matched against the one label every namespace
+ * has, kubernetes.io/metadata.name. */
+struct kb_sched_pod_term {
+	struct kb_sched_selector selector;
+	const char *topology_key;
+	const char *const *namespaces;
+	size_t nnamespaces;
+	struct kb_sched_selector ns_selector; /* present when given */
+	int32_t weight; /* preferred terms: 1..100; required: 0 */
+};
+
+/* A topologySpreadConstraint. matchLabelKeys are folded into `selector`
+ * as `key In (the pod's value)`. */
+struct kb_sched_spread {
+	int32_t max_skew;
+	const char *topology_key;
+	bool do_not_schedule; /* whenUnsatisfiable (else ScheduleAnyway) */
+	struct kb_sched_selector selector;
+	int32_t min_domains;      /* 1 when absent */
+	bool honor_node_affinity; /* nodeAffinityPolicy (default Honor) */
+	bool honor_node_taints;   /* nodeTaintsPolicy (default Ignore) */
+};
+
 /* A pod, parsed once when the scheduler sees it. */
 struct kb_sched_pod {
 	size_t size; /* sizeof the struct the scheduler was built with */
@@ -233,6 +270,27 @@ struct kb_sched_pod {
 	/* The whole object, for what is not parsed above (borrowed, as the
 	 * pod). */
 	const msgpack_object *obj;
+
+	/* --- version 1 ends here; check KB_SCHED_FIELD for what follows. */
+
+	/* spec.affinity.podAffinity / podAntiAffinity: required terms
+	 * (weight 0) and preferred ones (weight 1..100). */
+	const struct kb_sched_pod_term *affinity;
+	size_t naffinity;
+	const struct kb_sched_pod_term *pref_affinity;
+	size_t npref_affinity;
+	const struct kb_sched_pod_term *anti_affinity;
+	size_t nanti_affinity;
+	const struct kb_sched_pod_term *pref_anti_affinity;
+	size_t npref_anti_affinity;
+	/* spec.topologySpreadConstraints */
+	const struct kb_sched_spread *spread;
+	size_t nspread;
+	/* metadata.ownerReferences[controller=true].kind, "" when none (for
+	 * default spreading constraints) */
+	const char *owner_kind;
+	/* metadata.deletionTimestamp is set */
+	bool terminating;
 };
 
 /* A node with what the scheduler has placed on it. */
@@ -253,6 +311,14 @@ struct kb_sched_node {
 	const struct kb_sched_pod *const *pods;
 	size_t npods;
 	const msgpack_object *obj;
+
+	/* --- version 1 ends here; check KB_SCHED_FIELD for what follows. */
+
+	/* How many of `pods` have any pod affinity or anti-affinity term,
+	 * and how many a required anti-affinity term: policies skip nodes
+	 * where these are 0 without looking at their pods. */
+	size_t naffinity_pods;
+	size_t nanti_pods;
 };
 
 /* Every node of the cycle, in the scheduler's order. */
@@ -260,6 +326,14 @@ struct kb_sched_snapshot {
 	size_t size;
 	const struct kb_sched_node *const *nodes;
 	size_t nnodes;
+
+	/* --- version 1 ends here; check KB_SCHED_FIELD for what follows. */
+
+	/* When `totals` is set: the sums of every node's naffinity_pods and
+	 * nanti_pods (at least; 0 means no node has any), so that a policy
+	 * can skip walking the nodes. */
+	bool totals;
+	size_t naffinity_pods, nanti_pods;
 };
 
 /* True when a struct built by the scheduler has `field` (for fields added
@@ -282,6 +356,16 @@ bool kb_sched_pod_tolerates(const struct kb_sched_pod *pod,
 bool kb_sched_requirement_matches(const struct kb_sched_requirement *r,
     const struct kb_sched_node *node, bool field);
 bool kb_sched_term_matches(const struct kb_sched_term *t,
+    const struct kb_sched_node *node);
+/* Does the selector match these labels? */
+bool kb_sched_selector_matches(const struct kb_sched_selector *s,
+    const struct kb_sched_label *labels, size_t n);
+/* Does the term select `other` (its namespaces and its selector), for a
+ * term of a pod in namespace `ns`? */
+bool kb_sched_term_selects(const struct kb_sched_pod_term *t, const char *ns,
+    const struct kb_sched_pod *other);
+/* Does the node fit the pod's nodeSelector and required node affinity? */
+bool kb_sched_node_affinity_matches(const struct kb_sched_pod *pod,
     const struct kb_sched_node *node);
 /* "0"-"9"… or with a suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei,
  * e3) into millis (cpu) or units rounded up (bytes); false when malformed. */
