@@ -32,6 +32,7 @@ static const char defaults_yaml[] =
     "    publish: [\"store/*\"]\n"
     "    subscribe: [\"store/*\"]\n"
     "  - {groups: [\"kubus:kind:store\"], publish: [\"store/*\"]}\n"
+    "  - {groups: [\"system:bootstrappers\"], call: [join], ops: [csr]}\n"
     "  - groups: [\"system:masters\"]\n"
     "    call: [\"*\"]\n"
     "    publish: [\"*\"]\n"

@@ -40,6 +40,7 @@
  *   group system:masters  everything
  *   group system:nodes    call ["*", "!store"], ops ["*"], publish
  *                         ["*", "!store/\*"], subscribe ["*", "!store/\*"]
+ *   group system:bootstrappers  call ["join"], ops ["csr"] (core/join.h)
  * Built-in default RBAC: system:masters everything; kubus:plugins
  * everything (plugins act for the cluster); system:nodes everything on
  * nodes, leases, pods, pods/status, events, configmaps, secrets, services,

@@ -829,8 +829,12 @@ static int tls_setup(struct kb_net *n, bool server, nng_tls_config **out,
 	}
 	if (rv == 0)
 		rv = nng_tls_config_ca_file(cfg, h->tls_ca);
+	/* A listener lets a peer without a client certificate finish TLS, as
+	 * kube-apiserver does: the hello proves who it is (a signed nonce or a
+	 * token — a joining worker's bootstrap token), before anything routes. */
 	if (rv == 0)
-		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+		rv = nng_tls_config_auth_mode(cfg,
+		    server ? NNG_TLS_AUTH_MODE_OPTIONAL : NNG_TLS_AUTH_MODE_REQUIRED);
 	if (rv) {
 		nng_tls_config_free(cfg);
 		goto fail;
@@ -1050,6 +1054,58 @@ void kb_net_uplink_ready(struct kb_net *n)
 	conn_unref(c);
 }
 
+struct watch_topics {
+	char **v;
+	size_t n, cap;
+};
+
+static void collect_watch(void *arg, const char *pattern)
+{
+	struct watch_topics *w = arg;
+	if (strncmp(pattern, "api/watch/", 10) != 0 || strchr(pattern, '*'))
+		return;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		char **nv = realloc(w->v, cap * sizeof(char *));
+		if (nv == NULL)
+			return;
+		w->v = nv;
+		w->cap = cap;
+	}
+	if ((w->v[w->n] = strdup(pattern)) != NULL)
+		w->n++;
+}
+
+/* After a reconnect the control plane holds none of the watches this
+ * host's plugins had through it: end each as the API server would, with
+ * an ERROR event on its topic, so every informer watches again at once
+ * from the last resourceVersion it saw (and relists on 410). */
+static void end_local_watches(struct kb_net *n)
+{
+	struct conn *c = uplink_ref(n);
+	if (c == NULL)
+		return;
+	struct watch_topics w = { 0 };
+	if (c->ep)
+		kb_bus_each_local_pattern(n->bus, collect_watch, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		const char *slash = strrchr(w.v[i], '/');
+		kb_body *b = kb_mp_body("{s:I, s:s, s:{s:s, s:s, s:s, s:I, s:s, s:s}}",
+		    "watch_id", (int64_t)strtoll(slash + 1, NULL, 10), "type", "ERROR",
+		    "object", "apiVersion", "v1", "kind", "Status", "status", "Failure",
+		    "code", (int64_t)503, "reason", "ServiceUnavailable", "message",
+		    "the connection to the control plane was lost: watch again from the last resourceVersion");
+		/* From the uplink's endpoint: delivered here only, never sent up. */
+		if (b && kb_bus_publish(c->ep, NULL, w.v[i], b) != 0)
+			kb_body_unref(b);
+		free(w.v[i]);
+	}
+	if (w.n)
+		kb_clog(KB_LOG_INFO, "watches ended after a reconnect", "count=%zu", w.n);
+	free(w.v);
+	conn_unref(c);
+}
+
 void kb_net_uplink_sub(struct kb_net *n, const char *pattern)
 {
 	struct conn *c = uplink_ref(n);
@@ -1092,6 +1148,7 @@ static void *reconnect_main(void *arg)
 		if (uplink_connect(n, err, sizeof(err)) == 0) {
 			kb_clog(KB_LOG_INFO, "uplink restored", "url=%s", n->up_url);
 			kb_net_uplink_ready(n);
+			end_local_watches(n);
 			break;
 		}
 		kb_clog(KB_LOG_WARN, "uplink unreachable", "url=%s retry_ms=%d reason=\"%s\"",

@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "host.h"
+#include "join.h"
 #include "log.h"
 
 #ifndef KUBUS_DEFAULT_PLUGIN_PATH
@@ -509,6 +510,8 @@ int kb_host_start(struct kb_host *h, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the network");
 		return KB_ENOMEM;
 	}
+	if ((rc = kb_join_prepare(h, err, errlen)))
+		goto out_stop;
 	for (size_t i = 0; h->listen && h->listen[i]; i++)
 		if ((rc = kb_net_listen(h->net, h->listen[i], err, errlen)))
 			goto out_stop;

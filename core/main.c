@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "host.h"
+#include "join.h"
 #include "log.h"
 #ifdef KUBUS_HAVE_IMAGE
 #include "image_cli.h"
@@ -27,6 +28,8 @@ static const char usage_main[] =
     "  plugins [--path DIR]  list the plugins found, with kind, version and ABI\n"
     "  token create|list|revoke   manage the token file\n"
     "  kubeconfig --user USER      print a kubeconfig for USER\n"
+    "  join HOST:PORT --token T --ca-hash H | join token create|list|revoke\n"
+    "                      join a worker to a control plane; bootstrap tokens\n"
     "  image import|ls|rm|build|export   the local OCI image store\n"
     "  version             print the version\n"
     "\n"
@@ -323,6 +326,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, true);
 	if (!strcmp(cmd, "plugins"))
 		return cmd_plugins(argc - 1, argv + 1);
+	if (!strcmp(cmd, "join"))
+		return kb_join_cli(argc - 1, argv + 1);
 	if (!strcmp(cmd, "token"))
 		return cmd_token(argc - 1, argv + 1);
 #ifdef KUBUS_HAVE_IMAGE
