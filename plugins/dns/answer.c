@@ -269,8 +269,9 @@ static size_t emit(ldns_pkt *r, uint8_t *out, size_t cap, size_t limit)
 	return n;
 }
 
-size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
-    const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, bool tcp)
+static size_t answer(struct dns_zone *z, const struct dns_upstream *up,
+    const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, bool tcp,
+    bool *cacheable, uint64_t *gen)
 {
 	if (qlen < 12 || (q[2] & 0x80))
 		return 0; /* too short to answer, or a response */
@@ -322,12 +323,14 @@ size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
 		pthread_rwlock_rdlock(&z->lock);
 		rcode = lookup(r, z, name, ldns_rr_owner(question),
 		    ldns_rr_get_type(question), &known);
+		*gen = z->gen;
 		pthread_rwlock_unlock(&z->lock);
 	}
 	if (known) {
 		ldns_pkt_set_aa(r, true);
 		ldns_pkt_set_rcode(r, (uint8_t)rcode);
 		n = emit(r, out, cap, limit);
+		*cacheable = n > 0 && n <= 512 && !ldns_pkt_tc(r);
 	} else if (up != NULL && up->addr[0] != '\0') {
 		n = forward(up, q, qlen, out, cap);
 		if (n == 0) {
@@ -341,5 +344,130 @@ size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
 	ldns_pkt_free(r);
 done:
 	ldns_pkt_free(qp);
+	return n;
+}
+
+/* --- the answer cache ---------------------------------------------------------
+ * Most queries are the same few names again and again. Each worker thread
+ * keeps the responses it built, keyed by the question in wire form (lower
+ * case), type, class and whether the query had EDNS, and stamped with the
+ * zone's generation: any change to the zone invalidates every entry. Only
+ * plain queries take this path (one question, uncompressed, at most an
+ * option-less OPT record); a hit copies the response and puts the query's
+ * id, RD bit and question bytes (their case) into it. Everything else, and
+ * every miss, goes through ldns. Responses over 512 bytes, truncated ones
+ * and forwarded ones are not kept. */
+
+#define CACHE_SLOTS 4096
+
+struct dns_cache_ent {
+	uint64_t gen;
+	uint16_t keylen, len;
+	uint8_t key[DNS_NAME_MAX + 8];
+	uint8_t resp[512];
+};
+
+struct dns_cache {
+	struct dns_cache_ent *e; /* CACHE_SLOTS */
+	uint64_t hits, misses;
+};
+
+struct dns_cache *dns_cache_new(void)
+{
+	struct dns_cache *c = calloc(1, sizeof(*c));
+	if (c != NULL && (c->e = calloc(CACHE_SLOTS, sizeof(*c->e))) == NULL) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void dns_cache_free(struct dns_cache *c)
+{
+	if (c != NULL)
+		free(c->e);
+	free(c);
+}
+
+/* The cache key of a plain query into key (its length), and the length of
+ * its question (name + type + class); 0 when the query is not plain. */
+static size_t plain_key(const uint8_t *q, size_t qlen, uint8_t *key,
+    size_t *qsec)
+{
+	if (qlen < 17 || (q[2] & 0xf8) != 0 || q[4] != 0 || q[5] != 1 ||
+	    q[6] | q[7] | q[8] | q[9] || q[10] != 0 || q[11] > 1)
+		return 0; /* QR/opcode/AA/TC, qd != 1, an, ns, ar > 1 */
+	size_t i = 12, k = 0;
+	while (i < qlen && q[i] != 0) {
+		uint8_t l = q[i];
+		if (l > 63 || i + 1 + l >= qlen || k + 1 + l > DNS_NAME_MAX)
+			return 0; /* pointers and long labels: the slow path */
+		key[k++] = l;
+		for (uint8_t j = 0; j < l; j++) {
+			uint8_t ch = q[i + 1 + j];
+			key[k++] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+		}
+		i += 1u + l;
+	}
+	if (i + 5 > qlen)
+		return 0;
+	key[k++] = 0;
+	memcpy(key + k, q + i + 1, 4); /* type, class */
+	k += 4;
+	i += 5;
+	*qsec = i - 12;
+	bool edns = q[11] == 1;
+	if (edns) {
+		/* root name, type OPT, class = size, ttl, rdlen 0 */
+		if (qlen != i + 11 || q[i] != 0 || q[i + 1] != 0 ||
+		    q[i + 2] != 41 || q[i + 9] != 0 || q[i + 10] != 0)
+			return 0;
+	} else if (qlen != i) {
+		return 0;
+	}
+	key[k++] = edns;
+	return k;
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (n--)
+		h = (h ^ *p++) * 1099511628211ull;
+	return h;
+}
+
+size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
+    struct dns_cache *c, const uint8_t *q, size_t qlen, uint8_t *out,
+    size_t cap, bool tcp)
+{
+	uint8_t key[DNS_NAME_MAX + 8];
+	size_t qsec = 0, klen = c != NULL ? plain_key(q, qlen, key, &qsec) : 0;
+	struct dns_cache_ent *e = NULL;
+	uint64_t now = __atomic_load_n(&z->gen, __ATOMIC_ACQUIRE);
+	if (klen > 0) {
+		e = &c->e[fnv(key, klen) % CACHE_SLOTS];
+		if (e->len > 0 && e->gen == now && e->keylen == klen &&
+		    !memcmp(e->key, key, klen) && e->len <= cap) {
+			memcpy(out, e->resp, e->len);
+			out[0] = q[0];
+			out[1] = q[1];
+			out[2] = (uint8_t)((out[2] & ~1u) | (q[2] & 1u));
+			memcpy(out + 12, q + 12, qsec);
+			c->hits++;
+			return e->len;
+		}
+		c->misses++;
+	}
+	bool cacheable = false;
+	uint64_t gen = 0;
+	size_t n = answer(z, up, q, qlen, out, cap, tcp, &cacheable, &gen);
+	if (e != NULL && cacheable && n <= sizeof(e->resp)) {
+		memcpy(e->resp, out, n);
+		memcpy(e->key, key, klen);
+		e->keylen = (uint16_t)klen;
+		e->len = (uint16_t)n;
+		e->gen = gen;
+	}
 	return n;
 }

@@ -71,8 +71,12 @@ bool dns_zone_pod_addr(const struct dns_zone *z, const char *name,
  * length, or 0 to send nothing (not a query, too short to answer).
  * `tcp` lifts the 512-byte UDP limit (EDNS raises it on UDP). */
 struct dns_upstream;
+struct dns_cache; /* per thread, may be NULL */
 size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
-    const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, bool tcp);
+    struct dns_cache *c, const uint8_t *q, size_t qlen, uint8_t *out,
+    size_t cap, bool tcp);
+struct dns_cache *dns_cache_new(void);
+void dns_cache_free(struct dns_cache *c);
 
 /* Forwarding names outside the domain (answer.c): NULL means REFUSED. */
 struct dns_upstream {

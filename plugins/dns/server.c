@@ -106,6 +106,7 @@ static void *udp_main(void *arg)
 	if (in == NULL)
 		return NULL;
 	uint8_t(*out)[UDP_MAX] = in + BATCH;
+	struct dns_cache *cache = dns_cache_new(); /* NULL: no cache */
 	struct mmsghdr rm[BATCH], sm[BATCH];
 	struct iovec riov[BATCH], siov[BATCH];
 	struct sockaddr_storage from[BATCH];
@@ -134,7 +135,7 @@ static void *udp_main(void *arg)
 				if (rm[i].msg_hdr.msg_flags & MSG_TRUNC)
 					continue; /* oversized: dropped */
 				size_t len = dns_answer(w->s->z, w->s->up,
-				    in[i], rm[i].msg_len, out[k], UDP_MAX,
+				    cache, in[i], rm[i].msg_len, out[k], UDP_MAX,
 				    false);
 				if (len == 0)
 					continue;
@@ -158,6 +159,7 @@ static void *udp_main(void *arg)
 				break;
 		}
 	}
+	dns_cache_free(cache);
 	free(in);
 	return NULL;
 }
@@ -180,7 +182,7 @@ static bool conn_serve(struct dns_server *s, struct tcp_conn *c,
 			return false; /* not even a header: garbage framing */
 		if (c->have < len + 2)
 			return true;
-		size_t n = dns_answer(s->z, s->up, c->buf + 2, len, out + 2,
+		size_t n = dns_answer(s->z, s->up, NULL, c->buf + 2, len, out + 2,
 		    TCP_MAX, true);
 		if (n > 0) {
 			out[0] = (uint8_t)(n >> 8);

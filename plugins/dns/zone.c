@@ -417,7 +417,7 @@ void dns_zone_service(struct dns_zone *z, const msgpack_object *svc,
 	} else {
 		svc_maybe_drop(z, s);
 	}
-	z->gen++;
+	__atomic_add_fetch(&z->gen, 1, __ATOMIC_RELEASE);
 unlock:
 	pthread_rwlock_unlock(&z->lock);
 out:
@@ -503,7 +503,7 @@ void dns_zone_slice(struct dns_zone *z, const msgpack_object *slice,
 			publish(z, s);
 		}
 	}
-	z->gen++;
+	__atomic_add_fetch(&z->gen, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&z->lock);
 out:
 	free(ns);

@@ -37,9 +37,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 		ready = 1;
 	}
+	static struct dns_cache *cache;
+	static uint8_t again[65536];
+	if (cache == NULL)
+		cache = dns_cache_new();
+	/* through the cache twice: a hit must give what the miss gave */
+	size_t a = dns_answer(&zone, NULL, cache, data, size, out, sizeof(out),
+	    false);
+	size_t b = dns_answer(&zone, NULL, cache, data, size, again,
+	    sizeof(again), false);
+	if (a != b || memcmp(out, again, a))
+		abort();
 	for (int tcp = 0; tcp < 2; tcp++) {
-		size_t n = dns_answer(&zone, NULL, data, size, out, sizeof(out),
-		    tcp);
+		size_t n = dns_answer(&zone, NULL, NULL, data, size, out,
+		    sizeof(out), tcp);
 		if (n > sizeof(out) || (n > 0 && n < 12))
 			abort();
 		if (n > 0 && (out[0] != data[0] || out[1] != data[1]))

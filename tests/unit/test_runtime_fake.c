@@ -245,6 +245,119 @@ static void test_image_behaviours(void **state)
 	rt_close(&r);
 }
 
+/* ABI 1.1: listing what runs (for adoption) and exec (for probes). */
+struct seen {
+	int nsb, nctr;
+	char sb_uid[KB_RT_ID_MAX], sb_ip[KB_RT_IP_MAX], ctr_name[KB_RT_ID_MAX];
+	unsigned attempt;
+	int state;
+};
+
+static void see_sb(void *arg, const struct kb_rt_sandbox_info *sb)
+{
+	struct seen *s = arg;
+	s->nsb++;
+	snprintf(s->sb_uid, sizeof(s->sb_uid), "%s", sb->pod_uid);
+	snprintf(s->sb_ip, sizeof(s->sb_ip), "%s", sb->ip);
+}
+
+static void see_ctr(void *arg, const struct kb_rt_container_info *c)
+{
+	struct seen *s = arg;
+	s->nctr++;
+	snprintf(s->ctr_name, sizeof(s->ctr_name), "%s", c->name);
+	s->attempt = c->attempt;
+	s->state = c->state;
+}
+
+static void test_list_and_exec(void **state)
+{
+	struct rt r;
+	assert_int_equal(rt_open(&r, NULL), 0);
+	assert_true(KB_RT_HAS(r.ops, exec_sync));
+	assert_non_null(r.ops->sandbox_list);
+	assert_non_null(r.ops->container_list);
+	assert_non_null(r.ops->exec_sync);
+	struct kb_rt_sandbox sb;
+	sandbox(&r, &sb);
+	char id[KB_RT_ID_MAX];
+	struct kb_rt_container_spec cs = { .size = sizeof(cs),
+		.sandbox_id = sb.id,
+		.pod_uid = "u1",
+		.name = "web",
+		.image = "pause",
+		.attempt = 3 };
+	assert_int_equal(r.ops->container_create(r.state, &cs, id, sizeof(id)),
+	    0);
+	assert_int_equal(r.ops->container_start(r.state, id), 0);
+	struct seen s = { 0 };
+	assert_int_equal(r.ops->sandbox_list(r.state, see_sb, &s), 0);
+	assert_int_equal(r.ops->container_list(r.state, see_ctr, &s), 0);
+	assert_int_equal(s.nsb, 1);
+	assert_string_equal(s.sb_uid, "u1");
+	assert_string_equal(s.sb_ip, sb.ip);
+	assert_int_equal(s.nctr, 1);
+	assert_string_equal(s.ctr_name, "web");
+	assert_int_equal(s.attempt, 3);
+	assert_int_equal(s.state, KB_RT_RUNNING);
+
+	int code = -1;
+	char out[256];
+	const char *t[] = { "true", NULL }, *f[] = { "/bin/false", NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, t, 1000, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_int_equal(code, 0);
+	assert_int_equal(r.ops->exec_sync(r.state, id, f, 1000, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_int_equal(code, 1);
+	const char *sh[] = { "sh", "-c", "exit 7", NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, sh, 1000, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_int_equal(code, 7);
+	/* cat FILE: the file on the host decides. */
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/healthy", r.tmp);
+	const char *cat[] = { "cat", path, NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, cat, 1000, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_int_equal(code, 1);
+	assert_non_null(strstr(out, "No such file or directory"));
+	FILE *fp = fopen(path, "w");
+	fclose(fp);
+	assert_int_equal(r.ops->exec_sync(r.state, id, cat, 1000, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_int_equal(code, 0);
+	/* Longer than its timeout. */
+	const char *slp[] = { "sleep", "5", NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, slp, 100, &code, out,
+			     sizeof(out)),
+	    KB_ETIMEOUT);
+	const char *echo[] = { "echo", "hi", "there", NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, echo, 100, &code, out,
+			     sizeof(out)),
+	    0);
+	assert_string_equal(out, "hi there");
+	/* Bad input: no argv, unknown id, a stopped container. */
+	const char *none[] = { NULL };
+	assert_int_equal(r.ops->exec_sync(r.state, id, none, 100, &code, out,
+			     sizeof(out)),
+	    KB_EINVAL);
+	assert_int_equal(r.ops->exec_sync(r.state, "nope", t, 100, &code, NULL,
+			     0),
+	    KB_ENOTFOUND);
+	assert_int_equal(r.ops->container_stop(r.state, id, SIGKILL, 0), 0);
+	assert_int_not_equal(r.ops->exec_sync(r.state, id, t, 100, &code, out,
+				 sizeof(out)),
+	    0);
+	assert_non_null(strstr(out, "not running"));
+	rt_close(&r);
+}
+
 static void test_config_errors(void **state)
 {
 	struct rt r;
@@ -269,6 +382,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_runs_until_stopped),
 		cmocka_unit_test(test_image_behaviours),
+		cmocka_unit_test(test_list_and_exec),
 		cmocka_unit_test(test_config_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
