@@ -66,6 +66,16 @@ static void recent_add(uint32_t ip, int64_t port)
 	json_object_set_new(recent, k, json_integer(time(NULL)));
 }
 
+/* The static sets go with the plugin when it is unloaded, as authn.c's
+ * caches do (else LeakSanitizer reports them once the module is gone). */
+__attribute__((destructor)) static void alloc_sets_free(void)
+{
+	json_decref(stored_ips);
+	json_decref(stored_ports);
+	json_decref(recent);
+	stored_ips = stored_ports = recent = NULL;
+}
+
 static int parse_cidr(const char *cidr, uint32_t *net, uint32_t *size)
 {
 	char buf[64];

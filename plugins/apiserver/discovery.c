@@ -24,9 +24,9 @@
 
 #include "api.h"
 
-#define K8S_MAJOR "1"
-#define K8S_MINOR "32"
-#define GIT_VERSION "v1.32.0-kubus.1"
+#define K8S_MAJOR KUBUS_KUBE_MAJOR
+#define K8S_MINOR KUBUS_KUBE_MINOR
+#define GIT_VERSION KUBUS_KUBE_VERSION
 
 #define CT_JSON "application/json"
 #define CT_AGG_V2                                                              \

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "e2e.h"
+#include "harness.h"
 
 /* A formatted argument string in the caller's buffer `a`. */
 #define ARGS(...) (snprintf(a, sizeof(a), __VA_ARGS__), a)
@@ -560,10 +562,17 @@ static bool old(struct e2e *e, const char *k, const char *name, int want,
 void e2e_old_kubectl(struct e2e *e)
 {
 	const char *k = getenv("KUBUS_KUBECTL_OLD");
-	char a[4096];
+	char a[4096], found[4096];
 	if (k == NULL || !*k) {
+		/* Where `apt-get download kubernetes-client` and `dpkg -x … BUILD/kubectl-old`
+		 * put it (Debian's package conflicts with the installed kubectl). */
+		snprintf(found, sizeof(found), "%s/kubectl-old/usr/bin/kubectl", kbt_build_dir());
+		k = access(found, X_OK) == 0 ? found : NULL;
+	}
+	if (k == NULL) {
 		e2e_skip(e, "kubectl 1.20",
-		    "set KUBUS_KUBECTL_OLD to Debian's kubectl 1.20 (kubernetes-client) to run it too");
+		    "set KUBUS_KUBECTL_OLD to Debian's kubectl 1.20 (kubernetes-client), or "
+		    "dpkg -x its .deb into BUILD/kubectl-old, to run it too");
 		return;
 	}
 	char *fa = e2e_file(e, "deploy-old.yaml", deploy_a);
@@ -579,6 +588,21 @@ void e2e_old_kubectl(struct e2e *e)
 	old(e, k, "apply (no OpenAPI v2 here)", 0,
 	    ARGS("apply --validate=false -f %s", fa), "deployment.apps/app1",
 	    NULL);
+	old(e, k, "get -o wide", 0, "get cm old1 -n e2e -o wide", "~^old1 +1 +[0-9]+s$", NULL);
+	old(e, k, "label", 0, "label cm old1 -n e2e tier=old", "=configmap/old1 labeled", NULL);
+	old(e, k, "annotate", 0, "annotate cm old1 -n e2e note=x", "=configmap/old1 annotated",
+	    NULL);
+	old(e, k, "patch (strategic)", 0, "patch cm old1 -n e2e -p '{\"data\":{\"p\":\"2\"}}'",
+	    "=configmap/old1 patched", NULL);
+	old(e, k, "patch (merge)", 0,
+	    "patch cm old1 -n e2e --type=merge -p '{\"data\":{\"q\":\"3\"}}'",
+	    "=configmap/old1 patched", NULL);
+	old(e, k, "get -l, jsonpath", 0,
+	    "get cm -n e2e -l tier=old -o jsonpath='{.items[*].data.q}'", "=3", NULL);
+	old(e, k, "describe", 0, "describe cm old1 -n e2e", "~^Name: +old1$",
+	    "~^Labels: +tier=old$");
+	old(e, k, "AlreadyExists", 1, "create configmap old1 -n e2e",
+	    "=Error from server (AlreadyExists): configmaps \"old1\" already exists", NULL);
 	old(e, k, "NotFound", 1, "get pod nosuch -n e2e",
 	    "=Error from server (NotFound): pods \"nosuch\" not found", NULL);
 	old(e, k, "delete", 0, "delete cm old1 -n e2e",
