@@ -222,10 +222,32 @@ summary()
 	printf '%s\n' "$s"
 }
 
+# DIR/kubectl-old/usr/bin/kubectl: Debian's kubectl 1.20 beside the default
+# one, for tests/e2e's old-client checks. Fetched as a package (apt-get
+# download, unpacked with dpkg -x), never installed over /usr/bin/kubectl.
+old_kubectl()
+{
+	local dir=$1 tmp
+	[ -x "$dir/kubectl-old/usr/bin/kubectl" ] && return 0
+	command -v apt-get >/dev/null 2>&1 || return 0
+	tmp=$(mktemp -d) || return 0
+	if (cd "$tmp" && { apt-get download kubernetes-client >/dev/null 2>&1 ||
+	    { apt-get update >/dev/null 2>&1 &&
+	      apt-get download kubernetes-client >/dev/null 2>&1; }; }); then
+		mkdir -p "$dir/kubectl-old" &&
+		    dpkg -x "$tmp"/kubernetes-client_*.deb "$dir/kubectl-old" ||
+		    log "kubectl 1.20: cannot unpack the package"
+	else
+		log "kubectl 1.20: apt-get download kubernetes-client failed; its e2e checks will say so"
+	fi
+	rm -rf "$tmp"
+}
+
 cmd_test()
 {
 	local rc=0 built=1
 	if build; then
+		old_kubectl build
 		run_ctest build "build" || rc=1
 	else
 		log "build failed (counted as 1 failure)"
@@ -239,6 +261,7 @@ cmd_test()
 		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 		export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 		if build_dir build-asan -DKUBUS_SANITIZE=ON; then
+			old_kubectl build-asan
 			run_ctest build-asan "build-asan, ASan+UBSan" || rc=1
 		else
 			log "ASan build failed (counted as 1 failure)"
