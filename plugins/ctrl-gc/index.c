@@ -10,13 +10,18 @@
 
 struct dep {
 	char *key;
+	uint64_t hash;
 	struct dep *next;
 };
 
+/* An owner's dependents: a set of keys in chained buckets of their own,
+ * so that adding the 3,000th pod of a ReplicaSet does not compare it with
+ * the 2,999 before it. */
 struct owner {
 	char *uid;
 	uint64_t hash;
-	struct dep *deps;
+	struct dep **deps;
+	size_t ndeps, nb;
 	struct owner *next;
 };
 
@@ -34,6 +39,21 @@ static uint64_t hash(const char *s, size_t n)
 		h *= 1099511628211ull;
 	}
 	return h;
+}
+
+static void owner_free(struct owner *o)
+{
+	for (size_t i = 0; i < o->nb; i++) {
+		while (o->deps[i]) {
+			struct dep *d = o->deps[i];
+			o->deps[i] = d->next;
+			free(d->key);
+			free(d);
+		}
+	}
+	free(o->deps);
+	free(o->uid);
+	free(o);
 }
 
 struct gc_index *gc_index_new(void)
@@ -59,14 +79,7 @@ void gc_index_free(struct gc_index *x)
 		struct owner *o = x->b[i];
 		while (o) {
 			struct owner *next = o->next;
-			while (o->deps) {
-				struct dep *d = o->deps;
-				o->deps = d->next;
-				free(d->key);
-				free(d);
-			}
-			free(o->uid);
-			free(o);
+			owner_free(o);
 			o = next;
 		}
 	}
@@ -105,6 +118,37 @@ static struct owner **find(struct gc_index *x, const char *uid, size_t len,
 	return pp;
 }
 
+/* Doubles the owner's buckets past one key per bucket; left as they are
+ * when memory is short (the chains just get longer). */
+static void deps_grow(struct owner *o)
+{
+	size_t nb = o->nb ? o->nb * 2 : 8;
+	struct dep **b = calloc(nb, sizeof(*b));
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < o->nb; i++) {
+		while (o->deps[i]) {
+			struct dep *d = o->deps[i];
+			o->deps[i] = d->next;
+			d->next = b[d->hash % nb];
+			b[d->hash % nb] = d;
+		}
+	}
+	free(o->deps);
+	o->deps = b;
+	o->nb = nb;
+}
+
+static struct dep **dep_find(struct owner *o, const char *key, uint64_t h)
+{
+	if (o->nb == 0)
+		return NULL;
+	struct dep **dp = &o->deps[h % o->nb];
+	while (*dp && !((*dp)->hash == h && !strcmp((*dp)->key, key)))
+		dp = &(*dp)->next;
+	return dp;
+}
+
 static void add_dep(struct gc_index *x, const char *uid, size_t len,
     const char *key)
 {
@@ -123,16 +167,24 @@ static void add_dep(struct gc_index *x, const char *uid, size_t len,
 			pp = find(x, uid, len, h);
 		}
 	}
-	for (struct dep *d = (*pp)->deps; d; d = d->next)
-		if (!strcmp(d->key, key))
-			return;
+	struct owner *o = *pp;
+	uint64_t kh = hash(key, strlen(key));
+	struct dep **dp = dep_find(o, key, kh);
+	if (dp && *dp)
+		return;
+	if (o->ndeps + 1 > o->nb)
+		deps_grow(o);
+	if (o->nb == 0)
+		return; /* no memory for the first buckets */
 	struct dep *d = malloc(sizeof(*d));
 	if (d == NULL || (d->key = strdup(key)) == NULL) {
 		free(d);
 		return;
 	}
-	d->next = (*pp)->deps;
-	(*pp)->deps = d;
+	d->hash = kh;
+	d->next = o->deps[kh % o->nb];
+	o->deps[kh % o->nb] = d;
+	o->ndeps++;
 }
 
 static void del_dep(struct gc_index *x, const char *uid, size_t len,
@@ -141,20 +193,18 @@ static void del_dep(struct gc_index *x, const char *uid, size_t len,
 	struct owner **pp = find(x, uid, len, hash(uid, len));
 	if (*pp == NULL)
 		return;
-	for (struct dep **dp = &(*pp)->deps; *dp; dp = &(*dp)->next) {
-		if (!strcmp((*dp)->key, key)) {
-			struct dep *d = *dp;
-			*dp = d->next;
-			free(d->key);
-			free(d);
-			break;
-		}
+	struct owner *o = *pp;
+	struct dep **dp = dep_find(o, key, hash(key, strlen(key)));
+	if (dp && *dp) {
+		struct dep *d = *dp;
+		*dp = d->next;
+		free(d->key);
+		free(d);
+		o->ndeps--;
 	}
-	if ((*pp)->deps == NULL) {
-		struct owner *o = *pp;
+	if (o->ndeps == 0) {
 		*pp = o->next;
-		free(o->uid);
-		free(o);
+		owner_free(o);
 		x->n--;
 	}
 }
@@ -185,13 +235,12 @@ char **gc_index_dependents(struct gc_index *x, const char *uid, size_t uidlen,
 	*n = 0;
 	pthread_mutex_lock(&x->mu);
 	struct owner *o = *find(x, uid, uidlen, hash(uid, uidlen));
-	size_t cnt = 0;
-	for (struct dep *d = o ? o->deps : NULL; d; d = d->next)
-		cnt++;
+	size_t cnt = o ? o->ndeps : 0;
 	char **keys = cnt ? calloc(cnt, sizeof(*keys)) : NULL;
-	for (struct dep *d = o ? o->deps : NULL; keys && d; d = d->next)
-		if ((keys[*n] = strdup(d->key)) != NULL)
-			(*n)++;
+	for (size_t i = 0; keys && i < o->nb; i++)
+		for (struct dep *d = o->deps[i]; d; d = d->next)
+			if ((keys[*n] = strdup(d->key)) != NULL)
+				(*n)++;
 	pthread_mutex_unlock(&x->mu);
 	return keys;
 }

@@ -147,6 +147,15 @@ static void on_add(void *arg, const msgpack_object *obj)
 		ctrl_enqueue(&s->g->c, key);
 }
 
+static bool same_refs(const msgpack_object *a, const msgpack_object *b)
+{
+	const msgpack_object *x = kb_mp_get(a, "metadata.ownerReferences");
+	const msgpack_object *y = kb_mp_get(b, "metadata.ownerReferences");
+	if (x == NULL || y == NULL)
+		return x == y;
+	return msgpack_object_equal(*x, *y);
+}
+
 static void on_update(void *arg, const msgpack_object *old,
     const msgpack_object *obj)
 {
@@ -154,9 +163,11 @@ static void on_update(void *arg, const msgpack_object *old,
 	char key[600];
 	if (!gc_key(s->i, obj, key, sizeof(key)))
 		return;
-	if (old != obj)
+	/* Most updates (a pod's status) leave the references as they were. */
+	if (old != obj && !same_refs(old, obj)) {
 		gc_index_update(s->g->idx, key, old, false);
-	gc_index_update(s->g->idx, key, obj, true);
+		gc_index_update(s->g->idx, key, obj, true);
+	}
 	if (has_refs(obj) || finalizing(obj))
 		ctrl_enqueue(&s->g->c, key);
 	/* dependents of an owner that started deleting in the foreground */

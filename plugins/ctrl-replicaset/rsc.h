@@ -8,6 +8,7 @@
 struct rsc_cfg {
 	struct ctrl_conf ctl;
 	int64_t burst;
+	int64_t concurrency;
 	int64_t expect_timeout_ms;
 };
 

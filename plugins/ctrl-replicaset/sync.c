@@ -67,51 +67,117 @@ static kb_body *pod_from_template(const msgpack_object *rs)
 	return b;
 }
 
-static int create_pods(struct rsc *r, const char *key, const char *ns,
-    const msgpack_object *rs, int64_t n)
+/* One call of a batch: what its reply said, read on the worker thread
+ * once the batch is over. */
+struct call {
+	int rc;
+	char *name; /* the pod; of a create, the name generated */
+	char why[200];
+};
+
+static void call_done(void *arg, int rc, const kb_msg *rep)
 {
-	for (int64_t i = 0; i < n; i++) {
-		kb_body *b = pod_from_template(rs);
-		if (b == NULL)
-			return KB_ENOMEM;
-		kb_msg *rep = NULL;
-		int rc = kb_api_create(r->c.ctx, &KB_GVR_PODS, ns, b, &rep);
-		if (rc) {
-			const char *why = "";
-			if (rep)
-				kb_msg_err(rep, &why);
-			kb_warn(r->c.ctx, "cannot create pod",
-			    "replicaset=%s err=%s message=\"%s\"", key,
-			    kb_err_reason(rc), why);
-			kb_msg_free(rep);
-			return rc;
-		}
-		char *name = kb_mp_strdup(kb_msg_body(rep), "metadata.name");
-		if (name)
-			rsc_expect(r, key, name, true);
-		free(name);
-		kb_msg_free(rep);
+	struct call *c = arg;
+	c->rc = rc;
+	if (rc == 0 && rep && c->name == NULL) /* a create: the new name */
+		c->name = kb_mp_strdup(kb_msg_body(rep), "metadata.name");
+	else if (rc && rep) {
+		const char *why = "";
+		kb_msg_err(rep, &why);
+		snprintf(c->why, sizeof(c->why), "%s", why);
 	}
-	return 0;
 }
 
+/* Kubernetes' slowStartBatch: batches of 1, 2, 4, … creates, each sent at
+ * once (at most `concurrency` in flight) and waited for; the first batch
+ * with a failure ends it, so a ReplicaSet whose pods are refused (quota,
+ * admission) costs a few calls, not `n`. A generated name that is taken
+ * is no failure: the pod is made up for on the next sync. */
+static int create_pods(struct rsc *r, const char *key, const char *ns,
+    const msgpack_object *rs, int64_t n, bool *collided)
+{
+	struct kb_api_batch *b =
+	    kb_api_batch_new(r->c.ctx, (int)r->cfg.concurrency);
+	struct call *calls = calloc(n > 0 ? (size_t)n : 1, sizeof(*calls));
+	int rc = b && calls ? 0 : KB_ENOMEM;
+	int64_t done = 0;
+	for (int64_t size = 1; rc == 0 && done < n; size *= 2) {
+		if (size > n - done)
+			size = n - done;
+		int64_t sent = 0;
+		for (int64_t i = done; i < done + size; i++, sent++) {
+			kb_body *pb = pod_from_template(rs);
+			int e = pb ? kb_api_batch_create(b, &KB_GVR_PODS, ns,
+					 pb, call_done, &calls[i]) :
+				     KB_ENOMEM;
+			if (e) {
+				calls[i].rc = e;
+				sent++;
+				break;
+			}
+		}
+		kb_api_batch_wait(b);
+		for (int64_t i = done; i < done + sent; i++) {
+			if (calls[i].rc == 0 && calls[i].name) {
+				rsc_expect(r, key, calls[i].name, true);
+			} else if (calls[i].rc == KB_EEXIST) {
+				*collided = true;
+			} else if (calls[i].rc && rc == 0) {
+				kb_warn(r->c.ctx, "cannot create pod",
+				    "replicaset=%s err=%s message=\"%s\"", key,
+				    kb_err_reason(calls[i].rc), calls[i].why);
+				rc = calls[i].rc;
+			}
+		}
+		done += sent;
+	}
+	kb_api_batch_free(b);
+	for (int64_t i = 0; calls && i < n; i++)
+		free(calls[i].name);
+	free(calls);
+	return rc;
+}
+
+/* All at once (at most `concurrency` in flight), as Kubernetes. */
 static int delete_pods(struct rsc *r, const char *key, const char *ns,
     struct rsc_pod *pods, size_t npods, int64_t n)
 {
 	rsc_rank_for_deletion(pods, npods);
-	for (int64_t i = 0; i < n && (size_t)i < npods; i++) {
-		char *name = kb_mp_strdup(pods[i].o, "metadata.name");
-		if (name == NULL)
-			continue;
-		int rc =
-		    kb_api_delete(r->c.ctx, &KB_GVR_PODS, ns, name, NULL, NULL);
-		if (rc == 0 || rc == KB_ENOTFOUND)
-			rsc_expect(r, key, name, false);
-		free(name);
-		if (rc && rc != KB_ENOTFOUND)
-			return rc;
+	if ((size_t)n > npods)
+		n = (int64_t)npods;
+	struct kb_api_batch *b =
+	    kb_api_batch_new(r->c.ctx, (int)r->cfg.concurrency);
+	struct call *calls = calloc(n > 0 ? (size_t)n : 1, sizeof(*calls));
+	int rc = b && calls ? 0 : KB_ENOMEM;
+	for (int64_t i = 0; rc == 0 && i < n; i++) {
+		calls[i].name = kb_mp_strdup(pods[i].o, "metadata.name");
+		if (calls[i].name == NULL)
+			continue; /* nameless: nothing to delete */
+		int e = kb_api_batch_delete(b, &KB_GVR_PODS, ns, calls[i].name,
+		    NULL, call_done, &calls[i]);
+		if (e)
+			calls[i].rc = rc = e;
 	}
-	return 0;
+	kb_api_batch_wait(b);
+	for (int64_t i = 0; calls && i < n; i++) {
+		int e = calls[i].rc;
+		if (calls[i].name == NULL)
+			continue;
+		if (e == 0 || e == KB_ENOTFOUND)
+			rsc_expect(r, key, calls[i].name, false);
+		else if (rc == 0) {
+			kb_warn(r->c.ctx, "cannot delete pod",
+			    "replicaset=%s pod=%s err=%s message=\"%s\"", key,
+			    calls[i].name ? calls[i].name : "?",
+			    kb_err_reason(e), calls[i].why);
+			rc = e;
+		}
+	}
+	kb_api_batch_free(b);
+	for (int64_t i = 0; calls && i < n; i++)
+		free(calls[i].name);
+	free(calls);
+	return rc;
 }
 
 /* --- status --------------------------------------------------------------------------- */
@@ -263,11 +329,13 @@ int rsc_sync(void *arg, const char *key)
 
 	int64_t want = 1;
 	kb_mp_int(rs, "spec.replicas", &want);
+	bool collided = false;
 	if (rc == 0 && met && !deleting) {
 		int64_t diff = (int64_t)n - want;
 		if (diff < 0)
 			rc = create_pods(r, key, ns, rs,
-			    -diff < r->cfg.burst ? -diff : r->cfg.burst);
+			    -diff < r->cfg.burst ? -diff : r->cfg.burst,
+			    &collided);
 		else if (diff > 0)
 			rc = delete_pods(r, key, ns, pods, n,
 			    diff < r->cfg.burst ? diff : r->cfg.burst);
@@ -276,6 +344,8 @@ int rsc_sync(void *arg, const char *key)
 	int src = write_status(r, ns, name, rs, pods, n, &requeue);
 	if (rc == 0)
 		rc = src;
+	if (collided && (requeue < 0 || requeue > 10))
+		requeue = 10; /* the pods whose generated names were taken */
 	if (requeue > 0)
 		ctrl_requeue_after(&r->c, key, requeue);
 	for (size_t i = 0; i < n; i++)

@@ -182,6 +182,165 @@ int kb_api_delete(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
 	return call(ctx, "delete", &a, out);
 }
 
+/* --- batches: calls in flight together ---------------------------------------------- */
+
+struct kb_api_batch {
+	kb_ctx *ctx;
+	int max;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int inflight;
+};
+
+struct batch_call {
+	struct kb_api_batch *b;
+	kb_api_done_fn fn;
+	void *arg;
+};
+
+struct kb_api_batch *kb_api_batch_new(kb_ctx *ctx, int max_inflight)
+{
+	if (ctx == NULL)
+		return NULL;
+	struct kb_api_batch *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->ctx = ctx;
+	b->max = max_inflight > 0 ? max_inflight : 1;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	return b;
+}
+
+/* A bus thread: the caller's callback, then one fewer out. The waiter may
+ * free the batch as soon as the lock is released. */
+static void batch_done(void *arg, int rc, const kb_msg *rep)
+{
+	struct batch_call *c = arg;
+	struct kb_api_batch *b = c->b;
+	if (c->fn)
+		c->fn(c->arg, rc, rep);
+	free(c);
+	pthread_mutex_lock(&b->mu);
+	b->inflight--;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int batch_send(struct kb_api_batch *b, const char *op,
+    const struct kb_api_args *a, kb_api_done_fn fn, void *arg)
+{
+	int rc = 0;
+	kb_body *body = NULL;
+	struct batch_call *c = NULL;
+	if (b == NULL || a->r == NULL) {
+		rc = KB_EINVAL;
+		goto out;
+	}
+	body = api_body(a);
+	if (body == NULL) {
+		rc = a->body ? KB_EINVAL : KB_ENOMEM;
+		goto out;
+	}
+	c = malloc(sizeof(*c));
+	if (c == NULL) {
+		rc = KB_ENOMEM;
+		goto out;
+	}
+	*c = (struct batch_call){ .b = b, .fn = fn, .arg = arg };
+	pthread_mutex_lock(&b->mu);
+	while (b->inflight >= b->max)
+		pthread_cond_wait(&b->cv, &b->mu);
+	b->inflight++;
+	pthread_mutex_unlock(&b->mu);
+	rc = kb_request(b->ctx, API_SERVICE, op, body, 0, batch_done, c);
+	if (rc == 0) {
+		body = NULL; /* the bus's now; batch_done frees c */
+		c = NULL;
+	} else {
+		pthread_mutex_lock(&b->mu);
+		b->inflight--;
+		pthread_cond_broadcast(&b->cv);
+		pthread_mutex_unlock(&b->mu);
+	}
+out:
+	if (body)
+		kb_body_unref(body);
+	free(c);
+	if (a->body)
+		kb_body_unref(a->body);
+	return rc;
+}
+
+int kb_api_batch_create(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, kb_body *obj, kb_api_done_fn done, void *arg)
+{
+	struct kb_api_args a = { .r = r,
+		.ns = ns,
+		.body_key = "object",
+		.body = obj };
+	return batch_send(b, "create", &a, done, arg);
+}
+
+int kb_api_batch_update(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, const char *sub, kb_body *obj,
+    kb_api_done_fn done, void *arg)
+{
+	struct kb_api_args a = { .r = r,
+		.ns = ns,
+		.name = name,
+		.sub = sub,
+		.body_key = "object",
+		.body = obj };
+	return batch_send(b, "update", &a, done, arg);
+}
+
+int kb_api_batch_patch(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, const char *sub, const char *type,
+    kb_body *patch, kb_api_done_fn done, void *arg)
+{
+	struct kb_api_args a = { .r = r,
+		.ns = ns,
+		.name = name,
+		.sub = sub,
+		.patch_type = type ? type : "merge",
+		.body_key = "patch",
+		.body = patch };
+	return batch_send(b, "patch", &a, done, arg);
+}
+
+int kb_api_batch_delete(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, kb_body *options, kb_api_done_fn done,
+    void *arg)
+{
+	struct kb_api_args a = { .r = r,
+		.ns = ns,
+		.name = name,
+		.body_key = "options",
+		.body = options };
+	return batch_send(b, "delete", &a, done, arg);
+}
+
+void kb_api_batch_wait(struct kb_api_batch *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	while (b->inflight > 0)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+}
+
+void kb_api_batch_free(struct kb_api_batch *b)
+{
+	if (b == NULL)
+		return;
+	kb_api_batch_wait(b);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
 /* --- keys ------------------------------------------------------------------------ */
 
 const char *kb_object_key(const msgpack_object *obj, char *buf, size_t len)

@@ -164,6 +164,37 @@ bool kb_leader_is_leader(struct kb_leader *l);
 /* Give the lease up (if held) and stop; then free. */
 void kb_leader_free(struct kb_leader *l);
 
+/* --- concurrent calls ------------------------------------------------------------
+ * A batch sends calls without waiting for each reply (as client-go's
+ * controllers issue creates from goroutines), at most max_inflight at a
+ * time: a kb_api_batch_* call blocks while that many are out. Each takes
+ * its body whatever it returns (as the calls above) and returns 0 once the
+ * call is sent, or the error that kept it from being sent (done is then
+ * not called). done (may be NULL) is called once per sent call with what
+ * the blocking call would have returned — rc, and the reply or error reply
+ * (borrowed for the call, may be NULL) — on a bus thread: it must not block
+ * and must not call kb_call or the batch. kb_api_batch_wait returns when
+ * every call sent so far has been answered. Use a batch from one thread. */
+
+struct kb_api_batch;
+typedef void (*kb_api_done_fn)(void *arg, int rc, const kb_msg *rep);
+
+struct kb_api_batch *kb_api_batch_new(kb_ctx *ctx, int max_inflight);
+int kb_api_batch_create(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, kb_body *obj, kb_api_done_fn done, void *arg);
+int kb_api_batch_update(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, const char *sub, kb_body *obj,
+    kb_api_done_fn done, void *arg);
+int kb_api_batch_patch(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, const char *sub, const char *type,
+    kb_body *patch, kb_api_done_fn done, void *arg);
+int kb_api_batch_delete(struct kb_api_batch *b, const struct kb_gvr *r,
+    const char *ns, const char *name, kb_body *options, kb_api_done_fn done,
+    void *arg);
+void kb_api_batch_wait(struct kb_api_batch *b);
+/* Waits for the calls still out, then frees. */
+void kb_api_batch_free(struct kb_api_batch *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,7 +19,10 @@
  *            ReplicaSet of the Deployment is at 0 replicas.
  *
  *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
- *                [--smoke]
+ *                [--rs-calls N] [--smoke]
+ *
+ * --rs-calls: ctrl-replicaset's concurrent_calls (creates or deletes in
+ * flight at once; 1 is one call after another).
  *
  * Last line:
  *   RESULT deploy create_pods_per_s=N rollout_pods_per_s=N
@@ -61,7 +64,7 @@ static double cpu_s(void)
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static char *config(int nodes, bool sync)
+static char *config(int nodes, bool sync, int rs_calls)
 {
 	size_t cap = 4096 + (size_t)nodes * 400, len = 0;
 	char *y = malloc(cap);
@@ -76,13 +79,14 @@ static char *config(int nodes, bool sync)
 	    "    use: apiserver\n"
 	    "    config: {listen: \"127.0.0.1:0\"}\n"
 	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
-	    "  - {name: ctrl-replicaset, use: ctrl-replicaset}\n"
+	    "  - {name: ctrl-replicaset, use: ctrl-replicaset,"
+	    " config: {concurrent_calls: %d}}\n"
 	    "  - {name: ctrl-gc, use: ctrl-gc}\n"
 	    "  - {name: ctrl-namespace, use: ctrl-namespace}\n"
 	    "  - {name: ctrl-endpoints, use: ctrl-endpoints}\n"
 	    "  - {name: ctrl-endpointslice, use: ctrl-endpointslice}\n"
 	    "  - {name: scheduler, use: scheduler}\n",
-	    sync ? "true" : "false");
+	    sync ? "true" : "false", rs_calls);
 	for (int i = 0; i < nodes; i++)
 		len += (size_t)snprintf(y + len, cap - len,
 		    "  - name: kubelet-%d\n"
@@ -208,13 +212,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
-	    "[--no-sync] [--smoke]\n");
+	    "[--no-sync] [--rs-calls N] [--smoke]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	int nodes = 100, replicas = 3000, timeout_s = 300;
+	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
 	bool sync = true;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
@@ -223,6 +227,8 @@ int main(int argc, char **argv)
 			replicas = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
 			timeout_s = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rs-calls") && i + 1 < argc)
+			rs_calls = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-sync"))
 			sync = false;
 		else if (!strcmp(argv[i], "--smoke")) {
@@ -233,7 +239,8 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
-	    replicas > nodes * 110 || timeout_s < 1)
+	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 1 ||
+	    rs_calls > 1000)
 		usage();
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
 		fprintf(stderr,
@@ -241,7 +248,7 @@ int main(int argc, char **argv)
 		    "(./build.sh installs kubernetes-client)\n");
 		return 1;
 	}
-	char *yaml = config(nodes, sync);
+	char *yaml = config(nodes, sync, rs_calls);
 	char err[1024];
 	int64_t t_host = now_ms();
 	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
@@ -325,8 +332,8 @@ int main(int argc, char **argv)
 	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
 	printf("reference: kube-scheduler's threshold %.0f pods/s; "
-	       "nodes=%d replicas=%d store sync=%s nproc=%ld\n",
-	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false",
+	       "nodes=%d replicas=%d store sync=%s rs-calls=%d nproc=%ld\n",
+	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false", rs_calls,
 	    sysconf(_SC_NPROCESSORS_ONLN));
 	printf("RESULT deploy create_pods_per_s=%.0f rollout_pods_per_s=%.0f "
 	       "ratio=%.2f\n",
