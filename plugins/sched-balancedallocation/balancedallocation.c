@@ -124,19 +124,9 @@ static int pre_score(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SKIP;
 }
 
-static int score(void *state, struct kb_sched_cycle *cy,
-    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
-    int64_t *out, struct kb_sched_status *st)
+static inline int64_t balance(const struct policy *p, const int64_t req[R_MAX],
+    const int64_t cap[R_MAX])
 {
-	const struct policy *p = state;
-	const int64_t req[R_MAX] = {
-		node->requested.milli_cpu + pod->requests.milli_cpu,
-		node->requested.memory + pod->requests.memory,
-		node->requested.ephemeral_storage +
-		    pod->requests.ephemeral_storage,
-	};
-	const int64_t cap[R_MAX] = { node->allocatable.milli_cpu,
-		node->allocatable.memory, node->allocatable.ephemeral_storage };
 	double f[R_MAX], total = 0;
 	size_t nf = 0;
 	for (int r = 0; r < R_MAX; r++) {
@@ -157,7 +147,64 @@ static int score(void *state, struct kb_sched_cycle *cy,
 			sum += (f[i] - mean) * (f[i] - mean);
 		sd = sqrt(sum / (double)nf);
 	}
-	*out = (int64_t)((1 - sd) * KB_SCHED_MAX_SCORE);
+	return (int64_t)((1 - sd) * KB_SCHED_MAX_SCORE);
+}
+
+static int score(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
+    int64_t *out, struct kb_sched_status *st)
+{
+	const int64_t req[R_MAX] = {
+		node->requested.milli_cpu + pod->requests.milli_cpu,
+		node->requested.memory + pod->requests.memory,
+		node->requested.ephemeral_storage +
+		    pod->requests.ephemeral_storage,
+	};
+	const int64_t cap[R_MAX] = { node->allocatable.milli_cpu,
+		node->allocatable.memory, node->allocatable.ephemeral_storage };
+	*out = balance(state, req, cap);
+	return KB_SCHED_SUCCESS;
+}
+
+/* Score from the columns (the same arithmetic, dense arrays). */
+static int score_nodes(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_columns *c,
+    const uint32_t *rows, size_t n, int64_t *out, struct kb_sched_status *st)
+{
+	const struct policy *p = state;
+	const int64_t cpu = pod->requests.milli_cpu, mem = pod->requests.memory,
+		      eph = pod->requests.ephemeral_storage;
+	if (p->use[R_CPU] && p->use[R_MEMORY] && !p->use[R_EPHEMERAL]) {
+		/* The default (cpu and memory): balance()'s two-resource
+		 * case, the same operations in the same order. */
+		for (size_t i = 0; i < n; i++) {
+			uint32_t r = rows[i];
+			int64_t cc = c->alloc_cpu[r], cm = c->alloc_mem[r];
+			if (cc <= 0 || cm <= 0) {
+				const int64_t req[R_MAX] = { c->req_cpu[r] +
+					    cpu,
+					c->req_mem[r] + mem, 0 };
+				const int64_t cap[R_MAX] = { cc, cm, 0 };
+				out[i] = balance(p, req, cap);
+				continue;
+			}
+			double f0 = (double)(c->req_cpu[r] + cpu) / (double)cc;
+			double f1 = (double)(c->req_mem[r] + mem) / (double)cm;
+			f0 = f0 > 1 ? 1 : f0;
+			f1 = f1 > 1 ? 1 : f1;
+			double sd = fabs(f0 - f1) / 2;
+			out[i] = (int64_t)((1 - sd) * KB_SCHED_MAX_SCORE);
+		}
+		return KB_SCHED_SUCCESS;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = rows[i];
+		const int64_t req[R_MAX] = { c->req_cpu[r] + cpu,
+			c->req_mem[r] + mem, c->req_eph[r] + eph };
+		const int64_t cap[R_MAX] = { c->alloc_cpu[r], c->alloc_mem[r],
+			c->alloc_eph[r] };
+		out[i] = balance(p, req, cap);
+	}
 	return KB_SCHED_SUCCESS;
 }
 
@@ -165,6 +212,7 @@ static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.pre_score = pre_score,
 	.score = score,
+	.score_nodes = score_nodes,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

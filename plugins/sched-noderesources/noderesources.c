@@ -232,6 +232,42 @@ static int filter(void *state, struct kb_sched_cycle *cy,
 	return rc;
 }
 
+/* Filter from the columns: bit k of `fails` is the k-th check of filter()
+ * (pods, cpu, memory, ephemeral storage); its reason bits are looked up
+ * the first time a node fails it. */
+static int filter_nodes(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_columns *c,
+    const uint32_t *rows, size_t n, uint64_t *out, struct kb_sched_status *st)
+{
+	static const char *const why[4] = { "Too many pods", "Insufficient cpu",
+		"Insufficient memory", "Insufficient ephemeral-storage" };
+	uint64_t bit[4] = { 0 };
+	const int64_t cpu = pod->requests.milli_cpu, mem = pod->requests.memory,
+		      eph = pod->requests.ephemeral_storage;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = rows[i];
+		unsigned fails =
+		    (unsigned)(c->npods[r] + 1 > c->alloc_pods[r]) |
+		    (unsigned)(cpu > 0 && cpu > c->alloc_cpu[r] - c->req_cpu[r])
+			<< 1 |
+		    (unsigned)(mem > 0 && mem > c->alloc_mem[r] - c->req_mem[r])
+			<< 2 |
+		    (unsigned)(eph > 0 && eph > c->alloc_eph[r] - c->req_eph[r])
+			<< 3;
+		uint64_t o = 0;
+		for (int k = 0; fails && k < 4; k++) {
+			if (!(fails & (1u << k)))
+				continue;
+			if (bit[k] == 0)
+				bit[k] = kb_sched_reason_bit(st,
+				    KB_SCHED_UNSCHEDULABLE, "%s", why[k]);
+			o |= bit[k];
+		}
+		out[i] = o;
+	}
+	return KB_SCHED_SUCCESS;
+}
+
 /* kube-scheduler's helper.BuildBrokenLinearFunction over the shape. */
 static int64_t broken_linear(const struct policy *p, int64_t u)
 {
@@ -248,40 +284,58 @@ static int64_t broken_linear(const struct policy *p, int64_t u)
 	return p->shape_score[p->nshape - 1];
 }
 
-static int64_t resource_score(const struct policy *p, int64_t requested,
-    int64_t capacity)
+/* a / b rounded down, for 0 <= a and 0 < b. Through a double when both
+ * are below 2^46: the quotient is at most ~101 here, and a correctly
+ * rounded a / b then stays within [floor, floor + 1) (the gap to the next
+ * integer, >= 1/b, exceeds the rounding error, <= 101 * 2^-53), so the
+ * truncation equals the integer division — which a double division,
+ * pipelined, does several times faster over thousands of nodes. */
+#define EXACT_LIMIT (1LL << 46)
+static inline int64_t div_small(int64_t a, int64_t b)
+{
+	if (a < EXACT_LIMIT && b < EXACT_LIMIT)
+		return (int64_t)((double)a / (double)b);
+	return a / b;
+}
+
+/* Inlined into the batch loop, where the branches on the strategy are
+ * the same for every node. */
+static inline __attribute__((always_inline)) int64_t
+resource_score(const struct policy *p, int64_t requested, int64_t capacity)
 {
 	switch (p->type) {
 	case S_MOST:
-		return (requested > capacity ? capacity : requested) *
-		    KB_SCHED_MAX_SCORE / capacity;
+		if (requested < 0)
+			break;
+		return div_small((requested > capacity ? capacity : requested) *
+			KB_SCHED_MAX_SCORE,
+		    capacity);
 	case S_RATIO:
 		if (requested > capacity)
 			return broken_linear(p, 100);
 		return broken_linear(p, requested * 100 / capacity);
+	default:
+		if (requested > capacity)
+			return 0;
+		if (requested < 0)
+			break;
+		return div_small((capacity - requested) * KB_SCHED_MAX_SCORE,
+		    capacity);
 	}
-	if (requested > capacity)
-		return 0;
+	/* Negative requests (never from a valid pod): integer division. */
+	if (p->type == S_MOST)
+		return (requested > capacity ? capacity : requested) *
+		    KB_SCHED_MAX_SCORE / capacity;
 	return (capacity - requested) * KB_SCHED_MAX_SCORE / capacity;
 }
 
 /* Resources the node has none of are left out, as in kube-scheduler;
  * RequestedToCapacityRatio also leaves out resources scoring 0 and rounds
  * the weighted mean. */
-static int score(void *state, struct kb_sched_cycle *cy,
-    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
-    int64_t *out, struct kb_sched_status *st)
+static inline __attribute__((always_inline)) int64_t
+node_score(const struct policy *p, const int64_t req[R_MAX],
+    const int64_t cap[R_MAX])
 {
-	const struct policy *p = state;
-	const int64_t req[R_MAX] = {
-		node->nonzero_requested.milli_cpu +
-		    pod->nonzero_requests.milli_cpu,
-		node->nonzero_requested.memory + pod->nonzero_requests.memory,
-		node->requested.ephemeral_storage +
-		    pod->requests.ephemeral_storage,
-	};
-	const int64_t cap[R_MAX] = { node->allocatable.milli_cpu,
-		node->allocatable.memory, node->allocatable.ephemeral_storage };
 	int64_t sum = 0, weights = 0;
 	for (int r = 0; r < R_MAX; r++) {
 		if (p->weight[r] == 0 || cap[r] <= 0)
@@ -293,11 +347,51 @@ static int score(void *state, struct kb_sched_cycle *cy,
 		weights += p->weight[r];
 	}
 	if (weights == 0)
-		*out = 0;
-	else if (p->type == S_RATIO)
-		*out = (sum + weights / 2) / weights;
-	else
-		*out = sum / weights;
+		return 0;
+	if (p->type == S_RATIO)
+		return (sum + weights / 2) / weights;
+	if (sum < 0)
+		return sum / weights;
+	/* The default weights (1 and 1) sum to a power of two. */
+	if ((weights & (weights - 1)) == 0)
+		return sum >> __builtin_ctzll((unsigned long long)weights);
+	return div_small(sum, weights);
+}
+
+static int score(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *node,
+    int64_t *out, struct kb_sched_status *st)
+{
+	const int64_t req[R_MAX] = {
+		node->nonzero_requested.milli_cpu +
+		    pod->nonzero_requests.milli_cpu,
+		node->nonzero_requested.memory + pod->nonzero_requests.memory,
+		node->requested.ephemeral_storage +
+		    pod->requests.ephemeral_storage,
+	};
+	const int64_t cap[R_MAX] = { node->allocatable.milli_cpu,
+		node->allocatable.memory, node->allocatable.ephemeral_storage };
+	*out = node_score(state, req, cap);
+	return KB_SCHED_SUCCESS;
+}
+
+/* Score from the columns: the same numbers, read from dense arrays. */
+static int score_nodes(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_columns *c,
+    const uint32_t *rows, size_t n, int64_t *out, struct kb_sched_status *st)
+{
+	const struct policy *p = state;
+	const int64_t cpu = pod->nonzero_requests.milli_cpu,
+		      mem = pod->nonzero_requests.memory,
+		      eph = pod->requests.ephemeral_storage;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t r = rows[i];
+		const int64_t req[R_MAX] = { c->nz_cpu[r] + cpu,
+			c->nz_mem[r] + mem, c->req_eph[r] + eph };
+		const int64_t cap[R_MAX] = { c->alloc_cpu[r], c->alloc_mem[r],
+			c->alloc_eph[r] };
+		out[i] = node_score(p, req, cap);
+	}
 	return KB_SCHED_SUCCESS;
 }
 
@@ -305,6 +399,8 @@ static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.filter = filter,
 	.score = score,
+	.filter_nodes = filter_nodes,
+	.score_nodes = score_nodes,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

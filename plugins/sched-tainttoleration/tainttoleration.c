@@ -5,6 +5,29 @@
 #include <kubus/kubus.h>
 #include <kubus/sched.h>
 
+static bool no_node_has(const struct kb_sched_cycle *cy, int bit)
+{
+	const struct kb_sched_snapshot *snap = kb_sched_cycle_snapshot(cy);
+	return snap && KB_SCHED_FIELD(snap, cols) && snap->cols &&
+	    snap->cols->nflag[bit] == 0;
+}
+
+/* Nothing to filter when no node has a NoSchedule/NoExecute taint. */
+static int pre_filter(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, struct kb_sched_status *st)
+{
+	return no_node_has(cy, 1) ? KB_SCHED_SKIP : KB_SCHED_SUCCESS;
+}
+
+/* No PreferNoSchedule taint anywhere: every node would score 0, then 100
+ * after NormalizeScore, the same for all: skip. */
+static int pre_score(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_node *const *nodes,
+    size_t n, struct kb_sched_status *st)
+{
+	return no_node_has(cy, 2) ? KB_SCHED_SKIP : KB_SCHED_SUCCESS;
+}
+
 static int filter(void *state, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, const struct kb_sched_node *node,
     struct kb_sched_status *st)
@@ -46,6 +69,30 @@ static int score(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SUCCESS;
 }
 
+/* Batch slots: only tainted nodes need a look. */
+static int filter_nodes(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_columns *c,
+    const uint32_t *rows, size_t n, uint64_t *out, struct kb_sched_status *st)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = c->flags[rows[i]] & KB_SCHED_NODE_HARD_TAINTS ?
+		    KB_SCHED_ASK_NODE :
+		    0;
+	return KB_SCHED_SUCCESS;
+}
+
+static int score_nodes(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod, const struct kb_sched_columns *c,
+    const uint32_t *rows, size_t n, int64_t *out, struct kb_sched_status *st)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = 0;
+		if (c->flags[rows[i]] & KB_SCHED_NODE_PREFER_TAINTS)
+			score(state, cy, pod, c->nodes[rows[i]], &out[i], st);
+	}
+	return KB_SCHED_SUCCESS;
+}
+
 /* DefaultNormalizeScore(MaxNodeScore, reverse=true). */
 static int normalize(void *state, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, struct kb_sched_node_score *s, size_t n,
@@ -64,9 +111,13 @@ static int normalize(void *state, struct kb_sched_cycle *cy,
 
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
+	.pre_filter = pre_filter,
 	.filter = filter,
+	.pre_score = pre_score,
 	.score = score,
 	.normalize_score = normalize,
+	.filter_nodes = filter_nodes,
+	.score_nodes = score_nodes,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

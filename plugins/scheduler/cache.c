@@ -42,6 +42,8 @@ static void cpod_free(void *v)
 
 void sp_cache_free(struct sp_cache *c)
 {
+	kb_sched_columns_free(c->cols);
+	c->cols = NULL;
 	kb_strmap_clear(&c->pods, cpod_free);
 	kb_strmap_clear(&c->nodes, node_free);
 	free(c->list);
@@ -82,6 +84,7 @@ static bool replace_in_list(struct sp_cache *c, const struct kb_sched_node *old,
 			if (c->list[mid] != old)
 				return false;
 			c->list[mid] = nn;
+			kb_sched_columns_set(c->cols, mid, nn);
 			return true;
 		}
 		if (r < 0)
@@ -236,6 +239,10 @@ void sp_cache_snapshot(struct sp_cache *c, struct kb_sched_snapshot *snap)
 		c->nlist = col.n;
 		qsort(c->list, c->nlist, sizeof(*c->list), by_name);
 		c->dirty = false;
+		/* Without columns (no memory) policies go node by node. */
+		kb_sched_columns_free(c->cols);
+		c->cols = c->list ? kb_sched_columns_new(c->list, c->nlist) :
+				    NULL;
 	}
 	snap->size = sizeof(*snap);
 	snap->nodes = (const struct kb_sched_node *const *)c->list;
@@ -243,4 +250,5 @@ void sp_cache_snapshot(struct sp_cache *c, struct kb_sched_snapshot *snap)
 	snap->totals = true;
 	snap->naffinity_pods = c->naffinity_pods;
 	snap->nanti_pods = c->nanti_pods;
+	snap->cols = c->cols;
 }

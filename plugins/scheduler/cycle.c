@@ -256,6 +256,7 @@ struct part {
 	size_t begin, end; /* nodes (filter) or feasible nodes (score) */
 	size_t nfeas;      /* filter: feasible ones found, at feas + begin */
 	struct kb_sched_status *st;
+	struct kb_sched_status *st1; /* per-node calls inside a batch */
 	struct hist h;
 	int err;
 	const char *err_policy, *err_point;
@@ -270,6 +271,14 @@ struct active {
 	int (*score)(void *, struct kb_sched_cycle *,
 	    const struct kb_sched_pod *, const struct kb_sched_node *,
 	    int64_t *, struct kb_sched_status *);
+	/* the batch slots, when the policy has them and the snapshot has
+	 * columns */
+	int (*filter_nodes)(void *, struct kb_sched_cycle *,
+	    const struct kb_sched_pod *, const struct kb_sched_columns *,
+	    const uint32_t *, size_t, uint64_t *, struct kb_sched_status *);
+	int (*score_nodes)(void *, struct kb_sched_cycle *,
+	    const struct kb_sched_pod *, const struct kb_sched_columns *,
+	    const uint32_t *, size_t, int64_t *, struct kb_sched_status *);
 	void *state;
 	const struct sp_policy *p;
 	size_t row;     /* score: its row in scores */
@@ -283,6 +292,10 @@ struct sp_scratch {
 	size_t cap; /* nodes */
 	size_t nscore;
 	const struct kb_sched_node **feasible;
+	uint32_t *rows;      /* filter: each part's nodes still feasible */
+	uint32_t *feas_rows; /* the feasible nodes' rows */
+	uint64_t *fout;      /* filter_nodes' verdicts */
+	int64_t *sval;       /* one policy's scores */
 	struct kb_sched_node_score *scores; /* nscore rows of cap */
 	int64_t *total;
 	bool *skip_f, *skip_s;
@@ -292,6 +305,7 @@ struct sp_scratch {
 	const struct kb_sched_snapshot *snap;
 	const struct kb_sched_pod *pod;
 	struct kb_sched_cycle *cy;
+	const struct kb_sched_columns *cols; /* the snapshot's, or NULL */
 	int nparts;
 };
 
@@ -300,6 +314,10 @@ void sp_scratch_free(struct sp_scratch *sc)
 	if (sc == NULL)
 		return;
 	free(sc->feasible);
+	free(sc->rows);
+	free(sc->feas_rows);
+	free(sc->fout);
+	free(sc->sval);
 	free(sc->scores);
 	free(sc->total);
 	free(sc->skip_f);
@@ -308,6 +326,7 @@ void sp_scratch_free(struct sp_scratch *sc)
 	free(sc->act_s);
 	for (int i = 0; i < MAX_PARTS; i++) {
 		kb_sched_status_free(sc->parts[i].st);
+		kb_sched_status_free(sc->parts[i].st1);
 		free(sc->parts[i].h.v);
 	}
 	free(sc);
@@ -325,23 +344,38 @@ static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
 		sc->skip_s = calloc(ns + 1, sizeof(bool));
 		sc->act_f = calloc(nf + 1, sizeof(struct active));
 		sc->act_s = calloc(ns + 1, sizeof(struct active));
-		for (int i = 0; i < MAX_PARTS; i++)
+		bool ok = true;
+		for (int i = 0; i < MAX_PARTS; i++) {
 			sc->parts[i].st = kb_sched_status_new();
+			sc->parts[i].st1 = kb_sched_status_new();
+			ok = ok && sc->parts[i].st && sc->parts[i].st1;
+		}
 		sc->nscore = ns;
 		prof->scratch = sc;
 		if (!sc->skip_f || !sc->skip_s || !sc->act_f || !sc->act_s ||
-		    !sc->parts[MAX_PARTS - 1].st)
+		    !ok)
 			return NULL;
 	}
 	if (nnodes + 1 > sc->cap) {
 		size_t cap = nnodes + 1 + nnodes / 4;
 		free(sc->feasible);
+		free(sc->rows);
+		free(sc->feas_rows);
+		free(sc->fout);
+		free(sc->sval);
 		free(sc->scores);
 		free(sc->total);
 		sc->feasible = calloc(cap, sizeof(*sc->feasible));
+		sc->rows = calloc(cap, sizeof(*sc->rows));
+		sc->feas_rows = calloc(cap, sizeof(*sc->feas_rows));
+		sc->fout = calloc(cap, sizeof(*sc->fout));
+		sc->sval = calloc(cap, sizeof(*sc->sval));
 		sc->scores = calloc(cap * (ns ? ns : 1), sizeof(*sc->scores));
 		sc->total = calloc(cap, sizeof(*sc->total));
-		sc->cap = (sc->feasible && sc->scores && sc->total) ? cap : 0;
+		sc->cap = (sc->feasible && sc->rows && sc->feas_rows &&
+			      sc->fout && sc->sval && sc->scores && sc->total) ?
+		    cap :
+		    0;
 		if (sc->cap == 0)
 			return NULL;
 	}
@@ -398,8 +432,96 @@ static inline void prefetch_node(const struct kb_sched_node *n)
 		__builtin_prefetch(p + off);
 }
 
-/* Filter the part's nodes: every policy on a node (the first to reject
- * gives the reasons counted for it), feasible ones kept in node order. */
+/* A node one policy rejected: its reasons counted once (the policy's
+ * name when it gave none). */
+static void rejected(struct part *pt, struct kb_sched_status *st, int r,
+    const struct sp_policy *p)
+{
+	if (kb_sched_status_nreasons(st) == 0)
+		kb_sched_reject(st, r, "node(s) were rejected by %s", p->name);
+	hist_status(&pt->h, st, 1);
+	kb_sched_status_reset(st);
+}
+
+/* Filter one node with the policy's per-node slot: 1 fits, 0 rejected,
+ * -1 error (the part holds it). */
+static int filter_one(struct sp_scratch *sc, struct part *pt,
+    const struct active *a, const struct kb_sched_node *node,
+    struct kb_sched_status *st)
+{
+	int r = a->filter(a->state, sc->cy, sc->pod, node, st);
+	if (r == KB_SCHED_SUCCESS)
+		return 1;
+	if (r == KB_SCHED_ERROR) {
+		if (st != pt->st) {
+			kb_sched_status_reset(pt->st);
+			for (size_t i = 0; i < kb_sched_status_nreasons(st);
+			     i++)
+				kb_sched_reject(pt->st, r, "%s",
+				    kb_sched_status_reason(st, i));
+		}
+		part_error(pt, a->p, "Filter");
+		return -1;
+	}
+	rejected(pt, st, r, a->p);
+	return 0;
+}
+
+/* One batch's verdicts: keep the nodes that fit (in order), count the
+ * reasons of the others per reason bit, ask Filter where the policy said
+ * so. The new number of rows, or -1 on error. */
+static long batch_verdicts(struct sp_scratch *sc, struct part *pt,
+    const struct active *a, uint32_t *rows, size_t m, const uint64_t *out)
+{
+	const struct kb_sched_node *const *nodes = sc->snap->nodes;
+	uint32_t counts[KB_SCHED_REASON_BITS];
+	size_t nr = kb_sched_status_nreasons(pt->st), unnamed = 0;
+	bool any = false;
+	size_t k = 0;
+	for (size_t j = 0; j < m; j++) {
+		uint64_t o = out[j];
+		if (o == 0) {
+			rows[k++] = rows[j];
+			continue;
+		}
+		if (o & KB_SCHED_ASK_NODE) {
+			kb_sched_status_reset(pt->st1);
+			int f = filter_one(sc, pt, a, nodes[rows[j]], pt->st1);
+			if (f < 0)
+				return -1;
+			if (f)
+				rows[k++] = rows[j];
+			continue;
+		}
+		if (!any) {
+			memset(counts, 0, sizeof(counts));
+			any = true;
+		}
+		uint64_t named = nr < 64 ? o & ((1ULL << nr) - 1) : o;
+		if (named == 0)
+			unnamed++;
+		while (named) {
+			counts[__builtin_ctzll(named)]++;
+			named &= named - 1;
+		}
+	}
+	for (size_t b = 0; any && b < nr; b++)
+		if (counts[b])
+			hist_add_n(&pt->h, kb_sched_status_reason(pt->st, b),
+			    counts[b]);
+	if (unnamed) {
+		char why[KB_SCHED_REASON_MAX];
+		snprintf(why, sizeof(why), "node(s) were rejected by %s",
+		    a->p->name);
+		hist_add_n(&pt->h, why, unnamed);
+	}
+	return (long)k;
+}
+
+/* Filter the part's nodes: each policy in turn on the nodes the ones
+ * before it let through (so the first to reject a node gives the reasons
+ * counted for it), a batch slot in one call; the feasible nodes kept in
+ * node order. */
 static void filter_part(void *arg, int idx)
 {
 	struct sp_scratch *sc = arg;
@@ -408,41 +530,52 @@ static void filter_part(void *arg, int idx)
 	struct part *pt = &sc->parts[idx];
 	const struct active *act = sc->act_f;
 	size_t nf = sc->nact_f;
-	struct kb_sched_cycle *cy = sc->cy;
-	const struct kb_sched_pod *pod = sc->pod;
 	const struct kb_sched_node *const *nodes = sc->snap->nodes;
-	const struct kb_sched_node **feas = sc->feasible + pt->begin;
-	size_t nfeas = 0;
-	for (size_t n = pt->begin; n < pt->end; n++) {
-		const struct kb_sched_node *node = nodes[n];
-		if (n + PREFETCH < pt->end)
-			prefetch_node(nodes[n + PREFETCH]);
-		bool fits = true;
-		for (size_t i = 0; fits && i < nf; i++) {
-			const struct sp_policy *p = act[i].p;
-			int r =
-			    act[i].filter(act[i].state, cy, pod, node, pt->st);
-			if (r == KB_SCHED_SUCCESS)
-				continue;
-			if (r == KB_SCHED_ERROR) {
-				part_error(pt, p, "Filter");
-				pt->nfeas = nfeas;
+	uint32_t *rows = sc->rows + pt->begin;
+	uint64_t *out = sc->fout + pt->begin;
+	size_t m = pt->end - pt->begin;
+	for (size_t j = 0; j < m; j++)
+		rows[j] = (uint32_t)(pt->begin + j);
+	for (size_t i = 0; m && i < nf; i++) {
+		const struct active *a = &act[i];
+		if (a->filter_nodes) {
+			kb_sched_status_reset(pt->st);
+			if (a->filter_nodes(a->state, sc->cy, sc->pod, sc->cols,
+				rows, m, out, pt->st) == KB_SCHED_ERROR) {
+				part_error(pt, a->p, "Filter");
+				pt->nfeas = 0;
 				return;
 			}
-			fits = false;
-			if (kb_sched_status_nreasons(pt->st) == 0)
-				kb_sched_reject(pt->st, r,
-				    "node(s) were rejected by %s", p->name);
-			hist_status(&pt->h, pt->st, 1);
+			long k = batch_verdicts(sc, pt, a, rows, m, out);
 			kb_sched_status_reset(pt->st);
+			if (k < 0)
+				return;
+			m = (size_t)k;
+			continue;
 		}
-		if (fits)
-			feas[nfeas++] = node;
+		size_t k = 0;
+		for (size_t j = 0; j < m; j++) {
+			if (j + PREFETCH < m)
+				prefetch_node(nodes[rows[j + PREFETCH]]);
+			int f = filter_one(sc, pt, a, nodes[rows[j]], pt->st);
+			if (f < 0)
+				return;
+			if (f)
+				rows[k++] = rows[j];
+		}
+		m = k;
 	}
-	pt->nfeas = nfeas;
+	const struct kb_sched_node **feas = sc->feasible + pt->begin;
+	uint32_t *frows = sc->feas_rows + pt->begin;
+	for (size_t j = 0; j < m; j++) {
+		feas[j] = nodes[rows[j]];
+		frows[j] = rows[j];
+	}
+	pt->nfeas = m;
 }
 
-/* Score the part's feasible nodes: every policy on a node. */
+/* Score the part's feasible nodes: each policy in turn (a batch slot in
+ * one call), its scores kept for NormalizeScore or weighted into total. */
 static void score_part(void *arg, int idx)
 {
 	struct sp_scratch *sc = arg;
@@ -451,39 +584,55 @@ static void score_part(void *arg, int idx)
 	struct part *pt = &sc->parts[idx];
 	const struct active *act = sc->act_s;
 	size_t ns = sc->nact_s, cap = sc->cap;
-	struct kb_sched_cycle *cy = sc->cy;
-	const struct kb_sched_pod *pod = sc->pod;
-	const struct kb_sched_node *const *nodes = sc->feasible;
-	for (size_t n = pt->begin; n < pt->end; n++) {
-		const struct kb_sched_node *node = nodes[n];
-		if (n + PREFETCH < pt->end)
-			prefetch_node(nodes[n + PREFETCH]);
-		int64_t total = 0;
-		for (size_t i = 0; i < ns; i++) {
-			int64_t v = 0;
-			if (act[i].score(act[i].state, cy, pod, node, &v,
-				pt->st)) {
-				part_error(pt, act[i].p, "Score");
+	size_t b = pt->begin, m = pt->end - pt->begin;
+	const struct kb_sched_node *const *nodes = sc->feasible + b;
+	int64_t *v = sc->sval + b, *total = sc->total + b;
+	memset(total, 0, m * sizeof(*total));
+	for (size_t i = 0; i < ns; i++) {
+		const struct active *a = &act[i];
+		if (a->score_nodes) {
+			if (a->score_nodes(a->state, sc->cy, sc->pod, sc->cols,
+				sc->feas_rows + b, m, v, pt->st)) {
+				part_error(pt, a->p, "Score");
 				return;
 			}
-			if (act[i].normalize) {
-				struct kb_sched_node_score *s =
-				    &sc->scores[act[i].row * cap + n];
-				s->node = node;
-				s->score = v;
-				continue;
+		} else {
+			for (size_t n = 0; n < m; n++) {
+				if (n + PREFETCH < m)
+					prefetch_node(nodes[n + PREFETCH]);
+				v[n] = 0;
+				if (a->score(a->state, sc->cy, sc->pod,
+					nodes[n], &v[n], pt->st)) {
+					part_error(pt, a->p, "Score");
+					return;
+				}
 			}
-			/* Without NormalizeScore it must be in range now. */
-			if (v < 0 || v > KB_SCHED_MAX_SCORE) {
-				kb_sched_reject(pt->st, KB_SCHED_ERROR,
-				    "score %lld of node %s is outside [0, 100]",
-				    (long long)v, node->name);
-				part_error(pt, act[i].p, "Score");
-				return;
-			}
-			total += v * act[i].weight;
 		}
-		sc->total[n] = total;
+		if (a->normalize) {
+			struct kb_sched_node_score *s =
+			    &sc->scores[a->row * cap + b];
+			for (size_t n = 0; n < m; n++) {
+				s[n].node = nodes[n];
+				s[n].score = v[n];
+			}
+			continue;
+		}
+		/* Without NormalizeScore it must be in range now. */
+		int64_t w = a->weight;
+		bool bad = false;
+		for (size_t n = 0; n < m; n++) {
+			bad |= (uint64_t)v[n] > KB_SCHED_MAX_SCORE;
+			total[n] += v[n] * w;
+		}
+		for (size_t n = 0; bad && n < m; n++) {
+			if (v[n] >= 0 && v[n] <= KB_SCHED_MAX_SCORE)
+				continue;
+			kb_sched_reject(pt->st, KB_SCHED_ERROR,
+			    "score %lld of node %s is outside [0, 100]",
+			    (long long)v[n], nodes[n]->name);
+			part_error(pt, a->p, "Score");
+			return;
+		}
 	}
 }
 
@@ -539,6 +688,15 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 	sc->snap = snap;
 	sc->pod = pod;
 	sc->cy = cy;
+	/* Batch slots only on columns that are this snapshot's rows. */
+	sc->cols = KB_SCHED_FIELD(snap, cols) ? snap->cols : NULL;
+	if (sc->cols &&
+	    (sc->cols->n != snap->nnodes ||
+		(snap->nnodes &&
+		    (sc->cols->nodes[0] != snap->nodes[0] ||
+			sc->cols->nodes[snap->nnodes - 1] !=
+			    snap->nodes[snap->nnodes - 1]))))
+		sc->cols = NULL;
 
 	/* PreFilter */
 	for (size_t i = 0; i < prof->npoints[P_PREFILTER]; i++) {
@@ -566,6 +724,10 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 		if (!sc->skip_f[i])
 			sc->act_f[sc->nact_f++] =
 			    (struct active){ .filter = p->ops->filter,
+				    .filter_nodes = sc->cols &&
+					    KB_SCHED_HAS(p->ops, filter_nodes) ?
+					p->ops->filter_nodes :
+					NULL,
 				    .state = p->state,
 				    .p = p };
 	}
@@ -580,9 +742,13 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 		}
 		for (size_t r = 0; r < pt->h.n; r++)
 			hist_add_n(&h, pt->h.v[r].text, pt->h.v[r].count);
-		if (nfeas != pt->begin)
+		if (nfeas != pt->begin) {
 			memmove(sc->feasible + nfeas, sc->feasible + pt->begin,
 			    pt->nfeas * sizeof(*sc->feasible));
+			memmove(sc->feas_rows + nfeas,
+			    sc->feas_rows + pt->begin,
+			    pt->nfeas * sizeof(*sc->feas_rows));
+		}
 		nfeas += pt->nfeas;
 	}
 	if (nfeas == 0) {
@@ -614,6 +780,11 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 			if (!sc->skip_s[i])
 				sc->act_s[sc->nact_s++] = (struct active){
 					.score = p->ops->score,
+					.score_nodes = sc->cols &&
+						KB_SCHED_HAS(p->ops,
+						    score_nodes) ?
+					    p->ops->score_nodes :
+					    NULL,
 					.state = p->state,
 					.p = p,
 					.row = i,

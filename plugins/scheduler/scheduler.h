@@ -83,6 +83,7 @@ struct sp_cache {
 	struct kb_strmap pods;             /* ns/name -> struct sp_cpod */
 	const struct kb_sched_node **list; /* real nodes, by name */
 	size_t nlist;
+	struct kb_sched_columns *cols; /* the list's numbers, or NULL */
 	bool dirty;
 	/* pods with any pod (anti-)affinity term / a required anti-affinity
 	 * term: the snapshot's totals */

@@ -16,11 +16,35 @@
 
 /* --- statuses ----------------------------------------------------------------- */
 
+/* kb_sched_reject keeps KB_SCHED_REASONS_MAX reasons; kb_sched_reason_bit
+ * (batch filters) up to KB_SCHED_REASON_BITS. */
 struct kb_sched_status {
 	int code;
 	size_t n;
-	char reasons[KB_SCHED_REASONS_MAX][KB_SCHED_REASON_MAX];
+	char reasons[KB_SCHED_REASON_BITS][KB_SCHED_REASON_MAX];
 };
+
+uint64_t kb_sched_reason_bit(struct kb_sched_status *st, int code,
+    const char *fmt, ...)
+{
+	char buf[KB_SCHED_REASON_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (st == NULL)
+		return KB_SCHED_ASK_NODE;
+	for (size_t i = 0; i < st->n; i++)
+		if (!strcmp(st->reasons[i], buf))
+			return 1ULL << i;
+	if (st->n >= KB_SCHED_REASON_BITS)
+		return KB_SCHED_ASK_NODE;
+	if (st->code == KB_SCHED_SUCCESS || code == KB_SCHED_UNRESOLVABLE ||
+	    code == KB_SCHED_ERROR)
+		st->code = code;
+	memcpy(st->reasons[st->n], buf, sizeof(buf));
+	return 1ULL << st->n++;
+}
 
 int kb_sched_reject(struct kb_sched_status *st, int code, const char *fmt, ...)
 {
@@ -41,7 +65,12 @@ int kb_sched_reject(struct kb_sched_status *st, int code, const char *fmt, ...)
 
 struct kb_sched_status *kb_sched_status_new(void)
 {
-	return calloc(1, sizeof(struct kb_sched_status));
+	struct kb_sched_status *st = malloc(sizeof(*st));
+	if (st) {
+		st->code = KB_SCHED_SUCCESS;
+		st->n = 0;
+	}
+	return st;
 }
 
 void kb_sched_status_reset(struct kb_sched_status *st)
@@ -984,7 +1013,125 @@ struct node_priv {
 	struct arena ar;
 	const struct kb_sched_pod **pods;
 	size_t cap;
+	struct kb_sched_columns *cols; /* attached to, or NULL */
+	size_t row;
 };
+
+/* --- columns: the nodes' numbers as arrays ------------------------------------- */
+
+static uint32_t node_flags(const struct kb_sched_node *n)
+{
+	uint32_t f = n->unschedulable ? KB_SCHED_NODE_UNSCHEDULABLE : 0;
+	for (size_t i = 0; i < n->ntaints; i++) {
+		int e = n->taints[i].effect;
+		if (e == KB_EFFECT_NO_SCHEDULE || e == KB_EFFECT_NO_EXECUTE)
+			f |= KB_SCHED_NODE_HARD_TAINTS;
+		else if (e == KB_EFFECT_PREFER_NO_SCHEDULE)
+			f |= KB_SCHED_NODE_PREFER_TAINTS;
+	}
+	return f;
+}
+
+static void row_flags(struct kb_sched_columns *c, size_t row, uint32_t f)
+{
+	uint32_t old = c->flags[row];
+	for (int b = 0; b < 8; b++) {
+		c->nflag[b] -= (old >> b) & 1u;
+		c->nflag[b] += (f >> b) & 1u;
+	}
+	c->flags[row] = f;
+}
+
+/* Copy the node's numbers into its row. */
+static void row_refresh(const struct node_priv *np)
+{
+	struct kb_sched_columns *c = np->cols;
+	if (c == NULL)
+		return;
+	const struct kb_sched_node *n = &np->pub;
+	size_t r = np->row;
+	c->alloc_cpu[r] = n->allocatable.milli_cpu;
+	c->alloc_mem[r] = n->allocatable.memory;
+	c->alloc_eph[r] = n->allocatable.ephemeral_storage;
+	c->alloc_pods[r] = n->allocatable.pods;
+	c->req_cpu[r] = n->requested.milli_cpu;
+	c->req_mem[r] = n->requested.memory;
+	c->req_eph[r] = n->requested.ephemeral_storage;
+	c->npods[r] = (int64_t)n->npods;
+	c->nz_cpu[r] = n->nonzero_requested.milli_cpu;
+	c->nz_mem[r] = n->nonzero_requested.memory;
+}
+
+static void row_detach(struct kb_sched_columns *c, size_t row)
+{
+	const struct kb_sched_node *n = c->nodes[row];
+	if (n) {
+		struct node_priv *np = (struct node_priv *)n;
+		if (np->cols == c)
+			np->cols = NULL;
+	}
+	c->nodes[row] = NULL;
+	row_flags(c, row, 0);
+}
+
+void kb_sched_columns_set(struct kb_sched_columns *c, size_t row,
+    const struct kb_sched_node *node)
+{
+	if (c == NULL || row >= c->n)
+		return;
+	row_detach(c, row);
+	if (node == NULL)
+		return;
+	struct node_priv *np = (struct node_priv *)node;
+	if (np->cols)
+		row_detach(np->cols, np->row);
+	np->cols = c;
+	np->row = row;
+	c->nodes[row] = node;
+	row_flags(c, row, node_flags(node));
+	row_refresh(np);
+}
+
+struct kb_sched_columns *
+kb_sched_columns_new(const struct kb_sched_node *const *nodes, size_t n)
+{
+	struct kb_sched_columns *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->size = sizeof(*c);
+	size_t m = n ? n : 1;
+	int64_t **cols[] = { &c->alloc_cpu, &c->alloc_mem, &c->alloc_eph,
+		&c->alloc_pods, &c->req_cpu, &c->req_mem, &c->req_eph,
+		&c->npods, &c->nz_cpu, &c->nz_mem };
+	bool ok = (c->nodes = calloc(m, sizeof(*c->nodes))) != NULL &&
+	    (c->flags = calloc(m, sizeof(*c->flags))) != NULL;
+	for (size_t i = 0; ok && i < sizeof(cols) / sizeof(cols[0]); i++)
+		ok = (*cols[i] = calloc(m, sizeof(int64_t))) != NULL;
+	c->n = ok ? n : 0;
+	if (!ok) {
+		kb_sched_columns_free(c);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		kb_sched_columns_set(c, i, nodes[i]);
+	return c;
+}
+
+void kb_sched_columns_free(struct kb_sched_columns *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; c->nodes && i < c->n; i++)
+		row_detach(c, i);
+	free(c->nodes);
+	free(c->flags);
+	int64_t *cols[] = { c->alloc_cpu, c->alloc_mem, c->alloc_eph,
+		c->alloc_pods, c->req_cpu, c->req_mem, c->req_eph, c->npods,
+		c->nz_cpu, c->nz_mem };
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		free(cols[i]);
+	free(c);
+}
 
 /* Node structs come from slabs of NODE_SLAB: the scheduler's Filter and
  * Score walk thousands of them per pod, and neighbours in memory (and in
@@ -1097,6 +1244,8 @@ void kb_sched_node_free(struct kb_sched_node *node)
 	struct node_priv *np = (struct node_priv *)node;
 	if (np == NULL)
 		return;
+	if (np->cols)
+		row_detach(np->cols, np->row);
 	for (size_t i = 0; i < node->npods; i++)
 		kb_sched_pod_unref(np->pods[i]);
 	free(np->pods);
@@ -1121,6 +1270,7 @@ static void account(struct kb_sched_node *n, const struct kb_sched_pod *p,
 		n->naffinity_pods += (size_t)sign;
 	if (p->nanti_affinity)
 		n->nanti_pods += (size_t)sign;
+	row_refresh((const struct node_priv *)n);
 }
 
 int kb_sched_node_add_pod(struct kb_sched_node *node,
@@ -1181,4 +1331,6 @@ void kb_sched_node_move_pods(struct kb_sched_node *to,
 	from->npods = 0;
 	memset(&from->requested, 0, sizeof(from->requested));
 	memset(&from->nonzero_requested, 0, sizeof(from->nonzero_requested));
+	row_refresh(t);
+	row_refresh(f);
 }

@@ -85,8 +85,8 @@ static void test_defaults(void **state)
 	    "tainttoleration:3 nodeaffinity:2 noderesources:1 "
 	    "podtopologyspread:2 interpodaffinity:2 balancedallocation:1");
 	assert_string_equal(point(p, P_PRESCORE),
-	    "nodeaffinity:2 podtopologyspread:2 interpodaffinity:2 "
-	    "balancedallocation:1");
+	    "tainttoleration:3 nodeaffinity:2 podtopologyspread:2 "
+	    "interpodaffinity:2 balancedallocation:1");
 	assert_int_equal(sp_pool_parts(c.pool), 3);
 	sp_config_free(ctx, &c);
 }

@@ -334,7 +334,47 @@ struct kb_sched_snapshot {
 	 * can skip walking the nodes. */
 	bool totals;
 	size_t naffinity_pods, nanti_pods;
+
+	/* --- version 2: NULL when the scheduler keeps no columns. */
+
+	/* The nodes' numbers as arrays, row i for nodes[i] (see below). */
+	const struct kb_sched_columns *cols;
 };
+
+/* Node flags in kb_sched_columns.flags. */
+#define KB_SCHED_NODE_UNSCHEDULABLE 0x1u /* spec.unschedulable */
+#define KB_SCHED_NODE_HARD_TAINTS 0x2u   /* a NoSchedule/NoExecute taint */
+#define KB_SCHED_NODE_PREFER_TAINTS 0x4u /* a PreferNoSchedule taint */
+
+/* The numbers Filter and Score read most, one array per field, one row per
+ * node of the snapshot (struct of arrays: a policy's batch slot walks
+ * thousands of nodes in a tight loop over a few dense arrays instead of
+ * chasing a pointer per node). Kept equal to the nodes' own fields by the
+ * SDK: kb_sched_node_add_pod / remove_pod / move_pods update the row of an
+ * attached node. `nodes[row]` is the node (NULL for a row whose node was
+ * freed: the scheduler rebuilds the columns before the next cycle). */
+struct kb_sched_columns {
+	size_t size;
+	size_t n;
+	const struct kb_sched_node **nodes;
+	int64_t *alloc_cpu, *alloc_mem, *alloc_eph, *alloc_pods;
+	int64_t *req_cpu, *req_mem, *req_eph, *npods;
+	int64_t *nz_cpu, *nz_mem;
+	uint32_t *flags; /* KB_SCHED_NODE_* */
+	/* how many rows have each flag (index: bit number) */
+	size_t nflag[8];
+};
+
+/* For the scheduler (and tests): columns for these nodes, each attached
+ * (a node is in at most one set of columns: attaching detaches it from
+ * another). NULL on allocation failure. */
+struct kb_sched_columns *
+kb_sched_columns_new(const struct kb_sched_node *const *nodes, size_t n);
+/* Put `node` in `row` (the old one is detached). */
+void kb_sched_columns_set(struct kb_sched_columns *c, size_t row,
+    const struct kb_sched_node *node);
+/* Detach every node and free. */
+void kb_sched_columns_free(struct kb_sched_columns *c);
 
 /* True when a struct built by the scheduler has `field` (for fields added
  * after this header's first version). */
@@ -478,7 +518,41 @@ struct kb_sched_policy_ops {
 	    const struct kb_sched_pod *pod, const char *node);
 
 	/* --- version 1 ends here; append new slots below. --- */
+
+	/* Batch Filter and Score (version 2, optional): one call for many
+	 * nodes of the snapshot, given by their rows in snap->cols. The
+	 * scheduler calls them instead of Filter / Score only when the
+	 * snapshot has columns, so they may read `cols` without checking;
+	 * a policy with a batch slot keeps its per-node slot too (the
+	 * scheduler uses it without columns, and for nodes the batch hands
+	 * back). Same threading as Filter and Score.
+	 *
+	 * filter_nodes: out[i] for the node in rows[i]: 0 when it fits;
+	 * else the bits (kb_sched_reason_bit) of the reasons it fails for,
+	 * or KB_SCHED_ASK_NODE to have Filter called on that node. Returns
+	 * SUCCESS, or ERROR (the cycle ends). */
+	int (*filter_nodes)(void *state, struct kb_sched_cycle *cy,
+	    const struct kb_sched_pod *pod, const struct kb_sched_columns *cols,
+	    const uint32_t *rows, size_t n, uint64_t *out,
+	    struct kb_sched_status *st);
+	/* score_nodes: scores[i] for the node in rows[i], as Score gives. */
+	int (*score_nodes)(void *state, struct kb_sched_cycle *cy,
+	    const struct kb_sched_pod *pod, const struct kb_sched_columns *cols,
+	    const uint32_t *rows, size_t n, int64_t *scores,
+	    struct kb_sched_status *st);
 };
+
+/* filter_nodes: "call Filter for this node". */
+#define KB_SCHED_ASK_NODE (1ULL << 63)
+/* At most this many distinct reasons in one status through
+ * kb_sched_reason_bit. */
+#define KB_SCHED_REASON_BITS 63
+/* For filter_nodes: the bit of this reason in `st` (added the first time,
+ * the same bit for the same text after), to OR into out[i]. When `st`
+ * already holds KB_SCHED_REASON_BITS reasons: KB_SCHED_ASK_NODE, so the
+ * node goes through Filter. */
+uint64_t kb_sched_reason_bit(struct kb_sched_status *st, int code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* True when `ops` (a policy's vtable) has `slot` and it is set. */
 #define KB_SCHED_HAS(ops, slot)                                                \

@@ -72,9 +72,9 @@ static int cmp64(const void *a, const void *b)
 
 static struct {
 	int nodes, pods, window, timeout_s, parallelism;
-	bool sync, smoke;
+	bool sync, smoke, per_node;
 	const char *only;
-} opt = { 5000, 10000, 512, 300, 0, true, false, NULL };
+} opt = { 5000, 10000, 512, 300, 0, true, false, false, NULL };
 
 /* --- objects ---------------------------------------------------------------- */
 
@@ -215,9 +215,11 @@ static int by_name(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* The decisions, with `parallelism` threads; each pod's node (or the
- * message of the last, unschedulable, one) into choices[] when not NULL. */
-static double decide(kb_ctx *c, int parallelism, char **choices)
+/* The decisions, with `parallelism` threads, on a snapshot with columns
+ * (the policies' batch slots) or without (every policy node by node);
+ * each pod's node (or the message of the last, unschedulable, one) into
+ * choices[] when not NULL. */
+static double decide(kb_ctx *c, int parallelism, bool columns, char **choices)
 {
 	struct sp_config conf;
 	char yaml[64], err[256];
@@ -244,9 +246,13 @@ static double decide(kb_ctx *c, int parallelism, char **choices)
 	}
 	qsort(nodes, (size_t)opt.nodes, sizeof(*nodes), by_name);
 	/* As the scheduler's cache gives it: with the affinity totals. */
+	struct kb_sched_columns *cols = columns ?
+	    kb_sched_columns_new((const struct kb_sched_node *const *)nodes,
+		(size_t)opt.nodes) :
+	    NULL;
 	struct kb_sched_snapshot snap = { sizeof(snap),
 		(const struct kb_sched_node *const *)nodes, (size_t)opt.nodes,
-		true, 0, 0 };
+		true, 0, 0, cols };
 	struct kb_sched_pod **pods = calloc((size_t)opt.pods, sizeof(*pods));
 	for (int i = 0; i < opt.pods; i++) {
 		kb_body *b = pod_obj(i);
@@ -294,10 +300,12 @@ static double decide(kb_ctx *c, int parallelism, char **choices)
 	}
 	fprintf(stderr,
 	    "decide: %d pods on %d nodes in %.3f s: %.0f decisions/s "
-	    "(%.1f us each, %.1f ns per node; process cpu %.3f s); pods per "
-	    "node %zu..%zu\n",
+	    "(%.1f us each, %.1f ns per node; process cpu %.3f s: %.0f "
+	    "decisions per cpu-second; %s); pods per node %zu..%zu\n",
 	    opt.pods, opt.nodes, dt / 1e9, rate, dt / 1e3 / opt.pods,
-	    (double)dt / opt.pods / opt.nodes, cpu, mn, mx);
+	    (double)dt / opt.pods / opt.nodes, cpu, opt.pods / cpu,
+	    cols ? "columns, batch slots" : "node by node", mn, mx);
+	kb_sched_columns_free(cols);
 	for (int i = 0; i < opt.nodes; i++)
 		kb_sched_node_free(nodes[i]);
 	for (int i = 0; i < opt.pods; i++)
@@ -308,23 +316,24 @@ static double decide(kb_ctx *c, int parallelism, char **choices)
 	return bad ? -1 : rate;
 }
 
-/* One thread and three must choose alike (Filter and Score in chunks,
- * the feasible nodes kept in order, the same random tie-breaks), and a
- * pod that fits nowhere must get the same message, its reasons counted
- * across chunks. */
+/* One thread node by node (every policy's per-node slots) and three
+ * threads on columns (the batch slots) must choose alike (Filter and
+ * Score in chunks, the feasible nodes kept in order, the same random
+ * tie-breaks), and a pod that fits nowhere must get the same message, its
+ * reasons counted across chunks. */
 static int same_decisions(kb_ctx *c)
 {
 	size_t n = (size_t)opt.pods + 1;
 	char **a = calloc(n, sizeof(char *)), **b = calloc(n, sizeof(char *));
 	int bad = 0;
 	big_pod = opt.pods++; /* the last one asks for 100 cpu */
-	if (decide(c, 1, a) < 0 && decide(c, 3, b) < 0) {
+	if (decide(c, 1, false, a) < 0 && decide(c, 3, true, b) < 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (a[i] == NULL || b[i] == NULL ||
 			    strcmp(a[i], b[i])) {
 				if (bad++ == 0)
 					fprintf(stderr,
-					    "smoke: pod %zu: %s with 1 thread, %s with 3\n",
+					    "smoke: pod %zu: %s with 1 thread node by node, %s with 3 on columns\n",
 					    i, a[i] ? a[i] : "-",
 					    b[i] ? b[i] : "-");
 			}
@@ -351,7 +360,8 @@ static int same_decisions(kb_ctx *c)
 	}
 	free(a);
 	free(b);
-	fprintf(stderr, "smoke: 1 and 3 threads decide alike: %s\n",
+	fprintf(stderr,
+	    "smoke: 1 thread node by node and 3 on columns decide alike: %s\n",
 	    bad ? "NO" : "yes");
 	return bad ? -1 : 0;
 }
@@ -536,6 +546,8 @@ int main(int argc, char **argv)
 			opt.only = argv[++i];
 		else if (!strcmp(a, "--no-sync"))
 			opt.sync = false;
+		else if (!strcmp(a, "--per-node"))
+			opt.per_node = true;
 		else if (!strcmp(a, "--smoke")) {
 			opt.smoke = true;
 			opt.nodes = 1000;
@@ -545,7 +557,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			    "usage: bench-scheduler [--nodes N] [--pods N] [--window N] "
 			    "[--no-sync] [--parallelism N] [--only decide|e2e|create] "
-			    "[--timeout S] [--smoke]\n");
+			    "[--timeout S] [--smoke] [--per-node]\n");
 			return 2;
 		}
 	}
@@ -588,7 +600,7 @@ int main(int argc, char **argv)
 	int status = 0;
 	double decisions = 0, pps = 0, p99 = 0;
 	if (opt.only == NULL || !strcmp(opt.only, "decide")) {
-		decisions = decide(c, opt.parallelism, NULL);
+		decisions = decide(c, opt.parallelism, !opt.per_node, NULL);
 		if (decisions < 0)
 			status = 1;
 	}
