@@ -28,11 +28,65 @@ static void clear_wait(struct kl_ctr *c)
 	c->wait_reason[0] = c->wait_message[0] = '\0';
 }
 
+/* imagePullPolicy Never (absent, the API server's default is Always or
+ * IfNotPresent: both may pull). */
+static bool pull_never(const msgpack_object *spec)
+{
+	const char *s;
+	size_t n;
+	if (kb_mp_str(spec, "imagePullPolicy", &s, &n) && n)
+		return n == 5 && !memcmp(s, "Never", 5);
+	return false;
+}
+
+/* The image is not in the node's store and its policy lets the kubelet
+ * pull. Kubus has no registry client: the "pull" is another look in the
+ * store (where `kubus image import` puts images), with Kubernetes' reasons
+ * and events: ErrImagePull when it is tried, ImagePullBackOff between
+ * tries (backoff_initial doubling up to backoff_max, as crashes). */
+static int pull_failed(struct kubelet *kl, struct kl_pod *p, struct kl_ctr *c,
+    int rc)
+{
+	int64_t now = kl_mono_ms();
+	if (c->pull_retry_at_ms && now < c->pull_retry_at_ms) {
+		if (strcmp(c->wait_reason, "ImagePullBackOff") != 0) {
+			kl_event(kl, p, c, false, "BackOff",
+			    "Back-off pulling image \"%s\"", c->image);
+			kl_event(kl, p, c, true, "Failed",
+			    "Error: ImagePullBackOff");
+		}
+		set_wait(c, "ImagePullBackOff", "Back-off pulling image \"%s\"",
+		    c->image);
+		kb_workqueue_add_after(kl->queue, p->key,
+		    c->pull_retry_at_ms - now);
+		return KL_WAITING;
+	}
+	const char *why = rc ?
+	    kb_strerror(rc) :
+	    "not in the node's image store, and this kubelet pulls from no "
+	    "registry (add it with `kubus image import`)";
+	kl_event(kl, p, c, false, "Pulling", "Pulling image \"%s\"", c->image);
+	set_wait(c, "ErrImagePull", "failed to pull image \"%s\": %s", c->image,
+	    why);
+	kl_event(kl, p, c, true, "Failed", "Failed to pull image \"%s\": %s",
+	    c->image, why);
+	kl_event(kl, p, c, true, "Failed", "Error: ErrImagePull");
+	c->pull_backoff_ms = c->pull_backoff_ms ? c->pull_backoff_ms * 2 :
+						  kl->cfg.backoff_initial_ms;
+	if (c->pull_backoff_ms > kl->cfg.backoff_max_ms)
+		c->pull_backoff_ms = kl->cfg.backoff_max_ms;
+	c->pull_retry_at_ms = now + c->pull_backoff_ms;
+	kb_workqueue_add_after(kl->queue, p->key, c->pull_backoff_ms);
+	return KL_WAITING;
+}
+
 static int start(struct kubelet *kl, struct kl_pod *p,
     const msgpack_object *spec, struct kl_ctr *c)
 {
 	bool present = false;
 	int rc = kl->rt->image_present(kl->rts, c->image, &present);
+	if ((rc || !present) && !pull_never(spec))
+		return pull_failed(kl, p, c, rc);
 	if (rc || !present) {
 		set_wait(c, "ErrImageNeverPull",
 		    "Container image \"%s\" is not present with pull policy of Never",
@@ -42,6 +96,7 @@ static int start(struct kubelet *kl, struct kl_pod *p,
 		kl_event(kl, p, c, true, "Failed", "Error: ErrImageNeverPull");
 		return KL_WAITING;
 	}
+	c->pull_backoff_ms = c->pull_retry_at_ms = 0;
 	kl_event(kl, p, c, false, "Pulled",
 	    "Container image \"%s\" already present on machine", c->image);
 	char *path = kl_log_path(kl, p, c->name, c->restarts);

@@ -53,6 +53,9 @@ struct kl_ctr {
 	unsigned restarts;
 	int64_t backoff_ms;  /* the last back-off; 0 none yet */
 	int64_t retry_at_ms; /* monotonic; no start before */
+	/* Image not in the store, pull policy not Never: the same back-off
+	 * for the next "pull" (only a look in the store: nothing pulls). */
+	int64_t pull_backoff_ms, pull_retry_at_ms;
 	char wait_reason[KB_RT_REASON_MAX];
 	char wait_message[KB_RT_MESSAGE_MAX];
 	bool done; /* will not run again */
@@ -89,6 +92,7 @@ struct kl_pod {
 	bool terminating;
 	int64_t kill_at_ms; /* monotonic end of the grace period */
 	bool deleted;       /* the final delete was sent */
+	int64_t gone_ms;    /* monotonic: the API object found gone (linger) */
 	void *last_status;  /* the status body last written */
 	size_t last_status_len;
 	/* Adopted from the runtime at start: no spec yet (ctrs empty);

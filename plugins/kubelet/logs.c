@@ -330,9 +330,12 @@ void kl_logs_serve(void *arg, kb_msg *req)
 					 c->restarts;
 		path = kl_log_path(kl, p, c->name, (unsigned)attempt);
 		/* A follow ends when nothing will write again: --previous,
-		 * a container that will not restart, a pod going away. */
+		 * a container that will not restart, a pod going away once
+		 * its container is stopped (what it prints on SIGTERM
+		 * counts). */
 		done = r.previous ||
-		    ((c->done || p->terminating) && attempt == c->restarts);
+		    ((c->done || (p->terminating && !c->id[0])) &&
+			attempt == c->restarts);
 		newer = attempt < c->restarts;
 		r.whole = done;
 	}

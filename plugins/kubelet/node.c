@@ -7,7 +7,8 @@
 
 #include "kubelet.h"
 
-#define KUBELET_VERSION "v1.30.0-kubus.0.1.0"
+/* The server's /version gitVersion: kubectl compares the two. */
+#define KUBELET_VERSION KUBUS_KUBE_VERSION
 
 static void read_line(const char *path, char *buf, size_t len)
 {

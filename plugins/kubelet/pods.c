@@ -167,10 +167,19 @@ void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
 	}
 }
 
+static void logs_remove(struct kubelet *kl, const struct kl_pod *p)
+{
+	char *dir;
+	if (asprintf(&dir, "%s/logs/%s_%s_%s", kl->root, p->ns, p->name,
+		p->uid) >= 0) {
+		kl_rmrf(dir);
+		free(dir);
+	}
+}
+
 /* Forget the pod: its containers must be gone already. Its logs go too. */
 void kl_pod_drop(struct kubelet *kl, struct kl_pod *p)
 {
-	char *dir;
 	pthread_mutex_lock(&kl->mu);
 	for (struct kl_pod **pp = &kl->pods; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
@@ -179,11 +188,7 @@ void kl_pod_drop(struct kubelet *kl, struct kl_pod *p)
 		}
 	}
 	pthread_mutex_unlock(&kl->mu);
-	if (asprintf(&dir, "%s/logs/%s_%s_%s", kl->root, p->ns, p->name,
-		p->uid) >= 0) {
-		kl_rmrf(dir);
-		free(dir);
-	}
+	logs_remove(kl, p);
 	pod_free(p);
 }
 
@@ -192,6 +197,10 @@ void kl_pods_free(struct kubelet *kl)
 	while (kl->pods) {
 		struct kl_pod *p = kl->pods;
 		kl->pods = p->next;
+		/* Deleted, lingering for a last `logs -f` read (sync.c): no
+		 * later kubelet would know these logs. */
+		if (p->deleted)
+			logs_remove(kl, p);
 		pod_free(p);
 	}
 }

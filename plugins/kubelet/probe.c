@@ -422,7 +422,9 @@ static int run_http(struct kl_prober *pr, const struct probe *e, const char *ip,
 	/* The request as the kubelet sends it. */
 	char req[4096];
 	int n = snprintf(req, sizeof(req),
-	    "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: kube-probe/1.30\r\n"
+	    "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\n"
+	    "User-Agent: kube-probe/" KUBUS_KUBE_MAJOR "." KUBUS_KUBE_MINOR
+	    "\r\n"
 	    "Accept: */*\r\nConnection: close\r\n",
 	    path[0] == '/' ? "" : "/", path, host, e->port);
 	for (size_t i = 0;

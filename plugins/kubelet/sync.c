@@ -7,6 +7,12 @@
 
 #include "kubelet.h"
 
+/* A pod this kubelet deleted stays in the table (its containers gone, its
+ * logs still there) this long after its API object: a `logs -f` asking
+ * again with its cursor (every 100 ms) then gets the last lines written
+ * while the containers stopped, and `done`, instead of "not found". */
+#define KL_LINGER_MS 1500
+
 static bool terminal(const char *phase)
 {
 	return phase &&
@@ -81,6 +87,15 @@ static int network_setup(struct kubelet *kl, struct kl_pod *p,
 	return rc;
 }
 
+/* A hollow node (runtime-fake, as kubemark's): its containers read no
+ * files, so the pod dir and the DNS files are left out — they were most
+ * of a hollow kubelet's work per pod. Volumes still make what they need
+ * (volumes.c creates its own directories), and logs have their own dir. */
+static bool hollow_node(const struct kubelet *kl)
+{
+	return !strcmp(kl->rt_info.name, "fake");
+}
+
 static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
     const msgpack_object *pod)
 {
@@ -99,7 +114,9 @@ static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
 	char *dir = kl_pod_dir(kl, p->uid);
 	if (dir == NULL)
 		return KB_ENOMEM;
-	kl_mkdirs(dir);
+	bool hollow = !cni && hollow_node(kl);
+	if (!hollow)
+		kl_mkdirs(dir);
 	char netns[128] = "";
 	char *result = NULL;
 	int rc = cni ? network_setup(kl, p, dir, netns, sizeof(netns), &result) :
@@ -147,7 +164,7 @@ static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
 		    sb.ip[0] ? sb.ip : kl->address);
 	if (!p->start_time[0])
 		kl_rfc3339(kl_wall_ms(), p->start_time, sizeof(p->start_time));
-	if (kl_dns_files(kl, p, pod, err, sizeof(err)) != 0)
+	if (!hollow && kl_dns_files(kl, p, pod, err, sizeof(err)) != 0)
 		kb_warn(kl->ctx, "cannot write /etc/hosts and resolv.conf",
 		    "pod=%s err=\"%s\"", p->key, err);
 	return 0;
@@ -221,6 +238,16 @@ int kl_sync(struct kubelet *kl, const char *key)
 	kb_body *b = kb_informer_get(kl->pods_inf, ns, name);
 	const msgpack_object *pod = b ? kb_body_obj(b) : NULL;
 	struct kl_pod *p = kl_pod_find(kl, key);
+	if (p && pod == NULL && p->deleted) {
+		int64_t now = kl_mono_ms();
+		if (p->gone_ms == 0)
+			p->gone_ms = now;
+		if (now - p->gone_ms < KL_LINGER_MS) {
+			kb_workqueue_add_after(kl->queue, key,
+			    KL_LINGER_MS - (now - p->gone_ms));
+			return 0;
+		}
+	}
 	if (p && (pod == NULL || !kb_mp_streq(pod, "metadata.uid", p->uid))) {
 		/* Gone from the API (or replaced by a pod of the same name). */
 		kl_pod_kill(kl, p, 0);

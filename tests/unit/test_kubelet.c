@@ -314,9 +314,9 @@ static void test_restart_policies(void **state)
 
 static bool missing_image(const msgpack_object *o, void *arg)
 {
-	return kb_mp_streq(o,
-		   "status.containerStatuses[0].state.waiting.reason",
-		   "ErrImageNeverPull") &&
+	const char *r = "status.containerStatuses[0].state.waiting.reason";
+	return (kb_mp_streq(o, r, "ErrImagePull") ||
+		   kb_mp_streq(o, r, "ImagePullBackOff")) &&
 	    kb_mp_streq(o, "status.phase", "Pending");
 }
 
