@@ -11,8 +11,11 @@
  *                    locally generated and hairpin traffic only
  * and KUBUS-FIREWALL in the filter table (REJECT for ports without
  * endpoints and for unallocated addresses of the service CIDR), jumped to
- * from the built-in chains. Every sync rewrites all of it in one restore
- * (that is what the iptables mode costs: the benchmark shows it). */
+ * from the built-in chains. A full sync rewrites all of it in one
+ * restore; an incremental one only the chains of the changed services and
+ * the three that list every service (--noflush leaves the rest alone).
+ * Config `mode`: auto (`iptables`), legacy (`iptables-legacy`) or nft
+ * (`iptables-nft`); cleanup covers both variants. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,25 +27,38 @@
 #include "../proxy/pxbuf.h"
 #include "../proxy/pxrun.h"
 
+/* The iptables variants: commands are "<prefix>", "<prefix>-save" and
+ * "<prefix>-restore". */
+static const char *const variants[] = { "iptables", "iptables-legacy",
+	"iptables-nft" };
+
 struct iptbe {
 	kb_ctx *ctx;
+	const char *cmd;         /* one of variants[] */
 	struct kb_strmap chains; /* nat chains of the last sync -> NULL */
 	bool synced;             /* since init: stale state is cleaned */
 };
 
-static int restore(struct iptbe *b, const struct pxbuf *t)
+static int restore_with(struct iptbe *b, const char *cmd, const struct pxbuf *t)
 {
-	char *argv[] = { "iptables-restore", "-w", "5", "--noflush", NULL };
+	char exe[40];
+	snprintf(exe, sizeof(exe), "%s-restore", cmd);
+	char *argv[] = { exe, "-w", "5", "--noflush", NULL };
 	char err[512] = "";
 	if (t->oom)
 		return KB_ENOMEM;
 	int rc = px_run_io(argv, t->p, t->n, NULL, err, sizeof(err));
 	if (rc != 0) {
-		kb_error(b->ctx, "iptables-restore failed", "rc=%d err=\"%s\"",
-		    rc, err);
+		kb_error(b->ctx, "iptables-restore failed",
+		    "cmd=%s rc=%d err=\"%s\"", exe, rc, err);
 		return KB_ESYS;
 	}
 	return 0;
+}
+
+static int restore(struct iptbe *b, const struct pxbuf *t)
+{
+	return restore_with(b, b->cmd, t);
 }
 
 /* the jumps from built-in chains: table, chain, target */
@@ -60,10 +76,10 @@ static int ensure_jumps(struct iptbe *b)
 	for (size_t i = 0; i < sizeof(jumps) / sizeof(*jumps); i++) {
 		char *t = (char *)jumps[i][0], *c = (char *)jumps[i][1],
 		     *j = (char *)jumps[i][2];
-		char *chk[] = { "iptables", "-w", "5", "-t", t, "-C", c, "-j",
-			j, NULL };
-		char *ins[] = { "iptables", "-w", "5", "-t", t, "-I", c, "1",
+		char *chk[] = { (char *)b->cmd, "-w", "5", "-t", t, "-C", c,
 			"-j", j, NULL };
+		char *ins[] = { (char *)b->cmd, "-w", "5", "-t", t, "-I", c,
+			"1", "-j", j, NULL };
 		char err[512];
 		if (px_run_io(chk, NULL, 0, NULL, err, sizeof(err)) == 0)
 			continue;
@@ -197,13 +213,27 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 	int rc;
 	if (!b->synced && (rc = ipt_cleanup(b)) != 0)
 		return rc;
+	/* A partial sync (kube-proxy's trick): with --noflush, a chain not
+	 * named in the restore stays as it is, so only the chains of changed
+	 * services are declared (flushed) and rewritten, with the two that
+	 * list every service (KUBUS-SERVICES, KUBUS-NODEPORTS) and the
+	 * firewall; the chains of the others are computed (for their names)
+	 * into a scratch text that is thrown away. */
+	bool part = !st->full && b->synced;
+	struct kb_strmap chg = { 0 };
+	bool oom = false;
+	for (size_t i = 0; part && i < st->nchanged; i++)
+		if (kb_strmap_put(&chg, st->changed[i], (void *)1, NULL))
+			oom = true;
 	struct kb_strmap now = { 0 };
 	struct text t = { .now = &now };
-	static const char *const fixed[] = { "KUBUS-SERVICES",
-		"KUBUS-NODEPORTS", "KUBUS-OUTPUT", "KUBUS-POSTROUTING",
-		"KUBUS-MARK-MASQ" };
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(*fixed); i++)
-		declare(&t, fixed[i]);
+	struct pxbuf scratch_decl = { 0 }, scratch_rules = { 0 };
+	struct pxbuf nprules = { 0 };
+	declare(&t, "KUBUS-SERVICES");
+	declare(&t, "KUBUS-NODEPORTS");
+	declare(&t, "KUBUS-OUTPUT");
+	declare(&t, "KUBUS-POSTROUTING");
+	declare(&t, "KUBUS-MARK-MASQ");
 	pxbuf_add(&t.rules,
 	    "-A KUBUS-MARK-MASQ -j MARK --or-mark 0x4000\n"
 	    "-A KUBUS-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
@@ -213,13 +243,31 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 	     * DNAT'd it (a DNAT ends the table's traversal) */
 	    "-A KUBUS-OUTPUT -j MARK --or-mark 0x4000\n"
 	    "-A KUBUS-OUTPUT -j KUBUS-SERVICES\n"
-	    "-A KUBUS-OUTPUT -j MARK --and-mark 0xffffbfff\n"
+	    "-A KUBUS-OUTPUT -j MARK --and-mark 0xffffbfff\n");
+	if (part) {
+		scratch_decl = t.decl;
+		scratch_rules = t.rules;
+		t.decl = (struct pxbuf){ 0 };
+		t.rules = (struct pxbuf){ 0 };
+		pxbuf_add(&t.decl,
+		    ":KUBUS-SERVICES - [0:0]\n"
+		    ":KUBUS-NODEPORTS - [0:0]\n");
+	}
+	pxbuf_add(&nprules,
 	    "-A KUBUS-NODEPORTS -d 127.0.0.0/8 -j RETURN\n"
 	    "-A KUBUS-NODEPORTS -d %s -j RETURN\n",
 	    st->service_cidr);
 	struct pxbuf svcrules = { 0 };
 	for (size_t i = 0; i < st->nsvcs; i++) {
 		const struct kb_px_service *s = &st->svcs[i];
+		bool emit = !part || kb_strmap_get(&chg, s->key) != NULL;
+		struct pxbuf keep_decl = t.decl, keep_rules = t.rules;
+		if (!emit) {
+			pxbuf_reset(&scratch_decl);
+			pxbuf_reset(&scratch_rules);
+			t.decl = scratch_decl;
+			t.rules = scratch_rules;
+		}
 		pxbuf_add(&t.fw_ok, "-A KUBUS-FIREWALL -d %s/32 -j RETURN\n",
 		    s->cluster_ip);
 		for (size_t k = 0; k < s->nports; k++) {
@@ -250,9 +298,17 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 				    "KUBUS-XLB-", xlb, sizeof(xlb));
 			else
 				snprintf(xlb, sizeof(xlb), "%s", svc);
-			pxbuf_add(&t.rules,
+			pxbuf_add(&nprules,
 			    "-A KUBUS-NODEPORTS -p %s -m %s --dport %u -j %s\n",
 			    pr, pr, p->node_port, xlb);
+		}
+		if (!emit) {
+			if (t.decl.oom || t.rules.oom)
+				oom = true;
+			scratch_decl = t.decl;
+			scratch_rules = t.rules;
+			t.decl = keep_decl;
+			t.rules = keep_rules;
 		}
 	}
 	pxbuf_add(&svcrules,
@@ -267,6 +323,7 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 	pxbuf_addn(&all, t.decl.p ? t.decl.p : "", t.decl.n);
 	pxbuf_addn(&all, t.rules.p ? t.rules.p : "", t.rules.n);
 	pxbuf_addn(&all, svcrules.p ? svcrules.p : "", svcrules.n);
+	pxbuf_addn(&all, nprules.p ? nprules.p : "", nprules.n);
 	pxbuf_addn(&all, del.p ? del.p : "", del.n);
 	pxbuf_add(&all, "COMMIT\n*filter\n:KUBUS-FIREWALL - [0:0]\n");
 	pxbuf_addn(&all, t.fw_rej.p ? t.fw_rej.p : "", t.fw_rej.n);
@@ -274,10 +331,12 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 	pxbuf_add(&all, "-A KUBUS-FIREWALL -d %s -j REJECT\nCOMMIT\n",
 	    st->service_cidr);
 	if (t.decl.oom || t.rules.oom || t.fw_rej.oom || t.fw_ok.oom ||
-	    svcrules.oom || del.oom)
+	    svcrules.oom || del.oom || nprules.oom || oom)
 		all.oom = true;
 	rc = restore(b, &all);
-	if (rc == 0)
+	/* the jumps are checked on full syncs (each check is a process
+	 * and, with iptables-nft, a read of the whole table) */
+	if (rc == 0 && !part)
 		rc = ensure_jumps(b);
 	if (rc == 0) {
 		kb_strmap_clear(&b->chains, free_nothing);
@@ -290,6 +349,10 @@ static int ipt_sync(void *state, const struct kb_px_state *st)
 	pxbuf_free(&all);
 	pxbuf_free(&del);
 	pxbuf_free(&svcrules);
+	pxbuf_free(&nprules);
+	pxbuf_free(&scratch_decl);
+	pxbuf_free(&scratch_rules);
+	kb_strmap_clear(&chg, free_nothing);
 	pxbuf_free(&t.decl);
 	pxbuf_free(&t.rules);
 	pxbuf_free(&t.fw_rej);
@@ -325,13 +388,30 @@ static void remove_chains(const char *save, const char *table, struct pxbuf *t)
 	pxbuf_free(&del);
 }
 
-static int ipt_cleanup(void *state)
+/* Remove our jumps and chains from one variant's tables. */
+static int cleanup_variant(struct iptbe *b, const char *cmd, bool mine)
 {
-	struct iptbe *b = state;
 	char err[512];
+	char *save = NULL;
+	char exe[40];
+	snprintf(exe, sizeof(exe), "%s-save", cmd);
+	char *argv[] = { exe, NULL };
+	if (px_run_io(argv, NULL, 0, &save, err, sizeof(err)) != 0) {
+		free(save);
+		/* no such iptables at all: then there is nothing of ours
+		 * either */
+		if (mine)
+			kb_warn(b->ctx, "iptables-save failed",
+			    "cmd=%s err=\"%s\"", exe, err);
+		return 0;
+	}
+	if (save == NULL || !strstr(save, "KUBUS-")) {
+		free(save);
+		return 0;
+	}
 	/* the jumps first: a chain still referenced cannot go */
 	for (size_t i = 0; i < sizeof(jumps) / sizeof(*jumps); i++) {
-		char *del[] = { "iptables", "-w", "5", "-t",
+		char *del[] = { (char *)cmd, "-w", "5", "-t",
 			(char *)jumps[i][0], "-D", (char *)jumps[i][1], "-j",
 			(char *)jumps[i][2], NULL };
 		for (int k = 0; k < 16; k++)
@@ -339,23 +419,34 @@ static int ipt_cleanup(void *state)
 			    0)
 				break;
 	}
-	char *save = NULL;
-	char *argv[] = { "iptables-save", NULL };
-	if (px_run_io(argv, NULL, 0, &save, err, sizeof(err)) != 0) {
-		free(save);
-		/* no iptables at all: then there is nothing of ours either */
-		kb_warn(b->ctx, "iptables-save failed", "err=\"%s\"", err);
-		return 0;
-	}
 	int rc = 0;
-	if (save && strstr(save, ":KUBUS-")) {
+	if (strstr(save, ":KUBUS-")) {
 		struct pxbuf t = { 0 };
 		remove_chains(save, "nat", &t);
 		remove_chains(save, "filter", &t);
-		rc = restore(b, &t);
+		rc = restore_with(b, cmd, &t);
 		pxbuf_free(&t);
 	}
 	free(save);
+	return rc;
+}
+
+static int ipt_cleanup(void *state)
+{
+	struct iptbe *b = state;
+	/* ours, then the other variant's (a run with another `mode`, or
+	 * iptables switched between legacy and nft since) */
+	int rc = cleanup_variant(b, b->cmd, true);
+	if (strcmp(b->cmd, "iptables-legacy") != 0) {
+		int r = cleanup_variant(b, "iptables-legacy", false);
+		if (rc == 0)
+			rc = r;
+	}
+	if (strcmp(b->cmd, "iptables-nft") != 0) {
+		int r = cleanup_variant(b, "iptables-nft", false);
+		if (rc == 0)
+			rc = r;
+	}
 	kb_strmap_clear(&b->chains, free_nothing);
 	b->synced = false;
 	return rc;
@@ -367,20 +458,42 @@ static const struct kb_proxy_ops ipt_ops = {
 	.cleanup = ipt_cleanup,
 };
 
+struct iptcfg {
+	char *mode;
+};
+
 static int iptbe_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 {
-	static const struct kb_opt opts[] = { KB_OPT_END };
+	static const struct kb_opt opts[] = {
+		KB_OPT_STR("mode", struct iptcfg, mode, "auto",
+		    "auto (the system's iptables), legacy or nft"),
+		KB_OPT_END,
+	};
 	char err[512];
-	struct {
-		int unused;
-	} none;
-	if (kb_conf_opts(conf, opts, &none, "proxy-iptables", err,
+	struct iptcfg cfg = { 0 };
+	if (kb_conf_opts(conf, opts, &cfg, "proxy-iptables", err,
 		sizeof(err)) != 0)
 		return kb_fail(ctx, KB_EINVAL, "%s", err);
+	const char *cmd = NULL;
+	if (!strcmp(cfg.mode, "auto"))
+		cmd = variants[0];
+	else if (!strcmp(cfg.mode, "legacy"))
+		cmd = variants[1];
+	else if (!strcmp(cfg.mode, "nft"))
+		cmd = variants[2];
+	if (cmd == NULL) {
+		int rc = kb_fail(ctx, KB_EINVAL,
+		    "proxy-iptables: mode `%s`: want auto, legacy or nft",
+		    cfg.mode);
+		kb_conf_opts_free(opts, &cfg);
+		return rc;
+	}
+	kb_conf_opts_free(opts, &cfg);
 	struct iptbe *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return kb_fail(ctx, KB_ENOMEM, "out of memory");
 	b->ctx = ctx;
+	b->cmd = cmd;
 	*state = b;
 	return 0;
 }

@@ -12,12 +12,20 @@
  *                          reaches itself through its service is
  *                          masqueraded (nothing else is, but locally
  *                          generated traffic, marked in nat-output)
- *   s<N>p<i>    per service port: `numgen random mod k == 0 dnat` for
- *               k = n..2, then a plain dnat: uniform over n endpoints
- *               without an anonymous map per service (the kernel names
- *               anonymous sets by scanning every set of the table, and
- *               looks named ones up in a list: both quadratic at 10,000
- *               services — measured, see tests/bench/proxy)
+ *   map e<n><p>  (ip daddr . th dport . index -> endpoint ip . port) and
+ *   chain l<n><p> (`dnat ip to ip daddr . th dport . numgen random mod n
+ *                map @e<n><p>`): one pair per endpoint count n and
+ *                protocol p (t/u/s), shared by every service port with n
+ *                endpoints and no affinity; service-ips jumps to l<n><p>.
+ *                A full sync is a handful of chains and then elements; a
+ *                changed endpoint is n elements deleted and n added.
+ *                (A chain per service with a `numgen` cascade cost
+ *                2.3 s CPU for a full sync and 34 ms CPU per change at
+ *                10,000 services x 10; an anonymous map per service was
+ *                quadratic in the kernel; see README.md.)
+ *   map f<n><p>, chain m<n><p>  the same for NodePorts, keyed by th dport
+ *   s<N>p<i>    with ClientIP affinity, a chain per service port:
+ *               `numgen random mod k == 0 goto` for k = n..2, then a goto
  *   e<N>p<i>e<j>, set <..>a<j>  with ClientIP affinity: one chain and one
  *               dynamic timeout set per endpoint; the service chain sends
  *               a known client to its endpoint's chain first
@@ -54,6 +62,11 @@ struct nftbe {
 	bool have_table;
 	/* one sync's element lists, emitted as one statement each */
 	struct pxbuf el_svc, el_np, el_nosvc, el_nonp, el_cip, el_hp, el_hp_del;
+	/* endpoint maps and their chains that exist in the table: name of
+	 * the chain ("l10t") -> 1 */
+	struct kb_strmap lbs;
+	/* one sync's elements of the endpoint maps: map name -> pxbuf */
+	struct kb_strmap el_maps;
 };
 
 /* What removing one service takes: its text, and the endpoint IPs whose
@@ -101,6 +114,101 @@ static void el_add(struct pxbuf *b, const char *fmt, ...)
 	if (b->n)
 		pxbuf_addn(b, ", ", 2);
 	pxbuf_addn(b, tmp, n > 0 && (size_t)n < sizeof(tmp) ? (size_t)n : 0);
+}
+
+static char proto_letter(int p)
+{
+	switch (p) {
+	case KB_PX_UDP:
+		return 'u';
+	case KB_PX_SCTP:
+		return 's';
+	default:
+		return 't';
+	}
+}
+
+/* The element list of endpoint map `name` for this sync (NULL on oom). */
+static struct pxbuf *map_elems(struct nftbe *b, const char *name)
+{
+	struct pxbuf *l = kb_strmap_get(&b->el_maps, name);
+	if (l)
+		return l;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL || kb_strmap_put(&b->el_maps, name, l, NULL)) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+static void pxbuf_free_ptr(void *v)
+{
+	pxbuf_free(v);
+	free(v);
+}
+
+/* A service port without affinity is one element per endpoint in a map
+ * shared by every service port with the same number of endpoints n and
+ * the same protocol, and one shared chain per map that picks with
+ * `numgen random mod n`:
+ *   map e<n><p>  ip daddr . th dport . index -> endpoint ip . port
+ *   chain l<n><p>  dnat ip to ip daddr . th dport . numgen random mod n map @e<n><p>
+ * and for NodePorts (keyed by the node port alone):
+ *   map f<n><p>  th dport . index -> endpoint;  chain m<n><p>
+ * So a full sync adds a handful of chains and maps and then only
+ * elements, and a changed endpoint is an element deleted and one added.
+ * Creates the map and chain in `o` the first time; writes the chain's name
+ * to `chain`. */
+static void lb_map(struct nftbe *b, struct pxbuf *o, struct pxbuf *undo,
+    bool nodeport, const char *cip, const struct kb_px_port *p,
+    const struct kb_px_endpoint *eps, size_t n, char chain[32])
+{
+	char pl = proto_letter(p->proto);
+	const char *pr = proto_name(p->proto);
+	char map[32];
+	snprintf(chain, 32, "%c%zu%c", nodeport ? 'm' : 'l', n, pl);
+	snprintf(map, sizeof(map), "%c%zu%c", nodeport ? 'f' : 'e', n, pl);
+	if (kb_strmap_get(&b->lbs, chain) == NULL) {
+		if (nodeport)
+			pxbuf_add(o,
+			    "add map " TABLE
+			    " %s { typeof th dport . numgen random mod %zu : ip daddr . th dport; }\n"
+			    "add chain " TABLE " %s\n"
+			    "add rule " TABLE
+			    " %s meta l4proto %s dnat ip to th dport . numgen random mod %zu map @%s\n",
+			    map, n, chain, chain, pr, n, map);
+		else
+			pxbuf_add(o,
+			    "add map " TABLE
+			    " %s { typeof ip daddr . th dport . numgen random mod %zu : ip daddr . th dport; }\n"
+			    "add chain " TABLE " %s\n"
+			    "add rule " TABLE
+			    " %s meta l4proto %s dnat ip to ip daddr . th dport . numgen random mod %zu map @%s\n",
+			    map, n, chain, chain, pr, n, map);
+		if (kb_strmap_put(&b->lbs, chain, (void *)1, NULL))
+			o->oom = true;
+	}
+	struct pxbuf *l = map_elems(b, map);
+	if (l == NULL) {
+		o->oom = true;
+		return;
+	}
+	pxbuf_add(undo, "delete element " TABLE " %s { ", map);
+	for (size_t j = 0; j < n; j++) {
+		if (nodeport) {
+			el_add(l, "%u . %zu : %s . %u", p->node_port, j,
+			    eps[j].ip, eps[j].port);
+			pxbuf_add(undo, "%s%u . %zu", j ? ", " : "",
+			    p->node_port, j);
+		} else {
+			el_add(l, "%s . %u . %zu : %s . %u", cip, p->port, j,
+			    eps[j].ip, eps[j].port);
+			pxbuf_add(undo, "%s%s . %u . %zu", j ? ", " : "", cip,
+			    p->port, j);
+		}
+	}
+	pxbuf_add(undo, " }\n");
 }
 
 /* The chain that balances over eps (and, with affinity, its endpoint
@@ -200,7 +308,17 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 		const char *pr = proto_name(p->proto);
 		add_ips(b, &ips, p->eps, p->neps);
 		add_ips(b, &ips, p->node_eps, p->nnode_eps);
-		if (p->neps) {
+		if (p->neps && !s->affinity) {
+			char chain[32];
+			lb_map(b, o, &undo_el, false, s->cluster_ip, p, p->eps,
+			    p->neps, chain);
+			el_add(&b->el_svc, "%s . %s . %u : goto %s",
+			    s->cluster_ip, pr, p->port, chain);
+			pxbuf_add(&undo_el,
+			    "delete element " TABLE
+			    " service-ips { %s . %s . %u }\n",
+			    s->cluster_ip, pr, p->port);
+		} else if (p->neps) {
 			lb_chain(o, &undo, &undo_tail, s, p, p->eps, p->neps,
 			    's', id, i);
 			el_add(&b->el_svc, "%s . %s . %u : goto s%llup%zu",
@@ -225,6 +343,18 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 			pxbuf_add(&undo_el,
 			    "delete element " TABLE
 			    " no-endpoint-nodeports { %s . %u }\n",
+			    pr, p->node_port);
+			continue;
+		}
+		if (!s->affinity) {
+			char chain[32];
+			lb_map(b, o, &undo_el, true, s->cluster_ip, p,
+			    p->node_eps, p->nnode_eps, chain);
+			el_add(&b->el_np, "%s . %u : goto %s", pr, p->node_port,
+			    chain);
+			pxbuf_add(&undo_el,
+			    "delete element " TABLE
+			    " service-nodeports { %s . %u }\n",
 			    pr, p->node_port);
 			continue;
 		}
@@ -302,6 +432,18 @@ static void unref_ips(struct nftbe *b, const char *ips)
 	}
 }
 
+static void emit_map(void *arg, const char *name, void *val)
+{
+	struct pxbuf *o = arg, *l = val;
+	if (l->n) {
+		pxbuf_add(o, "add element " TABLE " %s { ", name);
+		pxbuf_addn(o, l->p, l->n);
+		pxbuf_add(o, " }\n");
+	}
+	if (l->oom)
+		o->oom = true;
+}
+
 static void emit_elements(struct nftbe *b, struct pxbuf *o)
 {
 	struct {
@@ -322,6 +464,8 @@ static void emit_elements(struct nftbe *b, struct pxbuf *o)
 			o->oom = true;
 		pxbuf_reset(v[i].l);
 	}
+	kb_strmap_each(&b->el_maps, emit_map, o);
+	kb_strmap_clear(&b->el_maps, pxbuf_free_ptr);
 }
 
 static void base_table(struct pxbuf *o, const char *cidr)
@@ -404,6 +548,7 @@ static int nft_sync(void *state, const struct kb_px_state *st)
 	int rc = 0;
 	if (full) {
 		kb_strmap_clear(&b->hp, NULL);
+		kb_strmap_clear(&b->lbs, NULL);
 		pxbuf_reset(&b->el_hp_del);
 		base_table(&o, st->service_cidr);
 		for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
@@ -492,6 +637,7 @@ static int nft_cleanup(void *state)
 	    "add table " TABLE "\ndelete table " TABLE "\n");
 	kb_strmap_clear(&b->undo, rec_free);
 	kb_strmap_clear(&b->hp, NULL);
+	kb_strmap_clear(&b->lbs, NULL);
 	b->have_table = false;
 	if (rc != 0) {
 		const char *err = nft_ctx_get_error_buffer(b->nft);
@@ -541,6 +687,8 @@ static void nftbe_fini(void *state)
 		return;
 	kb_strmap_clear(&b->undo, rec_free);
 	kb_strmap_clear(&b->hp, NULL);
+	kb_strmap_clear(&b->lbs, NULL);
+	kb_strmap_clear(&b->el_maps, pxbuf_free_ptr);
 	pxbuf_free(&b->el_hp);
 	pxbuf_free(&b->el_hp_del);
 	pxbuf_free(&b->el_svc);

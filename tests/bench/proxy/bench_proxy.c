@@ -168,7 +168,82 @@ struct result {
 	bool ok;
 };
 
-static struct result run_backend(const char *name, struct world *w, int changes)
+/* Count the elements of map `map` in the nft table (" : " per element);
+ * -1 when it cannot be listed. */
+static long nft_map_elems(const char *map, const char *must_have)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "nft list map ip kubus-proxy %s 2>&1", map);
+	FILE *f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	char line[4096];
+	long n = 0;
+	bool found = must_have == NULL;
+	while (fgets(line, sizeof(line), f)) {
+		for (const char *p = line; (p = strstr(p, " : ")); p += 3)
+			n++;
+		if (must_have && strstr(line, must_have))
+			found = true;
+	}
+	int st = pclose(f);
+	if (st != 0 || !found)
+		return -1;
+	return n - 1; /* the typeof line has one too */
+}
+
+/* iptables: the number of KUBUS-SEP chains in the nat table, -1 when
+ * `must_have` is missing or `must_not` is there (or no save). */
+static long ipt_seps(const char *save, const char *must_have,
+    const char *must_not)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "%s -t nat 2>&1", save);
+	FILE *f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	char line[4096];
+	long n = 0;
+	bool found = must_have == NULL, bad = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, ":KUBUS-SEP-", 11))
+			n++;
+		if (must_have && strstr(line, must_have))
+			found = true;
+		if (must_not && strstr(line, must_not))
+			bad = true;
+	}
+	int st = pclose(f);
+	return st != 0 || !found || bad ? -1 : n;
+}
+
+/* Bad config must be refused by init, with a message. */
+static bool init_refuses(const char *name, const char *yaml)
+{
+	char path[1024], err[256];
+	const char *build = getenv("KUBUS_BUILD");
+	snprintf(path, sizeof(path), "%s/plugins/kubus-%s.so",
+	    build ? build : "build", name);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL)
+		return false;
+	const struct kb_plugin *(*desc)(void) =
+	    (const struct kb_plugin *(*)(void))dlsym(h, "kb_plugin_describe");
+	const struct kb_plugin *p = desc ? desc() : NULL;
+	kb_conf *conf =
+	    kb_conf_parse_yaml(yaml, strlen(yaml), "bench", err, sizeof(err));
+	kb_ctx ctx = { .api = &fake_api };
+	void *st = NULL;
+	int rc = p && conf ? p->init(&ctx, conf, &st) : 0;
+	if (rc == 0 && st && p->fini)
+		p->fini(st);
+	kb_conf_free(conf);
+	dlclose(h);
+	return rc != 0;
+}
+
+static struct result run_backend(const char *name, const char *conf_yaml,
+    struct world *w, int changes, bool check)
 {
 	struct result r = { 0 };
 	char path[1024];
@@ -191,7 +266,20 @@ static struct result run_backend(const char *name, struct world *w, int changes)
 	const struct kb_proxy_ops *ops = p->ops;
 	kb_ctx ctx = { .api = &fake_api };
 	void *st = NULL;
-	if (p->init(&ctx, NULL, &st) != 0) {
+	kb_conf *conf = NULL;
+	if (conf_yaml) {
+		char err[256];
+		conf = kb_conf_parse_yaml(conf_yaml, strlen(conf_yaml), "bench",
+		    err, sizeof(err));
+		if (conf == NULL) {
+			fprintf(stderr, "%s: %s\n", name, err);
+			dlclose(h);
+			return r;
+		}
+	}
+	int irc = p->init(&ctx, conf, &st);
+	kb_conf_free(conf);
+	if (irc != 0) {
 		dlclose(h);
 		return r;
 	}
@@ -207,8 +295,35 @@ static struct result run_backend(const char *name, struct world *w, int changes)
 	r.full_s = now_s() - t0;
 	r.full_cpu_s = cpu_s() - c0;
 	fprintf(stderr,
-	    "%s: full sync of %zu services x %zu endpoints: %.3f s (cpu %.3f s, rc=%d)\n",
-	    name, w->nsvc, w->neps, r.full_s, r.full_cpu_s, rc);
+	    "%s%s%s: full sync of %zu services x %zu endpoints: %.3f s (cpu %.3f s, rc=%d)\n",
+	    name, conf_yaml ? " " : "", conf_yaml ? conf_yaml : "", w->nsvc,
+	    w->neps, r.full_s, r.full_cpu_s, rc);
+	bool is_nft = strcmp(name, "proxy-nftables") == 0;
+	char map[32];
+	snprintf(map, sizeof(map), "e%zut", w->neps);
+	if (check && is_nft && rc == 0) {
+		/* the layout: one element per endpoint in the shared map */
+		long n = nft_map_elems(map, NULL);
+		if (n != (long)(w->nsvc * w->neps)) {
+			fprintf(stderr,
+			    "check: map %s has %ld elements, want %zu\n", map,
+			    n, w->nsvc * w->neps);
+			rc = 1;
+		}
+	}
+	bool is_ipt = strcmp(name, "proxy-iptables") == 0;
+	const char *save = conf_yaml && strstr(conf_yaml, "legacy") ?
+	    "iptables-legacy-save" :
+	    "iptables-save";
+	if (check && is_ipt && rc == 0) {
+		long n = ipt_seps(save, NULL, NULL);
+		if (n != (long)(w->nsvc * w->neps)) {
+			fprintf(stderr,
+			    "check: %s: %ld KUBUS-SEP chains, want %zu\n", save,
+			    n, w->nsvc * w->neps);
+			rc = 1;
+		}
+	}
 	double *one = calloc((size_t)changes, sizeof(*one));
 	double *onec = calloc((size_t)changes, sizeof(*onec));
 	int done = 0;
@@ -216,8 +331,15 @@ static struct result run_backend(const char *name, struct world *w, int changes)
 		/* one endpoint of one service moves to a new address */
 		size_t i = (w->nsvc / 2 + (size_t)c * 7919) % w->nsvc;
 		size_t k = i * w->neps;
+		char old[64];
+		snprintf(old, sizeof(old), "--to-destination %s:8080",
+		    w->epips[k]);
+		/* a new address each time, also across backends that share
+		 * the world (else a later backend's "change" is a no-op) */
+		static int moves;
+		int m = moves++;
 		snprintf(w->epips[k], sizeof(w->epips[k]), "10.255.%d.%d",
-		    c / 250, c % 250 + 1);
+		    m / 250 % 250, m % 250 + 1);
 		const char *changed[] = { w->keys[i] };
 		s.full = false;
 		s.changed = changed;
@@ -227,6 +349,34 @@ static struct result run_backend(const char *name, struct world *w, int changes)
 		rc = ops->sync(st, &s);
 		onec[done] = (cpu_s() - c0) * 1000;
 		one[done++] = (now_s() - t0) * 1000;
+		if (check && is_nft && rc == 0) {
+			/* the moved endpoint is in, the old one out, and the
+			 * map holds as many elements as before */
+			char want[64];
+			snprintf(want, sizeof(want), ": %s . 8080",
+			    w->epips[k]);
+			long n = nft_map_elems(map, want);
+			if (n != (long)(w->nsvc * w->neps)) {
+				fprintf(stderr,
+				    "check: after moving an endpoint to %s, map %s has %ld elements (want %zu, -1: not found)\n",
+				    w->epips[k], map, n, w->nsvc * w->neps);
+				rc = 1;
+			}
+		}
+		if (check && is_ipt && rc == 0) {
+			/* a partial restore: the moved endpoint's chain is
+			 * new, the old one gone, the others all there */
+			char want[64];
+			snprintf(want, sizeof(want), "--to-destination %s:8080",
+			    w->epips[k]);
+			long n = ipt_seps(save, want, old);
+			if (n != (long)(w->nsvc * w->neps)) {
+				fprintf(stderr,
+				    "check: %s after moving an endpoint to %s: %ld KUBUS-SEP chains (want %zu, -1: new missing or old there)\n",
+				    save, w->epips[k], n, w->nsvc * w->neps);
+				rc = 1;
+			}
+		}
 	}
 	if (done) {
 		qsort(one, (size_t)done, sizeof(*one), dcmp);
@@ -254,7 +404,7 @@ int main(int argc, char **argv)
 {
 	size_t nsvc = 10000, neps = 10, ipt_nsvc = 1000;
 	int changes = 9;
-	const char *backends = "nft,ipt,us";
+	const char *backends = "nft,ipt,legacy,us";
 	bool smoke = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--services") && i + 1 < argc)
@@ -302,10 +452,18 @@ int main(int argc, char **argv)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	struct world w;
 	world_make(&w, nsvc, neps);
-	struct result nft = { 0 }, nft_small = { 0 }, ipt = { 0 }, us = { 0 };
+	if (smoke && strstr(backends, "ipt") &&
+	    (!init_refuses("proxy-iptables", "mode: bogus") ||
+		!init_refuses("proxy-iptables", "modes: legacy"))) {
+		fprintf(stderr,
+		    "check: proxy-iptables accepted a bad config\n");
+		return 1;
+	}
+	struct result nft = { 0 }, nft_small = { 0 }, ipt = { 0 }, us = { 0 },
+		      iptl = { 0 };
 	bool fail = false;
 	if (strstr(backends, "nft")) {
-		nft = run_backend("proxy-nftables", &w, changes);
+		nft = run_backend("proxy-nftables", NULL, &w, changes, smoke);
 		fail |= !nft.ok;
 	}
 	if (strstr(backends, "ipt")) {
@@ -317,15 +475,30 @@ int main(int argc, char **argv)
 		struct world ws;
 		world_make(&ws, ipt_nsvc, neps);
 		if (strstr(backends, "nft")) {
-			nft_small = run_backend("proxy-nftables", &ws, changes);
+			nft_small = run_backend("proxy-nftables", NULL, &ws,
+			    changes, smoke);
 			fail |= !nft_small.ok;
 		}
-		ipt = run_backend("proxy-iptables", &ws, 1);
+		ipt = run_backend("proxy-iptables", NULL, &ws, changes, smoke);
 		fail |= !ipt.ok;
 		world_free(&ws);
 	}
+	if (strstr(backends, "legacy")) {
+		/* iptables-legacy-restore scales (nearly) linearly: it runs
+		 * at N when the binaries are there */
+		if (system("iptables-legacy-save >/dev/null 2>&1") == 0) {
+			/* at most 3 changes: each partial restore
+			 * rewrites the whole table (~1.4 s CPU at 10,000) */
+			iptl = run_backend("proxy-iptables", "mode: legacy", &w,
+			    changes < 3 ? changes : 3, smoke);
+			fail |= !iptl.ok;
+		} else {
+			fprintf(stderr,
+			    "iptables-legacy: not available, skipped\n");
+		}
+	}
 	if (strstr(backends, "us")) {
-		us = run_backend("proxy-userspace", &w, changes);
+		us = run_backend("proxy-userspace", NULL, &w, changes, smoke);
 		fail |= !us.ok;
 	}
 	world_free(&w);
@@ -333,14 +506,19 @@ int main(int argc, char **argv)
 	getloadavg(load, 1);
 	printf("services=%zu endpoints=%zu load=%.1f nft_full_cpu_s=%.3f nft_one_cpu_ms=%.2f"
 	       " | at %zu services: nft_full_s=%.3f nft_full_cpu_s=%.3f ipt_full_cpu_s=%.3f ipt_one_ms=%.1f ipt_one_cpu_ms=%.1f"
+	       " | iptables-legacy at %zu: iptl_full_s=%.3f iptl_full_cpu_s=%.3f iptl_one_ms=%.1f iptl_one_cpu_ms=%.1f"
 	       " | userspace at %zu: us_full_s=%.3f us_one_ms=%.2f\n",
 	    nsvc, neps, load[0], nft.full_cpu_s, nft.one_cpu_ms, ipt_nsvc,
 	    nft_small.full_s, nft_small.full_cpu_s, ipt.full_cpu_s, ipt.one_ms,
-	    ipt.one_cpu_ms, nsvc, us.full_s, us.one_ms);
+	    ipt.one_cpu_ms, nsvc, iptl.full_s, iptl.full_cpu_s, iptl.one_ms,
+	    iptl.one_cpu_ms, nsvc, us.full_s, us.one_ms);
 	/* nft_* at `services`; ipt_full_s and the ratio at ipt_services
 	 * (nftables timed again at that size) */
-	printf("RESULT proxy nft_full_s=%.3f nft_one_ms=%.2f ipt_full_s=%.3f ipt_services=%zu ratio=%.1f\n",
+	printf("RESULT proxy nft_full_s=%.3f nft_one_ms=%.2f ipt_full_s=%.3f ipt_services=%zu ratio=%.1f"
+	       " nft_full_cpu_s=%.3f nft_one_cpu_ms=%.2f ipt_one_ms=%.1f iptl_full_s=%.3f iptl_one_ms=%.1f iptl_ratio=%.1f\n",
 	    nft.full_s, nft.one_ms, ipt.full_s, ipt_nsvc,
-	    nft_small.full_s > 0 ? ipt.full_s / nft_small.full_s : 0.0);
+	    nft_small.full_s > 0 ? ipt.full_s / nft_small.full_s : 0.0,
+	    nft.full_cpu_s, nft.one_cpu_ms, ipt.one_ms, iptl.full_s,
+	    iptl.one_ms, nft.full_s > 0 ? iptl.full_s / nft.full_s : 0.0);
 	return fail ? 1 : 0;
 }
