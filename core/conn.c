@@ -78,15 +78,23 @@ struct kb_net {
 	struct conn *dead;           /* closed, waiting to be freed */
 	struct listener *listeners;
 	struct conn *up;             /* the uplink */
-	char *up_url, *up_token;
+	char **up_urls;              /* its addresses, in config order */
+	size_t nup;
+	size_t up_cur;               /* the one connected last (mu) */
+	nng_tls_config **up_tls;     /* per address: its own server name */
+	char *up_token;
 	uint64_t serial;
 	bool closing;
 	pthread_t reaper;
 	pthread_cond_t reap_cv;
 	int reconnecting;            /* reconnect threads alive */
 	pthread_cond_t reconnect_cv; /* closing, or one of them ended */
-	nng_tls_config *tls_server, *tls_client;
+	nng_tls_config *tls_server;
 };
+
+/* Reconnect backoff: first retry, cap. */
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 10000
 
 static void rx_start(struct conn *c);
 static void conn_close(struct conn *c, const char *why);
@@ -918,24 +926,45 @@ const char *kb_net_listen_url(struct kb_net *n, size_t i)
 
 /* --- the uplink ------------------------------------------------------------------------ */
 
-static int dial(struct kb_net *n, const char *url, nng_stream **out, char *err,
+/* Dial address i of the uplink list. Each tls+tcp address has its own
+ * client TLS config: nng fixes a config's server name once a connection
+ * has used it, and each address is checked against its own host name. */
+static int dial(struct kb_net *n, size_t i, nng_stream **out, char *err,
     size_t errlen)
 {
+	const char *url = n->up_urls[i];
 	nng_stream_dialer *d = NULL;
 	nng_aio *aio = NULL;
 	int rv = nng_stream_dialer_alloc(&d, url);
 	if (rv == 0 && strncmp(url, "tls+tcp://", 10) == 0) {
-		if (n->tls_client == NULL && tls_setup(n, false, &n->tls_client, err, errlen)) {
-			nng_stream_dialer_free(d);
-			return KB_EINVAL;
+		if (n->up_tls[i] == NULL) {
+			nng_tls_config *cfg;
+			if (tls_setup(n, false, &cfg, err, errlen)) {
+				nng_stream_dialer_free(d);
+				return KB_EINVAL;
+			}
+			/* The host's certificate must name the host we
+			 * dialled, unless bus.tls.server_name says otherwise. */
+			char host[256];
+			const char *hp = url + 10, *colon = strrchr(hp, ':');
+			snprintf(host, sizeof(host), "%.*s",
+			    colon ? (int)(colon - hp) : (int)strlen(hp), hp);
+			if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+				memmove(host, host + 1, strlen(host));
+				host[strlen(host) - 1] = '\0';
+			}
+			rv = nng_tls_config_server_name(cfg,
+			    n->h->tls_server_name ? n->h->tls_server_name : host);
+			if (rv) {
+				nng_tls_config_free(cfg);
+				nng_stream_dialer_free(d);
+				snprintf(err, errlen, "%s: TLS server name: %s", url,
+				    nng_strerror(rv));
+				return KB_EINVAL;
+			}
+			n->up_tls[i] = cfg;
 		}
-		/* The host's certificate must name the host we dialled. */
-		char host[256];
-		const char *hp = url + 10, *colon = strrchr(hp, ':');
-		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - hp) : (int)strlen(hp), hp);
-		nng_tls_config_server_name(n->tls_client,
-		    n->h->tls_server_name ? n->h->tls_server_name : host);
-		rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, n->tls_client);
+		rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, n->up_tls[i]);
 	}
 	if (rv == 0)
 		rv = nng_aio_alloc(&aio, NULL, NULL);
@@ -954,10 +983,12 @@ static int dial(struct kb_net *n, const char *url, nng_stream **out, char *err,
 	return rv ? KB_EUNAVAILABLE : 0;
 }
 
-static int uplink_connect(struct kb_net *n, char *err, size_t errlen)
+/* Dial address i, say hello, wait for the answer; the uplink on success. */
+static int uplink_connect(struct kb_net *n, size_t i, char *err, size_t errlen)
 {
+	const char *url = n->up_urls[i];
 	nng_stream *s;
-	int rc = dial(n, n->up_url, &s, err, errlen);
+	int rc = dial(n, i, &s, err, errlen);
 	if (rc)
 		return rc;
 	struct conn *c = conn_new(n, s, true);
@@ -974,7 +1005,7 @@ static int uplink_connect(struct kb_net *n, char *err, size_t errlen)
 		return KB_ENOMEM;
 	}
 	atomic_fetch_add(&c->refs, 1); /* held while we wait below */
-	c->tls = strncmp(n->up_url, "tls+tcp://", 10) == 0;
+	c->tls = strncmp(url, "tls+tcp://", 10) == 0;
 	/* Over TLS with no token, the certificate speaks: wait for the
 	 * host's challenge (on_frame answers it). */
 	if (n->up_token || !c->tls) {
@@ -997,27 +1028,80 @@ static int uplink_connect(struct kb_net *n, char *err, size_t errlen)
 	snprintf(why, sizeof(why), "%s", c->hello == 0 ? "no answer to hello" : c->hello_err);
 	pthread_mutex_unlock(&c->mu);
 	if (ok != 1) {
-		snprintf(err, errlen, "joining %s refused: %s", n->up_url, why);
+		snprintf(err, errlen, "joining %s refused: %s", url, why);
 		conn_close(c, why);
 		conn_unref(c);
 		return KB_EUNAUTHORIZED;
 	}
 	pthread_mutex_lock(&n->mu);
 	n->up = c;
+	n->up_cur = i;
 	pthread_mutex_unlock(&n->mu);
 	kb_bus_set_uplink(n->bus, c->ep);
 	conn_unref(c);
+	kb_clog(KB_LOG_INFO, "uplink connected", "url=%s", url);
 	return 0;
 }
 
-int kb_net_join(struct kb_net *n, const char *url, const char *token,
+static bool net_closing(struct kb_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	bool closing = n->closing;
+	pthread_mutex_unlock(&n->mu);
+	return closing;
+}
+
+/* One round: each address once, from `first` on and around the list,
+ * until one takes the hello. err gathers every address's reason. */
+static int uplink_round(struct kb_net *n, size_t first, char *err, size_t errlen)
+{
+	int rc = KB_EUNAVAILABLE;
+	size_t off = 0;
+	err[0] = '\0';
+	for (size_t k = 0; k < n->nup; k++) {
+		char why[512];
+		rc = uplink_connect(n, (first + k) % n->nup, why, sizeof(why));
+		if (rc == 0)
+			return 0;
+		if (off < errlen) {
+			int w = snprintf(err + off, errlen - off, "%s%s", off ? "; " : "", why);
+			off += w > 0 ? (size_t)w : 0;
+		}
+		if (net_closing(n))
+			break;
+	}
+	return rc;
+}
+
+int kb_net_join(struct kb_net *n, const char *const *urls, const char *token,
     char *err, size_t errlen)
 {
-	free(n->up_url);
-	free(n->up_token);
-	n->up_url = kb_net_resolve_url(url, n->h->data_dir);
+	size_t nu = 0;
+	while (urls && urls[nu])
+		nu++;
+	if (nu == 0 || n->up_urls) {
+		snprintf(err, errlen, nu ? "the uplink is already set up" : "no address to join");
+		return KB_EINVAL;
+	}
+	n->up_urls = calloc(nu + 1, sizeof(char *));
+	n->up_tls = calloc(nu, sizeof(nng_tls_config *));
+	if (n->up_urls == NULL || n->up_tls == NULL)
+		return KB_ENOMEM;
+	for (size_t i = 0; i < nu; i++)
+		if ((n->up_urls[i] = kb_net_resolve_url(urls[i], n->h->data_dir)) == NULL)
+			return KB_ENOMEM;
+	n->nup = nu;
 	n->up_token = token ? strdup(token) : NULL;
-	return uplink_connect(n, err, errlen);
+	/* The first address that answers, in the order given. */
+	return uplink_round(n, 0, err, errlen);
+}
+
+const char *kb_net_uplink_url(struct kb_net *n)
+{
+	pthread_mutex_lock(&n->mu);
+	const char *url = n->up ? n->up_urls[n->up_cur] : NULL;
+	pthread_mutex_unlock(&n->mu);
+	return url;
 }
 
 static void send_reg(void *arg, const char *name)
@@ -1135,26 +1219,45 @@ static bool reconnect_sleep(struct kb_net *n, int ms)
 	return closing;
 }
 
-/* kb_net_free waits for this thread (n->reconnecting), so n stays valid
+/* Up to a quarter more than ms, so that workers which lost the same host
+ * do not all come back in the same instant. */
+static int jitter(int ms)
+{
+	unsigned r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (unsigned)kb_now_ns();
+	return ms + (int)(r % (unsigned)(ms / 4 + 1));
+}
+
+/* Rounds over the uplink's addresses, starting with the one after the
+ * address that was lost (a host that just went away is the least likely
+ * to answer; with one address that is the same one again), with an
+ * exponential backoff between rounds, capped at RECONNECT_MAX_MS.
+ * kb_net_free waits for this thread (n->reconnecting), so n stays valid
  * until the very end, where it must no longer be touched. */
 static void *reconnect_main(void *arg)
 {
 	struct kb_net *n = arg;
-	int delay_ms = 100;
+	int delay_ms = RECONNECT_MIN_MS;
+	pthread_mutex_lock(&n->mu);
+	size_t first = (n->up_cur + 1) % n->nup;
+	pthread_mutex_unlock(&n->mu);
 	for (;;) {
-		if (reconnect_sleep(n, delay_ms))
+		if (reconnect_sleep(n, jitter(delay_ms)))
 			break;
-		char err[512];
-		if (uplink_connect(n, err, sizeof(err)) == 0) {
-			kb_clog(KB_LOG_INFO, "uplink restored", "url=%s", n->up_url);
+		char err[1024];
+		if (uplink_round(n, first, err, sizeof(err)) == 0) {
+			pthread_mutex_lock(&n->mu);
+			const char *url = n->up_urls[n->up_cur];
+			pthread_mutex_unlock(&n->mu);
+			kb_clog(KB_LOG_INFO, "uplink restored", "url=%s", url);
 			kb_net_uplink_ready(n);
 			end_local_watches(n);
 			break;
 		}
-		kb_clog(KB_LOG_WARN, "uplink unreachable", "url=%s retry_ms=%d reason=\"%s\"",
-		    n->up_url, delay_ms, err);
-		if (delay_ms < 10000)
-			delay_ms *= 2;
+		kb_clog(KB_LOG_WARN, "uplink unreachable", "addresses=%zu retry_ms=%d reason=\"%s\"",
+		    n->nup, delay_ms, err);
+		delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay_ms * 2;
 	}
 	pthread_mutex_lock(&n->mu);
 	n->reconnecting--;
@@ -1247,9 +1350,13 @@ void kb_net_free(struct kb_net *n)
 	pthread_join(n->reaper, NULL);
 	if (n->tls_server)
 		nng_tls_config_free(n->tls_server);
-	if (n->tls_client)
-		nng_tls_config_free(n->tls_client);
-	free(n->up_url);
+	for (size_t i = 0; i < n->nup; i++)
+		if (n->up_tls[i])
+			nng_tls_config_free(n->up_tls[i]);
+	free(n->up_tls);
+	for (size_t i = 0; n->up_urls && n->up_urls[i]; i++)
+		free(n->up_urls[i]);
+	free(n->up_urls);
 	free(n->up_token);
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->reap_cv);

@@ -44,14 +44,14 @@ static const struct kb_opt host_opts[] = {
 };
 
 struct bus_cfg {
-	char **listen;
-	char *join, *join_token, *join_token_file;
+	char **listen, **join;
+	char *join_token, *join_token_file;
 	const kb_conf *tls;
 	int64_t max_message, timeout;
 };
 static const struct kb_opt bus_opts[] = {
 	KB_OPT_STRLIST("listen", struct bus_cfg, listen, "ipc://, tcp:// (loopback) or tls+tcp:// URLs"),
-	KB_OPT_STR("join", struct bus_cfg, join, NULL, "the control plane's bus URL"),
+	KB_OPT_STRLIST("join", struct bus_cfg, join, "the control plane's bus URL, or several (a list or a,b,c): tried in turn"),
 	KB_OPT_STR("join_token", struct bus_cfg, join_token, NULL, "token presented when joining"),
 	KB_OPT_STR("join_token_file", struct bus_cfg, join_token_file, NULL, "file holding that token"),
 	KB_OPT_NODE("tls", struct bus_cfg, tls, "cert, key, ca files for tls+tcp"),
@@ -67,7 +67,7 @@ static const struct kb_opt tls_opts[] = {
 	KB_OPT_STR("cert", struct tls_cfg, cert, NULL, "PEM certificate (and key, if key is unset)"),
 	KB_OPT_STR("key", struct tls_cfg, key, NULL, "PEM private key"),
 	KB_OPT_STR("ca", struct tls_cfg, ca, NULL, "PEM CA that signs peers"),
-	KB_OPT_STR("server_name", struct tls_cfg, server_name, NULL, "name the uplink's certificate must carry (default: the join URL's host)"),
+	KB_OPT_STR("server_name", struct tls_cfg, server_name, NULL, "name the uplink's certificate must carry (default: each join URL's host)"),
 	KB_OPT_END,
 };
 
@@ -116,6 +116,42 @@ static void free_list(char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* bus.join's URLs: each item of the list may itself be "a,b,c" (what
+ * --set bus.join=a,b,c and a one-line config give); blanks around items
+ * and empty items are dropped. A NULL-terminated malloc'd list. */
+static char **split_urls(char *const *v)
+{
+	size_t n = 0, cap = 4;
+	char **out = calloc(cap + 1, sizeof(char *));
+	for (size_t i = 0; out && v && v[i]; i++) {
+		for (const char *p = v[i]; *p;) {
+			size_t len = strcspn(p, ",");
+			const char *b = p, *e = p + len;
+			while (b < e && (*b == ' ' || *b == '\t'))
+				b++;
+			while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+				e--;
+			if (e > b) {
+				if (n == cap) {
+					char **nv = realloc(out, (2 * cap + 1) * sizeof(char *));
+					if (nv == NULL)
+						goto fail;
+					out = nv;
+					cap *= 2;
+				}
+				if ((out[n] = strndup(b, (size_t)(e - b))) == NULL)
+					goto fail;
+				out[++n] = NULL;
+			}
+			p += len + (p[len] == ',');
+		}
+	}
+	return out;
+fail:
+	free_list(out);
+	return NULL;
 }
 
 static int mkdir_p(const char *path, mode_t mode)
@@ -300,10 +336,26 @@ static int parse_config(struct kb_host *h, const struct kb_host_opts *o,
 	}
 	h->listen = bc.listen;
 	bc.listen = NULL;
-	h->join = o->join_url ? strdup(o->join_url) : bc.join;
-	if (o->join_url)
-		free(bc.join);
-	bc.join = NULL;
+	/* A child's --join is its parent's one ipc URL, taken as it is. */
+	if (o->join_url) {
+		h->join = calloc(2, sizeof(char *));
+		if (h->join && (h->join[0] = strdup(o->join_url)) == NULL) {
+			free(h->join);
+			h->join = NULL;
+		}
+	} else if (bc.join) {
+		h->join = split_urls(bc.join);
+	}
+	if ((o->join_url || bc.join) && h->join == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = KB_ENOMEM;
+		goto out_auth;
+	}
+	if (h->join && h->join[0] == NULL) {
+		snprintf(err, errlen, "bus.join: expected one or more URLs (a list, or a,b,c), got none");
+		rc = KB_EINVAL;
+		goto out_auth;
+	}
 	h->join_token = o->join_token ? strdup(o->join_token) : bc.join_token;
 	if (o->join_token)
 		free(bc.join_token);
@@ -515,7 +567,8 @@ int kb_host_start(struct kb_host *h, char *err, size_t errlen)
 	for (size_t i = 0; h->listen && h->listen[i]; i++)
 		if ((rc = kb_net_listen(h->net, h->listen[i], err, errlen)))
 			goto out_stop;
-	if (h->join && (rc = kb_net_join(h->net, h->join, h->join_token, err, errlen)))
+	if (h->join && (rc = kb_net_join(h->net, (const char *const *)h->join,
+	                     h->join_token, err, errlen)))
 		goto out_stop;
 	if (h->only_instance) {
 		bool found = false;
@@ -612,7 +665,7 @@ void kb_host_free(struct kb_host *h)
 	free(h->data_dir);
 	free(h->plugin_path);
 	free_list(h->listen);
-	free(h->join);
+	free_list(h->join);
 	free(h->join_token);
 	free(h->tls_cert);
 	free(h->tls_key);

@@ -52,7 +52,7 @@ struct kb_host {
 	char *data_dir;
 	char *plugin_path;
 	char **listen;               /* bus listen URLs */
-	char *join;
+	char **join;                 /* uplink URLs, NULL-terminated (or NULL) */
 	char *join_token;
 	char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
 	int64_t max_message;

@@ -273,32 +273,55 @@ static char *template_plugins(const char *file, char *err, size_t errlen)
 	return out;
 }
 
-static int write_worker(const char *dir, const char *node, const char *hostport,
-    const char *plugins, char *err, size_t errlen)
+#define MAX_ADDRS 16
+
+/* A control-plane bus address as given: HOST:PORT (or tls+tcp://HOST:PORT). */
+struct addr {
+	char hp[300];                /* HOST:PORT as written, without the scheme */
+	char host[256], port[16];    /* for connect(): IPv6 without brackets */
+};
+
+static int write_worker(const char *dir, const char *node, const struct addr *as,
+    size_t na, const char *plugins, char *err, size_t errlen)
 {
-	size_t cap = strlen(plugins) + 4 * PATH_MAX + 2048;
+	size_t cap = strlen(plugins) + 4 * PATH_MAX + 2048 + na * 2 * 340;
 	char *y = malloc(cap), path[PATH_MAX + 32];
 	if (y == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return KB_ENOMEM;
 	}
+	/* One address as a string, as ever; several as a list, which the
+	 * uplink tries in turn (and moves along when one host goes away). */
+	char all[MAX_ADDRS * 302] = "", join[MAX_ADDRS * 340] = "";
+	size_t ao = 0, jo = 0;
+	for (size_t i = 0; i < na; i++)
+		ao += (size_t)snprintf(all + ao, sizeof(all) - ao, "%s%s", i ? "," : "", as[i].hp);
+	if (na == 1)
+		snprintf(join, sizeof(join), "  join: \"tls+tcp://%s\"\n", as[0].hp);
+	else
+		for (size_t i = 0; i < na; i++)
+			jo += (size_t)snprintf(join + jo, sizeof(join) - jo, "%s    - \"tls+tcp://%s\"\n",
+			    i ? "" : "  # control-plane hosts, tried in turn\n  join:\n", as[i].hp);
 	snprintf(y, cap,
 	    "# Written by `kubus join %s`: this worker's host, joined to the control\n"
 	    "# plane's bus with its own certificate (principal node:%s).\n"
 	    "#   kubus run -c %s/worker.yaml\n"
+	    "# More control-plane hosts of the same cluster: make bus.join a list\n"
+	    "# (or \"a,b,c\"); the uplink uses the first that answers and moves to\n"
+	    "# another when its host goes away.\n"
 	    "host:\n"
 	    "  name: %s\n"
 	    "  data_dir: %s\n"
 	    "bus:\n"
 	    "  listen: [ipc://kubus.sock]\n"
-	    "  join: \"tls+tcp://%s\"\n"
+	    "%s"
 	    "  tls:\n"
 	    "    cert: %s/pki/node.crt\n"
 	    "    key: %s/pki/node.key\n"
 	    "    ca: %s/pki/ca.crt\n"
 	    "    server_name: %s\n"
 	    "%s",
-	    hostport, node, dir, node, dir, hostport, dir, dir, dir, KB_BUS_SERVER_NAME, plugins);
+	    all, node, dir, node, dir, join, dir, dir, dir, KB_BUS_SERVER_NAME, plugins);
 	snprintf(path, sizeof(path), "%s/worker.yaml", dir);
 	int rc = kb_pki_write_file(path, y, strlen(y), 0644, err, errlen);
 	free(y);
@@ -329,28 +352,128 @@ static char *make_csr(EVP_PKEY *k, const char *cn)
 }
 
 struct join_args {
-	const char *hostport, *token, *ca_hash, *node, *data_dir, *template_file;
+	const char *hostports[MAX_ADDRS];
+	size_t nhp;
+	const char *token, *ca_hash, *node, *data_dir, *template_file;
 };
+
+static int parse_addr(const char *in, size_t len, struct addr *a, char *err, size_t errlen)
+{
+	char hp[300];
+	if (len >= sizeof(hp))
+		len = sizeof(hp) - 1;
+	snprintf(hp, sizeof(hp), "%.*s", (int)len, in);
+	const char *p = hp;
+	if (strncmp(p, "tls+tcp://", 10) == 0)
+		p += 10;
+	const char *colon = strrchr(p, ':');
+	if (colon == NULL || colon == p || colon[1] == '\0' ||
+	    (size_t)(colon - p) >= sizeof(a->host) || strlen(colon + 1) >= sizeof(a->port) ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+		snprintf(err, errlen, "`%s`: expected HOST:PORT of the control plane's tls+tcp bus listener", hp);
+		return KB_EINVAL;
+	}
+	snprintf(a->hp, sizeof(a->hp), "%s", p);
+	snprintf(a->host, sizeof(a->host), "%.*s", (int)(colon - p), p);
+	if (a->host[0] == '[' && a->host[strlen(a->host) - 1] == ']') {
+		memmove(a->host, a->host + 1, strlen(a->host));
+		a->host[strlen(a->host) - 1] = '\0';
+	}
+	snprintf(a->port, sizeof(a->port), "%s", colon + 1);
+	return 0;
+}
+
+/* Hello with the bootstrap token over an open, pinned link, then the CSR
+ * for `key`; the certificate and the CA come back (malloc'd). */
+static int join_over(struct link *l, const struct join_args *a, const char *node,
+    EVP_PKEY *key, char **cert, char **ca, char *err, size_t errlen)
+{
+	int rc;
+	char *csr = NULL;
+	kb_body *body = NULL;
+	/* The bus speaks first: a nonce challenge. */
+	if ((rc = link_recv(l, err, errlen) ? KB_EUNAVAILABLE : 0))
+		goto out;
+	if (l->env.t != KB_ENV_HELLO) {
+		snprintf(err, errlen, "the control plane did not open with a hello (got %s)",
+		    kb_env_type_name(l->env.t));
+		rc = KB_EPROTO;
+		goto out;
+	}
+	char ename[96];
+	snprintf(ename, sizeof(ename), "join-%s", node);
+	body = kb_mp_body("{s:s, s:s}", "token", a->token, "name", ename);
+	if (body == NULL || link_send(l, KB_ENV_HELLO, 1, NULL, NULL, body) ||
+	    link_recv(l, err, errlen)) {
+		if (!err[0])
+			snprintf(err, errlen, "sending the hello failed");
+		rc = KB_EUNAVAILABLE;
+		goto out;
+	}
+	kb_body_unref(body);
+	body = NULL;
+	if (l->env.t != KB_ENV_REP) {
+		snprintf(err, errlen, "the control plane refused the token (wrong, unknown or revoked): %.400s", l->env.emsg);
+		rc = KB_EUNAUTHORIZED;
+		goto out;
+	}
+	char cn[96];
+	snprintf(cn, sizeof(cn), "node:%s", node);
+	csr = make_csr(key, cn);
+	if (csr == NULL) {
+		kb_pki_ssl_err(err, errlen, "making the CSR");
+		rc = KB_EINTERNAL;
+		goto out;
+	}
+	body = kb_mp_body("{s:s, s:s}", "node", node, "csr", csr);
+	if (body == NULL || link_send(l, KB_ENV_REQ, 2, "join", "csr", body) ||
+	    link_recv(l, err, errlen)) {
+		if (!err[0])
+			snprintf(err, errlen, "sending the CSR failed");
+		rc = KB_EUNAVAILABLE;
+		goto out;
+	}
+	if (l->env.t != KB_ENV_REP) {
+		snprintf(err, errlen, "%.400s", l->env.emsg[0] ? l->env.emsg : kb_strerror(l->env.ecode));
+		rc = l->env.ecode ? l->env.ecode : KB_EUNAUTHORIZED;
+		goto out;
+	}
+	kb_body *rb = kb_body_new(l->env.body, l->env.body_len);
+	*cert = kb_mp_strdup(kb_body_obj(rb), "cert");
+	*ca = kb_mp_strdup(kb_body_obj(rb), "ca");
+	kb_body_unref(rb);
+	rc = 0;
+out:
+	kb_body_unref(body);
+	free(csr);
+	return rc;
+}
 
 static int do_join(const struct join_args *a, char *err, size_t errlen)
 {
-	char host[256], port[16], dir[PATH_MAX], node[64], path[PATH_MAX + 32];
-	const char *hp = a->hostport;
-	if (strncmp(hp, "tls+tcp://", 10) == 0)
-		hp += 10;
-	const char *colon = strrchr(hp, ':');
-	if (colon == NULL || colon == hp || colon[1] == '\0' ||
-	    (size_t)(colon - hp) >= sizeof(host) || strlen(colon + 1) >= sizeof(port) ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-		snprintf(err, errlen, "`%s`: expected HOST:PORT of the control plane's tls+tcp bus listener", a->hostport);
+	char dir[PATH_MAX], node[64], path[PATH_MAX + 32];
+	struct addr as[MAX_ADDRS];
+	size_t na = 0;
+	for (size_t i = 0; i < a->nhp; i++) {
+		/* Each argument may hold several, comma-separated. */
+		for (const char *p = a->hostports[i]; *p;) {
+			size_t len = strcspn(p, ",");
+			if (len) {
+				if (na == MAX_ADDRS) {
+					snprintf(err, errlen, "more than %d control-plane addresses", MAX_ADDRS);
+					return KB_EINVAL;
+				}
+				if (parse_addr(p, len, &as[na], err, errlen))
+					return KB_EINVAL;
+				na++;
+			}
+			p += len + (p[len] == ',');
+		}
+	}
+	if (na == 0) {
+		snprintf(err, errlen, "expected HOST:PORT of the control plane's tls+tcp bus listener");
 		return KB_EINVAL;
 	}
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	snprintf(port, sizeof(port), "%s", colon + 1);
 	if (!kb_join_token_shape(a->token)) {
 		snprintf(err, errlen, "--token: expected the shape [a-z0-9]{6}.[a-z0-9]{16} that `kubus join token create` prints");
 		return KB_EINVAL;
@@ -391,63 +514,60 @@ static int do_join(const struct join_args *a, char *err, size_t errlen)
 
 	struct link l = { .fd = -1 };
 	EVP_PKEY *key = NULL;
-	char *csr = NULL, *cert = NULL, *ca = NULL, *kp = NULL;
-	kb_body *body = NULL;
-	int rc = link_open(&l, host, port, a->ca_hash, err, errlen);
-	if (rc)
-		goto out;
-	/* The bus speaks first: a nonce challenge. */
-	if ((rc = link_recv(&l, err, errlen) ? KB_EUNAVAILABLE : 0))
-		goto out;
-	if (l.env.t != KB_ENV_HELLO) {
-		snprintf(err, errlen, "the control plane did not open with a hello (got %s)",
-		    kb_env_type_name(l.env.t));
-		rc = KB_EPROTO;
-		goto out;
-	}
-	char ename[96];
-	snprintf(ename, sizeof(ename), "join-%s", node);
-	body = kb_mp_body("{s:s, s:s}", "token", a->token, "name", ename);
-	if (body == NULL || link_send(&l, KB_ENV_HELLO, 1, NULL, NULL, body) ||
-	    link_recv(&l, err, errlen)) {
-		if (!err[0])
-			snprintf(err, errlen, "sending the hello failed");
-		rc = KB_EUNAVAILABLE;
-		goto out;
-	}
-	kb_body_unref(body);
-	body = NULL;
-	if (l.env.t != KB_ENV_REP) {
-		snprintf(err, errlen, "the control plane refused the token (wrong, unknown or revoked): %.400s", l.env.emsg);
-		rc = KB_EUNAUTHORIZED;
-		goto out;
+	char *cert = NULL, *ca = NULL, *kp = NULL;
+	int rc = 0;
+	bool up[MAX_ADDRS] = { false };
+	/* With several addresses, every one that answers must present the
+	 * pinned CA before the token goes to any of them; one that does not
+	 * answer now is written all the same (the worker checks it against
+	 * that CA, bus.tls.ca, whenever it dials it). */
+	for (size_t i = 0; na > 1 && i < na; i++) {
+		char why[512] = "";
+		struct link p = { .fd = -1 };
+		int prc = link_open(&p, as[i].host, as[i].port, a->ca_hash, why, sizeof(why));
+		link_close(&p);
+		up[i] = prc == 0;
+		if (prc == KB_EUNAVAILABLE) {
+			fprintf(stderr, "kubus: join: note: %s did not answer (%s); it is written all the same\n",
+			    as[i].hp, why);
+		} else if (prc) {
+			snprintf(err, errlen, "%s: %s", as[i].hp, why);
+			rc = prc;
+			goto out;
+		}
 	}
 	key = kb_pki_gen_key();
-	char cn[96];
-	snprintf(cn, sizeof(cn), "node:%s", node);
-	csr = key ? make_csr(key, cn) : NULL;
-	if (csr == NULL) {
-		kb_pki_ssl_err(err, errlen, "making the key and CSR");
+	if (key == NULL) {
+		kb_pki_ssl_err(err, errlen, "making the key");
 		rc = KB_EINTERNAL;
 		goto out;
 	}
-	body = kb_mp_body("{s:s, s:s}", "node", node, "csr", csr);
-	if (body == NULL || link_send(&l, KB_ENV_REQ, 2, "join", "csr", body) ||
-	    link_recv(&l, err, errlen)) {
-		if (!err[0])
-			snprintf(err, errlen, "sending the CSR failed");
-		rc = KB_EUNAVAILABLE;
+	/* The join itself through the first that answers. Only an address
+	 * that cannot be reached passes the turn: a refusal (token, name,
+	 * CA) is the cluster's answer, not one host's. */
+	size_t off = 0;
+	rc = KB_EUNAVAILABLE;
+	for (size_t i = 0; i < na && rc == KB_EUNAVAILABLE; i++) {
+		if (na > 1 && !up[i])
+			continue;
+		char why[512] = "";
+		link_close(&l);
+		memset(&l, 0, sizeof(l));
+		l.fd = -1;
+		rc = link_open(&l, as[i].host, as[i].port, a->ca_hash, why, sizeof(why));
+		if (rc == 0)
+			rc = join_over(&l, a, node, key, &cert, &ca, why, sizeof(why));
+		if (rc && off < errlen) {
+			int w = na > 1 ? snprintf(err + off, errlen - off, "%s%s: %s", off ? "; " : "", as[i].hp, why)
+			               : snprintf(err, errlen, "%s", why);
+			off += w > 0 ? (size_t)w : 0;
+		}
+	}
+	if (rc) {
+		if (off == 0)
+			snprintf(err, errlen, "no control-plane address answered");
 		goto out;
 	}
-	if (l.env.t != KB_ENV_REP) {
-		snprintf(err, errlen, "%.400s", l.env.emsg[0] ? l.env.emsg : kb_strerror(l.env.ecode));
-		rc = l.env.ecode ? l.env.ecode : KB_EUNAUTHORIZED;
-		goto out;
-	}
-	kb_body *rb = kb_body_new(l.env.body, l.env.body_len);
-	cert = kb_mp_strdup(kb_body_obj(rb), "cert");
-	ca = kb_mp_strdup(kb_body_obj(rb), "ca");
-	kb_body_unref(rb);
 	/* The CA handed back must be the one pinned. */
 	char got[80] = "";
 	BIO *bio = ca ? BIO_new_mem_buf(ca, -1) : NULL;
@@ -471,9 +591,7 @@ static int do_join(const struct join_args *a, char *err, size_t errlen)
 	snprintf(path, sizeof(path), "%s/pki/ca.crt", dir);
 	if ((rc = kb_pki_write_file(path, ca, strlen(ca), 0644, err, errlen)))
 		goto out;
-	char hostport[300];
-	snprintf(hostport, sizeof(hostport), "%s", hp);
-	if ((rc = write_worker(dir, node, hostport, plugins, err, errlen)))
+	if ((rc = write_worker(dir, node, as, na, plugins, err, errlen)))
 		goto out;
 	printf("joined as node:%s\nwrote %s/worker.yaml (key %s/pki/node.key never left this host)\n"
 	       "start it: kubus run -c %s/worker.yaml\n", node, dir, dir, dir);
@@ -481,8 +599,6 @@ out:
 	if (kp)
 		explicit_bzero(kp, strlen(kp));
 	free(kp);
-	kb_body_unref(body);
-	free(csr);
 	free(cert);
 	free(ca);
 	free(plugins);
@@ -494,8 +610,8 @@ out:
 /* --- the command line --------------------------------------------------------------- */
 
 static const char usage_join[] =
-    "usage: kubus join HOST:PORT --token T --ca-hash sha256:H [--node-name N]\n"
-    "                  [--data-dir D] [--template FILE]\n"
+    "usage: kubus join HOST:PORT[,HOST:PORT…] [HOST:PORT…] --token T --ca-hash sha256:H\n"
+    "                  [--node-name N] [--data-dir D] [--template FILE]\n"
     "       kubus join token create [--ttl 24h] [--data-dir D] [--token-file F]\n"
     "       kubus join token list [--data-dir D]\n"
     "       kubus join token revoke ID|TOKEN [--data-dir D] [--token-file F]\n"
@@ -510,7 +626,10 @@ static const char usage_join[] =
     "  the CA hash before sending anything, makes a key that never leaves the\n"
     "  worker, gets a certificate for node:NAME (default: the host name) and\n"
     "  writes DATA_DIR/worker.yaml (its plugins: section from --template, else\n"
-    "  kubelet + proxy + net-routes). Default data dir: /var/lib/kubus.\n";
+    "  kubelet + proxy + net-routes). Default data dir: /var/lib/kubus.\n"
+    "  Several addresses (control-plane hosts of one cluster): each that answers\n"
+    "  must show the pinned CA before the token is sent; the first that answers\n"
+    "  takes the join; all go into bus.join, which the worker tries in turn.\n";
 
 static int cli_token(int argc, char **argv)
 {
@@ -580,13 +699,13 @@ int kb_join_cli(int argc, char **argv)
 		else if (!strcmp(o, "--node-name") && v) a.node = v, i++;
 		else if (!strcmp(o, "--data-dir") && v) a.data_dir = v, i++;
 		else if (!strcmp(o, "--template") && v) a.template_file = v, i++;
-		else if (o[0] != '-' && a.hostport == NULL) a.hostport = o;
+		else if (o[0] != '-' && a.nhp < MAX_ADDRS) a.hostports[a.nhp++] = o;
 		else {
 			fprintf(stderr, "kubus: join: unknown argument %s\n%s", o, usage_join);
 			return 2;
 		}
 	}
-	if (a.hostport == NULL || a.token == NULL || a.ca_hash == NULL) {
+	if (a.nhp == 0 || a.token == NULL || a.ca_hash == NULL) {
 		fprintf(stderr, "kubus: join: HOST:PORT, --token and --ca-hash are required\n%s", usage_join);
 		return 2;
 	}

@@ -28,7 +28,7 @@ static const char usage_main[] =
     "  plugins [--path DIR]  list the plugins found, with kind, version and ABI\n"
     "  token create|list|revoke   manage the token file\n"
     "  kubeconfig --user USER      print a kubeconfig for USER\n"
-    "  join HOST:PORT --token T --ca-hash H | join token create|list|revoke\n"
+    "  join HOST:PORT[,…] --token T --ca-hash H | join token create|list|revoke\n"
     "                      join a worker to a control plane; bootstrap tokens\n"
     "  image import|ls|rm|build|export   the local OCI image store\n"
     "  version             print the version\n"

@@ -620,7 +620,9 @@ static void test_shipped_control_plane(void **state)
 	if (h == NULL)
 		fail_msg("the written worker.yaml: %s", err);
 	assert_string_equal(h->name, "shipped");
-	assert_non_null(strstr(h->join, "tls+tcp://127.0.0.1:"));
+	assert_non_null(h->join);
+	assert_non_null(strstr(h->join[0], "tls+tcp://127.0.0.1:"));
+	assert_null(h->join[1]);
 	assert_non_null(h->tls_cert);
 	kb_host_free(h);
 	kbt_host_stop(cp);

@@ -1,5 +1,7 @@
 /* tests/unit/test_remote.c — peers over ipc and tcp: joining hosts, the
- * hello, tokens, ACLs, forged identities and garbage from the wire. */
+ * hello, tokens, ACLs, forged identities and garbage from the wire; an
+ * uplink with several addresses (a dead first one, moving to another host
+ * when its host goes away, subscriptions kept). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,9 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+
 #include <nng/nng.h>
 
 #include "bus.h"
+#include "conn.h"
 #include "envelope.h"
 #include "harness.h"
 #include "host.h"
@@ -432,6 +439,151 @@ static void test_token_file_mode(void **state)
 	free(dir);
 }
 
+/* A loopback port nothing listens on. */
+static int dead_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* bus.join with a dead first address still joins, as a YAML list and as
+ * "a,b"; with every address dead the error names each. */
+static void test_join_list_first_dead(void **state)
+{
+	struct fixture *f = *state;
+	const char *tcp = kb_net_listen_url(kbt_host_core(f->h)->net, 1);
+	assert_non_null(tcp);
+	char dead[64], yaml[2048], err[1024];
+	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d", dead_port());
+	const char *forms[] = {
+		"bus: {join: [\"%s\", \"%s\"], join_token: %s, listen: []}\n",
+		"bus: {join: \"%s, %s\", join_token: %s, listen: []}\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(yaml, sizeof(yaml), forms[i], dead, tcp, ADMIN_TOKEN);
+		struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+		if (w == NULL)
+			fail_msg("worker (%s): %s", yaml, err);
+		struct kb_host *wh = kbt_host_core(w);
+		assert_non_null(wh->join);
+		assert_string_equal(wh->join[0], dead);
+		assert_string_equal(wh->join[1], tcp);
+		assert_null(wh->join[2]);
+		const char *up = kb_net_uplink_url(wh->net);
+		assert_non_null(up);
+		assert_string_equal(up, tcp);
+		kb_ctx *wc = kbt_client(w, "wtester", "plugin:wtester", plugin_groups, 2);
+		kb_msg *rep;
+		assert_int_equal(kb_call(wc, "echo", "echo", kb_mp_body("{s:i}", "x", 7), 2000, &rep), 0);
+		kb_msg_free(rep);
+		kbt_host_stop(w);
+	}
+	char dead2[64];
+	snprintf(dead2, sizeof(dead2), "tcp://127.0.0.1:%d", dead_port());
+	snprintf(yaml, sizeof(yaml), forms[0], dead, dead2, ADMIN_TOKEN);
+	struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+	assert_null(w);
+	printf("refused as expected: %s\n", err);
+	assert_non_null(strstr(err, dead));
+	assert_non_null(strstr(err, dead2));
+	/* An empty list is an error, not "no uplink". */
+	w = kbt_host_start("bus: {join: \" , \", listen: []}\n", err, sizeof(err));
+	assert_null(w);
+	assert_non_null(strstr(err, "bus.join"));
+}
+
+struct got {
+	pthread_mutex_t mu;
+	int n;
+};
+
+static void on_news(void *arg, const kb_msg *m)
+{
+	(void)m;
+	struct got *g = arg;
+	pthread_mutex_lock(&g->mu);
+	g->n++;
+	pthread_mutex_unlock(&g->mu);
+}
+
+static int got_n(struct got *g)
+{
+	pthread_mutex_lock(&g->mu);
+	int n = g->n;
+	pthread_mutex_unlock(&g->mu);
+	return n;
+}
+
+/* Two control-plane hosts; the worker is on the first. The first goes
+ * away: the worker moves to the second, calls go there, and its
+ * subscription is registered there again. */
+static void test_join_list_moves(void **state)
+{
+	struct fixture *f = *state;
+	char *bdir = kbt_mkdtemp("remote-b");
+	write_tokens(bdir, 0600);
+	char yaml[2048], err[1024];
+	snprintf(yaml, sizeof(yaml),
+	    "host: {name: cp-b, data_dir: %s}\n"
+	    "bus:\n"
+	    "  listen: [tcp://127.0.0.1:0]\n"
+	    "plugins:\n"
+	    "  - {name: echo, use: echo}\n",
+	    bdir);
+	struct kbt_host *b = kbt_host_start(yaml, err, sizeof(err));
+	if (b == NULL)
+		fail_msg("host b: %s", err);
+	char a_url[256], b_url[256];
+	snprintf(a_url, sizeof(a_url), "%s", kb_net_listen_url(kbt_host_core(f->h)->net, 1));
+	snprintf(b_url, sizeof(b_url), "%s", kb_net_listen_url(kbt_host_core(b)->net, 0));
+	snprintf(yaml, sizeof(yaml),
+	    "host: {name: worker}\n"
+	    "bus: {join: \"%s,%s\", join_token: %s, listen: []}\n",
+	    a_url, b_url, ADMIN_TOKEN);
+	struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+	if (w == NULL)
+		fail_msg("worker: %s", err);
+	struct kb_net *wn = kbt_host_core(w)->net;
+	assert_string_equal(kb_net_uplink_url(wn), a_url);
+	kb_ctx *wc = kbt_client(w, "wtester", "plugin:wtester", plugin_groups, 2);
+	struct got g = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	assert_int_equal(kb_subscribe(wc, "news/x", on_news, &g), 0);
+
+	/* Host a goes away. */
+	kbt_host_stop(f->h);
+	f->h = NULL;
+	const char *up = NULL;
+	for (int i = 0; i < 500; i++) {
+		up = kb_net_uplink_url(wn);
+		if (up && strcmp(up, b_url) == 0)
+			break;
+		usleep(10000);
+	}
+	assert_non_null(up);
+	assert_string_equal(up, b_url);
+	kb_msg *rep;
+	assert_int_equal(kb_call(wc, "echo", "echo", kb_mp_body("{s:i}", "x", 8), 2000, &rep), 0);
+	kb_msg_free(rep);
+	/* Published on b, it reaches the worker's subscriber: the worker
+	 * subscribed again there (asynchronously: publish until it lands). */
+	kb_ctx *bc = kbt_client(b, "pub", "plugin:pub", plugin_groups, 2);
+	for (int i = 0; i < 200 && got_n(&g) == 0; i++) {
+		assert_int_equal(kb_publish(bc, "news/x", kb_mp_body("{s:i}", "v", i)), 0);
+		usleep(10000);
+	}
+	assert_true(got_n(&g) > 0);
+	kbt_host_stop(w);
+	kbt_host_stop(b);
+	kbt_rmrf(bdir);
+	free(bdir);
+}
+
 static void test_tcp_loopback_only(void **state)
 {
 	char err[1024];
@@ -450,6 +602,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_acl_denied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_list_first_dead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_list_moves, setup, teardown),
 		cmocka_unit_test(test_token_file_mode),
 		cmocka_unit_test(test_tcp_loopback_only),
 	};

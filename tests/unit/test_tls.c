@@ -192,6 +192,50 @@ static void test_wrong_server_name(void **state)
 	assert_true(strstr(err, "cannot reach") || strstr(err, "refused"));
 }
 
+/* Several addresses, each checked against its own host name: the first
+ * (127.0.0.1: the certificate names only localhost) is refused, the
+ * second (localhost) joins; the other way round the first joins. */
+static void test_server_name_per_address(void **state)
+{
+	struct pki *p = *state;
+	char err[1024], yaml[2048], by_ip[256], by_name[256];
+	const char *port = strrchr(p->url, ':') + 1;
+	snprintf(by_ip, sizeof(by_ip), "tls+tcp://127.0.0.1:%s", port);
+	snprintf(by_name, sizeof(by_name), "tls+tcp://localhost:%s", port);
+	const char *orders[][2] = { { by_ip, by_name }, { by_name, by_ip } };
+	for (int i = 0; i < 2; i++) {
+		snprintf(yaml, sizeof(yaml),
+		    "host: {name: node-1}\n"
+		    "bus:\n"
+		    "  join: [\"%s\", \"%s\"]\n"
+		    "  listen: []\n"
+		    "  tls: {cert: %s/node1.crt, key: %s/node1.key, ca: %s/ca.crt}\n",
+		    orders[i][0], orders[i][1], p->dir, p->dir, p->dir);
+		struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+		if (w == NULL)
+			fail_msg("join %s: %s", orders[i][0], err);
+		assert_string_equal(kb_net_uplink_url(kbt_host_core(w)->net), by_name);
+		kb_ctx *c = kbt_client(w, "t", "plugin:t", plugin_groups, 2);
+		kb_msg *rep;
+		assert_int_equal(kb_call(c, "echo", "whoami", NULL, 3000, &rep), 0);
+		kb_msg_free(rep);
+		kbt_host_stop(w);
+	}
+	/* By address only: refused (the name check holds). */
+	snprintf(yaml, sizeof(yaml),
+	    "host: {name: node-1}\n"
+	    "bus:\n"
+	    "  join: [\"%s\"]\n"
+	    "  listen: []\n"
+	    "  tls: {cert: %s/node1.crt, key: %s/node1.key, ca: %s/ca.crt}\n",
+	    by_ip, p->dir, p->dir, p->dir);
+	struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+	if (w)
+		kbt_host_stop(w);
+	assert_null(w);
+	printf("refused as expected: %s\n", err);
+}
+
 /* The hello's own check, below TLS: chain, signature, subject. */
 static void test_cert_verify(void **state)
 {
@@ -247,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_token_over_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rogue_ca_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_server_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_name_per_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_verify, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
