@@ -16,9 +16,11 @@
  * subscriber watches again rather than waiting for events that will never
  * come. Errors carry the Status as body.
  *
- * Requests are answered by a small pool of threads, not the plugin's
- * dispatch thread: a verb may wait on the store, and the dispatch thread
- * must stay free to take the store's watch events.
+ * Requests are answered by a pool of `bus_workers` threads, not the
+ * plugin's dispatch thread: a verb may wait on the store, and the dispatch
+ * thread must stay free to take the store's watch events. The pool bounds
+ * how many writes reach the store's group commit at once, so it is sized
+ * for the controllers' calls in flight, not for the cores.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,8 +30,6 @@
 
 #include "busapi.h"
 #include "server.h"
-
-#define WORKERS 4
 
 struct job {
 	kb_msg *req;
@@ -51,7 +51,7 @@ struct api_busapi {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	bool stop;
-	pthread_t threads[WORKERS];
+	pthread_t *threads;   /* s->bus_workers of them */
 	int nthreads;
 	struct bus_watch *watches;
 	atomic_llong next_watch;
@@ -396,7 +396,11 @@ struct api_busapi *api_busapi_new(struct api_server *s)
 
 int api_busapi_start(struct api_busapi *ba)
 {
-	for (int i = 0; i < WORKERS; i++) {
+	int n = ba->s->bus_workers > 0 ? (int)ba->s->bus_workers : 1;
+	ba->threads = calloc((size_t)n, sizeof(*ba->threads));
+	if (ba->threads == NULL)
+		return KB_ENOMEM;
+	for (int i = 0; i < n; i++) {
 		if (pthread_create(&ba->threads[i], NULL, worker, ba) != 0)
 			return KB_ESYS;
 		ba->nthreads++;
@@ -413,6 +417,8 @@ void api_busapi_stop(struct api_busapi *ba)
 	for (int i = 0; i < ba->nthreads; i++)
 		pthread_join(ba->threads[i], NULL);
 	ba->nthreads = 0;
+	free(ba->threads);
+	ba->threads = NULL;
 	while (ba->watches) {
 		struct bus_watch *bw = ba->watches;
 		ba->watches = bw->next;

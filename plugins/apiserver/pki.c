@@ -1,11 +1,19 @@
-/* plugins/apiserver/pki.c — a CA and a serving certificate, made once. */
+/* plugins/apiserver/pki.c — a CA, made once, and a serving certificate
+ * for every name the API server answers to, made again from that CA when
+ * the names change. */
+#include <arpa/inet.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -109,10 +117,262 @@ static X509 *new_cert(EVP_PKEY *key, const char *cn, long days)
 	return c;
 }
 
-int api_pki_load(const char *dir, const char *hosts, struct api_pki *out,
+/* --- the names the serving certificate must carry -------------------------------- */
+
+struct names {
+	char **v;         /* "IP:…" or "DNS:…", IPs in their canonical text */
+	size_t n, cap;
+};
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+	memset(ns, 0, sizeof(*ns));
+}
+
+static bool names_has(const struct names *ns, const char *name)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (!strcasecmp(ns->v[i], name))
+			return true;
+	return false;
+}
+
+static int names_add(struct names *ns, const char *kind, const char *value)
+{
+	char buf[300];
+	if (value == NULL || value[0] == '\0' || strlen(value) > 253)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s:%s", kind, value);
+	if (names_has(ns, buf))
+		return 0;
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 16;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	if ((ns->v[ns->n] = strdup(buf)) == NULL)
+		return -1;
+	ns->n++;
+	return 0;
+}
+
+/* An IP in canonical text (so "::0001" and "::1" compare equal). */
+static int names_add_ip(struct names *ns, int af, const void *addr)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (inet_ntop(af, addr, text, sizeof(text)) == NULL)
+		return 0;
+	return names_add(ns, "IP", text);
+}
+
+/* HOST as an IP SAN if it parses as one, else as a DNS SAN. */
+static int names_add_host(struct names *ns, const char *host)
+{
+	unsigned char a[16];
+	if (inet_pton(AF_INET, host, a) == 1)
+		return names_add_ip(ns, AF_INET, a);
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return names_add_ip(ns, AF_INET6, a);
+	/* A DNS SAN holds only letters, digits, '-', '.' (and a leading '*'). */
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.*") !=
+	    strlen(host))
+		return 0;
+	return names_add(ns, "DNS", host);
+}
+
+/* A wildcard listen address serves every address of the host: each one
+ * (IPv4 only for 0.0.0.0), and the host name. */
+static int names_add_host_addrs(struct names *ns, bool v6)
+{
+	struct ifaddrs *ifa = NULL;
+	int rc = 0;
+	if (getifaddrs(&ifa) == 0) {
+		for (struct ifaddrs *i = ifa; i && rc == 0; i = i->ifa_next) {
+			if (i->ifa_addr == NULL)
+				continue;
+			if (i->ifa_addr->sa_family == AF_INET) {
+				rc = names_add_ip(ns, AF_INET,
+				    &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr);
+			} else if (v6 && i->ifa_addr->sa_family == AF_INET6) {
+				struct in6_addr *a = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
+				/* A link-local address needs a zone, which no URL to
+				 * the API server carries. */
+				if (!IN6_IS_ADDR_LINKLOCAL(a))
+					rc = names_add_ip(ns, AF_INET6, a);
+			}
+		}
+		freeifaddrs(ifa);
+	}
+	char hn[256] = "";
+	if (rc == 0 && gethostname(hn, sizeof(hn) - 1) == 0)
+		rc = names_add_host(ns, hn);
+	return rc;
+}
+
+/* The first address of CIDR (network + 1): the `kubernetes` Service's. */
+static int names_add_first_ip(struct names *ns, const char *cidr)
+{
+	char buf[64];
+	unsigned char a[16];
+	snprintf(buf, sizeof(buf), "%s", cidr ? cidr : "");
+	char *slash = strchr(buf, '/');
+	if (slash == NULL)
+		return 0;
+	*slash = '\0';
+	char *end;
+	long bits = strtol(slash + 1, &end, 10);
+	int af = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	int len = af == AF_INET ? 4 : 16;
+	if (*end || bits < 0 || bits >= len * 8 || inet_pton(af, buf, a) != 1)
+		return 0;
+	for (int i = 0; i < len; i++) {
+		long keep = bits - i * 8;
+		a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+	}
+	for (int i = len - 1; i >= 0 && ++a[i] == 0; i--)
+		;
+	return names_add_ip(ns, af, a);
+}
+
+static int names_of(const struct api_pki_names *want, struct names *ns)
+{
+	static const char *const fixed[] = { "IP:127.0.0.1", "IP:::1", "DNS:localhost",
+		"DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc" };
+	char buf[300];
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		rc = names_add(ns, fixed[i][0] == 'I' ? "IP" : "DNS", strchr(fixed[i], ':') + 1);
+	const char *domain = want->cluster_domain && want->cluster_domain[0] ?
+	    want->cluster_domain : "cluster.local";
+	snprintf(buf, sizeof(buf), "kubernetes.default.svc.%s", domain);
+	if (rc == 0)
+		rc = names_add_host(ns, buf);
+	if (rc == 0)
+		rc = names_add_first_ip(ns, want->service_cidr);
+	/* The listen address: HOST:PORT or [V6]:PORT. */
+	if (rc == 0 && want->listen && want->listen[0]) {
+		snprintf(buf, sizeof(buf), "%s", want->listen);
+		char *host = buf, *colon = strrchr(buf, ':');
+		if (buf[0] == '[') {
+			host = buf + 1;
+			char *close = strchr(host, ']');
+			if (close)
+				*close = '\0';
+		} else if (colon && strchr(buf, ':') == colon) {
+			*colon = '\0';
+		}
+		if (!strcmp(host, "0.0.0.0") || host[0] == '\0')
+			rc = names_add_host_addrs(ns, false);
+		else if (!strcmp(host, "::"))
+			rc = names_add_host_addrs(ns, true);
+		else
+			rc = names_add_host(ns, host);
+	}
+	/* Each extra host is a DNS name or an IP, whichever it parses as. */
+	char *list = strdup(want->hosts ? want->hosts : ""), *save = NULL;
+	if (list == NULL)
+		return -1;
+	for (char *h = strtok_r(list, ", ", &save); rc == 0 && h; h = strtok_r(NULL, ", ", &save))
+		rc = names_add_host(ns, h);
+	free(list);
+	return rc;
+}
+
+/* The SANs of CERT, in the form names_of makes. */
+static int names_in_cert(X509 *cert, struct names *ns)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type == GEN_DNS) {
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
+			int len = ASN1_STRING_length(g->d.dNSName);
+			char *s = len >= 0 ? strndup((const char *)d, (size_t)len) : NULL;
+			if (s && strlen(s) == (size_t)len)
+				rc = names_add(ns, "DNS", s);
+			free(s);
+		} else if (g->type == GEN_IPADD) {
+			int len = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (len == 4 || len == 16)
+				rc = names_add_ip(ns, len == 4 ? AF_INET : AF_INET6, d);
+		}
+	}
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+static X509 *cert_of(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *c = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return c;
+}
+
+static EVP_PKEY *key_of(const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return k;
+}
+
+/* Why the serving certificate on disk will not do (NULL: it will): it
+ * does not parse, was not signed by CA, does not go with its key,
+ * expires within 30 days, or lacks one of the names WANT. */
+static char *unfit(const char *crt_pem, const char *key_pem, X509 *ca, const struct names *want)
+{
+	char why[1024] = "";
+	X509 *c = cert_of(crt_pem);
+	EVP_PKEY *k = key_of(key_pem);
+	EVP_PKEY *cak = ca ? X509_get0_pubkey(ca) : NULL;
+	time_t soon = time(NULL) + 30 * 86400;
+	if (c == NULL || k == NULL) {
+		snprintf(why, sizeof(why), "it does not parse");
+	} else if (cak == NULL || X509_verify(c, cak) != 1) {
+		snprintf(why, sizeof(why), "the CA did not sign it");
+	} else if (X509_check_private_key(c, k) != 1) {
+		snprintf(why, sizeof(why), "its key does not match it");
+	} else if (X509_cmp_time(X509_get0_notAfter(c), &soon) <= 0) {
+		snprintf(why, sizeof(why), "it expires within 30 days");
+	} else {
+		struct names have = { 0 };
+		if (names_in_cert(c, &have) != 0) {
+			snprintf(why, sizeof(why), "out of memory reading its names");
+		} else {
+			for (size_t i = 0; i < want->n; i++) {
+				if (names_has(&have, want->v[i]))
+					continue;
+				size_t n = strlen(why);
+				if (n == 0)
+					n = (size_t)snprintf(why, sizeof(why), "it lacks");
+				if (n + strlen(want->v[i]) + 8 >= sizeof(why)) {
+					snprintf(why + n, sizeof(why) - n, " …");
+					break;
+				}
+				snprintf(why + n, sizeof(why) - n, "%s %s", n > 8 ? "," : "", want->v[i]);
+			}
+		}
+		names_free(&have);
+	}
+	X509_free(c);
+	EVP_PKEY_free(k);
+	return why[0] ? strdup(why) : NULL;
+}
+
+int api_pki_load(const char *dir, const struct api_pki_names *want, struct api_pki *out,
     char *err, size_t errlen)
 {
 	char ca_crt[4096], ca_key[4096], crt[4096], key[4096];
+	struct names sans = { 0 };
 	memset(out, 0, sizeof(*out));
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
@@ -122,27 +382,41 @@ int api_pki_load(const char *dir, const char *hosts, struct api_pki *out,
 	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", dir);
 	snprintf(crt, sizeof(crt), "%s/server.crt", dir);
 	snprintf(key, sizeof(key), "%s/server.key", dir);
+	if (names_of(want, &sans) != 0) {
+		snprintf(err, errlen, "out of memory listing the serving certificate's names");
+		return -1;
+	}
 	out->ca_pem = slurp(ca_crt);
 	out->cert_pem = slurp(crt);
 	out->key_pem = slurp(key);
 	char *cakey_pem = slurp(ca_key);
-	if (out->ca_pem && out->cert_pem && out->key_pem) {
-		free(cakey_pem);
-		return 0;
-	}
 	int rc = -1;
 	EVP_PKEY *cak = NULL, *sk = NULL;
 	X509 *ca = NULL, *sc = NULL;
-	if (out->ca_pem && cakey_pem) {
-		BIO *b = BIO_new_mem_buf(out->ca_pem, -1);
-		ca = PEM_read_bio_X509(b, NULL, NULL, NULL);
-		BIO_free(b);
-		b = BIO_new_mem_buf(cakey_pem, -1);
-		cak = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-		BIO_free(b);
+	if (out->ca_pem)
+		ca = cert_of(out->ca_pem);
+	if (out->cert_pem && out->key_pem) {
+		char *why = unfit(out->cert_pem, out->key_pem, ca, &sans);
+		if (why == NULL) {
+			rc = 0;
+			goto out;
+		}
+		out->reissued = why;
 	}
-	if (ca == NULL || cak == NULL) {
-		/* A new CA: the old serving certificate (if any) goes too. */
+	if (ca && cakey_pem)
+		cak = key_of(cakey_pem);
+	if (ca == NULL || cak == NULL || X509_check_private_key(ca, cak) != 1) {
+		/* A new CA: the old serving certificate (if any) goes too, and
+		 * kubeconfigs holding the old CA must be written again. */
+		if (out->ca_pem) {
+			char *why = NULL;
+			if (asprintf(&why, "%s; the CA's key is missing or does not match, so the CA "
+			                   "was made again",
+			        out->reissued ? out->reissued : "no serving certificate") < 0)
+				why = NULL;
+			free(out->reissued);
+			out->reissued = why;
+		}
 		X509_free(ca);
 		EVP_PKEY_free(cak);
 		cak = new_key();
@@ -168,26 +442,33 @@ int api_pki_load(const char *dir, const char *hosts, struct api_pki *out,
 	if (sc == NULL)
 		goto out;
 	X509_set_issuer_name(sc, X509_get_subject_name(ca));
-	char san[2048] = "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-			 "DNS:kubernetes.default.svc,IP:127.0.0.1";
-	/* Each extra host is a DNS name or an IP, whichever it parses as. */
-	char *list = strdup(hosts ? hosts : ""), *save = NULL;
-	for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
-		size_t n = strlen(san);
-		bool ip = strspn(h, "0123456789.") == strlen(h) || strchr(h, ':');
-		snprintf(san + n, sizeof(san) - n, ",%s:%s", ip ? "IP" : "DNS", h);
+	size_t sanlen = 1;
+	for (size_t i = 0; i < sans.n; i++)
+		sanlen += strlen(sans.v[i]) + 1;
+	char *san = malloc(sanlen);
+	if (san == NULL)
+		goto out;
+	san[0] = '\0';
+	for (size_t i = 0; i < sans.n; i++) {
+		if (i)
+			strcat(san, ",");
+		strcat(san, sans.v[i]);
 	}
-	free(list);
 	add_ext(sc, ca, NID_subject_alt_name, san);
+	free(san);
 	add_ext(sc, ca, NID_basic_constraints, "critical,CA:FALSE");
 	add_ext(sc, ca, NID_key_usage, "critical,digitalSignature,keyEncipherment");
 	add_ext(sc, ca, NID_ext_key_usage, "serverAuth");
 	if (X509_sign(sc, cak, EVP_sha256()) == 0)
 		goto out;
 	free(out->cert_pem);
+	if (out->key_pem)
+		memset(out->key_pem, 0, strlen(out->key_pem));
 	free(out->key_pem);
 	out->cert_pem = pem_of(cert_pem, sc);
 	out->key_pem = pem_of(key_pem, sk);
+	/* The key first: a crash between the two leaves a pair that does
+	 * not match, which the next start notices and re-issues. */
 	if (!out->cert_pem || !out->key_pem || write_file(key, out->key_pem, 0600) ||
 	    write_file(crt, out->cert_pem, 0644))
 		goto out;
@@ -204,6 +485,7 @@ out:
 		memset(cakey_pem, 0, strlen(cakey_pem));
 		free(cakey_pem);
 	}
+	names_free(&sans);
 	EVP_PKEY_free(cak);
 	EVP_PKEY_free(sk);
 	X509_free(ca);
@@ -215,6 +497,7 @@ void api_pki_free(struct api_pki *p)
 {
 	free(p->ca_pem);
 	free(p->cert_pem);
+	free(p->reissued);
 	if (p->key_pem) {
 		memset(p->key_pem, 0, strlen(p->key_pem));
 		free(p->key_pem);

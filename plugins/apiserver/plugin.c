@@ -21,6 +21,7 @@ struct cfg {
 	int64_t max_inflight;
 	int64_t watch_buffer;
 	int64_t bookmark_interval;
+	int64_t bus_workers;
 	char *cluster_domain;
 	char *hosts;
 	bool write_kubeconfig;
@@ -36,6 +37,7 @@ static const struct kb_opt opts[] = {
 	KB_OPT_INT("max_inflight", struct cfg, max_inflight, "400", 1, 100000, "concurrent requests before 429"),
 	KB_OPT_INT("watch_buffer", struct cfg, watch_buffer, "8192", 16, 10000000, "events a watcher may lag"),
 	KB_OPT_DURATION("bookmark_interval", struct cfg, bookmark_interval, "60s", "watch bookmarks"),
+	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service"),
 	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain, "cluster.local", "the cluster DNS domain"),
 	KB_OPT_STR("hosts", struct cfg, hosts, NULL, "extra names and IPs for the serving certificate"),
 	KB_OPT_BOOL("kubeconfig", struct cfg, write_kubeconfig, "true", "write DATA_DIR/admin.kubeconfig"),
@@ -70,6 +72,7 @@ static int api_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	s->max_inflight = p->cfg.max_inflight;
 	s->watch_buffer = p->cfg.watch_buffer;
 	s->bookmark_ms = p->cfg.bookmark_interval;
+	s->bus_workers = p->cfg.bus_workers;
 	s->cluster_domain = p->cfg.cluster_domain;
 	if (sscanf(p->cfg.node_port_range, "%" SCNd64 "-%" SCNd64, &s->node_port_min, &s->node_port_max) != 2 ||
 	    s->node_port_min < 1 || s->node_port_max > 65535 || s->node_port_min > s->node_port_max) {
@@ -131,8 +134,13 @@ static int api_start(kb_ctx *ctx, void *state)
 	struct plugin *p = state;
 	char err[1024], dir[4096];
 	snprintf(dir, sizeof(dir), "%s/apiserver", kb_data_dir(ctx));
-	if (!p->s.plain_http && api_pki_load(dir, p->cfg.hosts, &p->pki, err, sizeof(err)))
+	struct api_pki_names names = { .listen = p->cfg.listen, .hosts = p->cfg.hosts,
+		.service_cidr = p->cfg.service_cidr, .cluster_domain = p->cfg.cluster_domain };
+	if (!p->s.plain_http && api_pki_load(dir, &names, &p->pki, err, sizeof(err)))
 		return kb_fail(ctx, KB_EINTERNAL, "%s", err);
+	if (p->pki.reissued)
+		kb_info(ctx, "serving certificate issued again", "dir=%s reason=\"%s\"", dir,
+		    p->pki.reissued);
 	struct api_error e = { 0 };
 	if (api_cache_start_all(&p->s, &e) != 0) {
 		kb_fail(ctx, KB_EUNAVAILABLE, "cannot watch the store: %s", e.message);
@@ -159,7 +167,7 @@ static int api_start(kb_ctx *ctx, void *state)
 		*colon = '\0';
 	char server[320];
 	snprintf(server, sizeof(server), "%s://%s:%d", p->s.plain_http ? "http" : "https",
-	    !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host, port);
+	    !strcmp(host, "0.0.0.0") ? "127.0.0.1" : !strcmp(host, "[::]") ? "[::1]" : host, port);
 	kb_info(ctx, "serving the Kubernetes API", "url=%s", server);
 	if (p->cfg.write_kubeconfig && !p->s.plain_http) {
 		char *tok = admin_token(p, dir);

@@ -634,7 +634,7 @@ static bool write_configs(void)
 	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
 	    "  - name: apiserver\n"
 	    "    use: apiserver\n"
-	    "    config: {listen: \"%s:%d\", hosts: \"%s\", service_cidr: 10.96.0.0/12}\n"
+	    "    config: {listen: \"%s:%d\", service_cidr: 10.96.0.0/12}\n"
 	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
 	    "  - {name: ctrl-replicaset, use: ctrl-replicaset}\n"
 	    "  - {name: ctrl-serviceaccount, use: ctrl-serviceaccount}\n"
@@ -648,8 +648,7 @@ static bool write_configs(void)
 	    "  - {name: ctrl-endpoints, use: ctrl-endpoints}\n"
 	    "  - {name: ctrl-endpointslice, use: ctrl-endpointslice}\n"
 	    "  - {name: scheduler, use: scheduler}\n",
-	    cl.data[CP], host_ip[CP], BUS_PORT, host_ip[CP], API_PORT,
-	    host_ip[CP]);
+	    cl.data[CP], host_ip[CP], BUS_PORT, host_ip[CP], API_PORT);
 	snprintf(path, sizeof(path), "%s/cp.yaml", cl.dir);
 	if (!write_text(path, y) || !make_rootfs(rtc, sizeof(rtc)))
 		return false;

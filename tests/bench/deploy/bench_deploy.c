@@ -19,7 +19,7 @@
  *            ReplicaSet of the Deployment is at 0 replicas.
  *
  *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
- *                [--rs-calls N] [--smoke]
+ *                [--rs-calls N] [--bus-workers N] [--smoke]
  *
  * --rs-calls: ctrl-replicaset's concurrent_calls (creates or deletes in
  * flight at once; 1 is one call after another).
@@ -64,12 +64,14 @@ static double cpu_s(void)
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static char *config(int nodes, bool sync, int rs_calls)
+static char *config(int nodes, bool sync, int rs_calls, int bus_workers)
 {
 	size_t cap = 4096 + (size_t)nodes * 400, len = 0;
-	char *y = malloc(cap);
+	char *y = malloc(cap), bw[64] = "";
 	if (y == NULL)
 		return NULL;
+	if (bus_workers > 0)
+		snprintf(bw, sizeof(bw), ", bus_workers: %d", bus_workers);
 	len += (size_t)snprintf(y + len, cap - len,
 	    "host: {name: bench, log_level: warn}\n"
 	    "bus: {listen: []}\n"
@@ -77,7 +79,7 @@ static char *config(int nodes, bool sync, int rs_calls)
 	    "  - {name: store, use: store-lmdb, config: {sync: %s}}\n"
 	    "  - name: apiserver\n"
 	    "    use: apiserver\n"
-	    "    config: {listen: \"127.0.0.1:0\"}\n"
+	    "    config: {listen: \"127.0.0.1:0\"%s}\n"
 	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
 	    "  - {name: ctrl-replicaset, use: ctrl-replicaset,"
 	    " config: {concurrent_calls: %d}}\n"
@@ -86,7 +88,7 @@ static char *config(int nodes, bool sync, int rs_calls)
 	    "  - {name: ctrl-endpoints, use: ctrl-endpoints}\n"
 	    "  - {name: ctrl-endpointslice, use: ctrl-endpointslice}\n"
 	    "  - {name: scheduler, use: scheduler}\n",
-	    sync ? "true" : "false", rs_calls);
+	    sync ? "true" : "false", bw, rs_calls);
 	for (int i = 0; i < nodes; i++)
 		len += (size_t)snprintf(y + len, cap - len,
 		    "  - name: kubelet-%d\n"
@@ -212,13 +214,14 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
-	    "[--no-sync] [--rs-calls N] [--smoke]\n");
+	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
+	int bus_workers = 0; /* 0: the apiserver's default */
 	bool sync = true;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
@@ -229,6 +232,8 @@ int main(int argc, char **argv)
 			timeout_s = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rs-calls") && i + 1 < argc)
 			rs_calls = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--bus-workers") && i + 1 < argc)
+			bus_workers = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-sync"))
 			sync = false;
 		else if (!strcmp(argv[i], "--smoke")) {
@@ -240,7 +245,7 @@ int main(int argc, char **argv)
 	}
 	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
 	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 1 ||
-	    rs_calls > 1000)
+	    rs_calls > 1000 || bus_workers < 0 || bus_workers > 1024)
 		usage();
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
 		fprintf(stderr,
@@ -248,7 +253,7 @@ int main(int argc, char **argv)
 		    "(./build.sh installs kubernetes-client)\n");
 		return 1;
 	}
-	char *yaml = config(nodes, sync, rs_calls);
+	char *yaml = config(nodes, sync, rs_calls, bus_workers);
 	char err[1024];
 	int64_t t_host = now_ms();
 	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
@@ -332,9 +337,10 @@ int main(int argc, char **argv)
 	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
 	printf("reference: kube-scheduler's threshold %.0f pods/s; "
-	       "nodes=%d replicas=%d store sync=%s rs-calls=%d nproc=%ld\n",
+	       "nodes=%d replicas=%d store sync=%s rs-calls=%d bus-workers=%d "
+	       "nproc=%ld\n",
 	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false", rs_calls,
-	    sysconf(_SC_NPROCESSORS_ONLN));
+	    bus_workers, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("RESULT deploy create_pods_per_s=%.0f rollout_pods_per_s=%.0f "
 	       "ratio=%.2f\n",
 	    create_rate, roll_rate, create_rate / REF_PODS_PER_S);
