@@ -19,9 +19,15 @@
  *     too, is there (no lost acknowledged write);
  *   - kubectl pointed at a surviving API server never failed.
  *
- * Workers: `bus.join` takes one address (core/host.c), so a worker cannot
- * list several control-plane hosts yet. Ours join a host that is not
- * killed; the test says so in its output.
+ * Workers: w0 joins one host (cp-1, never killed) with one address. w1
+ * joins with all three (`kubus join A,B C`: its bus.join is a list) with
+ * the leader host first, so its uplink is on the host that is killed.
+ * After the kill it must move to a survivor (its log says where), its
+ * Lease must keep being renewed and its Node's heartbeat go on (read with
+ * kubectl from a surviving API server), a pod it ran before the kill must
+ * still be the same pod in the same container (not lost, not started
+ * twice), and a pod bound to it after the kill must run (its watches
+ * resumed on the new host).
  *
  * Skipped (with the reason) without kubectl or etcd.
  */
@@ -444,6 +450,95 @@ static int count_ready_nodes(void)
 	return n;
 }
 
+/* --- the worker that moves ------------------------------------------------- */
+
+/* The bus port of the last control-plane host the worker's log says its
+ * uplink connected to ("uplink connected url=tls+tcp://127.0.0.1:PORT"),
+ * or -1. */
+static int uplink_port(const char *log)
+{
+	char *t = kbt_slurp(log);
+	int port = -1;
+	for (const char *p = t; p && (p = strstr(p, "msg=\"uplink connected\" url=")) != NULL; p++) {
+		const char *u = strstr(p, "127.0.0.1:");
+		if (u)
+			port = atoi(u + 10);
+	}
+	free(t);
+	return port;
+}
+
+static int cp_by_port(int port)
+{
+	for (int i = 0; i < NCP; i++)
+		if (H.cp[i].bus_port == port)
+			return i;
+	return -1;
+}
+
+struct podview {
+	char uid[64], cid[160], phase[32];
+	int64_t restarts;
+	bool found;
+};
+
+static struct podview pod_view(const char *name)
+{
+	struct podview v = { .restarts = -1 };
+	kb_msg *rep = NULL;
+	if (kb_api_get(H.c, &KB_GVR_PODS, "default", name, &rep) == 0) {
+		const msgpack_object *o = kb_msg_body(rep);
+		const char *s;
+		size_t sl;
+		v.found = true;
+		if (kb_mp_str(o, "metadata.uid", &s, &sl) && sl < sizeof(v.uid))
+			memcpy(v.uid, s, sl);
+		if (kb_mp_str(o, "status.phase", &s, &sl) && sl < sizeof(v.phase))
+			memcpy(v.phase, s, sl);
+		const msgpack_object *cs =
+		    kb_mp_get(o, "status.containerStatuses");
+		if (cs && cs->type == MSGPACK_OBJECT_ARRAY &&
+		    cs->via.array.size == 1) {
+			if (kb_mp_str(&cs->via.array.ptr[0], "containerID", &s,
+				&sl) &&
+			    sl < sizeof(v.cid))
+				memcpy(v.cid, s, sl);
+			kb_mp_int(&cs->via.array.ptr[0], "restartCount",
+			    &v.restarts);
+		}
+	}
+	kb_msg_free(rep);
+	return v;
+}
+
+/* A pod bound to `node` (no scheduler involved), Running within WAIT_MS. */
+static struct podview pin_pod(const char *name, const char *node)
+{
+	kb_body *b = kb_mp_body(
+	    "{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:[{s:s, s:s}]}}",
+	    "apiVersion", "v1", "kind", "Pod", "metadata", "name", name,
+	    "namespace", "default", "spec", "nodeName", node,
+	    "terminationGracePeriodSeconds", (int64_t)1, "containers", "name",
+	    "c", "image", "busybox:1");
+	kb_msg *rep = NULL;
+	int rc = kb_api_create(H.c, &KB_GVR_PODS, "default", b, &rep);
+	if (rc != 0) {
+		const char *m = "";
+		if (rep)
+			kb_msg_err(rep, &m);
+		fail_msg("create pod %s: %s %s", name, kb_strerror(rc), m);
+	}
+	kb_msg_free(rep);
+	struct podview v;
+	for (int64_t t0 = mono_ms();; sleep_ms(200)) {
+		v = pod_view(name);
+		if (!strcmp(v.phase, "Running") && v.cid[0])
+			return v;
+		if (mono_ms() - t0 > WAIT_MS)
+			fail_msg("pod %s on %s: phase `%s`", name, node, v.phase);
+	}
+}
+
 /* --- the writers ------------------------------------------------------------ */
 
 struct writer {
@@ -676,14 +771,18 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	for (int i = 1; i < NCP; i++)
 		cp_start(i);
 
-	/* The workers join cp-1 (a worker names one control-plane address). */
+	/* w0 joins cp-1 with that one address; w1 joins with all three, the
+	 * holder of the Leases (cp-0, above) first: its uplink goes there. A
+	 * bootstrap token is known to the host it was made on only: w1's is
+	 * made on cp-0, which takes its join. */
 	const int wcp = 1;
-	char token[64] = "", hash[128] = "";
-	rc = kubus(&out, "join token create --ttl 10m --data-dir %s",
-	    H.cp[wcp].dir);
-	if (rc != 0)
-		FAIL_OUT(out, "join token create");
-	{
+	const int wfirst[NWORKERS] = { wcp, 0 };
+	for (int w = 0; w < NWORKERS; w++) {
+		char token[64] = "", hash[128] = "";
+		rc = kubus(&out, "join token create --ttl 10m --data-dir %s",
+		    H.cp[wfirst[w]].dir);
+		if (rc != 0)
+			FAIL_OUT(out, "join token create");
 		int got = 0;
 		for (char *line = strtok(out, "\n"); line && got < 2;
 		     line = strtok(NULL, "\n")) {
@@ -694,10 +793,8 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 			got++;
 		}
 		assert_int_equal(got, 2);
-	}
-	free(out);
-	for (int w = 0; w < NWORKERS; w++) {
-		char tmpl[600], wdir[600], y[1024];
+		free(out);
+		char tmpl[600], wdir[600], y[1024], addrs[256];
 		snprintf(tmpl, sizeof(tmpl), "%s/worker-%d.tmpl.yaml", H.dir,
 		    w);
 		snprintf(wdir, sizeof(wdir), "%s/w%d", H.dir, w);
@@ -710,17 +807,27 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		    "      runtime: runtime-fake\n"
 		    "      runtime_config: {ip_prefix: \"10.%d\"}\n"
 		    "      lease_interval: 2s\n"
+		    "      status_interval: 3s\n"
 		    "      sync_period: 300ms\n"
 		    "      workers: 2\n",
 		    81 + w);
 		write_text(tmpl, y);
+		/* w1: two addresses in one argument (a,b), one in another. */
+		if (w == 0)
+			snprintf(addrs, sizeof(addrs), "127.0.0.1:%d",
+			    H.cp[wcp].bus_port);
+		else
+			snprintf(addrs, sizeof(addrs),
+			    "127.0.0.1:%d,127.0.0.1:%d 127.0.0.1:%d",
+			    H.cp[0].bus_port, H.cp[1].bus_port,
+			    H.cp[2].bus_port);
 		/* The host re-reads its token files at most once a second:
 		 * a token made a moment ago may not be known yet. */
 		for (int tries = 0;; tries++) {
 			rc = kubus(&out,
-			    "join 127.0.0.1:%d --token %s --ca-hash %s "
+			    "join %s --token %s --ca-hash %s "
 			    "--node-name w%d --data-dir %s --template %s",
-			    H.cp[wcp].bus_port, token, hash, w, wdir, tmpl);
+			    addrs, token, hash, w, wdir, tmpl);
 			if (rc == 0 || tries == 10 || !out ||
 			    !strstr(out, "invalid bearer token"))
 				break;
@@ -734,14 +841,37 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		snprintf(kubus_path, sizeof(kubus_path), "%s/kubus",
 		    kbt_build_dir());
 		snprintf(wcfg, sizeof(wcfg), "%s/worker.yaml", wdir);
+		if (w == 1) {
+			/* Every address went into bus.join, in order. */
+			char *wy = kbt_slurp(wcfg);
+			assert_non_null(wy);
+			const char *at = wy;
+			for (int i = 0; i < NCP; i++) {
+				char u[64];
+				snprintf(u, sizeof(u),
+				    "- \"tls+tcp://127.0.0.1:%d\"",
+				    H.cp[i].bus_port);
+				at = strstr(at, u);
+				if (at == NULL)
+					FAIL_OUT(wy, "w1's worker.yaml lacks %s",
+					    u);
+			}
+			free(wy);
+		}
 		snprintf(H.wlog[w], sizeof(H.wlog[w]), "%s/w%d.log", H.dir, w);
 		char *argv[] = { kubus_path, "run", "-c", wcfg, NULL };
 		H.worker[w] = spawn_tied(argv, H.wlog[w]);
 		assert_true(H.worker[w] > 0);
 	}
-	printf("workers w0, w1 joined cp-%d (bus.join takes one address: a "
-	       "worker cannot list several control-plane hosts yet)\n",
-	    wcp);
+	char *wl = kbt_wait_file(H.wlog[1], "uplink connected", WAIT_MS);
+	if (wl == NULL)
+		fail_msg("w1's uplink did not connect");
+	free(wl);
+	int w1cp = cp_by_port(uplink_port(H.wlog[1]));
+	printf("w0 joined cp-%d (one address); w1 joined with cp-0, cp-1, "
+	       "cp-2 and is on cp-%d\n",
+	    wcp, w1cp);
+	assert_int_equal(w1cp, 0);
 
 	/* Watch from cp-1 from now on: it survives whatever happens. */
 	adm_join(wcp);
@@ -764,6 +894,17 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		    ls[i].holder);
 	printf("leader host: cp-%d; kubectl goes to it, and to cp-%d\n", leader,
 	    other);
+	/* w1's uplink is on the host that will be killed. (cp-0 took every
+	 * Lease before the others started; should the leader have moved
+	 * since, this run cannot show w1 moving: say so, as a failure.) */
+	w1cp = cp_by_port(uplink_port(H.wlog[1]));
+	if (w1cp != leader)
+		fail_msg("w1 is on cp-%d but the leader is cp-%d now", w1cp,
+		    leader);
+	/* A pod on w1 that no controller touches: after the kill it must
+	 * be the same pod, in the same container, never restarted. */
+	struct podview pin = pin_pod("pin-w1", "w1");
+	printf("pod pin-w1 on w1: uid %s, container %s\n", pin.uid, pin.cid);
 
 	/* The Deployment, through the leader's API server. */
 	char path[700], y[2048];
@@ -817,7 +958,9 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	memcpy(before, ls, sizeof(before));
 	kill(H.cp[leader].pid, SIGKILL);
 	int64_t t_kill = mono_ms();
-	int64_t wall_kill = (int64_t)time(NULL) * 1000;
+	struct timespec wts;
+	clock_gettime(CLOCK_REALTIME, &wts);
+	int64_t wall_kill = (int64_t)wts.tv_sec * 1000 + wts.tv_nsec / 1000000;
 	atomic_store(&killed, true);
 	int st = kbt_wait_pid(H.cp[leader].pid, 5000);
 	assert_true(st >= 0);
@@ -825,6 +968,26 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	printf("killed cp-%d (SIGKILL) with the rollout at %lld/%d updated, "
 	       "%lld available\n",
 	    leader, (long long)s.updated, REPLICAS, (long long)s.available);
+
+	/* w1 moves to a survivor. */
+	int w1to = -1;
+	int64_t t_moved = -1;
+	for (t0 = mono_ms(); mono_ms() - t0 < WAIT_MS; sleep_ms(50)) {
+		char *t = kbt_slurp(H.wlog[1]);
+		bool restored = t && strstr(t, "msg=\"uplink restored\"");
+		free(t);
+		if (restored) {
+			w1to = cp_by_port(uplink_port(H.wlog[1]));
+			t_moved = mono_ms() - t_kill;
+			break;
+		}
+	}
+	if (w1to < 0)
+		fail_msg("w1's uplink was not restored within %d ms", WAIT_MS);
+	printf("w1's uplink moved from cp-%d to cp-%d %lld ms after the "
+	       "kill\n",
+	    leader, w1to, (long long)t_moved);
+	assert_true(w1to != leader);
 
 	/* Every Lease the dead host held moves to a standby. */
 	int64_t took[MAX_LEASES];
@@ -875,7 +1038,6 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		assert_true(took[i] <=
 		    LEASE_S * 1000 + 2 * (LEASE_S * 1000 / 5 * 6 / 5) + 1500);
 	}
-	(void)wall_kill;
 	/* The Leases the rollout needs are held by a live host now; the
 	 * dead host held the Deployment controller's (it was chosen by
 	 * it), so that one at least was taken over. */
@@ -1011,11 +1173,82 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	assert_non_null(strstr(out, "w1 "));
 	assert_null(strstr(out, "NotReady"));
 	free(out);
+	/* w1, seen from a surviving API server with kubectl: its Lease is
+	 * renewed after the kill (twice: it keeps being renewed), its Node
+	 * is Ready with a heartbeat after the kill. */
+	int64_t renewals[2] = { -1, -1 };
+	int nren = 0;
+	for (t0 = mono_ms(); nren < 2 && mono_ms() - t0 < WAIT_MS;
+	     sleep_ms(300)) {
+		rc = kc(other, "w1", &out,
+		    "get lease -n kube-node-lease w1 -o "
+		    "jsonpath={.spec.renewTime}");
+		int64_t r = rc == 0 && out ? rfc3339_ms(out) : -1;
+		free(out);
+		if (r > wall_kill && (nren == 0 || r > renewals[0]))
+			renewals[nren++] = r;
+	}
+	if (nren < 2)
+		fail_msg("w1's Lease renewed %d times after the kill", nren);
+	printf("w1's Lease renewed %lld ms and %lld ms after the kill\n",
+	    (long long)(renewals[0] - wall_kill),
+	    (long long)(renewals[1] - wall_kill));
+	rc = kc(other, "w1", &out,
+	    "get node w1 -o jsonpath='{range .status.conditions[?(@.type==\"Ready\")]}"
+	    "{.status} {.lastHeartbeatTime}{end}'");
+	if (rc != 0)
+		FAIL_OUT(out, "kubectl get node w1");
+	{
+		char st1[16] = "", hb[64] = "";
+		sscanf(out, "%15s %63s", st1, hb);
+		printf("node w1: Ready=%s, last heartbeat %lld ms after the "
+		       "kill\n",
+		    st1, (long long)(rfc3339_ms(hb) - wall_kill));
+		if (strcmp(st1, "True") != 0 || rfc3339_ms(hb) <= wall_kill)
+			FAIL_OUT(out, "node w1 not Ready with a fresh heartbeat");
+	}
+	free(out);
+	/* Its pod from before the kill: the same, not restarted. */
+	struct podview now = pod_view("pin-w1");
+	printf("pod pin-w1 after the move: uid %s, container %s, %s, "
+	       "restarts %lld\n",
+	    now.uid, now.cid, now.phase, (long long)now.restarts);
+	assert_true(now.found);
+	assert_string_equal(now.uid, pin.uid);
+	assert_string_equal(now.cid, pin.cid);
+	assert_string_equal(now.phase, "Running");
+	assert_int_equal(now.restarts, 0);
+	/* A pod bound to it now runs: its watches resumed on cp-w1to. */
+	struct podview late = pin_pod("pin-w1-late", "w1");
+	assert_string_not_equal(late.cid, pin.cid);
+	/* Exactly those two pods are bound to w1 outside the Deployment,
+	 * and every pod of the Deployment is on w0 or w1 once. */
+	rc = kc(other, "w1", &out,
+	    "get pods -o "
+	    "jsonpath='{range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}'");
+	if (rc != 0)
+		FAIL_OUT(out, "kubectl get pods");
+	{
+		int on_w1_pinned = 0, web = 0;
+		for (char *line = strtok(out, "\n"); line;
+		     line = strtok(NULL, "\n")) {
+			char name[128] = "", node[64] = "";
+			sscanf(line, "%127s %63s", name, node);
+			if (!strncmp(name, "pin-w1", 6))
+				on_w1_pinned += !strcmp(node, "w1");
+			else if (!strncmp(name, "web-", 4) &&
+			    (!strcmp(node, "w0") || !strcmp(node, "w1")))
+				web++;
+		}
+		assert_int_equal(on_w1_pinned, 2);
+		assert_int_equal(web, REPLICAS);
+	}
+	free(out);
 	printf("ha: takeover worst %.1f s, rollout done %.1f s after the "
-	       "kill, %d + %d acknowledged writes all present; whole test "
-	       "%.1f s\n",
+	       "kill, %d + %d acknowledged writes all present; w1 moved to "
+	       "cp-%d in %.1f s; whole test %.1f s\n",
 	    (double)worst / 1000, (double)t_done / 1000, wa.nacked, wb.nacked,
-	    (double)(mono_ms() - t_start) / 1000);
+	    w1to, (double)t_moved / 1000, (double)(mono_ms() - t_start) / 1000);
 	H.passed = true;
 }
 

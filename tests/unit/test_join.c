@@ -4,8 +4,9 @@
  * with its node certificate and its Node going Ready through the control
  * plane's API; refusals (wrong, expired and revoked tokens, a wrong CA hash,
  * a taken node name, a certificate from another CA); the Node authorizer
- * for a remote node:<name>; and a worker that survives a control-plane
- * restart (its watches resume). The shipped configs parse. */
+ * for a remote node:<name>; a worker that survives a control-plane
+ * restart (its watches resume); several control-plane addresses (each
+ * pinned; a dead one passed over). The shipped configs parse. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 
 #include <kubus/client.h>
 
+#include "conn.h"
 #include "harness.h"
 #include "host.h"
 
@@ -504,6 +506,66 @@ static void test_join_cluster(void **state)
 	kbt_host_stop(wa);
 }
 
+/* `kubus join` with several addresses: one with another CA is refused
+ * before the token goes anywhere; a dead one first is passed over (and
+ * written all the same), and the worker host then joins past it. */
+static void test_join_several_addresses(void **state)
+{
+	struct cluster *c = *state;
+	char token[64], hash[128], *out = NULL, y[2048], err[1024];
+	token_create(c, "1h", token, hash);
+	cp_start(c);
+	char *log = kbt_wait_file(c->cp_log, "join service ready", 1000);
+	assert_non_null(log);
+	free(log);
+	/* Another cluster's bus: its own CA, made at its first start. */
+	snprintf(y, sizeof(y),
+	    "host: {name: rogue, data_dir: %s/rogue}\n"
+	    "bus: {listen: [\"tls+tcp://127.0.0.1:0\"]}\n",
+	    c->dir);
+	struct kbt_host *rogue = kbt_host_start(y, err, sizeof(err));
+	if (rogue == NULL)
+		fail_msg("rogue host: %s", err);
+	const char *rurl = kb_net_listen_url(kbt_host_core(rogue)->net, 0);
+	const char *rhp = rurl + strlen("tls+tcp://");
+	int rc = kubus(&out, "join 127.0.0.1:%d,%s --token %s --ca-hash %s --node-name wm "
+	                     "--data-dir %s/wm --template %s",
+	    c->port, rhp, token, hash, c->dir, c->tmpl);
+	expect_refused(rc, out, "do not match --ca-hash");
+	log = kbt_slurp(c->cp_log);
+	assert_null(strstr(log, "join-wm")); /* not even the good one heard the token */
+	free(log);
+	kbt_host_stop(rogue);
+
+	/* A dead address first, then the control plane (a second argument). */
+	int dead = free_port();
+	rc = kubus(&out, "join 127.0.0.1:%d 127.0.0.1:%d --token %s --ca-hash %s --node-name wm "
+	                 "--data-dir %s/wm --template %s",
+	    dead, c->port, token, hash, c->dir, c->tmpl);
+	if (rc != 0)
+		fail_msg("join: %s", out);
+	printf("%s", out);
+	assert_non_null(strstr(out, "did not answer"));
+	assert_non_null(strstr(out, "joined as node:wm"));
+	free(out);
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/wm/worker.yaml", c->dir);
+	char *wy = kbt_slurp(path);
+	assert_non_null(wy);
+	char want[256];
+	snprintf(want, sizeof(want), "  join:\n    - \"tls+tcp://127.0.0.1:%d\"\n    - \"tls+tcp://127.0.0.1:%d\"\n",
+	    dead, c->port);
+	assert_non_null(strstr(wy, want));
+	free(wy);
+	struct kbt_host *w = start_worker(c, "wm");
+	snprintf(want, sizeof(want), "tls+tcp://127.0.0.1:%d", c->port);
+	assert_string_equal(kb_net_uplink_url(kbt_host_core(w)->net), want);
+	const char *groups[] = { "kubus:plugins" };
+	kb_ctx *wc = kbt_client(w, "tester", "plugin:tester", groups, 1);
+	assert_true(wait_ready(wc, "wm"));
+	kbt_host_stop(w);
+}
+
 /* A worker with a certificate for node:wa from another CA is refused,
  * and so is one whose certificate is good but whose key is not. */
 static void test_forged_certificate(void **state)
@@ -655,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_configs_parse),
 		cmocka_unit_test_setup_teardown(test_join_cluster, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forged_certificate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_several_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shipped_control_plane, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
