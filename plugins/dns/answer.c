@@ -110,10 +110,38 @@ static bool add_soa(ldns_pkt *p, const struct dns_zone *z, ldns_pkt_section s)
 	return add(p, s, rr, ok);
 }
 
+/* Letters, digits, '-' and '_': what ldns prints as they are. */
+static bool plain_char(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
 /* The question's name as lower-case text without the trailing dot; false
- * when it holds characters that need escaping (never ours). */
+ * when it holds characters that need escaping (never ours). Names of
+ * plain characters are converted here; the rest through ldns's printer,
+ * whose escaping decides. */
 static bool qname_text(const ldns_rdf *owner, char *out, size_t len)
 {
+	const uint8_t *d = ldns_rdf_data(owner);
+	size_t sz = ldns_rdf_size(owner), i = 0, k = 0;
+	while (d != NULL && i < sz && d[i] != 0 && i + 1 + d[i] <= sz) {
+		uint8_t l = d[i];
+		if (k > 0)
+			out[k++] = '.';
+		size_t j = 0;
+		while (j < l && k + 1 < len && plain_char(d[i + 1 + j])) {
+			uint8_t c = d[i + 1 + j++];
+			out[k++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		}
+		if (j < l)
+			break; /* not plain, or long: ldns below */
+		i += 1u + l;
+	}
+	if (d != NULL && i + 1 == sz && d[i] == 0 && k + 1 < len) {
+		out[k] = '\0';
+		return true;
+	}
 	char *s = ldns_rdf2str(owner);
 	if (s == NULL)
 		return false;
@@ -348,34 +376,42 @@ done:
 }
 
 /* --- the answer cache ---------------------------------------------------------
- * Most queries are the same few names again and again. Each worker thread
+ * Most queries are the same names again and again. Each worker thread
  * keeps the responses it built, keyed by the question in wire form (lower
  * case), type, class and whether the query had EDNS, and stamped with the
  * zone's generation: any change to the zone invalidates every entry. Only
  * plain queries take this path (one question, uncompressed, at most an
  * option-less OPT record); a hit copies the response and puts the query's
- * id, RD bit and question bytes (their case) into it. Everything else, and
- * every miss, goes through ldns. Responses over 512 bytes, truncated ones
- * and forwarded ones are not kept. */
+ * id, RD bit and question bytes (their case) into it, with no ldns and no
+ * lock. Everything else, and every miss, goes through ldns. Responses over
+ * 512 bytes, truncated ones and forwarded ones are not kept.
+ *
+ * The table is 2-way set associative (the most recent entry of a set in
+ * way 0), big enough for tens of thousands of names; an entry's key and
+ * response live in one buffer of its own, allocated on first use and
+ * reused by whatever replaces it, so an idle cache costs only its index. */
 
-#define CACHE_SLOTS 4096
+#define CACHE_SETS 16384 /* power of two */
+#define CACHE_WAYS 2
+#define KEY_MAX (DNS_NAME_MAX + 8)
 
 struct dns_cache_ent {
-	uint64_t gen;
-	uint16_t keylen, len;
-	uint8_t key[DNS_NAME_MAX + 8];
-	uint8_t resp[512];
+	uint64_t gen;    /* zone generation it was built at */
+	uint64_t hash;   /* of the key; 0: empty */
+	uint8_t *buf;    /* key, then response */
+	uint16_t keylen, len, cap;
 };
 
 struct dns_cache {
-	struct dns_cache_ent *e; /* CACHE_SLOTS */
+	struct dns_cache_ent *e; /* CACHE_SETS * CACHE_WAYS */
 	uint64_t hits, misses;
 };
 
 struct dns_cache *dns_cache_new(void)
 {
 	struct dns_cache *c = calloc(1, sizeof(*c));
-	if (c != NULL && (c->e = calloc(CACHE_SLOTS, sizeof(*c->e))) == NULL) {
+	if (c != NULL && (c->e = calloc((size_t)CACHE_SETS * CACHE_WAYS,
+	    sizeof(*c->e))) == NULL) {
 		free(c);
 		c = NULL;
 	}
@@ -384,28 +420,36 @@ struct dns_cache *dns_cache_new(void)
 
 void dns_cache_free(struct dns_cache *c)
 {
-	if (c != NULL)
-		free(c->e);
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < (size_t)CACHE_SETS * CACHE_WAYS; i++)
+		free(c->e[i].buf);
+	free(c->e);
 	free(c);
 }
 
-/* The cache key of a plain query into key (its length), and the length of
- * its question (name + type + class); 0 when the query is not plain. */
+/* The cache key of a plain query into key (its length) and its hash, and
+ * the length of its question (name + type + class); 0 when the query is
+ * not plain. Every byte read is bounds-checked against qlen. */
 static size_t plain_key(const uint8_t *q, size_t qlen, uint8_t *key,
-    size_t *qsec)
+    size_t *qsec, uint64_t *hash)
 {
 	if (qlen < 17 || (q[2] & 0xf8) != 0 || q[4] != 0 || q[5] != 1 ||
-	    q[6] | q[7] | q[8] | q[9] || q[10] != 0 || q[11] > 1)
-		return 0; /* QR/opcode/AA/TC, qd != 1, an, ns, ar > 1 */
+	    (q[6] | q[7] | q[8] | q[9]) || q[10] != 0 || q[11] > 1)
+		return 0; /* QR or an opcode, qd != 1, an, ns, ar > 1 */
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 	size_t i = 12, k = 0;
 	while (i < qlen && q[i] != 0) {
 		uint8_t l = q[i];
 		if (l > 63 || i + 1 + l >= qlen || k + 1 + l > DNS_NAME_MAX)
 			return 0; /* pointers and long labels: the slow path */
 		key[k++] = l;
+		h = (h ^ l) * 1099511628211ull;
 		for (uint8_t j = 0; j < l; j++) {
 			uint8_t ch = q[i + 1 + j];
-			key[k++] = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+			ch = (uint8_t)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+			key[k++] = ch;
+			h = (h ^ ch) * 1099511628211ull;
 		}
 		i += 1u + l;
 	}
@@ -426,48 +470,81 @@ static size_t plain_key(const uint8_t *q, size_t qlen, uint8_t *key,
 		return 0;
 	}
 	key[k++] = edns;
+	for (size_t j = k - 6; j < k; j++)
+		h = (h ^ key[j]) * 1099511628211ull;
+	*hash = h | 1; /* never 0, the empty mark */
 	return k;
 }
 
-static uint64_t fnv(const uint8_t *p, size_t n)
+static bool ent_match(const struct dns_cache_ent *e, uint64_t hash,
+    uint64_t gen, const uint8_t *key, size_t klen)
 {
-	uint64_t h = 1469598103934665603ull;
-	while (n--)
-		h = (h ^ *p++) * 1099511628211ull;
-	return h;
+	return e->hash == hash && e->gen == gen && e->keylen == klen &&
+	    memcmp(e->buf, key, klen) == 0;
+}
+
+/* Keep key -> resp in set (way 0, pushing way 0 to way 1 and dropping
+ * what was there); its buffer is reused when big enough. */
+static void cache_put(struct dns_cache_ent *set, uint64_t hash, uint64_t gen,
+    const uint8_t *key, size_t klen, const uint8_t *resp, size_t n)
+{
+	struct dns_cache_ent victim = set[CACHE_WAYS - 1];
+	memmove(&set[1], &set[0], (CACHE_WAYS - 1) * sizeof(*set));
+	struct dns_cache_ent *e = &set[0];
+	*e = victim;
+	if (e->buf == NULL || e->cap < klen + n) {
+		uint8_t *b = realloc(e->buf, klen + n);
+		if (b == NULL) {
+			e->hash = 0;
+			return; /* the entry stays empty; its old buf too */
+		}
+		e->buf = b;
+		e->cap = (uint16_t)(klen + n);
+	}
+	memcpy(e->buf, key, klen);
+	memcpy(e->buf + klen, resp, n);
+	e->keylen = (uint16_t)klen;
+	e->len = (uint16_t)n;
+	e->gen = gen;
+	e->hash = hash;
 }
 
 size_t dns_answer(struct dns_zone *z, const struct dns_upstream *up,
     struct dns_cache *c, const uint8_t *q, size_t qlen, uint8_t *out,
     size_t cap, bool tcp)
 {
-	uint8_t key[DNS_NAME_MAX + 8];
-	size_t qsec = 0, klen = c != NULL ? plain_key(q, qlen, key, &qsec) : 0;
-	struct dns_cache_ent *e = NULL;
-	uint64_t now = __atomic_load_n(&z->gen, __ATOMIC_ACQUIRE);
+	uint8_t key[KEY_MAX];
+	uint64_t hash = 0;
+	size_t qsec = 0;
+	size_t klen = c != NULL ? plain_key(q, qlen, key, &qsec, &hash) : 0;
+	struct dns_cache_ent *set = NULL;
 	if (klen > 0) {
-		e = &c->e[fnv(key, klen) % CACHE_SLOTS];
-		if (e->len > 0 && e->gen == now && e->keylen == klen &&
-		    !memcmp(e->key, key, klen) && e->len <= cap) {
-			memcpy(out, e->resp, e->len);
+		uint64_t now = __atomic_load_n(&z->gen, __ATOMIC_ACQUIRE);
+		set = &c->e[(size_t)(hash >> 17) % CACHE_SETS * CACHE_WAYS];
+		for (int w = 0; w < CACHE_WAYS; w++) {
+			struct dns_cache_ent *e = &set[w];
+			if (!ent_match(e, hash, now, key, klen) || e->len > cap)
+				continue;
+			memcpy(out, e->buf + klen, e->len);
 			out[0] = q[0];
 			out[1] = q[1];
 			out[2] = (uint8_t)((out[2] & ~1u) | (q[2] & 1u));
 			memcpy(out + 12, q + 12, qsec);
+			size_t n = e->len;
+			if (w > 0) { /* most recent first */
+				struct dns_cache_ent t = set[w];
+				memmove(&set[1], &set[0], (size_t)w * sizeof(*set));
+				set[0] = t;
+			}
 			c->hits++;
-			return e->len;
+			return n;
 		}
 		c->misses++;
 	}
 	bool cacheable = false;
 	uint64_t gen = 0;
 	size_t n = answer(z, up, q, qlen, out, cap, tcp, &cacheable, &gen);
-	if (e != NULL && cacheable && n <= sizeof(e->resp)) {
-		memcpy(e->resp, out, n);
-		memcpy(e->key, key, klen);
-		e->keylen = (uint16_t)klen;
-		e->len = (uint16_t)n;
-		e->gen = gen;
-	}
+	if (set != NULL && cacheable && n <= 512)
+		cache_put(set, hash, gen, key, klen, out, n);
 	return n;
 }

@@ -2,11 +2,14 @@
  *
  * UDP: for each listen address, `udp_workers` sockets bound with
  * SO_REUSEPORT (the kernel spreads clients over them), one thread each,
- * taking up to 32 datagrams per recvmmsg and answering with one sendmmsg.
+ * blocking in recvmmsg until at least one datagram is there, taking up to
+ * 32 at once, and answering them with one sendmmsg: two system calls per
+ * batch. Stopping sets a flag and shuts the UDP sockets down, which wakes
+ * their threads out of recvmmsg.
  * TCP: one thread polls the listeners and up to tcp_max_conns connections;
  * each message is length-prefixed (RFC 1035 4.2.2), at most 64 KiB; a
  * connection idle for tcp_idle_ms, or sending garbage framing, is closed.
- * Stopping writes to an eventfd every thread polls.
+ * Stopping writes to an eventfd the TCP thread polls.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,6 +48,7 @@ struct dns_server {
 	struct dns_zone *z;
 	const struct dns_upstream *up;
 	int stopfd;
+	bool stopping; /* atomic: set before the UDP sockets are shut down */
 	struct udp_worker *udp;
 	size_t nudp;
 	int *tcp_fds;
@@ -80,9 +84,11 @@ static int parse_addr(const char *text, struct sockaddr_in *sa)
 	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* UDP sockets (reuseport) block: their threads sleep in recvmmsg. */
 static int bind_sock(const struct sockaddr_in *sa, int type, bool reuseport)
 {
-	int fd = socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC |
+	    (reuseport ? 0 : SOCK_NONBLOCK), 0);
 	if (fd < 0)
 		return -1;
 	int one = 1;
@@ -110,53 +116,47 @@ static void *udp_main(void *arg)
 	struct mmsghdr rm[BATCH], sm[BATCH];
 	struct iovec riov[BATCH], siov[BATCH];
 	struct sockaddr_storage from[BATCH];
-	struct pollfd pf[2] = { { .fd = w->fd, .events = POLLIN },
-		{ .fd = w->s->stopfd, .events = POLLIN } };
-	for (;;) {
-		if (poll(pf, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pf[1].revents)
-			break;
-		for (;;) {
-			for (int i = 0; i < BATCH; i++) {
-				riov[i] = (struct iovec){ in[i], UDP_MAX };
-				rm[i].msg_hdr = (struct msghdr){
-					.msg_name = &from[i],
-					.msg_namelen = sizeof(from[i]),
-					.msg_iov = &riov[i],
-					.msg_iovlen = 1,
-				};
-			}
-			int n = recvmmsg(w->fd, rm, BATCH, MSG_DONTWAIT, NULL);
-			if (n <= 0)
-				break;
-			int k = 0;
-			for (int i = 0; i < n; i++) {
-				if (rm[i].msg_hdr.msg_flags & MSG_TRUNC)
-					continue; /* oversized: dropped */
-				size_t len = dns_answer(w->s->z, w->s->up,
-				    cache, in[i], rm[i].msg_len, out[k], UDP_MAX,
-				    false);
-				if (len == 0)
-					continue;
-				siov[k] = (struct iovec){ out[k], len };
-				sm[k].msg_hdr = (struct msghdr){
-					.msg_name = &from[i],
-					.msg_namelen = rm[i].msg_hdr.msg_namelen,
-					.msg_iov = &siov[k],
-					.msg_iovlen = 1,
-				};
-				k++;
-			}
-			for (int off = 0; off < k;) {
-				int sent = sendmmsg(w->fd, sm + off,
-				    (unsigned)(k - off), MSG_DONTWAIT);
-				if (sent <= 0)
-					break; /* a full socket buffer drops */
-				off += sent;
-			}
-			if (n < BATCH)
-				break;
+	while (!__atomic_load_n(&w->s->stopping, __ATOMIC_ACQUIRE)) {
+		for (int i = 0; i < BATCH; i++) {
+			riov[i] = (struct iovec){ in[i], UDP_MAX };
+			rm[i].msg_hdr = (struct msghdr){
+				.msg_name = &from[i],
+				.msg_namelen = sizeof(from[i]),
+				.msg_iov = &riov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		/* Sleeps for the first datagram, then takes what is there. */
+		int n = recvmmsg(w->fd, rm, BATCH, MSG_WAITFORONE, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EINTR && errno != EAGAIN &&
+			    errno != ENOMEM && errno != ENOBUFS)
+				break; /* the socket is gone */
+			continue;
+		}
+		int k = 0;
+		for (int i = 0; i < n; i++) {
+			if (rm[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue; /* oversized: dropped */
+			size_t len = dns_answer(w->s->z, w->s->up, cache,
+			    in[i], rm[i].msg_len, out[k], UDP_MAX, false);
+			if (len == 0)
+				continue; /* also a shut-down socket's 0 bytes */
+			siov[k] = (struct iovec){ out[k], len };
+			sm[k].msg_hdr = (struct msghdr){
+				.msg_name = &from[i],
+				.msg_namelen = rm[i].msg_hdr.msg_namelen,
+				.msg_iov = &siov[k],
+				.msg_iovlen = 1,
+			};
+			k++;
+		}
+		for (int off = 0; off < k;) {
+			int sent = sendmmsg(w->fd, sm + off,
+			    (unsigned)(k - off), MSG_DONTWAIT);
+			if (sent <= 0)
+				break; /* a full socket buffer drops */
+			off += sent;
 		}
 	}
 	dns_cache_free(cache);
@@ -296,6 +296,12 @@ void dns_server_stop(struct dns_server *s)
 	if (s->stopfd >= 0 && write(s->stopfd, &one, sizeof(one)) < 0) {
 		/* nothing better to do: threads also see closed sockets */
 	}
+	/* A UDP thread checks the flag before each recvmmsg; shutdown wakes
+	 * one asleep in it (and makes later calls return at once). */
+	__atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < s->nudp; i++)
+		if (s->udp[i].fd >= 0)
+			shutdown(s->udp[i].fd, SHUT_RDWR);
 	for (size_t i = 0; i < s->nudp; i++) {
 		if (s->udp[i].started)
 			pthread_join(s->udp[i].th, NULL);
