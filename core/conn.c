@@ -962,7 +962,15 @@ static int dial(struct kb_net *n, size_t i, nng_stream **out, char *err,
 				    nng_strerror(rv));
 				return KB_EINVAL;
 			}
-			n->up_tls[i] = cfg;
+			/* Two reconnect threads may overlap for a moment. */
+			pthread_mutex_lock(&n->mu);
+			if (n->up_tls[i] == NULL) {
+				n->up_tls[i] = cfg;
+				cfg = NULL;
+			}
+			pthread_mutex_unlock(&n->mu);
+			if (cfg)
+				nng_tls_config_free(cfg);
 		}
 		rv = nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, n->up_tls[i]);
 	}

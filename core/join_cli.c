@@ -284,31 +284,32 @@ struct addr {
 static int write_worker(const char *dir, const char *node, const struct addr *as,
     size_t na, const char *plugins, char *err, size_t errlen)
 {
-	size_t cap = strlen(plugins) + 4 * PATH_MAX + 2048 + na * 2 * 340;
+	size_t cap = strlen(plugins) + 4 * PATH_MAX + 2048 + na * 2 * 320;
 	char *y = malloc(cap), path[PATH_MAX + 32];
 	if (y == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return KB_ENOMEM;
 	}
-	/* One address as a string, as ever; several as a list, which the
-	 * uplink tries in turn (and moves along when one host goes away). */
-	char all[MAX_ADDRS * 302] = "", join[MAX_ADDRS * 340] = "";
+	/* One string, several addresses comma-separated: the uplink tries them
+	 * in turn (and moves along when one host goes away). A string, not a
+	 * list, so that `--set bus.join=…` can still replace it whole. */
+	char all[MAX_ADDRS * 302] = "", join[MAX_ADDRS * 320 + 128] = "";
 	size_t ao = 0, jo = 0;
 	for (size_t i = 0; i < na; i++)
 		ao += (size_t)snprintf(all + ao, sizeof(all) - ao, "%s%s", i ? "," : "", as[i].hp);
-	if (na == 1)
-		snprintf(join, sizeof(join), "  join: \"tls+tcp://%s\"\n", as[0].hp);
-	else
-		for (size_t i = 0; i < na; i++)
-			jo += (size_t)snprintf(join + jo, sizeof(join) - jo, "%s    - \"tls+tcp://%s\"\n",
-			    i ? "" : "  # control-plane hosts, tried in turn\n  join:\n", as[i].hp);
+	if (na > 1)
+		jo += (size_t)snprintf(join, sizeof(join), "  # control-plane hosts, tried in turn\n");
+	jo += (size_t)snprintf(join + jo, sizeof(join) - jo, "  join: \"");
+	for (size_t i = 0; i < na; i++)
+		jo += (size_t)snprintf(join + jo, sizeof(join) - jo, "%stls+tcp://%s", i ? "," : "", as[i].hp);
+	snprintf(join + jo, sizeof(join) - jo, "\"\n");
 	snprintf(y, cap,
 	    "# Written by `kubus join %s`: this worker's host, joined to the control\n"
 	    "# plane's bus with its own certificate (principal node:%s).\n"
 	    "#   kubus run -c %s/worker.yaml\n"
-	    "# More control-plane hosts of the same cluster: make bus.join a list\n"
-	    "# (or \"a,b,c\"); the uplink uses the first that answers and moves to\n"
-	    "# another when its host goes away.\n"
+	    "# More control-plane hosts of the same cluster: add them to bus.join,\n"
+	    "# comma-separated (or make it a list); the uplink uses the first that\n"
+	    "# answers and moves to another when its host goes away.\n"
 	    "host:\n"
 	    "  name: %s\n"
 	    "  data_dir: %s\n"

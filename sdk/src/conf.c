@@ -487,14 +487,6 @@ static int set_value(kb_conf *n, const char *value, const char *path, char *err,
 	return KB_OK;
 }
 
-static bool seq_of_scalars(const kb_conf *n)
-{
-	for (size_t i = 0; i < n->len; i++)
-		if (n->items[i]->type != KB_CONF_SCALAR)
-			return false;
-	return true;
-}
-
 int kb_conf_set(kb_conf *root, const char *path, const char *value, char *err,
     size_t errlen)
 {
@@ -509,10 +501,7 @@ int kb_conf_set(kb_conf *root, const char *path, const char *value, char *err,
 	rc = set_walk(root, path, true, &n, err, errlen);
 	if (rc != KB_OK)
 		return rc;
-	/* A list of scalars may be replaced whole by one scalar, as a string
-	 * option that takes a list reads it (`--set bus.join=a,b`). */
-	if (n && (n->type == KB_CONF_MAP ||
-	        (n->type == KB_CONF_SEQ && !seq_of_scalars(n)))) {
+	if (n && (n->type == KB_CONF_MAP || n->type == KB_CONF_SEQ)) {
 		set_err(err, errlen, "cannot set `%s`: it is %s, not a scalar",
 		    path, type_name(n->type));
 		return KB_EINVAL;

@@ -335,12 +335,6 @@ static void test_set_override(void **state)
 	    KB_CONF_NULL);
 	assert_int_equal(kb_conf_set(root, "list[1]", "B", NULL, 0), KB_OK);
 	assert_string_equal(kb_conf_str(kb_conf_path(root, "list[1]")), "B");
-	/* A list of scalars is replaced whole (`--set bus.join=a,b`). */
-	assert_int_equal(kb_conf_set(root, "list", "x,y", err, sizeof(err)),
-	    KB_OK);
-	assert_int_equal(kb_conf_type(kb_conf_get(root, "list")),
-	    KB_CONF_SCALAR);
-	assert_string_equal(kb_conf_str(kb_conf_get(root, "list")), "x,y");
 	kb_conf_free(root);
 }
 
@@ -413,9 +407,6 @@ static void test_set_errors(void **state)
 	    "cannot set `new.list[0]`: no sequence to index");
 	expect_set_err(root, "plugins[0].config",
 	    "cannot set `plugins[0].config`: it is a map, not a scalar");
-	/* A list of maps is not replaced by a scalar. */
-	expect_set_err(root, "plugins",
-	    "cannot set `plugins`: it is a sequence, not a scalar");
 	expect_set_err(root, "a..b", "cannot set `a..b`: malformed path");
 	expect_set_err(root, "", "cannot set an empty path");
 	assert_int_equal(kb_conf_set(root, "x[", "v", NULL, 0), KB_EINVAL);

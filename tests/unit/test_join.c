@@ -553,10 +553,25 @@ static void test_join_several_addresses(void **state)
 	char *wy = kbt_slurp(path);
 	assert_non_null(wy);
 	char want[256];
-	snprintf(want, sizeof(want), "  join:\n    - \"tls+tcp://127.0.0.1:%d\"\n    - \"tls+tcp://127.0.0.1:%d\"\n",
+	snprintf(want, sizeof(want), "  join: \"tls+tcp://127.0.0.1:%d,tls+tcp://127.0.0.1:%d\"\n",
 	    dead, c->port);
 	assert_non_null(strstr(wy, want));
 	free(wy);
+	/* What it wrote parses, and --set bus.join=… still replaces it. */
+	char dd[1200], set[128];
+	snprintf(dd, sizeof(dd), "%s/wm-parse", c->dir);
+	snprintf(set, sizeof(set), "bus.join=tls+tcp://127.0.0.1:%d , tls+tcp://127.0.0.1:%d,", c->port, dead);
+	const char *sets[] = { set, NULL };
+	struct kb_host_opts o = { .config_file = path, .data_dir = dd, .sets = sets };
+	struct kb_host *h = kb_host_new(&o, err, sizeof(err));
+	if (h == NULL)
+		fail_msg("the written worker.yaml with --set: %s", err);
+	snprintf(want, sizeof(want), "tls+tcp://127.0.0.1:%d", c->port);
+	assert_string_equal(h->join[0], want);
+	snprintf(want, sizeof(want), "tls+tcp://127.0.0.1:%d", dead);
+	assert_string_equal(h->join[1], want);
+	assert_null(h->join[2]);
+	kb_host_free(h);
 	struct kbt_host *w = start_worker(c, "wm");
 	snprintf(want, sizeof(want), "tls+tcp://127.0.0.1:%d", c->port);
 	assert_string_equal(kb_net_uplink_url(kbt_host_core(w)->net), want);

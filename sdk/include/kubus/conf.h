@@ -69,9 +69,7 @@ const char *kb_conf_where(const kb_conf *n);
 /* --- changing a tree (the host's --set) ---------------------------------- */
 
 /* Set the scalar at a dotted path under `root`, creating maps on the way.
- * A list of scalars there is replaced whole (a KB_OPT_STRLIST reads the
- * scalar as a list of one). Fails with KB_EINVAL when the path crosses a
- * scalar or a sequence, or ends at a map or a list of maps. */
+ * Fails with KB_EINVAL when the path crosses a scalar or a sequence. */
 int kb_conf_set(kb_conf *root, const char *path, const char *value,
     char *err, size_t errlen);
 /* A new empty map node (for a plugin with no `config:`). */
