@@ -38,11 +38,14 @@
  * Incremental sync: each service keeps the text that removes it (`undo`);
  * a changed service is its undo followed by its new install, so the
  * transaction's size follows the changed services only. */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/netfilter/nf_tables.h>
 #include <nftables/libnftables.h>
 
 #include <kubus/kubus.h>
@@ -50,8 +53,10 @@
 #include <kubus/strmap.h>
 
 #include "../proxy/pxbuf.h"
+#include "nl.h"
 
-#define TABLE "ip kubus-proxy"
+#define TABLE_NAME "kubus-proxy"
+#define TABLE "ip " TABLE_NAME
 
 struct nftbe {
 	kb_ctx *ctx;
@@ -65,8 +70,16 @@ struct nftbe {
 	/* endpoint maps and their chains that exist in the table: name of
 	 * the chain ("l10t") -> 1 */
 	struct kb_strmap lbs;
-	/* one sync's elements of the endpoint maps: map name -> pxbuf */
+	/* one sync's elements of the endpoint maps: map name -> pxbuf (text,
+	 * or in a full sync binary records: key then data) */
 	struct kb_strmap el_maps;
+	/* the endpoint maps are named <x>-g<gen>: a full sync fills new ones
+	 * next to the live table before it swaps the rest */
+	unsigned gen;
+	bool full;       /* this sync is a full one */
+	bool bad;        /* an address did not parse */
+	struct pxbuf t0; /* full sync: creates the new endpoint maps */
+	struct pxbuf t0_undo; /* and deletes them again */
 };
 
 /* What removing one service takes: its text, and the endpoint IPs whose
@@ -160,32 +173,63 @@ static void pxbuf_free_ptr(void *v)
  * elements, and a changed endpoint is an element deleted and one added.
  * Creates the map and chain in `o` the first time; writes the chain's name
  * to `chain`. */
+/* Binary element of an endpoint map, as the kernel compares it: each
+ * field of a concatenation in its own 32-bit register (ports big-endian
+ * and zero-padded, the numgen index in host order), key then data. */
+static void bin_elem(struct nftbe *b, struct pxbuf *l, bool nodeport,
+    const char *cip, uint16_t port, uint32_t idx,
+    const struct kb_px_endpoint *ep)
+{
+	unsigned char r[20] = { 0 };
+	size_t k = 0;
+	if (!nodeport) {
+		if (inet_pton(AF_INET, cip, r) != 1)
+			b->bad = true;
+		k = 4;
+	}
+	uint16_t pbe = htons(port);
+	memcpy(r + k, &pbe, 2);
+	memcpy(r + k + 4, &idx, 4);
+	k += 8;
+	if (inet_pton(AF_INET, ep->ip, r + k) != 1)
+		b->bad = true;
+	pbe = htons(ep->port);
+	memcpy(r + k + 4, &pbe, 2);
+	pxbuf_addn(l, (const char *)r, k + 8);
+}
+
+static size_t map_klen(const char *name)
+{
+	return name[0] == 'f' ? 8 : 12;
+}
+
 static void lb_map(struct nftbe *b, struct pxbuf *o, struct pxbuf *undo,
     bool nodeport, const char *cip, const struct kb_px_port *p,
     const struct kb_px_endpoint *eps, size_t n, char chain[32])
 {
 	char pl = proto_letter(p->proto);
 	const char *pr = proto_name(p->proto);
-	char map[32];
+	char map[40];
 	snprintf(chain, 32, "%c%zu%c", nodeport ? 'm' : 'l', n, pl);
-	snprintf(map, sizeof(map), "%c%zu%c", nodeport ? 'f' : 'e', n, pl);
+	snprintf(map, sizeof(map), "%c%zu%c-g%u", nodeport ? 'f' : 'e', n, pl,
+	    b->gen);
 	if (kb_strmap_get(&b->lbs, chain) == NULL) {
-		if (nodeport)
-			pxbuf_add(o,
-			    "add map " TABLE
-			    " %s { typeof th dport . numgen random mod %zu : ip daddr . th dport; }\n"
-			    "add chain " TABLE " %s\n"
-			    "add rule " TABLE
-			    " %s meta l4proto %s dnat ip to th dport . numgen random mod %zu map @%s\n",
-			    map, n, chain, chain, pr, n, map);
-		else
-			pxbuf_add(o,
-			    "add map " TABLE
-			    " %s { typeof ip daddr . th dport . numgen random mod %zu : ip daddr . th dport; }\n"
-			    "add chain " TABLE " %s\n"
-			    "add rule " TABLE
-			    " %s meta l4proto %s dnat ip to ip daddr . th dport . numgen random mod %zu map @%s\n",
-			    map, n, chain, chain, pr, n, map);
+		/* `tcp dport`, not `th dport`: libnftables refuses a rule
+		 * after `meta l4proto tcp` against a th-typed map it reads
+		 * back from the kernel ("conflicting protocols") */
+		if (b->full)
+			pxbuf_add(&b->t0_undo, "delete map " TABLE " %s\n",
+			    map);
+		pxbuf_add(b->full ? &b->t0 : o,
+		    "add map " TABLE
+		    " %s { typeof %s%s dport . numgen random mod %zu : ip daddr . %s dport; }\n",
+		    map, nodeport ? "" : "ip daddr . ", pr, n, pr);
+		pxbuf_add(o,
+		    "add chain " TABLE " %s\n"
+		    "add rule " TABLE
+		    " %s meta l4proto %s dnat ip to %s%s dport . numgen random mod %zu map @%s\n",
+		    chain, chain, pr, nodeport ? "" : "ip daddr . ", pr, n,
+		    map);
 		if (kb_strmap_put(&b->lbs, chain, (void *)1, NULL))
 			o->oom = true;
 	}
@@ -196,17 +240,22 @@ static void lb_map(struct nftbe *b, struct pxbuf *o, struct pxbuf *undo,
 	}
 	pxbuf_add(undo, "delete element " TABLE " %s { ", map);
 	for (size_t j = 0; j < n; j++) {
-		if (nodeport) {
+		if (b->full)
+			bin_elem(b, l, nodeport, cip,
+			    nodeport ? p->node_port : p->port, (uint32_t)j,
+			    &eps[j]);
+		else if (nodeport)
 			el_add(l, "%u . %zu : %s . %u", p->node_port, j,
 			    eps[j].ip, eps[j].port);
-			pxbuf_add(undo, "%s%u . %zu", j ? ", " : "",
-			    p->node_port, j);
-		} else {
+		else
 			el_add(l, "%s . %u . %zu : %s . %u", cip, p->port, j,
 			    eps[j].ip, eps[j].port);
+		if (nodeport)
+			pxbuf_add(undo, "%s%u . %zu", j ? ", " : "",
+			    p->node_port, j);
+		else
 			pxbuf_add(undo, "%s%s . %u . %zu", j ? ", " : "", cip,
 			    p->port, j);
-		}
 	}
 	pxbuf_add(undo, " }\n");
 }
@@ -464,15 +513,54 @@ static void emit_elements(struct nftbe *b, struct pxbuf *o)
 			o->oom = true;
 		pxbuf_reset(v[i].l);
 	}
-	kb_strmap_each(&b->el_maps, emit_map, o);
+	if (!b->full) /* a full sync sends them with pxnl (batch_maps) */
+		kb_strmap_each(&b->el_maps, emit_map, o);
 	kb_strmap_clear(&b->el_maps, pxbuf_free_ptr);
+}
+
+struct batch_arg {
+	struct nftbe *b;
+	struct pxnl_batch *t;
+	bool oom;
+};
+
+static void batch_map(void *arg, const char *name, void *val)
+{
+	struct batch_arg *a = arg;
+	struct pxbuf *l = val;
+	size_t klen = map_klen(name), rec = klen + 8;
+	if (l->oom)
+		a->oom = true;
+	for (size_t off = 0; off + rec <= l->n; off += rec)
+		pxnl_elem(a->t, TABLE_NAME, name, l->p + off, klen,
+		    l->p + off + klen, 8);
+}
+
+/* A full sync's endpoint map elements, as one netlink batch. */
+static int batch_maps(struct nftbe *b)
+{
+	struct pxnl_batch t;
+	struct batch_arg a = { .b = b, .t = &t };
+	pxnl_begin(&t);
+	kb_strmap_each(&b->el_maps, batch_map, &a);
+	if (a.oom || b->bad) {
+		pxnl_free(&t);
+		return a.oom ? kb_fail(b->ctx, KB_ENOMEM, "out of memory") :
+			       kb_fail(b->ctx, KB_EINVAL,
+				   "an address does not parse as IPv4");
+	}
+	int rc = pxnl_commit(&t);
+	if (rc != 0) {
+		kb_error(b->ctx, "nftables: adding the endpoint map elements failed",
+		    "err=\"%s\"", strerror(-rc));
+		return KB_ESYS;
+	}
+	return 0;
 }
 
 static void base_table(struct pxbuf *o, const char *cidr)
 {
 	pxbuf_add(o,
-	    "add table " TABLE "\n"
-	    "delete table " TABLE "\n"
 	    "table " TABLE " {\n"
 	    " set cluster-ips { type ipv4_addr; }\n"
 	    " set hairpin { type ipv4_addr . ipv4_addr; }\n"
@@ -539,6 +627,104 @@ static const struct kb_px_service *find(const struct kb_px_state *st,
 	return NULL;
 }
 
+/* What a full sync finds in the table: the text that deletes every named
+ * set and chain, and the next free map generation. */
+struct old_names {
+	struct pxbuf sets, chains;
+	unsigned gen;
+};
+
+static void note_old(void *arg, bool chain, const char *name, uint32_t flags)
+{
+	struct old_names *o = arg;
+	if (chain) {
+		pxbuf_add(&o->chains, "delete chain " TABLE " %s\n", name);
+		return;
+	}
+	if (flags & NFT_SET_ANONYMOUS) /* goes with its rule */
+		return;
+	pxbuf_add(&o->sets, "delete %s " TABLE " %s\n",
+	    flags & NFT_SET_MAP ? "map" : "set", name);
+	const char *g = strstr(name, "-g");
+	if (g && g[2] >= '0' && g[2] <= '9') {
+		unsigned long v = strtoul(g + 2, NULL, 10);
+		if (v >= o->gen && v < 0x7fffffff)
+			o->gen = (unsigned)v + 1;
+	}
+}
+
+/* A full sync, atomic for whoever uses the table, in three steps:
+ *  1. (libnftables) create the endpoint maps of a new generation, empty,
+ *     in the table (created if missing); no rule uses them yet;
+ *  2. (raw netlink, nl.c) fill them: ~100,000 elements in one batch;
+ *  3. (libnftables, one transaction) delete every rule, set and chain the
+ *     table had but the new maps, and write the rest of the ruleset.
+ * Until step 3 commits the old ruleset serves; after it, the new one. Text
+ * for the ~100,000 endpoint elements cost libnftables ~1 s of parsing;
+ * step 2 costs little more than the kernel's inserts. */
+static int full_sync(struct nftbe *b, const struct kb_px_state *st,
+    struct pxbuf *o, struct kb_strmap *fresh)
+{
+	struct old_names old = { .gen = b->gen + 1 };
+	int rc = 0;
+	int lr = pxnl_list(TABLE_NAME, note_old, &old);
+	if (lr != 0 && lr != -ENOENT) {
+		kb_error(b->ctx, "nftables: cannot list the table",
+		    "err=\"%s\"", strerror(-lr));
+		rc = KB_ESYS;
+		goto out;
+	}
+	b->gen = old.gen;
+	b->full = true;
+	b->bad = false;
+	kb_strmap_clear(&b->hp, NULL);
+	kb_strmap_clear(&b->lbs, NULL);
+	pxbuf_reset(&b->el_hp_del);
+	pxbuf_reset(&b->t0);
+	pxbuf_reset(&b->t0_undo);
+	pxbuf_add(&b->t0, "add table " TABLE "\n");
+	if (lr == 0) {
+		pxbuf_add(o, "flush table " TABLE "\n");
+		pxbuf_addn(o, old.sets.p ? old.sets.p : "", old.sets.n);
+		pxbuf_addn(o, old.chains.p ? old.chains.p : "", old.chains.n);
+		if (old.sets.oom || old.chains.oom)
+			o->oom = true;
+	}
+	base_table(o, st->service_cidr);
+	for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
+		struct svcrec *u = install(b, o, &st->svcs[i]);
+		if (u == NULL || kb_strmap_put(fresh, st->svcs[i].key, u, NULL)) {
+			rec_free(u);
+			rc = KB_ENOMEM;
+		}
+	}
+	bool made = false;
+	if (rc == 0)
+		rc = apply(b, &b->t0);
+	if (rc == 0) {
+		made = true;
+		rc = batch_maps(b);
+	}
+	emit_elements(b, o);
+	if (rc == 0)
+		rc = apply(b, o);
+	if (rc != 0 && made) {
+		/* leave the table as it was (or as missing as it was) */
+		if (lr == -ENOENT)
+			nft_run_cmd_from_buffer(b->nft,
+			    "delete table " TABLE "\n");
+		else if (b->t0_undo.n && !b->t0_undo.oom)
+			nft_run_cmd_from_buffer(b->nft, b->t0_undo.p);
+	}
+out:
+	b->full = false;
+	pxbuf_free(&old.sets);
+	pxbuf_free(&old.chains);
+	pxbuf_free(&b->t0);
+	pxbuf_free(&b->t0_undo);
+	return rc;
+}
+
 static int nft_sync(void *state, const struct kb_px_state *st)
 {
 	struct nftbe *b = state;
@@ -547,21 +733,7 @@ static int nft_sync(void *state, const struct kb_px_state *st)
 	bool full = st->full || !b->have_table;
 	int rc = 0;
 	if (full) {
-		kb_strmap_clear(&b->hp, NULL);
-		kb_strmap_clear(&b->lbs, NULL);
-		pxbuf_reset(&b->el_hp_del);
-		base_table(&o, st->service_cidr);
-		for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
-			struct svcrec *u = install(b, &o, &st->svcs[i]);
-			if (u == NULL ||
-			    kb_strmap_put(&fresh, st->svcs[i].key, u, NULL)) {
-				rec_free(u);
-				rc = KB_ENOMEM;
-			}
-		}
-		emit_elements(b, &o);
-		if (rc == 0)
-			rc = apply(b, &o);
+		rc = full_sync(b, st, &o, &fresh);
 		if (rc == 0) {
 			kb_strmap_clear(&b->undo, rec_free);
 			b->undo = fresh;
@@ -696,6 +868,8 @@ static void nftbe_fini(void *state)
 	pxbuf_free(&b->el_nosvc);
 	pxbuf_free(&b->el_nonp);
 	pxbuf_free(&b->el_cip);
+	pxbuf_free(&b->t0);
+	pxbuf_free(&b->t0_undo);
 	nft_ctx_free(b->nft);
 	free(b);
 }

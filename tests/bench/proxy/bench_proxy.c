@@ -168,12 +168,50 @@ struct result {
 	bool ok;
 };
 
+/* The name of endpoint map `map` in the nft table: the backend names its
+ * maps <map>-g<generation>; `map` itself when it is not found. */
+static void nft_map_name(const char *map, char *out, size_t size)
+{
+	snprintf(out, size, "%s", map);
+	FILE *f = popen("nft -t list table ip kubus-proxy 2>/dev/null", "r");
+	if (f == NULL)
+		return;
+	char line[512], want[64];
+	snprintf(want, sizeof(want), "map %s-g", map);
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, want, strlen(want)) == 0) {
+			p += 4;
+			snprintf(out, size, "%.*s", (int)strcspn(p, " {\n"), p);
+		}
+	}
+	pclose(f);
+}
+
+/* The lines of the terse table listing that start with `start` and hold
+ * `has`; -1 when it cannot be listed. */
+static long nft_count(const char *start, const char *has)
+{
+	FILE *f = popen("nft -t list table ip kubus-proxy 2>/dev/null", "r");
+	if (f == NULL)
+		return -1;
+	char line[512];
+	long n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = line + strspn(line, " \t");
+		if (!strncmp(p, start, strlen(start)) && strstr(p, has))
+			n++;
+	}
+	return pclose(f) == 0 ? n : -1;
+}
+
 /* Count the elements of map `map` in the nft table (" : " per element);
  * -1 when it cannot be listed. */
 static long nft_map_elems(const char *map, const char *must_have)
 {
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd), "nft list map ip kubus-proxy %s 2>&1", map);
+	char cmd[256], name[128];
+	nft_map_name(map, name, sizeof(name));
+	snprintf(cmd, sizeof(cmd), "nft list map ip kubus-proxy %s 2>&1", name);
 	FILE *f = popen(cmd, "r");
 	if (f == NULL)
 		return -1;
@@ -389,6 +427,27 @@ static struct result run_backend(const char *name, const char *conf_yaml,
 	}
 	free(one);
 	free(onec);
+	if (check && is_nft && rc == 0) {
+		/* a full sync over the live table (the proxy's retry, or a
+		 * restart without cleanup) replaces it: one endpoint map, of
+		 * the new generation, with every endpoint */
+		char old[128], now[128];
+		nft_map_name(map, old, sizeof(old));
+		s.full = true;
+		s.changed = NULL;
+		s.nchanged = 0;
+		rc = ops->sync(st, &s);
+		nft_map_name(map, now, sizeof(now));
+		long n = rc == 0 ? nft_map_elems(map, NULL) : -1;
+		long maps = nft_count("map ", "-g");
+		if (rc != 0 || !strcmp(old, now) ||
+		    n != (long)(w->nsvc * w->neps) || maps != 1) {
+			fprintf(stderr,
+			    "check: second full sync: rc=%d, map %s then %s, %ld elements (want %zu), %ld endpoint maps (want 1)\n",
+			    rc, old, now, n, w->nsvc * w->neps, maps);
+			rc = 1;
+		}
+	}
 	t0 = now_s();
 	int crc = ops->cleanup(st);
 	r.cleanup_s = now_s() - t0;
