@@ -302,6 +302,10 @@ struct api_event {
 	const json_t *obj;
 	const json_t *old;    /* previous version, NULL for ADDED */
 	int64_t rev;
+	/* obj as msgpack (api_mp_encode), encoded once per event and shared
+	 * by every callback watcher; borrowed for the call. NULL: encode obj. */
+	const char *obj_mp;
+	size_t obj_mp_len;
 };
 
 /* Start a watch stream for a request (list-watch from req's

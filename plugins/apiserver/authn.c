@@ -235,27 +235,11 @@ __attribute__((destructor)) static void az_cache_free(void)
 	pthread_mutex_unlock(&az_mu);
 }
 
-bool api_authorize(struct api_server *s, const struct api_user *u, const char *verb,
+/* The authorizer's answer, through the decision cache. */
+static bool ask(struct api_server *s, const struct api_user *u, const char *verb,
     const char *group, const char *resource, const char *sub, const char *ns,
     const char *name, char *reason, size_t rlen)
 {
-	bool decided;
-	if (u == NULL || u->name == NULL) {
-		snprintf(reason, rlen, "no user");
-		return false;
-	}
-	bool node = node_allows(u, verb, resource, sub, ns, name, &decided);
-	if (decided && node)
-		return true;
-	/* A node's own Node and Lease are all it may change of those: the
-	 * Node authorizer's no is final there (RBAC's system:nodes rules
-	 * would otherwise let one kubelet change another's Node). */
-	if (decided && resource != NULL &&
-	    (!strcmp(resource, "nodes") || !strcmp(resource, "leases"))) {
-		snprintf(reason, rlen, "node \"%s\" may only change its own %s",
-		    u->name + 5, resource);
-		return false;
-	}
 	char *key = az_key(u, verb, group, resource, sub, ns, name);
 	bool cached;
 	if (key && az_lookup(key, &cached, reason, rlen)) {
@@ -297,4 +281,37 @@ bool api_authorize(struct api_server *s, const struct api_user *u, const char *v
 	free(key);
 	kb_msg_free(rep);
 	return allowed;
+}
+
+bool api_authorize(struct api_server *s, const struct api_user *u, const char *verb,
+    const char *group, const char *resource, const char *sub, const char *ns,
+    const char *name, char *reason, size_t rlen)
+{
+	bool decided;
+	if (u == NULL || u->name == NULL) {
+		snprintf(reason, rlen, "no user");
+		return false;
+	}
+	bool node = node_allows(u, verb, resource, sub, ns, name, &decided);
+	if (decided && node)
+		return true;
+	/* A node's own Node and Lease are all it may change of those: the
+	 * Node authorizer's no is final there (RBAC's system:nodes rules
+	 * would otherwise let one kubelet change another's Node). */
+	if (decided && resource != NULL &&
+	    (!strcmp(resource, "nodes") || !strcmp(resource, "leases"))) {
+		snprintf(reason, rlen, "node \"%s\" may only change its own %s",
+		    u->name + 5, resource);
+		return false;
+	}
+	/* The rules only allow (a request is allowed when one rule matches
+	 * it), and a rule matches the question without a name only when it
+	 * allows every name (no `names`, or "*" with no "!" exclusion). So a
+	 * yes without the name is a yes for every name: one cached decision
+	 * per (user, verb, resource, namespace) rather than one per object,
+	 * which a controller touching thousands of pods would always miss.
+	 * A no says nothing about this name: ask with it. */
+	if (name != NULL && ask(s, u, verb, group, resource, sub, ns, NULL, reason, rlen))
+		return true;
+	return ask(s, u, verb, group, resource, sub, ns, name, reason, rlen);
 }

@@ -207,13 +207,31 @@ static bool authorized(struct api_server *s, const struct api_req *req, struct a
 
 /* --- watch over the bus ------------------------------------------------------------ */
 
+/* {watch_id, type, object}: the object's bytes as the cache encoded them
+ * once for every watcher, so a watcher costs a copy, not an encoding. */
 static void on_event(void *arg, const struct api_event *ev)
 {
 	struct bus_watch *bw = arg;
-	json_t *o = json_pack("{s:I, s:s, s:O}", "watch_id", (json_int_t)bw->id, "type", ev->type,
-	    "object", ev->obj);
-	kb_body *b = o ? json_body(o) : NULL;
-	json_decref(o);
+	char *own = NULL;
+	const char *obj = ev->obj_mp;
+	size_t len = ev->obj_mp_len;
+	if (obj == NULL) {
+		if (api_mp_encode(ev->obj, &own, &len) != 0)
+			return;
+		obj = own;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	kb_mp_pack(&pk, "s:I", "watch_id", (int64_t)bw->id);
+	kb_mp_pack(&pk, "s:s", "type", ev->type);
+	kb_mp_pack_cstr(&pk, "object");
+	msgpack_sbuffer_write(&sb, obj, len);
+	free(own);
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
 	if (b && kb_publish(bw->s->ctx, bw->topic, b) != 0)
 		kb_body_unref(b);
 }

@@ -38,6 +38,8 @@ struct ev {
 	size_t len;
 	char *tline;          /* the same as a one-row Table, on first need */
 	size_t tlen;
+	char *mp;             /* obj as msgpack, for callback watchers, on first need */
+	size_t mplen;
 };
 
 struct api_cache {
@@ -159,6 +161,7 @@ static void ev_clear(struct ev *e)
 	json_decref(e->old);
 	free(e->line);
 	free(e->tline);
+	free(e->mp);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -230,7 +233,19 @@ static char seen_type(const struct api_watcher *w, const struct ev *e)
 
 /* --- applying store events ------------------------------------------------------- */
 
-static void notify_fns(struct api_cache *c, const struct ev *e)
+/* The event for a callback watcher, with the object's msgpack encoded
+ * once for all of them (NULL when out of memory: each encodes its own). */
+static struct api_event fn_event(struct ev *e, char t)
+{
+	if (e->mp == NULL && api_mp_encode(e->obj, &e->mp, &e->mplen) != 0)
+		e->mp = NULL;
+	return (struct api_event){
+		.type = type_name(t), .obj = e->obj, .old = e->old, .rev = e->rev,
+		.obj_mp = e->mp, .obj_mp_len = e->mplen,
+	};
+}
+
+static void notify_fns(struct api_cache *c, struct ev *e)
 {
 	for (struct api_watcher *w = c->fns; w; w = w->next) {
 		if (e->rev <= w->min_rev)
@@ -238,9 +253,7 @@ static void notify_fns(struct api_cache *c, const struct ev *e)
 		char t = seen_type(w, e);
 		if (t == 0)
 			continue;
-		struct api_event ev = {
-			.type = type_name(t), .obj = e->obj, .old = e->old, .rev = e->rev,
-		};
+		struct api_event ev = fn_event(e, t);
 		w->fn(w->arg, &ev);
 	}
 }
@@ -1003,7 +1016,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 			struct ev *ev = ring_at(c, i);
 			char t2 = ev->rev > w->min_rev ? seen_type(w, ev) : 0;
 			if (t2) {
-				struct api_event x = { .type = type_name(t2), .obj = ev->obj, .old = ev->old, .rev = ev->rev };
+				struct api_event x = fn_event(ev, t2);
 				w->fn(w->arg, &x);
 			}
 		}

@@ -13,7 +13,8 @@
 #include "e2e.h"
 #include "harness.h"
 
-/* The default RBAC plus a read-only group for the Forbidden checks. */
+/* The default RBAC plus a read-only group for the Forbidden checks, which
+ * may also patch the one ConfigMap cm1 (a rule with `names`). */
 static const char config_yaml[] =
     "host:\n"
     "  name: e2e\n"
@@ -29,6 +30,11 @@ static const char config_yaml[] =
     "      verbs: [get, list, watch]\n"
     "      apiGroups: [\"*\"]\n"
     "      resources: [\"*\"]\n"
+    "    - groups: [viewers]\n"
+    "      verbs: [patch]\n"
+    "      apiGroups: [\"\"]\n"
+    "      resources: [configmaps]\n"
+    "      names: [cm1]\n"
     "plugins:\n"
     "  - name: store\n"
     "    use: store-lmdb\n"

@@ -496,6 +496,24 @@ static void forbidden_and_unauthorized(struct e2e *e)
 	e2e_kubectl(e, "viewer may read", 0,
 	    ARGS("--token=%s get cm cm1 -n e2e", v), "~^cm1 +[0-9]+ +[0-9]+s$",
 	    NULL);
+	/* A rule naming one object: the decision for one name is not taken
+	 * for another, in either order. */
+	e2e_kubectl(e, "create a ConfigMap the viewer's rule does not name", 0,
+	    "create configmap cm-other -n e2e", "=configmap/cm-other created", NULL);
+	e2e_kubectl(e, "Forbidden patch of an object the rule does not name", 1,
+	    ARGS("--token=%s patch cm cm-other -n e2e -p '{\"data\":{\"x\":\"1\"}}'", v),
+	    "configmaps \"cm-other\" is forbidden: User \"viewer\" cannot patch resource "
+	    "\"configmaps\" in API group \"\" in the namespace \"e2e\"",
+	    NULL);
+	e2e_kubectl(e, "viewer may patch the object its rule names", 0,
+	    ARGS("--token=%s patch cm cm1 -n e2e -p '{\"metadata\":{\"labels\":{\"picked\":\"yes\"}}}'",
+	        v),
+	    "=configmap/cm1 patched", NULL);
+	e2e_kubectl(e, "Forbidden patch again, after an allowed one", 1,
+	    ARGS("--token=%s patch cm cm-other -n e2e -p '{\"data\":{\"x\":\"1\"}}'", v),
+	    "configmaps \"cm-other\" is forbidden", NULL);
+	e2e_kubectl(e, "delete cm-other", 0, "delete configmap cm-other -n e2e",
+	    "=configmap \"cm-other\" deleted", NULL);
 	e2e_kubectl(e, "Forbidden create", 1,
 	    ARGS("--token=%s create configmap nope -n e2e", v),
 	    "configmaps is forbidden: User \"viewer\" cannot create resource \"configmaps\" in API "
