@@ -80,7 +80,15 @@ struct nftbe {
 	bool bad;        /* an address did not parse */
 	struct pxbuf t0; /* full sync: creates the new endpoint maps */
 	struct pxbuf t0_undo; /* and deletes them again */
+	/* a full sync's elements sent with pxnl: ClusterIPs (4-byte keys),
+	 * service ports and NodePorts that goto an l/m chain (key, then the
+	 * chain's name in CHAIN_LEN bytes) */
+	struct pxbuf bin_cip, bin_svc, bin_np;
+	/* the sets that also carry the generation */
+	char n_cip[32], n_svc[32], n_np[40];
 };
+
+#define CHAIN_LEN 32
 
 /* What removing one service takes: its text, and the endpoint IPs whose
  * hairpin elements it holds a reference on. */
@@ -198,6 +206,38 @@ static void bin_elem(struct nftbe *b, struct pxbuf *l, bool nodeport,
 	pxbuf_addn(l, (const char *)r, k + 8);
 }
 
+static uint8_t proto_num(int p)
+{
+	switch (p) {
+	case KB_PX_UDP:
+		return 17;
+	case KB_PX_SCTP:
+		return 132;
+	default:
+		return 6;
+	}
+}
+
+/* Binary element of service-ips (cip given: ip . l4proto . port) or
+ * service-nodeports (l4proto . port) that goes to `chain`. */
+static void bin_goto(struct nftbe *b, struct pxbuf *l, const char *cip,
+    int proto, uint16_t port, const char *chain)
+{
+	unsigned char r[12 + CHAIN_LEN] = { 0 };
+	size_t k = 0;
+	if (cip) {
+		if (inet_pton(AF_INET, cip, r) != 1)
+			b->bad = true;
+		k = 4;
+	}
+	r[k] = proto_num(proto);
+	uint16_t pbe = htons(port);
+	memcpy(r + k + 4, &pbe, 2);
+	k = cip ? 12 : 8;
+	snprintf((char *)r + k, CHAIN_LEN, "%s", chain);
+	pxbuf_addn(l, (const char *)r, k + CHAIN_LEN);
+}
+
 static size_t map_klen(const char *name)
 {
 	return name[0] == 'f' ? 8 : 12;
@@ -210,7 +250,8 @@ static void lb_map(struct nftbe *b, struct pxbuf *o, struct pxbuf *undo,
 	char pl = proto_letter(p->proto);
 	const char *pr = proto_name(p->proto);
 	char map[40];
-	snprintf(chain, 32, "%c%zu%c", nodeport ? 'm' : 'l', n, pl);
+	snprintf(chain, CHAIN_LEN, "%c%zu%c-g%u", nodeport ? 'm' : 'l', n, pl,
+	    b->gen);
 	snprintf(map, sizeof(map), "%c%zu%c-g%u", nodeport ? 'f' : 'e', n, pl,
 	    b->gen);
 	if (kb_strmap_get(&b->lbs, chain) == NULL) {
@@ -218,13 +259,17 @@ static void lb_map(struct nftbe *b, struct pxbuf *o, struct pxbuf *undo,
 		 * after `meta l4proto tcp` against a th-typed map it reads
 		 * back from the kernel ("conflicting protocols") */
 		if (b->full)
-			pxbuf_add(&b->t0_undo, "delete map " TABLE " %s\n",
-			    map);
+			pxbuf_add(&b->t0_undo,
+			    "delete chain " TABLE " %s\n"
+			    "delete map " TABLE " %s\n",
+			    chain, map);
 		pxbuf_add(b->full ? &b->t0 : o,
 		    "add map " TABLE
 		    " %s { typeof %s%s dport . numgen random mod %zu : ip daddr . %s dport; }\n",
 		    map, nodeport ? "" : "ip daddr . ", pr, n, pr);
-		pxbuf_add(o,
+		/* in a full sync with the map, so the rule binds it while it
+		 * is empty (binding a map walks its elements) */
+		pxbuf_add(b->full ? &b->t0 : o,
 		    "add chain " TABLE " %s\n"
 		    "add rule " TABLE
 		    " %s meta l4proto %s dnat ip to %s%s dport . numgen random mod %zu map @%s\n",
@@ -349,8 +394,15 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 	unsigned long long id = ++b->serial;
 	struct pxbuf undo_el = { 0 }, undo = { 0 }, undo_tail = { 0 };
 	struct pxbuf ips = { 0 };
-	el_add(&b->el_cip, "%s", s->cluster_ip);
-	pxbuf_add(&undo_el, "delete element " TABLE " cluster-ips { %s }\n",
+	if (b->full) {
+		unsigned char a[4];
+		if (inet_pton(AF_INET, s->cluster_ip, a) != 1)
+			b->bad = true;
+		pxbuf_addn(&b->bin_cip, (const char *)a, 4);
+	} else {
+		el_add(&b->el_cip, "%s", s->cluster_ip);
+	}
+	pxbuf_add(&undo_el, "delete element " TABLE " %s { %s }\n", b->n_cip,
 	    s->cluster_ip);
 	for (size_t i = 0; i < s->nports; i++) {
 		const struct kb_px_port *p = &s->ports[i];
@@ -361,21 +413,23 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 			char chain[32];
 			lb_map(b, o, &undo_el, false, s->cluster_ip, p, p->eps,
 			    p->neps, chain);
-			el_add(&b->el_svc, "%s . %s . %u : goto %s",
-			    s->cluster_ip, pr, p->port, chain);
+			if (b->full)
+				bin_goto(b, &b->bin_svc, s->cluster_ip,
+				    p->proto, p->port, chain);
+			else
+				el_add(&b->el_svc, "%s . %s . %u : goto %s",
+				    s->cluster_ip, pr, p->port, chain);
 			pxbuf_add(&undo_el,
-			    "delete element " TABLE
-			    " service-ips { %s . %s . %u }\n",
-			    s->cluster_ip, pr, p->port);
+			    "delete element " TABLE " %s { %s . %s . %u }\n",
+			    b->n_svc, s->cluster_ip, pr, p->port);
 		} else if (p->neps) {
 			lb_chain(o, &undo, &undo_tail, s, p, p->eps, p->neps,
 			    's', id, i);
 			el_add(&b->el_svc, "%s . %s . %u : goto s%llup%zu",
 			    s->cluster_ip, pr, p->port, id, i);
 			pxbuf_add(&undo_el,
-			    "delete element " TABLE
-			    " service-ips { %s . %s . %u }\n",
-			    s->cluster_ip, pr, p->port);
+			    "delete element " TABLE " %s { %s . %s . %u }\n",
+			    b->n_svc, s->cluster_ip, pr, p->port);
 		} else {
 			el_add(&b->el_nosvc, "%s . %s . %u : goto reject-chain",
 			    s->cluster_ip, pr, p->port);
@@ -399,12 +453,15 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 			char chain[32];
 			lb_map(b, o, &undo_el, true, s->cluster_ip, p,
 			    p->node_eps, p->nnode_eps, chain);
-			el_add(&b->el_np, "%s . %u : goto %s", pr, p->node_port,
-			    chain);
+			if (b->full)
+				bin_goto(b, &b->bin_np, NULL, p->proto,
+				    p->node_port, chain);
+			else
+				el_add(&b->el_np, "%s . %u : goto %s", pr,
+				    p->node_port, chain);
 			pxbuf_add(&undo_el,
-			    "delete element " TABLE
-			    " service-nodeports { %s . %u }\n",
-			    pr, p->node_port);
+			    "delete element " TABLE " %s { %s . %u }\n",
+			    b->n_np, pr, p->node_port);
 			continue;
 		}
 		char target = 's';
@@ -415,9 +472,8 @@ static struct svcrec *install(struct nftbe *b, struct pxbuf *o,
 		}
 		el_add(&b->el_np, "%s . %u : goto %c%llup%zu", pr, p->node_port,
 		    target, id, i);
-		pxbuf_add(&undo_el,
-		    "delete element " TABLE " service-nodeports { %s . %u }\n",
-		    pr, p->node_port);
+		pxbuf_add(&undo_el, "delete element " TABLE " %s { %s . %u }\n",
+		    b->n_np, pr, p->node_port);
 	}
 	/* elements first (they reference the chains), then the chains, then
 	 * what the chains reference */
@@ -498,8 +554,8 @@ static void emit_elements(struct nftbe *b, struct pxbuf *o)
 	struct {
 		struct pxbuf *l;
 		const char *set;
-	} v[] = { { &b->el_cip, "cluster-ips" }, { &b->el_svc, "service-ips" },
-		{ &b->el_np, "service-nodeports" },
+	} v[] = { { &b->el_cip, b->n_cip }, { &b->el_svc, b->n_svc },
+		{ &b->el_np, b->n_np },
 		{ &b->el_nosvc, "no-endpoint-services" },
 		{ &b->el_nonp, "no-endpoint-nodeports" },
 		{ &b->el_hp, "hairpin" } };
@@ -543,6 +599,19 @@ static int batch_maps(struct nftbe *b)
 	struct batch_arg a = { .b = b, .t = &t };
 	pxnl_begin(&t);
 	kb_strmap_each(&b->el_maps, batch_map, &a);
+	for (size_t off = 0; off + 4 <= b->bin_cip.n; off += 4)
+		pxnl_elem(&t, TABLE_NAME, b->n_cip, b->bin_cip.p + off, 4,
+		    NULL, 0);
+	for (size_t off = 0; off + 12 + CHAIN_LEN <= b->bin_svc.n;
+	     off += 12 + CHAIN_LEN)
+		pxnl_elem_goto(&t, TABLE_NAME, b->n_svc, b->bin_svc.p + off,
+		    12, b->bin_svc.p + off + 12);
+	for (size_t off = 0; off + 8 + CHAIN_LEN <= b->bin_np.n;
+	     off += 8 + CHAIN_LEN)
+		pxnl_elem_goto(&t, TABLE_NAME, b->n_np, b->bin_np.p + off, 8,
+		    b->bin_np.p + off + 8);
+	if (b->bin_cip.oom || b->bin_svc.oom || b->bin_np.oom)
+		a.oom = true;
 	if (a.oom || b->bad) {
 		pxnl_free(&t);
 		return a.oom ? kb_fail(b->ctx, KB_ENOMEM, "out of memory") :
@@ -558,28 +627,52 @@ static int batch_maps(struct nftbe *b)
 	return 0;
 }
 
-static void base_table(struct pxbuf *o, const char *cidr)
+/* The sets a full sync fills with pxnl, of this generation: created with
+ * the endpoint maps, before the rest of the table. */
+static void set_gen(struct nftbe *b, unsigned gen)
+{
+	b->gen = gen;
+	snprintf(b->n_cip, sizeof(b->n_cip), "cluster-ips-g%u", gen);
+	snprintf(b->n_svc, sizeof(b->n_svc), "service-ips-g%u", gen);
+	snprintf(b->n_np, sizeof(b->n_np), "service-nodeports-g%u", gen);
+}
+
+static void gen_sets(struct nftbe *b)
+{
+	pxbuf_add(&b->t0,
+	    "add set " TABLE " %s { type ipv4_addr; }\n"
+	    "add map " TABLE
+	    " %s { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
+	    "add map " TABLE
+	    " %s { type inet_proto . inet_service : verdict; }\n",
+	    b->n_cip, b->n_svc, b->n_np);
+	/* the maps that goto the l/m chains go before those chains */
+	pxbuf_add(&b->t0_undo,
+	    "delete map " TABLE " %s\n"
+	    "delete map " TABLE " %s\n"
+	    "delete set " TABLE " %s\n",
+	    b->n_svc, b->n_np, b->n_cip);
+}
+
+static void base_table(struct nftbe *b, struct pxbuf *o, const char *cidr)
 {
 	pxbuf_add(o,
 	    "table " TABLE " {\n"
-	    " set cluster-ips { type ipv4_addr; }\n"
 	    " set hairpin { type ipv4_addr . ipv4_addr; }\n"
-	    " map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
-	    " map service-nodeports { type inet_proto . inet_service : verdict; }\n"
 	    " map no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
 	    " map no-endpoint-nodeports { type inet_proto . inet_service : verdict; }\n"
 	    " chain reject-chain { reject; }\n"
 	    " chain firewall-check {\n"
 	    "  ip daddr . meta l4proto . th dport vmap @no-endpoint-services\n"
 	    "  fib daddr type local ip daddr != { 127.0.0.0/8, %s } meta l4proto . th dport vmap @no-endpoint-nodeports\n"
-	    "  ip daddr %s ip daddr != @cluster-ips reject\n"
+	    "  ip daddr %s ip daddr != @%s reject\n"
 	    " }\n"
 	    " chain filter-input { type filter hook input priority -110; policy accept; jump firewall-check; }\n"
 	    " chain filter-forward { type filter hook forward priority -110; policy accept; jump firewall-check; }\n"
 	    " chain filter-output { type filter hook output priority -110; policy accept; jump firewall-check; }\n"
 	    " chain services {\n"
-	    "  ip daddr . meta l4proto . th dport vmap @service-ips\n"
-	    "  fib daddr type local ip daddr != { 127.0.0.0/8, %s } meta l4proto . th dport vmap @service-nodeports\n"
+	    "  ip daddr . meta l4proto . th dport vmap @%s\n"
+	    "  fib daddr type local ip daddr != { 127.0.0.0/8, %s } meta l4proto . th dport vmap @%s\n"
 	    " }\n"
 	    " chain nat-prerouting { type nat hook prerouting priority -100; policy accept; jump services; }\n"
 	    /* mark locally generated packets for masquerade, and unmark them
@@ -591,7 +684,7 @@ static void base_table(struct pxbuf *o, const char *cidr)
 	    /* a pod reaching itself through its service */
 	    " ip saddr . ip daddr @hairpin masquerade; }\n"
 	    "}\n",
-	    cidr, cidr, cidr);
+	    cidr, cidr, b->n_cip, b->n_svc, cidr, b->n_np);
 }
 
 static int apply(struct nftbe *b, struct pxbuf *o)
@@ -630,7 +723,7 @@ static const struct kb_px_service *find(const struct kb_px_state *st,
 /* What a full sync finds in the table: the text that deletes every named
  * set and chain, and the next free map generation. */
 struct old_names {
-	struct pxbuf sets, chains;
+	struct pxbuf flush, sets, chains;
 	unsigned gen;
 };
 
@@ -638,6 +731,8 @@ static void note_old(void *arg, bool chain, const char *name, uint32_t flags)
 {
 	struct old_names *o = arg;
 	if (chain) {
+		/* not `flush table`: the new l/m chains have their rules */
+		pxbuf_add(&o->flush, "flush chain " TABLE " %s\n", name);
 		pxbuf_add(&o->chains, "delete chain " TABLE " %s\n", name);
 		return;
 	}
@@ -674,7 +769,7 @@ static int full_sync(struct nftbe *b, const struct kb_px_state *st,
 		rc = KB_ESYS;
 		goto out;
 	}
-	b->gen = old.gen;
+	set_gen(b, old.gen);
 	b->full = true;
 	b->bad = false;
 	kb_strmap_clear(&b->hp, NULL);
@@ -683,14 +778,15 @@ static int full_sync(struct nftbe *b, const struct kb_px_state *st,
 	pxbuf_reset(&b->t0);
 	pxbuf_reset(&b->t0_undo);
 	pxbuf_add(&b->t0, "add table " TABLE "\n");
+	gen_sets(b);
 	if (lr == 0) {
-		pxbuf_add(o, "flush table " TABLE "\n");
+		pxbuf_addn(o, old.flush.p ? old.flush.p : "", old.flush.n);
 		pxbuf_addn(o, old.sets.p ? old.sets.p : "", old.sets.n);
 		pxbuf_addn(o, old.chains.p ? old.chains.p : "", old.chains.n);
-		if (old.sets.oom || old.chains.oom)
+		if (old.flush.oom || old.sets.oom || old.chains.oom)
 			o->oom = true;
 	}
-	base_table(o, st->service_cidr);
+	base_table(b, o, st->service_cidr);
 	for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
 		struct svcrec *u = install(b, o, &st->svcs[i]);
 		if (u == NULL || kb_strmap_put(fresh, st->svcs[i].key, u, NULL)) {
@@ -718,6 +814,10 @@ static int full_sync(struct nftbe *b, const struct kb_px_state *st,
 	}
 out:
 	b->full = false;
+	pxbuf_free(&b->bin_cip);
+	pxbuf_free(&b->bin_svc);
+	pxbuf_free(&b->bin_np);
+	pxbuf_free(&old.flush);
 	pxbuf_free(&old.sets);
 	pxbuf_free(&old.chains);
 	pxbuf_free(&b->t0);
@@ -870,6 +970,9 @@ static void nftbe_fini(void *state)
 	pxbuf_free(&b->el_cip);
 	pxbuf_free(&b->t0);
 	pxbuf_free(&b->t0_undo);
+	pxbuf_free(&b->bin_cip);
+	pxbuf_free(&b->bin_svc);
+	pxbuf_free(&b->bin_np);
 	nft_ctx_free(b->nft);
 	free(b);
 }

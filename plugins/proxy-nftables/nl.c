@@ -229,8 +229,9 @@ static void close_open_msg(struct pxnl_batch *t)
 	t->set = NULL;
 }
 
-void pxnl_elem(struct pxnl_batch *t, const char *table, const char *set,
-    const void *key, size_t klen, const void *data, size_t dlen)
+static void elem(struct pxnl_batch *t, const char *table, const char *set,
+    const void *key, size_t klen, const void *data, size_t dlen,
+    const char *chain)
 {
 	struct pxbuf *b = &t->b;
 	if (t->set != set || t->table != table ||
@@ -255,8 +256,28 @@ void pxnl_elem(struct pxnl_batch *t, const char *table, const char *set,
 		size_t d = attr_open(b, NFTA_SET_ELEM_DATA);
 		attr(b, NFTA_DATA_VALUE, data, dlen);
 		attr_close(b, d);
+	} else if (chain) {
+		size_t d = attr_open(b, NFTA_SET_ELEM_DATA);
+		size_t v = attr_open(b, NFTA_DATA_VERDICT);
+		uint32_t code = htonl((uint32_t)NFT_GOTO);
+		attr(b, NFTA_VERDICT_CODE, &code, 4);
+		attr(b, NFTA_VERDICT_CHAIN, chain, strlen(chain) + 1);
+		attr_close(b, v);
+		attr_close(b, d);
 	}
 	attr_close(b, e);
+}
+
+void pxnl_elem(struct pxnl_batch *t, const char *table, const char *set,
+    const void *key, size_t klen, const void *data, size_t dlen)
+{
+	elem(t, table, set, key, klen, data, dlen, NULL);
+}
+
+void pxnl_elem_goto(struct pxnl_batch *t, const char *table,
+    const char *set, const void *key, size_t klen, const char *chain)
+{
+	elem(t, table, set, key, klen, NULL, 0, chain);
 }
 
 int pxnl_commit(struct pxnl_batch *t)

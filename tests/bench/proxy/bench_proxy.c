@@ -340,12 +340,17 @@ static struct result run_backend(const char *name, const char *conf_yaml,
 	char map[32];
 	snprintf(map, sizeof(map), "e%zut", w->neps);
 	if (check && is_nft && rc == 0) {
-		/* the layout: one element per endpoint in the shared map */
+		/* the layout: one element per endpoint in the shared map,
+		 * and one rule that DNATs through it */
+		char name[128], use[160];
 		long n = nft_map_elems(map, NULL);
-		if (n != (long)(w->nsvc * w->neps)) {
+		nft_map_name(map, name, sizeof(name));
+		snprintf(use, sizeof(use), "map @%s", name);
+		long rules = nft_count("dnat ip to", use);
+		if (n != (long)(w->nsvc * w->neps) || rules != 1) {
 			fprintf(stderr,
-			    "check: map %s has %ld elements, want %zu\n", map,
-			    n, w->nsvc * w->neps);
+			    "check: map %s has %ld elements, want %zu; %ld rules use it, want 1\n",
+			    name, n, w->nsvc * w->neps, rules);
 			rc = 1;
 		}
 	}
@@ -439,12 +444,16 @@ static struct result run_backend(const char *name, const char *conf_yaml,
 		rc = ops->sync(st, &s);
 		nft_map_name(map, now, sizeof(now));
 		long n = rc == 0 ? nft_map_elems(map, NULL) : -1;
-		long maps = nft_count("map ", "-g");
+		long maps = nft_count("map e", "-g");
+		char use[160];
+		snprintf(use, sizeof(use), "map @%s", now);
+		long rules = nft_count("dnat ip to", use);
 		if (rc != 0 || !strcmp(old, now) ||
-		    n != (long)(w->nsvc * w->neps) || maps != 1) {
+		    n != (long)(w->nsvc * w->neps) || maps != 1 ||
+		    rules != 1) {
 			fprintf(stderr,
-			    "check: second full sync: rc=%d, map %s then %s, %ld elements (want %zu), %ld endpoint maps (want 1)\n",
-			    rc, old, now, n, w->nsvc * w->neps, maps);
+			    "check: second full sync: rc=%d, map %s then %s, %ld elements (want %zu), %ld endpoint maps (want 1), %ld rules use it (want 1)\n",
+			    rc, old, now, n, w->nsvc * w->neps, maps, rules);
 			rc = 1;
 		}
 	}
