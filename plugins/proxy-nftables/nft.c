@@ -1,32 +1,34 @@
 /* plugins/proxy-nftables/nft.c — the nftables backend (kind
  * proxy-backend): one table of its own, `ip kubus-proxy`, written as text
- * and applied through libnftables, one transaction per sync.
+ * and applied through libnftables, plus (full sync) the bulk of its
+ * elements over raw netlink (nl.c).
  *
- * Layout (kube-proxy's nftables mode, reduced):
- *   map service-ips        ip daddr . l4proto . dport -> goto service chain
- *   map service-nodeports  l4proto . dport (local daddr) -> goto chain
+ * Layout (kube-proxy's nftables mode, reduced); -g<G> is the generation
+ * of the last full sync:
+ *   map service-ips-g<G>   ip daddr . l4proto . dport -> goto service chain
+ *   map service-nodeports-g<G>  l4proto . dport (local daddr) -> goto chain
  *   map no-endpoint-*      the same keys -> goto reject-chain
- *   set cluster-ips        every allocated ClusterIP; the rest of the
+ *   set cluster-ips-g<G>   every allocated ClusterIP; the rest of the
  *                          service CIDR is rejected
  *   set hairpin            ep . ep for this node's endpoints: a pod that
  *                          reaches itself through its service is
  *                          masqueraded (nothing else is, but locally
  *                          generated traffic, marked in nat-output)
- *   map e<n><p>  (ip daddr . th dport . index -> endpoint ip . port) and
- *   chain l<n><p> (`dnat ip to ip daddr . th dport . numgen random mod n
- *                map @e<n><p>`): one pair per endpoint count n and
- *                protocol p (t/u/s), shared by every service port with n
- *                endpoints and no affinity; service-ips jumps to l<n><p>.
- *                A full sync is a handful of chains and then elements; a
- *                changed endpoint is n elements deleted and n added.
- *                (A chain per service with a `numgen` cascade cost
- *                2.3 s CPU for a full sync and 34 ms CPU per change at
+ *   map e<n><p>-g<G>  (ip daddr . <p> dport . index -> endpoint ip . port)
+ *   and chain l<n><p>-g<G> (`dnat ip to ip daddr . tcp dport . numgen
+ *                random mod n map @e<n><p>-g<G>`): one pair per endpoint
+ *                count n and protocol p (t/u/s), shared by every service
+ *                port with n endpoints and no affinity; service-ips jumps
+ *                to l<n><p>-g<G>. A changed endpoint is n elements deleted
+ *                and n added. (A chain per service with a `numgen` cascade
+ *                cost 2.3 s CPU for a full sync and 34 ms CPU per change at
  *                10,000 services x 10; an anonymous map per service was
  *                quadratic in the kernel; see README.md.)
- *   map f<n><p>, chain m<n><p>  the same for NodePorts, keyed by th dport
+ *   map f<n><p>-g<G>, chain m<n><p>-g<G>  the same for NodePorts, keyed by
+ *                the node port
  *   s<N>p<i>    with ClientIP affinity, a chain per service port:
  *               `numgen random mod k == 0 goto` for k = n..2, then a goto
- *   e<N>p<i>e<j>, set <..>a<j>  with ClientIP affinity: one chain and one
+ *   s<N>p<i>e<j>, set <..>a<j>  with ClientIP affinity: one chain and one
  *               dynamic timeout set per endpoint; the service chain sends
  *               a known client to its endpoint's chain first
  *   n<N>p<i>    the same for a NodePort whose endpoints differ
@@ -35,6 +37,10 @@
  * (masquerade), filter input/forward/output at -110 (rejects, before
  * anything else sees the packet).
  *
+ * Full sync (full_sync): the generation's sets, maps and l/m chains are
+ * made beside the live ruleset and filled over netlink, then one
+ * libnftables transaction deletes everything else the table had and
+ * writes the rest: atomic for the traffic.
  * Incremental sync: each service keeps the text that removes it (`undo`);
  * a changed service is its undo followed by its new install, so the
  * transaction's size follows the changed services only. */
@@ -76,9 +82,9 @@ struct nftbe {
 	/* the endpoint maps are named <x>-g<gen>: a full sync fills new ones
 	 * next to the live table before it swaps the rest */
 	unsigned gen;
-	bool full;       /* this sync is a full one */
-	bool bad;        /* an address did not parse */
-	struct pxbuf t0; /* full sync: creates the new endpoint maps */
+	bool full;            /* this sync is a full one */
+	bool bad;             /* an address did not parse */
+	struct pxbuf t0;      /* full sync: creates the new endpoint maps */
 	struct pxbuf t0_undo; /* and deletes them again */
 	/* a full sync's elements sent with pxnl: ClusterIPs (4-byte keys),
 	 * service ports and NodePorts that goto an l/m chain (key, then the
@@ -600,12 +606,12 @@ static int batch_maps(struct nftbe *b)
 	pxnl_begin(&t);
 	kb_strmap_each(&b->el_maps, batch_map, &a);
 	for (size_t off = 0; off + 4 <= b->bin_cip.n; off += 4)
-		pxnl_elem(&t, TABLE_NAME, b->n_cip, b->bin_cip.p + off, 4,
-		    NULL, 0);
+		pxnl_elem(&t, TABLE_NAME, b->n_cip, b->bin_cip.p + off, 4, NULL,
+		    0);
 	for (size_t off = 0; off + 12 + CHAIN_LEN <= b->bin_svc.n;
 	     off += 12 + CHAIN_LEN)
-		pxnl_elem_goto(&t, TABLE_NAME, b->n_svc, b->bin_svc.p + off,
-		    12, b->bin_svc.p + off + 12);
+		pxnl_elem_goto(&t, TABLE_NAME, b->n_svc, b->bin_svc.p + off, 12,
+		    b->bin_svc.p + off + 12);
 	for (size_t off = 0; off + 8 + CHAIN_LEN <= b->bin_np.n;
 	     off += 8 + CHAIN_LEN)
 		pxnl_elem_goto(&t, TABLE_NAME, b->n_np, b->bin_np.p + off, 8,
@@ -620,7 +626,8 @@ static int batch_maps(struct nftbe *b)
 	}
 	int rc = pxnl_commit(&t);
 	if (rc != 0) {
-		kb_error(b->ctx, "nftables: adding the endpoint map elements failed",
+		kb_error(b->ctx,
+		    "nftables: adding the endpoint map elements failed",
 		    "err=\"%s\"", strerror(-rc));
 		return KB_ESYS;
 	}
@@ -789,7 +796,8 @@ static int full_sync(struct nftbe *b, const struct kb_px_state *st,
 	base_table(b, o, st->service_cidr);
 	for (size_t i = 0; rc == 0 && i < st->nsvcs; i++) {
 		struct svcrec *u = install(b, o, &st->svcs[i]);
-		if (u == NULL || kb_strmap_put(fresh, st->svcs[i].key, u, NULL)) {
+		if (u == NULL ||
+		    kb_strmap_put(fresh, st->svcs[i].key, u, NULL)) {
 			rec_free(u);
 			rc = KB_ENOMEM;
 		}

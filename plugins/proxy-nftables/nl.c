@@ -131,6 +131,19 @@ static const char *attr_str(const struct nlattr *a)
 	return memchr(s, '\0', a->nla_len - sizeof(*a)) ? s : NULL;
 }
 
+/* The message at *off in the n bytes received, and *off moved past it;
+ * NULL at the end (or at a truncated message). */
+static struct nlmsghdr *next_msg(char *buf, size_t n, size_t *off)
+{
+	if (*off + sizeof(struct nlmsghdr) > n)
+		return NULL;
+	struct nlmsghdr *h = (struct nlmsghdr *)(buf + *off);
+	if (h->nlmsg_len < sizeof(*h) || h->nlmsg_len > n - *off)
+		return NULL;
+	*off += NLMSG_ALIGN(h->nlmsg_len);
+	return h;
+}
+
 /* One dump (GETSET or GETCHAIN) of the ip family, filtered by table. */
 static int dump(int fd, uint16_t msg, const char *table, bool chain,
     void (*fn)(void *, bool, const char *, uint32_t), void *arg)
@@ -162,8 +175,9 @@ static int dump(int fd, uint16_t msg, const char *table, bool chain,
 			rc = -errno;
 			break;
 		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		     NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		size_t off = 0;
+		for (struct nlmsghdr *h;
+		     (h = next_msg(buf, (size_t)n, &off));) {
 			if (h->nlmsg_seq != seq)
 				continue;
 			if (h->nlmsg_type == NLMSG_DONE) {
@@ -215,8 +229,8 @@ void pxnl_begin(struct pxnl_batch *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->seq0 = (uint32_t)time(NULL) << 8;
-	size_t m = msg_open(&t->b, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST,
-	    t->seq0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+	size_t m = msg_open(&t->b, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, t->seq0,
+	    AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
 	msg_close(&t->b, m);
 }
 
@@ -234,14 +248,13 @@ static void elem(struct pxnl_batch *t, const char *table, const char *set,
     const char *chain)
 {
 	struct pxbuf *b = &t->b;
-	if (t->set != set || t->table != table ||
-	    b->n - t->msg > MSG_MAX) {
+	if (t->set != set || t->table != table || b->n - t->msg > MSG_MAX) {
 		close_open_msg(t);
 		t->nmsg++;
 		t->msg = msg_open(b,
 		    (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM,
-		    NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK,
-		    t->seq0 + t->nmsg, NFPROTO_IPV4, 0);
+		    NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, t->seq0 + t->nmsg,
+		    NFPROTO_IPV4, 0);
 		attr(b, NFTA_SET_ELEM_LIST_TABLE, table, strlen(table) + 1);
 		attr(b, NFTA_SET_ELEM_LIST_SET, set, strlen(set) + 1);
 		t->elems = attr_open(b, NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -274,8 +287,8 @@ void pxnl_elem(struct pxnl_batch *t, const char *table, const char *set,
 	elem(t, table, set, key, klen, data, dlen, NULL);
 }
 
-void pxnl_elem_goto(struct pxnl_batch *t, const char *table,
-    const char *set, const void *key, size_t klen, const char *chain)
+void pxnl_elem_goto(struct pxnl_batch *t, const char *table, const char *set,
+    const void *key, size_t klen, const char *chain)
 {
 	elem(t, table, set, key, klen, NULL, 0, chain);
 }
@@ -332,8 +345,9 @@ int pxnl_commit(struct pxnl_batch *t)
 			rc = -errno;
 			break;
 		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf;
-		     NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		size_t off = 0;
+		for (struct nlmsghdr *h;
+		     (h = next_msg(buf, (size_t)n, &off));) {
 			if (h->nlmsg_type != NLMSG_ERROR)
 				continue;
 			const struct nlmsgerr *e = NLMSG_DATA(h);

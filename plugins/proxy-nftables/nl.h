@@ -34,8 +34,8 @@ void pxnl_elem(struct pxnl_batch *t, const char *table, const char *set,
     const void *key, size_t klen, const void *data, size_t dlen);
 /* The same for a verdict map element: goto `chain` (valid until
  * pxnl_commit). */
-void pxnl_elem_goto(struct pxnl_batch *t, const char *table,
-    const char *set, const void *key, size_t klen, const char *chain);
+void pxnl_elem_goto(struct pxnl_batch *t, const char *table, const char *set,
+    const void *key, size_t klen, const char *chain);
 /* Send the batch and wait for the kernel's answer; frees the buffer.
  * 0 or -errno (the kernel's, for a refused element). */
 int pxnl_commit(struct pxnl_batch *t);

@@ -449,8 +449,7 @@ static struct result run_backend(const char *name, const char *conf_yaml,
 		snprintf(use, sizeof(use), "map @%s", now);
 		long rules = nft_count("dnat ip to", use);
 		if (rc != 0 || !strcmp(old, now) ||
-		    n != (long)(w->nsvc * w->neps) || maps != 1 ||
-		    rules != 1) {
+		    n != (long)(w->nsvc * w->neps) || maps != 1 || rules != 1) {
 			fprintf(stderr,
 			    "check: second full sync: rc=%d, map %s then %s, %ld elements (want %zu), %ld endpoint maps (want 1), %ld rules use it (want 1)\n",
 			    rc, old, now, n, w->nsvc * w->neps, maps, rules);
