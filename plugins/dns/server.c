@@ -153,10 +153,17 @@ static void *udp_main(void *arg)
 		}
 		for (int off = 0; off < k;) {
 			int sent = sendmmsg(w->fd, sm + off,
-			    (unsigned)(k - off), MSG_DONTWAIT);
-			if (sent <= 0)
-				break; /* a full socket buffer drops */
-			off += sent;
+			    (unsigned)(k - off), MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (sent > 0) {
+				off += sent;
+				continue;
+			}
+			if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ENOBUFS && errno != EINTR) {
+				off++; /* that one's address: skip it */
+				continue;
+			}
+			break; /* a full socket buffer drops */
 		}
 	}
 	dns_cache_free(cache);
@@ -301,7 +308,7 @@ void dns_server_stop(struct dns_server *s)
 	__atomic_store_n(&s->stopping, true, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < s->nudp; i++)
 		if (s->udp[i].fd >= 0)
-			shutdown(s->udp[i].fd, SHUT_RDWR);
+			shutdown(s->udp[i].fd, SHUT_RD);
 	for (size_t i = 0; i < s->nudp; i++) {
 		if (s->udp[i].started)
 			pthread_join(s->udp[i].th, NULL);
