@@ -235,13 +235,15 @@ __attribute__((destructor)) static void az_cache_free(void)
 	pthread_mutex_unlock(&az_mu);
 }
 
-/* The authorizer's answer, through the decision cache. */
+/* The authorizer's answer, through the decision cache; *answered false
+ * when the authorizer could not be asked. */
 static bool ask(struct api_server *s, const struct api_user *u, const char *verb,
     const char *group, const char *resource, const char *sub, const char *ns,
-    const char *name, char *reason, size_t rlen)
+    const char *name, char *reason, size_t rlen, bool *answered)
 {
 	char *key = az_key(u, verb, group, resource, sub, ns, name);
 	bool cached;
+	*answered = true;
 	if (key && az_lookup(key, &cached, reason, rlen)) {
 		free(key);
 		return cached;
@@ -277,6 +279,7 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
 		}
 	} else {
 		snprintf(reason, rlen, "the authorizer did not answer: %s", kb_strerror(rc));
+		*answered = false;
 	}
 	free(key);
 	kb_msg_free(rep);
@@ -310,8 +313,14 @@ bool api_authorize(struct api_server *s, const struct api_user *u, const char *v
 	 * yes without the name is a yes for every name: one cached decision
 	 * per (user, verb, resource, namespace) rather than one per object,
 	 * which a controller touching thousands of pods would always miss.
-	 * A no says nothing about this name: ask with it. */
-	if (name != NULL && ask(s, u, verb, group, resource, sub, ns, NULL, reason, rlen))
-		return true;
-	return ask(s, u, verb, group, resource, sub, ns, name, reason, rlen);
+	 * A no says nothing about this name: ask with it (unless the
+	 * authorizer did not answer at all: it would not now either). */
+	bool answered;
+	if (name != NULL) {
+		if (ask(s, u, verb, group, resource, sub, ns, NULL, reason, rlen, &answered))
+			return true;
+		if (!answered)
+			return false;
+	}
+	return ask(s, u, verb, group, resource, sub, ns, name, reason, rlen, &answered);
 }
