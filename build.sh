@@ -29,6 +29,8 @@ KUBUS_DEB_PACKAGES=(
 	iproute2                # tests: network namespaces and veths
 	nftables                # proxy-nftables tests and nft(8) for checks
 	libnftables-dev         # proxy-nftables: atomic rule sets
+	libnftnl-dev            # proxy-nftables: a full sync's elements as netlink messages
+	libmnl-dev              # proxy-nftables: the netlink socket under libnftnl
 	iptables                # proxy-iptables: iptables-restore
 	libldns-dev             # dns: DNS wire format
 	bind9-dnsutils          # tests: dig, a real resolver client

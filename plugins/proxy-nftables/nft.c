@@ -1,7 +1,7 @@
 /* plugins/proxy-nftables/nft.c — the nftables backend (kind
  * proxy-backend): one table of its own, `ip kubus-proxy`, written as text
  * and applied through libnftables, plus (full sync) the bulk of its
- * elements over raw netlink (nl.c).
+ * elements as binary netlink messages (nl.c: libnftnl, libmnl).
  *
  * Layout (kube-proxy's nftables mode, reduced); -g<G> is the generation
  * of the last full sync:
@@ -628,7 +628,7 @@ static int batch_maps(struct nftbe *b)
 	if (rc != 0) {
 		kb_error(b->ctx,
 		    "nftables: adding the endpoint map elements failed",
-		    "err=\"%s\"", strerror(-rc));
+		    "err=\"%s\" at=\"%s\"", strerror(-rc), t.err);
 		return KB_ESYS;
 	}
 	return 0;
@@ -758,7 +758,7 @@ static void note_old(void *arg, bool chain, const char *name, uint32_t flags)
 /* A full sync, atomic for whoever uses the table, in three steps:
  *  1. (libnftables) create the endpoint maps of a new generation, empty,
  *     in the table (created if missing); no rule uses them yet;
- *  2. (raw netlink, nl.c) fill them: ~100,000 elements in one batch;
+ *  2. (binary netlink, nl.c) fill them: ~100,000 elements in one batch;
  *  3. (libnftables, one transaction) delete every rule, set and chain the
  *     table had but the new maps, and write the rest of the ruleset.
  * Until step 3 commits the old ruleset serves; after it, the new one. Text
