@@ -4,6 +4,14 @@
  * parses every whole frame it holds; sends are queued and coalesced so that
  * many small frames leave in one write (that is where the core beats a
  * plain req/rep socket: no per-message hop, no per-message syscall).
+ *
+ * Liveness: a frozen or partitioned host sends no FIN or RST, and TCP may
+ * take many minutes to give up. So the uplink pings every bus.keepalive
+ * and hangs up after bus.keepalive_timeout without a byte from its host
+ * (the reconnect rounds then move it); the host answers each ping at once
+ * and drops a peer that pinged and then stayed silent that long, so a
+ * dead worker's services and subscriptions are released. TCP keepalive on
+ * every tcp and tls+tcp stream is the backstop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +64,10 @@ struct conn {
 	struct kb_ident *last_who;   /* uplink: the last stamped sender */
 	bool authed;
 	bool linger;                 /* close once the queue is written */
+	bool ping_ok;                /* uplink: the host answers pings */
+	_Atomic int64_t last_rx_ns;  /* when the last bytes came in */
+	_Atomic int64_t silence_ms;  /* peer: hang up after this long quiet
+	                              * (what its pings announce); 0 never */
 	int garbage;
 	struct kb_endpoint *ep;
 	struct conn *next;
@@ -90,6 +102,10 @@ struct kb_net {
 	int reconnecting;            /* reconnect threads alive */
 	pthread_cond_t reconnect_cv; /* closing, or one of them ended */
 	nng_tls_config *tls_server;
+	pthread_t keeper;            /* pings the uplink, drops silent peers */
+	pthread_cond_t keep_cv;      /* closing */
+	int64_t last_ping_ns;        /* keeper only */
+	uint64_t ping_id;            /* keeper only */
 };
 
 /* Reconnect backoff: first retry, cap. */
@@ -408,7 +424,8 @@ static bool hello_accept(struct conn *c, const struct kb_env *e)
 		return false;
 	}
 	c->authed = true;
-	kb_body *rep = kb_mp_body("{s:s, s:s}", "user", who->user, "host", c->net->h->name);
+	kb_body *rep = kb_mp_body("{s:s, s:s, s:b}", "user", who->user, "host",
+	    c->net->h->name, "ping", true);
 	conn_send_env(c, KB_ENV_REP, e->id, NULL, NULL, NULL, 0, rep, 0, NULL);
 	kb_body_unref(rep);
 	kb_clog(KB_LOG_INFO, "peer joined", "endpoint=%s user=%s", who->endpoint, who->user);
@@ -493,6 +510,15 @@ static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 		goto out;
 	}
 	if (c->uplink && c->hello == 0) {
+		if (e->t == KB_ENV_REP && e->body) {
+			/* A host that answers pings says so; an older one does
+			 * not, and is never pinged (it would count pings as
+			 * garbage and hang up). */
+			kb_body *hb = kb_body_new(e->body, e->body_len);
+			bool ping = false;
+			c->ping_ok = hb && kb_mp_bool(kb_body_obj(hb), "ping", &ping) && ping;
+			kb_body_unref(hb);
+		}
 		pthread_mutex_lock(&c->mu);
 		c->hello = e->t == KB_ENV_REP ? 1 : -1;
 		snprintf(c->hello_err, sizeof(c->hello_err), "%.200s",
@@ -550,6 +576,20 @@ static bool on_frame(struct conn *c, const uint8_t *buf, size_t len)
 		kb_body_unref(body);
 		kb_child_ready(c->net->h, kb_ep_ident(c->ep)->user);
 		break;
+	case KB_ENV_PING: {
+		/* Answered here, on the receive thread: no routing, no
+		 * allocation beyond the frame. */
+		int64_t t = 0;
+		if (kb_mp_int(kb_body_obj(body), "t", &t) && t > 0)
+			atomic_store(&c->silence_ms, t);
+		kb_body_unref(body);
+		conn_send_env(c, KB_ENV_PONG, e->id, NULL, NULL, NULL, 0, NULL, 0, NULL);
+		break;
+	}
+	case KB_ENV_PONG:
+		/* rx_done has noted the traffic: that is all a pong is for. */
+		kb_body_unref(body);
+		break;
 	default:
 		kb_body_unref(body);
 		atomic_fetch_add(&kb_bus_stats(c->net->bus)->malformed, 1);
@@ -569,6 +609,7 @@ static void rx_done(void *arg)
 		return;
 	}
 	c->rlen += nng_aio_count(c->rx);
+	atomic_store(&c->last_rx_ns, kb_now_ns());
 	size_t off = 0;
 	size_t max = (size_t)c->net->h->max_message;
 	while (c->rlen - off >= 4) {
@@ -651,6 +692,8 @@ static struct conn *conn_new(struct kb_net *n, nng_stream *s, bool uplink)
 	c->s = s;
 	c->uplink = uplink;
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->last_rx_ns, kb_now_ns());
+	atomic_init(&c->silence_ms, 0);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	msgpack_sbuffer_init(&c->q);
@@ -798,6 +841,14 @@ char *kb_net_resolve_url(const char *url, const char *data_dir)
 	return strdup(url);
 }
 
+/* SO_KEEPALIVE on tcp and tls+tcp streams: the backstop for a peer that
+ * vanished without a word and that no ping reaches (keepalive off, or an
+ * older peer). nng's tls transport hands the option to its tcp stream. */
+static bool is_tcp(const char *url)
+{
+	return strncmp(url, "tcp", 3) == 0 || strncmp(url, "tls+tcp", 7) == 0;
+}
+
 /* tcp:// carries tokens in clear: loopback only. */
 static bool tcp_loopback(const char *url)
 {
@@ -873,6 +924,8 @@ int kb_net_listen(struct kb_net *n, const char *url0, char *err, size_t errlen)
 		goto fail;
 	if (strncmp(url, "ipc://", 6) == 0)
 		nng_stream_listener_set_int(l->l, NNG_OPT_IPC_PERMISSIONS, 0600);
+	if (is_tcp(url) && (rv = nng_stream_listener_set_bool(l->l, NNG_OPT_TCP_KEEPALIVE, true)))
+		goto fail;
 	if (strncmp(url, "tls+tcp://", 10) == 0) {
 		l->tls = true;
 		if (n->tls_server == NULL && tls_setup(n, true, &n->tls_server, err, errlen))
@@ -936,6 +989,8 @@ static int dial(struct kb_net *n, size_t i, nng_stream **out, char *err,
 	nng_stream_dialer *d = NULL;
 	nng_aio *aio = NULL;
 	int rv = nng_stream_dialer_alloc(&d, url);
+	if (rv == 0 && is_tcp(url))
+		rv = nng_stream_dialer_set_bool(d, NNG_OPT_TCP_KEEPALIVE, true);
 	if (rv == 0 && strncmp(url, "tls+tcp://", 10) == 0) {
 		if (n->up_tls[i] == NULL) {
 			nng_tls_config *cfg;
@@ -1298,6 +1353,98 @@ static void reconnect_later(struct kb_net *n)
 	pthread_mutex_unlock(&n->mu);
 }
 
+/* --- liveness ---------------------------------------------------------------------------- */
+
+/* The uplink: ping every bus.keepalive; after bus.keepalive_timeout with
+ * not one byte from the host, hang up (the reconnect rounds take over,
+ * the next address first). An isolated child is left alone: its uplink
+ * is its parent, over ipc, and it exits with it. */
+static void keep_uplink(struct kb_net *n, int64_t now)
+{
+	struct kb_host *h = n->h;
+	if (h->keepalive_ms <= 0 || h->only_instance)
+		return;
+	struct conn *c = uplink_ref(n);
+	if (c == NULL)
+		return;
+	int64_t quiet_ms = (now - atomic_load(&c->last_rx_ns)) / 1000000;
+	if (c->ping_ok && quiet_ms >= h->keepalive_timeout_ms) {
+		char why[128];
+		snprintf(why, sizeof(why), "no word from the control plane for %lld ms",
+		    (long long)quiet_ms);
+		pthread_mutex_lock(&n->mu);
+		const char *url = n->up_urls[n->up_cur];
+		pthread_mutex_unlock(&n->mu);
+		kb_clog(KB_LOG_WARN, "uplink silent: hanging up", "url=%s quiet_ms=%lld",
+		    url, (long long)quiet_ms);
+		conn_close(c, why);
+	} else if (c->ping_ok && now - n->last_ping_ns >= h->keepalive_ms * 1000000) {
+		n->last_ping_ns = now;
+		kb_body *b = kb_mp_body("{s:I}", "t", h->keepalive_timeout_ms);
+		conn_send_env(c, KB_ENV_PING, ++n->ping_id, NULL, NULL, NULL, 0, b, 0, NULL);
+		kb_body_unref(b);
+	}
+	conn_unref(c);
+}
+
+/* Peers that pinged and then went quiet longer than they said they would
+ * be: a dead or cut-off worker. Closing releases what it registered. */
+static void keep_peers(struct kb_net *n, int64_t now)
+{
+	for (;;) {
+		struct conn *c;
+		int64_t quiet_ms = 0;
+		pthread_mutex_lock(&n->mu);
+		for (c = n->conns; c; c = c->next) {
+			int64_t limit = atomic_load(&c->silence_ms);
+			quiet_ms = (now - atomic_load(&c->last_rx_ns)) / 1000000;
+			if (!c->uplink && limit > 0 && quiet_ms >= limit)
+				break;
+		}
+		if (c) {
+			atomic_fetch_add(&c->refs, 1);
+			/* Found once: it leaves n->conns only inside conn_close. */
+			atomic_store(&c->silence_ms, 0);
+		}
+		pthread_mutex_unlock(&n->mu);
+		if (c == NULL)
+			return;
+		char why[128];
+		snprintf(why, sizeof(why), "silent for %lld ms", (long long)quiet_ms);
+		conn_close(c, why);
+		conn_unref(c);
+	}
+}
+
+/* Ticks at the ping interval (at most 1 s, so that peers' limits are
+ * kept to within a second), until kb_net_free. */
+static void *keeper_main(void *arg)
+{
+	struct kb_net *n = arg;
+	pthread_mutex_lock(&n->mu);
+	while (!n->closing) {
+		int64_t tick = n->h->keepalive_ms > 0 && n->h->keepalive_ms < 1000 ?
+		    n->h->keepalive_ms : 1000;
+		if (tick < 10)
+			tick = 10;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(tick % 1000) * 1000000;
+		ts.tv_sec += tick / 1000 + ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&n->keep_cv, &n->mu, &ts);
+		if (n->closing)
+			break;
+		pthread_mutex_unlock(&n->mu);
+		int64_t now = kb_now_ns();
+		keep_uplink(n, now);
+		keep_peers(n, now);
+		pthread_mutex_lock(&n->mu);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return NULL;
+}
+
 /* --- life -------------------------------------------------------------------------------- */
 
 struct kb_net *kb_net_new(struct kb_host *h)
@@ -1310,7 +1457,17 @@ struct kb_net *kb_net_new(struct kb_host *h)
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->reap_cv, NULL);
 	pthread_cond_init(&n->reconnect_cv, NULL);
+	pthread_cond_init(&n->keep_cv, NULL);
 	if (pthread_create(&n->reaper, NULL, reaper_main, n) != 0) {
+		free(n);
+		return NULL;
+	}
+	if (pthread_create(&n->keeper, NULL, keeper_main, n) != 0) {
+		pthread_mutex_lock(&n->mu);
+		n->closing = true;
+		pthread_cond_signal(&n->reap_cv);
+		pthread_mutex_unlock(&n->mu);
+		pthread_join(n->reaper, NULL);
 		free(n);
 		return NULL;
 	}
@@ -1328,9 +1485,11 @@ void kb_net_free(struct kb_net *n)
 	/* A reconnect thread still uses n: wake it and wait for it (at most
 	 * one dial and hello). An uplink it made is closed below. */
 	pthread_cond_broadcast(&n->reconnect_cv);
+	pthread_cond_signal(&n->keep_cv);
 	while (n->reconnecting > 0)
 		pthread_cond_wait(&n->reconnect_cv, &n->mu);
 	pthread_mutex_unlock(&n->mu);
+	pthread_join(n->keeper, NULL);
 	while (ls) {
 		struct listener *l = ls;
 		ls = l->next;
@@ -1369,5 +1528,6 @@ void kb_net_free(struct kb_net *n)
 	pthread_mutex_destroy(&n->mu);
 	pthread_cond_destroy(&n->reap_cv);
 	pthread_cond_destroy(&n->reconnect_cv);
+	pthread_cond_destroy(&n->keep_cv);
 	free(n);
 }

@@ -9,6 +9,10 @@
  * holds one connection, to the first that answers; when that drops it
  * tries the others in turn, the next one first, with a capped exponential
  * backoff between rounds, and registers everything again where it lands.
+ * It pings its host every bus.keepalive and hangs up after
+ * bus.keepalive_timeout without a byte from it, so a frozen or cut-off
+ * host is left as soon as a closed one; a host drops a peer that pinged
+ * and then went quiet for as long as its pings said.
  */
 #ifndef KUBUS_CORE_CONN_H
 #define KUBUS_CORE_CONN_H

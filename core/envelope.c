@@ -9,11 +9,12 @@ static const char *const type_names[] = {
 	[KB_ENV_REQ] = "req", [KB_ENV_REP] = "rep", [KB_ENV_ERR] = "err",
 	[KB_ENV_PUB] = "pub", [KB_ENV_HELLO] = "hello", [KB_ENV_SUB] = "sub",
 	[KB_ENV_UNSUB] = "unsub", [KB_ENV_REG] = "reg", [KB_ENV_READY] = "ready",
+	[KB_ENV_PING] = "ping", [KB_ENV_PONG] = "pong",
 };
 
 const char *kb_env_type_name(int t)
 {
-	if (t < KB_ENV_REQ || t > KB_ENV_READY)
+	if (t < KB_ENV_REQ || t > KB_ENV_PONG)
 		return "?";
 	return type_names[t];
 }
@@ -253,7 +254,7 @@ static int rd_array(struct cur *c, uint32_t *n)
 
 static int type_from(const char *s, uint32_t n)
 {
-	for (int t = KB_ENV_REQ; t <= KB_ENV_READY; t++)
+	for (int t = KB_ENV_REQ; t <= KB_ENV_PONG; t++)
 		if (strlen(type_names[t]) == n && memcmp(type_names[t], s, n) == 0)
 			return t;
 	return 0;

@@ -28,6 +28,8 @@ enum kb_env_type {
 	KB_ENV_UNSUB = 7,
 	KB_ENV_REG = 8,   /* dst: service the peer serves */
 	KB_ENV_READY = 9, /* the peer has registered everything */
+	KB_ENV_PING = 10, /* b: {t: ms of silence before the peer hangs up} */
+	KB_ENV_PONG = 11, /* the answer to a ping, same id */
 };
 
 struct kb_env {

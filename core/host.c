@@ -47,7 +47,7 @@ struct bus_cfg {
 	char **listen, **join;
 	char *join_token, *join_token_file;
 	const kb_conf *tls;
-	int64_t max_message, timeout;
+	int64_t max_message, timeout, keepalive, keepalive_timeout;
 };
 static const struct kb_opt bus_opts[] = {
 	KB_OPT_STRLIST("listen", struct bus_cfg, listen, "ipc://, tcp:// (loopback) or tls+tcp:// URLs"),
@@ -57,6 +57,8 @@ static const struct kb_opt bus_opts[] = {
 	KB_OPT_NODE("tls", struct bus_cfg, tls, "cert, key, ca files for tls+tcp"),
 	KB_OPT_SIZE("max_message", struct bus_cfg, max_message, "64Mi", "largest frame accepted"),
 	KB_OPT_DURATION("timeout", struct bus_cfg, timeout, "30s", "default request deadline"),
+	KB_OPT_DURATION("keepalive", struct bus_cfg, keepalive, "5s", "uplink ping interval; 0 disables"),
+	KB_OPT_DURATION("keepalive_timeout", struct bus_cfg, keepalive_timeout, "0", "silence before the uplink counts as lost (default: 3 x keepalive)"),
 	KB_OPT_END,
 };
 
@@ -377,6 +379,14 @@ static int parse_config(struct kb_host *h, const struct kb_host_opts *o,
 	}
 	h->max_message = bc.max_message;
 	h->timeout_ms = bc.timeout;
+	h->keepalive_ms = bc.keepalive;
+	h->keepalive_timeout_ms = bc.keepalive_timeout ? bc.keepalive_timeout : 3 * bc.keepalive;
+	if (bc.keepalive > 0 && h->keepalive_timeout_ms <= bc.keepalive) {
+		snprintf(err, errlen, "bus.keepalive_timeout (%lld ms) must be longer than bus.keepalive (%lld ms)",
+		    (long long)h->keepalive_timeout_ms, (long long)bc.keepalive);
+		rc = KB_EINVAL;
+		goto out_auth;
+	}
 	h->tls_cert = tc.cert, tc.cert = NULL;
 	h->tls_key = tc.key, tc.key = NULL;
 	h->tls_ca = tc.ca, tc.ca = NULL;

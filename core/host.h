@@ -57,6 +57,8 @@ struct kb_host {
 	char *tls_cert, *tls_key, *tls_ca, *tls_server_name;
 	int64_t max_message;
 	int64_t timeout_ms;
+	int64_t keepalive_ms;         /* uplink ping interval; 0: none */
+	int64_t keepalive_timeout_ms; /* silence before the uplink is dropped */
 	char *token_file;
 	const kb_conf *policy, *rbac;
 	struct kb_auth *auth;

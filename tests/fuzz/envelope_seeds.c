@@ -66,7 +66,7 @@ int main(int argc, char **argv)
 	msgpack_pack_double(&pk, 0.25);
 	msgpack_pack_bin_with_body(&pk, "\0\1\2", 3);
 
-	for (int t = KB_ENV_REQ; t <= KB_ENV_READY; t++) {
+	for (int t = KB_ENV_REQ; t <= KB_ENV_PONG; t++) {
 		char name[32];
 		msgpack_sbuffer_init(&sb);
 		kb_env_encode(&sb, t, 1000 + (uint64_t)t, "node-1#3",

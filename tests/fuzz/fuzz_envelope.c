@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	CHECK(why == NULL);
-	CHECK(a->t >= KB_ENV_REQ && a->t <= KB_ENV_READY);
+	CHECK(a->t >= KB_ENV_REQ && a->t <= KB_ENV_PONG);
 	CHECK(a->ngroups <= KB_ENV_MAX_GROUPS);
 	CHECK(a->body == NULL ||
 	    (a->body > in && a->body + a->body_len <= in + size));

@@ -124,7 +124,7 @@ static void test_roundtrip_every_type(void **state)
 {
 	msgpack_sbuffer body;
 	make_body(&body);
-	for (int t = KB_ENV_REQ; t <= KB_ENV_READY; t++) {
+	for (int t = KB_ENV_REQ; t <= KB_ENV_PONG; t++) {
 		msgpack_sbuffer sb;
 		uint64_t id = 0x7000000000000000ull + (uint64_t)t;
 		make_frame(&sb, t, id);
@@ -170,7 +170,7 @@ static void test_roundtrip_every_type(void **state)
 	}
 	msgpack_sbuffer_destroy(&body);
 	assert_string_equal(kb_env_type_name(0), "?");
-	assert_string_equal(kb_env_type_name(KB_ENV_READY + 1), "?");
+	assert_string_equal(kb_env_type_name(KB_ENV_PONG + 1), "?");
 }
 
 /* Ids are uint64 on both sides: the top of the range survives. */
@@ -264,7 +264,7 @@ static void test_roundtrip_minimal_and_errors(void **state)
 
 static void test_every_truncation_rejected(void **state)
 {
-	for (int t = KB_ENV_REQ; t <= KB_ENV_READY; t++) {
+	for (int t = KB_ENV_REQ; t <= KB_ENV_PONG; t++) {
 		msgpack_sbuffer sb;
 		make_frame(&sb, t, 77);
 		const uint8_t *env = (const uint8_t *)sb.data + 4;

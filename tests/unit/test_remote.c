@@ -1,7 +1,8 @@
 /* tests/unit/test_remote.c — peers over ipc and tcp: joining hosts, the
  * hello, tokens, ACLs, forged identities and garbage from the wire; an
  * uplink with several addresses (a dead first one, moving to another host
- * when its host goes away, subscriptions kept). */
+ * when its host goes away, subscriptions kept, moving when its host
+ * freezes); pings, and a host dropping a peer that went silent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,10 +10,13 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <netinet/in.h>
@@ -37,6 +41,8 @@ struct fixture {
 	char *dir;
 	struct kbt_host *h;
 	char url[512];
+	pid_t child;       /* a host in its own process (may be stopped) */
+	char *child_dir;
 };
 
 static void write_tokens(const char *dir, mode_t mode)
@@ -76,6 +82,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
+	if (f->child > 0) {
+		/* Frozen or not, whatever the test left it as. */
+		kill(f->child, SIGCONT);
+		kbt_kill(f->child);
+	}
+	if (f->child_dir) {
+		kbt_rmrf(f->child_dir);
+		free(f->child_dir);
+	}
 	kbt_host_stop(f->h);
 	kbt_rmrf(f->dir);
 	free(f->dir);
@@ -584,6 +599,171 @@ static void test_join_list_moves(void **state)
 	free(bdir);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* `kubus run` with the echo plugin listening on `url` (loopback), in its
+ * own process: f->child, killed by teardown (and with this process). */
+static void child_host_start(struct fixture *f, const char *url)
+{
+	char cfg[600], lg[600], kubus[600], plugins[1300];
+	f->child_dir = kbt_mkdtemp("remote-child");
+	write_tokens(f->child_dir, 0600);
+	snprintf(cfg, sizeof(cfg), "%s/host.yaml", f->child_dir);
+	snprintf(lg, sizeof(lg), "%s/host.log", f->child_dir);
+	FILE *cf = fopen(cfg, "w");
+	assert_non_null(cf);
+	fprintf(cf, "host: {name: cp-a, data_dir: %s}\n"
+	    "bus: {listen: [\"%s\"]}\n"
+	    "plugins:\n  - {name: echo, use: echo}\n",
+	    f->child_dir, url);
+	fclose(cf);
+	snprintf(kubus, sizeof(kubus), "%s/kubus", kbt_build_dir());
+	snprintf(plugins, sizeof(plugins), "%s/plugins:%s/tests/plugins",
+	    kbt_build_dir(), kbt_build_dir());
+	char *argv[] = { kubus, "run", "-c", cfg, "--plugin-path", plugins, NULL };
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		int fd = open(lg, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	f->child = pid;
+	char *l = kbt_wait_file(lg, "host running", 20000);
+	if (l == NULL || strstr(l, "host running") == NULL) {
+		char *all = kbt_slurp(lg);
+		fail_msg("host in a child process did not start:\n%s", all ? all : "");
+	}
+	free(l);
+}
+
+/* Two control-plane hosts; the worker is on the first, which freezes
+ * (SIGSTOP: its socket stays open, no FIN, no RST, so TCP notices
+ * nothing). Within a few keepalive intervals the worker hangs up on it
+ * and moves to the second. */
+static void test_join_list_frozen(void **state)
+{
+	struct fixture *f = *state;
+	char a_url[64], b_url[256], yaml[2048], err[1024];
+	snprintf(a_url, sizeof(a_url), "tcp://127.0.0.1:%d", dead_port());
+	child_host_start(f, a_url);
+	/* b: the fixture's host, over tcp. */
+	snprintf(b_url, sizeof(b_url), "%s", kb_net_listen_url(kbt_host_core(f->h)->net, 1));
+	snprintf(yaml, sizeof(yaml),
+	    "host: {name: worker}\n"
+	    "bus: {join: \"%s,%s\", join_token: %s, listen: [],\n"
+	    "      keepalive: 100ms, keepalive_timeout: 400ms}\n",
+	    a_url, b_url, ADMIN_TOKEN);
+	struct kbt_host *w = kbt_host_start(yaml, err, sizeof(err));
+	if (w == NULL)
+		fail_msg("worker: %s", err);
+	struct kb_net *wn = kbt_host_core(w)->net;
+	assert_string_equal(kb_net_uplink_url(wn), a_url);
+	kb_ctx *wc = kbt_client(w, "wtester", "plugin:wtester", plugin_groups, 2);
+	kb_msg *rep;
+	assert_int_equal(kb_call(wc, "echo", "echo", kb_mp_body("{s:i}", "x", 1), 2000, &rep), 0);
+	kb_msg_free(rep);
+	/* Pings keep a live, idle uplink where it is. */
+	usleep(1000 * 1000);
+	assert_string_equal(kb_net_uplink_url(wn), a_url);
+
+	assert_int_equal(kill(f->child, SIGSTOP), 0);
+	int64_t t0 = mono_ms();
+	const char *up = NULL;
+	while (mono_ms() - t0 < 10000) {
+		up = kb_net_uplink_url(wn);
+		if (up && strcmp(up, b_url) == 0)
+			break;
+		usleep(10000);
+	}
+	int64_t took = mono_ms() - t0;
+	printf("# moved off the frozen host in %lld ms\n", (long long)took);
+	assert_non_null(up);
+	assert_string_equal(up, b_url);
+	/* 400 ms of silence, a tick, the first reconnect round (~100 ms). */
+	assert_true(took < 2000);
+	assert_int_equal(kb_call(wc, "echo", "echo", kb_mp_body("{s:i}", "x", 2), 2000, &rep), 0);
+	kb_msg_free(rep);
+	kbt_host_stop(w);
+	kill(f->child, SIGCONT);
+	kbt_kill(f->child);
+	f->child = 0;
+}
+
+/* A host says it answers pings, answers each, and hangs up on a peer that
+ * pinged and then went quiet for longer than its ping said; a peer that
+ * never pinged is left alone however quiet it is. */
+static void test_ping_and_silent_peer(void **state)
+{
+	struct fixture *f = *state;
+	const char *tcp = kb_net_listen_url(kbt_host_core(f->h)->net, 1);
+	struct kb_env *e = malloc(sizeof(*e));
+	struct raw *quiet = raw_hello(tcp, ADMIN_TOKEN);
+	struct raw *r = raw_dial(tcp);
+	assert_int_equal(raw_send(r, KB_ENV_HELLO, 1, NULL, NULL, NULL, NULL,
+	                     kb_mp_body("{s:s, s:s}", "token", ADMIN_TOKEN, "name", "raw")), 0);
+	assert_int_equal(raw_recv(r, e, 2000), 0);
+	assert_int_equal(e->t, KB_ENV_REP);
+	kb_body *hb = kb_body_new(e->body, e->body_len);
+	bool ping = false;
+	assert_true(kb_mp_bool(kb_body_obj(hb), "ping", &ping));
+	assert_true(ping);
+	kb_body_unref(hb);
+
+	assert_int_equal(raw_send(r, KB_ENV_PING, 42, NULL, NULL, NULL, NULL,
+	                     kb_mp_body("{s:i}", "t", 300)), 0);
+	assert_int_equal(raw_recv(r, e, 2000), 0);
+	assert_int_equal(e->t, KB_ENV_PONG);
+	assert_int_equal(e->id, 42);
+	int64_t t0 = mono_ms();
+	assert_true(raw_closed(r));
+	int64_t took = mono_ms() - t0;
+	printf("# a silent peer was dropped after %lld ms\n", (long long)took);
+	assert_true(took >= 250);
+	assert_true(took < 2000);
+	/* The peer that never pinged is still there. */
+	assert_int_equal(raw_recv(quiet, e, 200), NNG_ETIMEDOUT);
+	assert_int_equal(raw_send(quiet, KB_ENV_PING, 7, NULL, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(raw_recv(quiet, e, 2000), 0);
+	assert_int_equal(e->t, KB_ENV_PONG);
+	free(e);
+	raw_close(r);
+	raw_close(quiet);
+}
+
+static void test_keepalive_config(void **state)
+{
+	(void)state;
+	char err[1024];
+	struct kbt_host *h = kbt_host_start("bus: {listen: [], keepalive: 1s, keepalive_timeout: 1s}\n",
+	    err, sizeof(err));
+	assert_null(h);
+	assert_non_null(strstr(err, "bus.keepalive_timeout"));
+	h = kbt_host_start("bus: {listen: []}\n", err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(kbt_host_core(h)->keepalive_ms, 5000);
+	assert_int_equal(kbt_host_core(h)->keepalive_timeout_ms, 15000);
+	kbt_host_stop(h);
+	h = kbt_host_start("bus: {listen: [], keepalive: 0}\n", err, sizeof(err));
+	assert_non_null(h);
+	assert_int_equal(kbt_host_core(h)->keepalive_ms, 0);
+	kbt_host_stop(h);
+}
+
 static void test_tcp_loopback_only(void **state)
 {
 	char err[1024];
@@ -604,6 +784,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_list_first_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_join_list_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_join_list_frozen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ping_and_silent_peer, setup, teardown),
+		cmocka_unit_test(test_keepalive_config),
 		cmocka_unit_test(test_token_file_mode),
 		cmocka_unit_test(test_tcp_loopback_only),
 	};
