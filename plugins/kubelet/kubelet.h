@@ -279,6 +279,8 @@ void kl_rfc3339_micro(int64_t unix_ms, char *buf,
 int64_t kl_mono_ms(void);
 int64_t kl_wall_ms(void);
 int kl_mkdirs(const char *path);
+/* A hollow node (runtime-fake): see sync.c. */
+bool kl_hollow(const struct kubelet *kl);
 void kl_rmrf(const char *path);
 void kl_pack_str(msgpack_packer *pk, const char *k, const char *v);
 /* A malloc'd printf, NULL on no memory. */

@@ -90,8 +90,9 @@ static int network_setup(struct kubelet *kl, struct kl_pod *p,
 /* A hollow node (runtime-fake, as kubemark's): its containers read no
  * files, so the pod dir and the DNS files are left out — they were most
  * of a hollow kubelet's work per pod. Volumes still make what they need
- * (volumes.c creates its own directories), and logs have their own dir. */
-static bool hollow_node(const struct kubelet *kl)
+ * (volumes.c creates its own directories); runtime-fake makes a
+ * container's log directory when it first writes a line. */
+bool kl_hollow(const struct kubelet *kl)
 {
 	return !strcmp(kl->rt_info.name, "fake");
 }
@@ -114,7 +115,7 @@ static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
 	char *dir = kl_pod_dir(kl, p->uid);
 	if (dir == NULL)
 		return KB_ENOMEM;
-	bool hollow = !cni && hollow_node(kl);
+	bool hollow = !cni && kl_hollow(kl);
 	if (!hollow)
 		kl_mkdirs(dir);
 	char netns[128] = "";

@@ -45,22 +45,41 @@ void kl_rfc3339_micro(int64_t unix_ms, char *buf, size_t len)
 	    (long long)(unix_ms % 1000) * 1000);
 }
 
+/* The deepest directory first, then up only as far as one is missing:
+ * mostly the parents exist, and a mkdir that finds its name taken still
+ * walks the path and locks the parent — for every level, on every pod. */
+static int mkdirs_up(char *buf, size_t len)
+{
+	if (mkdir(buf, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return KB_ESYS;
+	char *slash = NULL;
+	for (size_t i = len; i > 1; i--)
+		if (buf[i - 1] == '/') {
+			slash = buf + i - 1;
+			break;
+		}
+	if (slash == NULL)
+		return KB_ESYS;
+	*slash = '\0';
+	int rc = mkdirs_up(buf, (size_t)(slash - buf));
+	*slash = '/';
+	if (rc)
+		return rc;
+	return mkdir(buf, 0755) == 0 || errno == EEXIST ? 0 : KB_ESYS;
+}
+
 int kl_mkdirs(const char *path)
 {
 	char buf[1024];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+	int n = snprintf(buf, sizeof(buf), "%s", path);
+	if (n <= 0 || n >= (int)sizeof(buf))
 		return KB_EINVAL;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return KB_ESYS;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return KB_ESYS;
-	return 0;
+	/* "a/b/" as "a/b" */
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	return mkdirs_up(buf, (size_t)n);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag,

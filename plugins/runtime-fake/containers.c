@@ -2,11 +2,14 @@
  * as records in memory. A container "runs" from start until its image's
  * run_for elapses (judged lazily, when asked) or until it is stopped. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fake.h"
 
@@ -58,13 +61,51 @@ static void settle(struct fake_ctr *c)
 	    c->exit_code ? "Error" : "Completed");
 }
 
-/* One record per line of text, in the CRI log format. */
-static void write_log(const char *path, const char *text)
+/* Append one record per line of text, in the CRI log format, to a
+ * growing buffer; false when out of memory. */
+static bool log_records(char **buf, size_t *len, const char *stamp,
+    long nsec, const char *text)
+{
+	for (const char *p = text; *p;) {
+		size_t n = strcspn(p, "\n");
+		char *nb = realloc(*buf, *len + n + 64);
+		if (nb == NULL)
+			return false;
+		*buf = nb;
+		*len += (size_t)snprintf(nb + *len, n + 64, "%s.%09ldZ stdout F %.*s\n",
+		    stamp, nsec, (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	return true;
+}
+
+/* mkdir -p of path's parent; 0 or -1. Tries the deepest first: on a
+ * hollow node only the pod's and the container's directories are new. */
+static int mkdir_parent(const char *path)
+{
+	char dir[KB_RT_PATH_MAX + 1];
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL || slash == path ||
+	    (size_t)(slash - path) >= sizeof(dir))
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || mkdir_parent(dir) != 0)
+		return -1;
+	return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/* Write the lines of one start (`n` texts) with one open and one write.
+ * The directory is made here, on the first write: a hollow kubelet leaves
+ * it to the runtime (the kubelet makes it for runtimes that need it
+ * before the container runs). */
+static void write_log(const char *path, const char *const *texts, size_t n)
 {
 	if (path == NULL || *path == '\0')
-		return;
-	FILE *fp = fopen(path, "a");
-	if (fp == NULL)
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -72,16 +113,31 @@ static void write_log(const char *path, const char *text)
 	gmtime_r(&ts.tv_sec, &tm);
 	char stamp[64];
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	const char *p = text;
-	while (*p) {
-		size_t n = strcspn(p, "\n");
-		fprintf(fp, "%s.%09ldZ stdout F %.*s\n", stamp, ts.tv_nsec,
-		    (int)n, p);
-		p += n;
-		if (*p == '\n')
-			p++;
+	char *buf = NULL;
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		if (texts[i] && !log_records(&buf, &len, stamp, ts.tv_nsec, texts[i]))
+			break;
+	if (len == 0) {
+		free(buf);
+		return;
 	}
-	fclose(fp);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mkdir_parent(path) == 0)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		/* One write with O_APPEND: a reader never sees half a start. */
+		for (size_t off = 0; off < len;) {
+			ssize_t w = write(fd, buf + off, len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		close(fd);
+	}
+	free(buf);
 }
 
 static int fake_info(void *rt, struct kb_rt_info *out)
@@ -226,14 +282,11 @@ static int fake_container_start(void *rt, const char *id)
 	bool exits = c->b->run_ms >= 0;
 	int code = (int)c->b->exit_code;
 	pthread_mutex_unlock(&f->mu);
-	write_log(path, line);
-	if (extra && *extra)
-		write_log(path, extra);
-	if (exits) {
-		snprintf(line, sizeof(line), "fake: exiting with code %d",
-		    code);
-		write_log(path, line);
-	}
+	char last[64] = "";
+	if (exits)
+		snprintf(last, sizeof(last), "fake: exiting with code %d", code);
+	const char *texts[] = { line, extra, last };
+	write_log(path, texts, 3);
 	free(extra);
 	free(path);
 	return 0;

@@ -139,8 +139,10 @@ static void test_runs_until_stopped(void **state)
 	assert_string_equal(a.ip, "10.88.0.1");
 	assert_string_equal(b.ip, "10.88.0.2");
 
+	/* Laid out as a kubelet does, and its directories left to the
+	 * runtime: a hollow kubelet does not make them. */
 	char id[KB_RT_ID_MAX], log[1024];
-	snprintf(log, sizeof(log), "%s/0.log", r.tmp);
+	snprintf(log, sizeof(log), "%s/logs/default_p_u1/c/0.log", r.tmp);
 	run(&r, a.id, "nginx:1.25", id, log);
 	struct kb_rt_container_status st = status(&r, id);
 	assert_int_equal(st.state, KB_RT_RUNNING);
