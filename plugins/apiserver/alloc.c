@@ -574,6 +574,18 @@ void api_pod_log(struct api_req *req, struct api_resp *resp)
 		kb_msg_err(rep, &msg);
 		api_err_from_kb(&e, rc, msg);
 		kb_msg_free(rep);
+	} else if (rc == KB_EUNAVAILABLE && !req->from_peer) {
+		/* The node's uplink is on another control-plane host: ask
+		 * the other API servers (peer.c). */
+		char why[2048];
+		if (api_peer_pod_log(req, node, container, resp, why, sizeof(why)) == 0) {
+			json_decref(kv.obj);
+			return;
+		}
+		api_err(&e, 503, "ServiceUnavailable",
+		    "no kubelet answers for node \"%s\": this host has no route to it, nor does "
+		    "another API server's (%s)",
+		    node, why);
 	} else {
 		api_err(&e, 503, "ServiceUnavailable", "no kubelet answers for node \"%s\": %s", node,
 		    kb_strerror(rc));

@@ -208,6 +208,8 @@ struct api_req {
 	/* body, parsed (owned); NULL when there is none */
 	json_t *body;
 	const struct api_user *user;     /* borrowed for the request */
+	bool from_peer;                  /* a peer API server forwarded it:
+					  * never forward it again */
 };
 
 /* A stream the HTTP layer copies to the client (watch events, logs):

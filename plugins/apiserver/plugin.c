@@ -24,6 +24,7 @@ struct cfg {
 	int64_t bus_workers;
 	char *cluster_domain;
 	char *hosts;
+	char *advertise;
 	bool write_kubeconfig;
 };
 
@@ -40,6 +41,8 @@ static const struct kb_opt opts[] = {
 	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service"),
 	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain, "cluster.local", "the cluster DNS domain"),
 	KB_OPT_STR("hosts", struct cfg, hosts, NULL, "extra names and IPs for the serving certificate"),
+	KB_OPT_STR("advertise", struct cfg, advertise, NULL,
+	    "HOST or HOST:PORT the other API servers reach this one at"),
 	KB_OPT_BOOL("kubeconfig", struct cfg, write_kubeconfig, "true", "write DATA_DIR/admin.kubeconfig"),
 	KB_OPT_END,
 };
@@ -134,7 +137,20 @@ static int api_start(kb_ctx *ctx, void *state)
 	struct plugin *p = state;
 	char err[1024], dir[4096];
 	snprintf(dir, sizeof(dir), "%s/apiserver", kb_data_dir(ctx));
-	struct api_pki_names names = { .listen = p->cfg.listen, .hosts = p->cfg.hosts,
+	/* The serving certificate names the advertised host too: peers
+	 * check it (peer.c). */
+	char hosts[2048], adv[320];
+	snprintf(adv, sizeof(adv), "%s", p->cfg.advertise ? p->cfg.advertise : "");
+	char *ac = strrchr(adv, ':');
+	if (ac && (adv[0] != '[' || ac > strchr(adv, ']')))
+		*ac = '\0';
+	if (adv[0] == '[') {
+		memmove(adv, adv + 1, strlen(adv));
+		adv[strcspn(adv, "]")] = '\0';
+	}
+	snprintf(hosts, sizeof(hosts), "%s%s%s", p->cfg.hosts ? p->cfg.hosts : "",
+	    p->cfg.hosts && adv[0] ? "," : "", adv);
+	struct api_pki_names names = { .listen = p->cfg.listen, .hosts = hosts[0] ? hosts : NULL,
 		.service_cidr = p->cfg.service_cidr, .cluster_domain = p->cfg.cluster_domain };
 	if (!p->s.plain_http && api_pki_load(dir, &names, &p->pki, err, sizeof(err)))
 		return kb_fail(ctx, KB_EINTERNAL, "%s", err);
@@ -169,6 +185,12 @@ static int api_start(kb_ctx *ctx, void *state)
 	snprintf(server, sizeof(server), "%s://%s:%d", p->s.plain_http ? "http" : "https",
 	    !strcmp(host, "0.0.0.0") ? "127.0.0.1" : !strcmp(host, "[::]") ? "[::1]" : host, port);
 	kb_info(ctx, "serving the Kubernetes API", "url=%s", server);
+	if (!p->s.plain_http) {
+		char peer_url[320];
+		api_peer_url(p->s.listen, p->cfg.advertise, port, peer_url, sizeof(peer_url));
+		if (api_peer_start(&p->s, dir, p->pki.ca_pem, peer_url, err, sizeof(err)))
+			kb_warn(ctx, "no pod logs through peer API servers", "reason=\"%s\"", err);
+	}
 	if (p->cfg.write_kubeconfig && !p->s.plain_http) {
 		char *tok = admin_token(p, dir);
 		char path[4200];
@@ -194,6 +216,7 @@ static void api_stop(kb_ctx *ctx, void *state)
 {
 	struct plugin *p = state;
 	p->s.stopping = true;
+	api_peer_stop(&p->s);
 	api_http_stop(p->http);
 	p->http = NULL;
 	api_busapi_stop(p->bus);
@@ -204,6 +227,7 @@ static void api_fini(void *state)
 {
 	struct plugin *p = state;
 	api_busapi_free(p->bus);
+	api_peer_free(&p->s);
 	api_metrics_free(&p->s);
 	api_pki_free(&p->pki);
 	pthread_mutex_destroy(&p->s.cache_mu);

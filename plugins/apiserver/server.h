@@ -41,8 +41,29 @@ struct api_server {
 	void *http;
 	/* counters for /metrics (metrics.c) */
 	void *metrics;
+	/* the other API servers of the cluster (peer.c); NULL on plain HTTP */
+	struct api_peer *peer;
 	bool stopping;
 };
+
+/* peer.c: this server's Lease (kube-system/apiserver-HOST, naming `url`)
+ * and the token its peers know it by, derived from DIR/ca.key. */
+int api_peer_start(struct api_server *s, const char *dir, const char *ca_pem,
+    const char *url, char *err, size_t errlen);
+void api_peer_stop(struct api_server *s); /* ends the Lease thread */
+void api_peer_free(struct api_server *s);
+/* https://HOST:PORT: `advertise` (HOST or HOST:PORT) when set, else the
+ * listen host (a wildcard: this host's first address) and `port`. */
+void api_peer_url(const char *listen, const char *advertise, int port,
+    char *out, size_t len);
+/* A bearer token shaped like a peer's; one that is a peer's. */
+bool api_peer_token_like(const char *tok);
+bool api_peer_token_ok(struct api_server *s, const char *tok);
+/* req's pod log, from the first peer whose host reaches `node`: 0 with
+ * resp filled (the peer's answer, a stream for follow), or -1 with resp
+ * untouched and why each peer did not answer in `why`. */
+int api_peer_pod_log(struct api_req *req, const char *node,
+    const char *container, struct api_resp *resp, char *why, size_t whylen);
 
 /* store.c: a store KV map -> object with resourceVersion (new ref). */
 json_t *api_store_kv_object(const msgpack_object *kv, int64_t *mod_rev);

@@ -30,6 +30,11 @@
  * twice), and a pod bound to it after the kill must run (its watches
  * resumed on the new host).
  *
+ * `kubectl logs` (and `logs -f`) of a pod on each worker works through
+ * every API server, before and after the kill, whichever control-plane
+ * host the worker's uplink is on (the API servers ask each other:
+ * plugins/apiserver/peer.c).
+ *
  * Skipped (with the reason) without kubectl or etcd.
  */
 #include <errno.h>
@@ -540,6 +545,31 @@ static struct podview pin_pod(const char *name, const char *node)
 	}
 }
 
+/* --- pod logs through any API server ---------------------------------------- */
+
+/* What runtime-fake writes to a container's log when it starts. */
+#define FAKE_LOG_LINE "fake: container c (image busybox:1) attempt"
+
+/* `kubectl logs POD` against cp-`cp` (follow: `logs -f` for 3 s, which
+ * must still be streaming then). Fails the test unless the log comes. */
+static void logs_via(int cp, const char *pod, bool follow)
+{
+	char cmd[4096], *out = NULL;
+	snprintf(cmd, sizeof(cmd),
+	    "HOME=%s KUBECONFIG=%s/admin.kubeconfig %s/usr/bin/kubectl "
+	    "--cache-dir=%s/cache-logs --request-timeout=%s logs %s%s",
+	    H.home, H.cp[cp].dir, follow ? "timeout -s INT 3 " : "", H.home,
+	    follow ? "0" : "20s", follow ? "-f " : "", pod);
+	int rc = kbt_run(cmd, &out);
+	bool got = out && strstr(out, FAKE_LOG_LINE);
+	/* timeout(1) answers 124 when it had to stop kubectl: the stream
+	 * was still open. */
+	if (!got || rc != (follow ? 124 : 0))
+		FAIL_OUT(out, "kubectl logs %s%s through cp-%d: exit %d",
+		    follow ? "-f " : "", pod, cp, rc);
+	free(out);
+}
+
 /* --- the writers ------------------------------------------------------------ */
 
 struct writer {
@@ -902,6 +932,19 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	 * be the same pod, in the same container, never restarted. */
 	struct podview pin = pin_pod("pin-w1", "w1");
 	printf("pod pin-w1 on w1: uid %s, container %s\n", pin.uid, pin.cid);
+	/* kubectl logs works through every API server, whichever host the
+	 * node's uplink is on: w1 is on cp-0, w0 on cp-1, so cp-1 and cp-2
+	 * ask a peer for pin-w1's log, cp-0 and cp-2 for pin-w0's. */
+	pin_pod("pin-w0", "w0");
+	for (int i = 0; i < NCP; i++) {
+		logs_via(i, "pin-w1", false);
+		logs_via(i, "pin-w0", false);
+	}
+	logs_via(2, "pin-w1", true);
+	logs_via(0, "pin-w0", true);
+	printf("kubectl logs (and -f) of pods on w0 (cp-%d) and w1 (cp-%d) "
+	       "through every API server\n",
+	    wcp, w1cp);
 
 	/* The Deployment, through the leader's API server. */
 	char path[700], y[2048];
@@ -1215,6 +1258,21 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	assert_string_equal(now.cid, pin.cid);
 	assert_string_equal(now.phase, "Running");
 	assert_int_equal(now.restarts, 0);
+	/* Its log, and w0's, through each surviving API server: one of
+	 * them has neither worker's uplink now or w1's only, and asks the
+	 * other (the dead host's Lease is still live for a while: that
+	 * peer does not answer and the next is asked). */
+	for (int i = 0; i < NCP; i++) {
+		if (H.cp[i].dead)
+			continue;
+		logs_via(i, "pin-w1", false);
+		logs_via(i, "pin-w0", false);
+		if (i != w1to)
+			logs_via(i, "pin-w1", true);
+	}
+	printf("kubectl logs of pods on w1 (now cp-%d) and w0 (cp-%d) "
+	       "through cp-%d and cp-%d after the kill\n",
+	    w1to, wcp, other, third);
 	/* A pod bound to it now runs: its watches resumed on cp-w1to. */
 	struct podview late = pin_pod("pin-w1-late", "w1");
 	assert_string_not_equal(late.cid, pin.cid);
