@@ -279,6 +279,9 @@ void kl_rfc3339_micro(int64_t unix_ms, char *buf,
 int64_t kl_mono_ms(void);
 int64_t kl_wall_ms(void);
 int kl_mkdirs(const char *path);
+/* Have the runtime write out (keep) or forget (!keep, a directory) log
+ * lines it holds: runtime.h ABI 1.2, a no-op for runtimes without it. */
+void kl_log_sync(struct kubelet *kl, const char *path, bool keep);
 /* A hollow node (runtime-fake): see sync.c. */
 bool kl_hollow(const struct kubelet *kl);
 void kl_rmrf(const char *path);

@@ -136,6 +136,12 @@ static int scan_file(const char *path, const struct log_req *r, bool whole,
 	return 0;
 }
 
+void kl_log_sync(struct kubelet *kl, const char *path, bool keep)
+{
+	if (KB_RT_HAS(kl->rt, log_sync) && kl->rt->log_sync)
+		kl->rt->log_sync(kl->rts, path, keep);
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat st;
@@ -346,6 +352,8 @@ void kl_logs_serve(void *arg, kb_msg *req)
 	size_t len = 0;
 	uint64_t end = r.offset;
 	bool eof = true;
+	if (path)
+		kl_log_sync(kl, path, true);
 	int rc = path ? read_log(path, &r, r.has_cursor ? r.offset : 0, &text,
 			    &len, &end, &eof) :
 			KB_ENOMEM;

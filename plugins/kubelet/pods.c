@@ -172,6 +172,7 @@ static void logs_remove(struct kubelet *kl, const struct kl_pod *p)
 	char *dir;
 	if (asprintf(&dir, "%s/logs/%s_%s_%s", kl->root, p->ns, p->name,
 		p->uid) >= 0) {
+		kl_log_sync(kl, dir, false);
 		kl_rmrf(dir);
 		free(dir);
 	}

@@ -99,11 +99,59 @@ static int mkdir_parent(const char *path)
 	return mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Write the lines of one start (`n` texts) with one open and one write.
- * The directory is made here, on the first write: a hollow kubelet leaves
- * it to the runtime (the kubelet makes it for runtimes that need it
- * before the container runs). */
-static void write_log(const char *path, const char *const *texts, size_t n)
+/* Append text to the file at path with one O_APPEND write, making its
+ * directory when it is missing: a hollow kubelet leaves that to this
+ * runtime. */
+static void append_file(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == ENOENT && mkdir_parent(path) == 0)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	close(fd);
+}
+
+static void log_free(struct fake_log *l)
+{
+	free(l->path);
+	free(l->text);
+	free(l);
+}
+
+/* Write out and forget everything held; under log_mu. */
+static void logs_flush_locked(struct fake *f)
+{
+	while (f->logs) {
+		struct fake_log *l = f->logs;
+		f->logs = l->next;
+		append_file(l->path, l->text, l->len);
+		log_free(l);
+	}
+	f->log_bytes = 0;
+}
+
+void fake_logs_flush_all(struct fake *f)
+{
+	pthread_mutex_lock(&f->log_mu);
+	logs_flush_locked(f);
+	pthread_mutex_unlock(&f->log_mu);
+}
+
+/* The lines of one start (`n` texts), in the CRI log format, held for
+ * log_path until the kubelet reads the log (fake_log_sync): most hollow
+ * pods' logs are never read, and a file and two directories per pod were
+ * most of a hollow node's disk work. */
+static void write_log(struct fake *f, const char *path,
+    const char *const *texts, size_t n)
 {
 	if (path == NULL || *path == '\0')
 		return;
@@ -122,22 +170,62 @@ static void write_log(const char *path, const char *const *texts, size_t n)
 		free(buf);
 		return;
 	}
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == ENOENT && mkdir_parent(path) == 0)
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		/* One write with O_APPEND: a reader never sees half a start. */
-		for (size_t off = 0; off < len;) {
-			ssize_t w = write(fd, buf + off, len - off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			off += (size_t)w;
+	pthread_mutex_lock(&f->log_mu);
+	struct fake_log *l;
+	for (l = f->logs; l; l = l->next)
+		if (!strcmp(l->path, path))
+			break;
+	if (l) {
+		char *nt = realloc(l->text, l->len + len);
+		if (nt) {
+			memcpy(nt + l->len, buf, len);
+			l->text = nt;
+			l->len += len;
+			f->log_bytes += len;
+		} else {
+			append_file(path, buf, len);
 		}
-		close(fd);
+		free(buf);
+	} else if ((l = calloc(1, sizeof(*l))) != NULL &&
+	    (l->path = strdup(path)) != NULL) {
+		l->text = buf;
+		l->len = len;
+		l->next = f->logs;
+		f->logs = l;
+		f->log_bytes += len;
+	} else {
+		free(l);
+		append_file(path, buf, len);
+		free(buf);
 	}
-	free(buf);
+	if (f->log_bytes > FAKE_LOG_HELD_MAX)
+		logs_flush_locked(f);
+	pthread_mutex_unlock(&f->log_mu);
+}
+
+/* runtime.h ABI 1.2. Under log_mu throughout, so that what a start adds
+ * lands after what is written here. */
+static int fake_log_sync(void *rt, const char *path, bool keep)
+{
+	struct fake *f = rt;
+	size_t pl = strlen(path);
+	pthread_mutex_lock(&f->log_mu);
+	for (struct fake_log **pp = &f->logs; *pp;) {
+		struct fake_log *l = *pp;
+		bool hit = keep ? !strcmp(l->path, path) :
+		    !strncmp(l->path, path, pl) && (l->path[pl] == '/' || l->path[pl] == '\0');
+		if (!hit) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		if (keep)
+			append_file(l->path, l->text, l->len);
+		f->log_bytes -= l->len;
+		log_free(l);
+	}
+	pthread_mutex_unlock(&f->log_mu);
+	return 0;
 }
 
 static int fake_info(void *rt, struct kb_rt_info *out)
@@ -286,7 +374,7 @@ static int fake_container_start(void *rt, const char *id)
 	if (exits)
 		snprintf(last, sizeof(last), "fake: exiting with code %d", code);
 	const char *texts[] = { line, extra, last };
-	write_log(path, texts, 3);
+	write_log(f, path, texts, 3);
 	free(extra);
 	free(path);
 	return 0;
@@ -478,4 +566,5 @@ const struct kb_runtime_ops fake_ops = {
 	.sandbox_list = fake_sandbox_list,
 	.container_list = fake_container_list,
 	.exec_sync = fake_exec_sync,
+	.log_sync = fake_log_sync,
 };

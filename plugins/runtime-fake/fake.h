@@ -41,6 +41,18 @@ struct fake_ctr {
 	struct fake_ctr *next;
 };
 
+/* Log lines held for one log file until the kubelet reads it (or drops
+ * it with its pod, never written). */
+struct fake_log {
+	char *path;
+	char *text;
+	size_t len;
+	struct fake_log *next;
+};
+
+/* Held log text past which everything held is written out. */
+#define FAKE_LOG_HELD_MAX (64u << 10)
+
 struct fake {
 	kb_ctx *ctx;
 	pthread_mutex_t mu;
@@ -53,6 +65,9 @@ struct fake {
 	uint64_t next_id, next_ip;
 	struct fake_sandbox *sandboxes;
 	struct fake_ctr *ctrs;
+	pthread_mutex_t log_mu; /* logs, log_bytes; held while writing them */
+	struct fake_log *logs;
+	size_t log_bytes;
 };
 
 /* behave.c */
@@ -68,6 +83,8 @@ int fake_exec(const char *const *argv, int64_t timeout_ms, int *exit_code,
 /* containers.c: the vtable */
 extern const struct kb_runtime_ops fake_ops;
 void fake_free_all(struct fake *f);
+/* Write out every held log line (at fini). */
+void fake_logs_flush_all(struct fake *f);
 
 int64_t fake_now_ms(void);
 

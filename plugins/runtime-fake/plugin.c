@@ -46,6 +46,7 @@ static int fake_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	}
 	f->ctx = ctx;
 	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_init(&f->log_mu, NULL);
 	f->start_delay_ms = c.start_delay_ms;
 	f->ip_prefix = c.ip_prefix;
 	f->version = c.version;
@@ -57,6 +58,7 @@ static int fake_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		free(f->ip_prefix);
 		free(f->version);
 		pthread_mutex_destroy(&f->mu);
+		pthread_mutex_destroy(&f->log_mu);
 		free(f);
 		return rc;
 	}
@@ -69,11 +71,13 @@ static void fake_fini(void *state)
 	struct fake *f = state;
 	if (f == NULL)
 		return;
+	fake_logs_flush_all(f);
 	fake_free_all(f);
 	fake_behave_free(f);
 	free(f->ip_prefix);
 	free(f->version);
 	pthread_mutex_destroy(&f->mu);
+	pthread_mutex_destroy(&f->log_mu);
 	free(f);
 }
 

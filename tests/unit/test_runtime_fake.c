@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -144,6 +145,9 @@ static void test_runs_until_stopped(void **state)
 	char id[KB_RT_ID_MAX], log[1024];
 	snprintf(log, sizeof(log), "%s/logs/default_p_u1/c/0.log", r.tmp);
 	run(&r, a.id, "nginx:1.25", id, log);
+	/* Held until the log is read (ABI 1.2, log_sync). */
+	assert_true(KB_RT_HAS(r.ops, log_sync) && r.ops->log_sync);
+	assert_int_equal(access(log, F_OK), -1);
 	struct kb_rt_container_status st = status(&r, id);
 	assert_int_equal(st.state, KB_RT_RUNNING);
 	assert_true(st.started_ms > 0);
@@ -152,12 +156,30 @@ static void test_runs_until_stopped(void **state)
 	assert_int_equal(st.state, KB_RT_EXITED);
 	assert_int_equal(st.exit_code, 128 + SIGTERM);
 
+	assert_int_equal(r.ops->log_sync(r.state, log, true), 0);
 	char *text = kbt_slurp(log);
 	assert_non_null(text);
 	/* One CRI record: "TIMESTAMP stdout F text". */
 	assert_non_null(strstr(text,
 	    "Z stdout F fake: container c (image nginx:1.25) attempt 0 started\n"));
 	free(text);
+
+	/* A second attempt appends to the same file once synced; one
+	 * dropped with its pod's directory never reaches the disk. */
+	char id2[KB_RT_ID_MAX], log2[1024], dir[900];
+	run(&r, a.id, "nginx:1.25", id2, log);
+	assert_int_equal(r.ops->log_sync(r.state, log, true), 0);
+	text = kbt_slurp(log);
+	char *second = strstr(text, "attempt 0 started\n");
+	assert_non_null(second);
+	assert_non_null(strstr(second + 1, "attempt 0 started\n"));
+	free(text);
+	snprintf(dir, sizeof(dir), "%s/logs/default_q_u2", r.tmp);
+	snprintf(log2, sizeof(log2), "%s/c/0.log", dir);
+	run(&r, b.id, "nginx:1.25", id2, log2);
+	assert_int_equal(r.ops->log_sync(r.state, dir, false), 0);
+	assert_int_equal(r.ops->log_sync(r.state, log2, true), 0);
+	assert_int_equal(access(dir, F_OK), -1);
 
 	assert_int_equal(r.ops->container_remove(r.state, id), 0);
 	struct kb_rt_container_status gone = { .size = sizeof(gone) };
@@ -205,6 +227,7 @@ static void test_image_behaviours(void **state)
 	st = status(&r, id);
 	assert_int_equal(st.state, KB_RT_EXITED);
 	assert_int_equal(st.exit_code, 3);
+	assert_int_equal(r.ops->log_sync(r.state, log, true), 0);
 	char *text = kbt_slurp(log);
 	assert_non_null(strstr(text, "stdout F a\n"));
 	assert_non_null(strstr(text, "stdout F b\n"));

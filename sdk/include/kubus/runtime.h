@@ -229,7 +229,18 @@ struct kb_runtime_ops {
 	int (*exec_sync)(void *rt, const char *id, const char *const *argv,
 	    int64_t timeout_ms, int *exit_code, char *out, size_t outlen);
 
-	/* --- ABI 1.1 ends here; append new slots below. --- */
+	/* --- ABI 1.1 ends here. ---
+	 * ABI 1.2: a runtime may hold a container's log lines in memory
+	 * instead of appending them to log_path at once (runtime-fake
+	 * does: a file and two directories per pod were most of a hollow
+	 * node's disk work). keep: write out what it holds for the file
+	 * `path`, so that the file is complete (the kubelet calls this
+	 * before it reads a log). !keep: forget what it holds for any file
+	 * under the directory `path` (the kubelet is removing it). A
+	 * runtime without this slot writes every line at once. */
+	int (*log_sync)(void *rt, const char *path, bool keep);
+
+	/* --- ABI 1.2 ends here; append new slots below. --- */
 };
 
 #ifdef __cplusplus
