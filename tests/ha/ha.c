@@ -570,6 +570,88 @@ static void logs_via(int cp, const char *pod, bool follow)
 	free(out);
 }
 
+/* HTTP status of `METHOD PATH` against cp-`cp` with bearer token `tok`
+ * (curl, the API CA); the body in *body when asked (malloc'd). */
+static int http_code(int cp, const char *method, const char *path,
+    const char *tok, char **body)
+{
+	char cmd[8192], bpath[700], *out = NULL;
+	snprintf(bpath, sizeof(bpath), "%s/curl-body", H.dir);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s --noproxy '*' -o %s -w '%%{http_code}' -X %s --cacert "
+	    "%s/apiserver/ca.crt -H 'Authorization: Bearer %s' "
+	    "https://127.0.0.1:%d%s",
+	    bpath, method, H.cp[cp].dir, tok, H.cp[cp].api_port, path);
+	int rc = kbt_run(cmd, &out);
+	int code = rc == 0 && out ? atoi(out) : -1;
+	free(out);
+	if (body)
+		*body = kbt_slurp(bpath);
+	return code;
+}
+
+/* The peer token (plugins/apiserver/peer.c) is only as good as peers
+ * need: made from the API CA key (here with openssl, as a host holding
+ * that key can), it reads pod logs and nothing else; a request that
+ * came with it is never forwarded again; a forged one is refused. */
+static void peer_token_checks(int w0cp, int w1cp)
+{
+	char cmd[1024], *out = NULL, tok[160];
+	snprintf(cmd, sizeof(cmd),
+	    "printf %%s 'kubus apiserver peer v1' | openssl dgst -sha256 "
+	    "-mac HMAC -macopt hexkey:$(od -An -tx1 -v %s/apiserver/ca.key | "
+	    "tr -d ' \\n') -r",
+	    H.cp[0].dir);
+	int rc = kbt_run(cmd, &out);
+	char hex[80] = "";
+	if (rc != 0 || out == NULL || sscanf(out, "%64[0-9a-f]", hex) != 1 ||
+	    strlen(hex) != 64)
+		FAIL_OUT(out, "openssl hmac");
+	free(out);
+	snprintf(tok, sizeof(tok), "kubus-peer.%s", hex);
+	int other = (w1cp + 1) % NCP == w0cp ? (w1cp + 2) % NCP :
+						 (w1cp + 1) % NCP;
+	char *body = NULL;
+	/* Its own node's pod log: yes. */
+	int code = http_code(w0cp, "GET",
+	    "/api/v1/namespaces/default/pods/pin-w0/log", tok, &body);
+	if (code != 200 || body == NULL || !strstr(body, FAKE_LOG_LINE))
+		FAIL_OUT(body, "peer token, pin-w0's log on cp-%d: %d", w0cp,
+		    code);
+	free(body);
+	/* A node another host has: 503, not passed on. */
+	code = http_code(other, "GET",
+	    "/api/v1/namespaces/default/pods/pin-w1/log", tok, &body);
+	if (code != 503)
+		FAIL_OUT(body, "peer token, pin-w1's log on cp-%d: %d", other,
+		    code);
+	free(body);
+	/* Anything else: 403. */
+	static const char *const denied[][2] = {
+		{ "GET", "/api/v1/namespaces/default/pods/pin-w0" },
+		{ "GET", "/api/v1/namespaces/kube-system/secrets" },
+		{ "GET", "/api/v1/namespaces/default/configmaps" },
+		{ "DELETE", "/api/v1/namespaces/default/pods/pin-w0" },
+		{ "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" },
+	};
+	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+		code = http_code(w0cp, denied[i][0], denied[i][1], tok, &body);
+		if (code != 403)
+			FAIL_OUT(body, "peer token, %s %s: %d", denied[i][0],
+			    denied[i][1], code);
+		free(body);
+	}
+	/* A forged one: 401, like any unknown token. */
+	tok[strlen(tok) - 1] = tok[strlen(tok) - 1] == '0' ? '1' : '0';
+	code = http_code(w0cp, "GET",
+	    "/api/v1/namespaces/default/pods/pin-w0/log", tok, &body);
+	if (code != 401)
+		FAIL_OUT(body, "forged peer token: %d", code);
+	free(body);
+	printf("peer token: pod log on its own node 200, on another host's "
+	       "node 503 (not passed on), other requests 403, forged 401\n");
+}
+
 /* --- the writers ------------------------------------------------------------ */
 
 struct writer {
@@ -942,6 +1024,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	}
 	logs_via(2, "pin-w1", true);
 	logs_via(0, "pin-w0", true);
+	peer_token_checks(wcp, w1cp);
 	printf("kubectl logs (and -f) of pods on w0 (cp-%d) and w1 (cp-%d) "
 	       "through every API server\n",
 	    wcp, w1cp);
