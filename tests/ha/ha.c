@@ -1025,6 +1025,33 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	logs_via(2, "pin-w1", true);
 	logs_via(0, "pin-w0", true);
 	peer_token_checks(wcp, w1cp);
+	{
+		/* A node no host reaches: a Kubernetes-shaped 503 that says
+		 * why, for this host and each peer. */
+		kb_body *b = kb_mp_body(
+		    "{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:[{s:s, s:s}]}}",
+		    "apiVersion", "v1", "kind", "Pod", "metadata", "name",
+		    "on-ghost", "namespace", "default", "spec", "nodeName",
+		    "ghost", "containers", "name", "c", "image", "busybox:1");
+		kb_msg *rep = NULL;
+		assert_int_equal(kb_api_create(H.c, &KB_GVR_PODS, "default", b,
+				     &rep),
+		    0);
+		kb_msg_free(rep);
+		char *out = NULL;
+		int rc = kc(2, "main", &out, "logs on-ghost");
+		if (rc == 0 || out == NULL ||
+		    !strstr(out, "Error from server (ServiceUnavailable): no "
+				 "kubelet answers for node \"ghost\"") ||
+		    !strstr(out, "nor does another API server's") ||
+		    !strstr(out, "https://127.0.0.1:"))
+			FAIL_OUT(out, "kubectl logs of a pod on no node's host");
+		printf("kubectl logs of a pod on an unreachable node: %s\n",
+		    out);
+		free(out);
+		rc = kc(2, "main", &out, "delete pod on-ghost --wait=false");
+		free(out);
+	}
 	printf("kubectl logs (and -f) of pods on w0 (cp-%d) and w1 (cp-%d) "
 	       "through every API server\n",
 	    wcp, w1cp);
