@@ -239,3 +239,82 @@ void kbt_host_stop(struct kbt_host *t)
 	free(t->tmp);
 	free(t);
 }
+
+bool kbt_kubus_start(struct kbt_kubus *k, const char *dir, const char *data,
+    const char *yaml, const char *set, const char *ready)
+{
+	char cfg[600], kubus[600], plugins[600];
+	k->starts++;
+	snprintf(cfg, sizeof(cfg), "%s/kubus-%d.yaml", dir, k->starts);
+	FILE *f = yaml ? fopen(cfg, "w") : NULL;
+	if (f == NULL)
+		return false;
+	bool wrote = fputs(yaml, f) >= 0;
+	if (fclose(f) != 0 || !wrote)
+		return false;
+	snprintf(kubus, sizeof(kubus), "%s/kubus", kbt_build_dir());
+	snprintf(plugins, sizeof(plugins), "%s/plugins", kbt_build_dir());
+	free(k->log);
+	if (asprintf(&k->log, "%s/kubus-%d.log", dir, k->starts) < 0) {
+		k->log = NULL;
+		return false;
+	}
+	char *argv[] = { kubus, "run", "-c", cfg, "--data-dir", (char *)data,
+		"--plugin-path", plugins, set ? "--set" : NULL, (char *)set,
+		NULL };
+	k->pid = kbt_spawn(argv, k->log);
+	if (k->pid <= 0)
+		return false;
+	char *l = kbt_wait_file(k->log, "export KUBECONFIG=", 30000);
+	if (l != NULL && ready != NULL) {
+		free(l);
+		l = kbt_wait_file(k->log, ready, 15000);
+	}
+	if (l == NULL) {
+		char *all = kbt_slurp(k->log);
+		fprintf(stderr, "# kubus did not come up:\n%s\n",
+		    all ? all : "");
+		free(all);
+		return false;
+	}
+	free(l);
+	return true;
+}
+
+bool kbt_kubus_stop(struct kbt_kubus *k)
+{
+	if (k->pid <= 0)
+		return true;
+	kill(k->pid, SIGTERM);
+	int st = kbt_wait_pid(k->pid, 20000);
+	if (st < 0)
+		kbt_kill(k->pid);
+	k->pid = 0;
+	char *l = kbt_slurp(k->log);
+	bool clean = l && !strstr(l, "Sanitizer") &&
+	    !strstr(l, "runtime error:");
+	bool ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && clean;
+	if (!ok)
+		fprintf(stderr, "# kubus (status %d) log %s:\n%s\n", st, k->log,
+		    l ? l : "");
+	free(l);
+	return ok;
+}
+
+bool kbt_busybox_rootfs(const char *dir)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof(cmd),
+	    "set -e; r='%s/rootfs'; mkdir -p $r/bin $r/etc $r/tmp $r/proc "
+	    "$r/sys $r/dev $r/www; cp /bin/busybox $r/bin/busybox; "
+	    "for a in $(/bin/busybox --list); do "
+	    "[ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done; "
+	    "echo 'root:x:0:0:root:/root:/bin/sh' > $r/etc/passwd",
+	    dir);
+	char *o = NULL;
+	int rc = kbt_run(cmd, &o);
+	if (rc)
+		fprintf(stderr, "# rootfs: %s\n", o ? o : "");
+	free(o);
+	return rc == 0;
+}

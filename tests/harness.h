@@ -71,4 +71,25 @@ char *kbt_wait_file(const char *path, const char *needle, int ms);
 /* The whole file (malloc'd, NUL-terminated), or NULL. */
 char *kbt_slurp(const char *path);
 
+/* `kubus run` from the build dir as a child process, as a user runs it. */
+struct kbt_kubus {
+	pid_t pid;
+	char *log; /* this start's output (malloc'd) */
+	int starts;
+};
+/* Write `yaml` to DIR/kubus-N.yaml and start `kubus run -c` it with
+ * `--data-dir data`, the build's plugins and, when not NULL, `--set set`;
+ * its output goes to DIR/kubus-N.log (a log per start, so what is waited
+ * for is this start's). True once the log shows the KUBECONFIG line and,
+ * when not NULL, `ready` after it; else the log goes to stderr. */
+bool kbt_kubus_start(struct kbt_kubus *k, const char *dir, const char *data,
+    const char *yaml, const char *set, const char *ready);
+/* SIGTERM, as a user would; true when it exited by itself with status 0
+ * and the sanitizers (when built with them) wrote nothing to its log.
+ * SIGKILL after 20 s. True at once when it is not running. */
+bool kbt_kubus_stop(struct kbt_kubus *k);
+/* A busybox root filesystem in DIR/rootfs (Debian's busybox-static), for
+ * runtime-runc's local_images. */
+bool kbt_busybox_rootfs(const char *dir);
+
 #endif

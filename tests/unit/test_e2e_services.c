@@ -51,8 +51,8 @@
 #define NWEB 3
 
 static char netns_name[64];
-static char *tmp, *data, *logf;
-static pid_t kubus_pid;
+static char *tmp, *data;
+static struct kbt_kubus kubus;
 static struct kn_kubectl kc;
 static char cluster_ip[64];
 static int node_port;
@@ -121,80 +121,19 @@ static char *config(void)
  * kubeconfig line and the proxy. */
 static bool start(const char *backend)
 {
-	char cfg[600], kubus[600], plugins[600], set[128];
-	snprintf(cfg, sizeof(cfg), "%s/kubus.yaml", tmp);
+	char set[128];
+	snprintf(set, sizeof(set), "proxy.backend=%s", backend ? backend : "");
 	char *y = config();
-	if (y == NULL || !kn_write(cfg, y)) {
-		free(y);
-		return false;
-	}
+	bool ok = kbt_kubus_start(&kubus, tmp, data, y, backend ? set : NULL,
+	    "proxy started");
 	free(y);
-	snprintf(kubus, sizeof(kubus), "%s/kubus", kbt_build_dir());
-	snprintf(plugins, sizeof(plugins), "%s/plugins", kbt_build_dir());
-	snprintf(set, sizeof(set), "proxy.backend=%s",
-	    backend ? backend : "proxy-nftables");
-	static int starts;
-	free(logf);
-	if (asprintf(&logf, "%s/kubus-%d.log", tmp, ++starts) < 0)
-		return false;
-	char *argv[] = { kubus, "run", "-c", cfg, "--data-dir", data,
-		"--plugin-path", plugins, "--set", set, NULL };
-	if (backend == NULL)
-		argv[8] = NULL; /* no --set */
-	kubus_pid = kbt_spawn(argv, logf);
-	if (kubus_pid <= 0)
-		return false;
-	char *l = kbt_wait_file(logf, "export KUBECONFIG=", 30000);
-	if (l != NULL) {
-		free(l);
-		l = kbt_wait_file(logf, "proxy started", 15000);
-	}
-	if (l == NULL) {
-		char *all = kbt_slurp(logf);
-		fprintf(stderr, "# kubus did not come up:\n%s\n", all);
-		free(all);
-		return false;
-	}
-	free(l);
-	return true;
+	return ok;
 }
 
 /* SIGTERM, as a user would; true when it exited cleanly. */
 static bool stop(void)
 {
-	if (kubus_pid <= 0)
-		return true;
-	kill(kubus_pid, SIGTERM);
-	int st = kbt_wait_pid(kubus_pid, 20000);
-	if (st < 0)
-		kbt_kill(kubus_pid);
-	kubus_pid = 0;
-	char *l = kbt_slurp(logf);
-	bool clean = l && !strstr(l, "Sanitizer") &&
-	    !strstr(l, "runtime error:");
-	if (!clean || st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "# kubus (status %d) log %s:\n%s\n", st, logf,
-		    l ? l : "");
-	free(l);
-	return st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && clean;
-}
-
-static bool make_rootfs(void)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-	    "set -e; r='%s/rootfs'; mkdir -p $r/bin $r/etc $r/tmp $r/proc "
-	    "$r/sys $r/dev $r/www; cp /bin/busybox $r/bin/busybox; "
-	    "for a in $(/bin/busybox --list); do "
-	    "[ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done; "
-	    "echo 'root:x:0:0:root:/root:/bin/sh' > $r/etc/passwd",
-	    tmp);
-	char *o = NULL;
-	int rc = kbt_run(cmd, &o);
-	if (rc)
-		fprintf(stderr, "# rootfs: %s\n", o);
-	free(o);
-	return rc == 0;
+	return kbt_kubus_stop(&kubus);
 }
 
 /* Every pod uid the kubelet has a directory for (its pod netns names). */
@@ -231,7 +170,7 @@ static int group_setup(void **state)
 	    data);
 	if (system("sysctl -qw net.ipv4.ip_forward=1") != 0)
 		fprintf(stderr, "# cannot enable forwarding\n");
-	if (!make_rootfs() || !start(NULL))
+	if (!kbt_busybox_rootfs(tmp) || !start(NULL))
 		return -1;
 	bool ok;
 	char *out = kn_wait(&kc, "node " NODE,
@@ -243,7 +182,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	if (kubus_pid > 0 && !stop())
+	if (kubus.pid > 0 && !stop())
 		fprintf(stderr, "# the host did not stop cleanly\n");
 	char cmd[4096];
 	/* What a failed test may have left: runc containers (their shims go
@@ -264,7 +203,7 @@ static int group_teardown(void **state)
 		kbt_rmrf(tmp);
 	free(tmp);
 	free(data);
-	free(logf);
+	free(kubus.log);
 	return 0;
 }
 
@@ -318,7 +257,7 @@ static void dump_state(void)
 	o = kn_kubectl(&kc, NULL, "get pods,svc,endpointslices -o wide");
 	fprintf(stderr, "# objects:\n%s\n", o);
 	free(o);
-	o = kbt_slurp(logf);
+	o = kbt_slurp(kubus.log);
 	size_t n = o ? strlen(o) : 0;
 	fprintf(stderr, "# kubus log (tail):\n%s\n",
 	    o ? (n > 6000 ? o + n - 6000 : o) : "");

@@ -43,8 +43,8 @@
 #define MISSING "registry.invalid/kbt/missing:1"
 
 static char netns_name[64];
-static char *tmp, *data, *logf;
-static pid_t kubus_pid;
+static char *tmp, *data;
+static struct kbt_kubus kubus;
 static struct kn_kubectl kc;
 static char uids[16][64];
 static int nuids;
@@ -102,52 +102,16 @@ static char *config(void)
 
 static bool start(void)
 {
-	char cfg[600], kubus[600], plugins[600];
-	snprintf(cfg, sizeof(cfg), "%s/kubus.yaml", tmp);
 	char *y = config();
-	if (y == NULL || !kn_write(cfg, y)) {
-		free(y);
-		return false;
-	}
+	bool ok = kbt_kubus_start(&kubus, tmp, data, y, NULL, NULL);
 	free(y);
-	snprintf(kubus, sizeof(kubus), "%s/kubus", kbt_build_dir());
-	snprintf(plugins, sizeof(plugins), "%s/plugins", kbt_build_dir());
-	if (asprintf(&logf, "%s/kubus.log", tmp) < 0)
-		return false;
-	char *argv[] = { kubus, "run", "-c", cfg, "--data-dir", data,
-		"--plugin-path", plugins, NULL };
-	kubus_pid = kbt_spawn(argv, logf);
-	if (kubus_pid <= 0)
-		return false;
-	char *l = kbt_wait_file(logf, "export KUBECONFIG=", 30000);
-	if (l == NULL) {
-		char *all = kbt_slurp(logf);
-		fprintf(stderr, "# kubus did not come up:\n%s\n", all);
-		free(all);
-		return false;
-	}
-	free(l);
-	return true;
+	return ok;
 }
 
-/* SIGTERM, as a user would; true when it exited by itself and the
- * sanitizers (when built with them) found nothing. */
+/* SIGTERM, as a user would; true when it exited cleanly. */
 static bool stop(void)
 {
-	if (kubus_pid <= 0)
-		return true;
-	kill(kubus_pid, SIGTERM);
-	int st = kbt_wait_pid(kubus_pid, 20000);
-	if (st < 0)
-		kbt_kill(kubus_pid);
-	kubus_pid = 0;
-	char *l = kbt_slurp(logf);
-	bool clean = l && !strstr(l, "Sanitizer") &&
-	    !strstr(l, "runtime error:");
-	if (!clean)
-		fprintf(stderr, "# kubus log %s:\n%s\n", logf, l ? l : "");
-	free(l);
-	return st >= 0 && clean;
+	return kbt_kubus_stop(&kubus);
 }
 
 static void note_uid(const char *uid)
@@ -157,24 +121,6 @@ static void note_uid(const char *uid)
 			return;
 	if (nuids < 16 && uid[0])
 		snprintf(uids[nuids++], sizeof(uids[0]), "%s", uid);
-}
-
-static bool make_rootfs(void)
-{
-	char cmd[2048];
-	snprintf(cmd, sizeof(cmd),
-	    "set -e; r='%s/rootfs'; mkdir -p $r/bin $r/etc $r/tmp $r/proc "
-	    "$r/sys $r/dev $r/www; cp /bin/busybox $r/bin/busybox; "
-	    "for a in $(/bin/busybox --list); do "
-	    "[ -e $r/bin/$a ] || ln -s busybox $r/bin/$a; done; "
-	    "echo 'root:x:0:0:root:/root:/bin/sh' > $r/etc/passwd",
-	    tmp);
-	char *o = NULL;
-	int rc = kbt_run(cmd, &o);
-	if (rc)
-		fprintf(stderr, "# rootfs: %s\n", o);
-	free(o);
-	return rc == 0;
 }
 
 /* What a failed run may have left: runc containers (their shims go with
@@ -212,7 +158,7 @@ static int group_setup(void **state)
 	snprintf(kc.home, sizeof(kc.home), "%s", tmp);
 	snprintf(kc.kubeconfig, sizeof(kc.kubeconfig), "%s/admin.kubeconfig",
 	    data);
-	if (!make_rootfs() || !start())
+	if (!kbt_busybox_rootfs(tmp) || !start())
 		return -1;
 	bool ok;
 	char *out = kn_wait(&kc, "node " NODE,
@@ -233,7 +179,7 @@ static int group_teardown(void **state)
 		kbt_rmrf(tmp);
 	free(tmp);
 	free(data);
-	free(logf);
+	free(kubus.log);
 	return 0;
 }
 
@@ -278,7 +224,7 @@ static void dump(const char *pod)
 	char *out = kn_kubectl(&kc, NULL, "get pod %s -o yaml", pod);
 	fprintf(stderr, "# %s\n", out);
 	free(out);
-	char *l = kbt_slurp(logf);
+	char *l = kbt_slurp(kubus.log);
 	fprintf(stderr, "# kubus log:\n%s\n", l);
 	free(l);
 }
@@ -782,7 +728,7 @@ static void test_image_missing(void **state)
 	printf("# images:\n%s", o);
 	assert_null(strstr(o, "missing"));
 	free(o);
-	assert_int_equal(kill(kubus_pid, 0), 0);
+	assert_int_equal(kill(kubus.pid, 0), 0);
 
 	/* Once it is in the store (imported as that name), the IfNotPresent
 	 * pod starts at its next try; Never is retried as well. */
