@@ -197,6 +197,25 @@ static bool kn_write(const char *path, const char *text)
 	return fclose(f) == 0 && ok;
 }
 
+/* Write yaml to DIR/NAME.yaml and `kubectl apply -f` it: kubectl's output
+ * (malloc'd), its exit status in *status (-1 when the file could not be
+ * written); the output goes to stderr too when it failed. */
+static char *kn_apply(const struct kn_kubectl *k, const char *dir,
+    const char *name, const char *yaml, int *status)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s.yaml", dir, name);
+	if (!kn_write(path, yaml)) {
+		fprintf(stderr, "# cannot write %s\n", path);
+		*status = -1;
+		return strdup("");
+	}
+	char *out = kn_kubectl(k, status, "apply -f %s", path);
+	if (*status != 0)
+		fprintf(stderr, "# kubectl apply %s: %s\n", name, out);
+	return out;
+}
+
 /* Entries of dir other than the named ones (count). */
 static int kn_dir_count(const char *dir, const char *const *except)
 {

@@ -187,17 +187,11 @@ static int group_teardown(void **state)
 
 static void apply(const char *name, const char *yaml)
 {
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s.yaml", tmp, name);
-	assert_true(kn_write(path, yaml));
 	int st;
-	char *out = kn_kubectl(&kc, &st, "apply -f %s", path);
-	if (st != 0)
-		fprintf(stderr, "# kubectl apply %s: %s\n", name, out);
-	free(out);
+	free(kn_apply(&kc, tmp, name, yaml, &st));
 	assert_int_equal(st, 0);
 	/* Remember every pod's uid for the cleanup checks. */
-	out = kn_kubectl(&kc, NULL,
+	char *out = kn_kubectl(&kc, NULL,
 	    "get pods -o jsonpath='{range .items[*]}{.metadata.uid}{\"\\n\"}{end}'");
 	for (char *sv = NULL, *u = strtok_r(out, "\n", &sv); u;
 	     u = strtok_r(NULL, "\n", &sv))
