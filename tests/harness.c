@@ -3,13 +3,19 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "harness.h"
 #include "host.h"
@@ -84,11 +90,17 @@ int kbt_run(const char *cmd, char **out)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-pid_t kbt_spawn(char *const argv[], const char *log)
+static pid_t spawn(char *const argv[], const char *log, bool tied)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	if (tied) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1); /* the test is already gone */
+	}
 	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
 	if (fd >= 0) {
 		dup2(fd, 1);
@@ -102,6 +114,31 @@ pid_t kbt_spawn(char *const argv[], const char *log)
 	execv(argv[0], argv);
 	fprintf(stderr, "kbt_spawn: cannot run %s\n", argv[0]);
 	_exit(127);
+}
+
+pid_t kbt_spawn(char *const argv[], const char *log)
+{
+	return spawn(argv, log, false);
+}
+
+pid_t kbt_spawn_tied(char *const argv[], const char *log)
+{
+	return spawn(argv, log, true);
+}
+
+int kbt_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
 }
 
 static int64_t mono_ms(void)

@@ -60,6 +60,12 @@ int kbt_run(const char *cmd, char **out);
 /* Start `argv[0]` (a path) in the background with stdout and stderr
  * appended to `log`; returns its pid, or -1. */
 pid_t kbt_spawn(char *const argv[], const char *log);
+/* The same, but the child gets SIGKILL when the test process dies (even
+ * when an assertion or a sanitizer ends it before its teardown). Call from
+ * the main thread: PDEATHSIG follows the thread that forked. */
+pid_t kbt_spawn_tied(char *const argv[], const char *log);
+/* A loopback TCP port that was free a moment ago, or -1. */
+int kbt_free_port(void);
 /* Wait up to ms for pid to exit: its wait status, or -1 when it is still
  * running (it is not killed). */
 int kbt_wait_pid(pid_t pid, int ms);

@@ -87,15 +87,9 @@ static void sleep_ms(int ms)
 /* A free loopback port. */
 static int free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	int port = kbt_free_port();
+	assert_true(port > 0);
+	return port;
 }
 
 /* Fail with a message ending in the captured output `out` (freed first,
@@ -129,28 +123,6 @@ static struct {
 	char tester_tok[128];
 	bool passed;
 } H;
-
-/* As kbt_spawn, but the child dies with this process (even when an
- * assertion or a sanitizer ends it before the teardown). Call from the
- * main thread: PDEATHSIG follows the thread that forked. */
-static pid_t spawn_tied(char *const argv[], const char *log)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	execv(argv[0], argv);
-	_exit(127);
-}
 
 /* Run `kubus ARGS`; its exit status, its output in *out (malloc'd). */
 static int kubus(char **out, const char *fmt, ...)
@@ -275,7 +247,7 @@ static void cp_start(int i)
 	argv[a++] = "--set";
 	argv[a++] = lease[nl++];
 	argv[a] = NULL;
-	p->pid = spawn_tied(argv, p->log);
+	p->pid = kbt_spawn_tied(argv, p->log);
 	assert_true(p->pid > 0);
 	char *log = kbt_wait_file(p->log, "host running", WAIT_MS);
 	if (log == NULL) {
@@ -969,7 +941,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		}
 		snprintf(H.wlog[w], sizeof(H.wlog[w]), "%s/w%d.log", H.dir, w);
 		char *argv[] = { kubus_path, "run", "-c", wcfg, NULL };
-		H.worker[w] = spawn_tied(argv, H.wlog[w]);
+		H.worker[w] = kbt_spawn_tied(argv, H.wlog[w]);
 		assert_true(H.worker[w] > 0);
 	}
 	char *wl = kbt_wait_file(H.wlog[1], "uplink connected", WAIT_MS);

@@ -90,28 +90,11 @@ static struct kbt_host *start_host(const char *listen, bool plain,
 	return kbt_host_start(yaml, err, errlen);
 }
 
-/* A free loopback port (the server has no kubeconfig to tell its own when
- * it serves plain HTTP). */
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t al = sizeof(a);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 static bool srv_start(struct srv *s, const char *extra)
 {
 	char err[1024] = "", listen[64];
 	memset(s, 0, sizeof(*s));
-	s->port = free_port();
+	s->port = kbt_free_port();
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", s->port);
 	s->h = start_host(listen, true, extra, err, sizeof(err));
 	if (s->h == NULL) {

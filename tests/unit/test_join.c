@@ -49,13 +49,9 @@ static void write_text(const char *path, const char *text)
 /* A free loopback port (the control plane restarts on the same one). */
 static int free_port(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	int port = kbt_free_port();
+	assert_true(port > 0);
+	return port;
 }
 
 /* Run `kubus ARGS`; its exit status, output in *out. */
@@ -113,33 +109,12 @@ static void token_create(struct cluster *c, const char *ttl, char *token, char *
 		strcpy(hash, h);
 }
 
-/* As kbt_spawn, but the control plane dies with the test, even when an
- * assertion (or a sanitizer) ends it without its teardown. */
-static pid_t spawn_tied(char *const argv[], const char *log)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	execv(argv[0], argv);
-	_exit(127);
-}
-
 static void cp_start(struct cluster *c)
 {
 	char kubus_path[512];
 	snprintf(kubus_path, sizeof(kubus_path), "%s/kubus", kbt_build_dir());
 	char *argv[] = { kubus_path, "run", "-c", c->cp_cfg, NULL };
-	c->cp = spawn_tied(argv, c->cp_log);
+	c->cp = kbt_spawn_tied(argv, c->cp_log);
 	assert_true(c->cp > 0);
 	char *log = kbt_wait_file(c->cp_log, "host running", WAIT_MS);
 	if (log == NULL) {

@@ -70,46 +70,6 @@ static void sleep_ms(int ms)
 		;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &l) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* Children die with us (PDEATHSIG, from the main thread). */
-static pid_t spawn_tied(char *const argv[], const char *log)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	if (pid != 0)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		close(fd);
-	}
-	fd = open("/dev/null", O_RDONLY);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		close(fd);
-	}
-	execv(argv[0], argv);
-	_exit(127);
-}
-
 /* SIGTERM, then SIGKILL after ms; reaped either way. */
 static void stop_pid(pid_t pid, int ms)
 {
@@ -460,11 +420,11 @@ static double measure_single(void)
 	snprintf(cfg, sizeof(cfg), "%s/configs/single-node.yaml",
 	    kbt_src_dir());
 	snprintf(api, sizeof(api), "apiserver.listen=127.0.0.1:%d",
-	    free_port());
+	    kbt_free_port());
 	snprintf(rt, sizeof(rt), "kubelet.runtime=runtime-fake");
 	char *argv[] = { kp, "run", "-c", cfg, "--data-dir", dir, "--set", api,
 		"--set", rt, NULL };
-	B.single = spawn_tied(argv, log);
+	B.single = kbt_spawn_tied(argv, log);
 	char *l = kbt_wait_file(log, "host running", 60000);
 	if (l == NULL)
 		die("single-node host did not start (log %s)", log);
@@ -486,8 +446,8 @@ static void cp_start(void)
 {
 	snprintf(B.cp_dir, sizeof(B.cp_dir), "%s/cp", B.dir);
 	snprintf(B.cp_log, sizeof(B.cp_log), "%s/cp.log", B.dir);
-	B.cp_bus_port = free_port();
-	B.cp_api_port = free_port();
+	B.cp_bus_port = kbt_free_port();
+	B.cp_api_port = kbt_free_port();
 	mkdir(B.cp_dir, 0700);
 	char tok[128] = "", *out = NULL;
 	if (kubus(&out,
@@ -505,10 +465,10 @@ static void cp_start(void)
 	    B.cp_bus_port);
 	snprintf(api, sizeof(api), "apiserver.listen=127.0.0.1:%d",
 	    B.cp_api_port);
-	snprintf(dns, sizeof(dns), "dns.listen[0]=127.0.0.1:%d", free_port());
+	snprintf(dns, sizeof(dns), "dns.listen[0]=127.0.0.1:%d", kbt_free_port());
 	char *argv[] = { kp, "run", "-c", cfg, "--data-dir", B.cp_dir, "--set",
 		bus, "--set", api, "--set", dns, NULL };
-	B.cp = spawn_tied(argv, B.cp_log);
+	B.cp = kbt_spawn_tied(argv, B.cp_log);
 	char *l = kbt_wait_file(B.cp_log, "host running", 60000);
 	if (l == NULL)
 		die("control plane did not start");
@@ -583,7 +543,7 @@ static void add_workers(int from, int to)
 				"--data-dir", wdir, "--template", tmpl, NULL };
 			for (int s = 0; s < 64; s++)
 				if (running[s] == 0) {
-					running[s] = spawn_tied(argv, log);
+					running[s] = kbt_spawn_tied(argv, log);
 					slot_of[s] = i;
 					active++;
 					break;
@@ -624,7 +584,7 @@ static void add_workers(int from, int to)
 		snprintf(cfg, sizeof(cfg), "%s/w%d/worker.yaml", B.dir, i);
 		snprintf(log, sizeof(log), "%s/w%d.log", B.dir, i);
 		char *argv[] = { kp, "run", "-c", cfg, NULL };
-		B.w[i] = spawn_tied(argv, log);
+		B.w[i] = kbt_spawn_tied(argv, log);
 		if (B.w[i] <= 0)
 			die("cannot start worker %d", i);
 		sleep_ms(10);

@@ -49,19 +49,6 @@ static void *creator(void *arg)
 	return NULL;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl))
-		return -1;
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -81,7 +68,7 @@ int main(int argc, char **argv)
 				"(apt-get install dnsperf)\n");
 		return 1;
 	}
-	port = free_port();
+	port = kbt_free_port();
 	char yaml[1024], err[1024];
 	snprintf(yaml, sizeof(yaml),
 	    "host: {log_level: warn}\n"
