@@ -12,42 +12,7 @@
 #include <kubus/err.h>
 
 #include "certauth.h"
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 8192, n = 0, r;
-	char *buf = malloc(cap);
-	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (cap - n < 2) {
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	if (buf) {
-		buf[n] = '\0';
-		if (len)
-			*len = n;
-	}
-	return buf;
-}
-
-static void ssl_err(char *err, size_t errlen, const char *what)
-{
-	char buf[256];
-	ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-	snprintf(err, errlen, "%s: %s", what, buf);
-}
+#include "pki.h"
 
 int kb_cert_sign(const char *cert_file, const char *key_file,
     const uint8_t *nonce, size_t nlen, char **cert_pem, uint8_t **sig,
@@ -56,7 +21,7 @@ int kb_cert_sign(const char *cert_file, const char *key_file,
 	int rc = KB_EINVAL;
 	EVP_PKEY *key = NULL;
 	EVP_MD_CTX *md = NULL;
-	*cert_pem = slurp(cert_file, NULL);
+	*cert_pem = kb_pki_read_file(cert_file, NULL);
 	*sig = NULL;
 	FILE *kf = fopen(key_file ? key_file : cert_file, "r");
 	if (*cert_pem == NULL || kf == NULL) {
@@ -65,7 +30,7 @@ int kb_cert_sign(const char *cert_file, const char *key_file,
 	}
 	key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
 	if (key == NULL) {
-		ssl_err(err, errlen, "private key");
+		kb_pki_ssl_err(err, errlen, "private key");
 		goto out;
 	}
 	md = EVP_MD_CTX_new();
@@ -73,7 +38,7 @@ int kb_cert_sign(const char *cert_file, const char *key_file,
 	    EVP_DigestSign(md, NULL, siglen, nonce, nlen) != 1 ||
 	    (*sig = malloc(*siglen)) == NULL ||
 	    EVP_DigestSign(md, *sig, siglen, nonce, nlen) != 1) {
-		ssl_err(err, errlen, "signing the nonce");
+		kb_pki_ssl_err(err, errlen, "signing the nonce");
 		goto out;
 	}
 	rc = 0;
@@ -130,7 +95,7 @@ int kb_cert_verify(const char *ca_file, const char *cert_pem, size_t cert_len,
 	}
 	store = X509_STORE_new();
 	if (store == NULL || X509_STORE_load_locations(store, ca_file, NULL) != 1) {
-		ssl_err(err, errlen, "loading bus.tls.ca");
+		kb_pki_ssl_err(err, errlen, "loading bus.tls.ca");
 		rc = KB_EINTERNAL;
 		goto out;
 	}

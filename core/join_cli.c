@@ -30,35 +30,6 @@
 #define IO_TIMEOUT_S 10
 #define MAX_FRAME (4u << 20)
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	size_t cap = 4096, n = 0, r;
-	char *buf = malloc(cap);
-	while (buf && (r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += r;
-		if (cap - n < 2) {
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	fclose(f);
-	if (buf) {
-		buf[n] = '\0';
-		if (len)
-			*len = n;
-	}
-	return buf;
-}
-
 /* --- `kubus join HOST:PORT` --------------------------------------------------------- */
 
 struct link {
@@ -255,7 +226,7 @@ static const char default_plugins[] =
 /* The plugins: section of a template config, verbatim from its line on. */
 static char *template_plugins(const char *file, char *err, size_t errlen)
 {
-	char *text = slurp(file, NULL);
+	char *text = kb_pki_read_file(file, NULL);
 	if (text == NULL) {
 		snprintf(err, errlen, "--template %s: %s", file, strerror(errno));
 		return NULL;

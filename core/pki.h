@@ -36,6 +36,10 @@ char *kb_pki_key_pem(EVP_PKEY *k);
 X509 *kb_pki_read_cert(const char *path);
 EVP_PKEY *kb_pki_read_key(const char *path);
 
+/* The whole file as a NUL-terminated malloc'd string (*len its length when
+ * len is set); NULL when it cannot be read or memory runs out. */
+char *kb_pki_read_file(const char *path, size_t *len);
+
 /* Write atomically (temp file, fsync, rename) with `mode`. */
 int kb_pki_write_file(const char *path, const char *data, size_t len, mode_t mode,
     char *err, size_t errlen);

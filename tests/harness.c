@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+
+#include <kubus/client.h>
 
 #include "harness.h"
 #include "host.h"
@@ -88,6 +91,52 @@ int kbt_run(const char *cmd, char **out)
 	else
 		free(buf);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int kbt_kubus(char **out, const char *fmt, ...)
+{
+	char args[4096], cmd[4700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/kubus %s", kbt_build_dir(), args);
+	char *o = NULL;
+	int rc = kbt_run(cmd, &o);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	return rc;
+}
+
+int kbt_count_ready_nodes(kb_ctx *c)
+{
+	kb_msg *rep = NULL;
+	int n = 0;
+	if (kb_api_list(c, &KB_GVR_NODES, NULL, NULL, NULL, &rep) == 0) {
+		const msgpack_object *items =
+		    kb_mp_get(kb_msg_body(rep), "items");
+		for (uint32_t i = 0;
+		     items && items->type == MSGPACK_OBJECT_ARRAY &&
+		     i < items->via.array.size;
+		     i++) {
+			const msgpack_object *cs =
+			    kb_mp_get(&items->via.array.ptr[i],
+				"status.conditions");
+			for (uint32_t j = 0;
+			     cs && cs->type == MSGPACK_OBJECT_ARRAY &&
+			     j < cs->via.array.size;
+			     j++)
+				if (kb_mp_streq(&cs->via.array.ptr[j], "type",
+					"Ready") &&
+				    kb_mp_streq(&cs->via.array.ptr[j], "status",
+					"True"))
+					n++;
+		}
+	}
+	kb_msg_free(rep);
+	return n;
 }
 
 static pid_t spawn(char *const argv[], const char *log, bool tied)

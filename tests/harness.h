@@ -56,6 +56,13 @@ void kbt_rmrf(const char *path);
 /* Run a shell command, capture its stdout+stderr (malloc'd, NUL-terminated)
  * and exit status. */
 int kbt_run(const char *cmd, char **out);
+/* Run `BUILD/kubus ARGS` (printf-style) the same way: its exit status, its
+ * output in *out (malloc'd) when out is set. */
+int kbt_kubus(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* How many Nodes the `api` service lists with condition Ready=True; 0
+ * when the list fails. */
+int kbt_count_ready_nodes(kb_ctx *c);
 
 /* Start `argv[0]` (a path) in the background with stdout and stderr
  * appended to `log`; returns its pid, or -1. */

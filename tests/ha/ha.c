@@ -124,26 +124,6 @@ static struct {
 	bool passed;
 } H;
 
-/* Run `kubus ARGS`; its exit status, its output in *out (malloc'd). */
-static int kubus(char **out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int kubus(char **out, const char *fmt, ...)
-{
-	char args[4096], cmd[4700];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/kubus %s", kbt_build_dir(), args);
-	char *o = NULL;
-	int rc = kbt_run(cmd, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 /* Run kubectl against control-plane host `cp` (its admin.kubeconfig) with
  * its own discovery cache `cache`; exit status, output in *out (malloc'd,
  * trailing newlines cut). Thread-safe. */
@@ -397,35 +377,6 @@ static bool deploy_status(struct dstat *s)
 	kb_mp_int(o, "status.availableReplicas", &s->available);
 	kb_msg_free(rep);
 	return true;
-}
-
-static int count_ready_nodes(void)
-{
-	kb_msg *rep = NULL;
-	int n = 0;
-	if (kb_api_list(H.c, &KB_GVR_NODES, NULL, NULL, NULL, &rep) == 0) {
-		const msgpack_object *items =
-		    kb_mp_get(kb_msg_body(rep), "items");
-		for (uint32_t i = 0;
-		     items && items->type == MSGPACK_OBJECT_ARRAY &&
-		     i < items->via.array.size;
-		     i++) {
-			const msgpack_object *cs =
-			    kb_mp_get(&items->via.array.ptr[i],
-				"status.conditions");
-			for (uint32_t j = 0;
-			     cs && cs->type == MSGPACK_OBJECT_ARRAY &&
-			     j < cs->via.array.size;
-			     j++)
-				if (kb_mp_streq(&cs->via.array.ptr[j], "type",
-					"Ready") &&
-				    kb_mp_streq(&cs->via.array.ptr[j], "status",
-					"True"))
-					n++;
-		}
-	}
-	kb_msg_free(rep);
-	return n;
 }
 
 /* --- the worker that moves ------------------------------------------------- */
@@ -814,7 +765,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	/* The test's own token, then cp-0 makes the bus CA, the API CA and
 	 * the admin token; the others get copies (one cluster, one set of
 	 * credentials: any kubeconfig works against any API server). */
-	rc = kubus(&out,
+	rc = kbt_kubus(&out,
 	    "token create --user tester --groups system:masters "
 	    "--data-dir %s",
 	    H.cp[0].dir);
@@ -864,7 +815,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	const int wfirst[NWORKERS] = { wcp, 0 };
 	for (int w = 0; w < NWORKERS; w++) {
 		char token[64] = "", hash[128] = "";
-		rc = kubus(&out, "join token create --ttl 10m --data-dir %s",
+		rc = kbt_kubus(&out, "join token create --ttl 10m --data-dir %s",
 		    H.cp[wfirst[w]].dir);
 		if (rc != 0)
 			FAIL_OUT(out, "join token create");
@@ -909,7 +860,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 		/* The host re-reads its token files at most once a second:
 		 * a token made a moment ago may not be known yet. */
 		for (int tries = 0;; tries++) {
-			rc = kubus(&out,
+			rc = kbt_kubus(&out,
 			    "join %s --token %s --ca-hash %s "
 			    "--node-name w%d --data-dir %s --template %s",
 			    addrs, token, hash, w, wdir, tmpl);
@@ -957,7 +908,7 @@ static void test_ha_leader_killed_mid_rollout(void **state)
 	/* Watch from cp-1 from now on: it survives whatever happens. */
 	adm_join(wcp);
 	t0 = mono_ms();
-	while (count_ready_nodes() < NWORKERS) {
+	while (kbt_count_ready_nodes(H.c) < NWORKERS) {
 		if (mono_ms() - t0 > WAIT_MS)
 			fail_msg("workers not Ready");
 		sleep_ms(200);

@@ -8,7 +8,6 @@
  * restart (its watches resume); several control-plane addresses (each
  * pinned; a dead one passed over). The shipped configs parse. */
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,24 +53,6 @@ static int free_port(void)
 	return port;
 }
 
-/* Run `kubus ARGS`; its exit status, output in *out. */
-static int kubus(char **out, const char *fmt, ...)
-{
-	char args[4096], cmd[4608];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/kubus %s", kbt_build_dir(), args);
-	char *o = NULL;
-	int rc = kbt_run(cmd, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 struct cluster {
 	char *dir;
 	char cp_dir[512], cp_cfg[600], cp_log[600], tmpl[600];
@@ -83,7 +64,7 @@ struct cluster {
 static void token_create(struct cluster *c, const char *ttl, char *token, char *hash)
 {
 	char *out = NULL;
-	int rc = kubus(&out, "join token create --ttl %s --data-dir %s", ttl, c->cp_dir);
+	int rc = kbt_kubus(&out, "join token create --ttl %s --data-dir %s", ttl, c->cp_dir);
 	if (rc != 0)
 		fail_msg("token create: %s", out);
 	/* stdout: the token, then the hash; stderr (merged here): log lines
@@ -181,7 +162,7 @@ static int teardown(void **state)
 static int join(struct cluster *c, const char *node, const char *token, const char *hash,
     const char *dir, char **out)
 {
-	return kubus(out, "join 127.0.0.1:%d --token %s --ca-hash %s --node-name %s "
+	return kbt_kubus(out, "join 127.0.0.1:%d --token %s --ca-hash %s --node-name %s "
 	                  "--data-dir %s/%s --template %s",
 	    c->port, token, hash, node, c->dir, dir, c->tmpl);
 }
@@ -301,11 +282,11 @@ static void test_join_cluster(void **state)
 	assert_int_equal(st.st_mode & 077, 0);
 	/* An admin token for the test's own view of the API. */
 	char admin_tok[128] = "";
-	assert_int_equal(kubus(&out, "token create --user admin --groups system:masters --data-dir %s",
+	assert_int_equal(kbt_kubus(&out, "token create --user admin --groups system:masters --data-dir %s",
 	                     c->cp_dir), 0);
 	sscanf(out, "%127s", admin_tok);
 	free(out);
-	assert_int_equal(kubus(&out, "join token list --data-dir %s", c->cp_dir), 0);
+	assert_int_equal(kbt_kubus(&out, "join token list --data-dir %s", c->cp_dir), 0);
 	assert_non_null(strstr(out, "valid"));
 	free(out);
 
@@ -327,21 +308,21 @@ static void test_join_cluster(void **state)
 	rc = join(c, "wa", "abcdef.0123456789abcdef", hash, "bad-token", &out);
 	expect_refused(rc, out,
 	    "invalid bearer token");
-	assert_int_equal(kubus(NULL, "join token revoke %.6s --data-dir %s", revoked, c->cp_dir), 0);
+	assert_int_equal(kbt_kubus(NULL, "join token revoke %.6s --data-dir %s", revoked, c->cp_dir), 0);
 	sleep_ms(2100); /* the token expires; the host re-reads the token file */
 	rc = join(c, "wa", expired, hash, "expired", &out);
 	expect_refused(rc, out, "expired at");
 	rc = join(c, "wa", revoked, hash, "revoked", &out);
 	expect_refused(rc, out, "invalid bearer token");
 	/* Malformed input: clear errors, exit 1 or 2, no crash. */
-	assert_int_equal(kubus(&out, "join 127.0.0.1:%d --token nope --ca-hash %s", c->port, hash), 1);
+	assert_int_equal(kbt_kubus(&out, "join 127.0.0.1:%d --token nope --ca-hash %s", c->port, hash), 1);
 	assert_non_null(strstr(out, "--token: expected"));
 	free(out);
-	assert_int_equal(kubus(&out, "join 127.0.0.1:%d --token %s --ca-hash md5:1 --data-dir %s/x",
+	assert_int_equal(kbt_kubus(&out, "join 127.0.0.1:%d --token %s --ca-hash md5:1 --data-dir %s/x",
 	                     c->port, token, c->dir), 1);
 	assert_non_null(strstr(out, "--ca-hash: expected"));
 	free(out);
-	assert_int_equal(kubus(&out, "join token create --ttl soon --data-dir %s", c->cp_dir), 2);
+	assert_int_equal(kbt_kubus(&out, "join token create --ttl soon --data-dir %s", c->cp_dir), 2);
 	assert_non_null(strstr(out, "--ttl"));
 	free(out);
 
@@ -503,7 +484,7 @@ static void test_join_several_addresses(void **state)
 		fail_msg("rogue host: %s", err);
 	const char *rurl = kb_net_listen_url(kbt_host_core(rogue)->net, 0);
 	const char *rhp = rurl + strlen("tls+tcp://");
-	int rc = kubus(&out, "join 127.0.0.1:%d,%s --token %s --ca-hash %s --node-name wm "
+	int rc = kbt_kubus(&out, "join 127.0.0.1:%d,%s --token %s --ca-hash %s --node-name wm "
 	                     "--data-dir %s/wm --template %s",
 	    c->port, rhp, token, hash, c->dir, c->tmpl);
 	expect_refused(rc, out, "do not match --ca-hash");
@@ -514,7 +495,7 @@ static void test_join_several_addresses(void **state)
 
 	/* A dead address first, then the control plane (a second argument). */
 	int dead = free_port();
-	rc = kubus(&out, "join 127.0.0.1:%d 127.0.0.1:%d --token %s --ca-hash %s --node-name wm "
+	rc = kbt_kubus(&out, "join 127.0.0.1:%d 127.0.0.1:%d --token %s --ca-hash %s --node-name wm "
 	                 "--data-dir %s/wm --template %s",
 	    dead, c->port, token, hash, c->dir, c->tmpl);
 	if (rc != 0)
@@ -652,7 +633,7 @@ static void test_shipped_control_plane(void **state)
 	char token[64], hash[128], *out = NULL;
 	token_create(c, "10m", token, hash);
 	sleep_ms(1100); /* the host re-reads the token file at most once a second */
-	int rc = kubus(&out, "join 127.0.0.1:%d --token %s --ca-hash %s --node-name shipped "
+	int rc = kbt_kubus(&out, "join 127.0.0.1:%d --token %s --ca-hash %s --node-name shipped "
 	                     "--data-dir %s/shipped --template %s/configs/worker.yaml",
 	    c->port, token, hash, c->dir, kbt_src_dir());
 	if (rc != 0)

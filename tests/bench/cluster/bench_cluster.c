@@ -80,25 +80,6 @@ static void stop_pid(pid_t pid, int ms)
 		kbt_kill(pid);
 }
 
-static int kubus(char **out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int kubus(char **out, const char *fmt, ...)
-{
-	char args[4096], cmd[4700];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/kubus %s", kbt_build_dir(), args);
-	char *o = NULL;
-	int rc = kbt_run(cmd, &o);
-	if (out)
-		*out = o;
-	else
-		free(o);
-	return rc;
-}
-
 static void write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -283,35 +264,6 @@ static void top_mappings(pid_t pid, int top)
 
 /* --- the API, through the bus ------------------------------------------------ */
 
-static int count_ready(kb_ctx *c)
-{
-	kb_msg *rep = NULL;
-	int n = 0;
-	if (kb_api_list(c, &KB_GVR_NODES, NULL, NULL, NULL, &rep) == 0) {
-		const msgpack_object *items =
-		    kb_mp_get(kb_msg_body(rep), "items");
-		for (uint32_t i = 0;
-		     items && items->type == MSGPACK_OBJECT_ARRAY &&
-		     i < items->via.array.size;
-		     i++) {
-			const msgpack_object *cs =
-			    kb_mp_get(&items->via.array.ptr[i],
-				"status.conditions");
-			for (uint32_t j = 0;
-			     cs && cs->type == MSGPACK_OBJECT_ARRAY &&
-			     j < cs->via.array.size;
-			     j++)
-				if (kb_mp_streq(&cs->via.array.ptr[j], "type",
-					"Ready") &&
-				    kb_mp_streq(&cs->via.array.ptr[j], "status",
-					"True"))
-					n++;
-		}
-	}
-	kb_msg_free(rep);
-	return n;
-}
-
 struct dstat {
 	int64_t gen, observed, replicas, updated, ready, available;
 };
@@ -450,7 +402,7 @@ static void cp_start(void)
 	B.cp_api_port = kbt_free_port();
 	mkdir(B.cp_dir, 0700);
 	char tok[128] = "", *out = NULL;
-	if (kubus(&out,
+	if (kbt_kubus(&out,
 		"token create --user bench --groups system:masters "
 		"--data-dir %s",
 		B.cp_dir) != 0)
@@ -483,7 +435,7 @@ static void cp_start(void)
 		die("bench client: %s", err);
 	const char *groups[] = { "kubus:plugins" };
 	B.c = kbt_client(B.adm, "bench", "plugin:bench", groups, 1);
-	if (kubus(&out, "join token create --ttl 2h --data-dir %s", B.cp_dir) !=
+	if (kbt_kubus(&out, "join token create --ttl 2h --data-dir %s", B.cp_dir) !=
 	    0)
 		die("join token create: %s", out ? out : "");
 	int got = 0;
@@ -596,7 +548,7 @@ static void add_workers(int from, int to)
 		sleep_ms(5000);
 		return;
 	}
-	while ((ready = count_ready(B.c)) < to) {
+	while ((ready = kbt_count_ready_nodes(B.c)) < to) {
 		if (now_ms() - t1 > 300000)
 			die("only %d of %d nodes Ready after 300 s", ready, to);
 		sleep_ms(1000);
