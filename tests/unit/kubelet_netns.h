@@ -4,8 +4,9 @@
  * live there and nowhere else; it has only `lo` and no route out), and
  * real kubectl against the host's admin kubeconfig.
  *
- * Header-only, static functions: included by test_kubelet_cni.c and
- * test_kubelet_runc.c. */
+ * Header-only, static functions: included (after <cmocka.h>) by
+ * test_kubelet_cni.c, test_kubelet_runc.c, test_kubelet_runc2.c and
+ * test_e2e_services.c. */
 #ifndef KUBUS_TESTS_KUBELET_NETNS_H
 #define KUBUS_TESTS_KUBELET_NETNS_H
 
@@ -49,6 +50,23 @@ static const char *kn_missing(void)
 	if (system("kubectl version --client >/dev/null 2>&1") != 0)
 		return "no kubectl";
 	return NULL;
+}
+
+/* kn_missing, and what real containers need too: runc, busybox and the
+ * runtime-runc plugin. */
+static inline const char *kn_missing_runc(void)
+{
+	const char *why = kn_missing();
+	char so[600];
+	snprintf(so, sizeof(so), "%s/plugins/kubus-runtime-runc.so",
+	    kbt_build_dir());
+	if (why == NULL && system("runc --version >/dev/null 2>&1") != 0)
+		why = "no runc";
+	if (why == NULL && access("/bin/busybox", X_OK) != 0)
+		why = "no /bin/busybox (busybox-static)";
+	if (why == NULL && access(so, R_OK) != 0)
+		why = "runtime-runc is not built";
+	return why;
 }
 
 /* Remove namespaces named PREFIX-<pid> whose test process is gone. */
@@ -115,6 +133,30 @@ static void kn_leave(const char *name)
 	snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", name);
 	if (system(cmd) != 0)
 		fprintf(stderr, "# could not remove netns %s\n", name);
+}
+
+/* A test's main once its checks are done: "# SKIP test: why" when `why`
+ * is set; else remove stale PREFIX-<pid> namespaces, run the group inside
+ * a fresh one (its name in `netns`, NETNS_LEN bytes) and remove it. */
+#define KN_NETNS_LEN 64
+#define kn_main(test, prefix, why, netns, tests, setup, teardown)              \
+	kn_run_group(test, prefix, why, netns, tests,                          \
+	    sizeof(tests) / sizeof((tests)[0]), setup, teardown)
+static int kn_run_group(const char *test, const char *prefix, const char *why,
+    char *netns, const struct CMUnitTest *tests, size_t n,
+    CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+	if (why) {
+		printf("# SKIP %s: %s\n", test, why);
+		return 0;
+	}
+	kn_sweep(prefix);
+	snprintf(netns, KN_NETNS_LEN, "%s-%d", prefix, (int)getpid());
+	if (kn_enter(netns) != 0)
+		return 1;
+	int rc = _cmocka_run_group_tests(test, tests, n, setup, teardown);
+	kn_leave(netns);
+	return rc;
 }
 
 static bool kn_is_netns(const char *path)

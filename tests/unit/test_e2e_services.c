@@ -50,7 +50,7 @@
 #define ROUND 20 /* requests per client round */
 #define NWEB 3
 
-static char netns_name[64];
+static char netns_name[KN_NETNS_LEN];
 static char *tmp, *data;
 static struct kbt_kubus kubus;
 static struct kn_kubectl kc;
@@ -704,16 +704,7 @@ static void test_cleanup(void **state)
 
 int main(void)
 {
-	const char *why = kn_missing();
-	char so[600];
-	snprintf(so, sizeof(so), "%s/plugins/kubus-runtime-runc.so",
-	    kbt_build_dir());
-	if (why == NULL && system("runc --version >/dev/null 2>&1") != 0)
-		why = "no runc";
-	if (why == NULL && access("/bin/busybox", X_OK) != 0)
-		why = "no /bin/busybox (busybox-static)";
-	if (why == NULL && access(so, R_OK) != 0)
-		why = "runtime-runc is not built";
+	const char *why = kn_missing_runc();
 	if (why == NULL &&
 	    system("command -v nft && command -v iptables-save && "
 		   "command -v dig && command -v curl >/dev/null") != 0)
@@ -726,14 +717,6 @@ int main(void)
 		access("/proc/sys/net/bridge/bridge-nf-call-iptables", F_OK)))
 		why =
 		    "no br_netfilter (bridged replies would skip the proxy's NAT)";
-	if (why) {
-		printf("# SKIP e2e_services: %s\n", why);
-		return 0;
-	}
-	kn_sweep("kbt-e2es");
-	snprintf(netns_name, sizeof(netns_name), "kbt-e2es-%d", (int)getpid());
-	if (kn_enter(netns_name) != 0)
-		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deploy_and_expose),
 		cmocka_unit_test(test_client_by_name),
@@ -743,7 +726,6 @@ int main(void)
 		cmocka_unit_test(test_switch_backends),
 		cmocka_unit_test(test_cleanup),
 	};
-	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	kn_leave(netns_name);
-	return rc;
+	return kn_main("e2e_services", "kbt-e2es", why, netns_name, tests, group_setup,
+	    group_teardown);
 }

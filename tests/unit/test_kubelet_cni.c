@@ -33,7 +33,7 @@
 #define WAIT_MS 20000
 #define TMPFS_MAGIC_ 0x01021994
 
-static char netns_name[64];
+static char netns_name[KN_NETNS_LEN];
 static char *tmp, *data;
 static struct kbt_host *host;
 static struct kn_kubectl kc;
@@ -753,14 +753,6 @@ static void test_bad_config(void **state)
 int main(void)
 {
 	const char *why = kn_missing();
-	if (why) {
-		printf("# SKIP kubelet_cni: %s\n", why);
-		return 0;
-	}
-	kn_sweep("kbt-klc");
-	snprintf(netns_name, sizeof(netns_name), "kbt-klc-%d", (int)getpid());
-	if (kn_enter(netns_name) != 0)
-		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pod_network),
 		cmocka_unit_test(test_env_and_mounts),
@@ -772,7 +764,6 @@ int main(void)
 		cmocka_unit_test(test_cleanup),
 		cmocka_unit_test(test_bad_config),
 	};
-	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	kn_leave(netns_name);
-	return rc;
+	return kn_main("kubelet_cni", "kbt-klc", why, netns_name, tests, group_setup,
+	    group_teardown);
 }

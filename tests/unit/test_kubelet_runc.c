@@ -36,7 +36,7 @@
 #define CIDR_PREFIX "10.244.9."
 #define WAIT_MS 30000
 
-static char netns_name[64];
+static char netns_name[KN_NETNS_LEN];
 static char *tmp, *data;
 static struct kbt_kubus kubus;
 static struct kn_kubectl kc;
@@ -483,31 +483,13 @@ static void test_cleanup(void **state)
 
 int main(void)
 {
-	const char *why = kn_missing();
-	char so[600];
-	snprintf(so, sizeof(so), "%s/plugins/kubus-runtime-runc.so",
-	    kbt_build_dir());
-	if (why == NULL && system("runc --version >/dev/null 2>&1") != 0)
-		why = "no runc";
-	if (why == NULL && access("/bin/busybox", X_OK) != 0)
-		why = "no /bin/busybox (busybox-static)";
-	if (why == NULL && access(so, R_OK) != 0)
-		why = "runtime-runc is not built";
-	if (why) {
-		printf("# SKIP kubelet_runc: %s\n", why);
-		return 0;
-	}
-	kn_sweep("kbt-klr");
-	snprintf(netns_name, sizeof(netns_name), "kbt-klr-%d", (int)getpid());
-	if (kn_enter(netns_name) != 0)
-		return 1;
+	const char *why = kn_missing_runc();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_httpd_pod),
 		cmocka_unit_test(test_env_args_volumes),
 		cmocka_unit_test(test_restart_adopts),
 		cmocka_unit_test(test_cleanup),
 	};
-	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	kn_leave(netns_name);
-	return rc;
+	return kn_main("kubelet_runc", "kbt-klr", why, netns_name, tests, group_setup,
+	    group_teardown);
 }

@@ -42,7 +42,7 @@
 #define WAIT_MS 30000
 #define MISSING "registry.invalid/kbt/missing:1"
 
-static char netns_name[64];
+static char netns_name[KN_NETNS_LEN];
 static char *tmp, *data;
 static struct kbt_kubus kubus;
 static struct kn_kubectl kc;
@@ -798,24 +798,7 @@ static void test_cleanup(void **state)
 
 int main(void)
 {
-	const char *why = kn_missing();
-	char so[600];
-	snprintf(so, sizeof(so), "%s/plugins/kubus-runtime-runc.so",
-	    kbt_build_dir());
-	if (why == NULL && system("runc --version >/dev/null 2>&1") != 0)
-		why = "no runc";
-	if (why == NULL && access("/bin/busybox", X_OK) != 0)
-		why = "no /bin/busybox (busybox-static)";
-	if (why == NULL && access(so, R_OK) != 0)
-		why = "runtime-runc is not built";
-	if (why) {
-		printf("# SKIP kubelet_runc2: %s\n", why);
-		return 0;
-	}
-	kn_sweep("kbt-klr2");
-	snprintf(netns_name, sizeof(netns_name), "kbt-klr2-%d", (int)getpid());
-	if (kn_enter(netns_name) != 0)
-		return 1;
+	const char *why = kn_missing_runc();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_node_versions),
 		cmocka_unit_test(test_crashloop),
@@ -826,7 +809,6 @@ int main(void)
 		cmocka_unit_test(test_image_missing),
 		cmocka_unit_test(test_cleanup),
 	};
-	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	kn_leave(netns_name);
-	return rc;
+	return kn_main("kubelet_runc2", "kbt-klr2", why, netns_name, tests, group_setup,
+	    group_teardown);
 }
