@@ -387,6 +387,18 @@ bool kbt_kubus_stop(struct kbt_kubus *k)
 	return ok;
 }
 
+bool kbt_runc_images(char *buf, size_t len, const char *dir)
+{
+	char img[600];
+	snprintf(img, sizeof(img), "%s/images/busybox.tar", kbt_build_dir());
+	if (access(img, R_OK) == 0) {
+		snprintf(buf, len, "{}");
+		return true;
+	}
+	snprintf(buf, len, "{local_images: {busybox: \"%s/rootfs\"}}", dir);
+	return false;
+}
+
 bool kbt_busybox_rootfs(const char *dir)
 {
 	char cmd[2048];

@@ -104,5 +104,9 @@ bool kbt_kubus_stop(struct kbt_kubus *k);
 /* A busybox root filesystem in DIR/rootfs (Debian's busybox-static), for
  * runtime-runc's local_images. */
 bool kbt_busybox_rootfs(const char *dir);
+/* runtime-runc's config in `buf`: "{}" when BUILD/images/busybox.tar is
+ * there (the image store has busybox); else local_images naming
+ * DIR/rootfs (see kbt_busybox_rootfs). True in the first case. */
+bool kbt_runc_images(char *buf, size_t len, const char *dir);
 
 #endif

@@ -529,16 +529,11 @@ static const char *node_of(const struct webpod *p, int n, const char *body)
 
 static bool make_rootfs(char *local_images, size_t len)
 {
-	char img[600];
-	snprintf(img, sizeof(img), "%s/images/busybox.tar", kbt_build_dir());
-	if (access(img, R_OK) == 0) {
-		snprintf(local_images, len, "{}");
+	if (kbt_runc_images(local_images, len, cl.dir))
 		return true;
-	}
 	/* No image from build.sh: a busybox rootfs made here. */
-	printf("# no %s: using a local busybox rootfs\n", img);
-	snprintf(local_images, len, "{local_images: {busybox: \"%s/rootfs\"}}",
-	    cl.dir);
+	printf("# no %s/images/busybox.tar: using a local busybox rootfs\n",
+	    kbt_build_dir());
 	return sh(NULL,
 		   "set -e; r='%s/rootfs'; mkdir -p $r/bin $r/etc $r/tmp $r/proc $r/sys $r/dev; "
 		   "cp /bin/busybox $r/bin/busybox; chmod 1777 $r/tmp; "

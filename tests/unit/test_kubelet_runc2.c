@@ -65,14 +65,9 @@ static const char *runc_root(void)
 
 static char *config(void)
 {
-	char img[1024], rtc[800], *y;
-	snprintf(img, sizeof(img), "%s/images/busybox.tar", kbt_build_dir());
+	char rtc[800], *y;
 	/* Without the image build's busybox.tar, a rootfs made here. */
-	if (access(img, R_OK) != 0)
-		snprintf(rtc, sizeof(rtc),
-		    "{local_images: {busybox: \"%s/rootfs\"}}", tmp);
-	else
-		snprintf(rtc, sizeof(rtc), "{}");
+	kbt_runc_images(rtc, sizeof(rtc), tmp);
 	if (asprintf(&y,
 		"host:\n"
 		"  name: " NODE "\n"
