@@ -11,8 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "http.h"
 #include "server.h"
 
 #define CACHE_SLOTS 256
@@ -84,13 +86,56 @@ static void cache_store(const unsigned char *d, const struct api_user *u)
 	pthread_mutex_unlock(&tok_mu);
 }
 
+/* SHA-256, fetched once while an HTTP front runs: SHA256() fetches the
+ * algorithm from OpenSSL's provider store on every call, under a lock all
+ * request threads share, which cost more than the hash itself. Held and
+ * released by api_http_start and api_http_stop, so it is freed before
+ * OpenSSL's own cleanup at exit. */
+static pthread_mutex_t md_mu = PTHREAD_MUTEX_INITIALIZER;
+static EVP_MD *md_sha256;
+static int md_users;
+
+void api_authn_hold(void)
+{
+	pthread_mutex_lock(&md_mu);
+	if (md_users++ == 0)
+		md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	pthread_mutex_unlock(&md_mu);
+}
+
+void api_authn_release(void)
+{
+	pthread_mutex_lock(&md_mu);
+	if (md_users > 0 && --md_users == 0) {
+		EVP_MD_free(md_sha256);
+		md_sha256 = NULL;
+	}
+	pthread_mutex_unlock(&md_mu);
+}
+
+static void token_digest(const char *token, unsigned char *d)
+{
+	size_t n = strlen(token);
+	/* A reference of our own: another front may release it meanwhile. */
+	pthread_mutex_lock(&md_mu);
+	EVP_MD *md = md_sha256;
+	if (md && !EVP_MD_up_ref(md))
+		md = NULL;
+	pthread_mutex_unlock(&md_mu);
+	unsigned dl = 0;
+	if (md == NULL || !EVP_Digest(token, n, d, &dl, md, NULL) ||
+	    dl != SHA256_DIGEST_LENGTH)
+		SHA256((const unsigned char *)token, n, d);
+	EVP_MD_free(md);
+}
+
 int api_authenticate(struct api_server *s, const char *token, struct api_user *out)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
 	memset(out, 0, sizeof(*out));
 	if (token == NULL || !*token)
 		return KB_EUNAUTHORIZED;
-	SHA256((const unsigned char *)token, strlen(token), d);
+	token_digest(token, d);
 	if (cache_lookup(d, out))
 		return 0;
 	kb_msg *rep = NULL;
@@ -169,24 +214,39 @@ struct az_entry {
 static pthread_mutex_t az_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct az_entry az_cache[AZ_SLOTS];
 
-static char *az_key(const struct api_user *u, const char *verb, const char *group,
-    const char *resource, const char *sub, const char *ns, const char *name)
+/* The question as one string, in buf when it fits (else malloc'd; NULL
+ * when out of memory). */
+static char *az_key(char *buf, size_t cap, const struct api_user *u, const char *verb,
+    const char *group, const char *resource, const char *sub, const char *ns,
+    const char *name)
 {
-	size_t n = strlen(u->name) + 64;
+	const char *parts[] = { verb, group, resource, sub, ns, name };
+	size_t n = strlen(u->name) + 1;
 	for (size_t i = 0; i < u->ngroups; i++)
 		n += strlen(u->groups[i]) + 1;
-	const char *parts[] = { verb, group, resource, sub, ns, name };
 	for (size_t i = 0; i < 6; i++)
-		n += (parts[i] ? strlen(parts[i]) : 0) + 2;
-	char *k = malloc(n), *p = k;
+		n += (parts[i] ? strlen(parts[i]) : 1) + 1;
+	char *k = n <= cap ? buf : malloc(n), *p = k;
 	if (k == NULL)
 		return NULL;
 	/* '\x1f' separates fields: it appears in none of them. */
-	p += sprintf(p, "%s", u->name);
-	for (size_t i = 0; i < u->ngroups; i++)
-		p += sprintf(p, "\x1e%s", u->groups[i]);
-	for (size_t i = 0; i < 6; i++)
-		p += sprintf(p, "\x1f%s", parts[i] ? parts[i] : "\x1d");
+	size_t l = strlen(u->name);
+	memcpy(p, u->name, l);
+	p += l;
+	for (size_t i = 0; i < u->ngroups; i++) {
+		*p++ = '\x1e';
+		l = strlen(u->groups[i]);
+		memcpy(p, u->groups[i], l);
+		p += l;
+	}
+	for (size_t i = 0; i < 6; i++) {
+		const char *v = parts[i] ? parts[i] : "\x1d";
+		*p++ = '\x1f';
+		l = strlen(v);
+		memcpy(p, v, l);
+		p += l;
+	}
+	*p = '\0';
 	return k;
 }
 
@@ -212,15 +272,21 @@ static bool az_lookup(const char *k, bool *allowed, char *reason, size_t rlen)
 	return hit;
 }
 
-static void az_store(char *k, bool allowed, const char *reason)
+static void az_store(const char *k, bool allowed, const char *reason)
 {
+	char *key = strdup(k), *why = strdup(reason);
+	if (key == NULL || why == NULL) {
+		free(key);
+		free(why);
+		return;
+	}
 	pthread_mutex_lock(&az_mu);
 	struct az_entry *e = &az_cache[az_slot(k)];
 	free(e->key);
 	free(e->reason);
-	e->key = k;
+	e->key = key;
 	e->allowed = allowed;
-	e->reason = strdup(reason);
+	e->reason = why;
 	pthread_mutex_unlock(&az_mu);
 }
 
@@ -241,11 +307,13 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
     const char *group, const char *resource, const char *sub, const char *ns,
     const char *name, char *reason, size_t rlen, bool *answered)
 {
-	char *key = az_key(u, verb, group, resource, sub, ns, name);
+	char buf[512];
+	char *key = az_key(buf, sizeof(buf), u, verb, group, resource, sub, ns, name);
 	bool cached;
 	*answered = true;
 	if (key && az_lookup(key, &cached, reason, rlen)) {
-		free(key);
+		if (key != buf)
+			free(key);
 		return cached;
 	}
 	msgpack_sbuffer sb;
@@ -273,15 +341,14 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
 		else if (allowed && rlen)
 			reason[0] = '\0';
 		/* Only answers are remembered, never a failure to get one. */
-		if (key) {
+		if (key)
 			az_store(key, allowed, reason);
-			key = NULL;
-		}
 	} else {
 		snprintf(reason, rlen, "the authorizer did not answer: %s", kb_strerror(rc));
 		*answered = false;
 	}
-	free(key);
+	if (key != buf)
+		free(key);
 	kb_msg_free(rep);
 	return allowed;
 }

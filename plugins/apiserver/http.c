@@ -54,7 +54,9 @@
 struct conn {
 	struct conn *prev, *next;
 	int fd;
-	int64_t deadline_ns; /* shut down after this; 0 = no deadline */
+	int64_t deadline_ns; /* shut down after this; 0 = no deadline
+			      * (__atomic: set by its thread, read by the
+			      * reaper) */
 };
 
 struct api_http {
@@ -149,11 +151,13 @@ static void conn_deadline(struct api_http *h, struct MHD_Connection *c,
     int64_t seconds)
 {
 	struct conn *k = conn_of(c);
+	(void)h;
 	if (k == NULL)
 		return;
-	pthread_mutex_lock(&h->mu);
-	k->deadline_ns = seconds ? mono_ns() + seconds * NS_PER_S : 0;
-	pthread_mutex_unlock(&h->mu);
+	/* No lock: k lives until conn_closed, which runs on this
+	 * connection's thread too. */
+	__atomic_store_n(&k->deadline_ns,
+	    seconds ? mono_ns() + seconds * NS_PER_S : 0, __ATOMIC_RELAXED);
 }
 
 static void conn_started(struct api_http *h, struct MHD_Connection *c,
@@ -208,11 +212,13 @@ static void reap(struct api_http *h)
 {
 	int64_t now = mono_ns();
 	for (struct conn *k = h->conns; k; k = k->next) {
-		if (k->deadline_ns && now > k->deadline_ns && k->fd >= 0) {
-			/* The connection's thread sees EOF and closes it. */
+		int64_t d = __atomic_load_n(&k->deadline_ns, __ATOMIC_RELAXED);
+		/* The connection's thread sees EOF and closes it; unless it
+		 * has just moved the deadline. */
+		if (d && now > d && k->fd >= 0 &&
+		    __atomic_compare_exchange_n(&k->deadline_ns, &d, 0, false,
+			__ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			shutdown(k->fd, SHUT_RDWR);
-			k->deadline_ns = 0;
-		}
 	}
 }
 
@@ -322,21 +328,246 @@ static char *gzip_body(const char *in, size_t len, size_t *out_len)
 	return out;
 }
 
+/* --- JSON text ------------------------------------------------------------------ */
+
+/* The text json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) gives, written into
+ * one growing buffer. jansson's own dumper checks every object and array
+ * against a hash table of its parents (a malloc and a "%p" each) and
+ * appends in small pieces; this was most of a get's JSON cost. Anything
+ * unusual (invalid UTF-8, very deep nesting, a loop) goes back to
+ * jansson, so the result is always the same as its. */
+#define JSON_DEPTH_MAX 512
+
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static bool jb_grow(struct jbuf *b, size_t n)
+{
+	if (b->len + n <= b->cap)
+		return true;
+	size_t cap = b->cap ? b->cap : 1024;
+	while (cap < b->len + n)
+		cap *= 2;
+	char *p = realloc(b->p, cap);
+	if (p == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->p = p;
+	b->cap = cap;
+	return true;
+}
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (!jb_grow(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void jb_char(struct jbuf *b, char c)
+{
+	if (jb_grow(b, 1))
+		b->p[b->len++] = c;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), as
+ * jansson accepts it; 0 when invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t left)
+{
+	unsigned c = p[0];
+	size_t n;
+	uint32_t cp;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+static void jb_string(struct jbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	jb_char(b, '"');
+	while (p < end && !b->failed) {
+		const unsigned char *run = p;
+		while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' &&
+		    *p != '\\')
+			p++;
+		if (p > run)
+			jb_put(b, (const char *)run, (size_t)(p - run));
+		if (p == end)
+			break;
+		unsigned c = *p;
+		if (c >= 0x80) {
+			size_t k = utf8_seq(p, (size_t)(end - p));
+			if (k == 0) {
+				b->failed = true;
+				return;
+			}
+			jb_put(b, (const char *)p, k);
+			p += k;
+			continue;
+		}
+		char esc[6] = { '\\', 0 };
+		size_t el = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			el = 6;
+		}
+		jb_put(b, esc, el);
+		p++;
+	}
+	jb_char(b, '"');
+}
+
+static int jb_dump_cb(const char *s, size_t n, void *data)
+{
+	jb_put(data, s, n);
+	return 0;
+}
+
+static void jb_value(struct jbuf *b, const json_t *j, int depth)
+{
+	if (b->failed)
+		return;
+	if (depth > JSON_DEPTH_MAX) {
+		b->failed = true;
+		return;
+	}
+	char num[32];
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		jb_char(b, '{');
+		bool first = true;
+		for (void *it = json_object_iter((json_t *)j); it && !b->failed;
+		     it = json_object_iter_next((json_t *)j, it)) {
+			if (!first)
+				jb_char(b, ',');
+			first = false;
+			jb_string(b, json_object_iter_key(it),
+			    json_object_iter_key_len(it));
+			jb_char(b, ':');
+			jb_value(b, json_object_iter_value(it), depth + 1);
+		}
+		jb_char(b, '}');
+		break;
+	}
+	case JSON_ARRAY: {
+		jb_char(b, '[');
+		size_t n = json_array_size(j);
+		for (size_t i = 0; i < n && !b->failed; i++) {
+			if (i)
+				jb_char(b, ',');
+			jb_value(b, json_array_get(j, i), depth + 1);
+		}
+		jb_char(b, ']');
+		break;
+	}
+	case JSON_STRING:
+		jb_string(b, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		jb_put(b, num,
+		    (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			json_integer_value(j)));
+		break;
+	case JSON_REAL: /* rare in API objects: jansson's own format */
+		if (json_dump_callback(j, jb_dump_cb, b,
+			JSON_COMPACT | JSON_ENCODE_ANY))
+			b->failed = true;
+		break;
+	case JSON_TRUE:
+		jb_put(b, "true", 4);
+		break;
+	case JSON_FALSE:
+		jb_put(b, "false", 5);
+		break;
+	case JSON_NULL:
+		jb_put(b, "null", 4);
+		break;
+	}
+}
+
+char *api_http_json(const json_t *j, size_t *len, const char *tail)
+{
+	size_t tl = tail ? strlen(tail) : 0;
+	struct jbuf b = { 0 };
+	if (j == NULL) {
+		*len = 0;
+		return NULL;
+	}
+	jb_value(&b, j, 0);
+	if (b.failed) {
+		/* jansson's answer, whatever it is (NULL for invalid UTF-8
+		 * or a loop). */
+		free(b.p);
+		size_t n = 0;
+		char *t = api_json_text(j, &n);
+		char *r = t ? realloc(t, n + tl + 1) : NULL;
+		if (r == NULL) {
+			free(t);
+			*len = 0;
+			return NULL;
+		}
+		memcpy(r + n, tail ? tail : "", tl + 1);
+		*len = n + tl;
+		return r;
+	}
+	jb_put(&b, tail ? tail : "", tl + 1);
+	if (b.failed) {
+		free(b.p);
+		*len = 0;
+		return NULL;
+	}
+	*len = b.len - 1;
+	return b.p;
+}
+
 /* The body of r as bytes (malloc'd) and its content type. */
 static char *body_bytes(struct api_resp *r, size_t *len, const char **ct)
 {
 	char *b;
 	if (r->json) {
-		b = api_json_text(r->json, len);
-		char *nl = b ? realloc(b, *len + 2) : NULL;
-		if (nl == NULL) {
-			free(b);
+		/* A newline ends the document, as Go's encoder ends it. */
+		b = api_http_json(r->json, len, "\n");
+		if (b == NULL)
 			return NULL;
-		}
-		nl[(*len)++] = '\n'; /* as Go's encoder ends a document */
-		nl[*len] = '\0';
 		*ct = r->content_type ? r->content_type : "application/json";
-		return nl;
+		return b;
 	}
 	if (r->text) {
 		b = r->text;
@@ -1608,9 +1839,11 @@ struct api_http *api_http_start(struct api_server *s, const struct api_pki *pki,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	api_authn_hold();
 	h->d = daemon_start(h, fd, family, pki);
 	if (h->d == NULL) {
 		close(fd);
+		api_authn_release();
 		http_free(h);
 		snprintf(err, errlen, "libmicrohttpd would not start on %s",
 		    s->listen);
@@ -1640,5 +1873,6 @@ void api_http_stop(struct api_http *h)
 	/* Streams see `stopping` within STREAM_POLL_MS and end; this joins
 	 * every connection's thread. */
 	MHD_stop_daemon(h->d);
+	api_authn_release();
 	http_free(h);
 }
