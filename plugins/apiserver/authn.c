@@ -41,7 +41,7 @@ void api_user_free(struct api_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
-static void user_copy(struct api_user *dst, const struct api_user *src)
+void api_user_copy(struct api_user *dst, const struct api_user *src)
 {
 	dst->name = strdup(src->name ? src->name : "");
 	dst->uid = strdup(src->uid ? src->uid : "");
@@ -51,14 +51,15 @@ static void user_copy(struct api_user *dst, const struct api_user *src)
 		dst->groups[i] = strdup(src->groups[i]);
 }
 
-static bool cache_lookup(const unsigned char *d, struct api_user *out)
+static bool cache_lookup(const unsigned char *d, struct api_user *out, time_t *at)
 {
 	bool hit = false;
 	pthread_mutex_lock(&tok_mu);
 	struct tok_entry *t = &tok_cache[d[0] % CACHE_SLOTS];
 	if (t->user.name && time(NULL) - t->at < CACHE_SECONDS &&
 	    memcmp(t->digest, d, sizeof(t->digest)) == 0) {
-		user_copy(out, &t->user);
+		api_user_copy(out, &t->user);
+		*at = t->at;
 		hit = true;
 	}
 	pthread_mutex_unlock(&tok_mu);
@@ -75,14 +76,14 @@ __attribute__((destructor)) static void tok_cache_free(void)
 	pthread_mutex_unlock(&tok_mu);
 }
 
-static void cache_store(const unsigned char *d, const struct api_user *u)
+static void cache_store(const unsigned char *d, const struct api_user *u, time_t at)
 {
 	pthread_mutex_lock(&tok_mu);
 	struct tok_entry *t = &tok_cache[d[0] % CACHE_SLOTS];
 	api_user_free(&t->user);
 	memcpy(t->digest, d, sizeof(t->digest));
-	t->at = time(NULL);
-	user_copy(&t->user, u);
+	t->at = at;
+	api_user_copy(&t->user, u);
 	pthread_mutex_unlock(&tok_mu);
 }
 
@@ -129,15 +130,21 @@ static void token_digest(const char *token, unsigned char *d)
 	EVP_MD_free(md);
 }
 
-int api_authenticate(struct api_server *s, const char *token, struct api_user *out)
+int api_authenticate_until(struct api_server *s, const char *token,
+    struct api_user *out, time_t *until)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
+	time_t at = 0;
 	memset(out, 0, sizeof(*out));
 	if (token == NULL || !*token)
 		return KB_EUNAUTHORIZED;
 	token_digest(token, d);
-	if (cache_lookup(d, out))
+	if (cache_lookup(d, out, &at)) {
+		if (until)
+			*until = at + CACHE_SECONDS;
 		return 0;
+	}
+	at = time(NULL);
 	kb_msg *rep = NULL;
 	int rc = kb_call(s->ctx, "auth", "authenticate", kb_mp_body("{s:s}", "token", token),
 	    (int)s->request_timeout_ms, &rep);
@@ -157,11 +164,18 @@ int api_authenticate(struct api_server *s, const char *token, struct api_user *o
 			api_user_free(out);
 			rc = KB_EUNAUTHORIZED;
 		} else {
-			cache_store(d, out);
+			cache_store(d, out, at);
+			if (until)
+				*until = at + CACHE_SECONDS;
 		}
 	}
 	kb_msg_free(rep);
 	return rc == 0 ? 0 : KB_EUNAUTHORIZED;
+}
+
+int api_authenticate(struct api_server *s, const char *token, struct api_user *out)
+{
+	return api_authenticate_until(s, token, out, NULL);
 }
 
 /* The Node authorizer: a kubelet (node:<name>) reads what it needs and

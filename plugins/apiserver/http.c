@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <zlib.h>
 
 #include "http.h"
@@ -50,10 +51,17 @@
 
 /* --- state ------------------------------------------------------------------- */
 
-/* One per TCP connection, for the reaper. */
+/* One per TCP connection, for the reaper; and who its last bearer token
+ * was, so its next requests with that token skip the digest, the shared
+ * cache's lock and a copy of the user. Only the connection's own thread
+ * touches tok*. */
 struct conn {
 	struct conn *prev, *next;
 	int fd;
+	char *tok; /* NULL: none kept */
+	size_t tok_len;
+	time_t tok_until; /* reuse while time() is before this */
+	struct api_user tok_user;
 	int64_t deadline_ns; /* shut down after this; 0 = no deadline
 			      * (__atomic: set by its thread, read by the
 			      * reaper) */
@@ -98,7 +106,8 @@ struct call {
 	const char *method;
 	struct api_user user;
 	bool authed;
-	bool peer; /* a peer API server (peer.c), not a user */
+	bool peer;          /* a peer API server (peer.c), not a user */
+	bool user_borrowed; /* user is the connection's kept one */
 };
 
 /* A parsed resource path. Pointers into the split path. */
@@ -179,6 +188,16 @@ static void conn_started(struct api_http *h, struct MHD_Connection *c,
 	*socket_context = k;
 }
 
+static void conn_forget_token(struct conn *k)
+{
+	if (k->tok) {
+		OPENSSL_cleanse(k->tok, k->tok_len);
+		free(k->tok);
+		k->tok = NULL;
+	}
+	api_user_free(&k->tok_user);
+}
+
 /* libmicrohttpd closes the socket only after this returns: the reaper,
  * which shuts sockets down under the same lock, never touches a reused
  * descriptor. */
@@ -195,6 +214,7 @@ static void conn_closed(struct api_http *h, void **socket_context)
 	if (k->next)
 		k->next->prev = k->prev;
 	pthread_mutex_unlock(&h->mu);
+	conn_forget_token(k);
 	free(k);
 	*socket_context = NULL;
 }
@@ -1216,8 +1236,33 @@ static int authenticate(struct call *x)
 		x->user.uid = strdup("");
 		return x->user.name && x->user.uid ? 1 : -1;
 	}
-	int rc = api_authenticate(x->s, tok, &x->user);
-	memset(tok, 0, sizeof(tok));
+	struct conn *k = conn_of(x->c);
+	if (k && k->tok && k->tok_len == n && time(NULL) < k->tok_until &&
+	    CRYPTO_memcmp(k->tok, tok, n) == 0) {
+		OPENSSL_cleanse(tok, n);
+		x->user = k->tok_user;
+		x->user_borrowed = true;
+		x->authed = true;
+		return 1;
+	}
+	time_t until = 0;
+	int rc = api_authenticate_until(x->s, tok, &x->user, &until);
+	if (rc == 0 && k) {
+		conn_forget_token(k);
+		api_user_copy(&k->tok_user, &x->user);
+		k->tok = k->tok_user.name && k->tok_user.uid &&
+			k->tok_user.groups ?
+		    malloc(n) :
+		    NULL;
+		if (k->tok) {
+			memcpy(k->tok, tok, n);
+			k->tok_len = n;
+			k->tok_until = until;
+		} else {
+			api_user_free(&k->tok_user);
+		}
+	}
+	OPENSSL_cleanse(tok, sizeof(tok));
 	if (rc)
 		return -1;
 	x->authed = true;
@@ -1470,7 +1515,10 @@ static enum MHD_Result serve(struct call *x)
 		}
 	}
 	api_resp_free(&r);
-	api_user_free(&x->user);
+	if (x->user_borrowed)
+		memset(&x->user, 0, sizeof(x->user));
+	else
+		api_user_free(&x->user);
 	return rc;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "pki.h"
 #include "server.h"
@@ -29,6 +30,13 @@ char *api_http_json(const json_t *j, size_t *len, const char *tail);
  * runs (api_http_start holds it, api_http_stop releases it). */
 void api_authn_hold(void);
 void api_authn_release(void);
+/* api_authenticate, and until when its answer may be reused (the time
+ * the auth service vouched for the token plus the cache's lifetime): a
+ * connection keeps it for its next requests with the same token. */
+int api_authenticate_until(struct api_server *s, const char *token,
+    struct api_user *out, time_t *until);
+/* A deep copy (fields NULL when out of memory). */
+void api_user_copy(struct api_user *dst, const struct api_user *src);
 
 /* metrics.c: counters the HTTP layer and the store calls feed. */
 void api_metrics_request(struct api_server *s, const char *verb,
