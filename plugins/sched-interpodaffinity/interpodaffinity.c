@@ -416,6 +416,21 @@ static int normalize(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SUCCESS;
 }
 
+/* Node-local (the equivalence cache may reuse Filter and Score) only
+ * when neither the pod nor any pod in the cluster has a pod (anti-)
+ * affinity term: then nothing is counted across nodes. */
+static bool node_local(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod)
+{
+	const struct kb_sched_snapshot *snap = kb_sched_cycle_snapshot(cy);
+	if (!KB_SCHED_FIELD(pod, npref_anti_affinity) || pod->naffinity ||
+	    pod->npref_affinity || pod->nanti_affinity ||
+	    pod->npref_anti_affinity)
+		return false;
+	return snap && KB_SCHED_FIELD(snap, naffinity_pods) && snap->totals &&
+	    snap->naffinity_pods == 0 && snap->nanti_pods == 0;
+}
+
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.pre_filter = pre_filter,
@@ -423,6 +438,7 @@ static const struct kb_sched_policy_ops ops = {
 	.pre_score = pre_score,
 	.score = score,
 	.normalize_score = normalize,
+	.node_local = node_local,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

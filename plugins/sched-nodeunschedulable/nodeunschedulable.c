@@ -43,11 +43,20 @@ static int filter_nodes(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SUCCESS;
 }
 
+/* Filter and Score read only the pod and the node (the equivalence
+ * cache may reuse them). */
+static bool node_local(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod)
+{
+	return true;
+}
+
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.pre_filter = pre_filter,
 	.filter = filter,
 	.filter_nodes = filter_nodes,
+	.node_local = node_local,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

@@ -351,6 +351,15 @@ static int normalize(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SUCCESS;
 }
 
+/* Without constraints Filter and Score look at no other node (the
+ * equivalence cache may reuse them); with some, they count pods across
+ * domains. */
+static bool node_local(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod)
+{
+	return !KB_SCHED_FIELD(pod, nspread) || pod->nspread == 0;
+}
+
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.pre_filter = pre_filter,
@@ -358,6 +367,7 @@ static const struct kb_sched_policy_ops ops = {
 	.pre_score = pre_score,
 	.score = score,
 	.normalize_score = normalize,
+	.node_local = node_local,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

@@ -109,6 +109,14 @@ static int normalize(void *state, struct kb_sched_cycle *cy,
 	return KB_SCHED_SUCCESS;
 }
 
+/* Filter and Score read only the pod and the node (the equivalence
+ * cache may reuse them). */
+static bool node_local(void *state, struct kb_sched_cycle *cy,
+    const struct kb_sched_pod *pod)
+{
+	return true;
+}
+
 static const struct kb_sched_policy_ops ops = {
 	.size = sizeof(struct kb_sched_policy_ops),
 	.pre_filter = pre_filter,
@@ -118,6 +126,7 @@ static const struct kb_sched_policy_ops ops = {
 	.normalize_score = normalize,
 	.filter_nodes = filter_nodes,
 	.score_nodes = score_nodes,
+	.node_local = node_local,
 };
 
 KB_PLUGIN_EXPORT const struct kb_plugin *kb_plugin_describe(void)

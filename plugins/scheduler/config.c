@@ -63,6 +63,7 @@ struct top {
 	char *api_version, *kind;
 	int64_t backoff_initial, backoff_max, unsched_max, bind_timeout;
 	int64_t parallelism;
+	bool equivalence_cache;
 	const kb_conf *profiles;
 	const kb_conf *leader;
 };
@@ -82,6 +83,8 @@ static const struct kb_opt top_opts[] = {
 	    "how long a pods/binding call may take"),
 	KB_OPT_INT("parallelism", struct top, parallelism, "0", 0, 64,
 	    "threads running Filter and Score over the nodes (0: half the CPUs)"),
+	KB_OPT_BOOL("equivalenceCache", struct top, equivalence_cache, "true",
+	    "reuse Filter and Score results per node across equal pods"),
 	KB_OPT_NODE("profiles", struct top, profiles, "scheduling profiles"),
 	KB_OPT_NODE("leaderElection", struct top, leader,
 	    "{leaderElect, leaseDuration, resourceName, resourceNamespace}"),
@@ -417,6 +420,8 @@ static void profile_free(kb_ctx *ctx, struct sp_profile *p)
 	for (int pt = 0; pt < P_MAX; pt++)
 		free(p->points[pt]);
 	sp_scratch_free(p->scratch);
+	sp_eq_free(p->eq);
+	p->eq = NULL;
 	free(p->name);
 }
 
@@ -475,8 +480,11 @@ int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 	if (rc == 0 && c->parallelism > 1 &&
 	    (c->pool = sp_pool_new((int)c->parallelism)) == NULL)
 		rc = kb_fail(ctx, KB_ENOMEM, "cannot start the workers");
-	for (size_t i = 0; rc == 0 && i < c->nprofiles; i++)
+	c->equivalence_cache = t.equivalence_cache;
+	for (size_t i = 0; rc == 0 && i < c->nprofiles; i++) {
 		c->profiles[i].pool = c->pool;
+		c->profiles[i].eq_on = t.equivalence_cache;
+	}
 out:
 	kb_conf_opts_free(top_opts, &t);
 	if (rc)

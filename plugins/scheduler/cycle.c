@@ -259,6 +259,7 @@ struct part {
 	struct kb_sched_status *st1; /* per-node calls inside a batch */
 	struct hist h;
 	int err;
+	bool eq_broken; /* a verdict the class cannot hold */
 	const char *err_policy, *err_point;
 	char err_why[KB_SCHED_REASON_MAX];
 };
@@ -299,6 +300,8 @@ struct sp_scratch {
 	struct kb_sched_node_score *scores; /* nscore rows of cap */
 	int64_t *total;
 	bool *skip_f, *skip_s;
+	uint32_t *stale; /* rows the equivalence class computes again */
+	uint64_t *prev;  /* their verdicts before */
 	struct part parts[MAX_PARTS];
 	/* the cycle at hand */
 	struct sp_profile *prof;
@@ -306,6 +309,7 @@ struct sp_scratch {
 	const struct kb_sched_pod *pod;
 	struct kb_sched_cycle *cy;
 	const struct kb_sched_columns *cols; /* the snapshot's, or NULL */
+	struct sp_eqclass *ec; /* the pod's equivalence class, or NULL */
 	int nparts;
 };
 
@@ -320,6 +324,8 @@ void sp_scratch_free(struct sp_scratch *sc)
 	free(sc->sval);
 	free(sc->scores);
 	free(sc->total);
+	free(sc->stale);
+	free(sc->prev);
 	free(sc->skip_f);
 	free(sc->skip_s);
 	free(sc->act_f);
@@ -365,6 +371,8 @@ static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
 		free(sc->sval);
 		free(sc->scores);
 		free(sc->total);
+		free(sc->stale);
+		free(sc->prev);
 		sc->feasible = calloc(cap, sizeof(*sc->feasible));
 		sc->rows = calloc(cap, sizeof(*sc->rows));
 		sc->feas_rows = calloc(cap, sizeof(*sc->feas_rows));
@@ -372,8 +380,11 @@ static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
 		sc->sval = calloc(cap, sizeof(*sc->sval));
 		sc->scores = calloc(cap * (ns ? ns : 1), sizeof(*sc->scores));
 		sc->total = calloc(cap, sizeof(*sc->total));
+		sc->stale = calloc(cap, sizeof(*sc->stale));
+		sc->prev = calloc(cap, sizeof(*sc->prev));
 		sc->cap = (sc->feasible && sc->rows && sc->feas_rows &&
-			      sc->fout && sc->sval && sc->scores && sc->total) ?
+			      sc->fout && sc->sval && sc->scores && sc->total &&
+			      sc->stale && sc->prev) ?
 		    cap :
 		    0;
 		if (sc->cap == 0)
@@ -392,6 +403,7 @@ static void split(struct sp_scratch *sc, size_t n, int parts)
 		pt->end = n * (size_t)(i + 1) / (size_t)parts;
 		pt->nfeas = 0;
 		pt->err = 0;
+		pt->eq_broken = false;
 		pt->h.n = 0;
 		kb_sched_status_reset(pt->st);
 	}
@@ -658,6 +670,438 @@ static int part_error_out(struct sp_outcome *out, const struct part *pt)
 	return KB_SCHED_ERROR;
 }
 
+/* --- the equivalence cache ---------------------------------------------------------
+ *
+ * When every Filter and Score policy of the profile says its verdicts on a
+ * node depend only on the pod and that node (node_local), the pod's class
+ * (eqcache.c) holds per node row the Filter verdict and the raw scores
+ * computed at the node's generation. A cycle computes only the rows whose
+ * node changed (chunks on the pool, as a full pass), then counts the
+ * reasons and lists the feasible nodes from every row, runs PreScore,
+ * scores the feasible rows without scores, hands every feasible node's
+ * raw score to NormalizeScore and sums: what a full pass gives. */
+
+/* The class when it may serve this pod, else NULL. */
+static struct sp_eqclass *eq_use(struct sp_profile *prof, struct sp_scratch *sc,
+    struct kb_sched_cycle *cy, const struct kb_sched_pod *pod,
+    const struct kb_sched_snapshot *snap)
+{
+	size_t nf = prof->npoints[P_FILTER], ns = prof->npoints[P_SCORE];
+	if (!prof->eq_on || nf > 64 || ns > 64 ||
+	    (snap->nnodes && !KB_SCHED_FIELD(snap->nodes[0], generation)) ||
+	    (sc->cols && !KB_SCHED_FIELD(sc->cols, gen)))
+		return NULL;
+	if (prof->eq == NULL && (prof->eq = sp_eq_new(ns)) == NULL)
+		return NULL;
+	prof->eq->cycles++;
+	uint64_t fmask = 0;
+	for (size_t i = 0; i < nf + ns; i++) {
+		const struct sp_policy *p = i < nf ?
+		    prof->points[P_FILTER][i].p :
+		    prof->points[P_SCORE][i - nf].p;
+		if (i < nf) {
+			if (sc->skip_f[i])
+				continue;
+			fmask |= 1ULL << i;
+		}
+		if (!KB_SCHED_HAS(p->ops, node_local) ||
+		    !p->ops->node_local(p->state, cy, pod))
+			return NULL;
+	}
+	struct sp_eqclass *ec = sp_eq_class(prof->eq, pod, snap->nnodes);
+	if (ec == NULL)
+		return NULL;
+	if (!ec->fvalid || ec->fmask != fmask) {
+		sp_eq_reset(ec);
+		ec->fmask = fmask;
+		ec->fvalid = true;
+		ec->svalid = false;
+	}
+	prof->eq->cached++;
+	return ec;
+}
+
+/* Add a reason to a row's verdict; false when the class cannot hold it
+ * (its table is full, or the node gives one reason twice, which a full
+ * pass would count twice). */
+static bool eq_mask_add(struct sp_eqclass *ec, const char *text, uint64_t *mask)
+{
+	int b = sp_eq_reason(ec, text);
+	if (b < 0 || (*mask >> b) & 1)
+		return false;
+	*mask |= 1ULL << b;
+	return true;
+}
+
+/* A node one policy rejected through its per-node slot: its reasons (the
+ * policy's name when none), as rejected() counts them. */
+static bool eq_status_mask(struct sp_eqclass *ec,
+    const struct kb_sched_status *st, const struct sp_policy *p, uint64_t *mask)
+{
+	size_t nr = kb_sched_status_nreasons(st);
+	if (nr == 0) {
+		char why[KB_SCHED_REASON_MAX];
+		snprintf(why, sizeof(why), "node(s) were rejected by %s",
+		    p->name);
+		return eq_mask_add(ec, why, mask);
+	}
+	for (size_t i = 0; i < nr; i++)
+		if (!eq_mask_add(ec, kb_sched_status_reason(st, i), mask))
+			return false;
+	return true;
+}
+
+static void eq_filter_error(struct part *pt, const struct active *a,
+    const struct kb_sched_status *st)
+{
+	if (st != pt->st) {
+		kb_sched_status_reset(pt->st);
+		for (size_t i = 0; i < kb_sched_status_nreasons(st); i++)
+			kb_sched_reject(pt->st, KB_SCHED_ERROR, "%s",
+			    kb_sched_status_reason(st, i));
+	}
+	part_error(pt, a->p, "Filter");
+}
+
+/* Filter the part's stale rows as filter_part does, each row's verdict
+ * into the class; then their generation. */
+static void eq_filter_part(void *arg, int idx)
+{
+	struct sp_scratch *sc = arg;
+	if (idx >= sc->nparts)
+		return;
+	struct part *pt = &sc->parts[idx];
+	struct sp_eqclass *ec = sc->ec;
+	const struct active *act = sc->act_f;
+	size_t nf = sc->nact_f;
+	const struct kb_sched_node *const *nodes = sc->snap->nodes;
+	uint32_t *rows = sc->rows + pt->begin;
+	uint64_t *out = sc->fout + pt->begin;
+	size_t m = pt->end - pt->begin;
+	memcpy(rows, sc->stale + pt->begin, m * sizeof(*rows));
+	for (size_t j = 0; j < m; j++)
+		sc->prev[pt->begin + j] = ec->verdict[rows[j]];
+	for (size_t i = 0; m && i < nf; i++) {
+		const struct active *a = &act[i];
+		size_t k = 0;
+		if (a->filter_nodes) {
+			kb_sched_status_reset(pt->st);
+			if (a->filter_nodes(a->state, sc->cy, sc->pod, sc->cols,
+				rows, m, out, pt->st) == KB_SCHED_ERROR) {
+				part_error(pt, a->p, "Filter");
+				return;
+			}
+			size_t nr = kb_sched_status_nreasons(pt->st);
+			for (size_t j = 0; j < m; j++) {
+				uint64_t o = out[j], mask = 0;
+				uint32_t r = rows[j];
+				if (o == 0) {
+					rows[k++] = r;
+					continue;
+				}
+				if (o & KB_SCHED_ASK_NODE) {
+					kb_sched_status_reset(pt->st1);
+					int f = a->filter(a->state, sc->cy,
+					    sc->pod, nodes[r], pt->st1);
+					if (f == KB_SCHED_SUCCESS) {
+						rows[k++] = r;
+						continue;
+					}
+					if (f == KB_SCHED_ERROR) {
+						eq_filter_error(pt, a, pt->st1);
+						return;
+					}
+					if (!eq_status_mask(ec, pt->st1, a->p,
+						&mask)) {
+						pt->eq_broken = true;
+						return;
+					}
+					ec->verdict[r] = mask;
+					continue;
+				}
+				uint64_t named =
+				    nr < 64 ? o & ((1ULL << nr) - 1) : o;
+				bool ok = true;
+				if (named == 0) {
+					char why[KB_SCHED_REASON_MAX];
+					snprintf(why, sizeof(why),
+					    "node(s) were rejected by %s",
+					    a->p->name);
+					ok = eq_mask_add(ec, why, &mask);
+				}
+				for (; ok && named; named &= named - 1)
+					ok = eq_mask_add(ec,
+					    kb_sched_status_reason(pt->st,
+						(size_t)__builtin_ctzll(named)),
+					    &mask);
+				if (!ok) {
+					pt->eq_broken = true;
+					return;
+				}
+				ec->verdict[r] = mask;
+			}
+			kb_sched_status_reset(pt->st);
+		} else {
+			for (size_t j = 0; j < m; j++) {
+				uint32_t r = rows[j];
+				uint64_t mask = 0;
+				kb_sched_status_reset(pt->st);
+				int f = a->filter(a->state, sc->cy, sc->pod,
+				    nodes[r], pt->st);
+				if (f == KB_SCHED_SUCCESS) {
+					rows[k++] = r;
+					continue;
+				}
+				if (f == KB_SCHED_ERROR) {
+					eq_filter_error(pt, a, pt->st);
+					return;
+				}
+				if (!eq_status_mask(ec, pt->st, a->p, &mask)) {
+					pt->eq_broken = true;
+					return;
+				}
+				ec->verdict[r] = mask;
+			}
+			kb_sched_status_reset(pt->st);
+		}
+		m = k;
+	}
+	for (size_t j = 0; j < m; j++)
+		ec->verdict[rows[j]] = 0;
+	const uint64_t *g = sc->cols ? sc->cols->gen : NULL;
+	for (size_t j = pt->begin; j < pt->end; j++) {
+		uint32_t r = sc->stale[j];
+		ec->gen[r] = g ? g[r] : nodes[r]->generation;
+	}
+}
+
+/* Filter through the class: the rows whose node changed computed again,
+ * then every row's verdict counted. SUCCESS (*nfeas, sc->feasible and
+ * feas_rows, h filled), ERROR (out says why) or UNSCHEDULABLE: the class
+ * cannot hold a verdict, do a full pass. */
+static int eq_filter(struct sp_scratch *sc, struct hist *h, size_t *nfeas,
+    struct sp_outcome *out)
+{
+	struct sp_eqclass *ec = sc->ec;
+	const struct kb_sched_node *const *nodes = sc->snap->nodes;
+	size_t n = sc->snap->nnodes, nst = 0;
+	const uint64_t *g = sc->cols ? sc->cols->gen : NULL;
+	if (g) {
+		for (size_t r = 0; r < n; r++)
+			if (g[r] != ec->gen[r])
+				sc->stale[nst++] = (uint32_t)r;
+	} else {
+		for (size_t r = 0; r < n; r++)
+			if (nodes[r]->generation != ec->gen[r])
+				sc->stale[nst++] = (uint32_t)r;
+	}
+	if (nst) {
+		sc->nparts = parts_for(sc->prof, nst);
+		split(sc, nst, sc->nparts);
+		pool_run(sc->prof->pool, sc->nparts, eq_filter_part, sc);
+		bool broken = false;
+		for (int i = 0; i < sc->nparts; i++) {
+			if (sc->parts[i].err) {
+				sp_eq_reset(ec); /* all again next time */
+				return part_error_out(out, &sc->parts[i]);
+			}
+			broken |= sc->parts[i].eq_broken;
+		}
+		if (broken)
+			return KB_SCHED_UNSCHEDULABLE;
+		sc->prof->eq->rows_filtered += (int64_t)nst;
+	}
+	/* The feasible list and the counts: kept, or made again when a row
+	 * changed sides. A row computed again loses its scores; one that
+	 * fits is queued to score. */
+	for (size_t j = 0; j < nst; j++) {
+		uint32_t r = sc->stale[j];
+		uint64_t v = ec->verdict[r], o = sc->prev[j];
+		if (v == 0) {
+			if (ec->scored[r] != 2) {
+				ec->scored[r] = 2;
+				ec->pend[ec->npend++] = r;
+			}
+		} else if (ec->scored[r] == 1) {
+			ec->scored[r] = 0;
+		}
+		if (!ec->lvalid)
+			continue;
+		if ((v == 0) != (ec->fpos[r] >= 0)) {
+			ec->lvalid = false;
+			continue;
+		}
+		if (v == 0) {
+			ec->fnodes[ec->fpos[r]] = nodes[r];
+			continue;
+		}
+		for (; o; o &= o - 1)
+			ec->counts[__builtin_ctzll(o)]--;
+		for (; v; v &= v - 1)
+			ec->counts[__builtin_ctzll(v)]++;
+	}
+	if (!ec->lvalid) {
+		size_t k = 0;
+		memset(ec->counts, 0, sizeof(ec->counts));
+		for (size_t r = 0; r < n; r++) {
+			uint64_t v = ec->verdict[r];
+			if (v == 0) {
+				ec->fpos[r] = (int32_t)k;
+				ec->fnodes[k] = nodes[r];
+				ec->frows[k++] = (uint32_t)r;
+				continue;
+			}
+			ec->fpos[r] = -1;
+			for (; v; v &= v - 1)
+				ec->counts[__builtin_ctzll(v)]++;
+		}
+		ec->nf = k;
+		ec->lvalid = true;
+		ec->tvalid = false;
+	}
+	for (size_t b = 0; b < ec->nreasons; b++)
+		if (ec->counts[b])
+			hist_add_n(h, ec->reasons[b], ec->counts[b]);
+	*nfeas = ec->nf;
+	return KB_SCHED_SUCCESS;
+}
+
+/* Score the part's rows (in sc->rows) with every active policy: raw
+ * scores and the weighted sum of those without NormalizeScore into the
+ * class. */
+static void eq_score_part(void *arg, int idx)
+{
+	struct sp_scratch *sc = arg;
+	if (idx >= sc->nparts)
+		return;
+	struct part *pt = &sc->parts[idx];
+	struct sp_eqclass *ec = sc->ec;
+	const struct active *act = sc->act_s;
+	size_t ns = sc->nact_s;
+	size_t b = pt->begin, m = pt->end - pt->begin;
+	const struct kb_sched_node *const *nodes = sc->snap->nodes;
+	const uint32_t *rows = sc->rows + b;
+	int64_t *v = sc->sval + b, *sum = sc->total + b;
+	memset(sum, 0, m * sizeof(*sum));
+	for (size_t i = 0; i < ns; i++) {
+		const struct active *a = &act[i];
+		if (a->score_nodes) {
+			if (a->score_nodes(a->state, sc->cy, sc->pod, sc->cols,
+				rows, m, v, pt->st)) {
+				part_error(pt, a->p, "Score");
+				return;
+			}
+		} else {
+			for (size_t j = 0; j < m; j++) {
+				v[j] = 0;
+				if (a->score(a->state, sc->cy, sc->pod,
+					nodes[rows[j]], &v[j], pt->st)) {
+					part_error(pt, a->p, "Score");
+					return;
+				}
+			}
+		}
+		int64_t *raw = ec->raw + a->row * ec->n;
+		for (size_t j = 0; j < m; j++)
+			raw[rows[j]] = v[j];
+		if (a->normalize)
+			continue;
+		int64_t w = a->weight;
+		for (size_t j = 0; j < m; j++) {
+			if ((uint64_t)v[j] > KB_SCHED_MAX_SCORE) {
+				kb_sched_reject(pt->st, KB_SCHED_ERROR,
+				    "score %lld of node %s is outside [0, 100]",
+				    (long long)v[j], nodes[rows[j]]->name);
+				part_error(pt, a->p, "Score");
+				return;
+			}
+			sum[j] += v[j] * w;
+		}
+	}
+	for (size_t j = 0; j < m; j++) {
+		ec->ptotal[rows[j]] = sum[j];
+		ec->scored[rows[j]] = 1;
+	}
+}
+
+/* Score through the class: the queued rows (every feasible row when the
+ * active policies changed) scored, the feasible rows' sums kept up to
+ * date; then the NormalizeScore rows filled for every feasible node as
+ * score_part fills them. The totals to pick from into *tot: the class's
+ * own when no policy normalizes, else sc->total. */
+static int eq_score(struct sp_scratch *sc, size_t nfeas, const int64_t **tot,
+    struct sp_outcome *out)
+{
+	struct sp_eqclass *ec = sc->ec;
+	uint64_t smask = 0;
+	bool norm = false;
+	for (size_t i = 0; i < sc->nact_s; i++) {
+		smask |= 1ULL << sc->act_s[i].row;
+		norm |= sc->act_s[i].normalize;
+	}
+	if (!ec->svalid || ec->smask != smask) {
+		memset(ec->scored, 0, ec->n ? ec->n : 1);
+		ec->npend = 0;
+		for (size_t j = 0; j < ec->nf; j++) {
+			ec->scored[ec->frows[j]] = 2;
+			ec->pend[ec->npend++] = ec->frows[j];
+		}
+		ec->smask = smask;
+		ec->svalid = true;
+		ec->tvalid = false;
+	}
+	size_t m = 0;
+	for (size_t k = 0; k < ec->npend; k++) {
+		uint32_t r = ec->pend[k];
+		if (ec->scored[r] != 2)
+			continue;
+		if (ec->verdict[r] == 0)
+			sc->rows[m++] = r;
+		else
+			ec->scored[r] = 0;
+	}
+	ec->npend = 0;
+	if (m) {
+		sc->nparts = parts_for(sc->prof, m);
+		split(sc, m, sc->nparts);
+		pool_run(sc->prof->pool, sc->nparts, eq_score_part, sc);
+		for (int i = 0; i < sc->nparts; i++) {
+			if (sc->parts[i].err) {
+				ec->svalid = false; /* all again next time */
+				return part_error_out(out, &sc->parts[i]);
+			}
+		}
+		sc->prof->eq->rows_scored += (int64_t)m;
+	}
+	const uint32_t *fr = ec->frows;
+	if (ec->tvalid) {
+		for (size_t k = 0; k < m; k++)
+			ec->ftotal[ec->fpos[sc->rows[k]]] =
+			    ec->ptotal[sc->rows[k]];
+	} else {
+		for (size_t j = 0; j < nfeas; j++)
+			ec->ftotal[j] = ec->ptotal[fr[j]];
+		ec->tvalid = true;
+	}
+	*tot = ec->ftotal;
+	if (!norm)
+		return KB_SCHED_SUCCESS;
+	memcpy(sc->total, ec->ftotal, nfeas * sizeof(*sc->total));
+	*tot = sc->total;
+	for (size_t i = 0; i < sc->nact_s; i++) {
+		const struct active *a = &sc->act_s[i];
+		if (!a->normalize)
+			continue;
+		const int64_t *raw = ec->raw + a->row * ec->n;
+		struct kb_sched_node_score *s = &sc->scores[a->row * sc->cap];
+		for (size_t j = 0; j < nfeas; j++) {
+			s[j].node = ec->fnodes[j];
+			s[j].score = raw[fr[j]];
+		}
+	}
+	return KB_SCHED_SUCCESS;
+}
+
 void sp_cycle_unreserve(struct sp_profile *prof, struct kb_sched_cycle *cy,
     const struct kb_sched_pod *pod, const char *node)
 {
@@ -679,6 +1123,10 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 	struct hist h = { 0 };
 	size_t nfeas = 0;
 	int rc = KB_SCHED_SUCCESS;
+	/* the feasible nodes and their totals: the scratch's, or the
+	 * equivalence class's */
+	const struct kb_sched_node *const *feas = NULL;
+	const int64_t *tot = NULL;
 	if (!st || !cy || !sc) {
 		out->code = rc = KB_SCHED_ERROR;
 		out->message = strdup("out of memory");
@@ -731,10 +1179,29 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 				    .state = p->state,
 				    .p = p };
 	}
-	sc->nparts = parts_for(prof, snap->nnodes);
-	split(sc, snap->nnodes, sc->nparts);
-	pool_run(prof->pool, sc->nparts, filter_part, sc);
-	for (int i = 0; i < sc->nparts; i++) {
+	sc->ec = eq_use(prof, sc, cy, pod, snap);
+	if (sc->ec) {
+		int r = eq_filter(sc, &h, &nfeas, out);
+		if (r == KB_SCHED_ERROR) {
+			rc = r;
+			goto out;
+		}
+		if (r != KB_SCHED_SUCCESS) {
+			/* The class cannot hold a verdict: a full pass. */
+			sp_eq_drop(prof->eq, sc->ec);
+			sc->ec = NULL;
+			h.n = 0;
+			nfeas = 0;
+		}
+	}
+	feas = sc->ec ? sc->ec->fnodes : sc->feasible;
+	tot = sc->total;
+	if (sc->ec == NULL) {
+		sc->nparts = parts_for(prof, snap->nnodes);
+		split(sc, snap->nnodes, sc->nparts);
+		pool_run(prof->pool, sc->nparts, filter_part, sc);
+	}
+	for (int i = 0; sc->ec == NULL && i < sc->nparts; i++) {
 		struct part *pt = &sc->parts[i];
 		if (pt->err) {
 			rc = part_error_out(out, pt);
@@ -763,8 +1230,8 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 			const struct sp_policy *p =
 			    prof->points[P_PRESCORE][i].p;
 			kb_sched_status_reset(st);
-			int r = p->ops->pre_score(p->state, cy, pod,
-			    sc->feasible, nfeas, st);
+			int r = p->ops->pre_score(p->state, cy, pod, feas,
+			    nfeas, st);
 			if (r == KB_SCHED_SKIP) {
 				for (size_t j = 0; j < ns; j++)
 					if (prof->points[P_SCORE][j].p == p)
@@ -794,10 +1261,16 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 					    normalize_score),
 				};
 		}
-		sc->nparts = parts_for(prof, nfeas);
-		split(sc, nfeas, sc->nparts);
-		pool_run(prof->pool, sc->nparts, score_part, sc);
-		for (int i = 0; i < sc->nparts; i++) {
+		if (sc->ec) {
+			rc = eq_score(sc, nfeas, &tot, out);
+			if (rc != KB_SCHED_SUCCESS)
+				goto out;
+		} else {
+			sc->nparts = parts_for(prof, nfeas);
+			split(sc, nfeas, sc->nparts);
+			pool_run(prof->pool, sc->nparts, score_part, sc);
+		}
+		for (int i = 0; sc->ec == NULL && i < sc->nparts; i++) {
 			if (sc->parts[i].err) {
 				rc = part_error_out(out, &sc->parts[i]);
 				goto out;
@@ -826,8 +1299,7 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 					kb_sched_status_reset(st);
 					kb_sched_reject(st, KB_SCHED_ERROR,
 					    "score %lld of node %s is outside [0, 100]",
-					    (long long)v,
-					    sc->feasible[n]->name);
+					    (long long)v, feas[n]->name);
 					rc = error_out(out, p->name, "Score",
 					    st);
 					goto out;
@@ -837,17 +1309,21 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 		}
 		/* The highest total; equal ones by reservoir sampling. */
 		size_t ties = 1;
+		uint64_t r = *rng;
+		int64_t top = tot[0];
 		for (size_t n = 1; n < nfeas; n++) {
-			if (sc->total[n] > sc->total[best]) {
+			int64_t t = tot[n];
+			if (t > top) {
+				top = t;
 				best = n;
 				ties = 1;
-			} else if (sc->total[n] == sc->total[best] &&
-			    next_rand(rng) % ++ties == 0) {
+			} else if (t == top && next_rand(&r) % ++ties == 0) {
 				best = n;
 			}
 		}
+		*rng = r;
 	}
-	snprintf(out->node, sizeof(out->node), "%s", sc->feasible[best]->name);
+	snprintf(out->node, sizeof(out->node), "%s", feas[best]->name);
 
 	/* Reserve, then Permit. */
 	size_t reserved = 0;
@@ -898,8 +1374,10 @@ unschedulable:
 	out->code = KB_SCHED_UNSCHEDULABLE;
 	out->message = fit_message(&h, snap->nnodes);
 out:
-	if (sc)
+	if (sc) {
 		sc->cy = NULL;
+		sc->ec = NULL;
+	}
 	free(h.v);
 	kb_sched_cycle_free(cy);
 	kb_sched_status_free(st);

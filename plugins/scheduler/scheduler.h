@@ -47,11 +47,14 @@ struct sp_slot {
 
 struct sp_pool;
 struct sp_scratch;
+struct sp_eqcache;
 
 struct sp_profile {
 	char *name;                 /* schedulerName */
 	struct sp_pool *pool;       /* the config's workers (borrowed) */
 	struct sp_scratch *scratch; /* cycle buffers (cycle.c) */
+	bool eq_on;                 /* use the equivalence cache */
+	struct sp_eqcache *eq;      /* its classes (eqcache.c), or NULL */
 	struct sp_policy **policies;
 	size_t npolicies;
 	struct sp_slot *points[P_MAX];
@@ -65,6 +68,7 @@ struct sp_config {
 	int64_t unsched_max_ms;
 	int64_t bind_timeout_ms;
 	int64_t parallelism; /* threads running Filter and Score */
+	bool equivalence_cache;
 	struct sp_pool *pool;
 	bool leader_elect;
 	int64_t lease_ms;
@@ -75,6 +79,68 @@ struct sp_config {
 int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c);
 void sp_config_free(kb_ctx *ctx, struct sp_config *c);
 struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
+
+/* --- eqcache.c: Filter and Score results per class of equal pods ------------ */
+
+#define SP_EQ_CLASSES 8  /* classes kept per profile (LRU) */
+#define SP_EQ_REASONS 63 /* distinct Filter reasons per class */
+
+/* One class of equivalent pods: per node row (snapshot order), what
+ * Filter and Score gave at the node generation gen[row] (0: never). */
+struct sp_eqclass {
+	uint64_t hash;
+	char *key;
+	size_t keylen;
+	uint64_t used; /* the cache's tick when last used (LRU) */
+	size_t n;      /* rows */
+	uint64_t *gen;
+	uint64_t *verdict; /* 0: fits; else bits of reasons[] */
+	uint8_t *scored;   /* 1: raw and ptotal hold the row's scores; 2:
+			      queued in pend */
+	int64_t *raw;      /* [score slot * n + row]: raw Score */
+	int64_t *ptotal;   /* weighted sum of the raw scores of the active
+			      policies without NormalizeScore */
+	uint64_t fmask;    /* the Filter slots the rows ran (not skipped) */
+	uint64_t smask;    /* the Score slots the scores cover */
+	bool fvalid, svalid;
+	/* The feasible rows in row order, kept from cycle to cycle (lvalid),
+	 * each one's place (fpos, -1 when not feasible), the rejected rows
+	 * counted per reason, and the feasible rows' ptotal (tvalid). */
+	const struct kb_sched_node **fnodes;
+	uint32_t *frows;
+	int32_t *fpos;
+	size_t nf;
+	uint32_t counts[64];
+	int64_t *ftotal;
+	bool lvalid, tvalid;
+	uint32_t *pend; /* feasible rows to score (scored == 2) */
+	size_t npend;
+	pthread_mutex_t mu; /* reasons */
+	char reasons[SP_EQ_REASONS][KB_SCHED_REASON_MAX];
+	size_t nreasons;
+};
+
+struct sp_eqcache {
+	struct sp_eqclass *v[SP_EQ_CLASSES];
+	size_t n;
+	size_t nscore; /* the profile's Score slots */
+	uint64_t tick;
+	msgpack_sbuffer key; /* the pod at hand's key */
+	/* counters */
+	int64_t cycles, cached, rows_filtered, rows_scored, classes, evictions;
+};
+
+struct sp_eqcache *sp_eq_new(size_t nscore);
+void sp_eq_free(struct sp_eqcache *q);
+/* The pod's class (made, with rows for nnodes, when new; its rows reset
+ * when the snapshot has another number of rows); NULL without memory. */
+struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
+    const struct kb_sched_pod *pod, size_t nnodes);
+void sp_eq_drop(struct sp_eqcache *q, struct sp_eqclass *ec);
+/* Every row to compute again. */
+void sp_eq_reset(struct sp_eqclass *ec);
+/* The bit of a reason in the class's table, or -1 when full. Thread-safe. */
+int sp_eq_reason(struct sp_eqclass *ec, const char *text);
 
 /* --- cache.c: nodes and the pods on them ----------------------------------- */
 

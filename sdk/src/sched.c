@@ -1017,6 +1017,16 @@ struct node_priv {
 	size_t row;
 };
 
+/* Node generations: one counter for the process (see struct
+ * kb_sched_node's generation). */
+static _Atomic uint64_t node_gens;
+
+static uint64_t next_gen(void)
+{
+	return atomic_fetch_add_explicit(&node_gens, 1, memory_order_relaxed) +
+	    1;
+}
+
 /* --- columns: the nodes' numbers as arrays ------------------------------------- */
 
 static uint32_t node_flags(const struct kb_sched_node *n)
@@ -1060,6 +1070,7 @@ static void row_refresh(const struct node_priv *np)
 	c->npods[r] = (int64_t)n->npods;
 	c->nz_cpu[r] = n->nonzero_requested.milli_cpu;
 	c->nz_mem[r] = n->nonzero_requested.memory;
+	c->gen[r] = n->generation;
 }
 
 static void row_detach(struct kb_sched_columns *c, size_t row)
@@ -1104,7 +1115,8 @@ kb_sched_columns_new(const struct kb_sched_node *const *nodes, size_t n)
 		&c->alloc_pods, &c->req_cpu, &c->req_mem, &c->req_eph,
 		&c->npods, &c->nz_cpu, &c->nz_mem };
 	bool ok = (c->nodes = calloc(m, sizeof(*c->nodes))) != NULL &&
-	    (c->flags = calloc(m, sizeof(*c->flags))) != NULL;
+	    (c->flags = calloc(m, sizeof(*c->flags))) != NULL &&
+	    (c->gen = calloc(m, sizeof(*c->gen))) != NULL;
 	for (size_t i = 0; ok && i < sizeof(cols) / sizeof(cols[0]); i++)
 		ok = (*cols[i] = calloc(m, sizeof(int64_t))) != NULL;
 	c->n = ok ? n : 0;
@@ -1125,6 +1137,7 @@ void kb_sched_columns_free(struct kb_sched_columns *c)
 		row_detach(c, i);
 	free(c->nodes);
 	free(c->flags);
+	free(c->gen);
 	int64_t *cols[] = { c->alloc_cpu, c->alloc_mem, c->alloc_eph,
 		c->alloc_pods, c->req_cpu, c->req_mem, c->req_eph, c->npods,
 		c->nz_cpu, c->nz_mem };
@@ -1230,6 +1243,7 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 		return NULL;
 	}
 	parse_node(np);
+	np->pub.generation = next_gen();
 	if (np->ar.failed) {
 		arena_free(&np->ar);
 		kb_body_unref(np->body);
@@ -1270,6 +1284,7 @@ static void account(struct kb_sched_node *n, const struct kb_sched_pod *p,
 		n->naffinity_pods += (size_t)sign;
 	if (p->nanti_affinity)
 		n->nanti_pods += (size_t)sign;
+	n->generation = next_gen();
 	row_refresh((const struct node_priv *)n);
 }
 
@@ -1331,6 +1346,8 @@ void kb_sched_node_move_pods(struct kb_sched_node *to,
 	from->npods = 0;
 	memset(&from->requested, 0, sizeof(from->requested));
 	memset(&from->nonzero_requested, 0, sizeof(from->nonzero_requested));
+	to->generation = next_gen();
+	from->generation = next_gen();
 	row_refresh(t);
 	row_refresh(f);
 }

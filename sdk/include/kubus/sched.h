@@ -319,6 +319,15 @@ struct kb_sched_node {
 	 * where these are 0 without looking at their pods. */
 	size_t naffinity_pods;
 	size_t nanti_pods;
+
+	/* --- version 2. */
+
+	/* Changes whenever the node does: a new node object, a pod accounted
+	 * on it or taken off (kb_sched_node_add_pod / remove_pod /
+	 * move_pods). Drawn from one process-wide counter, so no two node
+	 * states ever share a value (not even a freed node's and a new one
+	 * at the same address): equal generation, same node, same pods. */
+	uint64_t generation;
 };
 
 /* Every node of the cycle, in the scheduler's order. */
@@ -363,6 +372,10 @@ struct kb_sched_columns {
 	uint32_t *flags; /* KB_SCHED_NODE_* */
 	/* how many rows have each flag (index: bit number) */
 	size_t nflag[8];
+
+	/* --- version 2 (KB_SCHED_FIELD(cols, gen)). */
+
+	uint64_t *gen; /* the nodes' generation */
 };
 
 /* For the scheduler (and tests): columns for these nodes, each attached
@@ -540,6 +553,28 @@ struct kb_sched_policy_ops {
 	    const struct kb_sched_pod *pod, const struct kb_sched_columns *cols,
 	    const uint32_t *rows, size_t n, int64_t *scores,
 	    struct kb_sched_status *st);
+
+	/* --- version 3: the equivalence cache. --- */
+
+	/* NodeLocal (optional): true when, for this pod and the cycle's
+	 * snapshot as they are, this policy's Filter and Score verdicts on
+	 * a node depend only on the pod and that node (its object and the
+	 * pods accounted on it: what its generation covers), not on the
+	 * other nodes or anything else that changes. Called on the
+	 * scheduling thread after PreFilter. When every Filter and Score
+	 * policy of the profile says so, the scheduler may reuse a node's
+	 * Filter verdict and raw Score from an earlier cycle of an
+	 * equivalent pod (same namespace, labels, annotations, owner
+	 * references, deletion state and spec: a policy whose verdicts read
+	 * anything else of the pod, its name or uid, must not say true) on
+	 * the same node generation, with the same policies skipped; it
+	 * still calls PreFilter, PreScore and NormalizeScore every cycle,
+	 * over every feasible node, so those may read other nodes. What a
+	 * policy's PreFilter or PreScore leaves in the cycle for its Filter
+	 * or Score must then depend on the pod alone. Without the slot a
+	 * policy is never node-local. */
+	bool (*node_local)(void *state, struct kb_sched_cycle *cy,
+	    const struct kb_sched_pod *pod);
 };
 
 /* filter_nodes: "call Filter for this node". */

@@ -74,7 +74,8 @@ static struct {
 	int nodes, pods, window, timeout_s, parallelism;
 	bool sync, smoke, per_node;
 	const char *only;
-} opt = { 5000, 10000, 512, 300, 0, true, false, false, NULL };
+	const char *eq; /* decide: "both", "on", "off" */
+} opt = { 5000, 10000, 512, 300, 0, true, false, false, NULL, "both" };
 
 /* --- objects ---------------------------------------------------------------- */
 
@@ -215,23 +216,49 @@ static int by_name(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* The decisions, with `parallelism` threads, on a snapshot with columns
- * (the policies' batch slots) or without (every policy node by node);
- * each pod's node (or the message of the last, unschedulable, one) into
- * choices[] when not NULL. */
-static double decide(kb_ctx *c, int parallelism, bool columns, char **choices)
+/* The default profile with `parallelism` threads, the equivalence cache
+ * on or off. */
+static int load_conf(kb_ctx *c, int parallelism, bool eq,
+    struct sp_config *conf)
 {
-	struct sp_config conf;
-	char yaml[64], err[256];
-	snprintf(yaml, sizeof(yaml), "parallelism: %d\n", parallelism);
+	char yaml[128], err[256];
+	snprintf(yaml, sizeof(yaml), "parallelism: %d\nequivalenceCache: %s\n",
+	    parallelism, eq ? "true" : "false");
 	kb_conf *cf =
 	    kb_conf_parse_yaml(yaml, strlen(yaml), "bench", err, sizeof(err));
-	int lrc = sp_config_load(c, cf, &conf);
+	int lrc = cf ? sp_config_load(c, cf, conf) : -1;
 	kb_conf_free(cf);
-	if (lrc) {
-		fprintf(stderr, "decide: cannot load the default profile\n");
-		return -1;
+	if (lrc)
+		fprintf(stderr, "bench: cannot load the default profile\n");
+	return lrc;
+}
+
+static void eq_stats(const char *what, const struct sp_profile *prof)
+{
+	const struct sp_eqcache *q = prof->eq;
+	if (q == NULL) {
+		fprintf(stderr, "%s: equivalence cache off or unused\n", what);
+		return;
 	}
+	fprintf(stderr,
+	    "%s: equivalence cache: %lld of %lld node-local cycles through a "
+	    "class, %lld rows filtered, %lld scored, %lld classes made, "
+	    "%lld evicted\n",
+	    what, (long long)q->cached, (long long)q->cycles,
+	    (long long)q->rows_filtered, (long long)q->rows_scored,
+	    (long long)q->classes, (long long)q->evictions);
+}
+
+/* The decisions, with `parallelism` threads, on a snapshot with columns
+ * (the policies' batch slots) or without (every policy node by node),
+ * with the equivalence cache or without; each pod's node (or the message
+ * of the last, unschedulable, one) into choices[] when not NULL. */
+static double decide(kb_ctx *c, int parallelism, bool columns, bool eq,
+    char **choices)
+{
+	struct sp_config conf;
+	if (load_conf(c, parallelism, eq, &conf))
+		return -1;
 	struct sp_profile *prof = &conf.profiles[0];
 	fprintf(stderr,
 	    "decide: profile %s: %zu filters, %zu scores, %lld threads\n",
@@ -301,10 +328,13 @@ static double decide(kb_ctx *c, int parallelism, bool columns, char **choices)
 	fprintf(stderr,
 	    "decide: %d pods on %d nodes in %.3f s: %.0f decisions/s "
 	    "(%.1f us each, %.1f ns per node; process cpu %.3f s: %.0f "
-	    "decisions per cpu-second; %s); pods per node %zu..%zu\n",
+	    "decisions per cpu-second; %s, equivalence cache %s); pods per "
+	    "node %zu..%zu\n",
 	    opt.pods, opt.nodes, dt / 1e9, rate, dt / 1e3 / opt.pods,
 	    (double)dt / opt.pods / opt.nodes, cpu, opt.pods / cpu,
-	    cols ? "columns, batch slots" : "node by node", mn, mx);
+	    cols ? "columns, batch slots" : "node by node", eq ? "on" : "off",
+	    mn, mx);
+	eq_stats("decide", prof);
 	kb_sched_columns_free(cols);
 	for (int i = 0; i < opt.nodes; i++)
 		kb_sched_node_free(nodes[i]);
@@ -316,8 +346,9 @@ static double decide(kb_ctx *c, int parallelism, bool columns, char **choices)
 	return bad ? -1 : rate;
 }
 
-/* One thread node by node (every policy's per-node slots) and three
- * threads on columns (the batch slots) must choose alike (Filter and
+/* One thread node by node (every policy's per-node slots) without the
+ * equivalence cache and three threads on columns (the batch slots) with
+ * it must choose alike (Filter and
  * Score in chunks, the feasible nodes kept in order, the same random
  * tie-breaks), and a pod that fits nowhere must get the same message, its
  * reasons counted across chunks. */
@@ -327,7 +358,8 @@ static int same_decisions(kb_ctx *c)
 	char **a = calloc(n, sizeof(char *)), **b = calloc(n, sizeof(char *));
 	int bad = 0;
 	big_pod = opt.pods++; /* the last one asks for 100 cpu */
-	if (decide(c, 1, false, a) < 0 && decide(c, 3, true, b) < 0) {
+	if (decide(c, 1, false, false, a) < 0 &&
+	    decide(c, 3, true, true, b) < 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (a[i] == NULL || b[i] == NULL ||
 			    strcmp(a[i], b[i])) {
@@ -361,7 +393,8 @@ static int same_decisions(kb_ctx *c)
 	free(a);
 	free(b);
 	fprintf(stderr,
-	    "smoke: 1 thread node by node and 3 on columns decide alike: %s\n",
+	    "smoke: 1 thread node by node without the equivalence cache and "
+	    "3 on columns with it decide alike: %s\n",
 	    bad ? "NO" : "yes");
 	return bad ? -1 : 0;
 }
@@ -544,6 +577,8 @@ int main(int argc, char **argv)
 			opt.parallelism = atoi(argv[++i]);
 		else if (!strcmp(a, "--only") && v)
 			opt.only = argv[++i];
+		else if (!strcmp(a, "--eq") && v)
+			opt.eq = argv[++i];
 		else if (!strcmp(a, "--no-sync"))
 			opt.sync = false;
 		else if (!strcmp(a, "--per-node"))
@@ -557,7 +592,8 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			    "usage: bench-scheduler [--nodes N] [--pods N] [--window N] "
 			    "[--no-sync] [--parallelism N] [--only decide|e2e|create] "
-			    "[--timeout S] [--smoke] [--per-node]\n");
+			    "[--timeout S] [--smoke] [--per-node] "
+			    "[--eq both|on|off]\n");
 			return 2;
 		}
 	}
@@ -600,9 +636,16 @@ int main(int argc, char **argv)
 	int status = 0;
 	double decisions = 0, pps = 0, p99 = 0;
 	if (opt.only == NULL || !strcmp(opt.only, "decide")) {
-		decisions = decide(c, opt.parallelism, !opt.per_node, NULL);
-		if (decisions < 0)
+		/* Without the equivalence cache, then with it. */
+		if (strcmp(opt.eq, "on") &&
+		    decide(c, opt.parallelism, !opt.per_node, false, NULL) < 0)
 			status = 1;
+		if (strcmp(opt.eq, "off")) {
+			decisions = decide(c, opt.parallelism, !opt.per_node,
+			    true, NULL);
+			if (decisions < 0)
+				status = 1;
+		}
 	}
 	if (opt.smoke && same_decisions(c))
 		status = 1;
