@@ -718,13 +718,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 	for (;;) {
 		if (is_stopping(sc->h) || sc->h->s->stopping)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (peer_gone(sc->fd))
-			return MHD_CONTENT_READER_END_WITH_ERROR;
 		ssize_t n = sc->st->read(sc->st, buf, max, STREAM_POLL_MS);
 		if (n > 0)
 			return n;
 		if (n < 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
+		/* Only a quiet stream asks: writing to a client that went
+		 * fails by itself, and a poll per event and watcher adds up
+		 * with many watchers. */
+		if (peer_gone(sc->fd))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
 	}
 }
 

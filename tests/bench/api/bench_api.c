@@ -134,7 +134,8 @@ static double lat_mean_ms(const struct lat *l)
 /* Figures gathered over several windows of one case. */
 struct acc {
 	double ops, secs;
-	double cpu; /* process CPU seconds (server and clients) */
+	double cpu;     /* process CPU seconds (server and clients) */
+	double cli_cpu; /* of that, the HTTP client threads' (libcurl, TLS) */
 	unsigned long long errors;
 	struct lat lat;
 };
@@ -148,6 +149,14 @@ static double cpu_now(void)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPU seconds the calling thread has used. */
+static double thread_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static double acc_rate(const struct acc *a)
 {
 	return a->secs > 0 ? a->ops / a->secs : 0;
@@ -157,10 +166,12 @@ static void print_case(const char *what, const char *op, int clients,
     struct acc *a)
 {
 	printf("%-6s %-14s clients=%-3d ops/s=%-8.0f p50_ms=%-7.2f "
-	       "p99_ms=%-7.2f n=%-7zu cpu_us/op=%-6.0f errors=%llu\n",
+	       "p99_ms=%-7.2f n=%-7zu cpu_us/op=%-6.0f server_us/op=%-6.0f "
+	       "errors=%llu\n",
 	    what, op, clients, acc_rate(a), lat_ms(&a->lat, 0.5),
 	    lat_ms(&a->lat, 0.99), a->lat.n,
-	    a->ops > 0 ? a->cpu / a->ops * 1e6 : 0, a->errors);
+	    a->ops > 0 ? a->cpu / a->ops * 1e6 : 0,
+	    a->ops > 0 ? (a->cpu - a->cli_cpu) / a->ops * 1e6 : 0, a->errors);
 	fflush(stdout);
 }
 
@@ -354,6 +365,7 @@ struct hthread {
 	struct lat lat;
 	unsigned long long ok, errors;
 	unsigned seed;
+	double cpu0, cpu1; /* this thread's CPU when measuring began, ended */
 };
 
 static void *hthread_main(void *arg)
@@ -361,9 +373,14 @@ static void *hthread_main(void *arg)
 	struct hthread *t = arg;
 	struct hwin *w = t->w;
 	char path[256], name[64], body[1024];
+	bool measuring = false;
 	for (;;) {
-		if (atomic_load(&w->phase) == 2 ||
-		    (w->deadline && now_ns() > w->deadline))
+		int phase = atomic_load(&w->phase);
+		if (phase == 1 && !measuring) {
+			measuring = true;
+			t->cpu0 = thread_cpu_now();
+		}
+		if (phase == 2 || (w->deadline && now_ns() > w->deadline))
 			break;
 		const char *b = NULL;
 		long want = 201;
@@ -400,6 +417,7 @@ static void *hthread_main(void *arg)
 			lat_push(&t->lat, t1 - t0);
 		}
 	}
+	t->cpu1 = measuring ? thread_cpu_now() : t->cpu0;
 	return NULL;
 }
 
@@ -448,6 +466,7 @@ static void hwindow(enum op op, int nclients, double seconds, atomic_uint *next,
 	}
 	for (int i = 0; i < nclients; i++) {
 		a->ops += (double)ts[i].ok;
+		a->cli_cpu += ts[i].cpu1 - ts[i].cpu0;
 		a->errors += ts[i].errors;
 		lat_merge(&a->lat, &ts[i].lat);
 	}
