@@ -106,6 +106,39 @@ static char *fit_message(const struct hist *h, size_t nnodes)
 	return msg;
 }
 
+bool sp_divtab_grow(struct sp_divtab *t, size_t n)
+{
+	if (n <= t->n)
+		return true;
+	uint64_t *inv = realloc(t->inv, (n + 1) * sizeof(*inv));
+	if (inv == NULL)
+		return false;
+	t->inv = inv;
+	uint64_t *lim = realloc(t->lim, (n + 1) * sizeof(*lim));
+	if (lim == NULL)
+		return false;
+	t->lim = lim;
+	inv[0] = lim[0] = 0; /* never asked */
+	for (size_t d = t->n + 1; d <= n; d++) {
+		uint64_t d0 = (uint64_t)d >> __builtin_ctzll((uint64_t)d);
+		/* Newton: d0 * d0 = 1 mod 8, each step doubles the bits. */
+		uint64_t x = d0;
+		for (int i = 0; i < 5; i++)
+			x *= 2 - d0 * x;
+		inv[d] = x;
+		lim[d] = UINT64_MAX / (uint64_t)d;
+	}
+	t->n = n;
+	return true;
+}
+
+void sp_divtab_free(struct sp_divtab *t)
+{
+	free(t->inv);
+	free(t->lim);
+	memset(t, 0, sizeof(*t));
+}
+
 static uint64_t next_rand(uint64_t *s)
 {
 	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
@@ -300,8 +333,9 @@ struct sp_scratch {
 	struct kb_sched_node_score *scores; /* nscore rows of cap */
 	int64_t *total;
 	bool *skip_f, *skip_s;
-	uint32_t *stale; /* rows the equivalence class computes again */
-	uint64_t *prev;  /* their verdicts before */
+	uint32_t *stale;      /* rows the equivalence class computes again */
+	uint64_t *prev;       /* their verdicts before */
+	struct sp_divtab div; /* for the tie-breaks */
 	struct part parts[MAX_PARTS];
 	/* the cycle at hand */
 	struct sp_profile *prof;
@@ -326,6 +360,7 @@ void sp_scratch_free(struct sp_scratch *sc)
 	free(sc->total);
 	free(sc->stale);
 	free(sc->prev);
+	sp_divtab_free(&sc->div);
 	free(sc->skip_f);
 	free(sc->skip_s);
 	free(sc->act_f);
@@ -384,7 +419,8 @@ static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
 		sc->prev = calloc(cap, sizeof(*sc->prev));
 		sc->cap = (sc->feasible && sc->rows && sc->feas_rows &&
 			      sc->fout && sc->sval && sc->scores && sc->total &&
-			      sc->stale && sc->prev) ?
+			      sc->stale && sc->prev &&
+			      sp_divtab_grow(&sc->div, cap)) ?
 		    cap :
 		    0;
 		if (sc->cap == 0)
@@ -887,8 +923,21 @@ static int eq_filter(struct sp_scratch *sc, struct hist *h, size_t *nfeas,
 	size_t n = sc->snap->nnodes, nst = 0;
 	const uint64_t *g = sc->cols ? sc->cols->gen : NULL;
 	if (g) {
-		for (size_t r = 0; r < n; r++)
-			if (g[r] != ec->gen[r])
+		/* Most rows are current: look at 8 at a time. */
+		const uint64_t *e = ec->gen;
+		size_t r = 0;
+		for (; r + 8 <= n; r += 8) {
+			uint64_t d = 0;
+			for (size_t i = 0; i < 8; i++)
+				d |= g[r + i] ^ e[r + i];
+			if (d == 0)
+				continue;
+			for (size_t i = r; i < r + 8; i++)
+				if (g[i] != e[i])
+					sc->stale[nst++] = (uint32_t)i;
+		}
+		for (; r < n; r++)
+			if (g[r] != e[r])
 				sc->stale[nst++] = (uint32_t)r;
 	} else {
 		for (size_t r = 0; r < n; r++)
@@ -1317,7 +1366,8 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 				top = t;
 				best = n;
 				ties = 1;
-			} else if (t == top && next_rand(&r) % ++ties == 0) {
+			} else if (t == top &&
+			    sp_divisible(&sc->div, next_rand(&r), ++ties)) {
 				best = n;
 			}
 		}

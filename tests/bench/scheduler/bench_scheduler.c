@@ -28,7 +28,10 @@
  *
  *   bench-scheduler [--nodes N] [--pods N] [--window N] [--no-sync]
  *                   [--parallelism N] [--only decide|e2e|create]
- *                   [--timeout S] [--smoke]
+ *                   [--timeout S] [--smoke] [--per-node]
+ *                   [--eq both|on|off]
+ * (--eq: decide without the equivalence cache, with it, or both: the
+ * default, the cached figure in RESULT.)
  * (--parallelism: the scheduler's Filter/Score threads, in both parts;
  * 0 = its default, half the CPUs.)
  *
