@@ -151,6 +151,13 @@ struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
 	}
 	q->tick++;
 	if (ec == NULL) {
+		bool seen = false;
+		for (size_t i = 0; i < SP_EQ_GHOSTS && !seen; i++)
+			seen = q->ghosts[i] == h;
+		if (!seen) {
+			q->ghosts[q->nghost++ % SP_EQ_GHOSTS] = h;
+			return NULL;
+		}
 		if (q->n == SP_EQ_CLASSES) {
 			size_t lru = 0;
 			for (size_t i = 1; i < q->n; i++)

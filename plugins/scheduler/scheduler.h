@@ -84,6 +84,7 @@ struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
 
 #define SP_EQ_CLASSES 8  /* classes kept per profile (LRU) */
 #define SP_EQ_REASONS 63 /* distinct Filter reasons per class */
+#define SP_EQ_GHOSTS 32  /* keys seen once, remembered by hash */
 
 /* One class of equivalent pods: per node row (snapshot order), what
  * Filter and Score gave at the node generation gen[row] (0: never). */
@@ -126,14 +127,19 @@ struct sp_eqcache {
 	size_t nscore; /* the profile's Score slots */
 	uint64_t tick;
 	msgpack_sbuffer key; /* the pod at hand's key */
+	/* A class is made for the second pod with a key, not the first: a
+	 * stream of one-off pods never evicts the classes in use. */
+	uint64_t ghosts[SP_EQ_GHOSTS];
+	size_t nghost;
 	/* counters */
 	int64_t cycles, cached, rows_filtered, rows_scored, classes, evictions;
 };
 
 struct sp_eqcache *sp_eq_new(size_t nscore);
 void sp_eq_free(struct sp_eqcache *q);
-/* The pod's class (made, with rows for nnodes, when new; its rows reset
- * when the snapshot has another number of rows); NULL without memory. */
+/* The pod's class (made, with rows for nnodes, when a pod with this key
+ * came recently; its rows reset when the snapshot has another number of
+ * rows); NULL for a key seen the first time, or without memory. */
 struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
     const struct kb_sched_pod *pod, size_t nnodes);
 void sp_eq_drop(struct sp_eqcache *q, struct sp_eqclass *ec);

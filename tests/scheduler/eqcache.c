@@ -9,7 +9,8 @@
  * rows reshaped). Pods come in interleaved classes: plain ones, ones that
  * tolerate a taint, select a zone, prefer a zone (a NormalizeScore policy
  * active) with a host port, fit nowhere (the message from cached
- * verdicts), and some that are not node-local (topology spread, pod
+ * verdicts), one-off pods (a class each: never cached, never evicting
+ * the others), and some that are not node-local (topology spread, pod
  * anti-affinity, which also turns every other pod non-node-local while
  * it is placed). Also: node generations move with every change, and the
  * policies say node-local when they should. */
@@ -94,7 +95,8 @@ enum {
 	C_PREFER,
 	C_HUGE,
 	C_SPREAD,
-	C_ANTI
+	C_ANTI,
+	C_ONEOFF /* a class of its own */
 };
 
 static int class_of(int i)
@@ -112,6 +114,8 @@ static int class_of(int i)
 		return i / 9 % 3 == 0 ? C_SPREAD :
 		    i / 9 % 3 == 1    ? C_ANTI :
 					C_WEB;
+	case 8:
+		return i % 2 ? C_WEB : C_ONEOFF;
 	default:
 		return C_WEB;
 	}
@@ -158,6 +162,13 @@ static struct kb_sched_pod *pod(int i)
 		    "preferredDuringSchedulingIgnoredDuringExecution", "weight",
 		    50, "preference", "matchExpressions", "key", "zone",
 		    "operator", "In", "values", "a");
+		break;
+	case C_ONEOFF:
+		b = kb_mp_body("{s:{s:s, s:s, s:{s:s}}, s:{s:[{s:s, s:s, "
+			       "s:{s:{s:s}}}]}}",
+		    "metadata", "name", name, "namespace", "d", "labels", "app",
+		    name, "spec", "containers", "name", "c", "image", "i",
+		    "resources", "requests", "cpu", "250m");
 		break;
 	case C_HUGE:
 		b = kb_mp_body("{s:{s:s, s:s}, s:{s:[{s:s, s:s, s:{s:{s:s}}}]}}",
@@ -431,6 +442,8 @@ static void test_same_decisions(void **state)
 		assert_true(q->cached > npods / 2);
 		assert_true(q->rows_filtered < q->cached * (int64_t)w[0].n / 4);
 		assert_true(q->cached < q->cycles);
+		/* One-off pods made no class and evicted none. */
+		assert_true(q->classes == 5 && q->evictions == 0);
 	}
 	assert_null(w[0].conf.profiles[0].eq);
 	fprintf(stderr, "eqcache: %d placed, %d unschedulable, alike\n", placed,

@@ -31,7 +31,8 @@
  *                   [--timeout S] [--smoke] [--per-node]
  *                   [--eq both|on|off]
  * (--eq: decide without the equivalence cache, with it, or both: the
- * default, the cached figure in RESULT.)
+ * default, the cached figure in RESULT; e2e's scheduler has it unless
+ * --eq off.)
  * (--parallelism: the scheduler's Filter/Score threads, in both parts;
  * 0 = its default, half the CPUs.)
  *
@@ -615,8 +616,8 @@ int main(int argc, char **argv)
 		snprintf(sched_yaml, sizeof(sched_yaml),
 		    "  - name: scheduler\n"
 		    "    use: scheduler\n"
-		    "    config: {parallelism: %d}\n",
-		    opt.parallelism);
+		    "    config: {parallelism: %d, equivalenceCache: %s}\n",
+		    opt.parallelism, strcmp(opt.eq, "off") ? "true" : "false");
 	snprintf(yaml, sizeof(yaml),
 	    "host:\n"
 	    "  name: bench\n"
