@@ -12,8 +12,10 @@
  * verdicts), one-off pods (a class each: never cached, never evicting
  * the others), and some that are not node-local (topology spread, pod
  * anti-affinity, which also turns every other pod non-node-local while
- * it is placed). Also: node generations move with every change, and the
- * policies say node-local when they should. */
+ * it is placed). Also: node generations move with every change, the
+ * policies say node-local when they should, a policy without the slot
+ * keeps its profile on the full pass, and the tie-breaks' divisibility
+ * test agrees with %. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -532,6 +534,38 @@ static void test_node_local(void **state)
 	sp_config_free(ctx, &conf);
 }
 
+/* A policy built before the node_local slot (its ops->size ends before
+ * it) is never node-local: its profile takes the full pass. */
+static void test_without_slot(void **state)
+{
+	static struct world w;
+	world_init(&w, "parallelism: 1\n", false);
+	struct sp_profile *prof = &w.conf.profiles[0];
+	struct sp_policy *nr = NULL;
+	for (size_t i = 0; i < prof->npolicies; i++)
+		if (!strcmp(prof->policies[i]->name, "sched-noderesources"))
+			nr = prof->policies[i];
+	assert_non_null(nr);
+	const struct kb_sched_policy_ops *keep = nr->ops;
+	struct kb_sched_policy_ops old = *keep;
+	old.size = offsetof(struct kb_sched_policy_ops, node_local);
+	nr->ops = &old;
+	for (int i = 0; i < 20; i++) {
+		struct kb_sched_pod *p = pod(9 * i); /* C_WEB */
+		struct sp_outcome o;
+		assert_int_equal(sp_cycle_run(prof, &w.snap, p, &w.rng, &o),
+		    KB_SCHED_SUCCESS);
+		sp_outcome_clear(&o);
+		kb_sched_pod_unref(p);
+	}
+	assert_non_null(prof->eq);
+	assert_int_equal(prof->eq->cycles, 20);
+	assert_int_equal(prof->eq->cached, 0);
+	assert_int_equal(prof->eq->classes, 0);
+	nr->ops = keep;
+	world_free(&w);
+}
+
 /* The tie-breaks' divisibility test against %: every d up to 20000 with
  * multiples, neighbours of multiples, extremes and random numbers. */
 static void test_divisible(void **state)
@@ -562,6 +596,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_divisible),
+		cmocka_unit_test(test_without_slot),
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_node_local),
 		cmocka_unit_test(test_same_decisions),
