@@ -12,13 +12,51 @@
 
 #include "admit.h"
 
+/* Field paths are built for every field validated, so the formats they
+ * use ("%s.name", "%s[%zu]") are written out here by hand, with
+ * vsnprintf's output and cut; any other format goes to vsnprintf. */
 const char *adm_path(char *buf, const char *fmt, ...)
 {
 	va_list ap;
+	size_t n = 0;
+	const char *f;
 
+	for (f = fmt; *f; f++)
+		if (*f == '%' && strncmp(f, "%s", 2) && strncmp(f, "%zu", 3))
+			break;
 	va_start(ap, fmt);
-	vsnprintf(buf, ADM_PATH, fmt, ap);
+	if (*f) {
+		vsnprintf(buf, ADM_PATH, fmt, ap);
+		va_end(ap);
+		return buf;
+	}
+	for (f = fmt; *f && n < ADM_PATH - 1; f++) {
+		if (*f != '%') {
+			buf[n++] = *f;
+		} else if (f[1] == 's') {
+			const char *s = va_arg(ap, const char *);
+			size_t len = strlen(s);
+			if (len > ADM_PATH - 1 - n)
+				len = ADM_PATH - 1 - n;
+			memcpy(buf + n, s, len);
+			n += len;
+			f++;
+		} else {
+			char num[24], *p = num + sizeof num;
+			size_t v = va_arg(ap, size_t);
+			do
+				*--p = (char)('0' + v % 10);
+			while ((v /= 10) != 0);
+			size_t len = (size_t)(num + sizeof num - p);
+			if (len > ADM_PATH - 1 - n)
+				len = ADM_PATH - 1 - n;
+			memcpy(buf + n, p, len);
+			n += len;
+			f += 2;
+		}
+	}
 	va_end(ap);
+	buf[n] = '\0';
 	return buf;
 }
 

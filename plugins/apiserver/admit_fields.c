@@ -27,14 +27,76 @@ struct walk {
 	char fatal[600]; /* an error that stops decoding (and wins) */
 };
 
+/* Where a value is, as a chain up to the body: a field (key) or a list
+ * item (key NULL, idx). The paths are only written out when an error or
+ * an unknown field is recorded, which a good body never needs. */
 struct where {
-	const char *strict;   /* "spec.containers[0]" */
-	const char *go;       /* "spec.containers" */
-	const char *gostruct; /* "Container" */
+	const struct where *up; /* the enclosing field or item, NULL at the top */
+	const char *key;        /* the field's name, NULL for a list item */
+	size_t idx;             /* the item's index */
+	const char *gostruct;   /* "Container" */
+};
+
+/* The Go type named in a type error, written out only for the error:
+ * fixed text, or the field's type (elem: of one of its items). */
+struct gotype {
+	const struct adm_sfield *f;
+	bool elem;
+	const char *fixed;
 };
 
 static void walk_obj(struct walk *w, const struct adm_stype *t, json_t *obj,
-    const char *strict, const char *go);
+    const struct where *up);
+
+/* Append s to buf (ADM_PATH bytes, *n used), cut as snprintf cuts. */
+static void path_put(char *buf, size_t *n, const char *s, size_t len)
+{
+	if (*n + len > ADM_PATH - 1)
+		len = ADM_PATH - 1 - *n;
+	memcpy(buf + *n, s, len);
+	*n += len;
+	buf[*n] = '\0';
+}
+
+/* "spec.containers[0].name" (strict) or "spec.containers.name" (the Go
+ * path: no list indices), as "%s.%s" and "%s[%zu]" into ADM_PATH bytes
+ * made them level by level. */
+static void path_text(const struct where *at, bool strict, char *buf,
+    size_t *n)
+{
+	if (at == NULL)
+		return;
+	path_text(at->up, strict, buf, n);
+	if (at->key) {
+		if (*n)
+			path_put(buf, n, ".", 1);
+		path_put(buf, n, at->key, strlen(at->key));
+	} else if (strict) {
+		char num[24], *p = num + sizeof num;
+		size_t i = at->idx;
+		*--p = ']';
+		do
+			*--p = (char)('0' + i % 10);
+		while ((i /= 10) != 0);
+		*--p = '[';
+		path_put(buf, n, p, (size_t)(num + sizeof num - p));
+	}
+}
+
+static const char *path_of(const struct where *at, bool strict, char *buf)
+{
+	size_t n = 0;
+	const struct where *k = at;
+	/* A field at the top was its own name, uncut (the Go path also
+	 * through the items of a list there). */
+	while (!strict && k && !k->key)
+		k = k->up;
+	if (k && k->key && k->up == NULL)
+		return k->key;
+	buf[0] = '\0';
+	path_text(at, strict, buf, &n);
+	return buf;
+}
 
 static const char *json_kind(const json_t *v)
 {
@@ -66,14 +128,19 @@ static void number_text(const json_t *v, char *buf, size_t len)
 	}
 }
 
+static void gotype_text(const struct gotype *g, char *buf, size_t len);
+
 static void type_error(struct walk *w, const struct where *at,
-    const char *value, const char *gotype)
+    const char *value, const struct gotype *g)
 {
+	char go[ADM_PATH], gotype[128];
+
 	if (!w->decode || *w->saved)
 		return;
+	gotype_text(g, gotype, sizeof gotype);
 	snprintf(w->saved, sizeof w->saved,
 	    "json: cannot unmarshal %s into Go struct field %s.%s of type %s",
-	    value, at->gostruct, at->go, gotype);
+	    value, at->gostruct, path_of(at, false, go), gotype);
 }
 
 static void fatal(struct walk *w, const char *msg)
@@ -102,7 +169,7 @@ static const char *scalar_gotype(int kind)
 }
 
 static void check_int(struct walk *w, const json_t *v, int kind,
-    const struct where *at, const char *gotype)
+    const struct where *at, const struct gotype *gotype)
 {
 	char num[64], desc[80];
 	long long n;
@@ -146,7 +213,8 @@ static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
 	char buf[64], msg[300];
 
 	if (!json_is_string(v)) {
-		type_error(w, at, json_kind(v), "string");
+		type_error(w, at, json_kind(v),
+		    &(struct gotype){ .fixed = "string" });
 		return NULL;
 	}
 	s = json_string_value(v);
@@ -206,7 +274,8 @@ static void bytes(struct walk *w, const json_t *v, const struct where *at)
 	char msg[80];
 
 	if (!json_is_string(v)) {
-		type_error(w, at, json_kind(v), "[]uint8");
+		type_error(w, at, json_kind(v),
+		    &(struct gotype){ .fixed = "[]uint8" });
 		return;
 	}
 	if (adm_base64_decode(json_string_value(v), NULL, &bad) < 0) {
@@ -221,13 +290,14 @@ static void bytes(struct walk *w, const json_t *v, const struct where *at)
 static void intstr(struct walk *w, const json_t *v, const struct where *at)
 {
 	if (!json_is_string(v))
-		check_int(w, v, ADM_S_I32, at, "int32");
+		check_int(w, v, ADM_S_I32, at,
+		    &(struct gotype){ .fixed = "int32" });
 }
 
 /* One value of a field: checked, and replaced when decoding rewrites it
  * (the replacement is returned, or NULL to keep it). */
 static json_t *value(struct walk *w, const struct adm_sfield *f, json_t *v,
-    const struct where *at, const char *gotype)
+    const struct where *at, const struct gotype *gotype)
 {
 	switch (f->kind) {
 	case ADM_S_STR:
@@ -259,11 +329,10 @@ static json_t *value(struct walk *w, const struct adm_sfield *f, json_t *v,
 		return NULL;
 	case ADM_S_OBJ:
 		if (!json_is_object(v)) {
-			char t[128];
-			snprintf(t, sizeof t, "v1.%s", f->type->go);
-			type_error(w, at, json_kind(v), t);
+			struct gotype t = { .f = f, .elem = true };
+			type_error(w, at, json_kind(v), &t);
 		} else {
-			walk_obj(w, f->type, v, at->strict, at->go);
+			walk_obj(w, f->type, v, at);
 		}
 		return NULL;
 	default:
@@ -296,6 +365,16 @@ static void field_gotype(const struct adm_sfield *f, char *buf, size_t len)
 		snprintf(buf, len, "%s", elem);
 }
 
+static void gotype_text(const struct gotype *g, char *buf, size_t len)
+{
+	if (g->fixed)
+		snprintf(buf, len, "%s", g->fixed);
+	else if (g->elem)
+		elem_gotype(g->f, buf, len);
+	else
+		field_gotype(g->f, buf, len);
+}
+
 static void replace_in(struct walk *w, json_t *container, const char *key,
     size_t idx, json_t *v)
 {
@@ -314,28 +393,26 @@ static void replace_in(struct walk *w, json_t *container, const char *key,
 static void walk_list(struct walk *w, const struct adm_sfield *f, json_t *arr,
     const struct where *at)
 {
-	char strict[ADM_PATH], gotype[128];
+	struct gotype gotype = { .f = f, .elem = true };
 	size_t i;
 	json_t *v;
 
-	elem_gotype(f, gotype, sizeof gotype);
 	json_array_foreach(arr, i, v) {
-		struct where el = *at;
+		struct where el = { .up = at, .idx = i,
+			.gostruct = at->gostruct };
 		if (json_is_null(v))
 			continue;
-		el.strict = adm_path(strict, "%s[%zu]", at->strict, i);
-		replace_in(w, arr, NULL, i, value(w, f, v, &el, gotype));
+		replace_in(w, arr, NULL, i, value(w, f, v, &el, &gotype));
 	}
 }
 
 static void walk_map(struct walk *w, const struct adm_sfield *f, json_t *obj,
     const struct where *at)
 {
-	char gotype[128];
+	struct gotype gotype = { .f = f, .elem = true };
 	const char *k;
 	json_t *v, *tmp;
 
-	elem_gotype(f, gotype, sizeof gotype);
 	json_object_foreach_safe(obj, tmp, k, v)
 	{
 		if (json_is_null(v)) {
@@ -343,7 +420,7 @@ static void walk_map(struct walk *w, const struct adm_sfield *f, json_t *obj,
 				json_object_del(obj, k);
 			continue;
 		}
-		replace_in(w, obj, k, 0, value(w, f, v, at, gotype));
+		replace_in(w, obj, k, 0, value(w, f, v, at, &gotype));
 	}
 }
 
@@ -359,40 +436,37 @@ static const struct adm_sfield *lookup(const struct adm_stype *t,
 static void walk_field(struct walk *w, const struct adm_sfield *f, json_t *obj,
     const char *key, json_t *v, const struct where *at)
 {
-	char gotype[128];
+	struct gotype gotype = { .f = f };
 
-	field_gotype(f, gotype, sizeof gotype);
 	if (f->kind == ADM_S_ANY)
 		return;
 	if (f->shape == ADM_LIST && !json_is_array(v))
-		type_error(w, at, json_kind(v), gotype);
+		type_error(w, at, json_kind(v), &gotype);
 	else if (f->shape == ADM_MAP && !json_is_object(v))
-		type_error(w, at, json_kind(v), gotype);
+		type_error(w, at, json_kind(v), &gotype);
 	else if (f->shape == ADM_LIST)
 		walk_list(w, f, v, at);
 	else if (f->shape == ADM_MAP)
 		walk_map(w, f, v, at);
 	else
-		replace_in(w, obj, key, 0, value(w, f, v, at, gotype));
+		replace_in(w, obj, key, 0, value(w, f, v, at, &gotype));
 }
 
 static void walk_obj(struct walk *w, const struct adm_stype *t, json_t *obj,
-    const char *strict, const char *go)
+    const struct where *up)
 {
-	char sp[ADM_PATH], gp[ADM_PATH];
+	char sp[ADM_PATH];
 	const char *k;
 	json_t *v, *tmp;
 
 	json_object_foreach_safe(obj, tmp, k, v)
 	{
 		const struct adm_sfield *f = lookup(t, k);
-		struct where at = { .gostruct = t->go };
-		at.strict = *strict ? adm_path(sp, "%s.%s", strict, k) : k;
-		at.go = *go ? adm_path(gp, "%s.%s", go, k) : k;
+		struct where at = { .up = up, .key = k, .gostruct = t->go };
 		if (!f) {
 			if (w->unknown)
 				json_array_append_new(w->unknown,
-				    json_string(at.strict));
+				    json_string(path_of(&at, true, sp)));
 			if (w->decode)
 				json_object_del(obj, k);
 			continue;
@@ -412,7 +486,7 @@ void adm_unknown_fields(const struct adm_stype *t, const json_t *obj,
 	struct walk w = { .unknown = out };
 
 	if (t && json_is_object(obj))
-		walk_obj(&w, t, (json_t *)obj, "", "");
+		walk_obj(&w, t, (json_t *)obj, NULL);
 }
 
 bool adm_decode(const struct adm_stype *t, json_t *obj, char *err,
@@ -422,7 +496,7 @@ bool adm_decode(const struct adm_stype *t, json_t *obj, char *err,
 
 	if (!t || !json_is_object(obj))
 		return true;
-	walk_obj(&w, t, obj, "", "");
+	walk_obj(&w, t, obj, NULL);
 	if (*w.fatal || *w.saved) {
 		snprintf(err, errlen, "%s", *w.fatal ? w.fatal : w.saved);
 		return false;

@@ -253,6 +253,13 @@ int api_mp_from_json(msgpack_packer *pk, const json_t *j);
 /* The msgpack bytes of j as a bin-ready buffer (malloc'd). */
 int api_mp_encode(const json_t *j, char **out, size_t *len);
 json_t *api_mp_decode(const void *data, size_t len);
+/* The msgpack of a stored object (data, as api_mp_encode wrote it, which
+ * has no metadata.resourceVersion) with resourceVersion rev: the bytes
+ * api_mp_encode writes for it once decoded and given that version, made
+ * without decoding it. KB_EINVAL when the bytes are not such an object
+ * (no metadata map, or one with a resourceVersion already). */
+int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
+    size_t *outlen);
 /* Compact JSON text (malloc'd). */
 char *api_json_text(const json_t *j, size_t *len);
 

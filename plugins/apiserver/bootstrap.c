@@ -17,7 +17,7 @@ static void ensure(struct api_server *s, const char *plural, const char *ns, jso
 	req.verb = API_CREATE;
 	req.res = api_resource_find("", "v1", plural);
 	req.ns = ns ? strdup(ns) : NULL;
-	req.body = obj;
+	req.body = json_incref(obj); /* a create takes the body: obj is ours still */
 	req.user = &system;
 	api_handle(&req, &resp);
 	if (resp.code != 201 && resp.code != 409)
@@ -26,6 +26,7 @@ static void ensure(struct api_server *s, const char *plural, const char *ns, jso
 		    api_get_str(resp.json, "message") ?: "");
 	api_resp_free(&resp);
 	api_req_free(&req);
+	json_decref(obj);
 }
 
 void api_bootstrap(struct api_server *s)

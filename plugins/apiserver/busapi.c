@@ -8,7 +8,10 @@
  *    object? (create, update), patch? + patchType: json|merge|strategic|apply
  *    (patch), options? (delete: DeleteOptions), labelSelector?,
  *    fieldSelector?, limit?, continue?, resourceVersion?,
- *    topic? (watch: where events go, subscribed first by the caller)}
+ *    topic? (watch: where events go, subscribed first by the caller),
+ *    fieldValidation? (create, update, patch: Strict or Ignore, the
+ *    default; a reply carries no warnings, so Warn is Ignore here and the
+ *    body is not checked for unknown fields, which are dropped as always)}
  * reply: the object, the List, or {watch_id} for watch; events published
  * as {watch_id, type, object}. A watch's last publication is
  * {watch_id, type: "ERROR", object: Status} saying why it ended (unwatched,
@@ -173,6 +176,17 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 		o = kb_mp_key(b, "options");
 	if (o)
 		req->body = api_json_from_mp(o);
+	/* Warn's warnings would have nowhere to go on the bus. */
+	char *fv = mp_str(b, "fieldValidation");
+	if (fv && strcmp(fv, "Strict") && strcmp(fv, "Warn") && strcmp(fv, "Ignore")) {
+		api_err(e, 400, "BadRequest",
+		    "fieldValidation parameter must be one of Strict, Warn or Ignore, got %.64s", fv);
+		free(fv);
+		return false;
+	}
+	req->field_validation = fv && !strcmp(fv, "Strict") ? fv : strdup("Ignore");
+	if (req->field_validation != fv)
+		free(fv);
 	char *pt = mp_str(b, "patchType");
 	req->patch_type = req->verb == API_PATCH ? patch_type_of(pt) : API_PATCH_NONE;
 	free(pt);

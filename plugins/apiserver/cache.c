@@ -233,11 +233,20 @@ static char seen_type(const struct api_watcher *w, const struct ev *e)
 
 /* --- applying store events ------------------------------------------------------- */
 
-/* The event for a callback watcher, with the object's msgpack encoded
+/* The stored bytes of an event's object (NULL for a delete): its msgpack
+ * for the callback watchers is these with the resourceVersion added. */
+struct raw {
+	const char *p;
+	size_t n;
+};
+
+/* The event for a callback watcher, with the object's msgpack made
  * once for all of them (NULL when out of memory: each encodes its own). */
-static struct api_event fn_event(struct ev *e, char t)
+static struct api_event fn_event(struct ev *e, char t, const struct raw *raw)
 {
-	if (e->mp == NULL && api_mp_encode(e->obj, &e->mp, &e->mplen) != 0)
+	if (e->mp == NULL && (raw->p == NULL ||
+	    api_mp_with_rv(raw->p, raw->n, e->rev, &e->mp, &e->mplen) != 0) &&
+	    api_mp_encode(e->obj, &e->mp, &e->mplen) != 0)
 		e->mp = NULL;
 	return (struct api_event){
 		.type = type_name(t), .obj = e->obj, .old = e->old, .rev = e->rev,
@@ -245,7 +254,7 @@ static struct api_event fn_event(struct ev *e, char t)
 	};
 }
 
-static void notify_fns(struct api_cache *c, struct ev *e)
+static void notify_fns(struct api_cache *c, struct ev *e, const struct raw *raw)
 {
 	for (struct api_watcher *w = c->fns; w; w = w->next) {
 		if (e->rev <= w->min_rev)
@@ -253,7 +262,7 @@ static void notify_fns(struct api_cache *c, struct ev *e)
 		char t = seen_type(w, e);
 		if (t == 0)
 			continue;
-		struct api_event ev = fn_event(e, t);
+		struct api_event ev = fn_event(e, t, raw);
 		w->fn(w->arg, &ev);
 	}
 }
@@ -282,6 +291,7 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 		json_incref(old);
 	char type;
 	json_t *obj;
+	struct raw raw = { 0 };
 	if (kb_mp_streq(ev, "type", "delete")) {
 		if (old == NULL) {
 			free(key);
@@ -302,9 +312,12 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 		}
 		json_object_set(c->objs, key, obj);
 		type = old ? 'M' : 'A';
+		const msgpack_object *v = kb_mp_key(kv, "value");
+		raw.p = v->via.bin.ptr; /* a bin or str: kv_object decoded it */
+		raw.n = v->via.bin.size;
 	}
 	ring_push(c, type, obj, old, rev);
-	notify_fns(c, ring_at(c, c->count - 1));
+	notify_fns(c, ring_at(c, c->count - 1), &raw);
 	free(key);
 }
 
@@ -479,7 +492,7 @@ static int relist(struct api_cache *c, int64_t *at)
 				json_incref(old);
 			json_object_set(c->objs, key, o);
 			ring_push(c, old ? 'M' : 'A', json_incref(o), old, rev);
-			notify_fns(c, ring_at(c, c->count - 1));
+			notify_fns(c, ring_at(c, c->count - 1), &(struct raw){ 0 });
 		}
 		free(key);
 	}
@@ -495,7 +508,7 @@ static int relist(struct api_cache *c, int64_t *at)
 		json_t *old = json_incref(o);
 		json_object_del(c->objs, key);
 		ring_push(c, 'D', gone, old, rev);
-		notify_fns(c, ring_at(c, c->count - 1));
+		notify_fns(c, ring_at(c, c->count - 1), &(struct raw){ 0 });
 	}
 	if (rev > c->rev)
 		c->rev = rev;
@@ -1016,7 +1029,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 			struct ev *ev = ring_at(c, i);
 			char t2 = ev->rev > w->min_rev ? seen_type(w, ev) : 0;
 			if (t2) {
-				struct api_event x = fn_event(ev, t2);
+				struct api_event x = fn_event(ev, t2, &(struct raw){ 0 });
 				w->fn(w->arg, &x);
 			}
 		}

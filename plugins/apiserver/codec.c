@@ -311,7 +311,7 @@ static json_t *mp_array(struct mp_in *in, uint64_t n, int depth)
 static bool mp_key(struct mp_in *in, const unsigned char **k, size_t *n)
 {
 	const unsigned char *t;
-	uint64_t len;
+	uint64_t len = 0;
 	bool ok;
 	if (!mp_take(in, 1, &t))
 		return false;
@@ -475,6 +475,138 @@ json_t *api_mp_decode(const void *data, size_t len)
 		return NULL;
 	}
 	return j;
+}
+
+/* --- a stored object with its resourceVersion, in msgpack ------------------------------ */
+
+/* Past one value (false when it is not one within the bytes). */
+static bool mp_skip(struct mp_in *in, int depth)
+{
+	const unsigned char *b;
+	uint64_t n = 0, items = 0;
+	unsigned t;
+	if (depth > MP_MAX_DEPTH || !mp_take(in, 1, &b))
+		return false;
+	t = *b;
+	if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
+		return true;
+	if (t <= 0x8f)
+		items = 2 * (uint64_t)(t & 0x0f);
+	else if (t <= 0x9f)
+		items = t & 0x0f;
+	else if (t <= 0xbf)
+		return mp_take(in, t & 0x1f, &b);
+	else if (t == 0xca || t == 0xce || t == 0xd2)
+		return mp_take(in, 4, &b);
+	else if (t == 0xcb || t == 0xcf || t == 0xd3)
+		return mp_take(in, 8, &b);
+	else if (t == 0xcc || t == 0xd0)
+		return mp_take(in, 1, &b);
+	else if (t == 0xcd || t == 0xd1)
+		return mp_take(in, 2, &b);
+	else if (t == 0xd9 || t == 0xc4)
+		return mp_uint(in, 1, &n) && mp_take(in, n, &b);
+	else if (t == 0xda || t == 0xc5)
+		return mp_uint(in, 2, &n) && mp_take(in, n, &b);
+	else if (t == 0xdb || t == 0xc6)
+		return mp_uint(in, 4, &n) && mp_take(in, n, &b);
+	else if (t == 0xdc && mp_uint(in, 2, &n))
+		items = n;
+	else if (t == 0xdd && mp_uint(in, 4, &n))
+		items = n;
+	else if (t == 0xde && mp_uint(in, 2, &n))
+		items = 2 * n;
+	else if (t == 0xdf && mp_uint(in, 4, &n))
+		items = 2 * n;
+	else
+		return false;
+	for (uint64_t i = 0; i < items; i++)
+		if (!mp_skip(in, depth + 1))
+			return false;
+	return true;
+}
+
+/* A map's size from its header (false: not a map). */
+static bool mp_map_head(struct mp_in *in, uint64_t *n)
+{
+	const unsigned char *b;
+	if (!mp_take(in, 1, &b))
+		return false;
+	if (*b >= 0x80 && *b <= 0x8f) {
+		*n = *b & 0x0f;
+		return true;
+	}
+	if (*b == 0xde)
+		return mp_uint(in, 2, n);
+	return *b == 0xdf && mp_uint(in, 4, n);
+}
+
+static bool key_is(const unsigned char *k, size_t n, const char *want)
+{
+	return n == strlen(want) && !memcmp(k, want, n);
+}
+
+int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
+    size_t *outlen)
+{
+	struct mp_in in = { data, (const unsigned char *)data + len };
+	const unsigned char *md_head = NULL, *md_end = NULL, *k;
+	uint64_t n, mdn = 0;
+	size_t klen;
+	if (data == NULL || rev < 0 || !mp_map_head(&in, &n))
+		return KB_EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		if (!mp_key(&in, &k, &klen))
+			return KB_EINVAL;
+		if (key_is(k, klen, "metadata")) {
+			if (md_head)
+				return KB_EINVAL;
+			md_head = in.p;
+			if (!mp_map_head(&in, &mdn))
+				return KB_EINVAL;
+			for (uint64_t j = 0; j < mdn; j++) {
+				if (!mp_key(&in, &k, &klen) ||
+				    key_is(k, klen, "resourceVersion") ||
+				    !mp_skip(&in, 2))
+					return KB_EINVAL;
+			}
+			md_end = in.p;
+		} else if (!mp_skip(&in, 1)) {
+			return KB_EINVAL;
+		}
+	}
+	if (md_head == NULL || in.p != in.end || mdn + 1 > UINT32_MAX)
+		return KB_EINVAL;
+	/* The same bytes with one more metadata entry at its end, as
+	 * encoding the decoded object after set_rv writes them. */
+	char rv[24], *p = rv + sizeof rv;
+	uint64_t r = (uint64_t)rev;
+	do
+		*--p = (char)('0' + r % 10);
+	while ((r /= 10) != 0);
+	size_t rvlen = (size_t)(rv + sizeof rv - p);
+	msgpack_sbuffer sb = { 0 };
+	msgpack_packer pk;
+	sb.alloc = len + 64;
+	if ((sb.data = malloc(sb.alloc)) == NULL)
+		return KB_ENOMEM;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	uint64_t was;
+	struct mp_in h = { md_head, md_end };
+	mp_map_head(&h, &was);
+	const unsigned char *body = h.p; /* metadata's entries */
+	if (msgpack_sbuffer_write(&sb, data, (size_t)(md_head - (const unsigned char *)data)) ||
+	    msgpack_pack_map(&pk, (size_t)mdn + 1) ||
+	    msgpack_sbuffer_write(&sb, (const char *)body, (size_t)(md_end - body)) ||
+	    msgpack_pack_str_with_body(&pk, "resourceVersion", 15) ||
+	    msgpack_pack_str_with_body(&pk, p, rvlen) ||
+	    msgpack_sbuffer_write(&sb, (const char *)md_end, (size_t)(in.end - md_end))) {
+		msgpack_sbuffer_destroy(&sb);
+		return KB_ENOMEM;
+	}
+	*out = sb.data;
+	*outlen = sb.size;
+	return 0;
 }
 
 /* --- json_t -> msgpack --------------------------------------------------------------- */

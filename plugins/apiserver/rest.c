@@ -502,7 +502,9 @@ static void do_create(struct api_req *req, struct api_resp *resp)
 		api_err(&e, 400, "BadRequest", "the request has no body");
 		return fail(resp, &e);
 	}
-	json_t *obj = json_deep_copy(req->body);
+	/* The body is read once, here: take it rather than copy it. */
+	json_t *obj = req->body;
+	req->body = NULL;
 	char *name = req->name;
 	req->name = NULL; /* POST to a collection: the name is the body's */
 	bool ok = check_body(req, obj, &e);

@@ -1785,9 +1785,63 @@ static void test_hooks_directly(void **state)
 	json_decref(obj);
 }
 
+static void ref_path(char *buf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ref_path(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, ADM_PATH, fmt, ap);
+	va_end(ap);
+}
+
+/* adm_path writes "%s" and "%zu" itself: the same text and cut as
+ * snprintf into ADM_PATH bytes. */
+static void test_adm_path_as_snprintf(void **state)
+{
+	(void)state;
+	char a[ADM_PATH], b[ADM_PATH], s1[800], s2[700];
+	unsigned seed = 3;
+	for (int it = 0; it < 30000; it++) {
+		size_t l1 = (size_t)rand_r(&seed) % (it % 10 ? 20 : 700);
+		size_t l2 = (size_t)rand_r(&seed) % 600;
+		for (size_t i = 0; i < l1; i++)
+			s1[i] = (char)('a' + rand_r(&seed) % 26);
+		s1[l1] = '\0';
+		for (size_t i = 0; i < l2; i++)
+			s2[i] = (char)('A' + rand_r(&seed) % 26);
+		s2[l2] = '\0';
+		size_t x = (size_t)rand_r(&seed) * (it % 3 ? 1 : 1000003);
+		size_t y = (size_t)rand_r(&seed) % 10;
+		switch (it % 5) {
+		case 0:
+			adm_path(a, "%s.name", s1);
+			ref_path(b, "%s.name", s1);
+			break;
+		case 1:
+			adm_path(a, "%s[%zu]", s1, x);
+			ref_path(b, "%s[%zu]", s1, x);
+			break;
+		case 2:
+			adm_path(a, "%s.%s", s1, s2);
+			ref_path(b, "%s.%s", s1, s2);
+			break;
+		case 3:
+			adm_path(a, "%s.containers[%zu].ports[%zu].hostPort", s1, x, y);
+			ref_path(b, "%s.containers[%zu].ports[%zu].hostPort", s1, x, y);
+			break;
+		default:
+			adm_path(a, "%s[%d]", s1, (int)y); /* not ours: vsnprintf */
+			ref_path(b, "%s[%d]", s1, (int)y);
+		}
+		assert_string_equal(a, b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_adm_path_as_snprintf),
 		cmocka_unit_test(test_real_world_manifests),
 		cmocka_unit_test(test_pod_defaults),
 		cmocka_unit_test(test_pod_image_pull_policy),

@@ -1008,6 +1008,110 @@ static void test_mp_deep(void **state)
 	free(deep);
 }
 
+/* api_mp_with_rv: the stored bytes with a resourceVersion give what
+ * decoding them, setting it and encoding again gives (the watch cache
+ * made each event's msgpack that way before). */
+static json_t *rv_value(unsigned *seed, int depth)
+{
+	unsigned r = (unsigned)rand_r(seed);
+	char b[300];
+	switch (r % (depth > 3 ? 6 : 8)) {
+	case 0:
+		return json_integer((json_int_t)rand_r(seed) * (r & 8 ? -1 : 1) *
+		    (r & 16 ? 100003 : 1));
+	case 1: {
+		size_t n = (size_t)rand_r(seed) % (r & 32 ? 290 : 20);
+		for (size_t i = 0; i < n; i++)
+			b[i] = (char)('a' + rand_r(seed) % 26);
+		b[n] = '\0';
+		return json_string(b);
+	}
+	case 2: return json_true();
+	case 3: return json_null();
+	case 4: return json_real(rand_r(seed) / 3.0);
+	case 5: return json_false();
+	case 6: {
+		json_t *o = json_object();
+		for (int i = (int)(r >> 8) % 20; i > 0; i--) {
+			snprintf(b, sizeof b, "k%d", rand_r(seed) % 40);
+			json_object_set_new(o, b, rv_value(seed, depth + 1));
+		}
+		return o;
+	}
+	default: {
+		json_t *a = json_array();
+		for (int i = (int)(r >> 8) % 20; i > 0; i--)
+			json_array_append_new(a, rv_value(seed, depth + 1));
+		return a;
+	}
+	}
+}
+
+static void test_mp_with_rv(void **state)
+{
+	(void)state;
+	unsigned seed = 7;
+	int spliced = 0, refused = 0;
+	for (int it = 0; it < 3000; it++) {
+		json_t *o = json_object();
+		char k[32];
+		for (int i = rand_r(&seed) % 6; i > 0; i--) {
+			snprintf(k, sizeof k, "t%d", rand_r(&seed) % 10);
+			json_object_set_new(o, k, rv_value(&seed, 1));
+		}
+		int mode = it % 10;
+		if (mode < 8) {
+			/* 14..17 entries cross fixmap -> map16 with the new one */
+			json_t *md = json_object();
+			int m = it % 3 ? rand_r(&seed) % 40 : 14 + it % 4;
+			for (int i = 0; i < m; i++) {
+				snprintf(k, sizeof k, "m%d", i);
+				json_object_set_new(md, k, rv_value(&seed, 2));
+			}
+			if (mode == 7)
+				json_object_set_new(md, "resourceVersion", json_string("5"));
+			json_object_set_new(o, "metadata", md);
+		} else if (mode == 8) {
+			json_object_set_new(o, "metadata", json_string("x"));
+		}
+		char *data, *want, *got = NULL;
+		size_t len, wlen, glen = 0;
+		assert_int_equal(api_mp_encode(o, &data, &len), 0);
+		int64_t rev = it % 3 ? rand_r(&seed) : (int64_t)rand_r(&seed) * 1000003;
+		json_t *d = api_mp_decode(data, len);
+		json_t *md = json_object_get(d, "metadata");
+		snprintf(k, sizeof k, "%lld", (long long)rev);
+		if (json_is_object(md))
+			json_object_set_new(md, "resourceVersion", json_string(k));
+		assert_int_equal(api_mp_encode(d, &want, &wlen), 0);
+		if (api_mp_with_rv(data, len, rev, &got, &glen) == 0) {
+			assert_true(json_is_object(md) && mode != 7);
+			assert_int_equal(glen, wlen);
+			assert_memory_equal(got, want, wlen);
+			spliced++;
+		} else {
+			/* no metadata map, or one with a version already */
+			assert_true(!json_is_object(md) || mode == 7);
+			refused++;
+		}
+		free(got);
+		free(want);
+		free(data);
+		json_decref(d);
+		json_decref(o);
+	}
+	assert_true(spliced > 2000 && refused > 500);
+	char *out = NULL;
+	size_t olen;
+	assert_int_not_equal(api_mp_with_rv("\x81\xa8metadata\x80", 11, -1, &out, &olen), 0);
+	assert_int_not_equal(api_mp_with_rv("\x81\xa8metadata\x81", 11, 1, &out, &olen), 0);
+	assert_int_equal(api_mp_with_rv("\x81\xa8metadata\x80", 11, 42, &out, &olen), 0);
+	json_t *j = api_mp_decode(out, olen);
+	assert_string_equal(api_get_str(j, "metadata.resourceVersion"), "42");
+	json_decref(j);
+	free(out);
+}
+
 static void test_mp_bad_input(void **state)
 {
 	(void)state;
@@ -1094,6 +1198,7 @@ int main(void)
 		cmocka_unit_test(test_proto_errors),
 		cmocka_unit_test(test_mp_roundtrip),
 		cmocka_unit_test(test_mp_deep),
+		cmocka_unit_test(test_mp_with_rv),
 		cmocka_unit_test(test_mp_bad_input),
 		cmocka_unit_test(test_json_text),
 	};
