@@ -302,10 +302,12 @@ static void default_tolerations(json_t *spec)
 			tols = json_array();
 			json_object_set_new(spec, "tolerations", tols);
 		}
-		json_array_append_new(tols,
-		    json_pack("{s:s,s:s,s:s,s:i}", "key", keys[i], "operator",
-			"Exists", "effect", "NoExecute", "tolerationSeconds",
-			300));
+		json_t *t = json_object();
+		json_object_set_new(t, "key", json_string(keys[i]));
+		json_object_set_new(t, "operator", json_string("Exists"));
+		json_object_set_new(t, "effect", json_string("NoExecute"));
+		json_object_set_new(t, "tolerationSeconds", json_integer(300));
+		json_array_append_new(tols, t);
 	}
 }
 

@@ -140,8 +140,12 @@ static void keep_text(const char *s, const struct qparts *p, int exp,
 
 	if (p->nnum + p->nden > sizeof shifted - 1 || strlen(s) >= 64)
 		return;
-	snprintf(shifted, sizeof shifted, "%.*s%.*s", (int)p->nnum, p->num,
-	    (int)p->nden, p->den ? p->den : "");
+	/* nnum + nden < sizeof shifted, checked above */
+	if (p->nnum)
+		memcpy(shifted, p->num, p->nnum);
+	if (p->nden)
+		memcpy(shifted + p->nnum, p->den, p->nden);
+	shifted[p->nnum + p->nden] = '\0';
 	if (q->fmt == ADM_Q_BINSI) {
 		if (exp < 0 || p->nden ||
 		    15 - (int)p->nnum - (int)((float)exp * 3 / 10) - 1 < 0)
@@ -149,7 +153,7 @@ static void keep_text(const char *s, const struct qparts *p, int exp,
 		q->scale = 0;
 		v = atoll(shifted);
 		if (exp % 10 == 0 && (v & 7) != 0)
-			snprintf(q->orig, sizeof q->orig, "%s", s);
+			memcpy(q->orig, s, strlen(s) + 1); /* strlen(s) < 64 */
 		return;
 	}
 	if (18 - (int)(p->nnum + p->nden) < 0 || exp - (int)p->nden < -9)
@@ -158,7 +162,7 @@ static void keep_text(const char *s, const struct qparts *p, int exp,
 	size_t n = strlen(shifted);
 	bool zeros = n >= 3 && !strcmp(shifted + n - 3, "000");
 	if (q->scale % 3 == 0 && !zeros && shifted[0] != '0')
-		snprintf(q->orig, sizeof q->orig, "%s", s);
+		memcpy(q->orig, s, strlen(s) + 1); /* strlen(s) < 64 */
 }
 
 const char *adm_qty_parse(const char *s, struct adm_qty *q)

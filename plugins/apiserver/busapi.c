@@ -234,9 +234,13 @@ static void on_event(void *arg, const struct api_event *ev)
 			return;
 		obj = own;
 	}
-	msgpack_sbuffer sb;
+	/* Sized for the whole event: the envelope is under 64 bytes. */
+	msgpack_sbuffer sb = { .alloc = len + 64 };
 	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
+	if ((sb.data = malloc(sb.alloc)) == NULL) {
+		free(own);
+		return;
+	}
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
 	kb_mp_pack(&pk, "s:I", "watch_id", (int64_t)bw->id);

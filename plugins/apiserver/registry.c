@@ -468,23 +468,34 @@ const struct api_resource *api_resource_by_kind(const char *api_version,
 	return NULL;
 }
 
+/* Pieces joined without a format: every write makes one or more keys. */
+static char *join(const char *const *parts, size_t n)
+{
+	size_t len[8], total = 1;
+	for (size_t i = 0; i < n; i++)
+		total += (len[i] = strlen(parts[i]));
+	char *key = malloc(total), *p = key;
+	if (key == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(p, parts[i], len[i]);
+		p += len[i];
+	}
+	*p = '\0';
+	return key;
+}
+
 char *api_key(const struct api_resource *r, const char *ns, const char *name)
 {
-	char *key = NULL;
 	const char *g = r->group[0] ? r->group : "";
 	const char *gs = r->group[0] ? "/" : "";
-	int n;
 	/* Cluster-scoped resources ignore a namespace. */
 	if (!r->namespaced || (ns == NULL && name == NULL))
-		n = name ?
-		    asprintf(&key, "/registry/%s%s%s/%s", g, gs, r->plural,
-			name) :
-		    asprintf(&key, "/registry/%s%s%s/", g, gs, r->plural);
-	else if (name == NULL)
-		n = asprintf(&key, "/registry/%s%s%s/%s/", g, gs, r->plural,
-		    ns);
-	else
-		n = asprintf(&key, "/registry/%s%s%s/%s/%s", g, gs, r->plural,
-		    ns ? ns : "", name);
-	return n < 0 ? NULL : key;
+		return name ?
+		    join((const char *[]){ "/registry/", g, gs, r->plural, "/", name }, 6) :
+		    join((const char *[]){ "/registry/", g, gs, r->plural, "/" }, 5);
+	if (name == NULL)
+		return join((const char *[]){ "/registry/", g, gs, r->plural, "/", ns, "/" }, 7);
+	return join((const char *[]){ "/registry/", g, gs, r->plural, "/", ns ? ns : "", "/",
+	    name }, 8);
 }

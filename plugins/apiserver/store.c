@@ -41,10 +41,24 @@ static int call(struct api_server *s, const char *op, kb_body *body,
 	return rc;
 }
 
+/* rev in decimal, as "%" PRId64 writes it; returns buf. */
+static const char *rv_text(int64_t rev, char buf[static 24])
+{
+	char *p = buf + 23;
+	uint64_t v = rev < 0 ? -(uint64_t)rev : (uint64_t)rev;
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	if (rev < 0)
+		*--p = '-';
+	return p;
+}
+
 static void set_rv(json_t *obj, int64_t rev)
 {
-	char rv[32];
-	snprintf(rv, sizeof(rv), "%" PRId64, rev);
+	char buf[24];
+	const char *rv = rv_text(rev, buf);
 	json_t *md = json_object_get(obj, "metadata");
 	if (!json_is_object(md)) {
 		md = json_object();
@@ -103,24 +117,34 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 	json_t *md = json_object_get(obj, "metadata");
 	if (json_is_object(md))
 		json_object_del(md, "resourceVersion");
-	char *data;
-	size_t len;
-	if (api_mp_encode(obj, &data, &len) != 0) {
-		api_err(e, 500, "InternalError", "cannot encode the object");
-		return KB_EINTERNAL;
-	}
-	msgpack_sbuffer sb;
+	/* The object is encoded in place, behind a bin 32 header whose
+	 * length is filled in after: one buffer, no copy. */
+	msgpack_sbuffer sb = { .alloc = 4096 };
 	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
+	if ((sb.data = malloc(sb.alloc)) == NULL) {
+		api_err(e, 500, "InternalError", "out of memory");
+		return KB_ENOMEM;
+	}
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, if_mod_rev >= 0 ? 3 : 2);
 	kb_mp_pack(&pk, "s:s", "key", key);
 	kb_mp_pack_cstr(&pk, "value");
-	msgpack_pack_bin(&pk, len);
-	msgpack_pack_bin_body(&pk, data, len);
+	static const char bin32[5] = { (char)0xc6 };
+	msgpack_sbuffer_write(&sb, bin32, sizeof bin32);
+	size_t at = sb.size;
+	if (api_mp_from_json(&pk, obj) != 0 || sb.size - at > UINT32_MAX) {
+		msgpack_sbuffer_destroy(&sb);
+		api_err(e, 500, "InternalError", "cannot encode the object");
+		return KB_EINTERNAL;
+	}
+	uint32_t len = (uint32_t)(sb.size - at);
+	unsigned char *hd = (unsigned char *)sb.data + at - 4;
+	hd[0] = (unsigned char)(len >> 24);
+	hd[1] = (unsigned char)(len >> 16);
+	hd[2] = (unsigned char)(len >> 8);
+	hd[3] = (unsigned char)len;
 	if (if_mod_rev >= 0)
 		kb_mp_pack(&pk, "s:I", "if_mod_rev", if_mod_rev);
-	free(data);
 	kb_body *b = kb_body_from_sbuf(&sb);
 	msgpack_sbuffer_destroy(&sb);
 	kb_msg *rep = NULL;

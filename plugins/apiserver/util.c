@@ -469,11 +469,21 @@ void api_uuid(char *buf, size_t len)
 	random_bytes(b, sizeof b);
 	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
-	snprintf(buf, len,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-	    b[11], b[12], b[13], b[14], b[15]);
+	/* 8-4-4-4-12 lowercase hex, as "%02x…" wrote it */
+	static const char hex[] = "0123456789abcdef";
+	char u[37], *p = u;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[b[i] >> 4];
+		*p++ = hex[b[i] & 15];
+	}
+	*p = '\0';
+	if (len == 0)
+		return;
+	size_t n = len - 1 < 36 ? len - 1 : 36;
+	memcpy(buf, u, n);
+	buf[n] = '\0';
 }
 
 /* --- DNS-1123 names -------------------------------------------------------------------- */
