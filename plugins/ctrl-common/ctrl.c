@@ -69,6 +69,9 @@ static bool wait_leading(struct ctrl *c)
 static void *worker(void *arg)
 {
 	struct ctrl *c = arg;
+	char tname[16];
+	snprintf(tname, sizeof(tname), "ctrl:%s", c->name);
+	pthread_setname_np(pthread_self(), tname);
 	if (!wait_synced(c))
 		return NULL;
 	for (;;) {

@@ -3,7 +3,7 @@
 #ifndef KUBUS_CTRL_RS_H
 #define KUBUS_CTRL_RS_H
 
-#include "ctrl.h"
+#include "../ctrl-common/ctrl.h"
 
 struct rsc_cfg {
 	struct ctrl_conf ctl;

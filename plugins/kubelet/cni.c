@@ -432,6 +432,14 @@ void kl_pod_net_teardown(struct kubelet *kl, const char *uid)
 	char *dir = kl_pod_dir(kl, uid);
 	if (dir == NULL)
 		return;
+	/* Without CNI and without a pod dir (a hollow pod: runtime-fake, no
+	 * volumes) nothing was set up: no list to DEL, no netns, no volume,
+	 * no dir — skip the two file reads, umount and nftw per pod. */
+	struct stat st;
+	if (!kl->cni && stat(dir, &st) != 0 && errno == ENOENT) {
+		free(dir);
+		return;
+	}
 	kl_netns_path(uid, ns, sizeof(ns));
 	int rc = kl_cni_del(kl, uid, ns, dir, err, sizeof(err));
 	if (rc)

@@ -52,7 +52,9 @@ struct bucket {
 struct kl_events {
 	pthread_mutex_t mu;
 	struct kl_event *list;
+	struct kb_strmap index; /* key -> the event in list */
 	size_t n;
+	int64_t expired_ms; /* when expire last ran */
 	struct bucket *buckets;
 	size_t nbuckets;
 	double all_tokens;
@@ -97,6 +99,7 @@ void kl_events_free(struct kubelet *kl)
 		ev->list = e->next;
 		event_free(e);
 	}
+	kb_strmap_clear(&ev->index, NULL);
 	free(ev->buckets);
 	pthread_mutex_destroy(&ev->mu);
 	free(ev);
@@ -153,9 +156,14 @@ static bool allowed(struct kl_events *ev, const char *uid, int64_t now)
 }
 
 /* Under mu: drop events nobody repeated for KEEP_MS (and the oldest when
- * the table is full), never one with a request in flight. */
+ * the table is full), never one with a request in flight. A walk of the
+ * whole table, so at most once a second unless the table is full (it ran
+ * at every event: most of a hollow kubelet's CPU for its events). */
 static void expire(struct kl_events *ev, int64_t now)
 {
+	if (ev->n < MAX_EVENTS && now - ev->expired_ms < 1000)
+		return;
+	ev->expired_ms = now;
 	for (struct kl_event **pp = &ev->list; *pp;) {
 		struct kl_event *e = *pp;
 		bool old = now - e->touched_ms > KEEP_MS ||
@@ -163,6 +171,7 @@ static void expire(struct kl_events *ev, int64_t now)
 		if (old && !e->inflight) {
 			*pp = e->next;
 			ev->n--;
+			kb_strmap_del(&ev->index, e->key);
 			event_free(e);
 		} else {
 			pp = &e->next;
@@ -170,18 +179,30 @@ static void expire(struct kl_events *ev, int64_t now)
 	}
 }
 
-/* Under mu: the request that creates the event (when `create` is given)
- * or patches its count; marks it in flight. NULL when out of memory. */
+/* Under mu: take e out of the table and free it. */
+static void forget(struct kl_events *ev, struct kl_event *e)
+{
+	for (struct kl_event **pp = &ev->list; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			ev->n--;
+			break;
+		}
+	}
+	kb_strmap_del(&ev->index, e->key);
+	event_free(e);
+}
+
+/* Under mu: the request that creates the event (`create`, the whole
+ * request, taken) or patches its count; marks it in flight. NULL when out
+ * of memory. */
 static kb_body *prepare_locked(struct kl_event *e, kb_body *create,
     const char **op)
 {
 	kb_body *b;
 	if (create) {
 		*op = "create";
-		b = kb_mp_body("{s:s, s:s, s:s, s:s, s:o}", "group", "",
-		    "version", "v1", "resource", "events", "namespace", e->ns,
-		    "object", kb_body_obj(create));
-		kb_body_unref(create);
+		b = create;
 	} else {
 		*op = "patch";
 		b = kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:s}}",
@@ -255,16 +276,10 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	kl_rfc3339(kl_wall_ms(), stamp, sizeof(stamp));
 	pthread_mutex_lock(&ev->mu);
 	expire(ev, now);
-	struct kl_event *e;
-	struct kl_event **pp;
-	for (pp = &ev->list; (e = *pp) != NULL; pp = &e->next)
-		if (!strcmp(e->key, key))
-			break;
+	struct kl_event *e = kb_strmap_get(&ev->index, key);
 	if (e && !e->created && !e->inflight) {
 		/* Its create failed: make it again. */
-		*pp = e->next;
-		ev->n--;
-		event_free(e);
+		forget(ev, e);
 		e = NULL;
 	}
 	bool ok = allowed(ev, uid, now);
@@ -309,18 +324,22 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	e->count = 1;
 	e->touched_ms = now;
 	memcpy(e->last, stamp, sizeof(e->last));
-	kb_body *obj =
-	    kb_mp_body("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
-		       "s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, s:s, s:s, s:s}",
-		"apiVersion", "v1", "kind", "Event", "metadata", "name", name,
-		"namespace", ns, "involvedObject", "kind", "Pod", "apiVersion",
-		"v1", "namespace", ns, "name", pod, "uid", uid, "fieldPath",
-		field_path ? field_path : "", "reason", reason, "message",
-		message, "source", "component", "kubelet", "host", kl->node,
-		"firstTimestamp", stamp, "lastTimestamp", stamp, "count", 1,
-		"type", type, "reportingComponent", "kubelet",
-		"reportingInstance", kl->node);
-	if (e->ns == NULL || obj == NULL) {
+	/* The create request and its Event, packed at once. */
+	kb_body *obj = kb_mp_body("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, "
+				  "s:s}, s:{s:s, s:s, s:s, s:s, s:s, s:s}, "
+				  "s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:i, "
+				  "s:s, s:s, s:s}}",
+	    "group", "", "version", "v1", "resource", "events", "namespace", ns,
+	    "object", "apiVersion", "v1", "kind", "Event", "metadata", "name",
+	    name, "namespace", ns, "involvedObject", "kind", "Pod",
+	    "apiVersion", "v1", "namespace", ns, "name", pod, "uid", uid,
+	    "fieldPath", field_path ? field_path : "", "reason", reason,
+	    "message", message, "source", "component", "kubelet", "host",
+	    kl->node, "firstTimestamp", stamp, "lastTimestamp", stamp, "count",
+	    1, "type", type, "reportingComponent", "kubelet",
+	    "reportingInstance", kl->node);
+	if (e->ns == NULL || obj == NULL ||
+	    kb_strmap_put(&ev->index, e->key, e, NULL) != 0) {
 		pthread_mutex_unlock(&ev->mu);
 		if (obj)
 			kb_body_unref(obj);

@@ -20,6 +20,7 @@ static int64_t min64(int64_t a, int64_t b)
 static void *run(void *arg)
 {
 	struct kubelet *kl = arg;
+	pthread_setname_np(pthread_self(), "kubelet:beat");
 	int64_t now = kl_mono_ms();
 	int64_t lease_at = now, status_at = now,
 		relist_at = now + kl->cfg.sync_ms, rotate_at = now;

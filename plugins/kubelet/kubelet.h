@@ -18,6 +18,7 @@
 #include <kubus/client.h>
 #include <kubus/kubus.h>
 #include <kubus/runtime.h>
+#include <kubus/strmap.h>
 
 #define KL_WORKERS_MAX 64
 
@@ -134,6 +135,11 @@ struct kubelet {
 	bool registered;
 	char *node_uid;
 	struct kl_pod *pods; /* under mu */
+	/* Under mu: key -> the first pod of that key in pods (a lookup per
+	 * sync; the list was scanned). pod_index_bad: out of memory once, the
+	 * list is scanned again. */
+	struct kb_strmap pod_index;
+	bool pod_index_bad;
 	struct kl_prober *prober; /* probe.c */
 	struct kl_events *events; /* events.c */
 

@@ -44,6 +44,7 @@ static void *worker(void *arg)
 {
 	struct kubelet *kl = arg;
 	char *key;
+	pthread_setname_np(pthread_self(), "kubelet:worker");
 	for (;;) {
 		int rc = kb_workqueue_get(kl->queue, &key, 1000);
 		if (rc == KB_ECLOSED)

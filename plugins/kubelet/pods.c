@@ -12,9 +12,11 @@ struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key)
 {
 	struct kl_pod *p;
 	pthread_mutex_lock(&kl->mu);
-	for (p = kl->pods; p; p = p->next)
-		if (!strcmp(p->key, key))
-			break;
+	if (!kl->pod_index_bad)
+		p = kb_strmap_get(&kl->pod_index, key);
+	else
+		for (p = kl->pods; p && strcmp(p->key, key); p = p->next)
+			;
 	pthread_mutex_unlock(&kl->mu);
 	return p;
 }
@@ -64,6 +66,8 @@ static void link_pod(struct kubelet *kl, struct kl_pod *p)
 	pthread_mutex_lock(&kl->mu);
 	p->next = kl->pods;
 	kl->pods = p;
+	if (kb_strmap_put(&kl->pod_index, p->key, p, NULL) != 0)
+		kl->pod_index_bad = true;
 	pthread_mutex_unlock(&kl->mu);
 }
 
@@ -188,6 +192,15 @@ void kl_pod_drop(struct kubelet *kl, struct kl_pod *p)
 			break;
 		}
 	}
+	if (kb_strmap_get(&kl->pod_index, p->key) == p) {
+		kb_strmap_del(&kl->pod_index, p->key);
+		/* Another of the same key (adopted twice): it is found now. */
+		struct kl_pod *q = kl->pods;
+		while (q && strcmp(q->key, p->key))
+			q = q->next;
+		if (q && kb_strmap_put(&kl->pod_index, q->key, q, NULL) != 0)
+			kl->pod_index_bad = true;
+	}
 	pthread_mutex_unlock(&kl->mu);
 	logs_remove(kl, p);
 	pod_free(p);
@@ -204,4 +217,5 @@ void kl_pods_free(struct kubelet *kl)
 			logs_remove(kl, p);
 		pod_free(p);
 	}
+	kb_strmap_clear(&kl->pod_index, NULL);
 }

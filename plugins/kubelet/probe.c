@@ -615,6 +615,7 @@ static void unhealthy(struct kubelet *kl, const char *key, const char *uid,
 static void *prober_main(void *arg)
 {
 	struct kubelet *kl = arg;
+	pthread_setname_np(pthread_self(), "kubelet:probe");
 	struct kl_prober *pr = kl->prober;
 	pthread_mutex_lock(&pr->mu);
 	while (!pr->stopping) {

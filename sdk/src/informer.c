@@ -686,6 +686,10 @@ enum state {
 static void *run(void *arg)
 {
 	struct kb_informer *inf = arg;
+	char tname[16];
+	/* "inf:pods": per-thread CPU (top -H, /proc/PID/task) by component */
+	snprintf(tname, sizeof(tname), "inf:%s", res(inf));
+	pthread_setname_np(pthread_self(), tname);
 	enum state st = S_LIST;
 	int64_t backoff = 0, retry_at = 0, watch_end = 0, next_resync = -1;
 	/* Backoff grows with each failure in a row and is forgotten once a

@@ -30,9 +30,11 @@
  * (680 pods/s: kube-scheduler's own throughput threshold.) Exit status 1
  * when a phase did not complete in --timeout seconds or kubectl failed.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +64,88 @@ static double cpu_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* CPU by thread name (/proc/self/task/N/schedstat): the SDK
+ * informers ("inf:pods"…), controller workers ("ctrl:replicaset"…), the
+ * kubelets' workers ("kubelet:worker"); threads left unnamed (API server,
+ * scheduler, bus, store) count under the process's own name. Threads that
+ * ended between two snapshots are lost (their CPU is in the total). */
+#define MAX_GROUPS 64
+struct cpu_groups {
+	int n;
+	char name[MAX_GROUPS][16];
+	double s[MAX_GROUPS];
+};
+
+static void cpu_by_thread(struct cpu_groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], name[16] = "";
+		unsigned long long ns = 0;
+		/* schedstat's first field: ns on a CPU, exact (stat's
+		 * utime/stime are sampled at ticks and miss threads that
+		 * run briefly and often, as a kubelet's workers do) */
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+		    e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		int got = fscanf(f, "%llu", &ns);
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		if (got != 1 || (f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(name, sizeof(name), f) == NULL)
+			name[0] = '\0';
+		fclose(f);
+		name[strcspn(name, "\n")] = '\0';
+		int i = 0;
+		while (i < g->n && strcmp(g->name[i], name))
+			i++;
+		if (i == g->n) {
+			if (g->n == MAX_GROUPS)
+				continue;
+			snprintf(g->name[g->n++], sizeof(g->name[0]), "%s",
+			    name);
+		}
+		g->s[i] += (double)ns / 1e9;
+	}
+	if (d)
+		closedir(d);
+}
+
+/* One line: each group's CPU seconds between a and b, largest first. */
+static void print_cpu_groups(const char *phase, const struct cpu_groups *a,
+    const struct cpu_groups *b)
+{
+	double d[MAX_GROUPS];
+	int order[MAX_GROUPS];
+	for (int i = 0; i < b->n; i++) {
+		d[i] = b->s[i];
+		for (int j = 0; j < a->n; j++)
+			if (!strcmp(a->name[j], b->name[i]))
+				d[i] -= a->s[j];
+		order[i] = i;
+	}
+	for (int i = 1; i < b->n; i++)
+		for (int j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	fprintf(stderr, "%s cpu by thread:", phase);
+	for (int i = 0; i < b->n; i++)
+		if (d[order[i]] >= 0.01)
+			fprintf(stderr, " %s=%.1fs", b->name[order[i]],
+			    d[order[i]]);
+	fprintf(stderr, "\n");
 }
 
 static char *config(int nodes, bool sync, int rs_calls, int bus_workers)
@@ -116,6 +200,52 @@ static const char deploy_fmt[] = "apiVersion: apps/v1\n"
 				 "      containers:\n"
 				 "        - name: c\n"
 				 "          image: %s\n";
+
+/* --trace: pods seen created, bound, Ready and deleted, through an
+ * informer of this process (what the controllers see, not the status). */
+static atomic_int tr_added, tr_bound, tr_ready, tr_deleted;
+
+static bool pod_ready(const msgpack_object *o)
+{
+	const msgpack_object *cs = o ? kb_mp_get(o, "status.conditions") : NULL;
+	for (uint32_t i = 0;
+	     cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
+	     i++)
+		if (kb_mp_streq(&cs->via.array.ptr[i], "type", "Ready"))
+			return kb_mp_streq(&cs->via.array.ptr[i], "status",
+			    "True");
+	return false;
+}
+
+static bool pod_bound(const msgpack_object *o)
+{
+	const char *s;
+	size_t len;
+	return kb_mp_str(o, "spec.nodeName", &s, &len) && len > 0;
+}
+
+static void tr_add(void *arg, const msgpack_object *o)
+{
+	(void)arg;
+	tr_added++;
+	tr_bound += pod_bound(o);
+	tr_ready += pod_ready(o);
+}
+
+static void tr_update(void *arg, const msgpack_object *old,
+    const msgpack_object *o)
+{
+	(void)arg;
+	tr_bound += pod_bound(o) && !pod_bound(old);
+	tr_ready += pod_ready(o) && !pod_ready(old);
+}
+
+static void tr_del(void *arg, const msgpack_object *o)
+{
+	(void)arg;
+	(void)o;
+	tr_deleted++;
+}
 
 struct st {
 	int64_t gen, observed, replicas, updated, ready, available, total;
@@ -176,9 +306,22 @@ static int kubectl(const char *prefix, const char *args)
 	return rc;
 }
 
+/* --trace: the API server's request counters (verb, resource, code). */
+static void print_requests(const char *prefix, const char *phase)
+{
+	char cmd[4300], *out = NULL;
+	snprintf(cmd, sizeof(cmd), "%s get --raw /metrics 2>&1", prefix);
+	if (kbt_run(cmd, &out) == 0 && out) {
+		for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"))
+			if (!strncmp(l, "apiserver_request_total{", 24))
+				fprintf(stderr, "  %s: %s\n", phase, l + 23);
+	}
+	free(out);
+}
+
 /* Wait for the phase's end; its duration in ms, or -1 on timeout. */
 static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
-    const char *phase)
+    const char *phase, int print_ms)
 {
 	int64_t last_print = 0;
 	struct st s;
@@ -194,14 +337,20 @@ static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
 			done = live_replicasets(c) == 1;
 		if (done)
 			return now_ms() - t0;
-		if (now - last_print >= 1000) {
+		if (now - last_print >= print_ms) {
+			char tr[160] = "";
+			if (print_ms < 1000)
+				snprintf(tr, sizeof(tr),
+				    " | pods added=%d bound=%d ready=%d "
+				    "deleted=%d",
+				    tr_added, tr_bound, tr_ready, tr_deleted);
 			fprintf(stderr,
-			    "  %s %5.1fs: replicas=%lld updated=%lld ready=%lld "
-			    "available=%lld (of %lld)\n",
+			    "  %s %5.2fs: replicas=%lld updated=%lld ready=%lld "
+			    "available=%lld (of %lld)%s\n",
 			    phase, (double)(now - t0) / 1000,
 			    (long long)s.total, (long long)s.updated,
 			    (long long)s.ready, (long long)s.available,
-			    (long long)s.replicas);
+			    (long long)s.replicas, tr);
 			last_print = now;
 		}
 		if (now - t0 > (int64_t)timeout_s * 1000)
@@ -214,7 +363,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
-	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke]\n");
+	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke] "
+	    "[--trace]\n");
 	exit(2);
 }
 
@@ -222,7 +372,7 @@ int main(int argc, char **argv)
 {
 	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
 	int bus_workers = 0; /* 0: the apiserver's default */
-	bool sync = true;
+	bool sync = true, trace = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
 			nodes = atoi(argv[++i]);
@@ -236,6 +386,8 @@ int main(int argc, char **argv)
 			bus_workers = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-sync"))
 			sync = false;
+		else if (!strcmp(argv[i], "--trace"))
+			trace = true;
 		else if (!strcmp(argv[i], "--smoke")) {
 			nodes = 5;
 			replicas = 100;
@@ -284,6 +436,18 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	int rc = 1;
+	struct kb_informer *tr_inf = NULL;
+	if (trace) {
+		static const struct kb_informer_handlers th = { tr_add,
+			tr_update, tr_del };
+		struct kb_informer_opts to = { .ns = "default" };
+		tr_inf = kb_informer_new(c, &KB_GVR_PODS, &to, &th, NULL);
+		if (tr_inf == NULL || kb_informer_start(tr_inf) != 0) {
+			fprintf(stderr, "bench-deploy: no pod informer\n");
+			goto out;
+		}
+	}
+	int print_ms = trace ? 250 : 1000;
 	/* every node Ready before the clock starts */
 	int ready_nodes = 0;
 	for (int i = 0; i < 600 && ready_nodes < nodes; i++) {
@@ -306,12 +470,17 @@ int main(int argc, char **argv)
 	if (kubectl(prefix, "version") != 0)
 		goto out;
 	snprintf(args, sizeof(args), "apply -f %s", f1);
+	struct cpu_groups g0, g1, g2;
+	cpu_by_thread(&g0);
 	double cpu0 = cpu_s();
 	int64_t t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
-	int64_t create_ms = wait_done(c, t0, timeout_s, false, "create");
+	int64_t create_ms =
+	    wait_done(c, t0, timeout_s, false, "create", print_ms);
 	double cpu1 = cpu_s();
+	cpu_by_thread(&g1);
+	print_cpu_groups("create", &g0, &g1);
 	if (create_ms < 0) {
 		fprintf(stderr, "bench-deploy: create did not finish in %ds\n",
 		    timeout_s);
@@ -319,6 +488,8 @@ int main(int argc, char **argv)
 	}
 	double create_rate =
 	    replicas * 1000.0 / (double)(create_ms ? create_ms : 1);
+	if (trace)
+		print_requests(prefix, "after create");
 	printf("create: %d pods available in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, create_ms / 1000.0, create_rate, cpu1 - cpu0);
 	fflush(stdout);
@@ -326,14 +497,19 @@ int main(int argc, char **argv)
 	t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
-	int64_t roll_ms = wait_done(c, t0, timeout_s, true, "rollout");
+	int64_t roll_ms =
+	    wait_done(c, t0, timeout_s, true, "rollout", print_ms);
 	double cpu2 = cpu_s();
+	cpu_by_thread(&g2);
+	print_cpu_groups("rollout", &g1, &g2);
 	if (roll_ms < 0) {
 		fprintf(stderr, "bench-deploy: rollout did not finish in %ds\n",
 		    timeout_s);
 		goto out;
 	}
 	double roll_rate = replicas * 1000.0 / (double)(roll_ms ? roll_ms : 1);
+	if (trace)
+		print_requests(prefix, "after rollout");
 	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
 	printf("reference: kube-scheduler's threshold %.0f pods/s; "
@@ -347,6 +523,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	fflush(stdout);
+	if (tr_inf)
+		kb_informer_free(tr_inf);
 	kbt_host_stop(h);
 	kbt_rmrf(tmp);
 	free(tmp);
