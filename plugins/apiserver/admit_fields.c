@@ -202,6 +202,35 @@ static json_t *quantity(struct walk *w, const json_t *v)
 	return json_string(buf);
 }
 
+static bool digits_at(const char *s, int from, int n, int *v)
+{
+	*v = 0;
+	for (int i = from; i < from + n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*v = *v * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+/* "2006-01-02T15:04:05Z" with a real date and time in years 1000-9999:
+ * what the parse below gives back unchanged (the server's own stamps). */
+static bool canonical_time(const char *s)
+{
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, se;
+	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
+	    !digits_at(s, 0, 4, &y) || !digits_at(s, 5, 2, &mo) ||
+	    !digits_at(s, 8, 2, &d) || !digits_at(s, 11, 2, &h) ||
+	    !digits_at(s, 14, 2, &mi) || !digits_at(s, 17, 2, &se))
+		return false;
+	if (y < 1000 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59)
+		return false;
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return d <= mdays[mo - 1] + (mo == 2 && leap);
+}
+
 /* RFC 3339 as time.Parse reads it; the value rewritten in UTC, to the
  * second (Time) or microsecond (MicroTime). */
 static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
@@ -220,6 +249,8 @@ static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
 	s = json_string_value(v);
 	if (!*s)
 		return json_null(); /* lenient: "" reads as an unset time */
+	if (!micro && canonical_time(s))
+		return NULL; /* would be written back as it is */
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
 		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
 	    n != 19)

@@ -267,17 +267,30 @@ static void notify_fns(struct api_cache *c, struct ev *e, const struct raw *raw)
 	}
 }
 
-static void apply_one(struct api_cache *c, const msgpack_object *ev)
+/* An event's object decoded, before the cache's lock is taken (NULL for
+ * a delete or an undecodable value). */
+static json_t *event_object(const msgpack_object *ev)
+{
+	if (kb_mp_streq(ev, "type", "delete"))
+		return NULL;
+	return api_store_kv_object(kb_mp_key(ev, "kv"), NULL);
+}
+
+/* Apply one store event; pre is event_object(ev), taken. */
+static void apply_one(struct api_cache *c, const msgpack_object *ev, json_t *pre)
 {
 	const msgpack_object *kv = kb_mp_key(ev, "kv");
 	char *key = kb_mp_strdup(kv, "key");
 	int64_t rev = 0;
-	if (key == NULL)
+	if (key == NULL) {
+		json_decref(pre);
 		return;
+	}
 	kb_mp_int(kv, "mod_rev", &rev);
 	/* Seen already (an old and a new watch overlap after a re-watch):
 	 * a revision writes each key at most once. */
 	if (rev < c->rev || (rev == c->rev && json_object_get(c->rev_keys, key))) {
+		json_decref(pre);
 		free(key);
 		return;
 	}
@@ -293,6 +306,7 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 	json_t *obj;
 	struct raw raw = { 0 };
 	if (kb_mp_streq(ev, "type", "delete")) {
+		json_decref(pre);
 		if (old == NULL) {
 			free(key);
 			return; /* never knew it */
@@ -304,7 +318,7 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev)
 		json_object_del(c->objs, key);
 		type = 'D';
 	} else {
-		obj = api_store_kv_object(kv, &rev);
+		obj = pre;
 		if (obj == NULL) {
 			json_decref(old);
 			free(key);
@@ -328,6 +342,14 @@ static void on_store_event(void *arg, const kb_msg *m)
 	const msgpack_object *evs = kb_mp_key(b, "events");
 	int64_t wid = -1;
 	kb_mp_int(b, "watch_id", &wid);
+	/* Decoding is the bulk of the work: done before the lock, which
+	 * writers (api_cache_wrote) and readers wait on. */
+	uint32_t nev = evs && evs->type == MSGPACK_OBJECT_ARRAY ? evs->via.array.size : 0;
+	json_t *one, **pre = nev > 1 ? calloc(nev, sizeof(*pre)) : &one;
+	if (pre == NULL)
+		nev = 0; /* out of memory: decoded under the lock below */
+	for (uint32_t i = 0; i < nev; i++)
+		pre[i] = event_object(&evs->via.array.ptr[i]);
 	pthread_mutex_lock(&c->mu);
 	/* A replaced watch that still publishes on our topic is ours for
 	 * sure (watch ids repeat after a store restart; topics do not): the
@@ -343,13 +365,16 @@ static void on_store_event(void *arg, const kb_msg *m)
 		    c->r->plural, c->rev);
 	}
 	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
-		apply_one(c, &evs->via.array.ptr[i]);
+		apply_one(c, &evs->via.array.ptr[i],
+		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i]));
 	if (c->lag_since_ns && c->rev >= c->lag_target) {
 		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
 		c->lag_target = c->wrote_rev;
 	}
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+	if (pre != &one)
+		free(pre);
 }
 
 /* --- starting a cache ------------------------------------------------------------------ */
