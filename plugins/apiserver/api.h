@@ -210,6 +210,8 @@ struct api_req {
 	const struct api_user *user;     /* borrowed for the request */
 	bool from_peer;                  /* a peer API server forwarded it:
 					  * never forward it again */
+	bool want_mp;                    /* answer in msgpack: a create or
+					  * update may fill resp->mp */
 };
 
 /* A stream the HTTP layer copies to the client (watch events, logs):
@@ -230,6 +232,9 @@ struct api_resp {
 	const char *content_type; /* default "application/json" */
 	struct api_stream *stream;/* or a stream (owned) */
 	char *warning;            /* Warning: 299 - "…" header (owned) */
+	char *mp;                 /* json as msgpack (owned), when a write made
+	                           * it on the way (req->want_mp) */
+	size_t mp_len;
 };
 
 /* rest.c: answer a resource request. Never fails to fill resp: errors
@@ -296,6 +301,12 @@ int api_store_get(struct api_server *s, const char *key, struct api_kv *out,
  * and set from the new revision on success. */
 int api_store_put(struct api_server *s, const char *key, json_t *obj,
     int64_t if_mod_rev, int64_t *rev, struct api_error *e);
+/* The same, and when mp is given, obj as msgpack (what api_mp_encode
+ * writes for it) on success, made from the stored bytes; *mp stays NULL
+ * when that cannot be done. */
+int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+    struct api_error *e);
 int api_store_delete(struct api_server *s, const char *key,
     int64_t if_mod_rev, int64_t *rev, struct api_error *e);
 /* List a prefix: items (array, owned) at *rev; paging as store.h. */

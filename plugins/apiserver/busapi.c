@@ -169,6 +169,7 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 	req->field_manager = mp_str(b, "fieldManager");
 	kb_mp_int(b, "limit", &req->limit);
 	req->tail_lines = req->since_seconds = req->limit_bytes = -1;
+	req->want_mp = true;
 	const msgpack_object *o = kb_mp_key(b, "object");
 	if (o == NULL)
 		o = kb_mp_key(b, "patch");
@@ -357,7 +358,11 @@ static void handle(struct api_busapi *ba, kb_msg *m)
 		reply_status(m, kb_code_of(resp.code), resp.json);
 	else if (resp.text)
 		kb_reply(m, kb_mp_body("{s:S}", "text", resp.text, resp.text_len));
-	else
+	else if (resp.mp && resp.json) {
+		/* a write made the object's msgpack already */
+		kb_reply(m, kb_body_take(resp.mp, resp.mp_len));
+		resp.mp = NULL;
+	} else
 		kb_reply(m, resp.json ? json_body(resp.json) : NULL);
 	api_resp_free(&resp);
 out:

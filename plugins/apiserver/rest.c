@@ -31,6 +31,8 @@ static const char *qual(const struct api_resource *r, char *buf, size_t n)
 
 static void fail(struct api_resp *resp, struct api_error *e)
 {
+	free(resp->mp); /* the answer is the Status, not an object */
+	resp->mp = NULL;
 	resp->code = e->code ? e->code : 500;
 	resp->json = api_status(e);
 	api_err_clear(e);
@@ -483,7 +485,8 @@ static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
 		return;
 	}
 	char *key = api_key(req->res, req->res->namespaced ? req->ns : NULL, name);
-	int rc = api_store_put(req->srv, key, obj, 0, NULL, &e);
+	int rc = api_store_put_mp(req->srv, key, obj, 0, NULL,
+	    req->want_mp ? &resp->mp : NULL, &resp->mp_len, &e);
 	free(key);
 	if (rc) {
 		api_release(req->srv, req->res, obj);
@@ -600,7 +603,9 @@ static void store_update(struct api_req *req, json_t *obj, const struct api_kv *
 		if (rc == 0)
 			api_release(req->srv, req->res, obj);
 	} else {
-		rc = api_store_put(req->srv, key, obj, want, NULL, e);
+		bool same = !(req->sub && !strcmp(req->sub, "scale")); /* answered as is */
+		rc = api_store_put_mp(req->srv, key, obj, want, NULL,
+		    req->want_mp && same ? &resp->mp : NULL, &resp->mp_len, e);
 	}
 	free(key);
 	if (rc == KB_ECONFLICT) {
@@ -1014,6 +1019,8 @@ static void do_eviction(struct api_req *req, struct api_resp *resp)
 	delete_one(&del, resp);
 	if (resp->code == 200) {
 		json_decref(resp->json);
+		free(resp->mp);
+		resp->mp = NULL;
 		resp->code = 201;
 		resp->json = api_status_success(NULL, NULL);
 	}
@@ -1115,6 +1122,7 @@ void api_resp_free(struct api_resp *resp)
 	json_decref(resp->json);
 	free(resp->text);
 	free(resp->warning);
+	free(resp->mp);
 	if (resp->stream)
 		resp->stream->close(resp->stream);
 	memset(resp, 0, sizeof(*resp));

@@ -114,6 +114,15 @@ int api_store_get(struct api_server *s, const char *key, struct api_kv *out,
 int api_store_put(struct api_server *s, const char *key, json_t *obj,
     int64_t if_mod_rev, int64_t *rev, struct api_error *e)
 {
+	return api_store_put_mp(s, key, obj, if_mod_rev, rev, NULL, NULL, e);
+}
+
+int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+    struct api_error *e)
+{
+	if (mp)
+		*mp = NULL;
 	json_t *md = json_object_get(obj, "metadata");
 	if (json_is_object(md))
 		json_object_del(md, "resourceVersion");
@@ -147,6 +156,7 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 		kb_mp_pack(&pk, "s:I", "if_mod_rev", if_mod_rev);
 	kb_body *b = kb_body_from_sbuf(&sb);
 	msgpack_sbuffer_destroy(&sb);
+	kb_body *keep = mp ? kb_body_ref(b) : NULL; /* the value's bytes */
 	kb_msg *rep = NULL;
 	int rc = call(s, "put", b, &rep, e);
 	int64_t r = 0;
@@ -155,6 +165,11 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 		set_rv(obj, r);
 		if (rev)
 			*rev = r;
+		/* obj now is the stored object with resourceVersion r last in
+		 * its metadata: the stored bytes with it spliced in. */
+		if (keep && api_mp_with_rv((const char *)kb_body_data(keep, NULL) + at,
+		    len, r, mp, mp_len) != 0)
+			*mp = NULL;
 	} else if (rc == KB_ECONFLICT) {
 		/* Absent when it had to be absent: it exists. */
 		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
@@ -173,6 +188,7 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 		rc = KB_EINTERNAL;
 		api_err(e, 500, "InternalError", "store reply without a revision");
 	}
+	kb_body_unref(keep);
 	kb_msg_free(rep);
 	return rc;
 }
