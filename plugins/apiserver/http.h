@@ -20,12 +20,6 @@ struct api_http *api_http_start(struct api_server *s, const struct api_pki *pki,
 /* Stop accepting, end every stream, wait for request threads. */
 void api_http_stop(struct api_http *h);
 
-/* j as json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) writes it, followed
- * by tail (may be NULL), NUL-terminated, in one malloc'd buffer; *len
- * excludes the NUL. NULL when jansson would give NULL (invalid UTF-8, a
- * loop) or memory runs out. */
-char *api_http_json(const json_t *j, size_t *len, const char *tail);
-
 /* authn.c: keep the token digest's algorithm fetched while an HTTP front
  * runs (api_http_start holds it, api_http_stop releases it). */
 void api_authn_hold(void);
