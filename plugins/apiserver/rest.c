@@ -974,12 +974,16 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 			json_decref(old.obj);
 			return fail(resp, &e);
 		}
-		json_t *obj = json_deep_copy(old.obj);
+		/* The object read is ours alone: changed in place, not copied. */
+		json_t *obj = old.obj;
+		old.obj = NULL;
 		set_str(obj, "spec.nodeName", node);
 		char now[40];
 		api_now(now, sizeof(now));
-		json_t *cond = json_pack("{s:s, s:s, s:s}", "type", "PodScheduled", "status", "True",
-		    "lastTransitionTime", now);
+		json_t *cond = json_object();
+		json_object_set_new(cond, "type", json_string("PodScheduled"));
+		json_object_set_new(cond, "status", json_string("True"));
+		json_object_set_new(cond, "lastTransitionTime", json_string(now));
 		json_t *conds = api_get(obj, "status.conditions");
 		if (!json_is_array(conds)) {
 			conds = json_array();
