@@ -279,7 +279,13 @@ void adm_qty_text(const struct adm_qty *q, char *buf, size_t len)
 	size_t off = q->nanos < 0;
 
 	if (q->orig[0]) {
-		snprintf(buf, len, "%s", q->orig);
+		size_t n = strnlen(q->orig, sizeof q->orig);
+		if (len == 0)
+			return;
+		if (n > len - 1)
+			n = len - 1;
+		memcpy(buf, q->orig, n); /* as snprintf "%s" cuts it */
+		buf[n] = '\0';
 		return;
 	}
 	if (!mag) {

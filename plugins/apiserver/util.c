@@ -417,13 +417,25 @@ void api_err_from_kb(struct api_error *e, int kb_code, const char *msg)
 
 void api_now(char *buf, size_t len)
 {
+	/* Formatted once a second per thread: every create stamps it. */
+	static _Thread_local time_t last = -1;
+	static _Thread_local char text[32];
 	struct tm tm;
 	time_t t = time(NULL);
 	if (len == 0)
 		return;
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		buf[0] = '\0';
+	if (t != last) {
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			text[0] = '\0';
+		last = t;
+	}
+	size_t n = strlen(text);
+	if (n >= len) {
+		buf[0] = '\0'; /* strftime writes nothing when it does not fit */
+		return;
+	}
+	memcpy(buf, text, n + 1);
 }
 
 /* 16 random bytes: getrandom, else /dev/urandom, else time and address
