@@ -100,6 +100,10 @@ struct kl_pod {
 	 * found[] are its containers, claimed on the first sync. */
 	bool adopted;
 	bool net_down; /* kl_pod_net_teardown done */
+	/* Under kubelet.mu: the last sync left every container running and
+	 * the status written; the periodic sync then only asks the runtime
+	 * whether they still run (kl_enqueue_all). */
+	bool settled;
 	struct kl_found *found;
 	size_t nfound;
 	/* The API object during a sync (borrowed; NULL outside kl_sync):
@@ -124,6 +128,7 @@ struct kubelet {
 
 	struct kb_informer *pods_inf;
 	struct kb_workqueue *queue;
+	unsigned relists; /* kl_enqueue_all rounds (heartbeat thread) */
 	pthread_t workers[KL_WORKERS_MAX];
 	int nworkers;
 

@@ -220,6 +220,29 @@ static int run_pod(struct kubelet *kl, struct kl_pod *p,
 	return 0;
 }
 
+/* Every init container done, every container running, nothing waiting:
+ * only the runtime (a container that exits) or the API (an informer
+ * event) can change what a sync of this pod does. */
+static bool all_running(const struct kl_pod *p)
+{
+	if (p->terminating || p->deleted || p->nctrs == p->ninit ||
+	    !p->sandbox[0])
+		return false;
+	for (size_t i = 0; i < p->nctrs; i++) {
+		const struct kl_ctr *c = &p->ctrs[i];
+		if (i < p->ninit) {
+			if (!c->done || c->cur.exit_code != 0)
+				return false;
+			continue;
+		}
+		if (!c->id[0] || !c->have_cur ||
+		    c->cur.state != KB_RT_RUNNING || c->wait_reason[0] ||
+		    c->done)
+			return false;
+	}
+	return true;
+}
+
 int kl_sync(struct kubelet *kl, const char *key)
 {
 	char ns[256], name[256];
@@ -284,32 +307,106 @@ int kl_sync(struct kubelet *kl, const char *key)
 		p->pod = NULL;
 		goto out;
 	}
+	pthread_mutex_lock(&kl->mu);
+	p->settled = false;
+	pthread_mutex_unlock(&kl->mu);
 	rc = run_pod(kl, p, pod);
 	int wrc = kl_status_write(kl, p, pod);
 	p->pod = NULL;
 	if (rc == 0)
 		rc = wrc;
+	if (rc == 0 && all_running(p)) {
+		pthread_mutex_lock(&kl->mu);
+		p->settled = true;
+		pthread_mutex_unlock(&kl->mu);
+	}
 out:
 	kb_body_unref(b);
 	return rc;
 }
 
+/* Every KL_FULL_RESYNC-th periodic sync takes every pod, settled or not
+ * (as the kubelet's syncFrequency, with the runtime asked every sync
+ * period in between as its PLEG relist does). */
+#define KL_FULL_RESYNC 10
+
+struct enq {
+	struct kubelet *kl;
+	bool full;
+};
+
 static void add_key(void *arg, const msgpack_object *obj)
 {
-	struct kubelet *kl = arg;
+	struct enq *q = arg;
+	struct kubelet *kl = q->kl;
 	char key[512];
-	if (kb_object_key(obj, key, sizeof(key)))
-		kb_workqueue_add(kl->queue, key);
+	if (kb_object_key(obj, key, sizeof(key)) == NULL)
+		return;
+	if (!q->full) {
+		/* Settled: the runtime is asked below. */
+		pthread_mutex_lock(&kl->mu);
+		struct kl_pod *p = kl->pod_index_bad ?
+		    NULL :
+		    kb_strmap_get(&kl->pod_index, key);
+		bool settled = p && p->settled;
+		pthread_mutex_unlock(&kl->mu);
+		if (settled)
+			return;
+	}
+	kb_workqueue_add(kl->queue, key);
 }
+
+/* A settled pod's container to ask the runtime about. */
+struct probe_ctr {
+	char *key;
+	char id[KB_RT_ID_MAX];
+};
 
 void kl_enqueue_all(struct kubelet *kl)
 {
 	if (kl->pods_inf == NULL || kl->queue == NULL)
 		return;
-	kb_informer_each(kl->pods_inf, add_key, kl);
-	/* Pods the informer no longer has, in case their delete was missed. */
+	struct enq q = { kl, kl->relists++ % KL_FULL_RESYNC == 0 };
+	kb_informer_each(kl->pods_inf, add_key, &q);
+	/* Pods the informer no longer has, in case their delete was missed;
+	 * of the settled ones, the containers to ask the runtime about. */
+	struct probe_ctr *v = NULL;
+	size_t n = 0, cap = 0;
 	pthread_mutex_lock(&kl->mu);
-	for (struct kl_pod *p = kl->pods; p; p = p->next)
-		kb_workqueue_add(kl->queue, p->key);
+	for (struct kl_pod *p = kl->pods; p; p = p->next) {
+		if (q.full || !p->settled) {
+			kb_workqueue_add(kl->queue, p->key);
+			continue;
+		}
+		for (size_t i = p->ninit; i < p->nctrs; i++) {
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				struct probe_ctr *w =
+				    realloc(v, c * sizeof(*w));
+				if (w == NULL) {
+					kb_workqueue_add(kl->queue, p->key);
+					break;
+				}
+				v = w;
+				cap = c;
+			}
+			if (n < cap && (v[n].key = strdup(p->key)) != NULL) {
+				memcpy(v[n].id, p->ctrs[i].id, sizeof(v[n].id));
+				n++;
+			} else {
+				/* No memory: sync it rather than miss it. */
+				kb_workqueue_add(kl->queue, p->key);
+				break;
+			}
+		}
+	}
 	pthread_mutex_unlock(&kl->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct kb_rt_container_status st = { .size = sizeof(st) };
+		if (kl->rt->container_status(kl->rts, v[i].id, &st) != 0 ||
+		    st.state != KB_RT_RUNNING)
+			kb_workqueue_add(kl->queue, v[i].key);
+		free(v[i].key);
+	}
+	free(v);
 }

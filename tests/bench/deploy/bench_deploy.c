@@ -148,14 +148,17 @@ static void print_cpu_groups(const char *phase, const struct cpu_groups *a,
 	fprintf(stderr, "\n");
 }
 
-static char *config(int nodes, bool sync, int rs_calls, int bus_workers)
+static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
+    const char *kl_sync)
 {
-	size_t cap = 4096 + (size_t)nodes * 400, len = 0;
-	char *y = malloc(cap), bw[64] = "";
+	size_t cap = 4096 + (size_t)nodes * 500, len = 0;
+	char *y = malloc(cap), bw[64] = "", ks[64] = "";
 	if (y == NULL)
 		return NULL;
 	if (bus_workers > 0)
 		snprintf(bw, sizeof(bw), ", bus_workers: %d", bus_workers);
+	if (kl_sync)
+		snprintf(ks, sizeof(ks), ", sync_period: \"%.30s\"", kl_sync);
 	len += (size_t)snprintf(y + len, cap - len,
 	    "host: {name: bench, log_level: warn}\n"
 	    "bus: {listen: []}\n"
@@ -178,8 +181,8 @@ static char *config(int nodes, bool sync, int rs_calls, int bus_workers)
 		    "  - name: kubelet-%d\n"
 		    "    use: kubelet\n"
 		    "    config: {node_name: hollow-%d, runtime: runtime-fake,"
-		    " runtime_config: {ip_prefix: \"10.%d\"}}\n",
-		    i, i, 100 + i % 150);
+		    " runtime_config: {ip_prefix: \"10.%d\"}%s}\n",
+		    i, i, 100 + i % 150, ks);
 	return y;
 }
 
@@ -364,7 +367,7 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
 	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke] "
-	    "[--trace]\n");
+	    "[--trace] [--kubelet-sync DURATION]\n");
 	exit(2);
 }
 
@@ -373,6 +376,7 @@ int main(int argc, char **argv)
 	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
 	int bus_workers = 0; /* 0: the apiserver's default */
 	bool sync = true, trace = false;
+	const char *kl_sync = NULL; /* the kubelets' sync_period */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
 			nodes = atoi(argv[++i]);
@@ -388,6 +392,8 @@ int main(int argc, char **argv)
 			sync = false;
 		else if (!strcmp(argv[i], "--trace"))
 			trace = true;
+		else if (!strcmp(argv[i], "--kubelet-sync") && i + 1 < argc)
+			kl_sync = argv[++i];
 		else if (!strcmp(argv[i], "--smoke")) {
 			nodes = 5;
 			replicas = 100;
@@ -405,7 +411,7 @@ int main(int argc, char **argv)
 		    "(./build.sh installs kubernetes-client)\n");
 		return 1;
 	}
-	char *yaml = config(nodes, sync, rs_calls, bus_workers);
+	char *yaml = config(nodes, sync, rs_calls, bus_workers, kl_sync);
 	char err[1024];
 	int64_t t_host = now_ms();
 	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
