@@ -110,6 +110,19 @@ int kbt_kubus(char **out, const char *fmt, ...)
 	return rc;
 }
 
+bool kbt_cond_true(const msgpack_object *obj, const char *type)
+{
+	const msgpack_object *cs =
+	    obj ? kb_mp_get(obj, "status.conditions") : NULL;
+	for (uint32_t i = 0;
+	     cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
+	     i++)
+		if (kb_mp_streq(&cs->via.array.ptr[i], "type", type))
+			return kb_mp_streq(&cs->via.array.ptr[i], "status",
+			    "True");
+	return false;
+}
+
 int kbt_count_ready_nodes(kb_ctx *c)
 {
 	kb_msg *rep = NULL;
@@ -120,20 +133,8 @@ int kbt_count_ready_nodes(kb_ctx *c)
 		for (uint32_t i = 0;
 		     items && items->type == MSGPACK_OBJECT_ARRAY &&
 		     i < items->via.array.size;
-		     i++) {
-			const msgpack_object *cs =
-			    kb_mp_get(&items->via.array.ptr[i],
-				"status.conditions");
-			for (uint32_t j = 0;
-			     cs && cs->type == MSGPACK_OBJECT_ARRAY &&
-			     j < cs->via.array.size;
-			     j++)
-				if (kb_mp_streq(&cs->via.array.ptr[j], "type",
-					"Ready") &&
-				    kb_mp_streq(&cs->via.array.ptr[j], "status",
-					"True"))
-					n++;
-		}
+		     i++)
+			n += kbt_cond_true(&items->via.array.ptr[i], "Ready");
 	}
 	kb_msg_free(rep);
 	return n;

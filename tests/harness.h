@@ -60,6 +60,9 @@ int kbt_run(const char *cmd, char **out);
  * output in *out (malloc'd) when out is set. */
 int kbt_kubus(char **out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* True when the object's status.conditions has `type` with status True
+ * (false for NULL). */
+bool kbt_cond_true(const msgpack_object *obj, const char *type);
 /* How many Nodes the `api` service lists with condition Ready=True; 0
  * when the list fails. */
 int kbt_count_ready_nodes(kb_ctx *c);

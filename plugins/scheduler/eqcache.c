@@ -24,11 +24,9 @@ struct sp_eqcache *sp_eq_new(size_t nscore)
 	return q;
 }
 
-static void class_free(struct sp_eqclass *ec)
+/* The class's per-row arrays (class_rows makes them). */
+static void class_free_rows(struct sp_eqclass *ec)
 {
-	if (ec == NULL)
-		return;
-	free(ec->key);
 	free(ec->gen);
 	free(ec->verdict);
 	free(ec->scored);
@@ -39,6 +37,14 @@ static void class_free(struct sp_eqclass *ec)
 	free(ec->fpos);
 	free(ec->ftotal);
 	free(ec->pend);
+}
+
+static void class_free(struct sp_eqclass *ec)
+{
+	if (ec == NULL)
+		return;
+	free(ec->key);
+	class_free_rows(ec);
 	pthread_mutex_destroy(&ec->mu);
 	free(ec);
 }
@@ -107,16 +113,7 @@ static uint64_t fnv(const char *p, size_t n)
 static bool class_rows(struct sp_eqclass *ec, size_t n, size_t nscore)
 {
 	size_t m = n ? n : 1;
-	free(ec->gen);
-	free(ec->verdict);
-	free(ec->scored);
-	free(ec->ptotal);
-	free(ec->raw);
-	free(ec->fnodes);
-	free(ec->frows);
-	free(ec->fpos);
-	free(ec->ftotal);
-	free(ec->pend);
+	class_free_rows(ec);
 	ec->fnodes = calloc(m, sizeof(*ec->fnodes));
 	ec->frows = calloc(m, sizeof(*ec->frows));
 	ec->fpos = calloc(m, sizeof(*ec->fpos));

@@ -16,31 +16,8 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "sched_host.h"
 #include "scheduler.h"
-
-static struct kbt_host *host;
-static kb_ctx *ctx;
-
-static int setup(void **state)
-{
-	char err[512];
-	host = kbt_host_start("host:\n  name: t\n  log_level: error\n"
-			      "plugins:\n  - {name: store, use: store-lmdb}\n",
-	    err, sizeof(err));
-	if (host == NULL) {
-		fprintf(stderr, "host: %s\n", err);
-		return -1;
-	}
-	static const char *const groups[] = { "kubus:plugins" };
-	ctx = kbt_client(host, "t", "plugin:t", groups, 1);
-	return ctx ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	kbt_host_stop(host);
-	return 0;
-}
 
 /* Node i: a mix of sizes, pod limits, taints and cordons. */
 static struct kb_sched_node *node(int i)

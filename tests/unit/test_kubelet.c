@@ -102,19 +102,6 @@ static kb_msg *wait_for(kb_ctx *c, const struct kb_gvr *r, const char *ns,
 	return NULL;
 }
 
-static bool cond_true(const msgpack_object *o, const char *path,
-    const char *type)
-{
-	const msgpack_object *cs = kb_mp_get(o, path);
-	for (uint32_t i = 0;
-	     cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
-	     i++)
-		if (kb_mp_streq(&cs->via.array.ptr[i], "type", type))
-			return kb_mp_streq(&cs->via.array.ptr[i], "status",
-			    "True");
-	return false;
-}
-
 static void create_pod(kb_ctx *c, const char *name, const char *image,
     const char *policy, const char *init_image)
 {
@@ -151,7 +138,7 @@ static void create_pod(kb_ctx *c, const char *name, const char *image,
 
 static bool node_ready(const msgpack_object *o, void *arg)
 {
-	return cond_true(o, "status.conditions", "Ready");
+	return kbt_cond_true(o, "Ready");
 }
 
 static bool lease_renewed(const msgpack_object *o, void *arg)
@@ -206,10 +193,10 @@ static void test_node_ready_with_lease(void **state)
 static bool pod_ready(const msgpack_object *o, void *arg)
 {
 	return kb_mp_streq(o, "status.phase", "Running") &&
-	    cond_true(o, "status.conditions", "Ready") &&
-	    cond_true(o, "status.conditions", "ContainersReady") &&
-	    cond_true(o, "status.conditions", "Initialized") &&
-	    cond_true(o, "status.conditions", "PodScheduled");
+	    kbt_cond_true(o, "Ready") &&
+	    kbt_cond_true(o, "ContainersReady") &&
+	    kbt_cond_true(o, "Initialized") &&
+	    kbt_cond_true(o, "PodScheduled");
 }
 
 static void test_pod_runs_and_is_ready(void **state)
@@ -259,7 +246,7 @@ static bool crash_looping(const msgpack_object *o, void *arg)
 	    kb_mp_streq(o, "status.containerStatuses[0].state.waiting.reason",
 		"CrashLoopBackOff") &&
 	    kb_mp_streq(o, "status.phase", "Running") &&
-	    !cond_true(o, "status.conditions", "Ready");
+	    !kbt_cond_true(o, "Ready");
 }
 
 static bool phase_is(const msgpack_object *o, void *arg)

@@ -81,36 +81,6 @@ static char *config(void)
 	return y;
 }
 
-static bool node_ready(const msgpack_object *node)
-{
-	const msgpack_object *cs = kb_mp_get(node, "status.conditions");
-	for (uint32_t i = 0;
-	     cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
-	     i++)
-		if (kb_mp_streq(&cs->via.array.ptr[i], "type", "Ready"))
-			return kb_mp_streq(&cs->via.array.ptr[i], "status",
-			    "True");
-	return false;
-}
-
-/* Ready nodes, by one list. */
-static int count_ready(kb_ctx *c)
-{
-	kb_msg *rep = NULL;
-	int n = 0;
-	if (kb_api_list(c, &KB_GVR_NODES, NULL, NULL, NULL, &rep) == 0) {
-		const msgpack_object *items =
-		    kb_mp_get(kb_msg_body(rep), "items");
-		for (uint32_t i = 0;
-		     items && items->type == MSGPACK_OBJECT_ARRAY &&
-		     i < items->via.array.size;
-		     i++)
-			n += node_ready(&items->via.array.ptr[i]);
-	}
-	kb_msg_free(rep);
-	return n;
-}
-
 /* renewTime of every hollow node's Lease, by name index; 0 when absent. */
 static int leases(kb_ctx *c, char (*renew)[40])
 {
@@ -161,7 +131,7 @@ static void test_hollow_200(void **state)
 	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 1);
 
 	int ready = 0;
-	while (mono_ms() - t0 < WAIT_MS && (ready = count_ready(c)) < NODES)
+	while (mono_ms() - t0 < WAIT_MS && (ready = kbt_count_ready_nodes(c)) < NODES)
 		sleep_ms(250);
 	int64_t all_ready = mono_ms() - t0;
 	assert_int_equal(ready, NODES);

@@ -208,18 +208,6 @@ static const char deploy_fmt[] = "apiVersion: apps/v1\n"
  * informer of this process (what the controllers see, not the status). */
 static atomic_int tr_added, tr_bound, tr_ready, tr_deleted;
 
-static bool pod_ready(const msgpack_object *o)
-{
-	const msgpack_object *cs = o ? kb_mp_get(o, "status.conditions") : NULL;
-	for (uint32_t i = 0;
-	     cs && cs->type == MSGPACK_OBJECT_ARRAY && i < cs->via.array.size;
-	     i++)
-		if (kb_mp_streq(&cs->via.array.ptr[i], "type", "Ready"))
-			return kb_mp_streq(&cs->via.array.ptr[i], "status",
-			    "True");
-	return false;
-}
-
 static bool pod_bound(const msgpack_object *o)
 {
 	const char *s;
@@ -232,7 +220,7 @@ static void tr_add(void *arg, const msgpack_object *o)
 	(void)arg;
 	tr_added++;
 	tr_bound += pod_bound(o);
-	tr_ready += pod_ready(o);
+	tr_ready += kbt_cond_true(o, "Ready");
 }
 
 static void tr_update(void *arg, const msgpack_object *old,
@@ -240,7 +228,7 @@ static void tr_update(void *arg, const msgpack_object *old,
 {
 	(void)arg;
 	tr_bound += pod_bound(o) && !pod_bound(old);
-	tr_ready += pod_ready(o) && !pod_ready(old);
+	tr_ready += kbt_cond_true(o, "Ready") && !kbt_cond_true(old, "Ready");
 }
 
 static void tr_del(void *arg, const msgpack_object *o)
