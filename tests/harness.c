@@ -305,6 +305,23 @@ struct kb_host *kbt_host_core(struct kbt_host *t)
 	return t->h;
 }
 
+struct kbt_host *kbt_api_host_start(const char *config, char *err,
+    size_t errlen)
+{
+	char yaml[2048];
+	snprintf(yaml, sizeof(yaml),
+	    "host: {log_level: warn}\n"
+	    "bus:\n"
+	    "  listen: []\n"
+	    "plugins:\n"
+	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
+	    "  - name: apiserver\n"
+	    "    use: apiserver\n"
+	    "    config: {%s}\n",
+	    config);
+	return kbt_host_start(yaml, err, errlen);
+}
+
 const char *kbt_host_data_dir(struct kbt_host *t)
 {
 	return t->h->data_dir;

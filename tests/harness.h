@@ -38,6 +38,11 @@ struct kbt_host *kbt_host_start(const char *yaml, char *err, size_t errlen);
 struct kb_host *kbt_host_core(struct kbt_host *h);
 /* The host's data dir (borrowed). */
 const char *kbt_host_data_dir(struct kbt_host *h);
+/* A host with store-lmdb (sync off) and the apiserver, no bus listener;
+ * `config` is the apiserver's config map inside its braces, e.g.
+ * `plain_http: true, listen: "127.0.0.1:0"`. */
+struct kbt_host *kbt_api_host_start(const char *config, char *err,
+    size_t errlen);
 /* A new in-process endpoint named `name` with the given principal. Freed by
  * kbt_host_stop. Services may be registered on it with kb_serve() at once. */
 kb_ctx *kbt_client(struct kbt_host *h, const char *name, const char *user,

@@ -58,17 +58,9 @@ static void test_connection_token(void **state)
 	(void)state;
 	char err[1024] = "", yaml[1024], url[256], path[4200];
 	int port = kbt_free_port();
-	snprintf(yaml, sizeof(yaml),
-	    "host: {log_level: warn}\n"
-	    "bus:\n"
-	    "  listen: []\n"
-	    "plugins:\n"
-	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
-	    "  - name: apiserver\n"
-	    "    use: apiserver\n"
-	    "    config: {plain_http: true, listen: \"127.0.0.1:%d\"}\n",
+	snprintf(yaml, sizeof(yaml), "plain_http: true, listen: \"127.0.0.1:%d\"",
 	    port);
-	struct kbt_host *h = kbt_host_start(yaml, err, sizeof(err));
+	struct kbt_host *h = kbt_api_host_start(yaml, err, sizeof(err));
 	if (h == NULL)
 		fail_msg("host: %s", err);
 	snprintf(path, sizeof(path), "%s/tokens.csv", kbt_host_data_dir(h));

@@ -263,15 +263,8 @@ static void test_https_on_listen_ip(void **state)
 		skip();
 	}
 	char err[1024] = "";
-	struct kbt_host *h = kbt_host_start("host: {log_level: warn}\n"
-	                                    "bus:\n"
-	                                    "  listen: []\n"
-	                                    "plugins:\n"
-	                                    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
-	                                    "  - name: apiserver\n"
-	                                    "    use: apiserver\n"
-	                                    "    config: {listen: \"127.0.0.2:0\"}\n",
-	    err, sizeof(err));
+	struct kbt_host *h =
+	    kbt_api_host_start("listen: \"127.0.0.2:0\"", err, sizeof(err));
 	if (h == NULL)
 		fail_msg("host: %s", err);
 	char path[4200];
