@@ -852,8 +852,16 @@ static char *next_from_ring(struct api_watcher *w, bool *expired)
 {
 	struct api_cache *c = w->c;
 	if (c->count && w->seq < ring_at(c, 0)->seq) {
-		*expired = true;
-		return NULL;
+		/* Events left the ring before this watcher read them. Lost
+		 * only if one of them is after the revision it watches from:
+		 * a watch from a revision the cache had not reached yet (a
+		 * client that listed from the store while the cache caught
+		 * up) needs none of them. */
+		if (c->floor_rev > w->min_rev) {
+			*expired = true;
+			return NULL;
+		}
+		w->seq = ring_at(c, 0)->seq;
 	}
 	for (size_t i = ring_find_seq(c, w->seq); i < c->count; i++) {
 		struct ev *e = ring_at(c, i);
