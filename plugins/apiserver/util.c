@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,27 +416,49 @@ void api_err_from_kb(struct api_error *e, int kb_code, const char *msg)
 
 /* --- time and identity -------------------------------------------------------------- */
 
+static void now_text(time_t t, char *text, size_t len)
+{
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(text, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		text[0] = '\0';
+}
+
 void api_now(char *buf, size_t len)
 {
-	/* Formatted once a second per thread: every create stamps it. */
-	static _Thread_local time_t last = -1;
-	static _Thread_local char text[32];
-	struct tm tm;
+	/*
+	 * Formatted once a second: every create stamps it. One cache for the
+	 * process behind a mutex, not per-thread storage: a dlopen-ed
+	 * module's _Thread_local lives in dynamic TLS, whose blocks
+	 * LeakSanitizer's exit scan follows after the module is unloaded
+	 * (and crashes on). A thread that finds the lock taken formats its
+	 * own copy.
+	 */
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static time_t last = -1;
+	static char text[32];
+	char mine[32];
+	const char *src = mine;
 	time_t t = time(NULL);
 	if (len == 0)
 		return;
-	if (t != last) {
-		if (gmtime_r(&t, &tm) == NULL ||
-		    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-			text[0] = '\0';
-		last = t;
+	int locked = pthread_mutex_trylock(&mu) == 0;
+	if (locked) {
+		if (t != last) {
+			now_text(t, text, sizeof text);
+			last = t;
+		}
+		src = text;
+	} else {
+		now_text(t, mine, sizeof mine);
 	}
-	size_t n = strlen(text);
-	if (n >= len) {
+	size_t n = strlen(src);
+	if (n >= len)
 		buf[0] = '\0'; /* strftime writes nothing when it does not fit */
-		return;
-	}
-	memcpy(buf, text, n + 1);
+	else
+		memcpy(buf, src, n + 1);
+	if (locked)
+		pthread_mutex_unlock(&mu);
 }
 
 /* 16 random bytes: getrandom, else /dev/urandom, else time and address
