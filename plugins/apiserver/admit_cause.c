@@ -42,12 +42,9 @@ const char *adm_path(char *buf, const char *fmt, ...)
 			n += len;
 			f++;
 		} else {
-			char num[24], *p = num + sizeof num;
-			size_t v = va_arg(ap, size_t);
-			do
-				*--p = (char)('0' + v % 10);
-			while ((v /= 10) != 0);
-			size_t len = (size_t)(num + sizeof num - p);
+			char num[24];
+			const char *p = api_u64_text(va_arg(ap, size_t), num);
+			size_t len = strlen(p);
 			if (len > ADM_PATH - 1 - n)
 				len = ADM_PATH - 1 - n;
 			memcpy(buf + n, p, len);

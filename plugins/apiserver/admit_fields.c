@@ -72,14 +72,11 @@ static void path_text(const struct where *at, bool strict, char *buf,
 			path_put(buf, n, ".", 1);
 		path_put(buf, n, at->key, strlen(at->key));
 	} else if (strict) {
-		char num[24], *p = num + sizeof num;
-		size_t i = at->idx;
-		*--p = ']';
-		do
-			*--p = (char)('0' + i % 10);
-		while ((i /= 10) != 0);
-		*--p = '[';
-		path_put(buf, n, p, (size_t)(num + sizeof num - p));
+		char num[24];
+		const char *p = api_u64_text(at->idx, num);
+		path_put(buf, n, "[", 1);
+		path_put(buf, n, p, strlen(p));
+		path_put(buf, n, "]", 1);
 	}
 }
 

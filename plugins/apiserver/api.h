@@ -407,6 +407,9 @@ const char *api_dns1123_label(const char *s);
 /* json_t path helpers: "metadata.name" -> borrowed value or NULL. */
 json_t *api_get(const json_t *obj, const char *path);
 const char *api_get_str(const json_t *obj, const char *path);
+/* v in decimal (as "%" PRIu64 writes it) at the end of buf, NUL-terminated;
+ * returns its first digit. For hot paths that would snprintf a number. */
+const char *api_u64_text(uint64_t v, char buf[static 24]);
 /* Set obj.path (creating objects on the way); steals v. */
 int api_set(json_t *obj, const char *path, json_t *v);
 

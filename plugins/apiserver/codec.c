@@ -579,12 +579,9 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
 		return KB_EINVAL;
 	/* The same bytes with one more metadata entry at its end, as
 	 * encoding the decoded object after set_rv writes them. */
-	char rv[24], *p = rv + sizeof rv;
-	uint64_t r = (uint64_t)rev;
-	do
-		*--p = (char)('0' + r % 10);
-	while ((r /= 10) != 0);
-	size_t rvlen = (size_t)(rv + sizeof rv - p);
+	char rv[24];
+	const char *p = api_u64_text((uint64_t)rev, rv);
+	size_t rvlen = strlen(p);
 	msgpack_sbuffer sb = { 0 };
 	msgpack_packer pk;
 	sb.alloc = len + 64;

@@ -44,14 +44,10 @@ static int call(struct api_server *s, const char *op, kb_body *body,
 /* rev in decimal, as "%" PRId64 writes it; returns buf. */
 static const char *rv_text(int64_t rev, char buf[static 24])
 {
-	char *p = buf + 23;
-	uint64_t v = rev < 0 ? -(uint64_t)rev : (uint64_t)rev;
-	*p = '\0';
-	do
-		*--p = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	if (rev < 0)
-		*--p = '-';
+	if (rev >= 0)
+		return api_u64_text((uint64_t)rev, buf);
+	char *p = (char *)api_u64_text(-(uint64_t)rev, buf);
+	*--p = '-';
 	return p;
 }
 

@@ -705,3 +705,13 @@ fail:
 	json_decref(v);
 	return KB_EINVAL;
 }
+
+const char *api_u64_text(uint64_t v, char buf[static 24])
+{
+	char *p = buf + 23;
+	*p = '\0';
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return p;
+}

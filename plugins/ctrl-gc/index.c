@@ -6,6 +6,8 @@
 #include <string.h>
 #include <pthread.h>
 
+#include <kubus/strmap.h>
+
 #include "gc.h"
 
 struct dep {
@@ -30,16 +32,6 @@ struct gc_index {
 	struct owner **b;
 	size_t nb, n;
 };
-
-static uint64_t hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 static void owner_free(struct owner *o)
 {
@@ -152,7 +144,7 @@ static struct dep **dep_find(struct owner *o, const char *key, uint64_t h)
 static void add_dep(struct gc_index *x, const char *uid, size_t len,
     const char *key)
 {
-	uint64_t h = hash(uid, len);
+	uint64_t h = kb_hash64(uid, len);
 	struct owner **pp = find(x, uid, len, h);
 	if (*pp == NULL) {
 		struct owner *o = calloc(1, sizeof(*o));
@@ -168,7 +160,7 @@ static void add_dep(struct gc_index *x, const char *uid, size_t len,
 		}
 	}
 	struct owner *o = *pp;
-	uint64_t kh = hash(key, strlen(key));
+	uint64_t kh = kb_hash64(key, strlen(key));
 	struct dep **dp = dep_find(o, key, kh);
 	if (dp && *dp)
 		return;
@@ -190,11 +182,11 @@ static void add_dep(struct gc_index *x, const char *uid, size_t len,
 static void del_dep(struct gc_index *x, const char *uid, size_t len,
     const char *key)
 {
-	struct owner **pp = find(x, uid, len, hash(uid, len));
+	struct owner **pp = find(x, uid, len, kb_hash64(uid, len));
 	if (*pp == NULL)
 		return;
 	struct owner *o = *pp;
-	struct dep **dp = dep_find(o, key, hash(key, strlen(key)));
+	struct dep **dp = dep_find(o, key, kb_hash64(key, strlen(key)));
 	if (dp && *dp) {
 		struct dep *d = *dp;
 		*dp = d->next;
@@ -234,7 +226,7 @@ char **gc_index_dependents(struct gc_index *x, const char *uid, size_t uidlen,
 {
 	*n = 0;
 	pthread_mutex_lock(&x->mu);
-	struct owner *o = *find(x, uid, uidlen, hash(uid, uidlen));
+	struct owner *o = *find(x, uid, uidlen, kb_hash64(uid, uidlen));
 	size_t cnt = o ? o->ndeps : 0;
 	char **keys = cnt ? calloc(cnt, sizeof(*keys)) : NULL;
 	for (size_t i = 0; keys && i < o->nb; i++)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <kubus/mp.h>
+#include <kubus/strmap.h>
 
 #include "scheduler.h"
 
@@ -99,16 +100,6 @@ static bool build_key(struct sp_eqcache *q, const struct kb_sched_pod *pod)
 	return q->key.data != NULL;
 }
 
-static uint64_t fnv(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* Fresh rows: every one to compute. */
 static bool class_rows(struct sp_eqclass *ec, size_t n, size_t nscore)
 {
@@ -136,7 +127,7 @@ struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
 {
 	if (!build_key(q, pod))
 		return NULL;
-	uint64_t h = fnv(q->key.data, q->key.size);
+	uint64_t h = kb_hash64(q->key.data, q->key.size);
 	struct sp_eqclass *ec = NULL;
 	for (size_t i = 0; i < q->n; i++) {
 		struct sp_eqclass *c = q->v[i];

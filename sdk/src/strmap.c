@@ -6,14 +6,20 @@
 
 #include "client_int.h"
 
-static uint64_t fnv1a(const char *s)
+uint64_t kb_hash64(const void *p, size_t n)
 {
+	const unsigned char *s = p;
 	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
 		h *= 1099511628211ull;
 	}
 	return h;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	return kb_hash64(s, strlen(s));
 }
 
 static struct kb_strent **slot(const struct kb_strmap *m, const char *key,

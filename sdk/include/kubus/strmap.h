@@ -23,6 +23,10 @@ struct kb_strmap {
 	size_t nb, n;
 };
 
+/* FNV-1a over n bytes: the map's own hash, for callers that key their
+ * own tables by bytes. */
+uint64_t kb_hash64(const void *p, size_t n);
+
 void *kb_strmap_get(const struct kb_strmap *m, const char *key);
 /* Insert or replace; the key is copied. *old (may be NULL) gets the value
  * replaced, or NULL. KB_ENOMEM leaves the map as it was. */
