@@ -16,6 +16,7 @@ KUBUS_DEB_PACKAGES=(
 	liblmdb-dev             # store-lmdb
 	libyaml-dev             # config files, with line/column errors
 	libjansson-dev          # store-etcd: etcd v3 JSON gateway
+	libjemalloc-dev         # malloc of the programs (see CMakeLists.txt)
 	libcurl4-openssl-dev    # store-etcd: HTTP client
 	libssl-dev              # token digests, CA and certificates
 	libcmocka-dev           # unit tests
