@@ -222,8 +222,9 @@ static bool authorized(struct api_server *s, const struct api_req *req, struct a
 
 /* --- watch over the bus ------------------------------------------------------------ */
 
-/* {watch_id, type, object}: the object's bytes as the cache encoded them
- * once for every watcher, so a watcher costs a copy, not an encoding. */
+/* {watch_id, type, object}: the object's bytes as the cache keeps them
+ * (the stored bytes with their resourceVersion, shared by every watcher),
+ * so a watcher costs a copy, not an encoding; no json_t is made for it. */
 static void on_event(void *arg, const struct api_event *ev)
 {
 	struct bus_watch *bw = arg;

@@ -7,6 +7,14 @@
  * falls further behind than the ring holds gets a 410 Expired error and its
  * stream ends: memory stays bounded whatever the client's speed.
  *
+ * Objects are kept as msgpack: the store's bytes with the resourceVersion
+ * spliced in, shared (counted) by the map and the ring. Bus watchers get
+ * these bytes as they are, and every watcher's namespace, name and
+ * selectors are evaluated on them (select.c); a delete's last state is the
+ * bytes with the delete's version spliced in. The json_t of an object is
+ * decoded only for what formats JSON: an HTTP watcher's line, an initial
+ * event or a list served to HTTP, once per object.
+ *
  * When the store drops a cache's watch (it publishes an error, or it lost
  * the watch silently, e.g. it restarted: a write of this server's has not
  * come back as an event for LOST_AFTER_NS), the keeper thread watches
@@ -21,6 +29,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <kubus/strmap.h>
+
 #include "server.h"
 
 #define DEFAULT_RING 8192
@@ -28,18 +38,35 @@
 #define KEEPER_TICK_MS 200
 #define RETRY_NS (1000000000LL)          /* after a failed re-watch */
 
+/* One state of an object, shared by the map and the ring's events: its
+ * msgpack with the resourceVersion (what bus watchers get, selectors
+ * read), and its json_t only once an HTTP watcher or a list needs it.
+ * Counted and decoded under the cache's lock. */
+struct cobj {
+	unsigned refs;
+	size_t len;
+	char *mp;
+	json_t *j;            /* decoded on first need, or NULL */
+};
+
+/* The map's entry for a key: objects in the order their keys came in (a
+ * modified object keeps its place), as the initial events list them. */
+struct slot {
+	char *key;
+	struct cobj *o;
+	struct slot *prev, *next;
+};
+
 struct ev {
 	uint64_t seq;
 	int64_t rev;
 	char type;            /* 'A'dded, 'M'odified, 'D'eleted */
-	json_t *obj;          /* new state (deleted: last state at the delete) */
-	json_t *old;          /* previous state or NULL */
+	struct cobj *obj;     /* new state (deleted: last state at the delete) */
+	struct cobj *old;     /* previous state or NULL */
 	char *line;           /* {"type":…,"object":…}\n, on first need */
 	size_t len;
 	char *tline;          /* the same as a one-row Table, on first need */
 	size_t tlen;
-	char *mp;             /* obj as msgpack, for callback watchers, on first need */
-	size_t mplen;
 };
 
 struct api_cache {
@@ -49,7 +76,8 @@ struct api_cache {
 	char topic[160];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	json_t *objs;         /* key -> current object */
+	struct kb_strmap objs; /* key -> struct slot: the current objects */
+	struct slot *first, *last;
 	int64_t rev;          /* the last revision applied */
 	int64_t floor_rev;    /* events after this revision are all in the ring */
 	struct ev *ring;
@@ -96,6 +124,125 @@ static int64_t mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --- objects ------------------------------------------------------------------ */
+
+/* Takes mp and j (may be NULL; else decoding mp gives it). */
+static struct cobj *cobj_new(char *mp, size_t len, json_t *j)
+{
+	struct cobj *o = mp ? malloc(sizeof(*o)) : NULL;
+	if (o == NULL) {
+		free(mp);
+		json_decref(j);
+		return NULL;
+	}
+	*o = (struct cobj){ .refs = 1, .len = len, .mp = mp, .j = j };
+	return o;
+}
+
+/* From a json_t (a list's item): takes j. */
+static struct cobj *cobj_of_json(json_t *j)
+{
+	char *mp = NULL;
+	size_t len = 0;
+	if (j == NULL || api_mp_encode(j, &mp, &len) != 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return cobj_new(mp, len, j);
+}
+
+static struct cobj *cobj_ref(struct cobj *o)
+{
+	if (o)
+		o->refs++;
+	return o;
+}
+
+static void cobj_unref(struct cobj *o)
+{
+	if (o == NULL || --o->refs)
+		return;
+	free(o->mp);
+	json_decref(o->j);
+	free(o);
+}
+
+/* o's json_t, decoded once (NULL when out of memory). */
+static const json_t *cobj_tree(struct cobj *o)
+{
+	if (o && o->j == NULL)
+		o->j = api_mp_decode(o->mp, o->len);
+	return o ? o->j : NULL;
+}
+
+/* o at revision rev (a delete's last state): the version spliced in its
+ * bytes; the tree's way when they have none. */
+static struct cobj *cobj_at_rev(struct cobj *o, int64_t rev)
+{
+	char *mp = NULL;
+	size_t len = 0;
+	if (api_mp_set_rv(o->mp, o->len, rev, &mp, &len) == 0)
+		return cobj_new(mp, len, NULL);
+	const json_t *t = cobj_tree(o);
+	json_t *copy = t ? json_deep_copy(t) : NULL;
+	if (copy == NULL)
+		return NULL;
+	char rv[24];
+	api_set(copy, "metadata.resourceVersion", json_string(api_u64_text((uint64_t)rev, rv)));
+	return cobj_of_json(copy);
+}
+
+/* --- the map ------------------------------------------------------------------- */
+
+static struct slot *map_get(struct api_cache *c, const char *key)
+{
+	return kb_strmap_get(&c->objs, key);
+}
+
+/* Set key's object (taking o); false when out of memory (o dropped). */
+static bool map_set(struct api_cache *c, const char *key, struct cobj *o)
+{
+	struct slot *sl = map_get(c, key);
+	if (sl) {
+		cobj_unref(sl->o);
+		sl->o = o;
+		return true;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (sl == NULL || (sl->key = strdup(key)) == NULL ||
+	    kb_strmap_put(&c->objs, key, sl, NULL) != 0) {
+		if (sl)
+			free(sl->key);
+		free(sl);
+		cobj_unref(o);
+		return false;
+	}
+	sl->o = o;
+	sl->prev = c->last;
+	if (c->last)
+		c->last->next = sl;
+	else
+		c->first = sl;
+	c->last = sl;
+	return true;
+}
+
+static void map_del(struct api_cache *c, struct slot *sl)
+{
+	kb_strmap_del(&c->objs, sl->key);
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		c->first = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	else
+		c->last = sl->prev;
+	cobj_unref(sl->o);
+	free(sl->key);
+	free(sl);
 }
 
 /* --- encoding ---------------------------------------------------------------- */
@@ -157,11 +304,10 @@ static char *w_table_line(const struct api_watcher *w, const char *type, const j
 
 static void ev_clear(struct ev *e)
 {
-	json_decref(e->obj);
-	json_decref(e->old);
+	cobj_unref(e->obj);
+	cobj_unref(e->old);
 	free(e->line);
 	free(e->tline);
-	free(e->mp);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -182,7 +328,9 @@ static size_t ring_find_seq(struct api_cache *c, uint64_t seq)
 	return i > c->count ? c->count : i;
 }
 
-static void ring_push(struct api_cache *c, char type, json_t *obj, json_t *old, int64_t rev)
+/* Takes obj and old. */
+static void ring_push(struct api_cache *c, char type, struct cobj *obj, struct cobj *old,
+    int64_t rev)
 {
 	if (c->count == c->cap) {
 		struct ev *e = ring_at(c, 0);
@@ -202,15 +350,17 @@ static void ring_push(struct api_cache *c, char type, json_t *obj, json_t *old, 
 
 /* --- filtering -------------------------------------------------------------------- */
 
-static bool matches(const struct api_watcher *w, const json_t *obj)
+/* On the object's msgpack: no watcher needs its json_t to choose. */
+static bool matches(const struct api_watcher *w, const struct cobj *o)
 {
-	if (obj == NULL)
+	if (o == NULL)
 		return false;
-	if (w->ns && strcmp(w->ns, api_get_str(obj, "metadata.namespace") ?: "") != 0)
+	if (w->ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", w->ns))
 		return false;
-	if (w->name && strcmp(w->name, api_get_str(obj, "metadata.name") ?: "") != 0)
+	if (w->name && !api_mp_str_is(o->mp, o->len, "metadata.name", w->name))
 		return false;
-	return api_selector_match(w->ls, obj) && api_selector_match(w->fs, obj);
+	return api_selector_match_mp(w->ls, o->mp, o->len) &&
+	    api_selector_match_mp(w->fs, o->mp, o->len);
 }
 
 /* The type this watcher sees for e ('\0': none), as Kubernetes filters:
@@ -233,28 +383,15 @@ static char seen_type(const struct api_watcher *w, const struct ev *e)
 
 /* --- applying store events ------------------------------------------------------- */
 
-/* The stored bytes of an event's object (NULL for a delete): its msgpack
- * for the callback watchers is these with the resourceVersion added. */
-struct raw {
-	const char *p;
-	size_t n;
-};
-
-/* The event for a callback watcher, with the object's msgpack made
- * once for all of them (NULL when out of memory: each encodes its own). */
-static struct api_event fn_event(struct ev *e, char t, const struct raw *raw)
+/* The event for a callback watcher: the object's bytes, shared by all. */
+static struct api_event fn_event(const struct ev *e, char t)
 {
-	if (e->mp == NULL && (raw->p == NULL ||
-	    api_mp_with_rv(raw->p, raw->n, e->rev, &e->mp, &e->mplen) != 0) &&
-	    api_mp_encode(e->obj, &e->mp, &e->mplen) != 0)
-		e->mp = NULL;
 	return (struct api_event){
-		.type = type_name(t), .obj = e->obj, .old = e->old, .rev = e->rev,
-		.obj_mp = e->mp, .obj_mp_len = e->mplen,
+		.type = type_name(t), .rev = e->rev, .obj_mp = e->obj->mp, .obj_mp_len = e->obj->len,
 	};
 }
 
-static void notify_fns(struct api_cache *c, struct ev *e, const struct raw *raw)
+static void notify_fns(struct api_cache *c, const struct ev *e)
 {
 	for (struct api_watcher *w = c->fns; w; w = w->next) {
 		if (e->rev <= w->min_rev)
@@ -262,35 +399,45 @@ static void notify_fns(struct api_cache *c, struct ev *e, const struct raw *raw)
 		char t = seen_type(w, e);
 		if (t == 0)
 			continue;
-		struct api_event ev = fn_event(e, t, raw);
+		struct api_event ev = fn_event(e, t);
 		w->fn(w->arg, &ev);
 	}
 }
 
-/* An event's object decoded, before the cache's lock is taken (NULL for
- * a delete or an undecodable value). */
-static json_t *event_object(const msgpack_object *ev)
+/* An event's object, before the cache's lock is taken (NULL for a delete
+ * or an undecodable value): the stored bytes with the resourceVersion
+ * spliced in, decoded only when they are not as api_mp_encode writes. */
+static struct cobj *event_object(const msgpack_object *ev)
 {
 	if (kb_mp_streq(ev, "type", "delete"))
 		return NULL;
-	return api_store_kv_object(kb_mp_key(ev, "kv"), NULL);
+	const msgpack_object *kv = kb_mp_key(ev, "kv");
+	const msgpack_object *v = kb_mp_key(kv, "value");
+	int64_t rev = 0;
+	kb_mp_int(kv, "mod_rev", &rev);
+	char *mp = NULL;
+	size_t len = 0;
+	if (v && (v->type == MSGPACK_OBJECT_BIN || v->type == MSGPACK_OBJECT_STR) &&
+	    api_mp_with_rv(v->via.bin.ptr, v->via.bin.size, rev, &mp, &len) == 0)
+		return cobj_new(mp, len, NULL);
+	return cobj_of_json(api_store_kv_object(kv, NULL));
 }
 
 /* Apply one store event; pre is event_object(ev), taken. */
-static void apply_one(struct api_cache *c, const msgpack_object *ev, json_t *pre)
+static void apply_one(struct api_cache *c, const msgpack_object *ev, struct cobj *pre)
 {
 	const msgpack_object *kv = kb_mp_key(ev, "kv");
 	char *key = kb_mp_strdup(kv, "key");
 	int64_t rev = 0;
 	if (key == NULL) {
-		json_decref(pre);
+		cobj_unref(pre);
 		return;
 	}
 	kb_mp_int(kv, "mod_rev", &rev);
 	/* Seen already (an old and a new watch overlap after a re-watch):
 	 * a revision writes each key at most once. */
 	if (rev < c->rev || (rev == c->rev && json_object_get(c->rev_keys, key))) {
-		json_decref(pre);
+		cobj_unref(pre);
 		free(key);
 		return;
 	}
@@ -299,39 +446,34 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev, json_t *pre
 		c->rev = rev;
 	}
 	json_object_set_new(c->rev_keys, key, json_true());
-	json_t *old = json_object_get(c->objs, key);
-	if (old)
-		json_incref(old);
+	struct slot *sl = map_get(c, key);
+	struct cobj *old = sl ? cobj_ref(sl->o) : NULL;
 	char type;
-	json_t *obj;
-	struct raw raw = { 0 };
+	struct cobj *obj;
 	if (kb_mp_streq(ev, "type", "delete")) {
-		json_decref(pre);
+		cobj_unref(pre);
 		if (old == NULL) {
 			free(key);
 			return; /* never knew it */
 		}
-		obj = json_deep_copy(old);
-		char rv[32];
-		snprintf(rv, sizeof(rv), "%" PRId64, rev);
-		api_set(obj, "metadata.resourceVersion", json_string(rv));
-		json_object_del(c->objs, key);
+		obj = cobj_at_rev(old, rev);
+		map_del(c, sl);
 		type = 'D';
 	} else {
 		obj = pre;
-		if (obj == NULL) {
-			json_decref(old);
-			free(key);
-			return;
+		if (obj && !map_set(c, key, cobj_ref(obj))) {
+			cobj_unref(obj);
+			obj = NULL;
 		}
-		json_object_set(c->objs, key, obj);
 		type = old ? 'M' : 'A';
-		const msgpack_object *v = kb_mp_key(kv, "value");
-		raw.p = v->via.bin.ptr; /* a bin or str: kv_object decoded it */
-		raw.n = v->via.bin.size;
+	}
+	if (obj == NULL) {
+		cobj_unref(old);
+		free(key);
+		return;
 	}
 	ring_push(c, type, obj, old, rev);
-	notify_fns(c, ring_at(c, c->count - 1), &raw);
+	notify_fns(c, ring_at(c, c->count - 1));
 	free(key);
 }
 
@@ -342,12 +484,12 @@ static void on_store_event(void *arg, const kb_msg *m)
 	const msgpack_object *evs = kb_mp_key(b, "events");
 	int64_t wid = -1;
 	kb_mp_int(b, "watch_id", &wid);
-	/* Decoding is the bulk of the work: done before the lock, which
-	 * writers (api_cache_wrote) and readers wait on. */
+	/* The objects' bytes are made before the lock, which writers
+	 * (api_cache_wrote) and readers wait on. */
 	uint32_t nev = evs && evs->type == MSGPACK_OBJECT_ARRAY ? evs->via.array.size : 0;
-	json_t *one, **pre = nev > 1 ? calloc(nev, sizeof(*pre)) : &one;
+	struct cobj *one, **pre = nev > 1 ? calloc(nev, sizeof(*pre)) : &one;
 	if (pre == NULL)
-		nev = 0; /* out of memory: decoded under the lock below */
+		nev = 0; /* out of memory: made under the lock below */
 	for (uint32_t i = 0; i < nev; i++)
 		pre[i] = event_object(&evs->via.array.ptr[i]);
 	pthread_mutex_lock(&c->mu);
@@ -391,7 +533,9 @@ static void cache_free(struct api_cache *c)
 	for (size_t i = 0; c->ring && i < c->count; i++)
 		ev_clear(ring_at(c, i));
 	free(c->ring);
-	json_decref(c->objs);
+	while (c->first)
+		map_del(c, c->first);
+	kb_strmap_clear(&c->objs, NULL);
 	json_decref(c->rev_keys);
 	free(c->prefix);
 	pthread_mutex_destroy(&c->mu);
@@ -424,13 +568,12 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	c->prefix = api_key(r, NULL, NULL);
 	c->cap = s->watch_buffer > 0 ? (size_t)s->watch_buffer : DEFAULT_RING;
 	c->ring = calloc(c->cap, sizeof(*c->ring));
-	c->objs = json_object();
 	c->rev_keys = json_object();
 	c->next_seq = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
-	if (c->ring == NULL || c->prefix == NULL || c->objs == NULL || c->rev_keys == NULL ||
+	if (c->ring == NULL || c->prefix == NULL || c->rev_keys == NULL ||
 	    kb_subscribe(s->ctx, c->topic, on_store_event, c) != 0) {
 		api_err(e, 500, "InternalError", "cannot watch the store for %s", r->plural);
 		cache_free(c);
@@ -446,8 +589,13 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	json_t *o;
 	json_array_foreach(items, i, o) {
 		char *key = api_key(r, api_get_str(o, "metadata.namespace"), api_get_str(o, "metadata.name"));
-		if (key)
-			json_object_set(c->objs, key, o);
+		struct cobj *co = key ? cobj_of_json(json_incref(o)) : NULL;
+		if (co) {
+			/* kept as bytes only: trees are made when asked for */
+			json_decref(co->j);
+			co->j = NULL;
+			map_set(c, key, co);
+		}
 		free(key);
 	}
 	json_decref(items);
@@ -509,31 +657,37 @@ static int relist(struct api_cache *c, int64_t *at)
 		if (key == NULL)
 			continue;
 		json_object_set_new(seen, key, json_true());
-		json_t *old = json_object_get(c->objs, key);
-		const char *was = old ? api_get_str(old, "metadata.resourceVersion") : NULL;
+		struct slot *sl = map_get(c, key);
+		struct cobj *old = sl ? sl->o : NULL;
+		size_t wl = 0;
+		const char *was = old ? api_mp_str(old->mp, old->len, "metadata.resourceVersion", &wl) : NULL;
 		const char *now = api_get_str(o, "metadata.resourceVersion");
-		if (old == NULL || !was || !now || strcmp(was, now)) {
-			if (old)
-				json_incref(old);
-			json_object_set(c->objs, key, o);
-			ring_push(c, old ? 'M' : 'A', json_incref(o), old, rev);
-			notify_fns(c, ring_at(c, c->count - 1), &(struct raw){ 0 });
+		if (old == NULL || !was || !now || strlen(now) != wl || memcmp(was, now, wl)) {
+			struct cobj *co = cobj_of_json(json_incref(o));
+			cobj_ref(old);
+			if (co && map_set(c, key, cobj_ref(co))) {
+				ring_push(c, old ? 'M' : 'A', co, old, rev);
+				notify_fns(c, ring_at(c, c->count - 1));
+			} else {
+				cobj_unref(co);
+				cobj_unref(old);
+			}
 		}
 		free(key);
 	}
-	const char *key;
-	void *tmp;
-	json_object_foreach_safe(c->objs, tmp, key, o) {
-		if (json_object_get(seen, key))
+	for (struct slot *sl = c->first, *next; sl; sl = next) {
+		next = sl->next;
+		if (json_object_get(seen, sl->key))
 			continue;
-		json_t *gone = json_deep_copy(o);
-		char rv[32];
-		snprintf(rv, sizeof(rv), "%" PRId64, rev);
-		api_set(gone, "metadata.resourceVersion", json_string(rv));
-		json_t *old = json_incref(o);
-		json_object_del(c->objs, key);
-		ring_push(c, 'D', gone, old, rev);
-		notify_fns(c, ring_at(c, c->count - 1), &(struct raw){ 0 });
+		struct cobj *gone = cobj_at_rev(sl->o, rev);
+		struct cobj *old = cobj_ref(sl->o);
+		map_del(c, sl);
+		if (gone) {
+			ring_push(c, 'D', gone, old, rev);
+			notify_fns(c, ring_at(c, c->count - 1));
+		} else {
+			cobj_unref(old);
+		}
 	}
 	if (rev > c->rev)
 		c->rev = rev;
@@ -762,20 +916,18 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 		}
 		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	}
-	json_t *o = c->rev >= c->wrote_rev && !c->lost ?
-	    json_object_get(c->objs, key) :
-	    NULL;
-	if (o) {
+	struct slot *sl = c->rev >= c->wrote_rev && !c->lost ? map_get(c, key) : NULL;
+	if (sl) {
 		found = 1;
-		*deleting = api_get(o, "metadata.deletionTimestamp") != NULL;
+		*deleting = api_mp_has(sl->o->mp, sl->o->len, "metadata.deletionTimestamp");
 	}
 	pthread_mutex_unlock(&c->mu);
 	return found;
 }
 
-static int strcmp_ptr(const void *a, const void *b)
+static int slot_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp((*(struct slot *const *)a)->key, (*(struct slot *const *)b)->key);
 }
 
 int api_cache_list(struct api_server *s, const struct api_resource *r, const char *ns,
@@ -786,18 +938,18 @@ int api_cache_list(struct api_server *s, const struct api_resource *r, const cha
 		return KB_EUNAVAILABLE;
 	json_t *arr = json_array();
 	pthread_mutex_lock(&c->mu);
-	const char *key;
-	json_t *o;
 	/* Keys sort as the store's do: list in key order. */
-	size_t n = json_object_size(c->objs), k = 0;
-	const char **keys = calloc(n ? n : 1, sizeof(char *));
-	json_object_foreach(c->objs, key, o)
-		keys[k++] = key;
-	qsort(keys, k, sizeof(char *), strcmp_ptr);
+	size_t n = c->objs.n, k = 0;
+	struct slot **keys = calloc(n ? n : 1, sizeof(*keys));
+	for (struct slot *sl = c->first; keys && sl && k < n; sl = sl->next)
+		keys[k++] = sl;
+	qsort(keys, k, sizeof(*keys), slot_cmp);
 	for (size_t i = 0; i < k; i++) {
-		o = json_object_get(c->objs, keys[i]);
-		if (ns == NULL || !strcmp(ns, api_get_str(o, "metadata.namespace") ?: ""))
-			json_array_append_new(arr, json_deep_copy(o));
+		struct cobj *o = keys[i]->o;
+		if (ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", ns))
+			continue;
+		/* a tree of the caller's own, not kept: lists are rare */
+		json_array_append_new(arr, o->j ? json_deep_copy(o->j) : api_mp_decode(o->mp, o->len));
 	}
 	free(keys);
 	*rev = c->rev;
@@ -872,17 +1024,20 @@ static char *next_from_ring(struct api_watcher *w, bool *expired)
 		if (t == 0)
 			continue;
 		size_t len;
+		const json_t *obj = cobj_tree(e->obj);
+		if (obj == NULL)
+			return NULL;
 		if (w->table) {
 			if (t != e->type || w->inc_full || w->inc_none)
-				return w_table_line(w, type_name(t), e->obj, &len);
+				return w_table_line(w, type_name(t), obj, &len);
 			if (e->tline == NULL)
-				e->tline = table_line(c, type_name(t), e->obj, &e->tlen);
+				e->tline = table_line(c, type_name(t), obj, &e->tlen);
 			return e->tline ? strndup(e->tline, e->tlen) : NULL;
 		}
 		if (t != e->type)
-			return event_line(type_name(t), e->obj, &len);
+			return event_line(type_name(t), obj, &len);
 		if (e->line == NULL)
-			e->line = event_line(type_name(t), e->obj, &e->len);
+			e->line = event_line(type_name(t), obj, &e->len);
 		return e->line ? strndup(e->line, e->len) : NULL;
 	}
 	return NULL;
@@ -1023,17 +1178,19 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 	w->seq = c->next_seq;
 	if (asked == 0) {
 		/* No revision: the current state as ADDED events first. */
-		const char *key;
-		json_t *o;
-		json_object_foreach(c->objs, key, o) {
+		for (struct slot *sl = c->first; sl; sl = sl->next) {
+			struct cobj *o = sl->o;
 			if (!matches(w, o))
 				continue;
 			if (initial_to_queue) {
 				size_t len;
-				queue_line(w, w->table ? w_table_line(w, "ADDED", o, &len)
-				                       : event_line("ADDED", o, &len));
+				const json_t *j = cobj_tree(o);
+				if (j)
+					queue_line(w, w->table ? w_table_line(w, "ADDED", j, &len)
+					                       : event_line("ADDED", j, &len));
 			} else {
-				struct api_event ev = { .type = "ADDED", .obj = o, .rev = c->rev };
+				struct api_event ev = { .type = "ADDED", .rev = c->rev,
+					.obj_mp = o->mp, .obj_mp_len = o->len };
 				w->fn(w->arg, &ev);
 			}
 		}
@@ -1062,7 +1219,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 			struct ev *ev = ring_at(c, i);
 			char t2 = ev->rev > w->min_rev ? seen_type(w, ev) : 0;
 			if (t2) {
-				struct api_event x = fn_event(ev, t2, &(struct raw){ 0 });
+				struct api_event x = fn_event(ev, t2);
 				w->fn(w->arg, &x);
 			}
 		}

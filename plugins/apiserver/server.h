@@ -91,11 +91,33 @@ void api_cache_wrote(struct api_server *s, const char *key, int64_t rev);
 int api_cache_peek(struct api_server *s, const struct api_resource *r,
     const char *key, bool *deleting);
 /* Watch with a callback instead of a stream (the `api` bus service):
- * returns a handle for api_unwatch. */
+ * returns a handle for api_unwatch. The events carry the object as
+ * msgpack only (obj_mp, always set; obj and old are NULL): the cache
+ * builds no json_t for them. */
 struct api_watcher;
 struct api_watcher *api_watch_fn(struct api_server *s,
     const struct api_req *req, api_event_fn fn, void *arg,
     struct api_error *e);
 void api_unwatch(struct api_watcher *w);
+
+/* select.c: reading an object's msgpack (as api_mp_encode writes it) in
+ * place, as its decoded json_t reads. */
+/* The string at a dotted path of map keys, *n bytes up to a NUL (as
+ * json_string_value's C string); NULL when absent or not a string. */
+const char *api_mp_str(const void *mp, size_t len, const char *path,
+    size_t *n);
+/* The string at path equals want (absent or not a string reads ""). */
+bool api_mp_str_is(const void *mp, size_t len, const char *path,
+    const char *want);
+/* Something (even null) is at path. */
+bool api_mp_has(const void *mp, size_t len, const char *path);
+/* api_selector_match on the decoded object, without decoding it. */
+bool api_selector_match_mp(const struct api_selector *s, const void *mp,
+    size_t len);
+/* mp with its metadata.resourceVersion (a string) set to rev in place:
+ * the bytes api_mp_encode writes for the decoded object after that
+ * version is set. KB_EINVAL when mp has no such version. */
+int api_mp_set_rv(const void *mp, size_t len, int64_t rev, char **out,
+    size_t *outlen);
 
 #endif
