@@ -15,13 +15,6 @@
 
 #include "scheduler.h"
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void now_rfc3339(char *buf, size_t len)
 {
 	time_t t = time(NULL);
@@ -62,12 +55,7 @@ static void bind_failed(struct sched *s, const struct kb_sched_pod *pod,
 {
 	kb_warn(s->ctx, "binding failed", "pod=%s node=%s err=%s why=\"%s\"",
 	    key, node, kb_strerror(rc), why ? why : "");
-	pthread_mutex_lock(&s->mu);
-	s->bind_failures++;
-	sp_cache_pod_del(&s->cache, pod->ns, pod->name, node, true);
-	sp_queue_bind_failed(&s->queue, key, mono_ms());
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	sp_post_bind_failed(s, pod, node, key);
 }
 
 struct bind_job {

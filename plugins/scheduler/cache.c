@@ -98,8 +98,12 @@ static bool replace_in_list(struct sp_cache *c, const struct kb_sched_node *old,
 void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj)
 {
 	struct kb_sched_node *nn = kb_sched_node_new(obj);
-	if (nn == NULL)
-		return;
+	if (nn)
+		sp_cache_node_put(c, nn);
+}
+
+void sp_cache_node_put(struct sp_cache *c, struct kb_sched_node *nn)
+{
 	struct sp_node *n = kb_strmap_get(&c->nodes, nn->name);
 	if (n == NULL) {
 		n = calloc(1, sizeof(*n));

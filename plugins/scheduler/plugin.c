@@ -1,9 +1,9 @@
 /* plugins/scheduler/plugin.c — the scheduler plugin: config and policies
- * (config.c), informers on nodes and pods feeding the cache and the queue,
- * and the scheduling thread: pop a pod, run a cycle on the snapshot under
- * the lock, assume it on the chosen node, then bind (bind.c) — or report
- * it unschedulable and park it until a cluster event. */
-#include <sched.h>
+ * (config.c), informers on nodes and pods feeding the cache and the queue
+ * through an inbox, and the scheduling thread ("sched:run"): apply what
+ * the inbox holds, pop a pod, run a cycle on the snapshot, assume it on
+ * the chosen node, then bind (bind.c) — or report it unschedulable and
+ * park it until a cluster event. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,31 +18,156 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- informer handlers (the informers' threads) ------------------------------------ */
+/* --- the inbox: informers' and replies' changes ------------------------------------ */
 
-/* The scheduling thread holds the lock through a whole cycle and takes it
- * again at once: a mutex is not fair, so informer threads say they wait
- * and the scheduling thread lets them in between cycles (else pod events
- * lag behind and the queue starves). */
-static void informer_lock(struct sched *s)
+enum { SP_EV_NODE_SET, SP_EV_NODE_DEL, SP_EV_POD_SET, SP_EV_POD_DEL,
+	SP_EV_BIND_FAILED };
+
+/* An event with key (keylen bytes) and aux (or NULL) copied. */
+static struct sp_event *ev_new(int kind, const char *key, size_t keylen,
+    const char *aux)
 {
-	atomic_fetch_add(&s->informers_waiting, 1);
-	pthread_mutex_lock(&s->mu);
-	atomic_fetch_sub(&s->informers_waiting, 1);
+	size_t al = aux ? strlen(aux) + 1 : 0;
+	struct sp_event *e = malloc(sizeof(*e) + keylen + 1 + al);
+	if (e == NULL)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	memcpy(e->key, key, keylen);
+	e->key[keylen] = '\0';
+	if (aux)
+		e->aux = memcpy(e->key + keylen + 1, aux, al);
+	return e;
 }
 
-/* Scheduling thread, holding the lock: step aside while informers wait
- * (a bounded while: 2 ms). */
-static void let_informers_in(struct sched *s)
+static void ev_free(struct sp_event *e)
 {
-	if (atomic_load(&s->informers_waiting) == 0)
+	kb_sched_node_free(e->node);
+	kb_sched_pod_unref(e->pod);
+	free(e);
+}
+
+/* Append e (NULL: out of memory, the change is lost) to the inbox; wake
+ * the scheduling thread only when it sleeps. */
+static void post(struct sched *s, struct sp_event *e)
+{
+	if (e == NULL) {
+		kb_warn(s->ctx, "out of memory: a cluster change is lost", "%s",
+		    "");
 		return;
-	pthread_mutex_unlock(&s->mu);
-	int64_t until = mono_ms() + 2;
-	while (atomic_load(&s->informers_waiting) > 0 && mono_ms() < until)
-		sched_yield();
+	}
 	pthread_mutex_lock(&s->mu);
+	*s->in_tail = e;
+	s->in_tail = &e->next;
+	if (s->sleeping)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
+
+void sp_post_bind_failed(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node, const char *key)
+{
+	pthread_mutex_lock(&s->mu);
+	s->bind_failures++;
+	pthread_mutex_unlock(&s->mu);
+	struct sp_event *e =
+	    ev_new(SP_EV_BIND_FAILED, key, strlen(key), node);
+	if (e)
+		e->pod = kb_sched_pod_ref(pod);
+	post(s, e);
+}
+
+/* Caller holds s->mu: the inbox's events, in order; the inbox empty. */
+static struct sp_event *take_inbox(struct sched *s)
+{
+	struct sp_event *l = s->in_head;
+	s->in_head = NULL;
+	s->in_tail = &s->in_head;
+	return l;
+}
+
+/* Scheduling thread: apply the events of l to the cache and the queue,
+ * then free them. */
+static void apply_events(struct sched *s, struct sp_event *l)
+{
+	int64_t now = mono_ms();
+	while (l) {
+		struct sp_event *e = l;
+		l = e->next;
+		const struct kb_sched_pod *pod = e->pod;
+		switch (e->kind) {
+		case SP_EV_NODE_SET:
+			sp_cache_node_put(&s->cache, e->node);
+			e->node = NULL;
+			if (e->move)
+				sp_queue_move_all(&s->queue, now);
+			break;
+		case SP_EV_NODE_DEL:
+			sp_cache_node_del(&s->cache, e->key);
+			break;
+		case SP_EV_POD_SET:
+			/* Where a pod belongs: the cache (assigned, running),
+			 * the queue (unassigned, one of our profiles, not
+			 * being deleted), or nowhere. */
+			if (pod->node_name[0]) {
+				sp_queue_del(&s->queue, e->key);
+				if (e->terminal) {
+					sp_cache_pod_del(&s->cache, pod->ns,
+					    pod->name, NULL, false);
+					sp_queue_move_all(&s->queue, now);
+				} else {
+					sp_cache_pod_set(&s->cache, pod,
+					    pod->node_name, false);
+				}
+			} else {
+				struct sp_profile *prof = sp_profile_find(
+				    &s->conf, pod->scheduler_name);
+				if (prof && !pod->terminating)
+					sp_queue_set(&s->queue, e->key, pod,
+					    prof, e->changed, now);
+				else
+					sp_queue_del(&s->queue, e->key);
+			}
+			break;
+		case SP_EV_POD_DEL: {
+			const char *slash = strchr(e->key, '/');
+			if (slash == NULL)
+				break;
+			char ns[256];
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - e->key),
+			    e->key);
+			sp_queue_del(&s->queue, e->key);
+			sp_cache_pod_del(&s->cache, ns, slash + 1, NULL, false);
+			sp_queue_move_all(&s->queue, now);
+			break;
+		}
+		case SP_EV_BIND_FAILED:
+			sp_cache_pod_del(&s->cache, pod->ns, pod->name, e->aux,
+			    true);
+			sp_queue_bind_failed(&s->queue, e->key, now);
+			break;
+		}
+		ev_free(e);
+	}
+}
+
+/* Scheduling thread, holding s->mu: apply what the inbox holds (without
+ * the lock); false when it was empty. */
+static bool drain(struct sched *s)
+{
+	if (s->in_head == NULL)
+		return false;
+	struct sp_event *l = take_inbox(s);
+	pthread_mutex_unlock(&s->mu);
+	apply_events(s, l);
+	pthread_mutex_lock(&s->mu);
+	return true;
+}
+
+/* --- informer handlers (the informers' threads) ------------------------------------
+ * They parse the object into the scheduler's view here, on their own
+ * thread, and post it: neither they nor the scheduling thread wait for
+ * the other. */
 
 /* True when both objects hold the same value (or nothing) at path. */
 static bool same_at(const msgpack_object *a, const msgpack_object *b,
@@ -56,13 +181,17 @@ static bool same_at(const msgpack_object *a, const msgpack_object *b,
 
 static void node_set(struct sched *s, const msgpack_object *obj, bool move)
 {
-	informer_lock(s);
-	sp_cache_node_set(&s->cache, obj);
-	if (move) {
-		sp_queue_move_all(&s->queue, mono_ms());
-		pthread_cond_broadcast(&s->cv);
+	struct kb_sched_node *nn = kb_sched_node_new(obj);
+	if (nn == NULL)
+		return;
+	struct sp_event *e = ev_new(SP_EV_NODE_SET, "", 0, NULL);
+	if (e) {
+		e->node = nn;
+		e->move = move;
+	} else {
+		kb_sched_node_free(nn);
 	}
-	pthread_mutex_unlock(&s->mu);
+	post(s, e);
 }
 
 static void node_add(void *arg, const msgpack_object *obj)
@@ -84,14 +213,11 @@ static void node_update(void *arg, const msgpack_object *old,
 
 static void node_del(void *arg, const msgpack_object *obj)
 {
-	struct sched *s = arg;
-	char *name = kb_mp_strdup(obj, "metadata.name");
-	if (name == NULL)
+	const char *name;
+	size_t len;
+	if (!kb_mp_str(obj, "metadata.name", &name, &len))
 		return;
-	informer_lock(s);
-	sp_cache_node_del(&s->cache, name);
-	pthread_mutex_unlock(&s->mu);
-	free(name);
+	post(arg, ev_new(SP_EV_NODE_DEL, name, len, NULL));
 }
 
 static bool terminal(const msgpack_object *obj)
@@ -100,38 +226,23 @@ static bool terminal(const msgpack_object *obj)
 	    kb_mp_streq(obj, "status.phase", "Failed");
 }
 
-/* Where a pod belongs: the cache (assigned, running), the queue
- * (unassigned, one of our profiles, not being deleted), or nowhere. */
 static void pod_set(struct sched *s, const msgpack_object *obj, bool changed)
 {
 	struct kb_sched_pod *pod = kb_sched_pod_new(obj);
 	if (pod == NULL)
 		return;
 	char key[512];
-	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
-	bool deleting = kb_mp_get(obj, "metadata.deletionTimestamp") != NULL;
-	informer_lock(s);
-	if (pod->node_name[0]) {
-		sp_queue_del(&s->queue, key);
-		if (terminal(obj)) {
-			sp_cache_pod_del(&s->cache, pod->ns, pod->name, NULL,
-			    false);
-			sp_queue_move_all(&s->queue, mono_ms());
-		} else {
-			sp_cache_pod_set(&s->cache, pod, pod->node_name, false);
-		}
+	int n = snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
+	struct sp_event *e = ev_new(SP_EV_POD_SET, key,
+	    n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL);
+	if (e) {
+		e->pod = pod;
+		e->changed = changed;
+		e->terminal = pod->node_name[0] && terminal(obj);
 	} else {
-		struct sp_profile *prof =
-		    sp_profile_find(&s->conf, pod->scheduler_name);
-		if (prof && !deleting)
-			sp_queue_set(&s->queue, key, pod, prof, changed,
-			    mono_ms());
-		else
-			sp_queue_del(&s->queue, key);
+		kb_sched_pod_unref(pod);
 	}
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	kb_sched_pod_unref(pod);
+	post(s, e);
 }
 
 static void pod_add(void *arg, const msgpack_object *obj)
@@ -152,21 +263,16 @@ static void pod_update(void *arg, const msgpack_object *old,
 
 static void pod_del(void *arg, const msgpack_object *obj)
 {
-	struct sched *s = arg;
+	const char *ns, *name;
+	size_t nl, ml;
 	char key[512];
-	char *ns = kb_mp_strdup(obj, "metadata.namespace");
-	char *name = kb_mp_strdup(obj, "metadata.name");
-	if (ns && name) {
-		snprintf(key, sizeof(key), "%s/%s", ns, name);
-		informer_lock(s);
-		sp_queue_del(&s->queue, key);
-		sp_cache_pod_del(&s->cache, ns, name, NULL, false);
-		sp_queue_move_all(&s->queue, mono_ms());
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-	}
-	free(ns);
-	free(name);
+	if (!kb_mp_str(obj, "metadata.namespace", &ns, &nl) ||
+	    !kb_mp_str(obj, "metadata.name", &name, &ml))
+		return;
+	int n = snprintf(key, sizeof(key), "%.*s/%.*s", (int)nl, ns, (int)ml,
+	    name);
+	post(arg, ev_new(SP_EV_POD_DEL, key,
+	    n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL));
 }
 
 /* --- the scheduling thread -------------------------------------------------------------- */
@@ -175,31 +281,30 @@ static void schedule_one(struct sched *s, struct sp_qpod *qp)
 {
 	struct kb_sched_snapshot snap;
 	struct sp_outcome out;
-	/* Our own reference: an update may replace qp->pod meanwhile. */
+	/* Our own reference: the pod outlives qp when the queue forgets it. */
 	const struct kb_sched_pod *pod = kb_sched_pod_ref(qp->pod);
 	struct sp_profile *prof = qp->prof;
-	char *key = strdup(qp->key);
+	char key[512];
+	snprintf(key, sizeof(key), "%s", qp->key);
 
 	sp_cache_snapshot(&s->cache, &snap);
 	int rc = sp_cycle_run(prof, &snap, pod, &s->rng, &out);
 	int64_t now = mono_ms();
-	if (rc == KB_SCHED_SUCCESS && key &&
+	if (rc == KB_SCHED_SUCCESS &&
 	    sp_cache_pod_set(&s->cache, pod, out.node, true) == 0) {
 		s->scheduled++;
 		sp_queue_binding(&s->queue, qp);
 		struct kb_sched_cycle *cy = out.cy;
 		out.cy = NULL;
-		pthread_mutex_unlock(&s->mu);
 		kb_debug(s->ctx, "scheduled", "pod=%s node=%s", key, out.node);
 		sp_bind(s, prof, cy, pod, out.node, key);
-		pthread_mutex_lock(&s->mu);
 	} else {
 		bool error = rc != KB_SCHED_UNSCHEDULABLE;
 		bool report = false;
 		if (error) {
 			s->errors++;
 			kb_warn(s->ctx, "scheduling failed",
-			    "pod=%s why=\"%s\"", key ? key : "?",
+			    "pod=%s why=\"%s\"", key,
 			    out.message ? out.message : "out of memory");
 		} else {
 			s->unschedulable++;
@@ -213,51 +318,25 @@ static void schedule_one(struct sched *s, struct sp_qpod *qp)
 		}
 		sp_queue_failed(&s->queue, qp, error, now);
 		if (report) {
-			pthread_mutex_unlock(&s->mu);
 			kb_info(s->ctx, "pod is unschedulable",
 			    "pod=%s why=\"%s\"", key, out.message);
 			sp_report_unschedulable(s, pod, out.message);
-			pthread_mutex_lock(&s->mu);
 		}
 	}
 	sp_outcome_clear(&out);
 	kb_sched_pod_unref(pod);
-	free(key);
 }
 
-static void *run(void *arg)
+/* Caller holds s->mu: sleep until woken or until wake_ms (mono ms; -1:
+ * no limit). */
+static void sleep_until(struct sched *s, int64_t wake_ms)
 {
-	struct sched *s = arg;
-	/* Schedule on a complete picture: kube-scheduler waits for its caches. */
-	while (!kb_informer_wait_synced(s->nodes, 200) ||
-	    !kb_informer_wait_synced(s->pods, 200)) {
-		pthread_mutex_lock(&s->mu);
-		bool stop = s->stop;
-		pthread_mutex_unlock(&s->mu);
-		if (stop)
-			return NULL;
-	}
-	kb_info(s->ctx, "caches synced", "nodes=%zu pods=%zu",
-	    kb_informer_len(s->nodes), kb_informer_len(s->pods));
-	pthread_mutex_lock(&s->mu);
-	while (!s->stop) {
-		int64_t wake;
-		if (!s->leading) {
-			pthread_cond_wait(&s->cv, &s->mu);
-			continue;
-		}
-		struct sp_qpod *qp = sp_queue_pop(&s->queue, mono_ms(), &wake);
-		if (qp) {
-			schedule_one(s, qp);
-			let_informers_in(s);
-			continue;
-		}
-		if (wake < 0) {
-			pthread_cond_wait(&s->cv, &s->mu);
-		} else {
-			int64_t ms = wake - mono_ms();
-			if (ms <= 0)
-				continue;
+	s->sleeping = true;
+	if (wake_ms < 0) {
+		pthread_cond_wait(&s->cv, &s->mu);
+	} else {
+		int64_t ms = wake_ms - mono_ms();
+		if (ms > 0) {
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += ms / 1000;
@@ -268,6 +347,43 @@ static void *run(void *arg)
 			}
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 		}
+	}
+	s->sleeping = false;
+}
+
+static void *run(void *arg)
+{
+	struct sched *s = arg;
+	pthread_setname_np(pthread_self(), "sched:run");
+	/* Schedule on a complete picture: kube-scheduler waits for its caches. */
+	while (!kb_informer_wait_synced(s->nodes, 200) ||
+	    !kb_informer_wait_synced(s->pods, 200)) {
+		pthread_mutex_lock(&s->mu);
+		bool stop = s->stop;
+		drain(s);
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			return NULL;
+	}
+	kb_info(s->ctx, "caches synced", "nodes=%zu pods=%zu",
+	    kb_informer_len(s->nodes), kb_informer_len(s->pods));
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		/* Every change that came during the last cycle first. */
+		if (drain(s))
+			continue;
+		if (!s->leading) {
+			sleep_until(s, -1);
+			continue;
+		}
+		pthread_mutex_unlock(&s->mu);
+		int64_t wake;
+		struct sp_qpod *qp = sp_queue_pop(&s->queue, mono_ms(), &wake);
+		if (qp)
+			schedule_one(s, qp);
+		pthread_mutex_lock(&s->mu);
+		if (qp == NULL && s->in_head == NULL && !s->stop)
+			sleep_until(s, wake);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -345,6 +461,7 @@ static int sched_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	pthread_cond_init(&s->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&s->idle, NULL);
+	s->in_tail = &s->in_head;
 	sp_cache_init(&s->cache);
 	sp_queue_init(&s->queue, &s->conf);
 	s->rng = (uint64_t)time(NULL) * 2654435761ULL + (uint64_t)(uintptr_t)s;
@@ -428,6 +545,11 @@ static void sched_stop(kb_ctx *ctx, void *state)
 static void sched_fini(void *state)
 {
 	struct sched *s = state;
+	/* Changes posted after the scheduling thread ended. */
+	for (struct sp_event *e = take_inbox(s), *next; e; e = next) {
+		next = e->next;
+		ev_free(e);
+	}
 	sp_queue_free(&s->queue);
 	sp_cache_free(&s->cache);
 	sp_config_free(s->ctx, &s->conf);

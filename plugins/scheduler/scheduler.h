@@ -166,6 +166,8 @@ void sp_cache_init(struct sp_cache *c);
 void sp_cache_free(struct sp_cache *c);
 /* Informer events (caller holds the scheduler's lock). */
 void sp_cache_node_set(struct sp_cache *c, const msgpack_object *obj);
+/* The same with a node built by kb_sched_node_new (taken). */
+void sp_cache_node_put(struct sp_cache *c, struct kb_sched_node *nn);
 void sp_cache_node_del(struct sp_cache *c, const char *name);
 /* Account `pod` on `node` (replacing any earlier version); assumed marks
  * a pod the scheduler placed that the API has not confirmed yet. */
@@ -284,25 +286,49 @@ bool sp_default_less(const struct sp_qpod *a, const struct sp_qpod *b);
 
 /* --- the plugin ------------------------------------------------------------------- */
 
+/* A change for the cache and the queue, from an informer's thread or a
+ * binding's reply, waiting in the inbox for the scheduling thread. */
+struct sp_event {
+	struct sp_event *next;
+	int kind;                       /* SP_EV_* (plugin.c) */
+	bool move;                      /* node set: pods back to the queue */
+	bool changed;                   /* pod set: spec, labels, annotations */
+	bool terminal;                  /* pod set: Succeeded or Failed */
+	struct kb_sched_node *node;     /* node set (taken) */
+	const struct kb_sched_pod *pod; /* pod set, bind failed (a reference) */
+	const char *aux;                /* bind failed: the node */
+	char key[];                     /* ns/name, or the node's name */
+};
+
 struct sched {
 	kb_ctx *ctx;
 	struct sp_config conf;
-	pthread_mutex_t mu; /* cache and queue */
-	pthread_cond_t cv;  /* the scheduling thread waits here */
+	/* The cache and the queue are the scheduling thread's alone (before
+	 * it starts and after it ends, whoever starts and stops it). Others
+	 * post their changes to the inbox, which it drains between cycles. */
 	struct sp_cache cache;
 	struct sp_queue queue;
+	pthread_mutex_t mu; /* the inbox and the fields below it */
+	pthread_cond_t cv;  /* the scheduling thread waits here */
+	struct sp_event *in_head, **in_tail;
+	bool sleeping; /* the scheduling thread waits on cv */
+	bool leading;  /* holds the Lease (or needs none) */
+	bool running, stop;
+	int pending;          /* async requests not yet answered */
+	pthread_cond_t idle;  /* pending reached 0 */
+	int64_t bind_failures;
 	struct kb_informer *nodes, *pods;
 	struct kb_leader *leader;
-	bool leading; /* holds the Lease (or needs none) */
 	pthread_t thread;
-	bool running, stop;
-	atomic_int informers_waiting; /* informer threads wanting mu */
-	int pending;                  /* async requests not yet answered */
-	pthread_cond_t idle;          /* pending reached 0 */
 	uint64_t rng;
-	/* counters */
-	int64_t scheduled, unschedulable, errors, bind_failures;
+	/* counters (the scheduling thread's) */
+	int64_t scheduled, unschedulable, errors;
 };
+
+/* plugin.c: a binding failed: forget the assumption, back off and retry
+ * (applied by the scheduling thread). */
+void sp_post_bind_failed(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node, const char *key);
 
 /* bind.c: the binding cycle and the reports to the API. */
 void sp_bind(struct sched *s, struct sp_profile *prof,

@@ -543,16 +543,107 @@ static const struct kb_sched_label *parse_labels(struct arena *a,
 	return l;
 }
 
-static kb_body *copy_obj(const msgpack_object *obj)
+/* A deep copy of a decoded object in one block, without packing it and
+ * decoding it again: what its arrays and maps take (nodes), then its
+ * strings, binaries and extensions (bytes). */
+struct mp_clone {
+	unsigned char *nodes, *bytes;
+};
+
+static void mp_clone_size(const msgpack_object *o, size_t *nodes,
+    size_t *bytes)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_object(&pk, *obj);
-	kb_body *b = kb_body_from_sbuf(&sb);
-	msgpack_sbuffer_destroy(&sb);
-	return b;
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		*bytes += o->via.str.size;
+		break;
+	case MSGPACK_OBJECT_BIN:
+		*bytes += o->via.bin.size;
+		break;
+	case MSGPACK_OBJECT_EXT:
+		*bytes += o->via.ext.size;
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		*nodes += o->via.array.size * sizeof(msgpack_object);
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			mp_clone_size(&o->via.array.ptr[i], nodes, bytes);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		*nodes += o->via.map.size * sizeof(msgpack_object_kv);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			mp_clone_size(&o->via.map.ptr[i].key, nodes, bytes);
+			mp_clone_size(&o->via.map.ptr[i].val, nodes, bytes);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static const char *mp_clone_bytes(struct mp_clone *c, const char *p,
+    uint32_t n)
+{
+	if (n == 0)
+		return p ? (const char *)c->bytes : NULL;
+	memcpy(c->bytes, p, n);
+	const char *r = (const char *)c->bytes;
+	c->bytes += n;
+	return r;
+}
+
+static void mp_clone_into(struct mp_clone *c, msgpack_object *d,
+    const msgpack_object *o)
+{
+	*d = *o;
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		d->via.str.ptr = mp_clone_bytes(c, o->via.str.ptr,
+		    o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_BIN:
+		d->via.bin.ptr = mp_clone_bytes(c, o->via.bin.ptr,
+		    o->via.bin.size);
+		break;
+	case MSGPACK_OBJECT_EXT:
+		d->via.ext.ptr = mp_clone_bytes(c, o->via.ext.ptr,
+		    o->via.ext.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY: {
+		msgpack_object *a = (msgpack_object *)(void *)c->nodes;
+		c->nodes += o->via.array.size * sizeof(*a);
+		d->via.array.ptr = o->via.array.size ? a : NULL;
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			mp_clone_into(c, &a[i], &o->via.array.ptr[i]);
+		break;
+	}
+	case MSGPACK_OBJECT_MAP: {
+		msgpack_object_kv *m = (msgpack_object_kv *)(void *)c->nodes;
+		c->nodes += o->via.map.size * sizeof(*m);
+		d->via.map.ptr = o->via.map.size ? m : NULL;
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			mp_clone_into(c, &m[i].key, &o->via.map.ptr[i].key);
+			mp_clone_into(c, &m[i].val, &o->via.map.ptr[i].val);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* A deep copy of obj in one malloc'd block (the root first), or NULL;
+ * free() frees it. */
+static msgpack_object *clone_obj(const msgpack_object *obj)
+{
+	size_t nodes = 0, bytes = 0;
+	mp_clone_size(obj, &nodes, &bytes);
+	msgpack_object *root = malloc(sizeof(*root) + nodes + bytes);
+	if (root == NULL)
+		return NULL;
+	struct mp_clone c = { (unsigned char *)(root + 1),
+		(unsigned char *)(root + 1) + nodes };
+	mp_clone_into(&c, root, obj);
+	return root;
 }
 
 static int effect_of(const msgpack_object *o)
@@ -646,9 +737,51 @@ static void parse_term(struct arena *a, const msgpack_object *o,
 }
 
 /* RFC 3339 "2026-01-02T03:04:05Z" (fractions and offsets ignored). */
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; d may run past
+ * the month's end, as timegm normalizes it). */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int dig2(const char *p)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return -1;
+	return (p[0] - '0') * 10 + (p[1] - '0');
+}
+
+/* "YYYY-MM-DDTHH:MM:SS…" with every field in strptime's range, as
+ * strptime + timegm read it (what follows the seconds is ignored);
+ * false for anything else (the caller asks strptime). */
+static bool rfc3339_fast(const char *s, size_t n, int64_t *ms)
+{
+	if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':')
+		return false;
+	int y1 = dig2(s), y2 = dig2(s + 2), mo = dig2(s + 5),
+	    d = dig2(s + 8), h = dig2(s + 11), mi = dig2(s + 14),
+	    sec = dig2(s + 17);
+	if (y1 < 19 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+	    h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 61)
+		return false;
+	int64_t days = days_from_civil(y1 * 100 + y2, mo, d);
+	*ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000;
+	return true;
+}
+
 static int64_t parse_time_ms(const msgpack_object *o)
 {
 	char buf[64];
+	int64_t ms;
+	if (o && o->type == MSGPACK_OBJECT_STR &&
+	    rfc3339_fast(o->via.str.ptr, o->via.str.size, &ms))
+		return ms;
 	struct tm tm = { 0 };
 	if (o == NULL || o->type != MSGPACK_OBJECT_STR ||
 	    o->via.str.size >= sizeof(buf))
@@ -778,7 +911,7 @@ static void parse_spread(struct arena *a, struct kb_sched_pod *p,
 struct pod_priv {
 	struct kb_sched_pod pub; /* first: the public pointer is this */
 	atomic_int refs;
-	kb_body *body;
+	msgpack_object *copy; /* obj: a copy of the informer's */
 	struct arena ar;
 };
 
@@ -971,17 +1104,16 @@ struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
 		return NULL;
 	atomic_init(&pp->refs, 1);
 	pp->pub.size = sizeof(struct kb_sched_pod);
-	pp->body = copy_obj(obj);
-	pp->pub.obj = pp->body ? kb_body_obj(pp->body) : NULL;
+	pp->copy = clone_obj(obj);
+	pp->pub.obj = pp->copy;
 	if (pp->pub.obj == NULL) {
-		kb_body_unref(pp->body);
 		free(pp);
 		return NULL;
 	}
 	parse_pod(pp);
 	if (pp->ar.failed) {
 		arena_free(&pp->ar);
-		kb_body_unref(pp->body);
+		free(pp->copy);
 		free(pp);
 		return NULL;
 	}
@@ -1001,7 +1133,7 @@ void kb_sched_pod_unref(const struct kb_sched_pod *pod)
 	if (pp == NULL || atomic_fetch_sub(&pp->refs, 1) != 1)
 		return;
 	arena_free(&pp->ar);
-	kb_body_unref(pp->body);
+	free(pp->copy);
 	free(pp);
 }
 
@@ -1009,7 +1141,7 @@ void kb_sched_pod_unref(const struct kb_sched_pod *pod)
 
 struct node_priv {
 	struct kb_sched_node pub;
-	kb_body *body;
+	msgpack_object *copy; /* obj: a copy of the informer's */
 	struct arena ar;
 	const struct kb_sched_pod **pods;
 	size_t cap;
@@ -1235,10 +1367,9 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 	if (np == NULL)
 		return NULL;
 	np->pub.size = sizeof(struct kb_sched_node);
-	np->body = copy_obj(obj);
-	np->pub.obj = np->body ? kb_body_obj(np->body) : NULL;
+	np->copy = clone_obj(obj);
+	np->pub.obj = np->copy;
 	if (np->pub.obj == NULL) {
-		kb_body_unref(np->body);
 		node_release(np);
 		return NULL;
 	}
@@ -1246,7 +1377,7 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 	np->pub.generation = next_gen();
 	if (np->ar.failed) {
 		arena_free(&np->ar);
-		kb_body_unref(np->body);
+		free(np->copy);
 		node_release(np);
 		return NULL;
 	}
@@ -1264,7 +1395,7 @@ void kb_sched_node_free(struct kb_sched_node *node)
 		kb_sched_pod_unref(np->pods[i]);
 	free(np->pods);
 	arena_free(&np->ar);
-	kb_body_unref(np->body);
+	free(np->copy);
 	node_release(np);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -260,6 +261,66 @@ static void test_pod_parse(void **state)
 	kb_sched_node_free(n);
 	kb_sched_node_free(n2);
 	kb_sched_pod_unref(p);
+}
+
+/* The pod and node keep a copy of the object equal to it (a deep copy in
+ * one block since the copy stopped packing and decoding the object); the
+ * creation time read without strptime equals strptime + timegm's, on
+ * random and odd stamps (the fast path takes only strict digits, in
+ * strptime's ranges; anything else goes to strptime). */
+static void test_obj_copy_and_time(void **state)
+{
+	const char *json =
+	    "{\"metadata\": {\"name\": \"p\", \"namespace\": \"ns\","
+	    " \"labels\": {\"app\": \"web\", \"e\": \"\"}, \"annotations\": {},"
+	    " \"creationTimestamp\": \"2026-01-02T03:04:05Z\"},"
+	    " \"spec\": {\"priority\": -3, \"x\": [1, 2.5, true, null, [], {}, \"\"],"
+	    "  \"containers\": [{\"name\": \"a\", \"resources\": {\"requests\": {\"cpu\": \"250m\"}}}]}}";
+	kb_body *b = jbody(json);
+	struct kb_sched_pod *p = kb_sched_pod_new(kb_body_obj(b));
+	assert_non_null(p);
+	assert_true(msgpack_object_equal(*p->obj, *kb_body_obj(b)));
+	struct kb_sched_node *n = kb_sched_node_new(kb_body_obj(b));
+	assert_non_null(n);
+	assert_true(msgpack_object_equal(*n->obj, *kb_body_obj(b)));
+	kb_sched_node_free(n);
+	kb_body_unref(b);
+	kb_sched_pod_unref(p);
+
+	uint64_t r = 12345;
+	for (int i = 0; i < 200000; i++) {
+		char ts[64];
+		r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+		uint64_t x = r >> 11;
+		int y = 1890 + (int)(x % 300), mo = (int)(x >> 9) % 14,
+		    d = (int)(x >> 13) % 33, h = (int)(x >> 19) % 25,
+		    mi = (int)(x >> 24) % 61, se = (int)(x >> 30) % 63;
+		static const char *const tails[] = { "Z", ".123456Z",
+			"+02:00", "", "Zjunk" };
+		const char *tail = tails[(x >> 36) % 5];
+		if ((x >> 40) % 50 == 0)
+			snprintf(ts, sizeof(ts), "%d-%d-%dT%d:%d:%d%s", y, mo,
+			    d, h, mi, se, tail);
+		else if ((x >> 40) % 50 == 1)
+			snprintf(ts, sizeof(ts), "%04d-%02d-%02d %02d:%02d:%02d%s",
+			    y, mo, d, h, mi, se, tail);
+		else
+			snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d%s",
+			    y, mo, d, h, mi, se, tail);
+		struct tm tm = { 0 };
+		int64_t want = 0;
+		if (strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm))
+			want = (int64_t)timegm(&tm) * 1000;
+		char pj[256];
+		snprintf(pj, sizeof(pj),
+		    "{\"metadata\": {\"name\": \"p\", \"namespace\": \"ns\","
+		    " \"creationTimestamp\": \"%s\"}}", ts);
+		struct kb_sched_pod *q = pod(pj);
+		if (q->created_ms != want)
+			fail_msg("%s: %lld, strptime+timegm %lld", ts,
+			    (long long)q->created_ms, (long long)want);
+		kb_sched_pod_unref(q);
+	}
 }
 
 static int freed;
@@ -1263,6 +1324,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_quantities),
 		cmocka_unit_test(test_pod_parse),
+		cmocka_unit_test(test_obj_copy_and_time),
 		cmocka_unit_test(test_cycle_state),
 		cmocka_unit_test(test_nodename),
 		cmocka_unit_test(test_nodeunschedulable),

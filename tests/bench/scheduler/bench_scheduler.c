@@ -48,6 +48,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,6 +121,95 @@ static kb_body *pod_obj(int i)
 	    "namespace", "bench", "spec", "containers", "name", "c", "image",
 	    "registry.k8s.io/pause:3.9", "resources", "requests", "cpu", "100m",
 	    "memory", "500Mi");
+}
+
+/* --- CPU: the process's, and by thread name ------------------------------------------ */
+
+static double proc_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Seconds on a CPU by thread name (/proc/self/task/N/schedstat's first
+ * field): the scheduling thread "sched:run", the informers "inf:pods"
+ * (the scheduler's and the bench's) and "inf:nodes"; unnamed threads (API
+ * server, bus, store) under the process's name. Threads that ended
+ * between two snapshots are lost. */
+#define MAX_GROUPS 32
+struct cpu_groups {
+	int n;
+	char name[MAX_GROUPS][16];
+	double s[MAX_GROUPS];
+};
+
+static void cpu_by_thread(struct cpu_groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], name[16] = "";
+		unsigned long long ns = 0;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
+		    e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		int got = fscanf(f, "%llu", &ns);
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		if (got != 1 || (f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(name, sizeof(name), f) == NULL)
+			name[0] = '\0';
+		fclose(f);
+		name[strcspn(name, "\n")] = '\0';
+		int i = 0;
+		while (i < g->n && strcmp(g->name[i], name))
+			i++;
+		if (i == g->n) {
+			if (g->n == MAX_GROUPS)
+				continue;
+			snprintf(g->name[g->n++], sizeof(g->name[0]), "%s",
+			    name);
+		}
+		g->s[i] += (double)ns / 1e9;
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Each group's CPU between a and b, largest first, on one line. */
+static void print_cpu_groups(const struct cpu_groups *a,
+    const struct cpu_groups *b)
+{
+	double d[MAX_GROUPS];
+	int order[MAX_GROUPS];
+	for (int i = 0; i < b->n; i++) {
+		d[i] = b->s[i];
+		for (int j = 0; j < a->n; j++)
+			if (!strcmp(a->name[j], b->name[i]))
+				d[i] -= a->s[j];
+		order[i] = i;
+	}
+	for (int i = 1; i < b->n; i++)
+		for (int j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	fprintf(stderr, "e2e: pod phase cpu by thread:");
+	for (int i = 0; i < b->n; i++)
+		if (d[order[i]] >= 0.005)
+			fprintf(stderr, " %s=%.2fs", b->name[order[i]],
+			    d[order[i]]);
+	fprintf(stderr, "\n");
 }
 
 /* --- async calls with a window ---------------------------------------------------- */
@@ -493,6 +584,9 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 		fprintf(stderr, "e2e: warm-up pod bound after %.2f s\n",
 		    (bound_ns[opt.pods] - tw) / 1e9);
 
+	struct cpu_groups g0, g1;
+	cpu_by_thread(&g0);
+	double cpu0 = proc_cpu_s();
 	int64_t first = now_ns();
 	for (int i = 0; i < opt.pods; i++) {
 		kb_body *obj = pod_obj(i);
@@ -534,6 +628,8 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 		}
 		usleep(5000);
 	}
+	double cpu1 = proc_cpu_s();
+	cpu_by_thread(&g1);
 	kb_informer_free(inf);
 	int got = atomic_load(&nbound);
 	if (got < opt.pods) {
@@ -560,6 +656,10 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 	    lat[(opt.pods - 1) / 2] / 1e6,
 	    lat[(size_t)((opt.pods - 1) * 0.9)] / 1e6, *p99_ms,
 	    lat[opt.pods - 1] / 1e6);
+	fprintf(stderr,
+	    "e2e: pod phase process cpu %.3f s: %.1f us per pod\n",
+	    cpu1 - cpu0, (cpu1 - cpu0) * 1e6 / opt.pods);
+	print_cpu_groups(&g0, &g1);
 	free(lat);
 	return rc;
 }
