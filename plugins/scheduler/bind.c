@@ -23,30 +23,58 @@ static void now_rfc3339(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The `api` request for pods/NAME/binding. */
+/* The `api` request for pods/NAME/binding, packed directly (one per
+ * scheduled pod: reading kb_mp_body's format cost as much as packing). */
 static kb_body *binding_body(const struct kb_sched_pod *pod, const char *node)
 {
-	return kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, "
-			  "s:{s:s, s:s, s:s}}}",
-	    "group", "", "version", "v1", "resource", "pods", "namespace",
-	    pod->ns, "name", pod->name, "subresource", "binding", "object",
-	    "apiVersion", "v1", "kind", "Binding", "metadata", "name",
-	    pod->name, "namespace", pod->ns, "target", "apiVersion", "v1",
-	    "kind", "Node", "name", node);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	const char *const kv[] = { "group", "", "version", "v1", "resource",
+		"pods", "namespace", pod->ns, "name", pod->name, "subresource",
+		"binding" };
+	msgpack_pack_map(&pk, 7);
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		kb_mp_pack_cstr(&pk, kv[i]);
+	kb_mp_pack_cstr(&pk, "object");
+	msgpack_pack_map(&pk, 4);
+	kb_mp_pack_cstr(&pk, "apiVersion");
+	kb_mp_pack_cstr(&pk, "v1");
+	kb_mp_pack_cstr(&pk, "kind");
+	kb_mp_pack_cstr(&pk, "Binding");
+	kb_mp_pack_cstr(&pk, "metadata");
+	msgpack_pack_map(&pk, 2);
+	kb_mp_pack_cstr(&pk, "name");
+	kb_mp_pack_cstr(&pk, pod->name);
+	kb_mp_pack_cstr(&pk, "namespace");
+	kb_mp_pack_cstr(&pk, pod->ns);
+	kb_mp_pack_cstr(&pk, "target");
+	msgpack_pack_map(&pk, 3);
+	kb_mp_pack_cstr(&pk, "apiVersion");
+	kb_mp_pack_cstr(&pk, "v1");
+	kb_mp_pack_cstr(&pk, "kind");
+	kb_mp_pack_cstr(&pk, "Node");
+	kb_mp_pack_cstr(&pk, "name");
+	kb_mp_pack_cstr(&pk, node);
+	kb_body *b = sb.data ? kb_body_from_sbuf(&sb) : NULL;
+	msgpack_sbuffer_destroy(&sb);
+	return b;
 }
 
 static void pending_inc(struct sched *s)
 {
-	pthread_mutex_lock(&s->mu);
-	s->pending++;
-	pthread_mutex_unlock(&s->mu);
+	atomic_fetch_add(&s->pending, 1);
 }
 
-/* Caller holds s->mu. */
-static void pending_dec_locked(struct sched *s)
+/* The lock only for the last one: sched_stop waits under it. */
+static void pending_dec(struct sched *s)
 {
-	if (--s->pending == 0)
+	if (atomic_fetch_sub(&s->pending, 1) == 1) {
+		pthread_mutex_lock(&s->mu);
 		pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->mu);
+	}
 }
 
 /* A bind failed: forget the assumption, retry after a backoff. */
@@ -79,9 +107,7 @@ static void bind_done(void *arg, int rc, const kb_msg *rep)
 	}
 	kb_sched_pod_unref(j->pod);
 	free(j);
-	pthread_mutex_lock(&s->mu);
-	pending_dec_locked(s);
-	pthread_mutex_unlock(&s->mu);
+	pending_dec(s);
 }
 
 static bool needs_sync(const struct sp_profile *prof)
@@ -112,9 +138,7 @@ static void bind_async(struct sched *s, const struct kb_sched_pod *pod,
 		kb_body_unref(b);
 		kb_sched_pod_unref(j->pod);
 		free(j);
-		pthread_mutex_lock(&s->mu);
-		pending_dec_locked(s);
-		pthread_mutex_unlock(&s->mu);
+		pending_dec(s);
 		bind_failed(s, pod, node, key, rc, "cannot send the binding");
 	}
 }
@@ -207,9 +231,7 @@ static void report_done(void *arg, int rc, const kb_msg *rep)
 		kb_warn(s->ctx, "cannot report an unschedulable pod",
 		    "err=%s why=\"%s\"", kb_strerror(rc), why ? why : "");
 	}
-	pthread_mutex_lock(&s->mu);
-	pending_dec_locked(s);
-	pthread_mutex_unlock(&s->mu);
+	pending_dec(s);
 }
 
 static void api_send(struct sched *s, const char *op, kb_body *b)
@@ -219,9 +241,7 @@ static void api_send(struct sched *s, const char *op, kb_body *b)
 	pending_inc(s);
 	if (kb_request(s->ctx, "api", op, b, 0, report_done, s)) {
 		kb_body_unref(b);
-		pthread_mutex_lock(&s->mu);
-		pending_dec_locked(s);
-		pthread_mutex_unlock(&s->mu);
+		pending_dec(s);
 	}
 }
 

@@ -47,8 +47,14 @@ static void ev_free(struct sp_event *e)
 	free(e);
 }
 
-/* Append e (NULL: out of memory, the change is lost) to the inbox; wake
- * the scheduling thread only when it sleeps. */
+/* Events a sleeping scheduling thread may leave in the inbox when none
+ * is urgent. */
+#define SP_INBOX_LAZY 256
+
+/* Append e (NULL: out of memory, the change is lost) to the inbox. Wake
+ * the scheduling thread when it sleeps and e may give it work (a change
+ * it cannot act on — a heartbeat, a bound pod's update — waits for the
+ * next wake: every event is applied before the next cycle anyway). */
 static void post(struct sched *s, struct sp_event *e)
 {
 	if (e == NULL) {
@@ -59,7 +65,8 @@ static void post(struct sched *s, struct sp_event *e)
 	pthread_mutex_lock(&s->mu);
 	*s->in_tail = e;
 	s->in_tail = &e->next;
-	if (s->sleeping)
+	s->nin++;
+	if (s->sleeping && (e->urgent || s->nin >= SP_INBOX_LAZY))
 		pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -72,8 +79,10 @@ void sp_post_bind_failed(struct sched *s, const struct kb_sched_pod *pod,
 	pthread_mutex_unlock(&s->mu);
 	struct sp_event *e =
 	    ev_new(SP_EV_BIND_FAILED, key, strlen(key), node);
-	if (e)
+	if (e) {
 		e->pod = kb_sched_pod_ref(pod);
+		e->urgent = true;
+	}
 	post(s, e);
 }
 
@@ -83,6 +92,7 @@ static struct sp_event *take_inbox(struct sched *s)
 	struct sp_event *l = s->in_head;
 	s->in_head = NULL;
 	s->in_tail = &s->in_head;
+	s->nin = 0;
 	return l;
 }
 
@@ -187,7 +197,7 @@ static void node_set(struct sched *s, const msgpack_object *obj, bool move)
 	struct sp_event *e = ev_new(SP_EV_NODE_SET, "", 0, NULL);
 	if (e) {
 		e->node = nn;
-		e->move = move;
+		e->move = e->urgent = move;
 	} else {
 		kb_sched_node_free(nn);
 	}
@@ -217,7 +227,10 @@ static void node_del(void *arg, const msgpack_object *obj)
 	size_t len;
 	if (!kb_mp_str(obj, "metadata.name", &name, &len))
 		return;
-	post(arg, ev_new(SP_EV_NODE_DEL, name, len, NULL));
+	struct sp_event *e = ev_new(SP_EV_NODE_DEL, name, len, NULL);
+	if (e)
+		e->urgent = true;
+	post(arg, e);
 }
 
 static bool terminal(const msgpack_object *obj)
@@ -239,6 +252,9 @@ static void pod_set(struct sched *s, const msgpack_object *obj, bool changed)
 		e->pod = pod;
 		e->changed = changed;
 		e->terminal = pod->node_name[0] && terminal(obj);
+		/* A running pod's update takes no pod out of the cache
+		 * nor puts one in the queue. */
+		e->urgent = !pod->node_name[0] || e->terminal;
 	} else {
 		kb_sched_pod_unref(pod);
 	}
@@ -271,8 +287,11 @@ static void pod_del(void *arg, const msgpack_object *obj)
 		return;
 	int n = snprintf(key, sizeof(key), "%.*s/%.*s", (int)nl, ns, (int)ml,
 	    name);
-	post(arg, ev_new(SP_EV_POD_DEL, key,
-	    n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL));
+	struct sp_event *e = ev_new(SP_EV_POD_DEL, key,
+	    n < (int)sizeof(key) ? (size_t)n : sizeof(key) - 1, NULL);
+	if (e)
+		e->urgent = true;
+	post(arg, e);
 }
 
 /* --- the scheduling thread -------------------------------------------------------------- */
@@ -532,7 +551,7 @@ static void sched_stop(kb_ctx *ctx, void *state)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (s->conf.bind_timeout_ms / 1000) + 1;
-	while (s->pending > 0)
+	while (atomic_load(&s->pending) > 0)
 		if (pthread_cond_timedwait(&s->idle, &s->mu, &ts))
 			break;
 	pthread_mutex_unlock(&s->mu);

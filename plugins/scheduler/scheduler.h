@@ -294,6 +294,7 @@ struct sp_event {
 	bool move;                      /* node set: pods back to the queue */
 	bool changed;                   /* pod set: spec, labels, annotations */
 	bool terminal;                  /* pod set: Succeeded or Failed */
+	bool urgent; /* may give the scheduling thread work: wake it */
 	struct kb_sched_node *node;     /* node set (taken) */
 	const struct kb_sched_pod *pod; /* pod set, bind failed (a reference) */
 	const char *aux;                /* bind failed: the node */
@@ -314,8 +315,9 @@ struct sched {
 	bool sleeping; /* the scheduling thread waits on cv */
 	bool leading;  /* holds the Lease (or needs none) */
 	bool running, stop;
-	int pending;          /* async requests not yet answered */
-	pthread_cond_t idle;  /* pending reached 0 */
+	size_t nin;    /* events in the inbox */
+	atomic_int pending;  /* async requests not yet answered */
+	pthread_cond_t idle; /* pending reached 0 (signalled under mu) */
 	int64_t bind_failures;
 	struct kb_informer *nodes, *pods;
 	struct kb_leader *leader;
