@@ -3,12 +3,16 @@
  * Plugins call these; they go through ctx->api so the same plugin runs on
  * any host (or fake host) that fills the table in.
  */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include <kubus/client.h>
+#include <kubus/strmap.h>
 
 const char *kb_instance(kb_ctx *ctx) { return ctx->api->instance(ctx); }
 const char *kb_host_name(kb_ctx *ctx) { return ctx->api->host_name(ctx); }
@@ -19,9 +23,114 @@ int kb_serve(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg)
 	return ctx->api->serve(ctx, service, fn, arg);
 }
 
+/* --- counters (kb_count_*, kubus/client.h) ---------------------------------------- */
+
+static atomic_bool count_on;
+static pthread_mutex_t count_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct kb_strmap counts; /* key -> uint64_t * */
+
+void kb_count_enable(bool on)
+{
+	atomic_store(&count_on, on);
+}
+
+bool kb_counting(void)
+{
+	return atomic_load_explicit(&count_on, memory_order_relaxed);
+}
+
+void kb_count_add(const char *key, uint64_t n)
+{
+	if (!atomic_load_explicit(&count_on, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&count_mu);
+	uint64_t *v = kb_strmap_get(&counts, key);
+	if (v == NULL && (v = calloc(1, sizeof(*v))) != NULL &&
+	    kb_strmap_put(&counts, key, v, NULL) != 0) {
+		free(v);
+		v = NULL;
+	}
+	if (v)
+		*v += n;
+	pthread_mutex_unlock(&count_mu);
+}
+
+struct dump {
+	char *buf;
+	size_t len, cap;
+	bool oom, reset;
+};
+
+static void dump_one(void *arg, const char *key, void *val)
+{
+	struct dump *d = arg;
+	uint64_t *v = val;
+	size_t need = strlen(key) + 24;
+	if (d->len + need >= d->cap) {
+		size_t cap = (d->cap + need) * 2;
+		char *b = realloc(d->buf, cap);
+		if (b == NULL) {
+			d->oom = true;
+			return;
+		}
+		d->buf = b;
+		d->cap = cap;
+	}
+	d->len += (size_t)snprintf(d->buf + d->len, d->cap - d->len,
+	    "%s\t%llu\n", key, (unsigned long long)*v);
+	if (d->reset)
+		*v = 0;
+}
+
+char *kb_count_dump(bool reset)
+{
+	struct dump d = { .buf = malloc(1), .cap = 1, .reset = reset };
+	if (d.buf == NULL)
+		return NULL;
+	d.buf[0] = '\0';
+	pthread_mutex_lock(&count_mu);
+	kb_strmap_each(&counts, dump_one, &d);
+	pthread_mutex_unlock(&count_mu);
+	if (d.oom) {
+		free(d.buf);
+		return NULL;
+	}
+	return d.buf;
+}
+
+/* "call <instance> <op> <resource>[/<sub>]": the body decoded apart (the
+ * body's own decoded copy is left for the receiver to make, as without
+ * counting). */
+static void count_call(kb_ctx *ctx, const char *op, kb_body *body)
+{
+	size_t len = 0;
+	const void *data = kb_body_data(body, &len);
+	msgpack_zone zone;
+	msgpack_object o;
+	size_t off = 0;
+	const char *r = "?", *sub = NULL;
+	size_t rlen = 1, sublen = 0;
+	msgpack_zone_init(&zone, 1024);
+	if (data && msgpack_unpack(data, len, &off, &zone, &o) ==
+		MSGPACK_UNPACK_SUCCESS) {
+		kb_mp_str(&o, "resource", &r, &rlen);
+		kb_mp_str(&o, "subresource", &sub, &sublen);
+	}
+	char key[300];
+	snprintf(key, sizeof(key), "call %s %s %.*s%s%.*s", kb_instance(ctx),
+	    op, (int)rlen, r, sub ? "/" : "", (int)sublen, sub ? sub : "");
+	msgpack_zone_destroy(&zone);
+	kb_count_add(key, 1);
+	key[0] = 'C'; /* "Call …": the bytes */
+	kb_count_add(key, len);
+}
+
 int kb_request(kb_ctx *ctx, const char *service, const char *op,
     kb_body *body, int timeout_ms, kb_reply_fn fn, void *arg)
 {
+	if (atomic_load_explicit(&count_on, memory_order_relaxed) &&
+	    !strcmp(service, "api") && op)
+		count_call(ctx, op, body);
 	return ctx->api->request(ctx, service, op, body, timeout_ms, fn, arg);
 }
 

@@ -384,6 +384,22 @@ static bool type_is(const struct raw_event *ev, const char *t)
 	return ev->type && ev->typelen == n && !memcmp(ev->type, t, n);
 }
 
+/* kb_count_add: "event <instance> <resource> <type>", "Event …" bytes. */
+static void count_event(struct kb_informer *inf, const char *type,
+    size_t typelen, kb_body *body)
+{
+	if (!kb_counting())
+		return;
+	char key[300];
+	size_t len = 0;
+	kb_body_data(body, &len);
+	snprintf(key, sizeof(key), "event %s %s %.*s", kb_instance(inf->ctx),
+	    res(inf), (int)typelen, type);
+	kb_count_add(key, 1);
+	key[0] = 'E';
+	kb_count_add(key, len);
+}
+
 /* ADDED, MODIFIED and DELETED from the event's bytes; *handled false when
  * the event is of another kind (or not readable so): the caller decodes
  * it. */
@@ -398,6 +414,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 		type_is(&ev, "DELETED")))
 		return GO_ON;
 	*handled = true;
+	count_event(inf, (const char *)ev.type, ev.typelen, body);
 	kb_body *b = kb_body_new(ev.obj, ev.objlen);
 	if (b == NULL)
 		return RELIST; /* lost an event: only a relist repairs it */
@@ -428,6 +445,8 @@ static enum outcome apply(struct kb_informer *inf, kb_body *body, bool *ended)
 	const msgpack_object *type = kb_mp_key(ev, "type");
 	const msgpack_object *obj = kb_mp_key(ev, "object");
 	char key[512];
+	if (type && type->type == MSGPACK_OBJECT_STR)
+		count_event(inf, type->via.str.ptr, type->via.str.size, body);
 	if (kb_mp_is(type, "ERROR")) {
 		int64_t code = 0;
 		const char *msg = "";

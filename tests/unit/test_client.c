@@ -1074,6 +1074,70 @@ static void test_informer_resync(void **state)
 	assert_true(r1 <= dt / 150 + 1 && r2 <= dt / 150 + 1);
 }
 
+/* kb_count_*: calls to the `api` service by instance, verb and resource,
+ * watch events by instance, resource and type; nothing while off. */
+static unsigned long long count_of(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *l = text; l && *l;) {
+		if (!strncmp(l, key, kl) && l[kl] == '\t')
+			return strtoull(l + kl + 1, NULL, 10);
+		l = strchr(l, '\n');
+		l = l ? l + 1 : NULL;
+	}
+	return 0;
+}
+
+static void test_counting(void **state)
+{
+	(void)state;
+	make_ns("count");
+	kb_ctx *c =
+	    kbt_client(host, "ctrl-count", "plugin:ctrl-count", groups, 1);
+	struct evlog *l = log_new();
+	struct kb_informer_opts o = { .ns = "count" };
+	struct kb_informer *inf =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, &log_handlers, l);
+	assert_int_equal(kb_informer_start(inf), 0);
+	assert_true(kb_informer_wait_synced(inf, 5000));
+
+	free(kb_count_dump(true));
+	assert_false(kb_counting());
+	create_cm("count", "off", "a", "0");
+	assert_true(log_wait(l, 0, 'a', "count/off", 5000) >= 0);
+	char *text = kb_count_dump(true);
+	assert_non_null(text);
+	assert_string_equal(text, "");
+	free(text);
+
+	kb_count_enable(true);
+	assert_true(kb_counting());
+	size_t mark = log_len(l);
+	create_cm("count", "on", "a", "0");
+	patch_cm(c, "count", "on", NULL, "1");
+	assert_int_equal(
+	    kb_api_get(c, &KB_GVR_PODS, "count", "nope", NULL), KB_ENOTFOUND);
+	assert_true(log_wait(l, mark, 'u', "count/on", 5000) >= 0);
+	kb_count_enable(false);
+	text = kb_count_dump(true);
+	assert_non_null(text);
+	assert_int_equal(count_of(text, "call tester create configmaps"), 1);
+	assert_int_equal(count_of(text, "call ctrl-count patch configmaps"), 1);
+	assert_int_equal(count_of(text, "call ctrl-count get pods"), 1);
+	assert_true(count_of(text, "Call ctrl-count get pods") > 0);
+	assert_int_equal(
+	    count_of(text, "event ctrl-count configmaps ADDED"), 1);
+	assert_int_equal(
+	    count_of(text, "event ctrl-count configmaps MODIFIED"), 1);
+	assert_true(count_of(text, "Event ctrl-count configmaps ADDED") > 0);
+	free(text);
+	/* reset: the counters read zero */
+	text = kb_count_dump(false);
+	assert_int_equal(count_of(text, "call tester create configmaps"), 0);
+	free(text);
+	release(inf);
+}
+
 /* A list the server refuses (a bad selector): the informer keeps trying,
  * with backoff, never syncs, and frees cleanly. */
 static void test_informer_errors(void **state)
@@ -1673,6 +1737,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_informer_lost_watch, cleanup),
 		cmocka_unit_test_teardown(test_informer_resync, cleanup),
 		cmocka_unit_test_teardown(test_informer_errors, cleanup),
+		cmocka_unit_test_teardown(test_counting, cleanup),
 		cmocka_unit_test_teardown(test_leader_election, cleanup),
 		cmocka_unit_test_teardown(test_leader_race, cleanup),
 	};

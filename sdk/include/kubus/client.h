@@ -195,6 +195,21 @@ void kb_api_batch_wait(struct kb_api_batch *b);
 /* Waits for the calls still out, then frees. */
 void kb_api_batch_free(struct kb_api_batch *b);
 
+/* --- counting calls and watch events (benchmarks) ---------------------------------- */
+
+/* Off until kb_count_enable(true); then every request to the `api` bus
+ * service counts under "call <instance> <op> <resource>[/<subresource>]"
+ * (its body bytes under the same key capitalised, "Call …"), and every
+ * watch event an informer applies under "event <instance> <resource>
+ * <type>" (its bytes under "Event …"). Process-wide; for benchmarks, not for production use. */
+void kb_count_enable(bool on);
+bool kb_counting(void);
+/* Add n to counter `key` when counting is on. */
+void kb_count_add(const char *key, uint64_t n);
+/* Every counter as "key<TAB>value\n" lines (malloc'd, NULL when there is
+ * no memory); reset zeroes them after reading. */
+char *kb_count_dump(bool reset);
+
 #ifdef __cplusplus
 }
 #endif

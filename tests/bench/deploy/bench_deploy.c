@@ -19,7 +19,16 @@
  *            ReplicaSet of the Deployment is at 0 replicas.
  *
  *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
- *                [--rs-calls N] [--bus-workers N] [--smoke]
+ *                [--rs-calls N] [--bus-workers N] [--smoke] [--trace]
+ *                [--calls] [--kubelet-sync DURATION]
+ *                [--without PLUGIN,…]
+ *
+ * --calls: after each phase, the API calls (by component, verb, resource
+ * and subresource) and the watch events applied by informers (by
+ * component, resource, type), total and per pod, counted in the SDK.
+ * --without: leave some of ctrl-gc, ctrl-namespace, ctrl-endpoints,
+ * ctrl-endpointslice out of the host (an experiment: what their watches
+ * cost; the phases do not need them).
  *
  * --rs-calls: ctrl-replicaset's concurrent_calls (creates or deletes in
  * flight at once; 1 is one call after another).
@@ -148,8 +157,22 @@ static void print_cpu_groups(const char *phase, const struct cpu_groups *a,
 	fprintf(stderr, "\n");
 }
 
+/* --without: a comma-separated list of plugins left out of the host. */
+static bool left_out(const char *without, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = without; p && *p;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && !memcmp(p, name, n))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
 static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
-    const char *kl_sync)
+    const char *kl_sync, const char *without)
 {
 	size_t cap = 4096 + (size_t)nodes * 500, len = 0;
 	char *y = malloc(cap), bw[64] = "", ks[64] = "";
@@ -169,13 +192,17 @@ static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
 	    "    config: {listen: \"127.0.0.1:0\"%s}\n"
 	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
 	    "  - {name: ctrl-replicaset, use: ctrl-replicaset,"
-	    " config: {concurrent_calls: %d}}\n"
-	    "  - {name: ctrl-gc, use: ctrl-gc}\n"
-	    "  - {name: ctrl-namespace, use: ctrl-namespace}\n"
-	    "  - {name: ctrl-endpoints, use: ctrl-endpoints}\n"
-	    "  - {name: ctrl-endpointslice, use: ctrl-endpointslice}\n"
-	    "  - {name: scheduler, use: scheduler}\n",
+	    " config: {concurrent_calls: %d}}\n",
 	    sync ? "true" : "false", bw, rs_calls);
+	static const char *const optional[] = { "ctrl-gc", "ctrl-namespace",
+		"ctrl-endpoints", "ctrl-endpointslice" };
+	for (size_t i = 0; i < sizeof(optional) / sizeof(*optional); i++)
+		if (!left_out(without, optional[i]))
+			len += (size_t)snprintf(y + len, cap - len,
+			    "  - {name: %s, use: %s}\n", optional[i],
+			    optional[i]);
+	len += (size_t)snprintf(y + len, cap - len,
+	    "  - {name: scheduler, use: scheduler}\n");
 	for (int i = 0; i < nodes; i++)
 		len += (size_t)snprintf(y + len, cap - len,
 		    "  - name: kubelet-%d\n"
@@ -310,6 +337,93 @@ static void print_requests(const char *prefix, const char *phase)
 	free(out);
 }
 
+/* --calls: the SDK's counters (kb_count_*, kubus/client.h) of the phase,
+ * summed over instances of one plugin (kubelet-17 -> kubelet), per pod. */
+struct crow {
+	char key[200];
+	double n, bytes;
+};
+
+static int crow_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct crow *)a)->key,
+	    ((const struct crow *)b)->key);
+}
+
+static void print_counts(const char *phase, int replicas)
+{
+	char *text = kb_count_dump(true);
+	if (text == NULL)
+		return;
+	struct crow *rows = NULL;
+	size_t n = 0, cap = 0;
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+		/* "call <inst> <op> <res>\tN", "event <inst> <res> <type>\tN",
+		 * and the same capitalised for bytes */
+		char kind[8], inst[40], a[40], b[64];
+		unsigned long long v;
+		if (sscanf(l, "%7s %39s %39s %63[^\t]\t%llu", kind, inst, a, b,
+			&v) != 5)
+			continue;
+		size_t il = strlen(inst);
+		while (il > 0 && inst[il - 1] >= '0' && inst[il - 1] <= '9')
+			il--;
+		if (il > 0 && il < strlen(inst) && inst[il - 1] == '-')
+			inst[il - 1] = '\0';
+		bool bytes = kind[0] == 'C' || kind[0] == 'E';
+		char key[200];
+		snprintf(key, sizeof(key), "%-5s %-20s %-8s %s",
+		    kind[0] == 'c' || kind[0] == 'C' ? "call" : "event", inst,
+		    a, b);
+		size_t i = 0;
+		while (i < n && strcmp(rows[i].key, key))
+			i++;
+		if (i == n) {
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				struct crow *r = realloc(rows, c * sizeof(*r));
+				if (r == NULL)
+					break;
+				rows = r;
+				cap = c;
+			}
+			memset(&rows[n], 0, sizeof(rows[n]));
+			snprintf(rows[n].key, sizeof(rows[n].key), "%s", key);
+			n++;
+		}
+		if (bytes)
+			rows[i].bytes += (double)v;
+		else
+			rows[i].n += (double)v;
+	}
+	qsort(rows, n, sizeof(*rows), crow_cmp);
+	double calls = 0, events = 0, cb = 0, eb = 0;
+	fprintf(stderr,
+	    "%s calls and watch events per pod (%d pods):\n"
+	    "  %-5s %-20s %-8s %-26s %9s %8s %8s\n",
+	    phase, replicas, "what", "by", "verb/res", "resource/type", "total",
+	    "per pod", "B each");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(stderr, "  %-64s %9.0f %8.3f %8.0f\n", rows[i].key,
+		    rows[i].n, rows[i].n / replicas,
+		    rows[i].n > 0 ? rows[i].bytes / rows[i].n : 0);
+		if (rows[i].key[0] == 'c') {
+			calls += rows[i].n;
+			cb += rows[i].bytes;
+		} else {
+			events += rows[i].n;
+			eb += rows[i].bytes;
+		}
+	}
+	fprintf(stderr,
+	    "%s totals: %.0f calls (%.2f per pod, %.0f KB), %.0f watch events "
+	    "(%.2f per pod, %.0f KB)\n",
+	    phase, calls, calls / replicas, cb / 1024, events,
+	    events / replicas, eb / 1024);
+	free(rows);
+	free(text);
+}
+
 /* Wait for the phase's end; its duration in ms, or -1 on timeout. */
 static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
     const char *phase, int print_ms)
@@ -355,7 +469,8 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
 	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke] "
-	    "[--trace] [--kubelet-sync DURATION]\n");
+	    "[--trace] [--calls] [--kubelet-sync DURATION] "
+	    "[--without PLUGIN,…]\n");
 	exit(2);
 }
 
@@ -363,8 +478,9 @@ int main(int argc, char **argv)
 {
 	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
 	int bus_workers = 0; /* 0: the apiserver's default */
-	bool sync = true, trace = false;
+	bool sync = true, trace = false, calls = false;
 	const char *kl_sync = NULL; /* the kubelets' sync_period */
+	const char *without = NULL; /* plugins left out */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--nodes") && i + 1 < argc)
 			nodes = atoi(argv[++i]);
@@ -380,6 +496,10 @@ int main(int argc, char **argv)
 			sync = false;
 		else if (!strcmp(argv[i], "--trace"))
 			trace = true;
+		else if (!strcmp(argv[i], "--calls"))
+			calls = true;
+		else if (!strcmp(argv[i], "--without") && i + 1 < argc)
+			without = argv[++i];
 		else if (!strcmp(argv[i], "--kubelet-sync") && i + 1 < argc)
 			kl_sync = argv[++i];
 		else if (!strcmp(argv[i], "--smoke")) {
@@ -399,7 +519,8 @@ int main(int argc, char **argv)
 		    "(./build.sh installs kubernetes-client)\n");
 		return 1;
 	}
-	char *yaml = config(nodes, sync, rs_calls, bus_workers, kl_sync);
+	char *yaml = config(nodes, sync, rs_calls, bus_workers, kl_sync,
+	    without);
 	char err[1024];
 	int64_t t_host = now_ms();
 	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
@@ -465,6 +586,10 @@ int main(int argc, char **argv)
 		goto out;
 	snprintf(args, sizeof(args), "apply -f %s", f1);
 	struct cpu_groups g0, g1, g2;
+	if (calls) {
+		kb_count_enable(true);
+		free(kb_count_dump(true)); /* from zero at the phase's start */
+	}
 	cpu_by_thread(&g0);
 	double cpu0 = cpu_s();
 	int64_t t0 = now_ms();
@@ -482,12 +607,16 @@ int main(int argc, char **argv)
 	}
 	double create_rate =
 	    replicas * 1000.0 / (double)(create_ms ? create_ms : 1);
+	if (calls)
+		print_counts("create", replicas);
 	if (trace)
 		print_requests(prefix, "after create");
 	printf("create: %d pods available in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, create_ms / 1000.0, create_rate, cpu1 - cpu0);
 	fflush(stdout);
 	snprintf(args, sizeof(args), "apply -f %s", f2);
+	if (calls)
+		free(kb_count_dump(true));
 	t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
@@ -502,15 +631,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	double roll_rate = replicas * 1000.0 / (double)(roll_ms ? roll_ms : 1);
+	if (calls)
+		print_counts("rollout", replicas);
 	if (trace)
 		print_requests(prefix, "after rollout");
 	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
 	printf("reference: kube-scheduler's threshold %.0f pods/s; "
 	       "nodes=%d replicas=%d store sync=%s rs-calls=%d bus-workers=%d "
-	       "nproc=%ld\n",
+	       "nproc=%ld%s%s\n",
 	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false", rs_calls,
-	    bus_workers, sysconf(_SC_NPROCESSORS_ONLN));
+	    bus_workers, sysconf(_SC_NPROCESSORS_ONLN),
+	    without ? " without=" : "", without ? without : "");
 	printf("RESULT deploy create_pods_per_s=%.0f rollout_pods_per_s=%.0f "
 	       "ratio=%.2f\n",
 	    create_rate, roll_rate, create_rate / REF_PODS_PER_S);
