@@ -15,7 +15,9 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "podbind.h"
 #include "server.h"
+#include "store_raw.h"
 
 #define UPDATE_RETRIES 8
 
@@ -950,57 +952,30 @@ static void do_delete_collection(struct api_req *req, struct api_resp *resp)
 
 /* --- subresources with their own bodies ------------------------------------------------- */
 
-static void do_binding(struct api_req *req, struct api_resp *resp)
+/* The binding on a decoded pod: for the shapes api_pod_bind_mp leaves. */
+static void bind_json(struct api_req *req, struct api_resp *resp, const char *node)
 {
 	struct api_error e = { 0 };
-	const char *node = req->body ? api_get_str(req->body, "target.name") : NULL;
-	if (node == NULL || !*node) {
-		api_err_cause(&e, "FieldValueRequired", "target.name", "Required value");
-		api_err_invalid(&e, "Binding", req->name);
-		return fail(resp, &e);
-	}
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		struct api_kv old = { 0 };
 		if (get_obj(req, &old, &e) == NULL)
 			return fail(resp, &e);
-		const char *cur = api_get_str(old.obj, "spec.nodeName");
-		if (cur && *cur) {
-			api_err(&e, 409, "Conflict", "pod %s is already assigned to node \"%s\"", req->name, cur);
-			json_decref(old.obj);
-			return fail(resp, &e);
-		}
-		if (api_get(old.obj, "metadata.deletionTimestamp")) {
-			api_err(&e, 409, "Conflict", "pod %s is being deleted, cannot be assigned to a host", req->name);
-			json_decref(old.obj);
-			return fail(resp, &e);
-		}
-		/* The object read is ours alone: changed in place, not copied. */
-		json_t *obj = old.obj;
-		old.obj = NULL;
-		set_str(obj, "spec.nodeName", node);
 		char now[40];
 		api_now(now, sizeof(now));
-		json_t *cond = json_object();
-		json_object_set_new(cond, "type", json_string("PodScheduled"));
-		json_object_set_new(cond, "status", json_string("True"));
-		json_object_set_new(cond, "lastTransitionTime", json_string(now));
-		json_t *conds = api_get(obj, "status.conditions");
-		if (!json_is_array(conds)) {
-			conds = json_array();
-			api_set(obj, "status.conditions", conds);
+		const char *cur = NULL;
+		enum api_bind r = api_pod_bind_json(old.obj, node, now, &cur);
+		if (r == API_BIND_ASSIGNED)
+			api_err(&e, 409, "Conflict", "pod %s is already assigned to node \"%s\"", req->name, cur);
+		else if (r == API_BIND_DELETING)
+			api_err(&e, 409, "Conflict", "pod %s is being deleted, cannot be assigned to a host", req->name);
+		if (r != API_BIND_OK) {
+			json_decref(old.obj);
+			return fail(resp, &e);
 		}
-		for (size_t i = 0; i < json_array_size(conds);) {
-			if (!strcmp(api_get_str(json_array_get(conds, i), "type") ?: "", "PodScheduled"))
-				json_array_remove(conds, i);
-			else
-				i++;
-		}
-		json_array_append_new(conds, cond);
 		char *key = api_key(req->res, req->ns, req->name);
-		int rc = api_store_put(req->srv, key, obj, old.mod_rev, NULL, &e);
+		int rc = api_store_put(req->srv, key, old.obj, old.mod_rev, NULL, &e);
 		free(key);
 		json_decref(old.obj);
-		json_decref(obj);
 		if (rc == KB_ECONFLICT) {
 			api_err_clear(&e);
 			continue;
@@ -1011,6 +986,66 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 		resp->json = api_status_success(NULL, NULL);
 		return;
 	}
+	api_err(&e, 409, "Conflict", "conflict binding pod %s", req->name);
+	fail(resp, &e);
+}
+
+/* pods/NAME/binding: the stored bytes changed where the binding changes
+ * them (podbind.c), not decoded into JSON and encoded again. */
+static void do_binding(struct api_req *req, struct api_resp *resp)
+{
+	struct api_error e = { 0 };
+	const char *node = req->body ? api_get_str(req->body, "target.name") : NULL;
+	if (node == NULL || !*node) {
+		api_err_cause(&e, "FieldValueRequired", "target.name", "Required value");
+		api_err_invalid(&e, "Binding", req->name);
+		return fail(resp, &e);
+	}
+	char *key = api_key(req->res, req->ns, req->name);
+	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+		kb_msg *rep = NULL;
+		const char *data = NULL, *cur = NULL;
+		size_t len = 0, curlen = 0, outlen = 0;
+		int64_t mod_rev = 0;
+		char *out = NULL;
+		if (api_store_get_raw(req->srv, key, &rep, &data, &len, &mod_rev, &e)) {
+			free(key);
+			name_err(&e, req->res, req->name);
+			return fail(resp, &e);
+		}
+		char now[40];
+		api_now(now, sizeof(now));
+		enum api_bind r = api_pod_bind_mp(data, len, node, now, &out, &outlen, &cur, &curlen);
+		if (r == API_BIND_ASSIGNED)
+			api_err(&e, 409, "Conflict", "pod %s is already assigned to node \"%.*s\"",
+			    req->name, (int)strnlen(cur, curlen), cur);
+		else if (r == API_BIND_DELETING)
+			api_err(&e, 409, "Conflict", "pod %s is being deleted, cannot be assigned to a host", req->name);
+		else if (r == API_BIND_NOMEM)
+			api_err(&e, 500, "InternalError", "out of memory");
+		kb_msg_free(rep);
+		if (r == API_BIND_JSON) {
+			free(key);
+			return bind_json(req, resp, node);
+		}
+		if (r != API_BIND_OK) {
+			free(key);
+			return fail(resp, &e);
+		}
+		int rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, &e);
+		free(out);
+		if (rc == KB_ECONFLICT) {
+			api_err_clear(&e);
+			continue;
+		}
+		free(key);
+		if (rc)
+			return fail(resp, &e);
+		resp->code = 201;
+		resp->json = api_status_success(NULL, NULL);
+		return;
+	}
+	free(key);
 	api_err(&e, 409, "Conflict", "conflict binding pod %s", req->name);
 	fail(resp, &e);
 }

@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "server.h"
+#include "store_raw.h"
 
 static double secs_since(const struct timespec *t0)
 {
@@ -113,15 +114,15 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 	return api_store_put_mp(s, key, obj, if_mod_rev, rev, NULL, NULL, e);
 }
 
-int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
-    int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+/* Put the object that pack(pk, arg) writes (without resourceVersion). */
+typedef int (*pack_fn)(msgpack_packer *pk, const void *arg);
+
+static int put_packed(struct api_server *s, const char *key, pack_fn pack,
+    const void *arg, int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
     struct api_error *e)
 {
 	if (mp)
 		*mp = NULL;
-	json_t *md = json_object_get(obj, "metadata");
-	if (json_is_object(md))
-		json_object_del(md, "resourceVersion");
 	/* The object is encoded in place, behind a bin 32 header whose
 	 * length is filled in after: one buffer, no copy. */
 	msgpack_sbuffer sb = { .alloc = 4096 };
@@ -137,7 +138,7 @@ int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
 	static const char bin32[5] = { (char)0xc6 };
 	msgpack_sbuffer_write(&sb, bin32, sizeof bin32);
 	size_t at = sb.size;
-	if (api_mp_from_json(&pk, obj) != 0 || sb.size - at > UINT32_MAX) {
+	if (pack(&pk, arg) != 0 || sb.size - at > UINT32_MAX) {
 		msgpack_sbuffer_destroy(&sb);
 		api_err(e, 500, "InternalError", "cannot encode the object");
 		return KB_EINTERNAL;
@@ -158,11 +159,10 @@ int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
 	int64_t r = 0;
 	if (rc == 0 && kb_mp_int(kb_msg_body(rep), "rev", &r)) {
 		api_cache_wrote(s, key, r);
-		set_rv(obj, r);
 		if (rev)
 			*rev = r;
-		/* obj now is the stored object with resourceVersion r last in
-		 * its metadata: the stored bytes with it spliced in. */
+		/* The stored object with resourceVersion r last in its
+		 * metadata: the stored bytes with it spliced in. */
 		if (keep && api_mp_with_rv((const char *)kb_body_data(keep, NULL) + at,
 		    len, r, mp, mp_len) != 0)
 			*mp = NULL;
@@ -186,6 +186,74 @@ int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
 	}
 	kb_body_unref(keep);
 	kb_msg_free(rep);
+	return rc;
+}
+
+static int pack_json(msgpack_packer *pk, const void *obj)
+{
+	return api_mp_from_json(pk, obj);
+}
+
+int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+    struct api_error *e)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	if (json_is_object(md))
+		json_object_del(md, "resourceVersion");
+	int64_t r = 0;
+	int rc = put_packed(s, key, pack_json, obj, if_mod_rev, &r, mp, mp_len, e);
+	if (rc == 0) {
+		set_rv(obj, r);
+		if (rev)
+			*rev = r;
+	}
+	return rc;
+}
+
+struct bytes {
+	const void *data;
+	size_t len;
+};
+
+static int pack_bytes(msgpack_packer *pk, const void *arg)
+{
+	const struct bytes *b = arg;
+	return msgpack_sbuffer_write(pk->data, b->data, b->len);
+}
+
+int api_store_put_raw(struct api_server *s, const char *key, const void *data,
+    size_t len, int64_t if_mod_rev, int64_t *rev, struct api_error *e)
+{
+	struct bytes b = { data, len };
+	return put_packed(s, key, pack_bytes, &b, if_mod_rev, rev, NULL, NULL, e);
+}
+
+int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,
+    const char **data, size_t *len, int64_t *mod_rev, struct api_error *e)
+{
+	*rep = NULL;
+	int rc = call(s, "get", kb_mp_body("{s:s}", "key", key), rep, e);
+	if (rc)
+		return rc;
+	const msgpack_object *kv = kb_mp_key(kb_msg_body(*rep), "kv");
+	const msgpack_object *v = kb_mp_key(kv, "value");
+	if (kv == NULL || kv->type == MSGPACK_OBJECT_NIL) {
+		rc = KB_ENOTFOUND;
+		api_err(e, 404, "NotFound", "%s not found", key);
+	} else if (v == NULL || (v->type != MSGPACK_OBJECT_BIN && v->type != MSGPACK_OBJECT_STR) ||
+	    v->via.bin.size == 0) {
+		rc = KB_EINTERNAL;
+		api_err(e, 500, "InternalError", "stored object %s is corrupt", key);
+	} else {
+		*mod_rev = 0;
+		kb_mp_int(kv, "mod_rev", mod_rev);
+		*data = v->via.bin.ptr;
+		*len = v->via.bin.size;
+		return 0;
+	}
+	kb_msg_free(*rep);
+	*rep = NULL;
 	return rc;
 }
 
