@@ -125,10 +125,13 @@ static kb_body *pod_obj(int i)
 
 /* --- CPU: the process's, and by thread name ------------------------------------------ */
 
+static long nvcsw; /* voluntary context switches at the last call */
+
 static double proc_cpu_s(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
+	nvcsw = ru.ru_nvcsw;
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
@@ -143,6 +146,7 @@ struct cpu_groups {
 	int n;
 	char name[MAX_GROUPS][16];
 	double s[MAX_GROUPS];
+	long csw[MAX_GROUPS]; /* voluntary context switches */
 };
 
 static void cpu_by_thread(struct cpu_groups *g)
@@ -180,6 +184,17 @@ static void cpu_by_thread(struct cpu_groups *g)
 			    name);
 		}
 		g->s[i] += (double)ns / 1e9;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+		    e->d_name);
+		if ((f = fopen(path, "r")) != NULL) {
+			char line[128];
+			long v;
+			while (fgets(line, sizeof(line), f))
+				if (sscanf(line, "voluntary_ctxt_switches: %ld",
+					&v) == 1)
+					g->csw[i] += v;
+			fclose(f);
+		}
 	}
 	if (d)
 		closedir(d);
@@ -190,12 +205,16 @@ static void print_cpu_groups(const struct cpu_groups *a,
     const struct cpu_groups *b)
 {
 	double d[MAX_GROUPS];
+	long c[MAX_GROUPS];
 	int order[MAX_GROUPS];
 	for (int i = 0; i < b->n; i++) {
 		d[i] = b->s[i];
+		c[i] = b->csw[i];
 		for (int j = 0; j < a->n; j++)
-			if (!strcmp(a->name[j], b->name[i]))
+			if (!strcmp(a->name[j], b->name[i])) {
 				d[i] -= a->s[j];
+				c[i] -= a->csw[j];
+			}
 		order[i] = i;
 	}
 	for (int i = 1; i < b->n; i++)
@@ -204,11 +223,12 @@ static void print_cpu_groups(const struct cpu_groups *a,
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
-	fprintf(stderr, "e2e: pod phase cpu by thread:");
+	fprintf(stderr, "e2e: pod phase cpu by thread (voluntary context "
+			"switches per pod):");
 	for (int i = 0; i < b->n; i++)
 		if (d[order[i]] >= 0.005)
-			fprintf(stderr, " %s=%.2fs", b->name[order[i]],
-			    d[order[i]]);
+			fprintf(stderr, " %s=%.2fs (%.1f)", b->name[order[i]],
+			    d[order[i]], (double)c[order[i]] / opt.pods);
 	fprintf(stderr, "\n");
 }
 
@@ -587,6 +607,7 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 	struct cpu_groups g0, g1;
 	cpu_by_thread(&g0);
 	double cpu0 = proc_cpu_s();
+	long csw0 = nvcsw;
 	int64_t first = now_ns();
 	for (int i = 0; i < opt.pods; i++) {
 		kb_body *obj = pod_obj(i);
@@ -629,6 +650,7 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 		usleep(5000);
 	}
 	double cpu1 = proc_cpu_s();
+	long csw1 = nvcsw;
 	cpu_by_thread(&g1);
 	kb_informer_free(inf);
 	int got = atomic_load(&nbound);
@@ -657,8 +679,10 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 	    lat[(size_t)((opt.pods - 1) * 0.9)] / 1e6, *p99_ms,
 	    lat[opt.pods - 1] / 1e6);
 	fprintf(stderr,
-	    "e2e: pod phase process cpu %.3f s: %.1f us per pod\n",
-	    cpu1 - cpu0, (cpu1 - cpu0) * 1e6 / opt.pods);
+	    "e2e: pod phase process cpu %.3f s: %.1f us per pod; %.1f "
+	    "voluntary context switches per pod (threads waiting)\n",
+	    cpu1 - cpu0, (cpu1 - cpu0) * 1e6 / opt.pods,
+	    (double)(csw1 - csw0) / opt.pods);
 	print_cpu_groups(&g0, &g1);
 	free(lat);
 	return rc;
