@@ -7,6 +7,10 @@
 
 #include "gc.h"
 
+/* Events are left out, as Kubernetes' garbage collector ignores them
+ * (DefaultIgnoredResources: their owners are not cascaded and they expire
+ * by TTL): watching them cost a watch event per Event written — three or
+ * four per pod a kubelet starts. */
 const struct gc_res gc_res[] = {
 	{ &KB_GVR_NAMESPACES, "", "Namespace", false },
 	{ &KB_GVR_NODES, "", "Node", false },
@@ -16,7 +20,6 @@ const struct gc_res gc_res[] = {
 	{ &KB_GVR_CONFIGMAPS, "", "ConfigMap", true },
 	{ &KB_GVR_SECRETS, "", "Secret", true },
 	{ &KB_GVR_SERVICEACCOUNTS, "", "ServiceAccount", true },
-	{ &KB_GVR_EVENTS, "", "Event", true },
 	{ &KB_GVR_DEPLOYMENTS, "apps", "Deployment", true },
 	{ &KB_GVR_REPLICASETS, "apps", "ReplicaSet", true },
 	{ &KB_GVR_ENDPOINTSLICES, "discovery.k8s.io", "EndpointSlice", true },
