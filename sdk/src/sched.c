@@ -454,6 +454,9 @@ struct arena_blk {
 struct arena {
 	struct arena_blk *head;
 	bool failed;
+	/* The object's copy: its strings, each followed by a NUL, are used
+	 * in place (see clone_obj). */
+	const char *lo, *hi;
 };
 
 static void *arena_alloc(struct arena *a, size_t n)
@@ -463,7 +466,10 @@ static void *arena_alloc(struct arena *a, size_t n)
 		n = 16;
 	struct arena_blk *b = a->head;
 	if (b == NULL || b->cap - b->used < n) {
-		size_t cap = n > 2048 ? n : 2048;
+		/* Most objects need a few hundred bytes besides their
+		 * strings. */
+		size_t blk = b ? 2048 : 512;
+		size_t cap = n > blk ? n : blk;
 		b = malloc(sizeof(*b) + cap);
 		if (b == NULL) {
 			a->failed = true;
@@ -491,10 +497,11 @@ static void arena_free(struct arena *a)
 
 static const char *arena_str(struct arena *a, const msgpack_object *o)
 {
-	if (o == NULL || o->type != MSGPACK_OBJECT_STR) {
-		char *e = arena_alloc(a, 1);
-		return e ? e : "";
-	}
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+		return "";
+	if ((uintptr_t)o->via.str.ptr >= (uintptr_t)a->lo &&
+	    (uintptr_t)o->via.str.ptr < (uintptr_t)a->hi)
+		return o->via.str.ptr; /* in the copy, NUL-terminated */
 	char *s = arena_alloc(a, o->via.str.size + 1);
 	if (s == NULL)
 		return "";
@@ -503,14 +510,6 @@ static const char *arena_str(struct arena *a, const msgpack_object *o)
 	return s;
 }
 
-static const char *arena_cstr(struct arena *a, const char *c)
-{
-	char *s = arena_alloc(a, strlen(c) + 1);
-	if (s == NULL)
-		return "";
-	strcpy(s, c);
-	return s;
-}
 
 static size_t arr_len(const msgpack_object *o)
 {
@@ -555,7 +554,7 @@ static void mp_clone_size(const msgpack_object *o, size_t *nodes,
 {
 	switch (o->type) {
 	case MSGPACK_OBJECT_STR:
-		*bytes += o->via.str.size;
+		*bytes += o->via.str.size + 1;
 		break;
 	case MSGPACK_OBJECT_BIN:
 		*bytes += o->via.bin.size;
@@ -596,10 +595,16 @@ static void mp_clone_into(struct mp_clone *c, msgpack_object *d,
 {
 	*d = *o;
 	switch (o->type) {
-	case MSGPACK_OBJECT_STR:
-		d->via.str.ptr = mp_clone_bytes(c, o->via.str.ptr,
-		    o->via.str.size);
+	case MSGPACK_OBJECT_STR: {
+		/* With a NUL after it: parsing uses the copy's strings in
+		 * place. */
+		char *t = (char *)c->bytes;
+		memcpy(t, o->via.str.ptr, o->via.str.size);
+		t[o->via.str.size] = '\0';
+		c->bytes += o->via.str.size + 1;
+		d->via.str.ptr = t;
 		break;
+	}
 	case MSGPACK_OBJECT_BIN:
 		d->via.bin.ptr = mp_clone_bytes(c, o->via.bin.ptr,
 		    o->via.bin.size);
@@ -632,8 +637,9 @@ static void mp_clone_into(struct mp_clone *c, msgpack_object *d,
 }
 
 /* A deep copy of obj in one malloc'd block (the root first), or NULL;
- * free() frees it. */
-static msgpack_object *clone_obj(const msgpack_object *obj)
+ * free() frees it. Its strings are NUL-terminated, in [a->lo, a->hi)
+ * for arena_str. */
+static msgpack_object *clone_obj(const msgpack_object *obj, struct arena *a)
 {
 	size_t nodes = 0, bytes = 0;
 	mp_clone_size(obj, &nodes, &bytes);
@@ -642,6 +648,8 @@ static msgpack_object *clone_obj(const msgpack_object *obj)
 		return NULL;
 	struct mp_clone c = { (unsigned char *)(root + 1),
 		(unsigned char *)(root + 1) + nodes };
+	a->lo = (const char *)c.bytes;
+	a->hi = a->lo + bytes;
 	mp_clone_into(&c, root, obj);
 	return root;
 }
@@ -929,7 +937,7 @@ static void parse_pod(struct pod_priv *pp)
 	p->node_name = arena_str(a, kb_mp_key(spec, "nodeName"));
 	p->scheduler_name = kb_mp_key(spec, "schedulerName") ?
 	    arena_str(a, kb_mp_key(spec, "schedulerName")) :
-	    arena_cstr(a, "default-scheduler");
+	    "default-scheduler";
 	if (kb_mp_int(spec, "priority", &i64))
 		p->priority = (int32_t)i64;
 	p->created_ms =
@@ -999,7 +1007,7 @@ static void parse_pod(struct pod_priv *pp)
 				h->port = (int32_t)port;
 				h->protocol = kb_mp_key(po, "protocol") ?
 				    arena_str(a, kb_mp_key(po, "protocol")) :
-				    arena_cstr(a, "TCP");
+				    "TCP";
 				h->host_ip =
 				    arena_str(a, kb_mp_key(po, "hostIP"));
 				if (!strcmp(h->host_ip, "0.0.0.0"))
@@ -1104,7 +1112,7 @@ struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
 		return NULL;
 	atomic_init(&pp->refs, 1);
 	pp->pub.size = sizeof(struct kb_sched_pod);
-	pp->copy = clone_obj(obj);
+	pp->copy = clone_obj(obj, &pp->ar);
 	pp->pub.obj = pp->copy;
 	if (pp->pub.obj == NULL) {
 		free(pp);
@@ -1367,7 +1375,7 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 	if (np == NULL)
 		return NULL;
 	np->pub.size = sizeof(struct kb_sched_node);
-	np->copy = clone_obj(obj);
+	np->copy = clone_obj(obj, &np->ar);
 	np->pub.obj = np->copy;
 	if (np->pub.obj == NULL) {
 		node_release(np);
