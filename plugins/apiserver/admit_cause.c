@@ -13,43 +13,45 @@
 #include "admit.h"
 
 /* Field paths are built for every field validated, so the formats they
- * use ("%s.name", "%s[%zu]") are written out here by hand, with
- * vsnprintf's output and cut; any other format goes to vsnprintf. */
+ * use ("%s.name", "%s[%zu]") are written out here by hand, a literal run
+ * or an argument at a time, cut at ADM_PATH - 1 bytes as vsnprintf cuts;
+ * any other conversion goes to vsnprintf. */
+static size_t path_put(char *buf, size_t n, const char *s, size_t len)
+{
+	if (len > ADM_PATH - 1 - n)
+		len = ADM_PATH - 1 - n;
+	memcpy(buf + n, s, len);
+	return n + len;
+}
+
 const char *adm_path(char *buf, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n = 0;
-	const char *f;
+	const char *f = fmt;
 
-	for (f = fmt; *f; f++)
-		if (*f == '%' && strncmp(f, "%s", 2) && strncmp(f, "%zu", 3))
-			break;
 	va_start(ap, fmt);
-	if (*f) {
-		vsnprintf(buf, ADM_PATH, fmt, ap);
-		va_end(ap);
-		return buf;
-	}
-	for (f = fmt; *f && n < ADM_PATH - 1; f++) {
-		if (*f != '%') {
-			buf[n++] = *f;
-		} else if (f[1] == 's') {
+	for (;;) {
+		const char *pc = strchr(f, '%');
+		n = path_put(buf, n, f, pc ? (size_t)(pc - f) : strlen(f));
+		if (pc == NULL)
+			break;
+		if (pc[1] == 's') {
 			const char *s = va_arg(ap, const char *);
-			size_t len = strlen(s);
-			if (len > ADM_PATH - 1 - n)
-				len = ADM_PATH - 1 - n;
-			memcpy(buf + n, s, len);
-			n += len;
-			f++;
-		} else {
+			n = path_put(buf, n, s, strlen(s));
+			f = pc + 2;
+		} else if (pc[1] == 'z' && pc[2] == 'u') {
 			char num[24];
 			const char *p = api_u64_text(va_arg(ap, size_t), num);
-			size_t len = strlen(p);
-			if (len > ADM_PATH - 1 - n)
-				len = ADM_PATH - 1 - n;
-			memcpy(buf + n, p, len);
-			n += len;
-			f += 2;
+			n = path_put(buf, n, p, (size_t)(num + 23 - p));
+			f = pc + 3;
+		} else {
+			/* start over with the arguments from the first */
+			va_end(ap);
+			va_start(ap, fmt);
+			vsnprintf(buf, ADM_PATH, fmt, ap);
+			va_end(ap);
+			return buf;
 		}
 	}
 	va_end(ap);

@@ -456,7 +456,7 @@ static const struct adm_sfield *lookup(const struct adm_stype *t,
     const char *name)
 {
 	for (const struct adm_sfield *f = t->fields; f->name; f++)
-		if (!strcmp(f->name, name))
+		if (f->name[0] == name[0] && !strcmp(f->name, name))
 			return f;
 	return NULL;
 }

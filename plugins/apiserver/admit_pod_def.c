@@ -303,10 +303,10 @@ static void default_tolerations(json_t *spec)
 			json_object_set_new(spec, "tolerations", tols);
 		}
 		json_t *t = json_object();
-		json_object_set_new(t, "key", json_string(keys[i]));
-		json_object_set_new(t, "operator", json_string("Exists"));
-		json_object_set_new(t, "effect", json_string("NoExecute"));
-		json_object_set_new(t, "tolerationSeconds", json_integer(300));
+		json_object_set_new_nocheck(t, "key", json_string_nocheck(keys[i]));
+		json_object_set_new_nocheck(t, "operator", json_string_nocheck("Exists"));
+		json_object_set_new_nocheck(t, "effect", json_string_nocheck("NoExecute"));
+		json_object_set_new_nocheck(t, "tolerationSeconds", json_integer(300));
 		json_array_append_new(tols, t);
 	}
 }
@@ -404,8 +404,9 @@ static const char *pod_qos(const json_t *spec)
 /* The pod strategy's PrepareForCreate: a new pod is Pending. */
 static void initial_status(json_t *pod, const json_t *spec)
 {
-	json_t *st = json_pack("{s:s,s:s}", "phase", "Pending", "qosClass",
-	    pod_qos(spec));
+	json_t *st = json_object();
+	json_object_set_new_nocheck(st, "phase", json_string_nocheck("Pending"));
+	json_object_set_new_nocheck(st, "qosClass", json_string_nocheck(pod_qos(spec)));
 
 	if (json_array_size(adm_arr(spec, "schedulingGates")))
 		json_object_set_new(st, "conditions",

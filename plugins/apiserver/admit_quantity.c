@@ -63,6 +63,25 @@ static bool interpret(const char *suf, int *base, int *exp, int *fmt)
 		"T", "P", "E" };
 	static const char *const bin[] = { "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
 
+	/* The usual suffixes, "", one letter, a letter and 'i': found by
+	 * their first byte. */
+	if (suf[0] == '\0') {
+		*base = 10, *exp = 0, *fmt = ADM_Q_DECSI;
+		return true;
+	}
+	if (suf[1] == '\0') {
+		for (int i = 0; i < 10; i++)
+			if (suf[0] == dec[i][0]) {
+				*base = 10, *exp = i * 3 - 9, *fmt = ADM_Q_DECSI;
+				return true;
+			}
+	} else if (suf[1] == 'i' && suf[2] == '\0') {
+		for (int i = 0; i < 6; i++)
+			if (suf[0] == bin[i][0]) {
+				*base = 2, *exp = (i + 1) * 10, *fmt = ADM_Q_BINSI;
+				return true;
+			}
+	}
 	for (int i = 0; i < 10; i++)
 		if (!strcmp(suf, dec[i])) {
 			*base = 10, *exp = i * 3 - 9, *fmt = ADM_Q_DECSI;
@@ -225,10 +244,13 @@ const char *adm_qty_json(const json_t *v, struct adm_qty *q)
 	}
 	/* UnmarshalJSON trims spaces around the text */
 	const char *s = json_string_value(v);
+	size_t n = strlen(s); /* to a NUL, as the copy would be */
+	if (n && !isspace((unsigned char)s[0]) && !isspace((unsigned char)s[n - 1]))
+		return adm_qty_parse(s, q); /* nothing to trim, the usual case */
 	while (isspace((unsigned char)*s))
 		s++;
 	copy = strdup(s);
-	for (size_t n = strlen(copy); n && isspace((unsigned char)copy[n - 1]);)
+	for (n = strlen(copy); n && isspace((unsigned char)copy[n - 1]);)
 		copy[--n] = 0;
 	err = adm_qty_parse(copy, q);
 	free(copy);
