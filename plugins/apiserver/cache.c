@@ -47,6 +47,7 @@ struct cobj {
 	size_t len;
 	char *mp;
 	json_t *j;            /* decoded on first need, or NULL */
+	struct api_mp_memo *memo; /* for watchers' filters, on first need */
 };
 
 /* The map's entry for a key: objects in the order their keys came in (a
@@ -105,6 +106,7 @@ struct api_watcher {
 	char *name;             /* metadata.name=… fast path */
 	struct api_selector *ls, *fs;
 	bool table, bookmarks;
+	bool filters;           /* ns, name or a selector: not every object */
 	bool inc_full, inc_none; /* includeObject=Object / None on a Table */
 	int64_t deadline_ns, bookmark_ns;
 	/* lines to send before the ring: initial ADDED events, errors */
@@ -166,6 +168,7 @@ static void cobj_unref(struct cobj *o)
 		return;
 	free(o->mp);
 	json_decref(o->j);
+	free(o->memo);
 	free(o);
 }
 
@@ -350,17 +353,23 @@ static void ring_push(struct api_cache *c, char type, struct cobj *obj, struct c
 
 /* --- filtering -------------------------------------------------------------------- */
 
-/* On the object's msgpack: no watcher needs its json_t to choose. */
-static bool matches(const struct api_watcher *w, const struct cobj *o)
+/* On the object's msgpack: no watcher needs its json_t to choose. The
+ * paths watchers read are found once per object (its memo): a hundred
+ * kubelets' spec.nodeName selectors skip the metadata once. */
+static bool matches(const struct api_watcher *w, struct cobj *o)
 {
 	if (o == NULL)
 		return false;
-	if (w->ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", w->ns))
+	if (!w->filters)
+		return true;
+	if (o->memo == NULL)
+		o->memo = calloc(1, sizeof(*o->memo)); /* NULL: no memo */
+	if (w->ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", w->ns, o->memo))
 		return false;
-	if (w->name && !api_mp_str_is(o->mp, o->len, "metadata.name", w->name))
+	if (w->name && !api_mp_str_is(o->mp, o->len, "metadata.name", w->name, o->memo))
 		return false;
-	return api_selector_match_mp(w->ls, o->mp, o->len) &&
-	    api_selector_match_mp(w->fs, o->mp, o->len);
+	return api_selector_match_mp(w->ls, o->mp, o->len, o->memo) &&
+	    api_selector_match_mp(w->fs, o->mp, o->len, o->memo);
 }
 
 /* The type this watcher sees for e ('\0': none), as Kubernetes filters:
@@ -946,7 +955,7 @@ int api_cache_list(struct api_server *s, const struct api_resource *r, const cha
 	qsort(keys, k, sizeof(*keys), slot_cmp);
 	for (size_t i = 0; i < k; i++) {
 		struct cobj *o = keys[i]->o;
-		if (ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", ns))
+		if (ns && !api_mp_str_is(o->mp, o->len, "metadata.namespace", ns, NULL))
 			continue;
 		/* a tree of the caller's own, not kept: lists are rare */
 		json_array_append_new(arr, o->j ? json_deep_copy(o->j) : api_mp_decode(o->mp, o->len));
@@ -1169,6 +1178,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 		watcher_free(w);
 		return NULL;
 	}
+	w->filters = w->ns || w->name || !api_selector_empty(w->ls) || !api_selector_empty(w->fs);
 	int64_t t = req->timeout_s > 0 ? req->timeout_s : 1800;
 	w->deadline_ns = mono_ns() + t * 1000000000;
 	w->bookmark_ns = mono_ns() + s->bookmark_ms * 1000000;

@@ -562,6 +562,33 @@ static bool mpc_path(const void *mp, size_t len, const char *path, struct mval *
 	return mpc_read(&c, v);
 }
 
+/* mpc_path through a memo of where paths were found (m may be NULL). */
+static bool mpc_path_m(const void *mp, size_t len, const char *path, struct api_mp_memo *m,
+    struct mval *v, struct mpc *at)
+{
+	size_t pl = strlen(path);
+	bool memo = m && pl < sizeof(m->e[0].path);
+	for (unsigned i = 0; memo && i < m->n; i++) {
+		if (strcmp(m->e[i].path, path))
+			continue;
+		if (m->e[i].at == NULL)
+			return false;
+		struct mpc c = { m->e[i].at, (const unsigned char *)mp + len };
+		if (at)
+			*at = c;
+		return mpc_read(&c, v);
+	}
+	struct mpc where = { 0 };
+	bool found = mpc_path(mp, len, path, v, &where);
+	if (memo && m->n < API_MP_MEMO) {
+		memcpy(m->e[m->n].path, path, pl + 1);
+		m->e[m->n++].at = found ? where.p : NULL;
+	}
+	if (found && at)
+		*at = where;
+	return found;
+}
+
 const char *api_mp_str(const void *mp, size_t len, const char *path, size_t *n)
 {
 	struct mval v;
@@ -585,11 +612,14 @@ static bool bytes_are(const char *s, size_t n, const char *want)
 	return strlen(want) == n && !memcmp(s, want, n);
 }
 
-bool api_mp_str_is(const void *mp, size_t len, const char *path, const char *want)
+bool api_mp_str_is(const void *mp, size_t len, const char *path, const char *want,
+    struct api_mp_memo *m)
 {
-	size_t n = 0;
-	const char *s = api_mp_str(mp, len, path, &n);
-	return bytes_are(s ? s : "", s ? n : 0, want);
+	struct mval v;
+	if (!mpc_path_m(mp, len, path, m, &v, NULL) || v.kind != MV_STR)
+		return bytes_are("", 0, want);
+	const char *nul = memchr(v.s, '\0', (size_t)v.n);
+	return bytes_are(v.s, nul ? (size_t)(nul - v.s) : (size_t)v.n, want);
 }
 
 static bool in_vals_n(const struct req *r, const char *v, size_t n)
@@ -601,7 +631,7 @@ static bool in_vals_n(const struct req *r, const char *v, size_t n)
 }
 
 static bool req_match_mp(const struct api_selector *s, const struct req *r,
-    const void *mp, size_t len)
+    const void *mp, size_t len, struct api_mp_memo *m)
 {
 	char buf[32];
 	const char *v = NULL;
@@ -610,7 +640,7 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 		/* field_value's reading: strings, booleans, integers; else "" */
 		struct mval x;
 		v = "";
-		if (mpc_path(mp, len, r->key, &x, NULL)) {
+		if (mpc_path_m(mp, len, r->key, m, &x, NULL)) {
 			if (x.kind == MV_STR) {
 				const char *nul = memchr(x.s, '\0', (size_t)x.n);
 				v = x.s;
@@ -627,9 +657,9 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 		bool eq = bytes_are(v, n, r->vals[0]);
 		return r->op == OP_EQ ? eq : !eq;
 	}
-	struct mpc c = { mp, (const unsigned char *)mp + len };
+	struct mpc c;
 	struct mval x;
-	if (mp && mpc_find(&c, "metadata", 8) && mpc_find(&c, "labels", 6) &&
+	if (mpc_path_m(mp, len, "metadata.labels", m, &x, &c) &&
 	    mpc_find(&c, r->key, strlen(r->key)) && mpc_read(&c, &x) && x.kind == MV_STR) {
 		const char *nul = memchr(x.s, '\0', (size_t)x.n);
 		v = x.s;
@@ -651,12 +681,18 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 	return false;
 }
 
-bool api_selector_match_mp(const struct api_selector *s, const void *mp, size_t len)
+bool api_selector_match_mp(const struct api_selector *s, const void *mp, size_t len,
+    struct api_mp_memo *m)
 {
 	for (size_t i = 0; s && i < s->n; i++)
-		if (!req_match_mp(s, &s->reqs[i], mp, len))
+		if (!req_match_mp(s, &s->reqs[i], mp, len, m))
 			return false;
 	return true;
+}
+
+bool api_selector_empty(const struct api_selector *s)
+{
+	return s == NULL || s->n == 0;
 }
 
 int api_mp_set_rv(const void *mp, size_t len, int64_t rev, char **out, size_t *outlen)

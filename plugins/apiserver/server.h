@@ -106,14 +106,30 @@ void api_unwatch(struct api_watcher *w);
  * json_string_value's C string); NULL when absent or not a string. */
 const char *api_mp_str(const void *mp, size_t len, const char *path,
     size_t *n);
-/* The string at path equals want (absent or not a string reads ""). */
+/* Where paths were found in one object's msgpack, so that many watchers'
+ * filters read each path once (the watch cache keeps one per object, as
+ * long as the bytes). Zeroed: empty. Paths of 40 bytes or more are not
+ * kept. */
+#define API_MP_MEMO 6
+struct api_mp_memo {
+	unsigned n;
+	struct {
+		char path[40];
+		const unsigned char *at; /* the value, NULL: absent */
+	} e[API_MP_MEMO];
+};
+/* The string at path equals want (absent or not a string reads ""); m
+ * may be NULL. */
 bool api_mp_str_is(const void *mp, size_t len, const char *path,
-    const char *want);
+    const char *want, struct api_mp_memo *m);
 /* Something (even null) is at path. */
 bool api_mp_has(const void *mp, size_t len, const char *path);
-/* api_selector_match on the decoded object, without decoding it. */
+/* api_selector_match on the decoded object, without decoding it; m
+ * (may be NULL) is mp's memo. */
 bool api_selector_match_mp(const struct api_selector *s, const void *mp,
-    size_t len);
+    size_t len, struct api_mp_memo *m);
+/* s selects everything. */
+bool api_selector_empty(const struct api_selector *s);
 /* mp with its metadata.resourceVersion (a string) set to rev in place:
  * the bytes api_mp_encode writes for the decoded object after that
  * version is set. KB_EINVAL when mp has no such version. */

@@ -213,9 +213,12 @@ static void check_mp_select(const json_t *obj)
 	char *mp;
 	size_t len;
 	assert_int_equal(api_mp_encode(obj, &mp, &len), 0);
+	struct api_mp_memo memo = { 0 };
 	for (size_t i = 0; i < NW; i++) {
-		assert_int_equal(api_selector_match(W[i].ls, obj), api_selector_match_mp(W[i].ls, mp, len));
-		assert_int_equal(api_selector_match(W[i].fs, obj), api_selector_match_mp(W[i].fs, mp, len));
+		assert_int_equal(api_selector_match(W[i].ls, obj), api_selector_match_mp(W[i].ls, mp, len, NULL));
+		assert_int_equal(api_selector_match(W[i].fs, obj), api_selector_match_mp(W[i].fs, mp, len, NULL));
+		assert_int_equal(api_selector_match(W[i].ls, obj), api_selector_match_mp(W[i].ls, mp, len, &memo));
+		assert_int_equal(api_selector_match(W[i].fs, obj), api_selector_match_mp(W[i].fs, mp, len, &memo));
 	}
 	free(mp);
 }
@@ -480,12 +483,16 @@ static void test_mp_reads(void **state)
 		char *mp;
 		size_t len;
 		assert_int_equal(api_mp_encode(o, &mp, &len), 0);
+		/* one memo for every selector on this object, as the cache's */
+		struct api_mp_memo memo = { 0 };
 		for (size_t j = 0; j < sizeof(lsel) / sizeof(*lsel); j++) {
 			struct api_selector *s = api_label_selector(lsel[j], &e);
 			assert_non_null(s);
-			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len))
+			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len, NULL))
 				fail_msg("object %zu, labels %s: json %d, msgpack %d", i, lsel[j],
-				    api_selector_match(s, o), api_selector_match_mp(s, mp, len));
+				    api_selector_match(s, o), api_selector_match_mp(s, mp, len, NULL));
+			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len, &memo))
+				fail_msg("object %zu, memo, selector %zu: json %d", i, j, api_selector_match(s, o));
 			api_selector_free(s);
 		}
 		for (size_t j = 0; j < sizeof(fsel) / sizeof(*fsel); j++) {
@@ -494,9 +501,11 @@ static void test_mp_reads(void **state)
 			assert_non_null(r);
 			struct api_selector *s = api_field_selector(r, fsel[j][1], &e);
 			assert_non_null(s);
-			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len))
+			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len, NULL))
 				fail_msg("object %zu, fields %s: json %d, msgpack %d", i, fsel[j][1],
-				    api_selector_match(s, o), api_selector_match_mp(s, mp, len));
+				    api_selector_match(s, o), api_selector_match_mp(s, mp, len, NULL));
+			if (api_selector_match(s, o) != api_selector_match_mp(s, mp, len, &memo))
+				fail_msg("object %zu, memo, selector %zu: json %d", i, j, api_selector_match(s, o));
 			api_selector_free(s);
 		}
 		const char *paths[] = { "metadata.name", "metadata.namespace", "status.phase",
@@ -509,6 +518,9 @@ static void test_mp_reads(void **state)
 			if (v)
 				assert_true(n == strlen(want) && !memcmp(v, want, n));
 			assert_int_equal(api_mp_has(mp, len, paths[j]), api_get(o, paths[j]) != NULL);
+			assert_int_equal(api_mp_str_is(mp, len, paths[j], want ? want : "", &memo), true);
+			assert_int_equal(api_mp_str_is(mp, len, paths[j], "zz", &memo), want && !strcmp(want, "zz"));
+			assert_int_equal(api_mp_str_is(mp, len, paths[j], want ? want : "", NULL), true);
 		}
 		/* a delete's version, in the bytes as on the tree */
 		char *mp2, *rv;
