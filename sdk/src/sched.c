@@ -665,21 +665,29 @@ static int effect_of(const msgpack_object *o)
 	return KB_EFFECT_ALL;
 }
 
+/* The string at key of map l (kb_mp_str without reading a path). */
+static bool str_at(const msgpack_object *l, const char *key, const char **s,
+    size_t *len)
+{
+	return kb_mp_str(kb_mp_key(l, key), NULL, s, len);
+}
+
 /* A resource list ({cpu: "1", memory: "1Gi", …}) added into r. */
 static void add_resources(struct kb_sched_resources *r, const msgpack_object *l)
 {
 	const char *s;
 	size_t len;
 	int64_t v;
-	if (kb_mp_str(l, "cpu", &s, &len) &&
-	    kb_sched_quantity_milli(s, len, &v))
+	if (l == NULL)
+		return;
+	if (str_at(l, "cpu", &s, &len) && kb_sched_quantity_milli(s, len, &v))
 		r->milli_cpu += v;
-	if (kb_mp_str(l, "memory", &s, &len) && kb_sched_quantity(s, len, &v))
+	if (str_at(l, "memory", &s, &len) && kb_sched_quantity(s, len, &v))
 		r->memory += v;
-	if (kb_mp_str(l, "ephemeral-storage", &s, &len) &&
+	if (str_at(l, "ephemeral-storage", &s, &len) &&
 	    kb_sched_quantity(s, len, &v))
 		r->ephemeral_storage += v;
-	if (kb_mp_str(l, "pods", &s, &len) && kb_sched_quantity(s, len, &v))
+	if (str_at(l, "pods", &s, &len) && kb_sched_quantity(s, len, &v))
 		r->pods += v;
 }
 
@@ -928,12 +936,16 @@ static void parse_pod(struct pod_priv *pp)
 	struct kb_sched_pod *p = &pp->pub;
 	struct arena *a = &pp->ar;
 	const msgpack_object *o = p->obj;
+	/* Keys looked up step by step (as kb_mp_get would, without
+	 * reading a path each time). */
+	const msgpack_object *meta = kb_mp_key(o, "metadata");
 	const msgpack_object *spec = kb_mp_key(o, "spec");
+	const msgpack_object *aff = kb_mp_key(spec, "affinity");
 	int64_t i64;
 
-	p->ns = arena_str(a, kb_mp_get(o, "metadata.namespace"));
-	p->name = arena_str(a, kb_mp_get(o, "metadata.name"));
-	p->uid = arena_str(a, kb_mp_get(o, "metadata.uid"));
+	p->ns = arena_str(a, kb_mp_key(meta, "namespace"));
+	p->name = arena_str(a, kb_mp_key(meta, "name"));
+	p->uid = arena_str(a, kb_mp_key(meta, "uid"));
 	p->node_name = arena_str(a, kb_mp_key(spec, "nodeName"));
 	p->scheduler_name = kb_mp_key(spec, "schedulerName") ?
 	    arena_str(a, kb_mp_key(spec, "schedulerName")) :
@@ -941,9 +953,9 @@ static void parse_pod(struct pod_priv *pp)
 	if (kb_mp_int(spec, "priority", &i64))
 		p->priority = (int32_t)i64;
 	p->created_ms =
-	    parse_time_ms(kb_mp_get(o, "metadata.creationTimestamp"));
+	    parse_time_ms(kb_mp_key(meta, "creationTimestamp"));
 	p->labels =
-	    parse_labels(a, kb_mp_get(o, "metadata.labels"), &p->nlabels);
+	    parse_labels(a, kb_mp_key(meta, "labels"), &p->nlabels);
 
 	/* Requests: sum of containers, at least each init container, plus
 	 * overhead; host ports from the containers. */
@@ -953,7 +965,8 @@ static void parse_pod(struct pod_priv *pp)
 	for (size_t i = 0; i < arr_len(cs); i++) {
 		const msgpack_object *c = &cs->via.array.ptr[i];
 		struct kb_sched_resources one = { 0 };
-		add_resources(&one, kb_mp_get(c, "resources.requests"));
+		add_resources(&one,
+		    kb_mp_key(kb_mp_key(c, "resources"), "requests"));
 		sum.milli_cpu += one.milli_cpu;
 		sum.memory += one.memory;
 		sum.ephemeral_storage += one.ephemeral_storage;
@@ -973,7 +986,8 @@ static void parse_pod(struct pod_priv *pp)
 	for (size_t i = 0; i < arr_len(ics); i++) {
 		struct kb_sched_resources one = { 0 };
 		add_resources(&one,
-		    kb_mp_get(&ics->via.array.ptr[i], "resources.requests"));
+		    kb_mp_key(kb_mp_key(&ics->via.array.ptr[i], "resources"),
+			"requests"));
 		max_resources(&sum, &one);
 		max_resources(&nz, &one);
 	}
@@ -1020,7 +1034,7 @@ static void parse_pod(struct pod_priv *pp)
 	p->node_selector = parse_labels(a, kb_mp_key(spec, "nodeSelector"),
 	    &p->nnode_selector);
 
-	const msgpack_object *na = kb_mp_get(spec, "affinity.nodeAffinity");
+	const msgpack_object *na = kb_mp_key(aff, "nodeAffinity");
 	const msgpack_object *req =
 	    kb_mp_key(na, "requiredDuringSchedulingIgnoredDuringExecution");
 	if (req && req->type == MSGPACK_OBJECT_MAP) {
@@ -1055,8 +1069,8 @@ static void parse_pod(struct pod_priv *pp)
 		}
 	}
 
-	const msgpack_object *pa = kb_mp_get(spec, "affinity.podAffinity");
-	const msgpack_object *paa = kb_mp_get(spec, "affinity.podAntiAffinity");
+	const msgpack_object *pa = kb_mp_key(aff, "podAffinity");
+	const msgpack_object *paa = kb_mp_key(aff, "podAntiAffinity");
 	p->affinity = parse_pod_terms(a,
 	    kb_mp_key(pa, "requiredDuringSchedulingIgnoredDuringExecution"),
 	    false, &p->naffinity);
@@ -1070,9 +1084,9 @@ static void parse_pod(struct pod_priv *pp)
 	    kb_mp_key(paa, "preferredDuringSchedulingIgnoredDuringExecution"),
 	    true, &p->npref_anti_affinity);
 	parse_spread(a, p, kb_mp_key(spec, "topologySpreadConstraints"));
-	p->terminating = kb_mp_get(o, "metadata.deletionTimestamp") != NULL;
+	p->terminating = kb_mp_key(meta, "deletionTimestamp") != NULL;
 	p->owner_kind = "";
-	const msgpack_object *owners = kb_mp_get(o, "metadata.ownerReferences");
+	const msgpack_object *owners = kb_mp_key(meta, "ownerReferences");
 	for (size_t i = 0; i < arr_len(owners); i++) {
 		bool ctl = false;
 		kb_mp_bool(&owners->via.array.ptr[i], "controller", &ctl);
