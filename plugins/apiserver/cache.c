@@ -24,6 +24,7 @@
  * so the old and the new watch may overlap.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ struct api_cache {
 	uint64_t next_seq;    /* seq of the next event */
 	int64_t watch_id;
 	struct api_watcher *fns; /* callback watchers */
+	atomic_int streams;   /* HTTP watchers open: decode before the lock */
 	int64_t wrote_rev;    /* this server's newest write under prefix */
 	json_t *rev_keys;     /* keys applied at revision `rev` */
 	bool lost;            /* the store dropped the watch: watch again */
@@ -415,8 +417,10 @@ static void notify_fns(struct api_cache *c, const struct ev *e)
 
 /* An event's object, before the cache's lock is taken (NULL for a delete
  * or an undecodable value): the stored bytes with the resourceVersion
- * spliced in, decoded only when they are not as api_mp_encode writes. */
-static struct cobj *event_object(const msgpack_object *ev)
+ * spliced in, decoded only when they are not as api_mp_encode writes or
+ * when `tree` (HTTP watchers will format it: decoded here rather than by
+ * the first of them under the lock). */
+static struct cobj *event_object(const msgpack_object *ev, bool tree)
 {
 	if (kb_mp_streq(ev, "type", "delete"))
 		return NULL;
@@ -428,7 +432,7 @@ static struct cobj *event_object(const msgpack_object *ev)
 	size_t len = 0;
 	if (v && (v->type == MSGPACK_OBJECT_BIN || v->type == MSGPACK_OBJECT_STR) &&
 	    api_mp_with_rv(v->via.bin.ptr, v->via.bin.size, rev, &mp, &len) == 0)
-		return cobj_new(mp, len, NULL);
+		return cobj_new(mp, len, tree ? api_mp_decode(mp, len) : NULL);
 	return cobj_of_json(api_store_kv_object(kv, NULL));
 }
 
@@ -499,8 +503,9 @@ static void on_store_event(void *arg, const kb_msg *m)
 	struct cobj *one, **pre = nev > 1 ? calloc(nev, sizeof(*pre)) : &one;
 	if (pre == NULL)
 		nev = 0; /* out of memory: made under the lock below */
+	bool trees = atomic_load(&c->streams) > 0;
 	for (uint32_t i = 0; i < nev; i++)
-		pre[i] = event_object(&evs->via.array.ptr[i]);
+		pre[i] = event_object(&evs->via.array.ptr[i], trees);
 	pthread_mutex_lock(&c->mu);
 	/* A replaced watch that still publishes on our topic is ours for
 	 * sure (watch ids repeat after a store restart; topics do not): the
@@ -517,7 +522,7 @@ static void on_store_event(void *arg, const kb_msg *m)
 	}
 	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
 		apply_one(c, &evs->via.array.ptr[i],
-		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i]));
+		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i], false));
 	if (c->lag_since_ns && c->rev >= c->lag_target) {
 		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
 		c->lag_target = c->wrote_rev;
@@ -1145,7 +1150,9 @@ static void watcher_free(struct api_watcher *w)
 
 static void watch_close(struct api_stream *st)
 {
-	watcher_free((struct api_watcher *)st);
+	struct api_watcher *w = (struct api_watcher *)st;
+	atomic_fetch_sub(&w->c->streams, 1);
+	watcher_free(w);
 }
 
 /* A watcher positioned for req: selectors parsed, initial events queued
@@ -1221,6 +1228,8 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 		w->min_rev = asked;
 		w->seq = c->count ? ring_at(c, 0)->seq : c->next_seq;
 	}
+	if (initial_to_queue)
+		atomic_fetch_add(&c->streams, 1);
 	if (!initial_to_queue) {
 		w->next = c->fns;
 		c->fns = w;
