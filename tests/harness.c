@@ -1,4 +1,5 @@
 /* tests/harness.c — real hosts inside test processes (see harness.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -433,4 +434,89 @@ bool kbt_busybox_rootfs(const char *dir)
 		fprintf(stderr, "# rootfs: %s\n", o ? o : "");
 	free(o);
 	return rc == 0;
+}
+
+/* --- CPU by thread (benchmarks) ---------------------------------------------------- */
+
+/* The first line of path, without its newline, into buf ("" if none). */
+static bool read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	if (fgets(buf, (int)len, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+void kbt_cpu_by_thread(struct kbt_cpu_groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], name[16], stat[64];
+		unsigned long long ns;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat", e->d_name);
+		if (!read_line(path, stat, sizeof(stat)) || sscanf(stat, "%llu", &ns) != 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		if (!read_line(path, name, sizeof(name)))
+			continue;
+		int i = 0;
+		while (i < g->n && strcmp(g->name[i], name))
+			i++;
+		if (i == g->n) {
+			if (g->n == KBT_CPU_GROUPS)
+				continue;
+			snprintf(g->name[g->n++], sizeof(g->name[0]), "%s", name);
+		}
+		g->s[i] += (double)ns / 1e9;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		char line[128];
+		long v;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+				g->csw[i] += v;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+void kbt_print_cpu_groups(const char *label, const struct kbt_cpu_groups *a,
+    const struct kbt_cpu_groups *b, int per)
+{
+	double d[KBT_CPU_GROUPS];
+	long c[KBT_CPU_GROUPS];
+	int order[KBT_CPU_GROUPS];
+	for (int i = 0; i < b->n; i++) {
+		d[i] = b->s[i];
+		c[i] = b->csw[i];
+		for (int j = 0; j < a->n; j++)
+			if (!strcmp(a->name[j], b->name[i])) {
+				d[i] -= a->s[j];
+				c[i] -= a->csw[j];
+			}
+		order[i] = i;
+	}
+	for (int i = 1; i < b->n; i++)
+		for (int j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	fprintf(stderr, "%s cpu by thread (voluntary context switches per pod):", label);
+	for (int i = 0; i < b->n; i++)
+		if (d[order[i]] >= 0.005)
+			fprintf(stderr, " %s=%.2fs (%.1f)", b->name[order[i]], d[order[i]],
+			    per > 0 ? (double)c[order[i]] / per : 0.0);
+	fprintf(stderr, "\n");
 }

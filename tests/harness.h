@@ -117,4 +117,24 @@ bool kbt_busybox_rootfs(const char *dir);
  * DIR/rootfs (see kbt_busybox_rootfs). True in the first case. */
 bool kbt_runc_images(char *buf, size_t len, const char *dir);
 
+/* CPU seconds on a CPU (schedstat, exact even for threads that run briefly
+ * and often) and voluntary context switches, summed by thread name: named
+ * threads ("inf:pods", "sched:run", "ctrl:replicaset", "kubelet:worker" …)
+ * apart, unnamed ones (API server, bus, store) under the process's name.
+ * Threads that ended between two snapshots are lost (their CPU is in the
+ * process's total). */
+#define KBT_CPU_GROUPS 64
+struct kbt_cpu_groups {
+	int n;
+	char name[KBT_CPU_GROUPS][16];
+	double s[KBT_CPU_GROUPS];
+	long csw[KBT_CPU_GROUPS];
+};
+void kbt_cpu_by_thread(struct kbt_cpu_groups *g);
+/* One line to stderr, "<label> cpu by thread (voluntary context switches
+ * per pod): name=1.23s (4.5) …", the CPU between a and b, largest first;
+ * switches divided by per (the pods of the phase). */
+void kbt_print_cpu_groups(const char *label, const struct kbt_cpu_groups *a,
+    const struct kbt_cpu_groups *b, int per);
+
 #endif

@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,88 +72,6 @@ static double cpu_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-/* CPU by thread name (/proc/self/task/N/schedstat): the SDK
- * informers ("inf:pods"…), controller workers ("ctrl:replicaset"…), the
- * kubelets' workers ("kubelet:worker"); threads left unnamed (API server,
- * scheduler, bus, store) count under the process's own name. Threads that
- * ended between two snapshots are lost (their CPU is in the total). */
-#define MAX_GROUPS 64
-struct cpu_groups {
-	int n;
-	char name[MAX_GROUPS][16];
-	double s[MAX_GROUPS];
-};
-
-static void cpu_by_thread(struct cpu_groups *g)
-{
-	memset(g, 0, sizeof(*g));
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[300], name[16] = "";
-		unsigned long long ns = 0;
-		/* schedstat's first field: ns on a CPU, exact (stat's
-		 * utime/stime are sampled at ticks and miss threads that
-		 * run briefly and often, as a kubelet's workers do) */
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
-		    e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		int got = fscanf(f, "%llu", &ns);
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-		    e->d_name);
-		if (got != 1 || (f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(name, sizeof(name), f) == NULL)
-			name[0] = '\0';
-		fclose(f);
-		name[strcspn(name, "\n")] = '\0';
-		int i = 0;
-		while (i < g->n && strcmp(g->name[i], name))
-			i++;
-		if (i == g->n) {
-			if (g->n == MAX_GROUPS)
-				continue;
-			snprintf(g->name[g->n++], sizeof(g->name[0]), "%s",
-			    name);
-		}
-		g->s[i] += (double)ns / 1e9;
-	}
-	if (d)
-		closedir(d);
-}
-
-/* One line: each group's CPU seconds between a and b, largest first. */
-static void print_cpu_groups(const char *phase, const struct cpu_groups *a,
-    const struct cpu_groups *b)
-{
-	double d[MAX_GROUPS];
-	int order[MAX_GROUPS];
-	for (int i = 0; i < b->n; i++) {
-		d[i] = b->s[i];
-		for (int j = 0; j < a->n; j++)
-			if (!strcmp(a->name[j], b->name[i]))
-				d[i] -= a->s[j];
-		order[i] = i;
-	}
-	for (int i = 1; i < b->n; i++)
-		for (int j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
-			int t = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
-	fprintf(stderr, "%s cpu by thread:", phase);
-	for (int i = 0; i < b->n; i++)
-		if (d[order[i]] >= 0.01)
-			fprintf(stderr, " %s=%.1fs", b->name[order[i]],
-			    d[order[i]]);
-	fprintf(stderr, "\n");
 }
 
 /* --without: a comma-separated list of plugins left out of the host. */
@@ -585,12 +502,12 @@ int main(int argc, char **argv)
 	if (kubectl(prefix, "version") != 0)
 		goto out;
 	snprintf(args, sizeof(args), "apply -f %s", f1);
-	struct cpu_groups g0, g1, g2;
+	struct kbt_cpu_groups g0, g1, g2;
 	if (calls) {
 		kb_count_enable(true);
 		free(kb_count_dump(true)); /* from zero at the phase's start */
 	}
-	cpu_by_thread(&g0);
+	kbt_cpu_by_thread(&g0);
 	double cpu0 = cpu_s();
 	int64_t t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
@@ -598,8 +515,8 @@ int main(int argc, char **argv)
 	int64_t create_ms =
 	    wait_done(c, t0, timeout_s, false, "create", print_ms);
 	double cpu1 = cpu_s();
-	cpu_by_thread(&g1);
-	print_cpu_groups("create", &g0, &g1);
+	kbt_cpu_by_thread(&g1);
+	kbt_print_cpu_groups("create", &g0, &g1, replicas);
 	if (create_ms < 0) {
 		fprintf(stderr, "bench-deploy: create did not finish in %ds\n",
 		    timeout_s);
@@ -623,8 +540,8 @@ int main(int argc, char **argv)
 	int64_t roll_ms =
 	    wait_done(c, t0, timeout_s, true, "rollout", print_ms);
 	double cpu2 = cpu_s();
-	cpu_by_thread(&g2);
-	print_cpu_groups("rollout", &g1, &g2);
+	kbt_cpu_by_thread(&g2);
+	kbt_print_cpu_groups("rollout", &g1, &g2, replicas);
 	if (roll_ms < 0) {
 		fprintf(stderr, "bench-deploy: rollout did not finish in %ds\n",
 		    timeout_s);

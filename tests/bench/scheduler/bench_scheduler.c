@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,102 +133,6 @@ static double proc_cpu_s(void)
 	nvcsw = ru.ru_nvcsw;
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-/* Seconds on a CPU by thread name (/proc/self/task/N/schedstat's first
- * field): the scheduling thread "sched:run", the informers "inf:pods"
- * (the scheduler's and the bench's) and "inf:nodes"; unnamed threads (API
- * server, bus, store) under the process's name. Threads that ended
- * between two snapshots are lost. */
-#define MAX_GROUPS 32
-struct cpu_groups {
-	int n;
-	char name[MAX_GROUPS][16];
-	double s[MAX_GROUPS];
-	long csw[MAX_GROUPS]; /* voluntary context switches */
-};
-
-static void cpu_by_thread(struct cpu_groups *g)
-{
-	memset(g, 0, sizeof(*g));
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char path[300], name[16] = "";
-		unsigned long long ns = 0;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/schedstat",
-		    e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		int got = fscanf(f, "%llu", &ns);
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
-		    e->d_name);
-		if (got != 1 || (f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(name, sizeof(name), f) == NULL)
-			name[0] = '\0';
-		fclose(f);
-		name[strcspn(name, "\n")] = '\0';
-		int i = 0;
-		while (i < g->n && strcmp(g->name[i], name))
-			i++;
-		if (i == g->n) {
-			if (g->n == MAX_GROUPS)
-				continue;
-			snprintf(g->name[g->n++], sizeof(g->name[0]), "%s",
-			    name);
-		}
-		g->s[i] += (double)ns / 1e9;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
-		    e->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			char line[128];
-			long v;
-			while (fgets(line, sizeof(line), f))
-				if (sscanf(line, "voluntary_ctxt_switches: %ld",
-					&v) == 1)
-					g->csw[i] += v;
-			fclose(f);
-		}
-	}
-	if (d)
-		closedir(d);
-}
-
-/* Each group's CPU between a and b, largest first, on one line. */
-static void print_cpu_groups(const struct cpu_groups *a,
-    const struct cpu_groups *b)
-{
-	double d[MAX_GROUPS];
-	long c[MAX_GROUPS];
-	int order[MAX_GROUPS];
-	for (int i = 0; i < b->n; i++) {
-		d[i] = b->s[i];
-		c[i] = b->csw[i];
-		for (int j = 0; j < a->n; j++)
-			if (!strcmp(a->name[j], b->name[i])) {
-				d[i] -= a->s[j];
-				c[i] -= a->csw[j];
-			}
-		order[i] = i;
-	}
-	for (int i = 1; i < b->n; i++)
-		for (int j = i; j > 0 && d[order[j]] > d[order[j - 1]]; j--) {
-			int t = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
-	fprintf(stderr, "e2e: pod phase cpu by thread (voluntary context "
-			"switches per pod):");
-	for (int i = 0; i < b->n; i++)
-		if (d[order[i]] >= 0.005)
-			fprintf(stderr, " %s=%.2fs (%.1f)", b->name[order[i]],
-			    d[order[i]], (double)c[order[i]] / opt.pods);
-	fprintf(stderr, "\n");
 }
 
 /* --- async calls with a window ---------------------------------------------------- */
@@ -604,8 +507,8 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 		fprintf(stderr, "e2e: warm-up pod bound after %.2f s\n",
 		    (bound_ns[opt.pods] - tw) / 1e9);
 
-	struct cpu_groups g0, g1;
-	cpu_by_thread(&g0);
+	struct kbt_cpu_groups g0, g1;
+	kbt_cpu_by_thread(&g0);
 	double cpu0 = proc_cpu_s();
 	long csw0 = nvcsw;
 	int64_t first = now_ns();
@@ -651,7 +554,7 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 	}
 	double cpu1 = proc_cpu_s();
 	long csw1 = nvcsw;
-	cpu_by_thread(&g1);
+	kbt_cpu_by_thread(&g1);
 	kb_informer_free(inf);
 	int got = atomic_load(&nbound);
 	if (got < opt.pods) {
@@ -683,7 +586,7 @@ static int e2e(kb_ctx *c, double *pods_per_s, double *p99_ms)
 	    "voluntary context switches per pod (threads waiting)\n",
 	    cpu1 - cpu0, (cpu1 - cpu0) * 1e6 / opt.pods,
 	    (double)(csw1 - csw0) / opt.pods);
-	print_cpu_groups(&g0, &g1);
+	kbt_print_cpu_groups("e2e: pod phase", &g0, &g1, opt.pods);
 	free(lat);
 	return rc;
 }
