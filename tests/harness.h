@@ -123,7 +123,7 @@ bool kbt_runc_images(char *buf, size_t len, const char *dir);
  * apart, unnamed ones (API server, bus, store) under the process's name.
  * Threads that ended between two snapshots are lost (their CPU is in the
  * process's total). */
-#define KBT_CPU_GROUPS 64
+#define KBT_CPU_GROUPS 512
 struct kbt_cpu_groups {
 	int n;
 	char name[KBT_CPU_GROUPS][16];

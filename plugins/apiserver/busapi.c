@@ -374,6 +374,7 @@ out:
 static void *worker(void *arg)
 {
 	struct api_busapi *ba = arg;
+	pthread_setname_np(pthread_self(), "api:worker");
 	pthread_mutex_lock(&ba->mu);
 	for (;;) {
 		while (ba->head == NULL && !ba->stop)

@@ -648,6 +648,7 @@ static size_t write_bytes(const struct mvcc_write *w)
 static void *committer(void *arg)
 {
 	struct mvcc *m = arg;
+	pthread_setname_np(pthread_self(), "lmdb:commit");
 
 	for (;;) {
 		struct mvcc_write *list = NULL, *tail = NULL;
