@@ -260,23 +260,19 @@ json_t *api_json_from_mp(const msgpack_object *o)
  * one allocates a zone per value and refuses anything nested deeper than
  * 32 levels (MSGPACK_EMBED_STACK_SIZE), which a valid object may exceed. */
 
-struct mp_in {
-	const unsigned char *p, *end;
-};
-
-static bool mp_take(struct mp_in *in, size_t n, const unsigned char **out)
+static bool mpc_take(struct api_mpc *c, size_t n, const unsigned char **b)
 {
-	if ((size_t)(in->end - in->p) < n)
+	if ((size_t)(c->end - c->p) < n)
 		return false;
-	*out = in->p;
-	in->p += n;
+	*b = c->p;
+	c->p += n;
 	return true;
 }
 
-static bool mp_uint(struct mp_in *in, size_t n, uint64_t *v)
+static bool mpc_uint(struct api_mpc *c, size_t n, uint64_t *v)
 {
 	const unsigned char *b;
-	if (!mp_take(in, n, &b))
+	if (!mpc_take(c, n, &b))
 		return false;
 	*v = 0;
 	for (size_t i = 0; i < n; i++)
@@ -284,17 +280,149 @@ static bool mp_uint(struct mp_in *in, size_t n, uint64_t *v)
 	return true;
 }
 
-static json_t *mp_value(struct mp_in *in, int depth);
-
-static json_t *mp_str(struct mp_in *in, size_t n)
+/* A str, bin, array, map or ext with a lenbytes-long length. */
+static bool mpc_sized(struct api_mpc *c, size_t lenbytes, int kind, struct api_mval *v)
 {
 	const unsigned char *b;
-	if (!mp_take(in, n, &b))
-		return NULL;
-	return text((const char *)b, n);
+	if (!mpc_uint(c, lenbytes, &v->n))
+		return false;
+	v->kind = kind;
+	if (kind == API_MV_STR || kind == API_MV_EXT) {
+		if (!mpc_take(c, (size_t)v->n + (kind == API_MV_EXT), &b))
+			return false;
+		v->s = (const char *)b + (kind == API_MV_EXT);
+	}
+	return true;
 }
 
-static json_t *mp_array(struct mp_in *in, uint64_t n, int depth)
+static bool mpc_int(struct api_mpc *c, size_t n, bool sign, struct api_mval *v)
+{
+	uint64_t u;
+	if (!mpc_uint(c, n, &u))
+		return false;
+	v->kind = API_MV_INT;
+	if (!sign) {
+		if (u > (uint64_t)INT64_MAX) {
+			v->kind = API_MV_REAL;
+			v->d = (double)u;
+		}
+		v->i = (int64_t)u;
+		return true;
+	}
+	v->i = n == 1 ? (int8_t)u : n == 2 ? (int16_t)u : n == 4 ? (int32_t)u : (int64_t)u;
+	return true;
+}
+
+static bool mpc_float(struct api_mpc *c, bool is64, struct api_mval *v)
+{
+	uint64_t bits;
+	if (!mpc_uint(c, is64 ? 8 : 4, &bits))
+		return false;
+	v->kind = API_MV_REAL;
+	if (is64) {
+		memcpy(&v->d, &bits, sizeof(v->d));
+	} else {
+		uint32_t b32 = (uint32_t)bits;
+		float f;
+		memcpy(&f, &b32, sizeof(f));
+		v->d = f;
+	}
+	return true;
+}
+
+bool api_mpc_read(struct api_mpc *c, struct api_mval *v)
+{
+	const unsigned char *b;
+	memset(v, 0, sizeof(*v));
+	if (!mpc_take(c, 1, &b))
+		return false;
+	unsigned t = *b;
+	if (t <= 0x7f || t >= 0xe0) {
+		v->kind = API_MV_INT;
+		v->i = t <= 0x7f ? (int64_t)t : (int64_t)(int8_t)t;
+		return true;
+	}
+	if (t <= 0x8f) {
+		v->kind = API_MV_MAP;
+		v->n = t & 0x0f;
+		return true;
+	}
+	if (t <= 0x9f) {
+		v->kind = API_MV_ARR;
+		v->n = t & 0x0f;
+		return true;
+	}
+	if (t <= 0xbf) {
+		v->kind = API_MV_STR;
+		v->n = t & 0x1f;
+		if (!mpc_take(c, (size_t)v->n, &b))
+			return false;
+		v->s = (const char *)b;
+		return true;
+	}
+	switch (t) {
+	case 0xc0: v->kind = API_MV_NIL; return true;
+	case 0xc2: case 0xc3: v->kind = API_MV_BOOL; v->b = t == 0xc3; return true;
+	case 0xca: return mpc_float(c, false, v);
+	case 0xcb: return mpc_float(c, true, v);
+	case 0xcc: return mpc_int(c, 1, false, v);
+	case 0xcd: return mpc_int(c, 2, false, v);
+	case 0xce: return mpc_int(c, 4, false, v);
+	case 0xcf: return mpc_int(c, 8, false, v);
+	case 0xd0: return mpc_int(c, 1, true, v);
+	case 0xd1: return mpc_int(c, 2, true, v);
+	case 0xd2: return mpc_int(c, 4, true, v);
+	case 0xd3: return mpc_int(c, 8, true, v);
+	case 0xc4: case 0xd9: return mpc_sized(c, 1, API_MV_STR, v);
+	case 0xc5: case 0xda: return mpc_sized(c, 2, API_MV_STR, v);
+	case 0xc6: case 0xdb: return mpc_sized(c, 4, API_MV_STR, v);
+	case 0xdc: return mpc_sized(c, 2, API_MV_ARR, v);
+	case 0xdd: return mpc_sized(c, 4, API_MV_ARR, v);
+	case 0xde: return mpc_sized(c, 2, API_MV_MAP, v);
+	case 0xdf: return mpc_sized(c, 4, API_MV_MAP, v);
+	case 0xd4: v->kind = API_MV_EXT; return mpc_take(c, 2, &b);
+	case 0xd5: v->kind = API_MV_EXT; return mpc_take(c, 3, &b);
+	case 0xd6: v->kind = API_MV_EXT; return mpc_take(c, 5, &b);
+	case 0xd7: v->kind = API_MV_EXT; return mpc_take(c, 9, &b);
+	case 0xd8: v->kind = API_MV_EXT; return mpc_take(c, 17, &b);
+	case 0xc7: return mpc_sized(c, 1, API_MV_EXT, v);
+	case 0xc8: return mpc_sized(c, 2, API_MV_EXT, v);
+	case 0xc9: return mpc_sized(c, 4, API_MV_EXT, v);
+	default: return false;
+	}
+}
+
+bool api_mpc_skip(struct api_mpc *c, int depth)
+{
+	struct api_mval v;
+	if (depth > MP_MAX_DEPTH || !api_mpc_read(c, &v) || v.kind == API_MV_EXT)
+		return false;
+	uint64_t items = v.kind == API_MV_MAP ? 2 * v.n : v.kind == API_MV_ARR ? v.n : 0;
+	for (uint64_t i = 0; i < items; i++)
+		if (!api_mpc_skip(c, depth + 1))
+			return false;
+	return true;
+}
+
+bool api_mpc_find(struct api_mpc *c, const char *key, size_t kl)
+{
+	struct api_mval m, k;
+	if (!api_mpc_read(c, &m) || m.kind != API_MV_MAP)
+		return false;
+	for (uint64_t i = 0; i < m.n; i++) {
+		if (!api_mpc_read(c, &k) || k.kind != API_MV_STR)
+			return false;
+		if (k.n == kl && !memcmp(k.s, key, kl))
+			return true;
+		if (!api_mpc_skip(c, 1))
+			return false;
+	}
+	return false;
+}
+
+static json_t *mp_value(struct api_mpc *in, int depth);
+
+static json_t *mp_array(struct api_mpc *in, uint64_t n, int depth)
 {
 	json_t *arr = json_array();
 	for (uint64_t i = 0; arr && i < n; i++) {
@@ -308,30 +436,17 @@ static json_t *mp_array(struct mp_in *in, uint64_t n, int depth)
 }
 
 /* A map key: str or bin, the bytes borrowed from the input. */
-static bool mp_key(struct mp_in *in, const unsigned char **k, size_t *n)
+static bool mp_key(struct api_mpc *in, const unsigned char **k, size_t *n)
 {
-	const unsigned char *t;
-	uint64_t len = 0;
-	bool ok;
-	if (!mp_take(in, 1, &t))
+	struct api_mval v;
+	if (!api_mpc_read(in, &v) || v.kind != API_MV_STR)
 		return false;
-	if (*t >= 0xa0 && *t <= 0xbf) {
-		len = *t & 0x1f;
-		ok = true;
-	} else if (*t == 0xd9 || *t == 0xc4) {
-		ok = mp_uint(in, 1, &len);
-	} else if (*t == 0xda || *t == 0xc5) {
-		ok = mp_uint(in, 2, &len);
-	} else if (*t == 0xdb || *t == 0xc6) {
-		ok = mp_uint(in, 4, &len);
-	} else {
-		return false;
-	}
-	*n = (size_t)len;
-	return ok && mp_take(in, *n, k) && text_ok((const char *)*k, *n);
+	*k = (const unsigned char *)v.s;
+	*n = (size_t)v.n;
+	return text_ok(v.s, *n);
 }
 
-static json_t *mp_map(struct mp_in *in, uint64_t n, int depth)
+static json_t *mp_map(struct api_mpc *in, uint64_t n, int depth)
 {
 	json_t *obj = json_object();
 	for (uint64_t i = 0; obj && i < n; i++) {
@@ -348,123 +463,26 @@ static json_t *mp_map(struct mp_in *in, uint64_t n, int depth)
 	return obj;
 }
 
-static json_t *mp_float(struct mp_in *in, bool is64)
+static json_t *mp_value(struct api_mpc *in, int depth)
 {
-	uint64_t bits;
-	if (!mp_uint(in, is64 ? 8 : 4, &bits))
+	struct api_mval v;
+	if (depth > MP_MAX_DEPTH || !api_mpc_read(in, &v))
 		return NULL;
-	if (is64) {
-		double d;
-		memcpy(&d, &bits, sizeof d);
-		return json_real(d);
-	}
-	uint32_t b32 = (uint32_t)bits;
-	float f;
-	memcpy(&f, &b32, sizeof f);
-	return json_real(f);
-}
-
-static json_t *mp_int(struct mp_in *in, size_t n, bool sign)
-{
-	uint64_t v;
-	if (!mp_uint(in, n, &v))
-		return NULL;
-	if (!sign) {
-		if (v > (uint64_t)INT64_MAX)
-			return json_real((double)v);
-		return json_integer((json_int_t)v);
-	}
-	switch (n) {
-	case 1:
-		return json_integer((int8_t)v);
-	case 2:
-		return json_integer((int16_t)v);
-	case 4:
-		return json_integer((int32_t)v);
-	default:
-		return json_integer((int64_t)v);
-	}
-}
-
-/* The sized types: str, bin, array and map with 8/16/32-bit lengths. */
-static json_t *mp_sized(struct mp_in *in, unsigned t, int depth)
-{
-	uint64_t n;
-	switch (t) {
-	case 0xd9:
-	case 0xc4:
-		return mp_uint(in, 1, &n) ? mp_str(in, n) : NULL;
-	case 0xda:
-	case 0xc5:
-		return mp_uint(in, 2, &n) ? mp_str(in, n) : NULL;
-	case 0xdb:
-	case 0xc6:
-		return mp_uint(in, 4, &n) ? mp_str(in, n) : NULL;
-	case 0xdc:
-		return mp_uint(in, 2, &n) ? mp_array(in, n, depth) : NULL;
-	case 0xdd:
-		return mp_uint(in, 4, &n) ? mp_array(in, n, depth) : NULL;
-	case 0xde:
-		return mp_uint(in, 2, &n) ? mp_map(in, n, depth) : NULL;
-	case 0xdf:
-		return mp_uint(in, 4, &n) ? mp_map(in, n, depth) : NULL;
-	default:
-		return NULL; /* ext, fixext, 0xc1 */
-	}
-}
-
-static json_t *mp_value(struct mp_in *in, int depth)
-{
-	const unsigned char *b;
-	unsigned t;
-	if (depth > MP_MAX_DEPTH || !mp_take(in, 1, &b))
-		return NULL;
-	t = *b;
-	if (t <= 0x7f)
-		return json_integer(t);
-	if (t >= 0xe0)
-		return json_integer((int8_t)t);
-	if (t <= 0x8f)
-		return mp_map(in, t & 0x0f, depth);
-	if (t <= 0x9f)
-		return mp_array(in, t & 0x0f, depth);
-	if (t <= 0xbf)
-		return mp_str(in, t & 0x1f);
-	switch (t) {
-	case 0xc0:
-		return json_null();
-	case 0xc2:
-		return json_false();
-	case 0xc3:
-		return json_true();
-	case 0xca:
-		return mp_float(in, false);
-	case 0xcb:
-		return mp_float(in, true);
-	case 0xcc:
-		return mp_int(in, 1, false);
-	case 0xcd:
-		return mp_int(in, 2, false);
-	case 0xce:
-		return mp_int(in, 4, false);
-	case 0xcf:
-		return mp_int(in, 8, false);
-	case 0xd0:
-		return mp_int(in, 1, true);
-	case 0xd1:
-		return mp_int(in, 2, true);
-	case 0xd2:
-		return mp_int(in, 4, true);
-	case 0xd3:
-		return mp_int(in, 8, true);
-	default:
-		return mp_sized(in, t, depth);
+	switch (v.kind) {
+	case API_MV_NIL: return json_null();
+	case API_MV_BOOL: return json_boolean(v.b);
+	case API_MV_INT: return json_integer(v.i);
+	case API_MV_REAL: return json_real(v.d);
+	case API_MV_STR: return text(v.s, (size_t)v.n);
+	case API_MV_MAP: return mp_map(in, v.n, depth);
+	case API_MV_ARR: return mp_array(in, v.n, depth);
+	default: return NULL; /* ext */
 	}
 }
 
 json_t *api_mp_decode(const void *data, size_t len)
 {
-	struct mp_in in = { data, (const unsigned char *)data + len };
+	struct api_mpc in = { data, (const unsigned char *)data + len };
 	json_t *j;
 	if (data == NULL || len == 0)
 		return NULL;
@@ -479,66 +497,14 @@ json_t *api_mp_decode(const void *data, size_t len)
 
 /* --- a stored object with its resourceVersion, in msgpack ------------------------------ */
 
-/* Past one value (false when it is not one within the bytes). */
-static bool mp_skip(struct mp_in *in, int depth)
-{
-	const unsigned char *b;
-	uint64_t n = 0, items = 0;
-	unsigned t;
-	if (depth > MP_MAX_DEPTH || !mp_take(in, 1, &b))
-		return false;
-	t = *b;
-	if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3)
-		return true;
-	if (t <= 0x8f)
-		items = 2 * (uint64_t)(t & 0x0f);
-	else if (t <= 0x9f)
-		items = t & 0x0f;
-	else if (t <= 0xbf)
-		return mp_take(in, t & 0x1f, &b);
-	else if (t == 0xca || t == 0xce || t == 0xd2)
-		return mp_take(in, 4, &b);
-	else if (t == 0xcb || t == 0xcf || t == 0xd3)
-		return mp_take(in, 8, &b);
-	else if (t == 0xcc || t == 0xd0)
-		return mp_take(in, 1, &b);
-	else if (t == 0xcd || t == 0xd1)
-		return mp_take(in, 2, &b);
-	else if (t == 0xd9 || t == 0xc4)
-		return mp_uint(in, 1, &n) && mp_take(in, n, &b);
-	else if (t == 0xda || t == 0xc5)
-		return mp_uint(in, 2, &n) && mp_take(in, n, &b);
-	else if (t == 0xdb || t == 0xc6)
-		return mp_uint(in, 4, &n) && mp_take(in, n, &b);
-	else if (t == 0xdc && mp_uint(in, 2, &n))
-		items = n;
-	else if (t == 0xdd && mp_uint(in, 4, &n))
-		items = n;
-	else if (t == 0xde && mp_uint(in, 2, &n))
-		items = 2 * n;
-	else if (t == 0xdf && mp_uint(in, 4, &n))
-		items = 2 * n;
-	else
-		return false;
-	for (uint64_t i = 0; i < items; i++)
-		if (!mp_skip(in, depth + 1))
-			return false;
-	return true;
-}
-
 /* A map's size from its header (false: not a map). */
-static bool mp_map_head(struct mp_in *in, uint64_t *n)
+static bool mp_map_head(struct api_mpc *in, uint64_t *n)
 {
-	const unsigned char *b;
-	if (!mp_take(in, 1, &b))
+	struct api_mval v;
+	if (!api_mpc_read(in, &v) || v.kind != API_MV_MAP)
 		return false;
-	if (*b >= 0x80 && *b <= 0x8f) {
-		*n = *b & 0x0f;
-		return true;
-	}
-	if (*b == 0xde)
-		return mp_uint(in, 2, n);
-	return *b == 0xdf && mp_uint(in, 4, n);
+	*n = v.n;
+	return true;
 }
 
 static bool key_is(const unsigned char *k, size_t n, const char *want)
@@ -549,7 +515,7 @@ static bool key_is(const unsigned char *k, size_t n, const char *want)
 int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
     size_t *outlen)
 {
-	struct mp_in in = { data, (const unsigned char *)data + len };
+	struct api_mpc in = { data, (const unsigned char *)data + len };
 	const unsigned char *md_head = NULL, *md_end = NULL, *k;
 	uint64_t n, mdn = 0;
 	size_t klen;
@@ -567,11 +533,11 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
 			for (uint64_t j = 0; j < mdn; j++) {
 				if (!mp_key(&in, &k, &klen) ||
 				    key_is(k, klen, "resourceVersion") ||
-				    !mp_skip(&in, 2))
+				    !api_mpc_skip(&in, 2))
 					return KB_EINVAL;
 			}
 			md_end = in.p;
-		} else if (!mp_skip(&in, 1)) {
+		} else if (!api_mpc_skip(&in, 1)) {
 			return KB_EINVAL;
 		}
 	}
@@ -589,7 +555,7 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
 		return KB_ENOMEM;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	uint64_t was;
-	struct mp_in h = { md_head, md_end };
+	struct api_mpc h = { md_head, md_end };
 	mp_map_head(&h, &was);
 	const unsigned char *body = h.p; /* metadata's entries */
 	if (msgpack_sbuffer_write(&sb, data, (size_t)(md_head - (const unsigned char *)data)) ||

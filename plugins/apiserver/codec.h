@@ -82,4 +82,30 @@ struct pb_kind {
 extern const struct pb_kind pb_kinds[];
 extern const size_t pb_nkinds;
 
+/* Reading msgpack bytes in place (objects as the store and the bus carry
+ * them): the decoder below, the watch cache's selectors (select.c) and the
+ * resourceVersion splices all walk values with this one cursor. */
+struct api_mpc {
+	const unsigned char *p, *end;
+};
+enum { API_MV_NIL, API_MV_BOOL, API_MV_INT, API_MV_REAL, API_MV_STR, API_MV_MAP,
+	API_MV_ARR, API_MV_EXT };
+struct api_mval {
+	int kind;
+	uint64_t n;      /* str: bytes; map: pairs; arr: items */
+	const char *s;   /* str (and bin: both read as strings) */
+	int64_t i;       /* int */
+	double d;        /* real (and unsigned integers past INT64_MAX) */
+	bool b;          /* bool */
+};
+/* One value's head: scalars and strings whole, a map or an array up to
+ * its first element. False at the end of the bytes or on 0xc1. */
+bool api_mpc_read(struct api_mpc *c, struct api_mval *v);
+/* Past one whole value, depth levels down already; false when it is not
+ * one within the bytes, holds an ext (nothing of ours writes one) or
+ * nests too deep. */
+bool api_mpc_skip(struct api_mpc *c, int depth);
+/* In the map at c, move c to key's value (the first such key). */
+bool api_mpc_find(struct api_mpc *c, const char *key, size_t kl);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "server.h"
 
 enum op { OP_EQ, OP_NE, OP_IN, OP_NOTIN, OP_EXISTS, OP_NOTEXISTS, OP_GT, OP_LT };
@@ -383,175 +384,16 @@ bool api_selector_match(const struct api_selector *s, const json_t *obj)
  * filters read the bytes in place. A value reads as its decoded json_t
  * would: str and bin are strings, unsigned integers past INT64_MAX reals. */
 
-struct mpc {
-	const unsigned char *p, *end;
-};
-
-enum { MV_NIL, MV_BOOL, MV_INT, MV_REAL, MV_STR, MV_MAP, MV_ARR, MV_EXT };
-
-struct mval {
-	int kind;
-	uint64_t n;      /* str: bytes; map: pairs; arr: items */
-	const char *s;   /* str */
-	int64_t i;       /* int */
-	bool b;          /* bool */
-};
-
-#define MPC_MAX_DEPTH 128
-
-static bool mpc_take(struct mpc *c, size_t n, const unsigned char **b)
-{
-	if ((size_t)(c->end - c->p) < n)
-		return false;
-	*b = c->p;
-	c->p += n;
-	return true;
-}
-
-static bool mpc_uint(struct mpc *c, size_t n, uint64_t *v)
-{
-	const unsigned char *b;
-	if (!mpc_take(c, n, &b))
-		return false;
-	*v = 0;
-	for (size_t i = 0; i < n; i++)
-		*v = *v << 8 | b[i];
-	return true;
-}
-
-static bool mpc_sized(struct mpc *c, size_t lenbytes, int kind, struct mval *v)
-{
-	const unsigned char *b;
-	if (!mpc_uint(c, lenbytes, &v->n))
-		return false;
-	v->kind = kind;
-	if (kind == MV_STR || kind == MV_EXT) {
-		if (!mpc_take(c, (size_t)v->n + (kind == MV_EXT), &b))
-			return false;
-		v->s = (const char *)b + (kind == MV_EXT);
-	}
-	return true;
-}
-
-static bool mpc_int(struct mpc *c, size_t n, bool sign, struct mval *v)
-{
-	uint64_t u;
-	if (!mpc_uint(c, n, &u))
-		return false;
-	v->kind = MV_INT;
-	if (!sign) {
-		if (u > (uint64_t)INT64_MAX)
-			v->kind = MV_REAL;
-		v->i = (int64_t)u;
-		return true;
-	}
-	v->i = n == 1 ? (int8_t)u : n == 2 ? (int16_t)u : n == 4 ? (int32_t)u : (int64_t)u;
-	return true;
-}
-
-/* One value's head: scalars and strings whole, maps and arrays up to their
- * first element. */
-static bool mpc_read(struct mpc *c, struct mval *v)
-{
-	const unsigned char *b;
-	memset(v, 0, sizeof(*v));
-	if (!mpc_take(c, 1, &b))
-		return false;
-	unsigned t = *b;
-	if (t <= 0x7f || t >= 0xe0) {
-		v->kind = MV_INT;
-		v->i = t <= 0x7f ? (int64_t)t : (int64_t)(int8_t)t;
-		return true;
-	}
-	if (t <= 0x8f) {
-		v->kind = MV_MAP;
-		v->n = t & 0x0f;
-		return true;
-	}
-	if (t <= 0x9f) {
-		v->kind = MV_ARR;
-		v->n = t & 0x0f;
-		return true;
-	}
-	if (t <= 0xbf) {
-		v->kind = MV_STR;
-		v->n = t & 0x1f;
-		if (!mpc_take(c, (size_t)v->n, &b))
-			return false;
-		v->s = (const char *)b;
-		return true;
-	}
-	switch (t) {
-	case 0xc0: v->kind = MV_NIL; return true;
-	case 0xc2: case 0xc3: v->kind = MV_BOOL; v->b = t == 0xc3; return true;
-	case 0xca: v->kind = MV_REAL; return mpc_take(c, 4, &b);
-	case 0xcb: v->kind = MV_REAL; return mpc_take(c, 8, &b);
-	case 0xcc: return mpc_int(c, 1, false, v);
-	case 0xcd: return mpc_int(c, 2, false, v);
-	case 0xce: return mpc_int(c, 4, false, v);
-	case 0xcf: return mpc_int(c, 8, false, v);
-	case 0xd0: return mpc_int(c, 1, true, v);
-	case 0xd1: return mpc_int(c, 2, true, v);
-	case 0xd2: return mpc_int(c, 4, true, v);
-	case 0xd3: return mpc_int(c, 8, true, v);
-	case 0xc4: case 0xd9: return mpc_sized(c, 1, MV_STR, v);
-	case 0xc5: case 0xda: return mpc_sized(c, 2, MV_STR, v);
-	case 0xc6: case 0xdb: return mpc_sized(c, 4, MV_STR, v);
-	case 0xdc: return mpc_sized(c, 2, MV_ARR, v);
-	case 0xdd: return mpc_sized(c, 4, MV_ARR, v);
-	case 0xde: return mpc_sized(c, 2, MV_MAP, v);
-	case 0xdf: return mpc_sized(c, 4, MV_MAP, v);
-	case 0xd4: v->kind = MV_EXT; return mpc_take(c, 2, &b);
-	case 0xd5: v->kind = MV_EXT; return mpc_take(c, 3, &b);
-	case 0xd6: v->kind = MV_EXT; return mpc_take(c, 5, &b);
-	case 0xd7: v->kind = MV_EXT; return mpc_take(c, 9, &b);
-	case 0xd8: v->kind = MV_EXT; return mpc_take(c, 17, &b);
-	case 0xc7: return mpc_sized(c, 1, MV_EXT, v);
-	case 0xc8: return mpc_sized(c, 2, MV_EXT, v);
-	case 0xc9: return mpc_sized(c, 4, MV_EXT, v);
-	default: return false;
-	}
-}
-
-static bool mpc_skip(struct mpc *c, int depth)
-{
-	struct mval v;
-	if (depth > MPC_MAX_DEPTH || !mpc_read(c, &v))
-		return false;
-	uint64_t items = v.kind == MV_MAP ? 2 * v.n : v.kind == MV_ARR ? v.n : 0;
-	for (uint64_t i = 0; i < items; i++)
-		if (!mpc_skip(c, depth + 1))
-			return false;
-	return true;
-}
-
-/* In the map at c, move c to key's value (the first such key). */
-static bool mpc_find(struct mpc *c, const char *key, size_t kl)
-{
-	struct mval m, k;
-	if (!mpc_read(c, &m) || m.kind != MV_MAP)
-		return false;
-	for (uint64_t i = 0; i < m.n; i++) {
-		if (!mpc_read(c, &k) || k.kind != MV_STR)
-			return false;
-		if (k.n == kl && !memcmp(k.s, key, kl))
-			return true;
-		if (!mpc_skip(c, 1))
-			return false;
-	}
-	return false;
-}
-
 /* The value at a dotted path of map keys. */
-static bool mpc_path(const void *mp, size_t len, const char *path, struct mval *v,
-    struct mpc *at)
+static bool mpc_path(const void *mp, size_t len, const char *path, struct api_mval *v,
+    struct api_mpc *at)
 {
-	struct mpc c = { mp, (const unsigned char *)mp + len };
+	struct api_mpc c = { mp, (const unsigned char *)mp + len };
 	if (mp == NULL)
 		return false;
 	while (*path) {
 		size_t kl = strcspn(path, ".");
-		if (!mpc_find(&c, path, kl))
+		if (!api_mpc_find(&c, path, kl))
 			return false;
 		path += kl;
 		if (*path == '.')
@@ -559,12 +401,12 @@ static bool mpc_path(const void *mp, size_t len, const char *path, struct mval *
 	}
 	if (at)
 		*at = c;
-	return mpc_read(&c, v);
+	return api_mpc_read(&c, v);
 }
 
 /* mpc_path through a memo of where paths were found (m may be NULL). */
 static bool mpc_path_m(const void *mp, size_t len, const char *path, struct api_mp_memo *m,
-    struct mval *v, struct mpc *at)
+    struct api_mval *v, struct api_mpc *at)
 {
 	size_t pl = strlen(path);
 	bool memo = m && pl < sizeof(m->e[0].path);
@@ -573,12 +415,12 @@ static bool mpc_path_m(const void *mp, size_t len, const char *path, struct api_
 			continue;
 		if (m->e[i].at == NULL)
 			return false;
-		struct mpc c = { m->e[i].at, (const unsigned char *)mp + len };
+		struct api_mpc c = { m->e[i].at, (const unsigned char *)mp + len };
 		if (at)
 			*at = c;
-		return mpc_read(&c, v);
+		return api_mpc_read(&c, v);
 	}
-	struct mpc where = { 0 };
+	struct api_mpc where = { 0 };
 	bool found = mpc_path(mp, len, path, v, &where);
 	if (memo && m->n < API_MP_MEMO) {
 		memcpy(m->e[m->n].path, path, pl + 1);
@@ -591,8 +433,8 @@ static bool mpc_path_m(const void *mp, size_t len, const char *path, struct api_
 
 const char *api_mp_str(const void *mp, size_t len, const char *path, size_t *n)
 {
-	struct mval v;
-	if (!mpc_path(mp, len, path, &v, NULL) || v.kind != MV_STR)
+	struct api_mval v;
+	if (!mpc_path(mp, len, path, &v, NULL) || v.kind != API_MV_STR)
 		return NULL;
 	/* as json_string_value reads it: up to a NUL */
 	const char *nul = memchr(v.s, '\0', (size_t)v.n);
@@ -602,7 +444,7 @@ const char *api_mp_str(const void *mp, size_t len, const char *path, size_t *n)
 
 bool api_mp_has(const void *mp, size_t len, const char *path)
 {
-	struct mval v;
+	struct api_mval v;
 	return mpc_path(mp, len, path, &v, NULL);
 }
 
@@ -615,8 +457,8 @@ static bool bytes_are(const char *s, size_t n, const char *want)
 bool api_mp_str_is(const void *mp, size_t len, const char *path, const char *want,
     struct api_mp_memo *m)
 {
-	struct mval v;
-	if (!mpc_path_m(mp, len, path, m, &v, NULL) || v.kind != MV_STR)
+	struct api_mval v;
+	if (!mpc_path_m(mp, len, path, m, &v, NULL) || v.kind != API_MV_STR)
 		return bytes_are("", 0, want);
 	const char *nul = memchr(v.s, '\0', (size_t)v.n);
 	return bytes_are(v.s, nul ? (size_t)(nul - v.s) : (size_t)v.n, want);
@@ -638,17 +480,17 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 	size_t n = 0;
 	if (s->fields) {
 		/* field_value's reading: strings, booleans, integers; else "" */
-		struct mval x;
+		struct api_mval x;
 		v = "";
 		if (mpc_path_m(mp, len, r->key, m, &x, NULL)) {
-			if (x.kind == MV_STR) {
+			if (x.kind == API_MV_STR) {
 				const char *nul = memchr(x.s, '\0', (size_t)x.n);
 				v = x.s;
 				n = nul ? (size_t)(nul - x.s) : (size_t)x.n;
-			} else if (x.kind == MV_BOOL) {
+			} else if (x.kind == API_MV_BOOL) {
 				v = x.b ? "true" : "false";
 				n = strlen(v);
-			} else if (x.kind == MV_INT) {
+			} else if (x.kind == API_MV_INT) {
 				snprintf(buf, sizeof(buf), "%lld", (long long)x.i);
 				v = buf;
 				n = strlen(v);
@@ -657,10 +499,10 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 		bool eq = bytes_are(v, n, r->vals[0]);
 		return r->op == OP_EQ ? eq : !eq;
 	}
-	struct mpc c;
-	struct mval x;
+	struct api_mpc c;
+	struct api_mval x;
 	if (mpc_path_m(mp, len, "metadata.labels", m, &x, &c) &&
-	    mpc_find(&c, r->key, strlen(r->key)) && mpc_read(&c, &x) && x.kind == MV_STR) {
+	    api_mpc_find(&c, r->key, strlen(r->key)) && api_mpc_read(&c, &x) && x.kind == API_MV_STR) {
 		const char *nul = memchr(x.s, '\0', (size_t)x.n);
 		v = x.s;
 		n = nul ? (size_t)(nul - x.s) : (size_t)x.n;
@@ -697,9 +539,9 @@ bool api_selector_empty(const struct api_selector *s)
 
 int api_mp_set_rv(const void *mp, size_t len, int64_t rev, char **out, size_t *outlen)
 {
-	struct mval v;
-	struct mpc at;
-	if (rev < 0 || !mpc_path(mp, len, "metadata.resourceVersion", &v, &at) || v.kind != MV_STR)
+	struct api_mval v;
+	struct api_mpc at;
+	if (rev < 0 || !mpc_path(mp, len, "metadata.resourceVersion", &v, &at) || v.kind != API_MV_STR)
 		return KB_EINVAL;
 	/* at.p: the old value's head; the value ends at v.s + v.n */
 	const char *head = (const char *)at.p, *tail = v.s + v.n;
