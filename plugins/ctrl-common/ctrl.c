@@ -33,6 +33,53 @@ struct kb_informer *ctrl_watch(struct ctrl *c, const struct kb_gvr *r,
 	return inf;
 }
 
+struct kb_informer *ctrl_watch_lazy(struct ctrl *c, const struct kb_gvr *r,
+    const struct kb_informer_handlers *h, void *arg)
+{
+	if (c->nlazy == CTRL_MAX_INFORMERS)
+		return NULL;
+	struct kb_informer_opts o = { .resync_ms = c->conf.resync_ms };
+	struct kb_informer *inf = kb_informer_new(c->ctx, r, &o, h, arg);
+	if (inf) {
+		atomic_init(&c->lazy_started[c->nlazy], false);
+		c->lazy[c->nlazy++] = inf;
+	}
+	return inf;
+}
+
+bool ctrl_lazy_synced(struct ctrl *c, struct kb_informer *inf, int timeout_ms)
+{
+	for (size_t i = 0; i < c->nlazy; i++) {
+		if (c->lazy[i] != inf)
+			continue;
+		if (!atomic_exchange(&c->lazy_started[i], true)) {
+			int rc = kb_informer_start(inf);
+			if (rc) {
+				atomic_store(&c->lazy_started[i], false);
+				kb_warn(c->ctx, "cannot start an informer",
+				    "controller=%s err=%s", c->name,
+				    kb_err_reason(rc));
+				return false;
+			}
+			kb_debug(c->ctx, "informer started on first need",
+			    "controller=%s", c->name);
+		}
+		return kb_informer_wait_synced(inf, timeout_ms);
+	}
+	/* not a lazy one: ctrl_start started it */
+	return kb_informer_wait_synced(inf, timeout_ms);
+}
+
+static void free_informers(struct ctrl *c)
+{
+	for (size_t i = 0; i < c->ninf; i++)
+		kb_informer_free(c->inf[i]);
+	c->ninf = 0;
+	for (size_t i = 0; i < c->nlazy; i++)
+		kb_informer_free(c->lazy[i]);
+	c->nlazy = 0;
+}
+
 /* Reconcile nothing before every cache holds a first list: a controller
  * that sees pods but not yet their ReplicaSet would act on half a world. */
 static bool wait_synced(struct ctrl *c)
@@ -186,18 +233,14 @@ void ctrl_stop(struct ctrl *c)
 	/* gives the Lease up: a standby takes over at once */
 	kb_leader_free(c->leader);
 	c->leader = NULL;
-	for (size_t i = 0; i < c->ninf; i++)
-		kb_informer_free(c->inf[i]);
-	c->ninf = 0;
+	free_informers(c);
 }
 
 void ctrl_fini(struct ctrl *c)
 {
 	kb_leader_free(c->leader);
 	c->leader = NULL;
-	for (size_t i = 0; i < c->ninf; i++)
-		kb_informer_free(c->inf[i]);
-	c->ninf = 0;
+	free_informers(c);
 	if (c->q)
 		kb_workqueue_free(c->q);
 	c->q = NULL;

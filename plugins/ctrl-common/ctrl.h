@@ -56,6 +56,11 @@ struct ctrl {
 	struct kb_workqueue *q;
 	struct kb_informer *inf[CTRL_MAX_INFORMERS];
 	size_t ninf;
+	/* informers started on first need (ctrl_lazy_synced), not by
+	 * ctrl_start: the workers do not wait for their first list */
+	struct kb_informer *lazy[CTRL_MAX_INFORMERS];
+	atomic_bool lazy_started[CTRL_MAX_INFORMERS];
+	size_t nlazy;
 	ctrl_sync_fn sync;
 	void *arg;
 	pthread_t th[CTRL_MAX_WORKERS];
@@ -71,6 +76,17 @@ int ctrl_init(struct ctrl *c, kb_ctx *ctx, const char *name,
  * ctrl_start. NULL on no memory. */
 struct kb_informer *ctrl_watch(struct ctrl *c, const struct kb_gvr *r,
     const struct kb_informer_handlers *h, void *arg);
+/* An informer like ctrl_watch's that ctrl_start leaves stopped: it lists
+ * and watches from the first ctrl_lazy_synced on it, so a controller pays
+ * for a watch (every event of the resource, decoded and cached) only once
+ * it has something that needs it — the endpoints controllers' pods while
+ * no Service selects pods. */
+struct kb_informer *ctrl_watch_lazy(struct ctrl *c, const struct kb_gvr *r,
+    const struct kb_informer_handlers *h, void *arg);
+/* Start the lazy informer inf if it is not yet, and wait up to timeout_ms
+ * for its first list: true once its cache is filled (from a worker). */
+bool ctrl_lazy_synced(struct ctrl *c, struct kb_informer *inf,
+    int timeout_ms);
 /* Start the informers and the workers (they wait for the first lists,
  * and with leader_elect for the Lease). */
 int ctrl_start(struct ctrl *c);

@@ -102,7 +102,7 @@ static int epc_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		eps_del };
 	if (ctrl_init(&e->c, ctx, "endpoints", &e->cfg.ctl, epc_sync, e) ||
 	    !(e->svcs = ctrl_watch(&e->c, &KB_GVR_SERVICES, &svch, e)) ||
-	    !(e->pods = ctrl_watch(&e->c, &KB_GVR_PODS, &podh, e)) ||
+	    !(e->pods = ctrl_watch_lazy(&e->c, &KB_GVR_PODS, &podh, e)) ||
 	    !(e->eps = ctrl_watch(&e->c, &KB_GVR_ENDPOINTS, &epsh, e))) {
 		epc_free(e);
 		return kb_fail(ctx, KB_ENOMEM, "out of memory");

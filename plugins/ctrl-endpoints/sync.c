@@ -223,6 +223,12 @@ int epc_sync(void *arg, const char *key)
 		kb_body_unref(svcb);
 		return 0;
 	}
+	/* the pods are watched from the first Service that selects some */
+	if (!ctrl_lazy_synced(&e->c, e->pods, 1000)) {
+		kb_body_unref(svcb);
+		ctrl_requeue_after(&e->c, key, 100);
+		return 0;
+	}
 	struct ep_set set = { 0 };
 	struct collect c = { .svc = svc,
 		.set = &set,

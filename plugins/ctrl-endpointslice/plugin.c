@@ -122,7 +122,7 @@ static int esc_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		slice_update, slice_del };
 	if (ctrl_init(&e->c, ctx, "endpointslice", &e->cfg.ctl, esc_sync, e) ||
 	    !(e->svcs = ctrl_watch(&e->c, &KB_GVR_SERVICES, &svch, e)) ||
-	    !(e->pods = ctrl_watch(&e->c, &KB_GVR_PODS, &podh, e)) ||
+	    !(e->pods = ctrl_watch_lazy(&e->c, &KB_GVR_PODS, &podh, e)) ||
 	    !(e->slices =
 		    ctrl_watch(&e->c, &KB_GVR_ENDPOINTSLICES, &sliceh, e))) {
 		esc_free(e);

@@ -599,6 +599,12 @@ int esc_sync(void *arg, const char *key)
 		kb_body_unref(svcb);
 		return 0;
 	}
+	/* the pods are watched from the first Service that selects some */
+	if (!ctrl_lazy_synced(&e->c, e->pods, 1000)) {
+		kb_body_unref(svcb);
+		ctrl_requeue_after(&e->c, key, 100);
+		return 0;
+	}
 	if (esc_track_stale(e, key, ns)) {
 		kb_body_unref(svcb);
 		ctrl_requeue_after(&e->c, key, 25);

@@ -561,6 +561,30 @@ static void test_leftovers(void **state)
 	free(dir);
 }
 
+/* The controllers watch pods only from the first Service that selects
+ * some (ctrl_watch_lazy): a Service made before its pods, in a host that
+ * never had one, still gets them, and a pod change after that too. */
+static void test_pods_after_service(void **state)
+{
+	struct ct t = { 0 };
+	assert_true(ct_start(&t, controllers));
+	make_pod(&t, "early", "late", 8080);
+	set_status(&t, "early", "10.4.0.1", true);
+	ct_sleep_ms(300);
+	make_svc(&t, "late", "late", false);
+	ASSERT_EPS(&t, "late", "A:10.4.0.1 N: P:http/8080,metrics/9100");
+	make_pod(&t, "after", "late", 8080);
+	set_status(&t, "after", "10.4.0.2", false);
+	ASSERT_EPS(&t, "late",
+	    "A:10.4.0.1 N:10.4.0.2 P:http/8080,metrics/9100");
+	assert_true(CT_WAIT(10000, slices_of(&t, "late").endpoints == 2 &&
+		slices_of(&t, "late").ready == 1));
+	set_status(&t, "after", "10.4.0.2", true);
+	ASSERT_EPS(&t, "late", "A:10.4.0.1,10.4.0.2 N: P:http/8080,metrics/9100");
+	assert_true(CT_WAIT(10000, slices_of(&t, "late").ready == 2));
+	ct_stop(&t);
+}
+
 /* A controller left out of the config leaves its objects alone. */
 static void test_left_out(void **state)
 {
@@ -600,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_leftovers),
 		cmocka_unit_test(test_left_out),
+		cmocka_unit_test(test_pods_after_service),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
