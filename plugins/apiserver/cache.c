@@ -49,6 +49,12 @@ struct cobj {
 	char *mp;
 	json_t *j;            /* decoded on first need, or NULL */
 	struct api_mp_memo *memo; /* for watchers' filters, on first need */
+	/* mp is the store's value at mod_rev `rev` with the resourceVersion
+	 * api_mp_with_rv splices in (last in metadata), nothing else: what a
+	 * writer of the raw bytes may edit (api_cache_stored). False for the
+	 * objects encoded from a json_t (lists, relists, odd values). */
+	bool stored;
+	int64_t rev;
 };
 
 /* The map's entry for a key: objects in the order their keys came in (a
@@ -431,8 +437,14 @@ static struct cobj *event_object(const msgpack_object *ev, bool tree)
 	char *mp = NULL;
 	size_t len = 0;
 	if (v && (v->type == MSGPACK_OBJECT_BIN || v->type == MSGPACK_OBJECT_STR) &&
-	    api_mp_with_rv(v->via.bin.ptr, v->via.bin.size, rev, &mp, &len) == 0)
-		return cobj_new(mp, len, tree ? api_mp_decode(mp, len) : NULL);
+	    api_mp_with_rv(v->via.bin.ptr, v->via.bin.size, rev, &mp, &len) == 0) {
+		struct cobj *o = cobj_new(mp, len, tree ? api_mp_decode(mp, len) : NULL);
+		if (o) {
+			o->stored = true;
+			o->rev = rev;
+		}
+		return o;
+	}
 	return cobj_of_json(api_store_kv_object(kv, NULL));
 }
 
@@ -937,6 +949,34 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 	}
 	pthread_mutex_unlock(&c->mu);
 	return found;
+}
+
+int api_cache_stored(struct api_server *s, const struct api_resource *r,
+    const char *key, char **mp, size_t *len, int64_t *rev)
+{
+	struct api_cache *c = NULL;
+	*mp = NULL;
+	/* Only a cache that runs already: not worth starting one for this. */
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->caches)
+		c = s->caches[res_index(r)];
+	pthread_mutex_unlock(&s->cache_mu);
+	if (c == NULL)
+		return KB_ENOTFOUND;
+	int rc = KB_ENOTFOUND;
+	pthread_mutex_lock(&c->mu);
+	struct slot *sl = c->lost ? NULL : map_get(c, key);
+	if (sl && sl->o->stored) {
+		rc = KB_ENOMEM;
+		if ((*mp = malloc(sl->o->len)) != NULL) {
+			memcpy(*mp, sl->o->mp, sl->o->len);
+			*len = sl->o->len;
+			*rev = sl->o->rev;
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
 }
 
 static int slot_cmp(const void *a, const void *b)

@@ -40,13 +40,30 @@ static const msgpack_object *key_of(const msgpack_object *map, const char *key)
 	return map && map->type == MSGPACK_OBJECT_MAP ? kb_mp_key(map, key) : NULL;
 }
 
+/* The bytes' resourceVersion, api_mp_with_rv's last metadata entry,
+ * dropped from the unpacked object: what remains is the stored object. */
+static bool drop_rv(msgpack_object *md)
+{
+	const char *k;
+	size_t n;
+	if (md == NULL || md->type != MSGPACK_OBJECT_MAP || md->via.map.size == 0 ||
+	    !mpe_str(&md->via.map.ptr[md->via.map.size - 1].key, &k, &n) ||
+	    n != 15 || memcmp(k, "resourceVersion", 15))
+		return false;
+	md->via.map.size--;
+	return true;
+}
+
 static enum api_bind bind_obj(const msgpack_object *pod, const char *node,
-    const char *now, msgpack_packer *pk, const char **cur, size_t *curlen)
+    const char *now, bool with_rv, msgpack_packer *pk, const char **cur, size_t *curlen)
 {
 	if (pod->type != MSGPACK_OBJECT_MAP)
 		return API_BIND_JSON;
 	const msgpack_object *spec = key_of(pod, "spec");
 	const msgpack_object *md = key_of(pod, "metadata");
+	/* md points into the caller's zone: editable */
+	if (with_rv && !drop_rv((msgpack_object *)md))
+		return API_BIND_JSON;
 	/* As the JSON path reads a string: up to its first NUL. */
 	if (mpe_str(key_of(spec, "nodeName"), cur, curlen) && *curlen && **cur) {
 		return API_BIND_ASSIGNED;
@@ -72,8 +89,9 @@ static enum api_bind bind_obj(const msgpack_object *pod, const char *node,
 	return rc == 0 ? API_BIND_OK : rc == KB_EINVAL ? API_BIND_JSON : API_BIND_NOMEM;
 }
 
-enum api_bind api_pod_bind_mp(const void *data, size_t len, const char *node,
-    const char *now, char **out, size_t *outlen, const char **cur, size_t *curlen)
+static enum api_bind bind_bytes(const void *data, size_t len, bool with_rv,
+    const char *node, const char *now, char **out, size_t *outlen, const char **cur,
+    size_t *curlen)
 {
 	msgpack_zone z;
 	msgpack_object pod;
@@ -96,7 +114,7 @@ enum api_bind api_pod_bind_mp(const void *data, size_t len, const char *node,
 		return API_BIND_NOMEM;
 	}
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	enum api_bind r = bind_obj(&pod, node, now, &pk, cur, curlen);
+	enum api_bind r = bind_obj(&pod, node, now, with_rv, &pk, cur, curlen);
 	msgpack_zone_destroy(&z);
 	if (r != API_BIND_OK) {
 		msgpack_sbuffer_destroy(&sb);
@@ -105,4 +123,16 @@ enum api_bind api_pod_bind_mp(const void *data, size_t len, const char *node,
 	*out = sb.data;
 	*outlen = sb.size;
 	return API_BIND_OK;
+}
+
+enum api_bind api_pod_bind_mp(const void *data, size_t len, const char *node,
+    const char *now, char **out, size_t *outlen, const char **cur, size_t *curlen)
+{
+	return bind_bytes(data, len, false, node, now, out, outlen, cur, curlen);
+}
+
+enum api_bind api_pod_bind_mp_rv(const void *data, size_t len, const char *node,
+    const char *now, char **out, size_t *outlen, const char **cur, size_t *curlen)
+{
+	return bind_bytes(data, len, true, node, now, out, outlen, cur, curlen);
 }

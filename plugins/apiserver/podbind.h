@@ -25,6 +25,14 @@ enum api_bind {
 enum api_bind api_pod_bind_mp(const void *data, size_t len, const char *node,
     const char *now, char **out, size_t *outlen, const char **cur, size_t *curlen);
 
+/* The same on the bytes the watch cache keeps (api_cache_stored): the
+ * stored bytes with metadata.resourceVersion last in metadata, as
+ * api_mp_with_rv splices it; *out is the stored object bound, without it:
+ * the bytes api_pod_bind_mp makes of the stored bytes. JSON also when the
+ * last metadata entry is not a resourceVersion. */
+enum api_bind api_pod_bind_mp_rv(const void *data, size_t len, const char *node,
+    const char *now, char **out, size_t *outlen, const char **cur, size_t *curlen);
+
 /* The same on a decoded pod, changed in place. ASSIGNED: *cur borrowed
  * from pod. */
 enum api_bind api_pod_bind_json(json_t *pod, const char *node, const char *now,

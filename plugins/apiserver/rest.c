@@ -990,6 +990,38 @@ static void bind_json(struct api_req *req, struct api_resp *resp, const char *no
 	fail(resp, &e);
 }
 
+/* The binding on the pod as the watch cache holds it, put only if the
+ * store still has that version: no store read. KB_ENOTFOUND when that
+ * cannot say (not in the cache, not bindable there, or the store has
+ * another version or none): the caller reads the store, as without the
+ * cache. Else the put's result, e set on an error. */
+static int bind_cached(struct api_req *req, const char *key, const char *node,
+    struct api_error *e)
+{
+	char *data = NULL, *out = NULL;
+	const char *cur = NULL;
+	size_t len = 0, outlen = 0, curlen = 0;
+	int64_t mod_rev = 0;
+	if (api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) || mod_rev <= 0) {
+		free(data);
+		return KB_ENOTFOUND;
+	}
+	char now[40];
+	api_now(now, sizeof(now));
+	/* Refusals are the store read's to give: the cache may be behind. */
+	enum api_bind r = api_pod_bind_mp_rv(data, len, node, now, &out, &outlen, &cur, &curlen);
+	free(data);
+	if (r != API_BIND_OK)
+		return KB_ENOTFOUND;
+	int rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, e);
+	free(out);
+	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
+		api_err_clear(e);
+		return KB_ENOTFOUND;
+	}
+	return rc;
+}
+
 /* pods/NAME/binding: the stored bytes changed where the binding changes
  * them (podbind.c), not decoded into JSON and encoded again. */
 static void do_binding(struct api_req *req, struct api_resp *resp)
@@ -1002,6 +1034,15 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 		return fail(resp, &e);
 	}
 	char *key = api_key(req->res, req->ns, req->name);
+	int rc = bind_cached(req, key, node, &e);
+	if (rc != KB_ENOTFOUND) {
+		free(key);
+		if (rc)
+			return fail(resp, &e);
+		resp->code = 201;
+		resp->json = api_status_success(NULL, NULL);
+		return;
+	}
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		kb_msg *rep = NULL;
 		const char *data = NULL, *cur = NULL;
@@ -1032,7 +1073,7 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 			free(key);
 			return fail(resp, &e);
 		}
-		int rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, &e);
+		rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, &e);
 		free(out);
 		if (rc == KB_ECONFLICT) {
 			api_err_clear(&e);

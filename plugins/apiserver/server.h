@@ -90,6 +90,14 @@ void api_cache_wrote(struct api_server *s, const char *key, int64_t rev);
  * ask the store then. */
 int api_cache_peek(struct api_server *s, const struct api_resource *r,
     const char *key, bool *deleting);
+/* key's object as r's cache holds it, if that is the store's value
+ * (msgpack, metadata.resourceVersion spliced in last by api_mp_with_rv)
+ * at mod_rev *rev: a malloc'd copy in *mp, *len. KB_ENOTFOUND when the
+ * cache does not run, lost its watch, lacks the key or holds the object
+ * in another form. It may be behind the store: a writer puts with
+ * if_mod_rev *rev and reads the store when that conflicts. */
+int api_cache_stored(struct api_server *s, const struct api_resource *r,
+    const char *key, char **mp, size_t *len, int64_t *rev);
 /* Watch with a callback instead of a stream (the `api` bus service):
  * returns a handle for api_unwatch. The events carry the object as
  * msgpack only (obj_mp, always set; obj and old are NULL): the cache
