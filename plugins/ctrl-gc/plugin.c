@@ -166,18 +166,24 @@ static void on_update(void *arg, const msgpack_object *old,
 	char key[600];
 	if (!gc_key(s->i, obj, key, sizeof(key)))
 		return;
-	/* Most updates (a pod's status) leave the references as they were. */
-	if (old != obj && !same_refs(old, obj)) {
+	/* Most updates (a pod's status) leave the references as they were:
+	 * as Kubernetes' graph builder, such an update is no reason to look
+	 * at the object or its owners again. A dependent is looked at when it
+	 * is added, when its references change, when an owner goes or starts
+	 * deleting in the foreground (enqueue_dependents), and at resync. */
+	bool resync = old == obj;
+	bool refs_changed = !resync && !same_refs(old, obj);
+	if (refs_changed) {
 		gc_index_update(s->g->idx, key, old, false);
 		gc_index_update(s->g->idx, key, obj, true);
 	}
-	if (has_refs(obj) || finalizing(obj))
+	if (((resync || refs_changed) && has_refs(obj)) || finalizing(obj))
 		ctrl_enqueue(&s->g->c, key);
 	/* dependents of an owner that started deleting in the foreground */
-	if (old != obj && finalizing(obj) && !finalizing(old))
+	if (!resync && finalizing(obj) && !finalizing(old))
 		enqueue_dependents(s->g, obj);
-	/* refs dropped: the owners it blocked may go now */
-	if (old != obj && has_refs(old))
+	/* refs dropped or changed: the owners it blocked may go now */
+	if (refs_changed && has_refs(old))
 		enqueue_owners(s->g, old);
 }
 
