@@ -141,25 +141,55 @@ static const char *res(const struct kb_informer *inf)
 static void set_rv(struct kb_informer *inf, const msgpack_object *obj,
     const char *path)
 {
-	char *rv = kb_mp_strdup(obj, path);
-	if (rv && *rv) {
+	const char *s;
+	size_t n;
+	if (!kb_mp_str(obj, path, &s, &n) || (n = strnlen(s, n)) == 0)
+		return;
+	/* Most versions are as long as the last one: write over it. */
+	if (inf->rv == NULL || strlen(inf->rv) != n) {
+		char *rv = malloc(n + 1);
+		if (rv == NULL)
+			return;
 		free(inf->rv);
 		inf->rv = rv;
-	} else {
-		free(rv);
 	}
+	memcpy(inf->rv, s, n);
+	inf->rv[n] = '\0';
+}
+
+/* The bodies whose objects the handler running on this thread was given
+ * (kb_informer_body_of): the scheduler's views hold a reference to the
+ * cached body instead of copying its object. */
+static _Thread_local kb_body *cur_body[2];
+
+kb_body *kb_informer_body_of(const msgpack_object *obj)
+{
+	for (int i = 0; i < 2; i++)
+		if (obj != NULL && cur_body[i] != NULL &&
+		    obj == &cur_body[i]->obj &&
+		    atomic_load_explicit(&cur_body[i]->decoded,
+			memory_order_acquire) == 1)
+			return kb_body_ref(cur_body[i]);
+	return NULL;
 }
 
 static void call_add(struct kb_informer *inf, kb_body *b)
 {
-	if (inf->h.add)
-		inf->h.add(inf->arg, kb_body_obj(b));
+	if (inf->h.add == NULL)
+		return;
+	cur_body[0] = b;
+	inf->h.add(inf->arg, kb_body_obj(b));
+	cur_body[0] = NULL;
 }
 
 static void call_update(struct kb_informer *inf, kb_body *old, kb_body *b)
 {
-	if (inf->h.update)
-		inf->h.update(inf->arg, kb_body_obj(old), kb_body_obj(b));
+	if (inf->h.update == NULL)
+		return;
+	cur_body[0] = b;
+	cur_body[1] = old;
+	inf->h.update(inf->arg, kb_body_obj(old), kb_body_obj(b));
+	cur_body[0] = cur_body[1] = NULL;
 }
 
 /* Cache obj under key and tell the handlers; `b` is taken. */
@@ -186,15 +216,19 @@ static void cache_put(struct kb_informer *inf, const char *key, kb_body *b)
 /* Forget key; `last` (borrowed, may be NULL: then the cached version) is
  * what the delete handler sees. */
 static void cache_del(struct kb_informer *inf, const char *key,
-    const msgpack_object *last)
+    const msgpack_object *last, kb_body *last_body)
 {
 	pthread_rwlock_wrlock(&inf->cache_mu);
 	kb_body *old = kb_strmap_del(&inf->cache, key);
 	pthread_rwlock_unlock(&inf->cache_mu);
 	if (old == NULL)
 		return;
-	if (inf->h.del)
+	if (inf->h.del) {
+		/* last_body: the body whose root `last` is, when it is one */
+		cur_body[0] = last ? last_body : old;
 		inf->h.del(inf->arg, last ? last : kb_body_obj(old));
+		cur_body[0] = NULL;
+	}
 	kb_body_unref(old);
 }
 
@@ -329,6 +363,7 @@ static size_t mp_size(const uint8_t *p, size_t len)
 struct raw_event {
 	const uint8_t *type, *obj;
 	size_t typelen, objlen;
+	size_t objnodes; /* kb_mp_scan's count for obj */
 };
 
 /* Find type (a string: its bytes) and object (the packed value) in the
@@ -353,11 +388,16 @@ static bool raw_event(kb_body *body, struct raw_event *ev)
 		uint64_t klen, kitems;
 		mp_head(k, ks, &khdr, &klen, &kitems);
 		off += ks;
-		size_t vs = mp_size(p + off, len - off);
-		if (vs == 0)
-			return false;
 		bool is_str = (k[0] & 0xe0) == 0xa0 || k[0] == 0xd9 ||
 		    k[0] == 0xda || k[0] == 0xdb;
+		bool is_obj = is_str && klen == 6 &&
+		    !memcmp(k + khdr, "object", 6);
+		size_t nodes = 0;
+		/* the object is measured as its body will decode it */
+		size_t vs = is_obj ? kb_mp_scan(p + off, len - off, &nodes) :
+				     mp_size(p + off, len - off);
+		if (vs == 0)
+			return false;
 		if (is_str && klen == 4 && !memcmp(k + khdr, "type", 4)) {
 			size_t thdr;
 			uint64_t tlen, titems;
@@ -368,10 +408,10 @@ static bool raw_event(kb_body *body, struct raw_event *ev)
 				ev->type = v + thdr;
 				ev->typelen = (size_t)tlen;
 			}
-		} else if (is_str && klen == 6 &&
-		    !memcmp(k + khdr, "object", 6)) {
+		} else if (is_obj) {
 			ev->obj = p + off;
 			ev->objlen = vs;
+			ev->objnodes = nodes;
 		}
 		off += vs;
 	}
@@ -415,7 +455,8 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 		return GO_ON;
 	*handled = true;
 	count_event(inf, (const char *)ev.type, ev.typelen, body);
-	kb_body *b = kb_body_new(ev.obj, ev.objlen);
+	/* the object's bytes, decoded at once, in one block */
+	kb_body *b = kb_body_new_decoded(ev.obj, ev.objlen, ev.objnodes);
 	if (b == NULL)
 		return RELIST; /* lost an event: only a relist repairs it */
 	const msgpack_object *obj = kb_body_obj(b);
@@ -425,7 +466,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	}
 	set_rv(inf, obj, "metadata.resourceVersion");
 	if (type_is(&ev, "DELETED")) {
-		cache_del(inf, key, obj);
+		cache_del(inf, key, obj, b);
 		kb_body_unref(b);
 		return GO_ON;
 	}
@@ -470,7 +511,7 @@ static enum outcome apply(struct kb_informer *inf, kb_body *body, bool *ended)
 		return GO_ON;
 	set_rv(inf, obj, "metadata.resourceVersion");
 	if (kb_mp_is(type, "DELETED")) {
-		cache_del(inf, key, obj);
+		cache_del(inf, key, obj, NULL);
 		return GO_ON;
 	}
 	if (!kb_mp_is(type, "ADDED") && !kb_mp_is(type, "MODIFIED"))
@@ -574,7 +615,7 @@ static int relist(struct kb_informer *inf)
 	}
 	for (size_t i = 0; i < st.n; i++) {
 		if (rc == 0)
-			cache_del(inf, st.keys[i], NULL);
+			cache_del(inf, st.keys[i], NULL, NULL);
 		free(st.keys[i]);
 	}
 	free(st.keys);

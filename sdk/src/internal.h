@@ -39,9 +39,25 @@ struct kb_body {
 	void (*free_fn)(void *);   /* frees data; NULL when data is inline */
 	pthread_mutex_t mu;        /* guards the lazy decode */
 	atomic_int decoded;        /* 0 not yet, 1 ok, -1 malformed */
-	msgpack_zone zone;
+	void *tree;                /* the decoded tree's nodes (malloc'd), or
+	                            * NULL: none, or in this body's block */
 	msgpack_object obj;
 };
+
+/* body.c: the size of the msgpack value at p (what it contains included)
+ * when it is one msgpack_unpack accepts (at most 32 containers open), 0
+ * otherwise; *nodes: how many msgpack_objects its tree takes besides the
+ * root. Bytes after the value are not looked at. */
+KB_HIDDEN size_t kb_mp_scan(const void *p, size_t len, size_t *nodes);
+/* A body holding a copy of p[0..len), a value kb_mp_scan measured (len,
+ * nodes), decoded at once, in one block with its tree; NULL when out of
+ * memory. */
+KB_HIDDEN kb_body *kb_body_new_decoded(const void *p, size_t len,
+    size_t nodes);
+/* informer.c: inside an informer's handler, a new reference to the body
+ * whose decoded root `obj` is (an object the handler was passed), else
+ * NULL. */
+KB_HIDDEN kb_body *kb_informer_body_of(const msgpack_object *obj);
 
 enum kb_msg_type {
 	KB_T_REQ = 1,

@@ -927,7 +927,8 @@ static void parse_spread(struct arena *a, struct kb_sched_pod *p,
 struct pod_priv {
 	struct kb_sched_pod pub; /* first: the public pointer is this */
 	atomic_int refs;
-	msgpack_object *copy; /* obj: a copy of the informer's */
+	msgpack_object *copy; /* obj: a copy of the informer's, or NULL */
+	kb_body *body;        /* or obj is this body's (referenced) */
 	struct arena ar;
 };
 
@@ -1126,16 +1127,24 @@ struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
 		return NULL;
 	atomic_init(&pp->refs, 1);
 	pp->pub.size = sizeof(struct kb_sched_pod);
-	pp->copy = clone_obj(obj, &pp->ar);
-	pp->pub.obj = pp->copy;
-	if (pp->pub.obj == NULL) {
-		free(pp);
-		return NULL;
+	/* An informer's object (immutable, counted) is shared, not copied:
+	 * then the strings kept are copied into the arena. */
+	pp->body = kb_informer_body_of(obj);
+	if (pp->body) {
+		pp->pub.obj = obj;
+	} else {
+		pp->copy = clone_obj(obj, &pp->ar);
+		pp->pub.obj = pp->copy;
+		if (pp->pub.obj == NULL) {
+			free(pp);
+			return NULL;
+		}
 	}
 	parse_pod(pp);
 	if (pp->ar.failed) {
 		arena_free(&pp->ar);
 		free(pp->copy);
+		kb_body_unref(pp->body);
 		free(pp);
 		return NULL;
 	}
@@ -1156,6 +1165,7 @@ void kb_sched_pod_unref(const struct kb_sched_pod *pod)
 		return;
 	arena_free(&pp->ar);
 	free(pp->copy);
+	kb_body_unref(pp->body);
 	free(pp);
 }
 
@@ -1163,7 +1173,8 @@ void kb_sched_pod_unref(const struct kb_sched_pod *pod)
 
 struct node_priv {
 	struct kb_sched_node pub;
-	msgpack_object *copy; /* obj: a copy of the informer's */
+	msgpack_object *copy; /* obj: a copy of the informer's, or NULL */
+	kb_body *body;        /* or obj is this body's (referenced) */
 	struct arena ar;
 	const struct kb_sched_pod **pods;
 	size_t cap;
@@ -1389,17 +1400,24 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 	if (np == NULL)
 		return NULL;
 	np->pub.size = sizeof(struct kb_sched_node);
-	np->copy = clone_obj(obj, &np->ar);
-	np->pub.obj = np->copy;
-	if (np->pub.obj == NULL) {
-		node_release(np);
-		return NULL;
+	/* shared, as a pod's (kb_sched_pod_new) */
+	np->body = kb_informer_body_of(obj);
+	if (np->body) {
+		np->pub.obj = obj;
+	} else {
+		np->copy = clone_obj(obj, &np->ar);
+		np->pub.obj = np->copy;
+		if (np->pub.obj == NULL) {
+			node_release(np);
+			return NULL;
+		}
 	}
 	parse_node(np);
 	np->pub.generation = next_gen();
 	if (np->ar.failed) {
 		arena_free(&np->ar);
 		free(np->copy);
+		kb_body_unref(np->body);
 		node_release(np);
 		return NULL;
 	}
@@ -1418,6 +1436,7 @@ void kb_sched_node_free(struct kb_sched_node *node)
 	free(np->pods);
 	arena_free(&np->ar);
 	free(np->copy);
+	kb_body_unref(np->body);
 	node_release(np);
 }
 

@@ -30,6 +30,7 @@
 
 #include <kubus/client.h>
 #include <kubus/kubus.h>
+#include <kubus/sched.h>
 
 #include "harness.h"
 
@@ -474,6 +475,9 @@ struct evlog {
 	bool closed, held;
 	struct kb_informer *inf; /* to read the cache from a handler */
 	atomic_int cache_misses;
+	/* scheduler views made in a handler that did not share the
+	 * informer's object (they should: kb_sched_pod_new) */
+	atomic_int views_copied;
 };
 
 static struct evlog *logs[MAXLIVE];
@@ -517,6 +521,18 @@ static void log_push(struct evlog *l, char type, const msgpack_object *old,
 	if (kb_mp_str(obj, "metadata.labels.app", &app, &n) &&
 	    n < sizeof(e.app))
 		memcpy(e.app, app, n);
+	/* A scheduler's view made in a handler holds the informer's object
+	 * (counted) instead of a copy: the same pointer, the same name, and
+	 * valid after the handler returns; outside a handler a copy. */
+	const msgpack_object *seen[2] = { obj, old };
+	for (int i = 0; i < 2 && seen[i]; i++) {
+		struct kb_sched_pod *v = kb_sched_pod_new(seen[i]);
+		assert_non_null(v);
+		if (v->obj != seen[i])
+			atomic_fetch_add(&l->views_copied, 1);
+		assert_true(kb_mp_streq(seen[i], "metadata.name", v->name));
+		kb_sched_pod_unref(v);
+	}
 	/* Handlers may read the cache: the informer has applied the event. */
 	if (l->inf && type != 'd') {
 		char *ns = kb_mp_strdup(obj, "metadata.namespace");
@@ -524,6 +540,16 @@ static void log_push(struct evlog *l, char type, const msgpack_object *old,
 		kb_body *b = kb_informer_get(l->inf, ns, name);
 		if (b == NULL || rv_of(kb_body_obj(b)) < e.rv)
 			atomic_fetch_add(&l->cache_misses, 1);
+		/* a sub-object of it, or its root outside a handler's own
+		 * arguments (here the same), never shares by mistake */
+		if (b) {
+			const msgpack_object *md =
+			    kb_mp_key(kb_body_obj(b), "metadata");
+			struct kb_sched_pod *v = kb_sched_pod_new(md);
+			assert_non_null(v);
+			assert_true(v->obj != md);
+			kb_sched_pod_unref(v);
+		}
 		kb_body_unref(b);
 		free(ns);
 		free(name);
@@ -841,6 +867,7 @@ static void test_informer_sync_and_events(void **state)
 	}
 	release(v);
 	assert_int_equal(atomic_load(&l->cache_misses), 0);
+	assert_int_equal(atomic_load(&l->views_copied), 0);
 	expect_cache_matches(inf, "inf", NULL);
 
 	release(inf);
@@ -1038,6 +1065,7 @@ static void test_informer_lost_watch(void **state)
 	log_wait(l, mark, 'a', "lost/later", 5000);
 	wait_cache_matches(inf, "lost", NULL, 10);
 	assert_int_equal(atomic_load(&l->cache_misses), 0);
+	assert_int_equal(atomic_load(&l->views_copied), 0);
 
 	release(inf);
 	kb_unsubscribe(spy_ctx, "api/watch/ctrl/*");

@@ -672,6 +672,297 @@ static void test_body_decode_shared_across_threads(void **state)
 	}
 }
 
+/* --- the decoder against msgpack_unpack ------------------------------------------------
+ * kb_body_obj decodes with its own two passes (sdk/src/body.c); it must make
+ * msgpack_unpack's tree and refuse what msgpack_unpack refuses. Random
+ * values in every encoding (narrow and wide headers, non-minimal ones),
+ * nested deep, then cut, flipped and extended. */
+
+struct gen {
+	unsigned char *b;
+	size_t n, cap;
+	uint64_t rnd;
+};
+
+static uint64_t g_rand(struct gen *g)
+{
+	g->rnd ^= g->rnd << 13;
+	g->rnd ^= g->rnd >> 7;
+	g->rnd ^= g->rnd << 17;
+	return g->rnd;
+}
+
+static void g_put(struct gen *g, const void *p, size_t n)
+{
+	if (g->n + n > g->cap) {
+		g->cap = (g->n + n) * 2 + 64;
+		g->b = realloc(g->b, g->cap);
+		assert_non_null(g->b);
+	}
+	memcpy(g->b + g->n, p, n);
+	g->n += n;
+}
+
+static void g_byte(struct gen *g, unsigned c)
+{
+	unsigned char b = (unsigned char)c;
+	g_put(g, &b, 1);
+}
+
+static void g_be(struct gen *g, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		g_byte(g, (unsigned)(v >> (8 * (n - 1 - i))));
+}
+
+/* A string's header: fixstr, str 8, 16 or 32, at random where it fits. */
+static void g_strhdr(struct gen *g, uint64_t len)
+{
+	unsigned w = (unsigned)(g_rand(g) % 4);
+	if (len < 32 && w == 0) {
+		g_byte(g, 0xa0 | (unsigned)len);
+	} else if (len < 256 && w == 1) {
+		g_byte(g, 0xd9);
+		g_be(g, len, 1);
+	} else if (len < 65536 && w == 2) {
+		g_byte(g, 0xda);
+		g_be(g, len, 2);
+	} else {
+		g_byte(g, 0xdb);
+		g_be(g, len, 4);
+	}
+}
+
+/* An array's (map: its entries') header: fix, 16 or 32 bits. */
+static void g_conthdr(struct gen *g, bool map, uint64_t n)
+{
+	unsigned w = (unsigned)(g_rand(g) % 3);
+	if (n < 16 && w == 0) {
+		g_byte(g, (map ? 0x80 : 0x90) | (unsigned)n);
+	} else if (n < 65536 && w == 1) {
+		g_byte(g, map ? 0xde : 0xdc);
+		g_be(g, n, 2);
+	} else {
+		g_byte(g, map ? 0xdf : 0xdd);
+		g_be(g, n, 4);
+	}
+}
+
+static void g_value(struct gen *g, int depth)
+{
+	unsigned k = (unsigned)(g_rand(g) % (depth > 0 ? 16 : 12));
+	uint64_t r = g_rand(g);
+	switch (k) {
+	case 0: /* fixints */
+		g_byte(g, (unsigned)(r & 0xff) <= 0x7f ? (unsigned)(r & 0x7f) :
+							  0xe0 | (unsigned)(r & 0x1f));
+		break;
+	case 1: /* uint 8..64 */
+		k = (unsigned)(r % 4);
+		g_byte(g, 0xcc + k);
+		g_be(g, g_rand(g), 1u << k);
+		break;
+	case 2: /* int 8..64: both signs, and small values wide */
+		k = (unsigned)(r % 4);
+		g_byte(g, 0xd0 + k);
+		g_be(g, (r >> 8) & 1 ? g_rand(g) : g_rand(g) % 3, 1u << k);
+		break;
+	case 3:
+		g_byte(g, 0xc0 + (unsigned)(r % 4 == 1 ? 0 : r % 4)); /* nil, bool */
+		break;
+	case 4: /* float, double (any bits: NaNs too) */
+		g_byte(g, r & 1 ? 0xca : 0xcb);
+		g_be(g, g_rand(g), r & 1 ? 4 : 8);
+		break;
+	case 5:
+	case 6: { /* str, empty ones too */
+		size_t len = r % 5 == 0 ? 0 : (size_t)(g_rand(g) % 40);
+		g_strhdr(g, len);
+		for (size_t i = 0; i < len; i++)
+			g_byte(g, 'a' + (unsigned)(i % 26));
+		break;
+	}
+	case 7: { /* bin */
+		size_t len = (size_t)(r % 20);
+		g_byte(g, 0xc4);
+		g_be(g, len, 1);
+		for (size_t i = 0; i < len; i++)
+			g_byte(g, (unsigned)g_rand(g));
+		break;
+	}
+	case 8: { /* bin 16 / 32 */
+		size_t len = (size_t)(r % 20);
+		unsigned w = (unsigned)(g_rand(g) % 2);
+		g_byte(g, 0xc5 + w);
+		g_be(g, len, w ? 4 : 2);
+		for (size_t i = 0; i < len; i++)
+			g_byte(g, (unsigned)g_rand(g));
+		break;
+	}
+	case 9: { /* fixext 1..16 */
+		unsigned w = (unsigned)(r % 5);
+		g_byte(g, 0xd4 + w);
+		g_byte(g, (unsigned)g_rand(g));
+		for (unsigned i = 0; i < (1u << w); i++)
+			g_byte(g, (unsigned)g_rand(g));
+		break;
+	}
+	case 10: { /* ext 8/16/32 */
+		size_t len = (size_t)(r % 20);
+		unsigned w = (unsigned)(g_rand(g) % 3);
+		g_byte(g, 0xc7 + w);
+		g_be(g, len, 1u << w);
+		g_byte(g, (unsigned)g_rand(g));
+		for (size_t i = 0; i < len; i++)
+			g_byte(g, (unsigned)g_rand(g));
+		break;
+	}
+	case 11: /* an empty container */
+		g_conthdr(g, r & 1, 0);
+		break;
+	case 12:
+	case 13: { /* array */
+		size_t n = (size_t)(r % 6);
+		g_conthdr(g, false, n);
+		for (size_t i = 0; i < n; i++)
+			g_value(g, depth - 1);
+		break;
+	}
+	default: { /* map, keys of any type */
+		size_t n = (size_t)(r % 6);
+		g_conthdr(g, true, n);
+		for (size_t i = 0; i < n; i++) {
+			g_value(g, g_rand(g) % 4 ? 0 : depth - 1);
+			g_value(g, depth - 1);
+		}
+		break;
+	}
+	}
+}
+
+static void same_tree(const msgpack_object *a, const msgpack_object *b)
+{
+	assert_int_equal(a->type, b->type);
+	switch (a->type) {
+	case MSGPACK_OBJECT_NIL:
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		assert_int_equal(a->via.boolean, b->via.boolean);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		assert_true(a->via.u64 == b->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		assert_true(a->via.i64 == b->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		assert_memory_equal(&a->via.f64, &b->via.f64, sizeof(double));
+		break;
+	case MSGPACK_OBJECT_STR:
+	case MSGPACK_OBJECT_BIN:
+		/* both point into the same bytes; an empty one's pointer is
+		 * not read */
+		assert_int_equal(a->via.str.size, b->via.str.size);
+		if (a->via.str.size)
+			assert_ptr_equal(a->via.str.ptr, b->via.str.ptr);
+		break;
+	case MSGPACK_OBJECT_EXT:
+		assert_int_equal(a->via.ext.type, b->via.ext.type);
+		assert_int_equal(a->via.ext.size, b->via.ext.size);
+		if (a->via.ext.size)
+			assert_ptr_equal(a->via.ext.ptr, b->via.ext.ptr);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		assert_int_equal(a->via.array.size, b->via.array.size);
+		for (uint32_t i = 0; i < a->via.array.size; i++)
+			same_tree(&a->via.array.ptr[i], &b->via.array.ptr[i]);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		assert_int_equal(a->via.map.size, b->via.map.size);
+		for (uint32_t i = 0; i < a->via.map.size; i++) {
+			same_tree(&a->via.map.ptr[i].key, &b->via.map.ptr[i].key);
+			same_tree(&a->via.map.ptr[i].val, &b->via.map.ptr[i].val);
+		}
+		break;
+	default:
+		fail_msg("unexpected type %d", a->type);
+	}
+}
+
+/* kb_body_obj on these bytes against msgpack_unpack on the body's own
+ * copy (so that strings point at the same addresses); returns whether it
+ * decoded. */
+static bool decode_both(const void *bytes, size_t len)
+{
+	kb_body *b = kb_body_new(bytes, len);
+	assert_non_null(b);
+	size_t blen;
+	const char *data = kb_body_data(b, &blen);
+	msgpack_zone z;
+	msgpack_zone_init(&z, 1024);
+	msgpack_object ref;
+	size_t off = 0;
+	bool ok = len > 0 &&
+	    msgpack_unpack(data, blen, &off, &z, &ref) ==
+		MSGPACK_UNPACK_SUCCESS &&
+	    off == blen;
+	const msgpack_object *o = kb_body_obj(b);
+	if (ok != (o != NULL))
+		fail_msg("msgpack_unpack %s, kb_body_obj %s (%zu bytes, first "
+			 "0x%02x)",
+		    ok ? "decodes" : "refuses", o ? "decodes" : "refuses",
+		    len, len ? ((const unsigned char *)bytes)[0] : 0);
+	if (ok)
+		same_tree(&ref, o);
+	msgpack_zone_destroy(&z);
+	kb_body_unref(b);
+	return ok;
+}
+
+static void test_body_decode_as_msgpack_unpack(void **state)
+{
+	struct gen g = { .rnd = 0x9e3779b97f4a7c15ull };
+	size_t good = 0, bad = 0;
+	for (int round = 0; round < 20000; round++) {
+		g.n = 0;
+		g_value(&g, 1 + round % 40);
+		good += decode_both(g.b, g.n);
+		/* cut short, one byte changed, a byte more */
+		size_t cut = (size_t)(g_rand(&g) % g.n);
+		bad += !decode_both(g.b, cut);
+		unsigned char *m = malloc(g.n + 1);
+		assert_non_null(m);
+		memcpy(m, g.b, g.n);
+		m[g_rand(&g) % g.n] = (unsigned char)g_rand(&g);
+		decode_both(m, g.n);
+		m[g.n] = (unsigned char)g_rand(&g);
+		decode_both(m, g.n + 1);
+		free(m);
+	}
+	assert_int_equal(good, 20000);
+	assert_true(bad > 19000);
+
+	/* Depth: msgpack_unpack holds 32 open containers and refuses one
+	 * more, even an empty one. */
+	unsigned char deep[80];
+	for (size_t n = 28; n <= 36; n++) {
+		for (int last = 0; last < 3; last++) {
+			size_t len = 0;
+			for (size_t i = 0; i < n; i++) {
+				deep[len++] = i % 2 ? 0x91 : 0x81;
+				if (i % 2 == 0)
+					deep[len++] = 0x00; /* the key */
+			}
+			/* innermost: a scalar, an empty array or map */
+			deep[len++] = last == 0 ? 0x01 : last == 1 ? 0x90 : 0x80;
+			bool ok = decode_both(deep, len);
+			assert_true(ok == (last == 0 ? n <= 32 : n <= 31));
+		}
+	}
+	free(g.b);
+}
+
 /* --- errors ---------------------------------------------------------------------------- */
 
 static void test_err_helpers(void **state)
@@ -755,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(test_body_lifecycle),
 		cmocka_unit_test(test_body_malformed),
 		cmocka_unit_test(test_body_decode_shared_across_threads),
+		cmocka_unit_test(test_body_decode_as_msgpack_unpack),
 		cmocka_unit_test(test_err_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
