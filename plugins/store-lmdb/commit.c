@@ -2,6 +2,7 @@
  * thread that applies every queued write in one LMDB transaction (one
  * revision each) and acknowledges them after one durable commit. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -141,7 +142,8 @@ int mvcc_submit(struct mvcc *m, struct mvcc_write *w)
 	else
 		m->qhead = w;
 	m->qtail = w;
-	pthread_cond_signal(&m->cv);
+	if (m->qlen >= m->wake_at)
+		pthread_cond_signal(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 	return 0;
 }
@@ -573,10 +575,21 @@ retry:
 	if ((rc = meta_store(m, txn)))
 		goto fail_abort;
 	int64_t tc = now_ns();
+	size_t txnid = mdb_txn_id(txn);
 	rc = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc)
 		goto fail;
+	{
+		/* readers on this snapshot take its revisions from here
+		 * (when the commit wrote anything: else the next one takes
+		 * the same transaction id) */
+		MDB_envinfo info;
+		if (!mdb_env_info(m->env, &info) &&
+		    info.me_last_txnid == txnid)
+			mvcc_snap_publish(m, txnid, m->cur_rev,
+			    m->compact_rev);
+	}
 	if (list) {
 		m->last_commit_ns = now_ns() - tc;
 		m->last_batch = (long)nw;
@@ -664,6 +677,7 @@ static void *committer(void *arg)
 			if (m->qhead || m->stopping || autoc ||
 			    purge_pending(m))
 				break;
+			m->wake_at = 1;
 			if (m->cfg.compact_interval_ms > 0) {
 				struct timespec ts;
 				int64_t wait = m->cfg.compact_interval_ms -
@@ -694,10 +708,12 @@ static void *committer(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000;
 			}
+			m->wake_at = m->last_batch;
 			while (m->qlen < m->last_batch && !m->stopping &&
 			    pthread_cond_timedwait(&m->cv, &m->mu, &ts) == 0)
 				;
 		}
+		m->wake_at = LONG_MAX;
 		while (m->qhead && n < m->cfg.batch_max &&
 		    (n == 0 || bytes < BATCH_BYTES)) {
 			struct mvcc_write *w = m->qhead;
@@ -731,8 +747,10 @@ static void *committer(void *arg)
 			if (!list) {
 				/* nothing more can be done: wait to stop */
 				pthread_mutex_lock(&m->mu);
+				m->wake_at = 1;
 				while (!m->stopping && !m->qhead)
 					pthread_cond_wait(&m->cv, &m->mu);
+				m->wake_at = LONG_MAX;
 				pthread_mutex_unlock(&m->mu);
 			}
 			continue;

@@ -298,6 +298,8 @@ int mvcc_open(const struct mvcc_config *cfg, struct mvcc **out, char *err,
 		mdb_txn_abort(txn);
 		goto out_lmdb;
 	}
+	/* nothing published: this commit may have changed nothing, and then
+	 * the next one takes its transaction id */
 	if ((rc = mdb_txn_commit(txn)))
 		goto out_lmdb;
 	m->notified_rev = m->cur_rev;
@@ -362,6 +364,43 @@ void mvcc_locked(struct mvcc *m, void (*fn)(void *arg, int64_t rev), void *arg)
 
 /* --- readers -------------------------------------------------------------- */
 
+void mvcc_snap_publish(struct mvcc *m, size_t txnid, int64_t rev,
+    int64_t compact)
+{
+	unsigned seq = atomic_load_explicit(&m->snap_seq, memory_order_relaxed);
+
+	atomic_store_explicit(&m->snap_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&m->snap_txnid, txnid, memory_order_relaxed);
+	atomic_store_explicit(&m->snap_rev, rev, memory_order_relaxed);
+	atomic_store_explicit(&m->snap_compact, compact, memory_order_relaxed);
+	atomic_store_explicit(&m->snap_seq, seq + 2, memory_order_release);
+}
+
+/* The revisions of the reader's snapshot: from the last commit's when the
+ * snapshot is that commit's (the usual case), else from meta. */
+static int snap_load(struct mvcc *m, struct mvcc_reader *r)
+{
+	unsigned s1 = atomic_load_explicit(&m->snap_seq, memory_order_acquire);
+	if (!(s1 & 1)) {
+		size_t id = atomic_load_explicit(&m->snap_txnid,
+		    memory_order_relaxed);
+		int64_t rev = atomic_load_explicit(&m->snap_rev,
+		    memory_order_relaxed);
+		int64_t compact = atomic_load_explicit(&m->snap_compact,
+		    memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&m->snap_seq, memory_order_relaxed) ==
+			s1 &&
+		    id != 0 && id == mdb_txn_id(r->txn)) {
+			r->rev = rev;
+			r->compact = compact;
+			return 0;
+		}
+	}
+	return meta_load(m, r->txn, &r->rev, &r->compact, NULL, NULL);
+}
+
 int mvcc_read_begin(struct mvcc *m, struct mvcc_reader **out)
 {
 	struct mvcc_reader *r;
@@ -393,7 +432,7 @@ int mvcc_read_begin(struct mvcc *m, struct mvcc_reader **out)
 		pthread_rwlock_unlock(&m->maplock);
 		return mvcc_lmdb_err(rc);
 	}
-	if ((rc = meta_load(m, r->txn, &r->rev, &r->compact, NULL, NULL))) {
+	if ((rc = snap_load(m, r))) {
 		mdb_txn_abort(r->txn);
 		free(r);
 		pthread_rwlock_unlock(&m->maplock);

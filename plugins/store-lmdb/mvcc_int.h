@@ -68,6 +68,12 @@ struct mvcc {
 	pthread_cond_t cv;
 	struct mvcc_write *qhead, *qtail;
 	long qlen;
+	/* A submit signals cv only when qlen reaches this: 0 or 1 while the
+	 * committer waits for work, the batch it waits to fill while it gives
+	 * writers time to join, LONG_MAX while it works (it looks at the
+	 * queue before it waits again). Each signal to a waiting committer
+	 * costs both threads a wake-up. */
+	long wake_at;
 	bool stopping;
 	pthread_t thr;
 	bool thr_started;
@@ -85,6 +91,13 @@ struct mvcc {
 	long last_batch;        /* writes in the last commit */
 	int64_t last_commit_ns; /* how long it took */
 	int fatal;              /* LMDB said MDB_PANIC: refuse writes */
+
+	/* The revisions of the last commit, by LMDB transaction id, so that a
+	 * reader on that snapshot need not look them up in meta: a seqlock
+	 * (odd while the committer writes it). */
+	atomic_uint snap_seq;
+	atomic_size_t snap_txnid;
+	atomic_llong snap_rev, snap_compact;
 
 	atomic_llong st_commits, st_writes;
 	atomic_llong st_rev, st_compact;
@@ -160,6 +173,10 @@ int meta_store(struct mvcc *m, MDB_txn *txn);
 int kv_at(MDB_txn *txn, MDB_dbi revdb, const MDB_val *k, const MDB_val *v,
     int64_t rev, bool keys_only, struct mvcc_kv *out, bool *found);
 int64_t mvcc_now_ms(void);
+/* Committer: the snapshot that transaction `txnid` committed has these
+ * revisions (see snap_seq). */
+void mvcc_snap_publish(struct mvcc *m, size_t txnid, int64_t rev,
+    int64_t compact);
 
 /* commit.c */
 int mvcc_committer_start(struct mvcc *m);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../plugins/store-lmdb/mvcc.h"
+#include "../../plugins/store-lmdb/mvcc_int.h"
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -533,6 +534,81 @@ static void test_group_commit(void **state)
 	assert_true(st.commits < st.writes / 4);
 }
 
+/* --- readers: a snapshot's revisions from the last commit or from meta --- */
+
+struct rdargs {
+	struct mvcc *m;
+	volatile int stop;
+	long reads, bad;
+	int64_t last;
+};
+
+static void *reader(void *arg)
+{
+	struct rdargs *a = arg;
+	while (!a->stop) {
+		struct mvcc_reader *r;
+		int64_t rev, compact;
+		if (mvcc_read_begin(a->m, &r)) {
+			a->bad++;
+			continue;
+		}
+		/* what meta says in the same snapshot */
+		if (meta_load(a->m, r->txn, &rev, &compact, NULL, NULL) ||
+		    rev != mvcc_reader_rev(r) ||
+		    compact != mvcc_reader_compact_rev(r) || rev < a->last)
+			a->bad++;
+		a->last = rev;
+		a->reads++;
+		mvcc_read_end(r);
+	}
+	return NULL;
+}
+
+static void test_reader_revs(void **state)
+{
+	struct fx *f = *state;
+	enum {
+		T = 8,
+		N = 200
+	};
+	pthread_t th[T], rt[2];
+	struct wargs a[T];
+	struct rdargs ra[2];
+
+	for (int i = 0; i < 2; i++) {
+		ra[i] = (struct rdargs){ .m = f->m };
+		pthread_create(&rt[i], NULL, reader, &ra[i]);
+	}
+	for (int i = 0; i < T; i++) {
+		a[i] = (struct wargs){ f->m, i, N, 0 };
+		pthread_create(&th[i], NULL, writer, &a[i]);
+	}
+	for (int c = 1; c <= 20; c++) {
+		int64_t rev = cur_rev(f->m);
+		if (rev > 1)
+			assert_int_equal(mvcc_compact(f->m, rev / 2, NULL), 0);
+		usleep(2000);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(a[i].errors, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		ra[i].stop = 1;
+		pthread_join(rt[i], NULL);
+		print_message("reader %d: %ld snapshots, %ld wrong\n", i,
+		    ra[i].reads, ra[i].bad);
+		assert_int_equal(ra[i].bad, 0);
+		assert_true(ra[i].reads > 0);
+	}
+	/* after a reopen, before any commit, and after one */
+	reopen(f);
+	assert_int_equal(cur_rev(f->m), T * N);
+	assert_int_equal(put(f->m, "/after", "x", -1, NULL), 0);
+	assert_int_equal(cur_rev(f->m), T * N + 1);
+}
+
 /* --- space: churn must not grow the file; the map grows on demand --------- */
 
 /* Wait (up to 5 s) until compaction is within the history window plus
@@ -812,6 +888,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_reader_revs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_churn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bytes_window, setup,
