@@ -33,6 +33,7 @@ struct watcher {
 	kb_body **pend;
 	size_t npend, cap;
 	struct watcher *next;
+	int group; /* on_events: its encoding of the batch (-1: its own) */
 };
 
 struct watch_hub {
@@ -68,32 +69,55 @@ static void pack_event(msgpack_packer *pk, const struct mvcc_event *ev,
 	}
 }
 
-/* {watch_id, events: [<n events already encoded in ev>]} */
-static kb_body *make_body(int64_t id, size_t n, const void *ev, size_t len)
+/* A body is {watch_id, events: [...]}: the events are encoded behind room
+ * for the wrapper (BODY_HDR bytes, every field at its widest form: uint 64
+ * and array 32), so the buffer becomes the body without a copy once the
+ * wrapper is written in front. */
+#define BODY_HDR 31
+
+static void body_start(msgpack_sbuffer *sb)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	kb_body *b;
+	static const char room[BODY_HDR];
+	msgpack_sbuffer_init(sb);
+	msgpack_sbuffer_write(sb, room, sizeof room);
+}
+
+static void body_hdr(char *p, int64_t id, size_t n)
+{
+	uint64_t v = (uint64_t)id;
+	uint32_t c = (uint32_t)n;
+
+	p[0] = (char)0x82;
+	p[1] = (char)0xa8;
+	memcpy(p + 2, "watch_id", 8);
+	p[10] = (char)0xcf;
+	for (int i = 0; i < 8; i++)
+		p[11 + i] = (char)(v >> (56 - 8 * i));
+	p[19] = (char)0xa6;
+	memcpy(p + 20, "events", 6);
+	p[26] = (char)0xdd;
+	for (int i = 0; i < 4; i++)
+		p[27 + i] = (char)(c >> (24 - 8 * i));
+}
+
+/* The body for watcher `id` of the n events in sb (made by body_start).
+ * take: sb's buffer becomes the body (sb is left empty); else a copy. */
+static kb_body *make_body(int64_t id, size_t n, msgpack_sbuffer *sb, bool take)
+{
 	char *buf;
 
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
-	slmdb_pack_str(&pk, "watch_id");
-	msgpack_pack_int64(&pk, id);
-	slmdb_pack_str(&pk, "events");
-	msgpack_pack_array(&pk, n);
-	if (!(buf = malloc(sb.size + len))) {
-		msgpack_sbuffer_destroy(&sb);
+	if (!sb->data)
+		return NULL; /* body_start could not allocate */
+	if (take) {
+		buf = sb->data;
+		sb->data = NULL;
+	} else if ((buf = malloc(sb->size))) {
+		memcpy(buf, sb->data, sb->size);
+	} else {
 		return NULL;
 	}
-	memcpy(buf, sb.data, sb.size);
-	memcpy(buf + sb.size, ev, len);
-	b = kb_body_take(buf, sb.size + len);
-	if (!b)
-		free(buf);
-	msgpack_sbuffer_destroy(&sb);
-	return b;
+	body_hdr(buf, id, n);
+	return kb_body_take(buf, sb->size); /* frees buf when it fails */
 }
 
 static void publish(struct watch_hub *h, struct watcher *w, kb_body *b)
@@ -158,7 +182,8 @@ struct group {
 	const char *prefix;
 	size_t plen;
 	bool prev;
-	size_t n;
+	size_t n;     /* events encoded */
+	size_t users; /* watchers still to be given this group's body */
 	msgpack_sbuffer sb;
 };
 
@@ -167,9 +192,10 @@ static void encode(struct group *g, const struct mvcc_event *ev, size_t n,
 {
 	msgpack_packer pk;
 
-	msgpack_sbuffer_init(&g->sb);
+	body_start(&g->sb);
 	msgpack_packer_init(&pk, &g->sb, msgpack_sbuffer_write);
 	g->n = 0;
+	g->users = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (ev[i].kv.mod_rev < from ||
 		    !(ev[i].kv.key_len >= g->plen &&
@@ -180,7 +206,9 @@ static void encode(struct group *g, const struct mvcc_event *ev, size_t n,
 	}
 }
 
-/* The listener: committer thread, notify lock held. */
+/* The listener: committer thread, notify lock held. Watchers that share
+ * a prefix and prev share one encoding of the batch; the last of them is
+ * given its buffer, the others a copy. */
 static void on_events(void *arg, const struct mvcc_event *ev, size_t n,
     int64_t rev)
 {
@@ -191,26 +219,34 @@ static void on_events(void *arg, const struct mvcc_event *ev, size_t n,
 	if (!h->list || !n)
 		return;
 	for (struct watcher *w = h->list; w; w = w->next) {
-		struct group *g = NULL, one;
+		w->group = -1;
+		if (w->dead || w->start > ev[0].kv.mod_rev)
+			continue;
+		for (size_t i = 0; i < ng && w->group < 0; i++)
+			if (groups[i].prev == w->prev &&
+			    groups[i].plen == w->plen &&
+			    !memcmp(groups[i].prefix, w->prefix, w->plen))
+				w->group = (int)i;
+		if (w->group < 0 && ng < GROUPS_MAX) {
+			struct group *g = &groups[ng];
+			g->prefix = w->prefix;
+			g->plen = w->plen;
+			g->prev = w->prev;
+			encode(g, ev, n, 0);
+			w->group = (int)ng++;
+		}
+		if (w->group >= 0)
+			groups[w->group].users++;
+	}
+	for (struct watcher *w = h->list; w; w = w->next) {
+		struct group *g, one;
 
 		if (w->dead)
 			continue;
-		if (w->start <= ev[0].kv.mod_rev) {
-			for (size_t i = 0; i < ng && !g; i++)
-				if (groups[i].prev == w->prev &&
-				    groups[i].plen == w->plen &&
-				    !memcmp(groups[i].prefix, w->prefix,
-					w->plen))
-					g = &groups[i];
-			if (!g && ng < GROUPS_MAX) {
-				g = &groups[ng++];
-				g->prefix = w->prefix;
-				g->plen = w->plen;
-				g->prev = w->prev;
-				encode(g, ev, n, 0);
-			}
-		}
-		if (!g) {
+		if (w->group >= 0) {
+			g = &groups[w->group];
+			g->users--;
+		} else {
 			/* a start in the future, or too many prefixes */
 			g = &one;
 			one.prefix = w->prefix;
@@ -220,7 +256,7 @@ static void on_events(void *arg, const struct mvcc_event *ev, size_t n,
 		}
 		if (g->n)
 			deliver(h, w,
-			    make_body(w->id, g->n, g->sb.data, g->sb.size));
+			    make_body(w->id, g->n, &g->sb, g->users == 0));
 		if (g == &one)
 			msgpack_sbuffer_destroy(&one.sb);
 	}
@@ -318,9 +354,9 @@ static void replay_flush(struct replay *rp)
 {
 	if (!rp->n)
 		return;
-	publish(rp->h, rp->w,
-	    make_body(rp->w->id, rp->n, rp->sb.data, rp->sb.size));
-	msgpack_sbuffer_clear(&rp->sb);
+	publish(rp->h, rp->w, make_body(rp->w->id, rp->n, &rp->sb, true));
+	msgpack_sbuffer_destroy(&rp->sb);
+	body_start(&rp->sb);
 	rp->n = 0;
 }
 
@@ -433,7 +469,7 @@ void watch_handle(struct watch_hub *h, kb_msg *req, const msgpack_object *b)
 	rp.h = h;
 	rp.w = w;
 	rp.n = 0;
-	msgpack_sbuffer_init(&rp.sb);
+	body_start(&rp.sb);
 	msgpack_packer_init(&rp.pk, &rp.sb, msgpack_sbuffer_write);
 	rc = mvcc_history(rd, w->prefix, w->plen, w->start, r.reg_rev, w->prev,
 	    replay_event, &rp);
