@@ -11,7 +11,10 @@
  *   store-etcd:  the same against a host with store-etcd on a fresh
  *                single-member etcd (tests/store/etcd_proc.h).
  *
- *   bench-store [--seconds S] [--rounds N] [--no-etcd]
+ *   bench-store [--seconds S] [--rounds N] [--no-etcd] [--watchers N]
+ *
+ * --watchers N: N watches (prev: true, as the API server's) on the
+ * benchmark's prefix of each store, their events counted by the client.
  *
  * The three put-at-32 cases take turns, --rounds rounds of one --seconds
  * window each, so that a drifting disk affects them alike; the other cases
@@ -40,6 +43,27 @@
 static const char *const fe_groups[] = { "kubus:plugins",
 	"kubus:kind:frontend" };
 
+static double proc_cpu(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds of the threads named `name` between two snapshots. */
+static double cpu_of(const struct kbt_cpu_groups *a,
+    const struct kbt_cpu_groups *b, const char *name)
+{
+	double s = 0;
+	for (int i = 0; i < b->n; i++)
+		if (!strcmp(b->name[i], name))
+			s += b->s[i];
+	for (int i = 0; i < a->n; i++)
+		if (!strcmp(a->name[i], name))
+			s -= a->s[i];
+	return s;
+}
+
 static int64_t now_ns(void)
 {
 	struct timespec ts;
@@ -56,12 +80,16 @@ static int cmp64(const void *a, const void *b)
 struct result {
 	double rps, p50_us, p99_us;
 	unsigned long long errors;
+	double cpu_proc_us, cpu_commit_us, cpu_ep_us; /* per op */
 };
 
 /* Figures gathered over several windows of one case. */
 struct acc {
 	double ops, secs;
 	unsigned long long errors;
+	/* CPU seconds while measuring: the process, the store's committer
+	 * (lmdb:commit) and its bus dispatch thread (ep:store) */
+	double cpu_proc, cpu_commit, cpu_ep;
 	int64_t *lat;
 	size_t nlat, cap;
 };
@@ -87,6 +115,11 @@ static struct result acc_result(struct acc *a)
 	r.p50_us = a->nlat ? a->lat[a->nlat / 2] / 1e3 : 0;
 	r.p99_us = a->nlat ? a->lat[(size_t)((double)a->nlat * 0.99)] / 1e3 : 0;
 	r.errors = a->errors;
+	if (a->ops > 0) {
+		r.cpu_proc_us = a->cpu_proc * 1e6 / a->ops;
+		r.cpu_commit_us = a->cpu_commit * 1e6 / a->ops;
+		r.cpu_ep_us = a->cpu_ep * 1e6 / a->ops;
+	}
 	return r;
 }
 
@@ -255,12 +288,20 @@ static void window(kb_ctx *ctx, bool puts, int inflight, double seconds,
 		slots[i].r = r;
 		issue(&slots[i]);
 	}
+	static struct kbt_cpu_groups g0, g1;
 	usleep(200000);
+	kbt_cpu_by_thread(&g0);
+	double c0 = proc_cpu();
 	atomic_store(&r->phase, 1);
 	int64_t t0 = now_ns();
 	usleep((useconds_t)(seconds * 1e6));
 	atomic_store(&r->phase, 2);
 	int64_t t1 = now_ns();
+	double c1 = proc_cpu();
+	kbt_cpu_by_thread(&g1);
+	a->cpu_proc += c1 - c0;
+	a->cpu_commit += cpu_of(&g0, &g1, "lmdb:commit");
+	a->cpu_ep += cpu_of(&g0, &g1, "ep:store");
 	while (atomic_load(&r->outstanding) > 0)
 		usleep(1000);
 	unsigned long long n = atomic_load(&r->n);
@@ -279,8 +320,13 @@ static void print(const char *what, const char *op, int inflight,
     struct result r)
 {
 	printf("%-11s %-4s clients=%-3d ops/s=%-8.0f p50_us=%-8.1f "
-	       "p99_us=%-8.1f errors=%llu\n",
+	       "p99_us=%-8.1f errors=%llu",
 	    what, op, inflight, r.rps, r.p50_us, r.p99_us, r.errors);
+	if (r.cpu_proc_us > 0)
+		printf(" cpu_us/op: process=%.1f lmdb:commit=%.1f "
+		       "ep:store=%.1f",
+		    r.cpu_proc_us, r.cpu_commit_us, r.cpu_ep_us);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -288,7 +334,40 @@ struct store {
 	const char *name;
 	struct kbt_host *h;
 	kb_ctx *c;
+	atomic_ullong events; /* delivered to its watchers */
 };
+
+static void on_events(void *arg, const kb_msg *m)
+{
+	struct store *st = arg;
+	const msgpack_object *evs = kb_mp_get(kb_msg_body(m), "events");
+	if (evs && evs->type == MSGPACK_OBJECT_ARRAY)
+		atomic_fetch_add(&st->events, evs->via.array.size);
+}
+
+/* n watches on /bench/ from the next revision, with prev values. */
+static int watch_start(struct store *st, int n)
+{
+	char pat[64], topic[64];
+	snprintf(pat, sizeof pat, "bench/store/%s/*", st->name);
+	if (kb_subscribe(st->c, pat, on_events, st))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		kb_msg *rep = NULL;
+		snprintf(topic, sizeof topic, "bench/store/%s/%d", st->name, i);
+		int rc = kb_call(st->c, KB_STORE_SERVICE, "watch",
+		    kb_mp_body("{s:s, s:b, s:s}", "prefix", "/bench/", "prev",
+			1, "topic", topic),
+		    10000, &rep);
+		kb_msg_free(rep);
+		if (rc) {
+			fprintf(stderr, "%s: watch: %s\n", st->name,
+			    kb_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int store_start(struct store *st, const char *name, const char *yaml)
 {
@@ -319,6 +398,7 @@ int main(int argc, char **argv)
 	double seconds = 2;
 	int rounds = 3;
 	bool with_etcd = true;
+	int watchers = 0;
 	struct store lm = { 0 }, et = { 0 };
 	struct etcd_cluster *ec = NULL;
 	struct raw raw = { 0 };
@@ -333,6 +413,8 @@ int main(int argc, char **argv)
 			rounds = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-etcd"))
 			with_etcd = false;
+		else if (!strcmp(argv[i], "--watchers") && i + 1 < argc)
+			watchers = atoi(argv[++i]);
 	}
 	setenv("KUBUS_LOG_QUIET", "1", 0);
 
@@ -368,6 +450,10 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (watchers > 0 && (watch_start(&lm, watchers) ||
+				(et.h && watch_start(&et, watchers))))
+		return 1;
+
 	/* Puts at 32: the three take turns, window by window, so that all of
 	 * them see the same disk (its fsync rate drifts a lot on a shared
 	 * machine). */
@@ -400,6 +486,15 @@ int main(int argc, char **argv)
 	if (et.h) {
 		one(&et, false, 1, seconds);
 		one(&et, false, 32, seconds);
+	}
+	if (watchers > 0) {
+		usleep(200000);
+		fprintf(stderr, "watch events delivered: store-lmdb %llu%s",
+		    (unsigned long long)atomic_load(&lm.events),
+		    et.h ? "" : "\n");
+		if (et.h)
+			fprintf(stderr, ", store-etcd %llu\n",
+			    (unsigned long long)atomic_load(&et.events));
 	}
 	if (et.h)
 		kbt_host_stop(et.h);
