@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "busapi.h"
+#include "codec.h"
 #include "server.h"
 
 struct job {
@@ -136,13 +137,195 @@ static int patch_type_of(const char *t)
 	return API_PATCH_NONE;
 }
 
+/* --- the request's fields ---------------------------------------------------------- */
+
+enum { F_GROUP, F_VERSION, F_RESOURCE, F_NS, F_NAME, F_SUB, F_LS, F_FS, F_RV, F_CONT,
+	F_FM, F_FV, F_PT, F_LIMIT, F_OBJECT, F_PATCH, F_OPTIONS, NFIELDS };
+
+static const char *const field_names[NFIELDS] = { "group", "version", "resource",
+	"namespace", "name", "subresource", "labelSelector", "fieldSelector",
+	"resourceVersion", "continue", "fieldManager", "fieldValidation", "patchType",
+	"limit", "object", "patch", "options" };
+
+/* What the body says for a field: its first key only (as kb_mp_key
+ * reads), a string when that value is a msgpack str (kb_mp_strdup's),
+ * an integer when it is one kb_mp_int takes. */
+struct fval {
+	bool str, is_int;
+	const char *s;
+	size_t n;
+	int64_t i;
+};
+
+struct fields {
+	struct fval f[NFIELDS];
+	json_t *body; /* object, else patch, else options, converted */
+};
+
+static char *fdup(const struct fval *f)
+{
+	return f->str ? strndup(f->s, f->n) : NULL;
+}
+
+/* From the decoded body, as the SDK gives it. */
+static void fields_of_obj(const msgpack_object *b, struct fields *fs)
+{
+	memset(fs, 0, sizeof(*fs));
+	for (int i = 0; i < F_OBJECT; i++) {
+		const msgpack_object *v = kb_mp_key(b, field_names[i]);
+		struct fval *f = &fs->f[i];
+		if (v && v->type == MSGPACK_OBJECT_STR) {
+			f->str = true;
+			f->s = v->via.str.ptr;
+			f->n = v->via.str.size;
+		}
+		f->is_int = v && kb_mp_int(v, NULL, &f->i);
+	}
+	const msgpack_object *o = kb_mp_key(b, "object");
+	if (o == NULL)
+		o = kb_mp_key(b, "patch");
+	if (o == NULL)
+		o = kb_mp_key(b, "options");
+	if (o)
+		fs->body = api_json_from_mp(o);
+}
+
+/* msgpack_unpack's limit, which the SDK's decoding keeps: a container
+ * opened with 32 others open is refused. */
+#define BUS_DEPTH 32
+
+static bool str_type(unsigned char t)
+{
+	return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb);
+}
+
+/* Past one value at `level` (the body is 0) that the SDK's decoding
+ * takes; false for anything else, ext included (taken there, not here). */
+static bool vskip(struct api_mpc *c, int level)
+{
+	struct api_mval v;
+	if (!api_mpc_read(c, &v) || v.kind == API_MV_EXT)
+		return false;
+	if (v.kind != API_MV_MAP && v.kind != API_MV_ARR)
+		return true;
+	if (level >= BUS_DEPTH)
+		return false;
+	uint64_t items = v.kind == API_MV_MAP ? 2 * v.n : v.n;
+	for (uint64_t i = 0; i < items; i++)
+		if (!vskip(c, level + 1))
+			return false;
+	return true;
+}
+
+/* From the bytes in one pass, the object decoded straight into a json_t:
+ * no msgpack_object tree. False (fs cleared) for a body this cannot read
+ * exactly as the SDK's tree and api_json_from_mp would (not a map, an ext,
+ * keys that are not scalars, an object that does not convert or nests
+ * near the SDK's limit): the caller reads it that way then. */
+static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
+{
+	struct api_mpc c = { data, (const unsigned char *)data + len };
+	struct api_mval m, k;
+	json_t *objs[3] = { NULL, NULL, NULL };
+	bool seen[NFIELDS] = { false };
+	memset(fs, 0, sizeof(*fs));
+	if (data == NULL || !api_mpc_read(&c, &m) || m.kind != API_MV_MAP)
+		return false;
+	for (uint64_t i = 0; i < m.n; i++) {
+		if (c.p >= c.end)
+			goto fail;
+		bool kstr = str_type(*c.p);
+		if (!api_mpc_read(&c, &k) || k.kind == API_MV_EXT || k.kind == API_MV_MAP ||
+		    k.kind == API_MV_ARR)
+			goto fail;
+		int fi = -1;
+		for (int j = 0; kstr && j < NFIELDS && fi < 0; j++)
+			if (strlen(field_names[j]) == k.n && !memcmp(field_names[j], k.s, k.n))
+				fi = j;
+		if (fi < 0 || seen[fi]) {
+			if (!vskip(&c, 1))
+				goto fail;
+			continue;
+		}
+		seen[fi] = true;
+		if (fi >= F_OBJECT) {
+			/* the object's containers open at level 1 on: 30
+			 * below it stays clear of BUS_DEPTH */
+			if ((objs[fi - F_OBJECT] = api_mp_decode_next(&c, BUS_DEPTH - 2)) == NULL)
+				goto fail;
+			continue;
+		}
+		struct api_mpc at = c;
+		bool vstr = c.p < c.end && str_type(*c.p);
+		struct api_mval v;
+		if (!vskip(&c, 1) || !api_mpc_read(&at, &v))
+			goto fail;
+		struct fval *f = &fs->f[fi];
+		if (vstr) {
+			f->str = true;
+			f->s = v.n ? v.s : "";
+			f->n = (size_t)v.n;
+		}
+		if (v.kind == API_MV_INT) {
+			f->is_int = true;
+			f->i = v.i;
+		}
+	}
+	if (c.p != c.end)
+		goto fail;
+	for (int j = 0; j < 3; j++) {
+		if (fs->body == NULL && objs[j])
+			fs->body = objs[j];
+		else
+			json_decref(objs[j]);
+	}
+	return true;
+fail:
+	for (int j = 0; j < 3; j++)
+		json_decref(objs[j]);
+	memset(fs, 0, sizeof(*fs));
+	return false;
+}
+
+json_t *api_busapi_fields(const void *data, size_t len, bool fast)
+{
+	struct fields fs;
+	kb_body *b = NULL;
+	if (fast) {
+		if (!fields_of_bytes(data, len, &fs))
+			return NULL;
+	} else {
+		b = kb_body_new(data, len);
+		fields_of_obj(kb_body_obj(b), &fs);
+	}
+	json_t *out = json_object();
+	for (int i = 0; i < NFIELDS; i++) {
+		const struct fval *f = &fs.f[i];
+		json_t *v = json_object();
+		if (f->str)
+			json_object_set_new(v, "s", json_stringn_nocheck(f->s, f->n));
+		if (f->is_int)
+			json_object_set_new(v, "i", json_integer(f->i));
+		json_object_set_new(out, field_names[i], v);
+	}
+	if (fs.body)
+		json_object_set_new(out, "body", fs.body);
+	kb_body_unref(b);
+	return out;
+}
+
 /* Fill req from the message; false with e set when it does not parse. */
 static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
     struct api_user *user, struct api_error *e)
 {
-	const msgpack_object *b = kb_msg_body(m);
-	char *group = mp_str(b, "group"), *version = mp_str(b, "version"),
-	     *resource = mp_str(b, "resource");
+	struct fields fs;
+	kb_body *raw = kb_msg_body_ref(m);
+	size_t rawlen = 0;
+	const void *data = kb_body_data(raw, &rawlen);
+	if (!fields_of_bytes(data, rawlen, &fs))
+		fields_of_obj(kb_msg_body(m), &fs);
+	char *group = fdup(&fs.f[F_GROUP]), *version = fdup(&fs.f[F_VERSION]),
+	     *resource = fdup(&fs.f[F_RESOURCE]);
 	req->srv = s;
 	req->res = api_resource_find(group ? group : "", version ? version : "v1",
 	    resource ? resource : "");
@@ -152,43 +335,40 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 	free(group);
 	free(version);
 	free(resource);
+	bool ok = false;
 	if (req->res == NULL)
-		return false;
-	req->ns = mp_str(b, "namespace");
-	req->name = mp_str(b, "name");
-	req->sub = mp_str(b, "subresource");
+		goto out;
+	req->ns = fdup(&fs.f[F_NS]);
+	req->name = fdup(&fs.f[F_NAME]);
+	req->sub = fdup(&fs.f[F_SUB]);
 	req->verb = verb_of(kb_msg_op(m), req->name != NULL);
 	if (req->verb == API_LIST && !strcmp(kb_msg_op(m), "list") && req->name) {
 		free(req->name);
 		req->name = NULL;
 	}
-	req->label_selector = mp_str(b, "labelSelector");
-	req->field_selector = mp_str(b, "fieldSelector");
-	req->resource_version = mp_str(b, "resourceVersion");
-	req->cont = mp_str(b, "continue");
-	req->field_manager = mp_str(b, "fieldManager");
-	kb_mp_int(b, "limit", &req->limit);
+	req->label_selector = fdup(&fs.f[F_LS]);
+	req->field_selector = fdup(&fs.f[F_FS]);
+	req->resource_version = fdup(&fs.f[F_RV]);
+	req->cont = fdup(&fs.f[F_CONT]);
+	req->field_manager = fdup(&fs.f[F_FM]);
+	if (fs.f[F_LIMIT].is_int)
+		req->limit = fs.f[F_LIMIT].i;
 	req->tail_lines = req->since_seconds = req->limit_bytes = -1;
 	req->want_mp = true;
-	const msgpack_object *o = kb_mp_key(b, "object");
-	if (o == NULL)
-		o = kb_mp_key(b, "patch");
-	if (o == NULL)
-		o = kb_mp_key(b, "options");
-	if (o)
-		req->body = api_json_from_mp(o);
+	req->body = fs.body;
+	fs.body = NULL;
 	/* Warn's warnings would have nowhere to go on the bus. */
-	char *fv = mp_str(b, "fieldValidation");
+	char *fv = fdup(&fs.f[F_FV]);
 	if (fv && strcmp(fv, "Strict") && strcmp(fv, "Warn") && strcmp(fv, "Ignore")) {
 		api_err(e, 400, "BadRequest",
 		    "fieldValidation parameter must be one of Strict, Warn or Ignore, got %.64s", fv);
 		free(fv);
-		return false;
+		goto out;
 	}
 	req->field_validation = fv && !strcmp(fv, "Strict") ? fv : strdup("Ignore");
 	if (req->field_validation != fv)
 		free(fv);
-	char *pt = mp_str(b, "patchType");
+	char *pt = fdup(&fs.f[F_PT]);
 	req->patch_type = req->verb == API_PATCH ? patch_type_of(pt) : API_PATCH_NONE;
 	free(pt);
 	/* The caller as the core stamped it. */
@@ -201,13 +381,17 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 	req->user = user;
 	if (req->verb == 0) {
 		api_err(e, 405, "MethodNotAllowed", "unknown op `%s`", kb_msg_op(m));
-		return false;
+		goto out;
 	}
 	if (req->res->namespaced && req->name && req->ns == NULL) {
 		api_err(e, 400, "BadRequest", "%s is namespaced: give a namespace", req->res->plural);
-		return false;
+		goto out;
 	}
-	return true;
+	ok = true;
+out:
+	json_decref(fs.body);
+	kb_body_unref(raw);
+	return ok;
 }
 
 static bool authorized(struct api_server *s, const struct api_req *req, struct api_error *e)

@@ -14,4 +14,10 @@ int api_busapi_start(struct api_busapi *ba);
 void api_busapi_stop(struct api_busapi *ba);
 void api_busapi_free(struct api_busapi *ba);
 
+/* For tests: the request's fields as the service reads them from a body's
+ * bytes, {<field>: {"s": string, "i": integer}, …, "body": object}: in one
+ * pass (fast; NULL when that path declines the body) or through the SDK's
+ * decoded tree. Both must say the same wherever the first answers. */
+json_t *api_busapi_fields(const void *data, size_t len, bool fast);
+
 #endif

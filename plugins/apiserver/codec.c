@@ -495,6 +495,15 @@ json_t *api_mp_decode(const void *data, size_t len)
 	return j;
 }
 
+json_t *api_mp_decode_next(struct api_mpc *c, int levels)
+{
+	/* mp_value refuses a value deeper than MP_MAX_DEPTH: start that
+	 * many levels short of it */
+	if (levels < 0 || levels > MP_MAX_DEPTH)
+		return NULL;
+	return mp_value(c, MP_MAX_DEPTH - levels);
+}
+
 /* --- a stored object with its resourceVersion, in msgpack ------------------------------ */
 
 /* A map's size from its header (false: not a map). */

@@ -108,4 +108,9 @@ bool api_mpc_skip(struct api_mpc *c, int depth);
 /* In the map at c, move c to key's value (the first such key). */
 bool api_mpc_find(struct api_mpc *c, const char *key, size_t kl);
 
+/* The value at c as api_mp_decode makes it, c moved past it; NULL when
+ * it is not one, or has anything (even a scalar) more than `levels`
+ * containers below it (0: a scalar or an empty container only). */
+json_t *api_mp_decode_next(struct api_mpc *c, int levels);
+
 #endif
