@@ -86,7 +86,9 @@ struct api_cache {
 	pthread_cond_t cv;
 	struct kb_strmap objs; /* key -> struct slot: the current objects */
 	struct slot *first, *last;
-	int64_t rev;          /* the last revision applied */
+	/* rev, wrote_rev and lag_since_ns are written under mu, but also read
+	 * (and wrote_rev raised) without it by api_cache_wrote */
+	_Atomic int64_t rev;  /* the last revision applied */
 	int64_t floor_rev;    /* events after this revision are all in the ring */
 	struct ev *ring;
 	size_t cap, head, count;
@@ -94,11 +96,11 @@ struct api_cache {
 	int64_t watch_id;
 	struct api_watcher *fns; /* callback watchers */
 	atomic_int streams;   /* HTTP watchers open: decode before the lock */
-	int64_t wrote_rev;    /* this server's newest write under prefix */
+	_Atomic int64_t wrote_rev; /* this server's newest write under prefix */
 	json_t *rev_keys;     /* keys applied at revision `rev` */
 	bool lost;            /* the store dropped the watch: watch again */
 	int64_t lag_target;   /* a write of ours not yet seen as an event, */
-	int64_t lag_since_ns; /* since then (0: none) */
+	_Atomic int64_t lag_since_ns; /* since then (0: none) */
 	int64_t retry_ns;     /* no re-watch before this */
 	uint64_t resyncs;     /* watches re-established */
 	bool resyncing;       /* the keeper is asking for a new watch */
@@ -502,6 +504,19 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev, struct cobj
 	free(key);
 }
 
+/* Under c->mu: the lag timer for this server's writes not seen yet, if
+ * any. Cleared before wrote_rev is read, as api_cache_wrote raises
+ * wrote_rev before it reads the timer: one of the two sees the other's
+ * write (both seq_cst), so no write of ours is left without a timer. */
+static void lag_rearm(struct api_cache *c)
+{
+	atomic_store(&c->lag_since_ns, 0);
+	int64_t w = atomic_load(&c->wrote_rev);
+	c->lag_target = w;
+	if (w > c->rev)
+		atomic_store(&c->lag_since_ns, mono_ns());
+}
+
 static void on_store_event(void *arg, const kb_msg *m)
 {
 	struct api_cache *c = arg;
@@ -535,10 +550,8 @@ static void on_store_event(void *arg, const kb_msg *m)
 	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
 		apply_one(c, &evs->via.array.ptr[i],
 		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i], false));
-	if (c->lag_since_ns && c->rev >= c->lag_target) {
-		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
-		c->lag_target = c->wrote_rev;
-	}
+	if (c->lag_since_ns && c->rev >= c->lag_target)
+		lag_rearm(c);
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	if (pre != &one)
@@ -756,8 +769,7 @@ static void resync(struct api_cache *c)
 		c->lost = false;
 		c->resyncs++;
 		/* Re-armed by the next write of ours that does not come back. */
-		c->lag_since_ns = c->wrote_rev > c->rev ? mono_ns() : 0;
-		c->lag_target = c->wrote_rev;
+		lag_rearm(c);
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (rc) {
@@ -907,9 +919,15 @@ void api_cache_wrote(struct api_server *s, const char *key, int64_t rev)
 	pthread_mutex_unlock(&s->cache_mu);
 	for (size_t i = 0; i < n; i++) {
 		struct api_cache *c = hit[i];
+		int64_t w = atomic_load(&c->wrote_rev);
+		while (rev > w && !atomic_compare_exchange_weak(&c->wrote_rev, &w, rev))
+			;
+		/* Nothing to start when a timer runs (lag_rearm starts the next
+		 * one from wrote_rev) or the event is in already: the usual
+		 * case under load, without the lock event delivery holds. */
+		if (atomic_load(&c->lag_since_ns) != 0 || rev <= atomic_load(&c->rev))
+			continue;
 		pthread_mutex_lock(&c->mu);
-		if (rev > c->wrote_rev)
-			c->wrote_rev = rev;
 		if (rev > c->rev && c->lag_since_ns == 0) {
 			c->lag_target = rev;
 			c->lag_since_ns = mono_ns();
