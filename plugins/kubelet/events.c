@@ -44,7 +44,6 @@ struct kl_event {
 };
 
 struct bucket {
-	char uid[KB_RT_ID_MAX];
 	double tokens;
 	int64_t at_ms;
 };
@@ -55,8 +54,7 @@ struct kl_events {
 	struct kb_strmap index; /* key -> the event in list */
 	size_t n;
 	int64_t expired_ms; /* when expire last ran */
-	struct bucket *buckets;
-	size_t nbuckets;
+	struct kb_strmap buckets; /* involved object's uid -> struct bucket */
 	double all_tokens;
 	int64_t all_at_ms;
 	uint64_t seq;
@@ -100,7 +98,7 @@ void kl_events_free(struct kubelet *kl)
 		event_free(e);
 	}
 	kb_strmap_clear(&ev->index, NULL);
-	free(ev->buckets);
+	kb_strmap_clear(&ev->buckets, free);
 	pthread_mutex_destroy(&ev->mu);
 	free(ev);
 	kl->events = NULL;
@@ -119,35 +117,59 @@ static bool take(double *tokens, int64_t *at, double burst, int64_t refill_ms,
 	return true;
 }
 
-/* Under mu. */
+struct refilled {
+	struct kb_strmap *m;
+	int64_t now;
+	char **uids;
+	size_t n;
+};
+
+static void find_refilled(void *arg, const char *uid, void *val)
+{
+	struct refilled *r = arg;
+	const struct bucket *b = val;
+	if (r->now - b->at_ms >= (int64_t)OBJ_REFILL_MS * OBJ_BURST)
+		r->uids[r->n++] = (char *)uid;
+}
+
+/* Under mu: the bucket table is full. A bucket quiet long enough to be
+ * full again is the same as none: those go; if none is, all go (4096
+ * objects with events within minutes on one node). */
+static void forget_buckets(struct kl_events *ev, int64_t now)
+{
+	struct refilled r = { &ev->buckets, now,
+		malloc(ev->buckets.n * sizeof(char *)), 0 };
+	if (r.uids)
+		kb_strmap_each(&ev->buckets, find_refilled, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		char *uid = strdup(r.uids[i]);
+		if (uid)
+			free(kb_strmap_del(&ev->buckets, uid));
+		free(uid);
+	}
+	if (r.n == 0)
+		kb_strmap_clear(&ev->buckets, free);
+	free(r.uids);
+}
+
+/* Under mu. The buckets are found by uid through a hash: a walk of an
+ * array of them, one per pod this kubelet ever had an event about, was
+ * most of a hollow kubelet's strcmp. */
 static bool allowed(struct kl_events *ev, const char *uid, int64_t now)
 {
-	struct bucket *b = NULL;
-	for (size_t i = 0; i < ev->nbuckets && b == NULL; i++)
-		if (!strcmp(ev->buckets[i].uid, uid))
-			b = &ev->buckets[i];
+	struct bucket *b = kb_strmap_get(&ev->buckets, uid);
 	if (b == NULL) {
-		if (ev->nbuckets == MAX_BUCKETS) {
-			/* Forget the oldest half: long-quiet objects. */
-			size_t keep = 0;
-			for (size_t i = 0; i < ev->nbuckets; i++)
-				if (now - ev->buckets[i].at_ms <
-				    OBJ_REFILL_MS * OBJ_BURST)
-					ev->buckets[keep++] = ev->buckets[i];
-			ev->nbuckets = keep < MAX_BUCKETS ? keep :
-							    MAX_BUCKETS / 2;
-		}
-		if (ev->nbuckets % 64 == 0) {
-			struct bucket *v = realloc(ev->buckets,
-			    (ev->nbuckets + 64) * sizeof(*v));
-			if (v == NULL)
-				return false;
-			ev->buckets = v;
-		}
-		b = &ev->buckets[ev->nbuckets++];
-		snprintf(b->uid, sizeof(b->uid), "%s", uid);
+		if (ev->buckets.n >= MAX_BUCKETS)
+			forget_buckets(ev, now);
+		b = malloc(sizeof(*b));
+		if (b == NULL)
+			return false;
 		b->tokens = OBJ_BURST;
 		b->at_ms = now;
+		if (kb_strmap_put(&ev->buckets, uid, b, NULL) != 0) {
+			free(b);
+			return false;
+		}
 	}
 	if (!take(&b->tokens, &b->at_ms, OBJ_BURST, OBJ_REFILL_MS, now))
 		return false;

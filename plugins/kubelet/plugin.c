@@ -29,10 +29,37 @@ static void on_add(void *arg, const msgpack_object *obj)
 	enqueue(arg, obj);
 }
 
+static bool same_at(const msgpack_object *a, const msgpack_object *b,
+    const char *key)
+{
+	const msgpack_object *x = kb_mp_key(a, key), *y = kb_mp_key(b, key);
+	if (x == NULL || y == NULL)
+		return x == y;
+	return msgpack_object_equal(*x, *y);
+}
+
+/* Kubernetes' podsDifferSemantically: a pod whose spec, labels,
+ * annotations, uid and deletion are as before changed only its status
+ * (most often by this kubelet's own write coming back): no reason to
+ * sync it. Whatever else moves a pod on — containers that start, exit or
+ * get ready, a back-off over — has its own requeue or the periodic sync. */
+static bool differs(const msgpack_object *old, const msgpack_object *obj)
+{
+	if (old == obj)
+		return true; /* a resync */
+	const msgpack_object *om = kb_mp_key(old, "metadata"),
+			     *nm = kb_mp_key(obj, "metadata");
+	return !same_at(old, obj, "spec") || !same_at(om, nm, "uid") ||
+	    !same_at(om, nm, "labels") || !same_at(om, nm, "annotations") ||
+	    !same_at(om, nm, "deletionTimestamp") ||
+	    !same_at(om, nm, "deletionGracePeriodSeconds");
+}
+
 static void on_update(void *arg, const msgpack_object *old,
     const msgpack_object *obj)
 {
-	enqueue(arg, obj);
+	if (differs(old, obj))
+		enqueue(arg, obj);
 }
 
 static void on_del(void *arg, const msgpack_object *obj)
@@ -46,7 +73,7 @@ static void *worker(void *arg)
 	char *key;
 	pthread_setname_np(pthread_self(), "kubelet:worker");
 	for (;;) {
-		int rc = kb_workqueue_get(kl->queue, &key, 1000);
+		int rc = kb_workqueue_get(kl->queue, &key, -1);
 		if (rc == KB_ECLOSED)
 			break;
 		if (rc != 0)
