@@ -29,7 +29,13 @@ static kb_body *binding_body(const struct kb_sched_pod *pod, const char *node)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	/* sized for what follows (it grows if need be), not the sbuffer's
+	 * first 8 KiB */
 	msgpack_sbuffer_init(&sb);
+	sb.alloc = 192 + 2 * (strlen(pod->ns) + strlen(pod->name)) +
+	    strlen(node);
+	if ((sb.data = malloc(sb.alloc)) == NULL)
+		return NULL;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	const char *const kv[] = { "group", "", "version", "v1", "resource",
 		"pods", "namespace", pod->ns, "name", pod->name, "subresource",

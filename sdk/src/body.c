@@ -372,9 +372,20 @@ kb_body *kb_body_new_decoded(const void *data, size_t len, size_t nodes)
 
 kb_body *kb_body_from_sbuf(msgpack_sbuffer *sb)
 {
-	kb_body *b = body_alloc(sb->data, sb->size, free);
-	if (b == NULL)
-		return NULL;
+	kb_body *b;
+	/* An sbuffer starts at 8 KiB and doubles: a body that would keep
+	 * much more than it holds (a 1 KiB object in 8 KiB, for as long as a
+	 * cache keeps it) is copied into a block of its size instead. */
+	if (sb->data && sb->alloc - sb->size > 1024 + sb->size / 4) {
+		b = kb_body_new(sb->data, sb->size);
+		if (b == NULL)
+			return NULL;
+		free(sb->data);
+	} else {
+		b = body_alloc(sb->data, sb->size, free);
+		if (b == NULL)
+			return NULL;
+	}
 	sb->data = NULL;
 	sb->size = 0;
 	sb->alloc = 0;

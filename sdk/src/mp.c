@@ -299,22 +299,56 @@ int kb_mp_pack(msgpack_packer *pk, const char *fmt, ...)
 	return rc;
 }
 
+/* kb_mp_body's output: on the stack while it fits, then on the heap. */
+struct stackbuf {
+	char *data;
+	size_t size, cap;
+	bool heap, oom;
+	char first[2048];
+};
+
+static int stackbuf_write(void *arg, const char *p, size_t n)
+{
+	struct stackbuf *sb = arg;
+	if (sb->oom)
+		return -1;
+	if (n > sb->cap - sb->size) {
+		size_t cap = sb->cap * 2;
+		while (cap - sb->size < n)
+			cap *= 2;
+		char *d = sb->heap ? realloc(sb->data, cap) : malloc(cap);
+		if (d == NULL) {
+			sb->oom = true;
+			return -1;
+		}
+		if (!sb->heap)
+			memcpy(d, sb->data, sb->size);
+		sb->data = d;
+		sb->cap = cap;
+		sb->heap = true;
+	}
+	memcpy(sb->data + sb->size, p, n);
+	sb->size += n;
+	return 0;
+}
+
 kb_body *kb_mp_body(const char *fmt, ...)
 {
-	msgpack_sbuffer sb;
+	struct stackbuf sb;
+	sb.data = sb.first;
+	sb.size = 0;
+	sb.cap = sizeof(sb.first);
+	sb.heap = sb.oom = false;
 	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &sb, stackbuf_write);
 	va_list ap;
 	va_start(ap, fmt);
 	int rc = kb_mp_vpack(&pk, fmt, ap);
 	va_end(ap);
-	if (rc != 0) {
-		msgpack_sbuffer_destroy(&sb);
-		return NULL;
-	}
-	kb_body *b = kb_body_from_sbuf(&sb);
-	msgpack_sbuffer_destroy(&sb);
+	/* the body holds exactly the bytes, in its own block */
+	kb_body *b = rc == 0 && !sb.oom ? kb_body_new(sb.data, sb.size) : NULL;
+	if (sb.heap)
+		free(sb.data);
 	return b;
 }
 

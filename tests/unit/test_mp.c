@@ -463,6 +463,64 @@ static void test_pack_body_and_cstr(void **state)
 	pb_free(&want);
 }
 
+/* kb_mp_body packs on the stack, then on the heap: the same bytes as
+ * kb_mp_pack into an sbuffer, from a few bytes to well past both; and
+ * kb_body_from_sbuf, which copies a body much smaller than its sbuffer,
+ * keeps the bytes and empties the sbuffer either way. */
+static void test_body_sizes(void **state)
+{
+	static const size_t lens[] = { 0, 1, 100, 2000, 2040, 2048, 2100,
+		5000, 8000, 8192, 9000, 20000, 100000 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		char *s = malloc(lens[i] + 1);
+		assert_non_null(s);
+		memset(s, 'x', lens[i]);
+		s[lens[i]] = '\0';
+		for (int shape = 0; shape < 2; shape++) {
+			const char *fmt = shape ? "{s:s, s:[s, i]}" : "s";
+			struct packbuf want;
+			pb_init(&want);
+			kb_body *b;
+			if (shape) {
+				b = kb_mp_body(fmt, "a", s, "b", s, 7);
+				kb_mp_pack(&want.pk, fmt, "a", s, "b", s, 7);
+			} else {
+				b = kb_mp_body(fmt, s);
+				kb_mp_pack(&want.pk, fmt, s);
+			}
+			assert_non_null(b);
+			size_t len;
+			const void *data = kb_body_data(b, &len);
+			assert_int_equal(len, want.sb.size);
+			assert_memory_equal(data, want.sb.data, len);
+			assert_non_null(kb_body_obj(b));
+			kb_body_unref(b);
+
+			/* the same bytes through kb_body_from_sbuf */
+			size_t size = want.sb.size;
+			char *copy = malloc(size);
+			assert_non_null(copy);
+			memcpy(copy, want.sb.data, size);
+			b = kb_body_from_sbuf(&want.sb);
+			assert_non_null(b);
+			assert_null(want.sb.data);
+			assert_int_equal(want.sb.size, 0);
+			assert_int_equal(want.sb.alloc, 0);
+			data = kb_body_data(b, &len);
+			assert_int_equal(len, size);
+			assert_memory_equal(data, copy, size);
+			assert_non_null(kb_body_obj(b));
+			kb_body_unref(b);
+			free(copy);
+			/* the sbuffer is reusable */
+			kb_mp_pack(&want.pk, "i", 5);
+			assert_int_equal(want.sb.size, 1);
+			pb_free(&want);
+		}
+		free(s);
+	}
+}
+
 static void test_repr(void **state)
 {
 	char buf[64];
@@ -1042,6 +1100,7 @@ int main(void)
 		cmocka_unit_test(test_pack_containers),
 		cmocka_unit_test(test_pack_bad_formats),
 		cmocka_unit_test(test_pack_body_and_cstr),
+		cmocka_unit_test(test_body_sizes),
 		cmocka_unit_test(test_repr),
 		cmocka_unit_test(test_body_lifecycle),
 		cmocka_unit_test(test_body_malformed),
