@@ -266,12 +266,14 @@ static struct mvcc_event *ev_push(struct batch *b)
 }
 
 /* The key's kv entry: *entry when there is one (a tombstone too), *live
- * when it holds a value; header and value borrowed until the next write. */
-static int kv_lookup(struct mvcc *m, MDB_txn *txn, const void *key, size_t klen,
+ * when it holds a value; header and value borrowed until the next write.
+ * The cursor kc (on kv) is left on the entry when there is one, for
+ * write_change to replace it without searching again. */
+static int kv_lookup(MDB_cursor *kc, const void *key, size_t klen,
     struct kvhdr *h, MDB_val *val, bool *entry, bool *live)
 {
 	MDB_val k = { klen, (void *)key }, v;
-	int rc = mdb_get(txn, m->kv, &k, &v);
+	int rc = mdb_cursor_get(kc, &k, &v, MDB_SET_KEY);
 	*entry = *live = false;
 	memset(h, 0, sizeof *h);
 	if (rc == MDB_NOTFOUND)
@@ -324,8 +326,10 @@ static int kv_copy(struct mvcc_write *w, struct mvcc_kv *dst, const void *key,
 	return 0;
 }
 
-static int write_change(struct mvcc *m, MDB_txn *txn, const struct mvcc_op *o,
-    int64_t rev, uint32_t sub, const struct kvhdr *nh, struct rpos prev)
+/* kc: on o's kv entry when `entry` (kv_lookup of that key just before). */
+static int write_change(struct mvcc *m, MDB_txn *txn, MDB_cursor *kc,
+    bool entry, const struct mvcc_op *o, int64_t rev, uint32_t sub,
+    const struct kvhdr *nh, struct rpos prev)
 {
 	unsigned char rk[RKEY_LEN];
 	bool put = o->type == MVCC_PUT;
@@ -346,7 +350,8 @@ static int write_change(struct mvcc *m, MDB_txn *txn, const struct mvcc_op *o,
 	/* a delete leaves a tombstone: reads at older revisions start from
 	 * it, and compaction removes it */
 	v.mv_size = KV_HDR + rec.value_len;
-	if ((rc = mdb_put(txn, m->kv, &k, &v, MDB_RESERVE)))
+	if ((rc = mdb_cursor_put(kc, &k, &v,
+		 MDB_RESERVE | (entry ? MDB_CURRENT : 0))))
 		return rc;
 	unsigned char *p = v.mv_data;
 	put_u64(p, (uint64_t)rec.create);
@@ -366,8 +371,8 @@ static int write_change(struct mvcc *m, MDB_txn *txn, const struct mvcc_op *o,
 	return 0;
 }
 
-static int apply_txn(struct mvcc *m, MDB_txn *txn, struct mvcc_write *w,
-    struct batch *b)
+static int apply_txn(struct mvcc *m, MDB_txn *txn, MDB_cursor *kc,
+    struct mvcc_write *w, struct batch *b)
 {
 	const struct mvcc_op *ops;
 	size_t nops;
@@ -381,7 +386,7 @@ static int apply_txn(struct mvcc *m, MDB_txn *txn, struct mvcc_write *w,
 		struct kvhdr h;
 		bool ent, ex;
 		int64_t x = 0;
-		if ((rc = kv_lookup(m, txn, c->key, c->key_len, &h, NULL, &ent,
+		if ((rc = kv_lookup(kc, c->key, c->key_len, &h, NULL, &ent,
 			 &ex)))
 			return rc;
 		if (!ex)
@@ -422,7 +427,7 @@ static int apply_txn(struct mvcc *m, MDB_txn *txn, struct mvcc_write *w,
 		struct mvcc_event *ev;
 
 		r->type = o->type;
-		if ((rc = kv_lookup(m, txn, o->key, o->key_len, &h, &val, &ent,
+		if ((rc = kv_lookup(kc, o->key, o->key_len, &h, &val, &ent,
 			 &ex)))
 			return rc;
 		if (o->type == MVCC_GET) {
@@ -453,7 +458,8 @@ static int apply_txn(struct mvcc *m, MDB_txn *txn, struct mvcc_write *w,
 			nh.mod = rev;
 			nh.version = ex ? h.version + 1 : 1;
 		}
-		if ((rc = write_change(m, txn, o, rev, sub, &nh, pp)))
+		if ((rc = write_change(m, txn, kc, ent, o, rev, sub, &nh,
+			 pp)))
 			return rc;
 		if (!(ev = ev_push(b)))
 			return ENOMEM;
@@ -534,6 +540,7 @@ static void run_batch(struct mvcc *m, struct mvcc_write *list, bool autoc)
 	struct rpos s_purged = m->purged;
 	struct mvcc_write *w, *next;
 	MDB_txn *txn = NULL;
+	MDB_cursor *kc = NULL;
 	int rc;
 	size_t nw = 0;
 
@@ -543,14 +550,22 @@ retry:
 	b.nev = 0;
 	if ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)))
 		goto fail;
+	/* one cursor on kv for the batch: a write's lookup leaves it where
+	 * the write goes (closed by the abort on failure) */
+	if (list && (rc = mdb_cursor_open(txn, m->kv, &kc)))
+		goto fail_abort;
 	for (w = list; w; w = w->next_) {
 		mvcc_write_release(w);
 		w->rc = 0;
 		w->err[0] = 0;
 		if (w->kind == MVCC_W_COMPACT)
 			apply_compact(m, w);
-		else if ((rc = apply_txn(m, txn, w, &b)))
+		else if ((rc = apply_txn(m, txn, kc, w, &b)))
 			goto fail_abort;
+	}
+	if (kc) {
+		mdb_cursor_close(kc);
+		kc = NULL;
 	}
 	if (autoc) {
 		int64_t t = 0;
@@ -614,6 +629,7 @@ retry:
 fail_abort:
 	mdb_txn_abort(txn);
 	txn = NULL;
+	kc = NULL; /* closed with the transaction */
 fail:
 	m->cur_rev = s_rev;
 	m->compact_rev = s_compact;

@@ -534,6 +534,78 @@ static void test_group_commit(void **state)
 	assert_true(st.commits < st.writes / 4);
 }
 
+/* One key rewritten with values of every kind of size (in the leaf, on
+ * overflow pages, growing, shrinking, empty), alone and several times in
+ * one transaction: every revision reads back what was written. */
+static void test_value_sizes(void **state)
+{
+	struct fx *f = *state;
+	static const size_t sizes[] = { 1, 3000, 10000, 10000, 50, 0, 20000,
+		5, 4000, 9000, 2 };
+	enum { NS = sizeof sizes / sizeof sizes[0] };
+	char *vals[NS + 5];
+	const char *expv[NS + 1];
+	int64_t revs[NS + 1];
+	size_t vlen[NS + 1];
+	struct mvcc_reader *r;
+	struct mvcc_kv kv;
+	bool found;
+
+	for (int i = 0; i < NS + 5; i++) {
+		vals[i] = malloc(30000);
+		memset(vals[i], 'a' + i, 30000);
+	}
+	for (int i = 0; i < NS; i++) {
+		assert_int_equal(mvcc_put(f->m, "/s/k", 4, vals[i], sizes[i],
+				     i % 2 ? revs[i - 1] : -1, &revs[i]),
+		    0);
+		vlen[i] = sizes[i];
+		expv[i] = vals[i];
+		/* a neighbour, so the key's page holds others too */
+		assert_int_equal(put(f->m, i % 2 ? "/s/j" : "/s/l", "n", -1,
+				     NULL),
+		    0);
+	}
+	/* one transaction: small, large, small, delete, larger, small */
+	struct mvcc_op ops[6] = {
+		{ MVCC_PUT, "/s/k", 4, vals[NS], 12000 },
+		{ MVCC_PUT, "/s/k", 4, vals[NS + 1], 3 },
+		{ MVCC_PUT, "/s/m", 4, vals[NS + 2], 25000 },
+		{ MVCC_DELETE, "/s/k", 4, NULL, 0 },
+		{ MVCC_PUT, "/s/k", 4, vals[NS + 3], 30000 },
+		{ MVCC_PUT, "/s/k", 4, vals[NS + 4], 7 },
+	};
+	struct mvcc_write w = { .kind = MVCC_W_TXN,
+		.success = ops,
+		.nsuccess = 6,
+		.want_prev = true };
+	assert_int_equal(mvcc_write_sync(f->m, &w), 0);
+	assert_true(w.res[1].has_prev);
+	assert_int_equal(w.res[1].prev.value_len, 12000);
+	assert_memory_equal(w.res[1].prev.value, vals[NS], 12000);
+	assert_int_equal(w.res[5].prev.value_len, 30000);
+	assert_memory_equal(w.res[5].prev.value, vals[NS + 3], 30000);
+	revs[NS] = w.rev;
+	vlen[NS] = 7;
+	expv[NS] = vals[NS + 4];
+	mvcc_write_release(&w);
+	assert_int_equal(mvcc_read_begin(f->m, &r), 0);
+	for (int i = 0; i <= NS; i++) {
+		assert_int_equal(
+		    mvcc_get(r, "/s/k", 4, revs[i], &kv, &found), 0);
+		assert_true(found);
+		assert_int_equal(kv.mod_rev, revs[i]);
+		assert_int_equal(kv.value_len, vlen[i]);
+		if (vlen[i])
+			assert_memory_equal(kv.value, expv[i], vlen[i]);
+	}
+	assert_int_equal(mvcc_get(r, "/s/m", 4, 0, &kv, &found), 0);
+	assert_true(found && kv.value_len == 25000);
+	mvcc_read_end(r);
+	for (int i = 0; i < NS + 5; i++)
+		free(vals[i]);
+}
+
 /* --- readers: a snapshot's revisions from the last commit or from meta --- */
 
 struct rdargs {
@@ -885,6 +957,8 @@ int main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_sizes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
