@@ -190,33 +190,6 @@ static void fields_of_obj(const msgpack_object *b, struct fields *fs)
 		fs->body = api_json_from_mp(o);
 }
 
-/* msgpack_unpack's limit, which the SDK's decoding keeps: a container
- * opened with 32 others open is refused. */
-#define BUS_DEPTH 32
-
-static bool str_type(unsigned char t)
-{
-	return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb);
-}
-
-/* Past one value at `level` (the body is 0) that the SDK's decoding
- * takes; false for anything else, ext included (taken there, not here). */
-static bool vskip(struct api_mpc *c, int level)
-{
-	struct api_mval v;
-	if (!api_mpc_read(c, &v) || v.kind == API_MV_EXT)
-		return false;
-	if (v.kind != API_MV_MAP && v.kind != API_MV_ARR)
-		return true;
-	if (level >= BUS_DEPTH)
-		return false;
-	uint64_t items = v.kind == API_MV_MAP ? 2 * v.n : v.n;
-	for (uint64_t i = 0; i < items; i++)
-		if (!vskip(c, level + 1))
-			return false;
-	return true;
-}
-
 /* From the bytes in one pass, the object decoded straight into a json_t:
  * no msgpack_object tree. False (fs cleared) for a body this cannot read
  * exactly as the SDK's tree and api_json_from_mp would (not a map, an ext,
@@ -234,7 +207,7 @@ static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
 	for (uint64_t i = 0; i < m.n; i++) {
 		if (c.p >= c.end)
 			goto fail;
-		bool kstr = str_type(*c.p);
+		bool kstr = api_mp_str_type(*c.p);
 		if (!api_mpc_read(&c, &k) || k.kind == API_MV_EXT || k.kind == API_MV_MAP ||
 		    k.kind == API_MV_ARR)
 			goto fail;
@@ -243,22 +216,22 @@ static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
 			if (strlen(field_names[j]) == k.n && !memcmp(field_names[j], k.s, k.n))
 				fi = j;
 		if (fi < 0 || seen[fi]) {
-			if (!vskip(&c, 1))
+			if (!api_mpc_skip_sdk(&c, 1))
 				goto fail;
 			continue;
 		}
 		seen[fi] = true;
 		if (fi >= F_OBJECT) {
 			/* the object's containers open at level 1 on: 30
-			 * below it stays clear of BUS_DEPTH */
-			if ((objs[fi - F_OBJECT] = api_mp_decode_next(&c, BUS_DEPTH - 2)) == NULL)
+			 * below it stays clear of API_MP_SDK_DEPTH */
+			if ((objs[fi - F_OBJECT] = api_mp_decode_next(&c, API_MP_SDK_DEPTH - 2)) == NULL)
 				goto fail;
 			continue;
 		}
 		struct api_mpc at = c;
-		bool vstr = c.p < c.end && str_type(*c.p);
+		bool vstr = c.p < c.end && api_mp_str_type(*c.p);
 		struct api_mval v;
-		if (!vskip(&c, 1) || !api_mpc_read(&at, &v))
+		if (!api_mpc_skip_sdk(&c, 1) || !api_mpc_read(&at, &v))
 			goto fail;
 		struct fval *f = &fs->f[fi];
 		if (vstr) {

@@ -495,6 +495,58 @@ json_t *api_mp_decode(const void *data, size_t len)
 	return j;
 }
 
+bool api_mp_str_type(unsigned char t)
+{
+	return (t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb);
+}
+
+bool api_mpc_skip_sdk(struct api_mpc *c, int level)
+{
+	struct api_mval v;
+	if (!api_mpc_read(c, &v) || v.kind == API_MV_EXT)
+		return false;
+	if (v.kind != API_MV_MAP && v.kind != API_MV_ARR)
+		return true;
+	if (level >= API_MP_SDK_DEPTH)
+		return false;
+	uint64_t items = v.kind == API_MV_MAP ? 2 * v.n : v.n;
+	for (uint64_t i = 0; i < items; i++)
+		if (!api_mpc_skip_sdk(c, level + 1))
+			return false;
+	return true;
+}
+
+bool api_mp_body_int(const void *data, size_t len, const char *key, bool *found,
+    int64_t *out)
+{
+	struct api_mpc c = { data, (const unsigned char *)data + len }, w = c;
+	struct api_mval m, k, v;
+	size_t kl = strlen(key);
+	*found = false;
+	if (data == NULL || !api_mpc_skip_sdk(&w, 0) || w.p != w.end || !api_mpc_read(&c, &m))
+		return false;
+	if (m.kind != API_MV_MAP)
+		return true;
+	for (uint64_t i = 0; i < m.n; i++) {
+		bool kstr = api_mp_str_type(*c.p);
+		struct api_mpc at = c;
+		if (!api_mpc_read(&at, &k))
+			return false;
+		if (kstr && k.n == kl && !memcmp(k.s, key, kl)) {
+			if (!api_mpc_read(&at, &v))
+				return false;
+			if (v.kind == API_MV_INT) {
+				*out = v.i;
+				*found = true;
+			}
+			return true;
+		}
+		if (!api_mpc_skip_sdk(&c, 1) || !api_mpc_skip_sdk(&c, 1))
+			return false;
+	}
+	return true;
+}
+
 json_t *api_mp_decode_next(struct api_mpc *c, int levels)
 {
 	/* mp_value refuses a value deeper than MP_MAX_DEPTH: start that

@@ -108,6 +108,20 @@ bool api_mpc_skip(struct api_mpc *c, int depth);
 /* In the map at c, move c to key's value (the first such key). */
 bool api_mpc_find(struct api_mpc *c, const char *key, size_t kl);
 
+/* msgpack_unpack's limit, which the SDK's decoding (kb_body_obj) keeps:
+ * a container opened with 32 others open is refused. */
+#define API_MP_SDK_DEPTH 32
+/* t is the type byte of a msgpack str (not bin). */
+bool api_mp_str_type(unsigned char t);
+/* Past one value at `level` (a body is 0) that the SDK's decoding takes;
+ * false for anything else, ext included (taken there, not here). */
+bool api_mpc_skip_sdk(struct api_mpc *c, int level);
+/* kb_mp_int(kb_body_obj(body), key) read from the bytes: true when they
+ * could be read so (*found: the first str key `key` holds an integer in
+ * int64_t, *out); false when the SDK's tree is to be asked instead. */
+bool api_mp_body_int(const void *data, size_t len, const char *key, bool *found,
+    int64_t *out);
+
 /* The value at c as api_mp_decode makes it, c moved past it; NULL when
  * it is not one, or has anything (even a scalar) more than `levels`
  * containers below it (0: a scalar or an empty container only). */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "codec.h"
 #include "http.h"
 #include "server.h"
 #include "store_raw.h"
@@ -19,6 +20,20 @@ static double secs_since(const struct timespec *t0)
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* kb_mp_int(kb_msg_body(rep), key), without the SDK's tree when the bytes
+ * read as plainly (a put's reply carries the value and the previous one:
+ * only the revision is wanted). */
+static bool reply_int(const kb_msg *rep, const char *key, int64_t *out)
+{
+	kb_body *b = kb_msg_body_ref(rep);
+	size_t len = 0;
+	const void *data = kb_body_data(b, &len);
+	bool found = false;
+	bool read = api_mp_body_int(data, len, key, &found, out);
+	kb_body_unref(b);
+	return read ? found : kb_mp_int(kb_msg_body(rep), key, out);
 }
 
 static int call(struct api_server *s, const char *op, kb_body *body,
@@ -157,7 +172,7 @@ static int put_packed(struct api_server *s, const char *key, pack_fn pack,
 	kb_msg *rep = NULL;
 	int rc = call(s, "put", b, &rep, e);
 	int64_t r = 0;
-	if (rc == 0 && kb_mp_int(kb_msg_body(rep), "rev", &r)) {
+	if (rc == 0 && reply_int(rep, "rev", &r)) {
 		api_cache_wrote(s, key, r);
 		if (rev)
 			*rev = r;

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "busapi.h"
+#include "codec.h"
 
 struct buf {
 	msgpack_sbuffer sb;
@@ -310,6 +311,76 @@ static void test_corrupt(void **state)
 	msgpack_sbuffer_destroy(&b.sb);
 }
 
+/* api_mp_body_int against kb_mp_int on the SDK's tree. */
+static void same_int(const void *data, size_t len, bool want_read)
+{
+	char *exact = malloc(len ? len : 1);
+	memcpy(exact, data, len);
+	bool found = false;
+	int64_t v = 0, w = 0;
+	bool read = api_mp_body_int(exact, len, "rev", &found, &v);
+	if (want_read)
+		assert_true(read);
+	if (read) {
+		kb_body *b = kb_body_new(exact, len);
+		bool tree = kb_mp_int(kb_body_obj(b), "rev", &w);
+		assert_int_equal(found, tree);
+		if (found)
+			assert_int_equal(v, w);
+		kb_body_unref(b);
+	}
+	free(exact);
+}
+
+#define SAME_INT(lit, want) same_int(lit, sizeof(lit) - 1, want)
+
+static void test_reply_int(void **state)
+{
+	(void)state;
+	struct buf b;
+	/* a put's reply: rev, kv, prev */
+	buf_init(&b);
+	msgpack_pack_map(&b.pk, 3);
+	str(&b, "rev");
+	msgpack_pack_int64(&b.pk, 123456789);
+	str(&b, "kv");
+	msgpack_pack_map(&b.pk, 3);
+	str(&b, "key");
+	str(&b, "/registry/pods/default/p");
+	str(&b, "mod_rev");
+	msgpack_pack_int64(&b.pk, 123456789);
+	str(&b, "value");
+	msgpack_pack_bin(&b.pk, 3);
+	msgpack_pack_bin_body(&b.pk, "\x81\xa1" "a", 3);
+	str(&b, "prev");
+	msgpack_pack_nil(&b.pk);
+	same_int(b.sb.data, b.sb.size, true);
+	unsigned seed = 99;
+	char *m = malloc(b.sb.size);
+	for (int round = 0; round < 20000; round++) {
+		memcpy(m, b.sb.data, b.sb.size);
+		size_t len = b.sb.size;
+		m[rand_r(&seed) % len] = (char)rand_r(&seed);
+		if (rand_r(&seed) % 4 == 0)
+			len = rand_r(&seed) % len;
+		same_int(m, len, false);
+	}
+	free(m);
+	msgpack_sbuffer_destroy(&b.sb);
+	/* rev after others, not an integer, too big, negative, twice, a
+	 * bin key; not a map; nothing */
+	SAME_INT("\x82\xa2kv\xc0\xa3rev\x05", true);
+	SAME_INT("\x81\xa3rev\xa1x", true);
+	SAME_INT("\x81\xa3rev\xcf\xff\xff\xff\xff\xff\xff\xff\xff", true);
+	SAME_INT("\x81\xa3rev\xd0\x80", true);
+	SAME_INT("\x82\xa3rev\xc0\xa3rev\x07", true);
+	SAME_INT("\x82\xc4\x03rev\x01\xa3rev\x07", true);
+	SAME_INT("\x91\x01", true);
+	SAME_INT("", false);
+	SAME_INT("\x81\xa3rev\x05\x00", false);
+	SAME_INT("\x82\xa1x\xd4\x01\x02\xa3rev\x05", false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_odd),
 		cmocka_unit_test(test_depth),
 		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_reply_int),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
