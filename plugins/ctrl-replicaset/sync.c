@@ -180,7 +180,13 @@ static int delete_pods(struct rsc *r, const char *key, const char *ns,
 	return rc;
 }
 
-/* --- status --------------------------------------------------------------------------- */
+/* --- the pods of a ReplicaSet: one pass over the cache ---------------------------- */
+
+/* What status says about the active pods it controls. */
+struct tally {
+	int64_t n, full, ready, avail;
+	int64_t requeue_ms; /* -1, or when a pod becomes available */
+};
 
 static bool labels_superset(const msgpack_object *labels,
     const msgpack_object *want)
@@ -203,6 +209,210 @@ static bool labels_superset(const msgpack_object *labels,
 	return true;
 }
 
+static bool str_is(const msgpack_object *o, const char *s, size_t len)
+{
+	return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
+	    !memcmp(o->via.str.ptr, s, len);
+}
+
+/* The pod's view, each map looked up once (ctrl_pod_active, _ready,
+ * _ready_since and labels by path walked the same maps again and again:
+ * most of a reconcile, which reads every pod of the namespace). */
+struct podv {
+	const msgpack_object *md, *labels, *ctl_ref, *ready_cond;
+	bool deleting, terminal;
+};
+
+static void pod_view(const msgpack_object *pod, struct podv *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->md = kb_mp_key(pod, "metadata");
+	v->labels = kb_mp_key(v->md, "labels");
+	const msgpack_object *refs = kb_mp_key(v->md, "ownerReferences");
+	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
+	     i < refs->via.array.size && !v->ctl_ref;
+	     i++) {
+		const msgpack_object *c =
+		    kb_mp_key(&refs->via.array.ptr[i], "controller");
+		if (c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean)
+			v->ctl_ref = &refs->via.array.ptr[i];
+	}
+	const msgpack_object *d = kb_mp_key(v->md, "deletionTimestamp");
+	v->deleting = d && d->type != MSGPACK_OBJECT_NIL;
+	const msgpack_object *st = kb_mp_key(pod, "status");
+	const msgpack_object *ph = kb_mp_key(st, "phase");
+	v->terminal = str_is(ph, "Succeeded", 9) || str_is(ph, "Failed", 6);
+	const msgpack_object *conds = kb_mp_key(st, "conditions");
+	for (uint32_t i = 0; conds && conds->type == MSGPACK_OBJECT_ARRAY &&
+	     i < conds->via.array.size && !v->ready_cond;
+	     i++)
+		if (str_is(kb_mp_key(&conds->via.array.ptr[i], "type"),
+			"Ready", 5))
+			v->ready_cond = &conds->via.array.ptr[i];
+}
+
+struct scan {
+	const char *ns;
+	const char *uid;
+	size_t uidlen;
+	const msgpack_object *sel, *tmpl_labels;
+	bool sel_empty, rs_deleting;
+	int64_t min_ready, now;
+	struct tally t;
+	struct ctrl_objs active; /* ours, matching, active */
+	struct ctrl_objs claim;  /* to release (ours, not matching) or adopt */
+	int rc;
+};
+
+/* Count an active pod it controls into the status. */
+static void tally_pod(struct scan *s, const struct podv *v)
+{
+	s->t.n++;
+	s->t.full += labels_superset(v->labels, s->tmpl_labels);
+	if (!v->ready_cond ||
+	    !str_is(kb_mp_key(v->ready_cond, "status"), "True", 4))
+		return;
+	s->t.ready++;
+	if (s->min_ready <= 0) {
+		s->t.avail++;
+		return;
+	}
+	int64_t since = ctrl_parse_time(v->ready_cond, "lastTransitionTime");
+	if (since >= 0 && since + s->min_ready * 1000 <= s->now) {
+		s->t.avail++;
+		return;
+	}
+	int64_t left = since >= 0 ? since + s->min_ready * 1000 - s->now : -1;
+	if (left > 0 && (s->t.requeue_ms < 0 || left + 10 < s->t.requeue_ms))
+		s->t.requeue_ms = left + 10;
+}
+
+static void push(struct scan *s, struct ctrl_objs *v, const msgpack_object *md)
+{
+	const msgpack_object *nm = kb_mp_key(md, "name");
+	if (nm == NULL || nm->type != MSGPACK_OBJECT_STR)
+		return;
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		char **names = realloc(v->names, cap * sizeof(*names));
+		if (names == NULL) {
+			s->rc = KB_ENOMEM;
+			return;
+		}
+		v->names = names;
+		v->cap = cap;
+	}
+	if ((v->names[v->n] = strndup(nm->via.str.ptr, nm->via.str.size)))
+		v->n++;
+	else
+		s->rc = KB_ENOMEM;
+}
+
+static bool matches(const struct scan *s, const struct podv *v)
+{
+	return !s->sel_empty && ctrl_selector_matches(s->sel, v->labels);
+}
+
+/* One cached pod (under the informer's lock: no calls back into it). */
+static void scan_pod(void *arg, const msgpack_object *pod)
+{
+	struct scan *s = arg;
+	struct podv v;
+	pod_view(pod, &v);
+	if (s->rc || !kb_mp_is(kb_mp_key(v.md, "namespace"), s->ns))
+		return;
+	if (v.ctl_ref &&
+	    !str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen))
+		return; /* someone else's */
+	bool match = matches(s, &v);
+	if (v.ctl_ref == NULL) {
+		if (match && !s->rs_deleting && !v.deleting)
+			push(s, &s->claim, v.md); /* an orphan to adopt */
+		return;
+	}
+	if (!match) {
+		push(s, &s->claim, v.md); /* ours no more: release it */
+		return;
+	}
+	if (v.deleting || v.terminal)
+		return;
+	tally_pod(s, &v);
+	push(s, &s->active, v.md);
+}
+
+/* Adopt or release what the pass found; an adopted active pod counts. */
+static int claim_pods(struct rsc *r, const msgpack_object *rs, struct scan *s)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < s->claim.n; i++) {
+		kb_body *pb = kb_informer_get(r->pods, s->ns, s->claim.names[i]);
+		if (pb == NULL)
+			continue;
+		const msgpack_object *pod = kb_body_obj(pb);
+		struct podv v;
+		pod_view(pod, &v);
+		bool match = matches(s, &v);
+		kb_msg *rep = NULL;
+		int e = 0;
+		if (v.ctl_ref &&
+		    str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen) &&
+		    !match) {
+			e = set_owner(r, rs, pod, false, NULL);
+		} else if (!v.ctl_ref && match && !s->rs_deleting &&
+		    !v.deleting) {
+			e = set_owner(r, rs, pod, true, &rep);
+			const msgpack_object *got =
+			    e == 0 && rep ? kb_msg_body(rep) : NULL;
+			struct podv a;
+			if (got)
+				pod_view(got, &a);
+			if (got && !a.deleting && !a.terminal) {
+				tally_pod(s, &a);
+				push(s, &s->active, a.md);
+				rc = s->rc;
+			}
+		}
+		kb_msg_free(rep);
+		kb_body_unref(pb);
+		if (e && e != KB_ENOTFOUND)
+			rc = e;
+	}
+	return rc;
+}
+
+/* The bodies of the active pods, to rank them for deletion. */
+static int active_pods(struct rsc *r, struct scan *s, struct rsc_pod **out,
+    size_t *nout)
+{
+	struct rsc_pod *pods = calloc(s->active.n ? s->active.n : 1,
+	    sizeof(*pods));
+	size_t n = 0;
+	if (pods == NULL)
+		return KB_ENOMEM;
+	for (size_t i = 0; i < s->active.n; i++) {
+		kb_body *pb = kb_informer_get(r->pods, s->ns, s->active.names[i]);
+		if (pb == NULL)
+			continue;
+		struct podv v;
+		pod_view(kb_body_obj(pb), &v);
+		/* changed since the pass: left for the next reconcile */
+		if (v.ctl_ref == NULL ||
+		    !str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen) ||
+		    v.deleting || v.terminal) {
+			kb_body_unref(pb);
+			continue;
+		}
+		pods[n].b = pb;
+		pods[n].o = kb_body_obj(pb);
+		n++;
+	}
+	*out = pods;
+	*nout = n;
+	return 0;
+}
+
+/* --- status --------------------------------------------------------------------------- */
+
 static bool int_is(const msgpack_object *o, const char *path, int64_t want)
 {
 	int64_t v = 0;
@@ -212,46 +422,26 @@ static bool int_is(const msgpack_object *o, const char *path, int64_t want)
 }
 
 static int write_status(struct rsc *r, const char *ns, const char *name,
-    const msgpack_object *rs, struct rsc_pod *pods, size_t n,
-    int64_t *requeue_ms)
+    const msgpack_object *rs, const struct tally *t)
 {
-	int64_t min_ready = 0, gen = 0, now = ctrl_now_ms();
-	kb_mp_int(rs, "spec.minReadySeconds", &min_ready);
+	int64_t gen = 0;
 	kb_mp_int(rs, "metadata.generation", &gen);
-	const msgpack_object *tl =
-	    kb_mp_get(rs, "spec.template.metadata.labels");
-	int64_t full = 0, ready = 0, avail = 0;
-	for (size_t i = 0; i < n; i++) {
-		full += labels_superset(kb_mp_get(pods[i].o, "metadata.labels"),
-		    tl);
-		if (ctrl_pod_ready(pods[i].o)) {
-			ready++;
-			if (ctrl_pod_available(pods[i].o, min_ready, now)) {
-				avail++;
-			} else {
-				int64_t left = ctrl_pod_ready_since(pods[i].o) +
-				    min_ready * 1000 - now;
-				if (left > 0 &&
-				    (*requeue_ms < 0 || left < *requeue_ms))
-					*requeue_ms = left + 10;
-			}
-		}
-	}
-	if (int_is(rs, "status.replicas", (int64_t)n) &&
-	    int_is(rs, "status.fullyLabeledReplicas", full) &&
-	    int_is(rs, "status.readyReplicas", ready) &&
-	    int_is(rs, "status.availableReplicas", avail) &&
+	if (int_is(rs, "status.replicas", t->n) &&
+	    int_is(rs, "status.fullyLabeledReplicas", t->full) &&
+	    int_is(rs, "status.readyReplicas", t->ready) &&
+	    int_is(rs, "status.availableReplicas", t->avail) &&
 	    int_is(rs, "status.observedGeneration", gen))
 		return 0;
 	const msgpack_object *conds = kb_mp_get(rs, "status.conditions");
 	kb_body *b = conds ?
 	    ctrl_obj_setf(rs, "status", "{s:I, s:I, s:I, s:I, s:I, s:o}",
-		"replicas", (int64_t)n, "fullyLabeledReplicas", full,
-		"readyReplicas", ready, "availableReplicas", avail,
+		"replicas", t->n, "fullyLabeledReplicas", t->full,
+		"readyReplicas", t->ready, "availableReplicas", t->avail,
 		"observedGeneration", gen, "conditions", conds) :
 	    ctrl_obj_setf(rs, "status", "{s:I, s:I, s:I, s:I, s:I}", "replicas",
-		(int64_t)n, "fullyLabeledReplicas", full, "readyReplicas",
-		ready, "availableReplicas", avail, "observedGeneration", gen);
+		t->n, "fullyLabeledReplicas", t->full, "readyReplicas",
+		t->ready, "availableReplicas", t->avail, "observedGeneration",
+		gen);
 	if (b == NULL)
 		return KB_ENOMEM;
 	int rc = kb_api_update(r->c.ctx, &KB_GVR_REPLICASETS, ns, name,
@@ -274,83 +464,57 @@ int rsc_sync(void *arg, const char *key)
 		return 0;
 	}
 	const msgpack_object *rs = kb_body_obj(rsb);
-	const msgpack_object *sel = kb_mp_get(rs, "spec.selector");
-	bool deleting = ctrl_deleting(rs);
+	struct scan s = { .ns = ns,
+		.sel = kb_mp_get(rs, "spec.selector"),
+		.tmpl_labels = kb_mp_get(rs, "spec.template.metadata.labels"),
+		.rs_deleting = ctrl_deleting(rs),
+		.now = ctrl_now_ms(),
+		.t = { .requeue_ms = -1 } };
+	s.sel_empty = ctrl_selector_empty(s.sel);
+	kb_mp_int(rs, "spec.minReadySeconds", &s.min_ready);
+	if (!kb_mp_str(rs, "metadata.uid", &s.uid, &s.uidlen)) {
+		kb_body_unref(rsb);
+		return 0;
+	}
 	/* Before looking at the cache: what it shows afterwards is at least
 	 * as new as what the expectations were checked against. */
 	bool met = rsc_expectations_met(r, key, ns);
-	struct ctrl_objs cand;
-	ctrl_candidates(r->pods, ns, rs, &cand);
-
-	struct rsc_pod *pods = calloc(cand.n ? cand.n : 1, sizeof(*pods));
-	size_t n = 0;
-	int rc = pods ? 0 : KB_ENOMEM;
-	for (size_t i = 0; rc == 0 && i < cand.n; i++) {
-		kb_body *pb = kb_informer_get(r->pods, ns, cand.names[i]);
-		if (pb == NULL)
-			continue;
-		const msgpack_object *pod = kb_body_obj(pb);
-		bool ours = ctrl_controller_ref(pod) != NULL;
-		bool match = !ctrl_selector_empty(sel) &&
-		    ctrl_selector_matches(sel,
-			kb_mp_get(pod, "metadata.labels"));
-		kb_msg *rep = NULL;
-		if (ours && !match) {
-			int e = set_owner(r, rs, pod, false, NULL);
-			if (e && e != KB_ENOTFOUND)
-				rc = e;
-			kb_body_unref(pb);
-			continue;
-		}
-		if (!ours) {
-			if (!match || deleting || ctrl_deleting(pod)) {
-				kb_body_unref(pb);
-				continue;
-			}
-			int e = set_owner(r, rs, pod, true, &rep);
-			kb_body_unref(pb);
-			pb = e == 0 ? kb_msg_body_ref(rep) : NULL;
-			kb_msg_free(rep);
-			if (e && e != KB_ENOTFOUND)
-				rc = e;
-			if (pb == NULL)
-				continue;
-			pod = kb_body_obj(pb);
-		}
-		if (!ctrl_pod_active(pod)) {
-			kb_body_unref(pb);
-			continue;
-		}
-		pods[n].b = pb;
-		pods[n].o = pod;
-		n++;
-	}
-	ctrl_objs_free(&cand);
+	kb_informer_each(r->pods, scan_pod, &s);
+	int rc = s.rc;
+	if (rc == 0)
+		rc = claim_pods(r, rs, &s);
 
 	int64_t want = 1;
 	kb_mp_int(rs, "spec.replicas", &want);
 	bool collided = false;
-	if (rc == 0 && met && !deleting) {
-		int64_t diff = (int64_t)n - want;
-		if (diff < 0)
+	if (rc == 0 && met && !s.rs_deleting) {
+		int64_t diff = s.t.n - want;
+		if (diff < 0) {
 			rc = create_pods(r, key, ns, rs,
 			    -diff < r->cfg.burst ? -diff : r->cfg.burst,
 			    &collided);
-		else if (diff > 0)
-			rc = delete_pods(r, key, ns, pods, n,
-			    diff < r->cfg.burst ? diff : r->cfg.burst);
+		} else if (diff > 0) {
+			struct rsc_pod *pods = NULL;
+			size_t np = 0;
+			rc = active_pods(r, &s, &pods, &np);
+			if (rc == 0)
+				rc = delete_pods(r, key, ns, pods, np,
+				    diff < r->cfg.burst ? diff : r->cfg.burst);
+			for (size_t i = 0; i < np; i++)
+				kb_body_unref(pods[i].b);
+			free(pods);
+		}
 	}
-	int64_t requeue = -1;
-	int src = write_status(r, ns, name, rs, pods, n, &requeue);
+	int64_t requeue = s.t.requeue_ms;
+	int src = write_status(r, ns, name, rs, &s.t);
 	if (rc == 0)
 		rc = src;
 	if (collided && (requeue < 0 || requeue > 10))
 		requeue = 10; /* the pods whose generated names were taken */
 	if (requeue > 0)
 		ctrl_requeue_after(&r->c, key, requeue);
-	for (size_t i = 0; i < n; i++)
-		kb_body_unref(pods[i].b);
-	free(pods);
+	ctrl_objs_free(&s.active);
+	ctrl_objs_free(&s.claim);
 	kb_body_unref(rsb);
 	return rc;
 }
