@@ -75,11 +75,31 @@ static void pack_event(msgpack_packer *pk, const struct mvcc_event *ev,
  * wrapper is written in front. */
 #define BODY_HDR 31
 
-static void body_start(msgpack_sbuffer *sb)
+/* cap: the bytes the body will take at most, when known (0: grow) */
+static void body_start(msgpack_sbuffer *sb, size_t cap)
 {
 	static const char room[BODY_HDR];
 	msgpack_sbuffer_init(sb);
+	if (cap > BODY_HDR && (sb->data = malloc(cap)))
+		sb->alloc = cap;
 	msgpack_sbuffer_write(sb, room, sizeof room);
+}
+
+/* The most bytes pack_event takes for ev: a kv's fixed part (map, names,
+ * str/bin headers, three int64s) is under 100 bytes. */
+static size_t event_max(const struct mvcc_event *ev, bool prev)
+{
+	size_t n = 40 + 100 + ev->kv.key_len + ev->kv.value_len;
+	if (prev && ev->has_prev)
+		n += 100 + ev->prev.key_len + ev->prev.value_len;
+	return n;
+}
+
+static bool event_in(const struct mvcc_event *ev, const char *prefix,
+    size_t plen, int64_t from)
+{
+	return ev->kv.mod_rev >= from && ev->kv.key_len >= plen &&
+	    !memcmp(ev->kv.key, prefix, plen);
 }
 
 static void body_hdr(char *p, int64_t id, size_t n)
@@ -191,15 +211,18 @@ static void encode(struct group *g, const struct mvcc_event *ev, size_t n,
     int64_t from)
 {
 	msgpack_packer pk;
+	size_t cap = BODY_HDR;
 
-	body_start(&g->sb);
+	/* sized first: one allocation, no copies as it grows */
+	for (size_t i = 0; i < n; i++)
+		if (event_in(&ev[i], g->prefix, g->plen, from))
+			cap += event_max(&ev[i], g->prev);
+	body_start(&g->sb, cap);
 	msgpack_packer_init(&pk, &g->sb, msgpack_sbuffer_write);
 	g->n = 0;
 	g->users = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (ev[i].kv.mod_rev < from ||
-		    !(ev[i].kv.key_len >= g->plen &&
-			!memcmp(ev[i].kv.key, g->prefix, g->plen)))
+		if (!event_in(&ev[i], g->prefix, g->plen, from))
 			continue;
 		pack_event(&pk, &ev[i], g->prev);
 		g->n++;
@@ -356,7 +379,7 @@ static void replay_flush(struct replay *rp)
 		return;
 	publish(rp->h, rp->w, make_body(rp->w->id, rp->n, &rp->sb, true));
 	msgpack_sbuffer_destroy(&rp->sb);
-	body_start(&rp->sb);
+	body_start(&rp->sb, 0);
 	rp->n = 0;
 }
 
@@ -469,7 +492,7 @@ void watch_handle(struct watch_hub *h, kb_msg *req, const msgpack_object *b)
 	rp.h = h;
 	rp.w = w;
 	rp.n = 0;
-	body_start(&rp.sb);
+	body_start(&rp.sb, 0);
 	msgpack_packer_init(&rp.pk, &rp.sb, msgpack_sbuffer_write);
 	rc = mvcc_history(rd, w->prefix, w->plen, w->start, r.reg_rev, w->prev,
 	    replay_event, &rp);
