@@ -405,11 +405,15 @@ kb_body *kb_body_ref(kb_body *b)
 	return b;
 }
 
+static void share_forget(kb_body *b);
+
 void kb_body_unref(kb_body *b)
 {
 	if (b == NULL ||
 	    atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (b->share_slot)
+		share_forget(b);
 	free(b->tree);
 	if (b->free_fn)
 		b->free_fn(b->data);
@@ -449,4 +453,97 @@ const msgpack_object *kb_body_obj(kb_body *b)
 	}
 	pthread_mutex_unlock(&b->mu);
 	return d == 1 ? &b->obj : NULL;
+}
+
+/* --- bodies shared by their bytes ---------------------------------------------
+ * Every informer of a process that watches pods gets each pod's new
+ * version (the controllers', the scheduler's, a kubelet's): the same bytes,
+ * which each decoded into a copy of its own. A table of the bodies made
+ * here, by a hash of their bytes, lets the second one take a reference to
+ * the first one's instead. The table holds no reference: a body leaves it
+ * as it is freed (share_forget, under the slot's lock, before the memory
+ * goes), and a lookup takes a reference only while the count is not yet
+ * 0. A slot holds the latest body that hashed to it. */
+
+#define SHARE_SLOTS 4096u
+#define SHARE_LOCKS 64u
+
+static struct {
+	kb_body *b;
+	uint64_t h;
+} share_tab[SHARE_SLOTS];
+static pthread_mutex_t share_mu[SHARE_LOCKS];
+static pthread_once_t share_once = PTHREAD_ONCE_INIT;
+
+static void share_init(void)
+{
+	for (unsigned i = 0; i < SHARE_LOCKS; i++)
+		pthread_mutex_init(&share_mu[i], NULL);
+}
+
+/* A hash of all the bytes, 8 at a time in two lanes. */
+static uint64_t share_hash(const uint8_t *p, size_t len)
+{
+	const uint64_t k = 0x9e3779b97f4a7c15ull;
+	uint64_t a = len * k, b = ~len;
+	size_t i = 0;
+	for (; i + 16 <= len; i += 16) {
+		uint64_t x, y;
+		memcpy(&x, p + i, 8);
+		memcpy(&y, p + i + 8, 8);
+		a = (a ^ x) * k;
+		b = (b ^ y) * 0xff51afd7ed558ccdull;
+		a ^= a >> 29;
+		b ^= b >> 31;
+	}
+	for (; i < len; i++)
+		a = (a ^ p[i]) * k;
+	uint64_t h = a ^ (b * 0xc4ceb9fe1a85ec53ull);
+	return h ^ h >> 32;
+}
+
+static bool ref_if_live(kb_body *b)
+{
+	int r = atomic_load_explicit(&b->refs, memory_order_relaxed);
+	while (r > 0 &&
+	    !atomic_compare_exchange_weak_explicit(&b->refs, &r, r + 1,
+		memory_order_acq_rel, memory_order_relaxed))
+		;
+	return r > 0;
+}
+
+static void share_forget(kb_body *b)
+{
+	uint32_t i = b->share_slot - 1;
+	pthread_mutex_t *mu = &share_mu[i % SHARE_LOCKS];
+	pthread_mutex_lock(mu);
+	if (share_tab[i].b == b)
+		share_tab[i].b = NULL;
+	pthread_mutex_unlock(mu);
+}
+
+kb_body *kb_body_shared_decoded(const void *p, size_t len, size_t nodes)
+{
+	pthread_once(&share_once, share_init);
+	uint64_t h = share_hash(p, len);
+	uint32_t i = (uint32_t)(h & (SHARE_SLOTS - 1));
+	pthread_mutex_t *mu = &share_mu[i % SHARE_LOCKS];
+	pthread_mutex_lock(mu);
+	kb_body *b = share_tab[i].b;
+	/* Its memory stays while the lock is held: share_forget waits. */
+	if (b && share_tab[i].h == h && b->len == len &&
+	    memcmp(b->data, p, len) == 0 && ref_if_live(b)) {
+		pthread_mutex_unlock(mu);
+		return b;
+	}
+	pthread_mutex_unlock(mu);
+	b = kb_body_new_decoded(p, len, nodes);
+	if (b == NULL)
+		return NULL;
+	b->share_slot = i + 1;
+	pthread_mutex_lock(mu);
+	share_tab[i].b = b;
+	share_tab[i].h = h;
+	pthread_mutex_unlock(mu);
+	return b;
 }

@@ -455,14 +455,24 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 		return GO_ON;
 	*handled = true;
 	count_event(inf, (const char *)ev.type, ev.typelen, body);
-	/* the object's bytes, decoded at once, in one block */
-	kb_body *b = kb_body_new_decoded(ev.obj, ev.objlen, ev.objnodes);
+	/* The object's bytes, decoded at once, in one block; or the body
+	 * another informer of the process made of the same bytes. */
+	kb_body *b = kb_body_shared_decoded(ev.obj, ev.objlen, ev.objnodes);
 	if (b == NULL)
 		return RELIST; /* lost an event: only a relist repairs it */
 	const msgpack_object *obj = kb_body_obj(b);
 	if (obj == NULL || kb_object_key(obj, key, sizeof(key)) == NULL) {
 		kb_body_unref(b);
 		return GO_ON;
+	}
+	/* An update's old and new are never the same pointer (handlers take
+	 * that for a resync): the same bytes again get a copy of their own. */
+	if (kb_strmap_get(&inf->cache, key) == b) {
+		kb_body_unref(b);
+		b = kb_body_new_decoded(ev.obj, ev.objlen, ev.objnodes);
+		if (b == NULL)
+			return RELIST;
+		obj = kb_body_obj(b);
 	}
 	set_rv(inf, obj, "metadata.resourceVersion");
 	if (type_is(&ev, "DELETED")) {

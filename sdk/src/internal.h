@@ -41,6 +41,8 @@ struct kb_body {
 	atomic_int decoded;        /* 0 not yet, 1 ok, -1 malformed */
 	void *tree;                /* the decoded tree's nodes (malloc'd), or
 	                            * NULL: none, or in this body's block */
+	uint32_t share_slot;       /* 1 + its slot among the shared bodies
+	                            * (kb_body_shared_decoded), or 0 */
 	msgpack_object obj;
 };
 
@@ -53,6 +55,12 @@ KB_HIDDEN size_t kb_mp_scan(const void *p, size_t len, size_t *nodes);
  * nodes), decoded at once, in one block with its tree; NULL when out of
  * memory. */
 KB_HIDDEN kb_body *kb_body_new_decoded(const void *p, size_t len,
+    size_t nodes);
+/* The same, or a new reference to a body with the same bytes that some
+ * holder still has (one made by this function: the informers of a process
+ * share each object they all receive instead of each decoding a copy).
+ * NULL when out of memory. */
+KB_HIDDEN kb_body *kb_body_shared_decoded(const void *p, size_t len,
     size_t nodes);
 /* informer.c: inside an informer's handler, a new reference to the body
  * whose decoded root `obj` is (an object the handler was passed), else

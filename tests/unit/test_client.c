@@ -1071,6 +1071,78 @@ static void test_informer_lost_watch(void **state)
 	kb_unsubscribe(spy_ctx, "api/watch/ctrl/*");
 }
 
+/* Two informers of one process that receive the same object's bytes share
+ * one body (sdk/src/body.c, kb_body_shared_decoded): the same pointer from
+ * both caches, version after version; an update's old and new still
+ * differ. */
+static void test_informer_shared_bodies(void **state)
+{
+	(void)state;
+	make_ns("share");
+	kb_ctx *c1 = kbt_client(host, "ctrl-sh1", "plugin:ctrl-sh1", groups, 1);
+	kb_ctx *c2 = kbt_client(host, "ctrl-sh2", "plugin:ctrl-sh2", groups, 1);
+	struct evlog *l1 = log_new(), *l2 = log_new();
+	struct kb_informer_opts o = { .ns = "share" };
+	struct kb_informer *i1 =
+	    informer_new(c1, &KB_GVR_CONFIGMAPS, &o, &log_handlers, l1);
+	struct kb_informer *i2 =
+	    informer_new(c2, &KB_GVR_CONFIGMAPS, &o, &log_handlers, l2);
+	l1->inf = i1;
+	l2->inf = i2;
+	assert_int_equal(kb_informer_start(i1), 0);
+	assert_int_equal(kb_informer_start(i2), 0);
+	assert_true(kb_informer_wait_synced(i1, 5000));
+	assert_true(kb_informer_wait_synced(i2, 5000));
+
+	create_cm("share", "s1", "a", "0");
+	log_wait(l1, 0, 'a', "share/s1", 5000);
+	log_wait(l2, 0, 'a', "share/s1", 5000);
+	kb_body *a1 = kb_informer_get(i1, "share", "s1");
+	kb_body *a2 = kb_informer_get(i2, "share", "s1");
+	assert_non_null(a1);
+	assert_ptr_equal(a1, a2);
+	for (int v = 1; v <= 3; v++) {
+		char val[8];
+		snprintf(val, sizeof(val), "%d", v);
+		int64_t rv = patch_cm(cli, "share", "s1", NULL, val);
+		size_t m1 = 0, m2 = 0;
+		struct ev e1, e2;
+		do {
+			ssize_t at = log_wait(l1, m1, 'u', "share/s1", 5000);
+			e1 = log_at(l1, at);
+			m1 = (size_t)at + 1;
+		} while (e1.rv < rv);
+		do {
+			ssize_t at = log_wait(l2, m2, 'u', "share/s1", 5000);
+			e2 = log_at(l2, at);
+			m2 = (size_t)at + 1;
+		} while (e2.rv < rv);
+		assert_true(e1.old_rv < e1.rv);
+		kb_body *b1 = kb_informer_get(i1, "share", "s1");
+		kb_body *b2 = kb_informer_get(i2, "share", "s1");
+		assert_ptr_equal(b1, b2);
+		assert_ptr_not_equal(b1, a1);
+		assert_true(kb_mp_streq(kb_body_obj(b1), "data.k", val));
+		kb_body_unref(a1);
+		kb_body_unref(a2);
+		a1 = b1;
+		a2 = b2;
+	}
+	/* the body outlives one informer, and the other keeps it */
+	release(i1);
+	assert_true(kb_mp_streq(kb_body_obj(a1), "data.k", "3"));
+	kb_body *b2 = kb_informer_get(i2, "share", "s1");
+	assert_ptr_equal(b2, a2);
+	kb_body_unref(b2);
+	kb_body_unref(a1);
+	kb_body_unref(a2);
+	assert_int_equal(atomic_load(&l1->cache_misses), 0);
+	assert_int_equal(atomic_load(&l2->cache_misses), 0);
+	assert_int_equal(atomic_load(&l1->views_copied), 0);
+	assert_int_equal(atomic_load(&l2->views_copied), 0);
+	release(i2);
+}
+
 static void test_informer_resync(void **state)
 {
 	(void)state;
@@ -1763,6 +1835,7 @@ int main(void)
 		    cleanup),
 		cmocka_unit_test_teardown(test_informer_selectors, cleanup),
 		cmocka_unit_test_teardown(test_informer_lost_watch, cleanup),
+		cmocka_unit_test_teardown(test_informer_shared_bodies, cleanup),
 		cmocka_unit_test_teardown(test_informer_resync, cleanup),
 		cmocka_unit_test_teardown(test_informer_errors, cleanup),
 		cmocka_unit_test_teardown(test_counting, cleanup),
