@@ -26,12 +26,28 @@ int64_t kl_wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The same second is formatted many times in a row (each pod's status,
+ * events, container times): the last one is kept per thread. */
 void kl_rfc3339(int64_t unix_ms, char *buf, size_t len)
 {
+	static __thread time_t last_t = (time_t)-1;
+	static __thread char last[32];
 	time_t t = (time_t)(unix_ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (t != last_t) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		if (strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ", &tm) ==
+		    0)
+			last[0] = '\0';
+		last_t = t;
+	}
+	if (len) {
+		size_t n = strlen(last);
+		if (n >= len)
+			n = len - 1;
+		memcpy(buf, last, n);
+		buf[n] = '\0';
+	}
 }
 
 void kl_rfc3339_micro(int64_t unix_ms, char *buf, size_t len)
