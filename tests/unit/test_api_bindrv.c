@@ -1,10 +1,11 @@
-/* tests/unit/test_api_bindrv.c — pods/NAME/binding from the watch cache's
- * bytes (api_cache_stored, api_pod_bind_mp_rv): the cached bytes are the
- * stored ones with the resourceVersion spliced in; binding them gives the
- * bytes binding the stored ones gives. Then through the `api` service
- * where the cache may be behind the store: a write just before the
- * binding is kept, a pod replaced under the same name is judged by what
- * the store holds. */
+/* tests/unit/test_api_bindrv.c — pods/NAME/binding and pod patches from
+ * the watch cache's bytes (api_cache_stored, api_pod_bind_mp_rv,
+ * cached_pod in rest.c): the cached bytes are the stored ones with the
+ * resourceVersion spliced in; binding them gives the bytes binding the
+ * stored ones gives. Then through the `api` service where the cache may be
+ * behind the store: a write just before the binding is kept, a pod
+ * replaced under the same name is judged by what the store holds, a
+ * kubelet's status patch right after the binding is not refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -305,12 +306,105 @@ static void test_cache_behind(void **state)
 	kbt_host_stop(h);
 }
 
+/* A pod's patches start from the cache's copy: a kubelet's status patch
+ * right after the binding (the cache may not hold the bound pod yet, and
+ * would refuse the node) succeeds; patches racing each other all land. */
+struct labeler {
+	kb_ctx *c;
+	const char *name, *key;
+	int failed;
+};
+
+static void *patch_many(void *arg)
+{
+	struct labeler *l = arg;
+	for (int i = 0; i < 10; i++) {
+		char v[8];
+		snprintf(v, sizeof v, "v%d", i);
+		kb_msg *rep = NULL;
+		if (kb_api_patch(l->c, &KB_GVR_PODS, "default", l->name, NULL, "merge",
+		        kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", l->key, v), &rep))
+			l->failed++;
+		kb_msg_free(rep);
+	}
+	return NULL;
+}
+
+static void test_patch_from_cache(void **state)
+{
+	(void)state;
+	char err[1024] = "";
+	struct kbt_host *h = kbt_api_host_start("plain_http: true, listen: \"127.0.0.1:0\"", err,
+	    sizeof err);
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
+	static const char *const node_groups[] = { "system:nodes" };
+	kb_ctx *kubelet = kbt_client(h, "kubelet-a", "node:node-a", node_groups, 1);
+	assert_non_null(c);
+	assert_non_null(kubelet);
+	kb_msg *rep = NULL;
+	for (int i = 0; i < 20; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "s%d", i);
+		create_pod(c, name, NULL);
+		if (i % 2)
+			pause_ms(30);
+		rep = NULL;
+		assert_int_equal(bind_call(c, name, "node-a", &rep), 0);
+		kb_msg_free(rep);
+		rep = NULL;
+		int rc = kb_api_patch(kubelet, &KB_GVR_PODS, "default", name, "status", "merge",
+		    kb_mp_body("{s:{s:s}}", "status", "phase", "Running"), &rep);
+		if (rc) {
+			const char *m = "";
+			if (rep)
+				kb_msg_err(rep, &m);
+			fail_msg("status patch of %s: %s %s", name, kb_strerror(rc), m);
+		}
+		kb_msg_free(rep);
+		rep = NULL;
+		assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", name, &rep), 0);
+		const msgpack_object *pod = kb_msg_body(rep);
+		assert_true(kb_mp_streq(pod, "spec.nodeName", "node-a"));
+		assert_true(kb_mp_streq(pod, "status.phase", "Running"));
+		assert_true(kbt_cond_true(pod, "PodScheduled"));
+		kb_msg_free(rep);
+	}
+	/* a node may not patch a pod bound elsewhere, cache or not */
+	create_pod(c, "other", "node-b");
+	pause_ms(50);
+	rep = NULL;
+	int rc = kb_api_patch(kubelet, &KB_GVR_PODS, "default", "other", "status", "merge",
+	    kb_mp_body("{s:{s:s}}", "status", "phase", "Running"), &rep);
+	assert_int_equal(rc, KB_EFORBIDDEN);
+	kb_msg_free(rep);
+	/* two writers on one pod: every patch lands on the other's */
+	kb_ctx *c2 = kbt_client(h, "tester2", "plugin:tester2", groups, 3);
+	create_pod(c, "busy", NULL);
+	pause_ms(50);
+	struct labeler a = { c, "busy", "a", 0 }, b = { c2, "busy", "b", 0 };
+	pthread_t ta, tb;
+	assert_int_equal(pthread_create(&ta, NULL, patch_many, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, patch_many, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	assert_int_equal(a.failed + b.failed, 0);
+	rep = NULL;
+	assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", "busy", &rep), 0);
+	assert_true(kb_mp_streq(kb_msg_body(rep), "metadata.labels.a", "v9"));
+	assert_true(kb_mp_streq(kb_msg_body(rep), "metadata.labels.b", "v9"));
+	kb_msg_free(rep);
+	kbt_host_stop(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_bytes),
 		cmocka_unit_test(test_version_not_last),
 		cmocka_unit_test(test_cache_behind),
+		cmocka_unit_test(test_patch_from_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
