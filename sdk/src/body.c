@@ -512,6 +512,18 @@ static bool ref_if_live(kb_body *b)
 	return r > 0;
 }
 
+/* Slot i's body when it holds these bytes and is not being freed: a new
+ * reference. Under the slot's lock (its memory stays while the lock is
+ * held: share_forget waits for it). */
+static kb_body *share_find(uint32_t i, uint64_t h, const void *p, size_t len)
+{
+	kb_body *b = share_tab[i].b;
+	if (b && share_tab[i].h == h && b->len == len &&
+	    memcmp(b->data, p, len) == 0 && ref_if_live(b))
+		return b;
+	return NULL;
+}
+
 static void share_forget(kb_body *b)
 {
 	uint32_t i = b->share_slot - 1;
@@ -522,28 +534,37 @@ static void share_forget(kb_body *b)
 	pthread_mutex_unlock(mu);
 }
 
-kb_body *kb_body_shared_decoded(const void *p, size_t len, size_t nodes)
+kb_body *kb_body_shared_decoded(const void *p, size_t len, size_t nodes,
+    bool *found)
 {
 	pthread_once(&share_once, share_init);
 	uint64_t h = share_hash(p, len);
 	uint32_t i = (uint32_t)(h & (SHARE_SLOTS - 1));
 	pthread_mutex_t *mu = &share_mu[i % SHARE_LOCKS];
 	pthread_mutex_lock(mu);
-	kb_body *b = share_tab[i].b;
-	/* Its memory stays while the lock is held: share_forget waits. */
-	if (b && share_tab[i].h == h && b->len == len &&
-	    memcmp(b->data, p, len) == 0 && ref_if_live(b)) {
-		pthread_mutex_unlock(mu);
+	kb_body *b = share_find(i, h, p, len);
+	pthread_mutex_unlock(mu);
+	if (b) {
+		*found = true;
 		return b;
 	}
-	pthread_mutex_unlock(mu);
 	b = kb_body_new_decoded(p, len, nodes);
 	if (b == NULL)
 		return NULL;
-	b->share_slot = i + 1;
 	pthread_mutex_lock(mu);
-	share_tab[i].b = b;
-	share_tab[i].h = h;
+	/* Another thread may have decoded the same bytes meanwhile (two
+	 * informers on one event at once): the first one in is shared. */
+	kb_body *first = share_find(i, h, p, len);
+	if (first == NULL) {
+		b->share_slot = i + 1;
+		share_tab[i].b = b;
+		share_tab[i].h = h;
+	}
 	pthread_mutex_unlock(mu);
+	*found = first != NULL;
+	if (first) {
+		kb_body_unref(b); /* never in the table */
+		return first;
+	}
 	return b;
 }

@@ -457,7 +457,9 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	count_event(inf, (const char *)ev.type, ev.typelen, body);
 	/* The object's bytes, decoded at once, in one block; or the body
 	 * another informer of the process made of the same bytes. */
-	kb_body *b = kb_body_shared_decoded(ev.obj, ev.objlen, ev.objnodes);
+	bool found;
+	kb_body *b =
+	    kb_body_shared_decoded(ev.obj, ev.objlen, ev.objnodes, &found);
 	if (b == NULL)
 		return RELIST; /* lost an event: only a relist repairs it */
 	const msgpack_object *obj = kb_body_obj(b);
@@ -467,7 +469,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	}
 	/* An update's old and new are never the same pointer (handlers take
 	 * that for a resync): the same bytes again get a copy of their own. */
-	if (kb_strmap_get(&inf->cache, key) == b) {
+	if (found && kb_strmap_get(&inf->cache, key) == b) {
 		kb_body_unref(b);
 		b = kb_body_new_decoded(ev.obj, ev.objlen, ev.objnodes);
 		if (b == NULL)

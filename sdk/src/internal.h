@@ -58,10 +58,10 @@ KB_HIDDEN kb_body *kb_body_new_decoded(const void *p, size_t len,
     size_t nodes);
 /* The same, or a new reference to a body with the same bytes that some
  * holder still has (one made by this function: the informers of a process
- * share each object they all receive instead of each decoding a copy).
- * NULL when out of memory. */
+ * share each object they all receive instead of each decoding a copy;
+ * *found tells which). NULL when out of memory. */
 KB_HIDDEN kb_body *kb_body_shared_decoded(const void *p, size_t len,
-    size_t nodes);
+    size_t nodes, bool *found);
 /* informer.c: inside an informer's handler, a new reference to the body
  * whose decoded root `obj` is (an object the handler was passed), else
  * NULL. */

@@ -44,15 +44,25 @@ const msgpack_object *kb_mp_get(const msgpack_object *o, const char *path)
 				p++;
 			continue;
 		}
-		size_t n = 0;
-		while (*p && *p != '.' && *p != '[') {
-			if (*p == '\\' && p[1])
-				p++;
-			if (n + 1 >= sizeof(key))
-				return NULL;
-			key[n++] = *p++;
+		/* A key without a backslash is read in place. */
+		const char *k = p;
+		while (*p && *p != '.' && *p != '[' && *p != '\\')
+			p++;
+		size_t n = (size_t)(p - k);
+		if (n >= sizeof(key))
+			return NULL; /* 255 bytes at most, as below */
+		if (*p == '\\') {
+			memcpy(key, k, n);
+			while (*p && *p != '.' && *p != '[') {
+				if (*p == '\\' && p[1])
+					p++;
+				if (n + 1 >= sizeof(key))
+					return NULL;
+				key[n++] = *p++;
+			}
+			k = key;
 		}
-		o = kb_mp_keyn(o, key, n);
+		o = kb_mp_keyn(o, k, n);
 		if (*p == '.')
 			p++;
 	}

@@ -459,13 +459,15 @@ struct arena {
 	const char *lo, *hi;
 };
 
-static void *arena_alloc(struct arena *a, size_t n)
+/* n bytes aligned to `align` (a power of 2), not cleared: strings are
+ * written whole. */
+static void *arena_take(struct arena *a, size_t n, size_t align)
 {
-	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
-		n = 16;
+		n = 1;
 	struct arena_blk *b = a->head;
-	if (b == NULL || b->cap - b->used < n) {
+	size_t off = b ? (b->used + align - 1) & ~(align - 1) : 0;
+	if (b == NULL || off > b->cap || b->cap - off < n) {
 		/* Most objects need a few hundred bytes besides their
 		 * strings. */
 		size_t blk = b ? 2048 : 512;
@@ -476,13 +478,19 @@ static void *arena_alloc(struct arena *a, size_t n)
 			return NULL;
 		}
 		b->cap = cap;
-		b->used = 0;
 		b->next = a->head;
 		a->head = b;
+		off = 0;
 	}
-	void *p = b->data + b->used;
-	b->used += n;
-	memset(p, 0, n);
+	b->used = off + n;
+	return b->data + off;
+}
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	void *p = arena_take(a, n, 16);
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 
@@ -502,7 +510,7 @@ static const char *arena_str(struct arena *a, const msgpack_object *o)
 	if ((uintptr_t)o->via.str.ptr >= (uintptr_t)a->lo &&
 	    (uintptr_t)o->via.str.ptr < (uintptr_t)a->hi)
 		return o->via.str.ptr; /* in the copy, NUL-terminated */
-	char *s = arena_alloc(a, o->via.str.size + 1);
+	char *s = arena_take(a, o->via.str.size + 1, 1);
 	if (s == NULL)
 		return "";
 	memcpy(s, o->via.str.ptr, o->via.str.size);
