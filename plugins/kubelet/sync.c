@@ -264,8 +264,11 @@ int kl_sync(struct kubelet *kl, const char *key)
 	struct kl_pod *p = kl_pod_find(kl, key);
 	if (p && pod == NULL && p->deleted) {
 		int64_t now = kl_mono_ms();
-		if (p->gone_ms == 0)
-			p->gone_ms = now;
+		if (p->gone_ms == 0) {
+			pthread_mutex_lock(&kl->mu);
+			p->gone_ms = now; /* kl_enqueue_all reads it */
+			pthread_mutex_unlock(&kl->mu);
+		}
 		if (now - p->gone_ms < KL_LINGER_MS) {
 			kb_workqueue_add_after(kl->queue, key,
 			    KL_LINGER_MS - (now - p->gone_ms));
@@ -374,6 +377,11 @@ void kl_enqueue_all(struct kubelet *kl)
 	size_t n = 0, cap = 0;
 	pthread_mutex_lock(&kl->mu);
 	for (struct kl_pod *p = kl->pods; p; p = p->next) {
+		/* Gone from the API and lingering: its sync is already timed
+		 * (the drop at the end of KL_LINGER_MS); a sync now only
+		 * times it again. */
+		if (p->gone_ms)
+			continue;
 		if (q.full || !p->settled) {
 			kb_workqueue_add(kl->queue, p->key);
 			continue;
