@@ -49,6 +49,23 @@ void slmdb_pack_kv_or_nil(msgpack_packer *pk, bool has,
 		msgpack_pack_nil(pk);
 }
 
+/* A reply's buffer sized to what it will hold (kb_body_from_sbuf copies a
+ * body out of a buffer much larger than its bytes, and an sbuffer starts
+ * at 8 KiB); it still grows past `cap` when needed. */
+static void sb_init(msgpack_sbuffer *sb, size_t cap)
+{
+	msgpack_sbuffer_init(sb);
+	if ((sb->data = malloc(cap)))
+		sb->alloc = cap;
+}
+
+/* At most what slmdb_pack_kv writes for kv (its fixed part is under 100
+ * bytes), or a nil. */
+static size_t kv_max(bool has, const struct mvcc_kv *kv)
+{
+	return has ? 100 + kv->key_len + (kv->value ? kv->value_len : 0) : 1;
+}
+
 static void reply_sbuf(kb_msg *req, msgpack_sbuffer *sb)
 {
 	kb_body *b = kb_body_from_sbuf(sb);
@@ -80,7 +97,7 @@ static void reply_expired(kb_msg *req, int64_t compact, const char *what)
 	msgpack_packer pk;
 	char msg[160];
 
-	msgpack_sbuffer_init(&sb);
+	sb_init(&sb, 64);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	slmdb_pack_str(&pk, "compact_rev");
@@ -230,7 +247,7 @@ static void op_revision(struct slmdb *s, kb_msg *req)
 		    kb_strerror(rc));
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
+	sb_init(&sb, 64);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	slmdb_pack_str(&pk, "rev");
@@ -282,7 +299,7 @@ static void op_get(struct slmdb *s, kb_msg *req, const msgpack_object *b)
 		mvcc_read_end(r);
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
+	sb_init(&sb, 32 + kv_max(found, &kv));
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	slmdb_pack_str(&pk, "kv");
@@ -370,7 +387,10 @@ static void op_range(struct slmdb *s, kb_msg *req, const msgpack_object *b)
 		free(vec.v);
 		return;
 	}
-	msgpack_sbuffer_init(&sb);
+	size_t cap = 128 + plen + contlen + 24;
+	for (size_t i = 0; i < vec.n; i++)
+		cap += kv_max(true, &vec.v[i]) + vec.v[i].key_len;
+	sb_init(&sb, cap);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	slmdb_pack_str(&pk, "kvs");
@@ -437,7 +457,7 @@ static void pack_conflict(struct wreq *q)
 	msgpack_packer pk;
 	char msg[200];
 
-	msgpack_sbuffer_init(&sb);
+	sb_init(&sb, 32 + (cur ? kv_max(cur->has_kv, &cur->kv) : 1));
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	slmdb_pack_str(&pk, "kv");
@@ -477,7 +497,11 @@ static void write_done(struct mvcc_write *w)
 		pack_conflict(q);
 		goto out;
 	}
-	msgpack_sbuffer_init(&sb);
+	size_t cap = 64;
+	for (size_t i = 0; i < w->nres; i++)
+		cap += 48 + kv_max(w->res[i].has_kv, &w->res[i].kv) +
+		    kv_max(w->res[i].has_prev, &w->res[i].prev);
+	sb_init(&sb, cap);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	switch (q->kind) {
 	case W_PUT: {
