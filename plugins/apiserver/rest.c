@@ -886,16 +886,31 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		policy = "Orphan";
 	const char *pre_uid = req->body ? api_get_str(req->body, "preconditions.uid") : NULL;
 	const char *pre_rv = req->body ? api_get_str(req->body, "preconditions.resourceVersion") : NULL;
+	bool try_cache = true;
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		struct api_kv old = { 0 };
-		if (get_obj(req, &old, &e) == NULL)
+		/* A pod from the cache's copy first, as do_patch does. */
+		bool cached = try_cache && cached_pod(req, &old);
+		try_cache = false;
+		if (cached)
+			attempt--;
+		if (!cached && get_obj(req, &old, &e) == NULL)
 			return fail(resp, &e);
 		if (!node_restrict(req, old.obj, "delete pods", &e)) {
 			json_decref(old.obj);
+			if (cached) {
+				api_err_clear(&e);
+				continue;
+			}
 			return fail(resp, &e);
 		}
 		json_t *obj = json_deep_copy(old.obj);
 		bool uid_bad = pre_uid && strcmp(pre_uid, api_get_str(obj, "metadata.uid") ?: "");
+		if ((uid_bad || (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) && cached) {
+			json_decref(obj);
+			json_decref(old.obj);
+			continue;
+		}
 		if (uid_bad || (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) {
 			char q[128];
 			const char *what = uid_bad ? "UID" : "ResourceVersion";
@@ -955,7 +970,7 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 			rc = api_store_delete(req->srv, key, old.mod_rev, NULL, &e);
 		free(key);
 		json_decref(old.obj);
-		if (rc == KB_ECONFLICT) {
+		if (rc == KB_ECONFLICT || (rc && cached)) {
 			json_decref(obj);
 			api_err_clear(&e);
 			continue;

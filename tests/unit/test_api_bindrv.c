@@ -395,6 +395,56 @@ static void test_patch_from_cache(void **state)
 	assert_true(kb_mp_streq(kb_msg_body(rep), "metadata.labels.a", "v9"));
 	assert_true(kb_mp_streq(kb_msg_body(rep), "metadata.labels.b", "v9"));
 	kb_msg_free(rep);
+	/* Deletes from the cache's copy: with the resourceVersion a write
+	 * just answered as precondition (the cache may be a version behind),
+	 * by the pod's node right after its binding, and one whose
+	 * precondition is wrong for the store too. */
+	for (int i = 0; i < 10; i++) {
+		char name[32], rv[32];
+		snprintf(name, sizeof name, "d%d", i);
+		create_pod(c, name, NULL);
+		pause_ms(20);
+		rep = NULL;
+		assert_int_equal(kb_api_patch(c, &KB_GVR_PODS, "default", name, NULL, "merge",
+		    kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", "x", "y"), &rep), 0);
+		const char *s_rv;
+		size_t n;
+		assert_true(kb_mp_str(kb_msg_body(rep), "metadata.resourceVersion", &s_rv, &n));
+		snprintf(rv, sizeof rv, "%.*s", (int)n, s_rv);
+		kb_msg_free(rep);
+		rep = NULL;
+		rc = kb_api_delete(c, &KB_GVR_PODS, "default", name,
+		    kb_mp_body("{s:i, s:{s:s}}", "gracePeriodSeconds", 0, "preconditions",
+			"resourceVersion", rv), &rep);
+		if (rc) {
+			const char *m = "";
+			if (rep)
+				kb_msg_err(rep, &m);
+			fail_msg("delete %s at %s: %s %s", name, rv, kb_strerror(rc), m);
+		}
+		kb_msg_free(rep);
+		rep = NULL;
+		assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", name, &rep), KB_ENOTFOUND);
+		kb_msg_free(rep);
+		/* bound, then deleted by its node: kept for its grace period */
+		snprintf(name, sizeof name, "k%d", i);
+		create_pod(c, name, NULL);
+		rep = NULL;
+		assert_int_equal(bind_call(c, name, "node-a", &rep), 0);
+		kb_msg_free(rep);
+		rep = NULL;
+		assert_int_equal(kb_api_delete(kubelet, &KB_GVR_PODS, "default", name, NULL, &rep), 0);
+		assert_non_null(kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp"));
+		kb_msg_free(rep);
+	}
+	rep = NULL;
+	rc = kb_api_delete(c, &KB_GVR_PODS, "default", "busy",
+	    kb_mp_body("{s:{s:s}}", "preconditions", "uid", "nope"), &rep);
+	assert_int_equal(rc, KB_ECONFLICT);
+	const char *m = "";
+	kb_msg_err(rep, &m);
+	assert_non_null(strstr(m, "Precondition failed: UID in precondition: nope"));
+	kb_msg_free(rep);
 	kbt_host_stop(h);
 }
 
