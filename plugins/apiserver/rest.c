@@ -904,7 +904,9 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 			}
 			return fail(resp, &e);
 		}
-		json_t *obj = json_deep_copy(old.obj);
+		/* old.obj is ours and not read again: changed in place */
+		json_t *obj = old.obj;
+		old.obj = NULL;
 		bool uid_bad = pre_uid && strcmp(pre_uid, api_get_str(obj, "metadata.uid") ?: "");
 		if ((uid_bad || (pre_rv && strtoll(pre_rv, NULL, 10) != old.mod_rev)) && cached) {
 			json_decref(obj);
