@@ -967,7 +967,9 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		if (req->dry_run)
 			rc = 0;
 		else if (keep)
-			rc = api_store_put(req->srv, key, obj, old.mod_rev, NULL, &e);
+			/* the reply's msgpack made by the put, as an update's */
+			rc = api_store_put_mp(req->srv, key, obj, old.mod_rev, NULL,
+			    req->want_mp ? &resp->mp : NULL, &resp->mp_len, &e);
 		else
 			rc = api_store_delete(req->srv, key, old.mod_rev, NULL, &e);
 		free(key);

@@ -435,6 +435,17 @@ static void test_patch_from_cache(void **state)
 		rep = NULL;
 		assert_int_equal(kb_api_delete(kubelet, &KB_GVR_PODS, "default", name, NULL, &rep), 0);
 		assert_non_null(kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp"));
+		/* the reply, as the put made it, is the object a get reads */
+		kb_msg *got = NULL;
+		assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", name, &got), 0);
+		kb_body *rb = kb_msg_body_ref(rep), *gb = kb_msg_body_ref(got);
+		size_t rl, gl;
+		const void *rd = kb_body_data(rb, &rl), *gd = kb_body_data(gb, &gl);
+		assert_int_equal(rl, gl);
+		assert_memory_equal(rd, gd, rl);
+		kb_body_unref(rb);
+		kb_body_unref(gb);
+		kb_msg_free(got);
 		kb_msg_free(rep);
 	}
 	rep = NULL;
