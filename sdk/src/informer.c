@@ -78,7 +78,10 @@ struct kb_informer {
 /* --- the registry ------------------------------------------------------------------ */
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct kb_informer *reg_head;
+/* by id, in buckets: a process with a hundred kubelets has as many
+ * informers, and each publication looks its own up */
+#define REG_BUCKETS 256
+static struct kb_informer *reg_b[REG_BUCKETS];
 static uint64_t reg_ids;
 static atomic_uint_fast64_t watch_seq;
 static pthread_once_t seq_once = PTHREAD_ONCE_INIT;
@@ -110,7 +113,7 @@ static void on_pub(void *arg, const kb_msg *m)
 	p->body = kb_msg_body_ref(m);
 	p->next = NULL;
 	pthread_mutex_lock(&reg_mu);
-	struct kb_informer *inf = reg_head;
+	struct kb_informer *inf = reg_b[id % REG_BUCKETS];
 	while (inf && inf->id != id)
 		inf = inf->reg_next;
 	if (inf) {
@@ -138,12 +141,14 @@ static const char *res(const struct kb_informer *inf)
 	return inf->r.resource;
 }
 
-static void set_rv(struct kb_informer *inf, const msgpack_object *obj,
-    const char *path)
+/* Keep the resourceVersion `v` (a string; else nothing changes). */
+static void keep_rv(struct kb_informer *inf, const msgpack_object *v)
 {
-	const char *s;
-	size_t n;
-	if (!kb_mp_str(obj, path, &s, &n) || (n = strnlen(s, n)) == 0)
+	if (v == NULL || v->type != MSGPACK_OBJECT_STR)
+		return;
+	const char *s = v->via.str.ptr;
+	size_t n = strnlen(s, v->via.str.size);
+	if (n == 0)
 		return;
 	/* Most versions are as long as the last one: write over it. */
 	if (inf->rv == NULL || strlen(inf->rv) != n) {
@@ -155,6 +160,12 @@ static void set_rv(struct kb_informer *inf, const msgpack_object *obj,
 	}
 	memcpy(inf->rv, s, n);
 	inf->rv[n] = '\0';
+}
+
+static void set_rv(struct kb_informer *inf, const msgpack_object *obj,
+    const char *path)
+{
+	keep_rv(inf, kb_mp_get(obj, path));
 }
 
 /* The bodies whose objects the handler running on this thread was given
@@ -911,8 +922,8 @@ struct kb_informer *kb_informer_new(kb_ctx *ctx, const struct kb_gvr *r,
 	pthread_rwlock_init(&inf->cache_mu, NULL);
 	pthread_mutex_lock(&reg_mu);
 	inf->id = ++reg_ids;
-	inf->reg_next = reg_head;
-	reg_head = inf;
+	inf->reg_next = reg_b[inf->id % REG_BUCKETS];
+	reg_b[inf->id % REG_BUCKETS] = inf;
 	pthread_mutex_unlock(&reg_mu);
 	inf->rnd = inf->id * 0x9e3779b97f4a7c15ull ^ (uint64_t)kb_mono_ms();
 	if (inf->rnd == 0)
@@ -1019,7 +1030,8 @@ void kb_informer_free(struct kb_informer *inf)
 		pthread_join(inf->thread, NULL);
 	/* After this no topic handler can reach it. */
 	pthread_mutex_lock(&reg_mu);
-	for (struct kb_informer **pp = &reg_head; *pp; pp = &(*pp)->reg_next) {
+	for (struct kb_informer **pp = &reg_b[inf->id % REG_BUCKETS]; *pp;
+	     pp = &(*pp)->reg_next) {
 		if (*pp == inf) {
 			*pp = inf->reg_next;
 			break;
