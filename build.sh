@@ -253,6 +253,7 @@ old_kubectl()
 # (google/sanitizers#1322, fixed after GCC 13). Plugins are dlopen-ed, so
 # their libraries' thread-locals (gnutls, p11-kit …) are dynamic TLS. Leak
 # checking is otherwise unchanged; dynamic TLS is just not a root.
+# core/sanitize.h builds the same defaults into the test programs and kubus.
 sanitizer_env()
 {
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:intercept_tls_get_addr=0}

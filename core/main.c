@@ -15,6 +15,7 @@
 #include "host.h"
 #include "join.h"
 #include "log.h"
+#include "sanitize.h"
 #ifdef KUBUS_HAVE_IMAGE
 #include "image_cli.h"
 #endif

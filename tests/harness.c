@@ -23,6 +23,7 @@
 
 #include "harness.h"
 #include "host.h"
+#include "sanitize.h"
 
 struct kbt_host {
 	struct kb_host *h;
