@@ -106,39 +106,6 @@ static char *fit_message(const struct hist *h, size_t nnodes)
 	return msg;
 }
 
-bool sp_divtab_grow(struct sp_divtab *t, size_t n)
-{
-	if (n <= t->n)
-		return true;
-	uint64_t *inv = realloc(t->inv, (n + 1) * sizeof(*inv));
-	if (inv == NULL)
-		return false;
-	t->inv = inv;
-	uint64_t *lim = realloc(t->lim, (n + 1) * sizeof(*lim));
-	if (lim == NULL)
-		return false;
-	t->lim = lim;
-	inv[0] = lim[0] = 0; /* never asked */
-	for (size_t d = t->n + 1; d <= n; d++) {
-		uint64_t d0 = (uint64_t)d >> __builtin_ctzll((uint64_t)d);
-		/* Newton: d0 * d0 = 1 mod 8, each step doubles the bits. */
-		uint64_t x = d0;
-		for (int i = 0; i < 5; i++)
-			x *= 2 - d0 * x;
-		inv[d] = x;
-		lim[d] = UINT64_MAX / (uint64_t)d;
-	}
-	t->n = n;
-	return true;
-}
-
-void sp_divtab_free(struct sp_divtab *t)
-{
-	free(t->inv);
-	free(t->lim);
-	memset(t, 0, sizeof(*t));
-}
-
 static uint64_t next_rand(uint64_t *s)
 {
 	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
@@ -335,7 +302,6 @@ struct sp_scratch {
 	bool *skip_f, *skip_s;
 	uint32_t *stale;      /* rows the equivalence class computes again */
 	uint64_t *prev;       /* their verdicts before */
-	struct sp_divtab div; /* for the tie-breaks */
 	struct part parts[MAX_PARTS];
 	/* the cycle at hand */
 	struct sp_profile *prof;
@@ -360,7 +326,6 @@ void sp_scratch_free(struct sp_scratch *sc)
 	free(sc->total);
 	free(sc->stale);
 	free(sc->prev);
-	sp_divtab_free(&sc->div);
 	free(sc->skip_f);
 	free(sc->skip_s);
 	free(sc->act_f);
@@ -419,8 +384,7 @@ static struct sp_scratch *scratch_get(struct sp_profile *prof, size_t nnodes)
 		sc->prev = calloc(cap, sizeof(*sc->prev));
 		sc->cap = (sc->feasible && sc->rows && sc->feas_rows &&
 			      sc->fout && sc->sval && sc->scores && sc->total &&
-			      sc->stale && sc->prev &&
-			      sp_divtab_grow(&sc->div, cap)) ?
+			      sc->stale && sc->prev) ?
 		    cap :
 		    0;
 		if (sc->cap == 0)
@@ -1356,22 +1320,23 @@ int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
 				sc->total[n] += v * sl->weight;
 			}
 		}
-		/* The highest total; equal ones by reservoir sampling. */
+		/* The highest total; among the nodes that have it, one at
+		 * random: count them, then take the k-th (one draw per pod,
+		 * not one per tied node as reservoir sampling makes). */
 		size_t ties = 1;
-		uint64_t r = *rng;
 		int64_t top = tot[0];
 		for (size_t n = 1; n < nfeas; n++) {
-			int64_t t = tot[n];
-			if (t > top) {
-				top = t;
-				best = n;
+			if (tot[n] > top) {
+				top = tot[n];
 				ties = 1;
-			} else if (t == top &&
-			    sp_divisible(&sc->div, next_rand(&r), ++ties)) {
-				best = n;
+			} else if (tot[n] == top) {
+				ties++;
 			}
 		}
-		*rng = r;
+		/* The bias of % is below ties / 2^64. */
+		size_t k = ties > 1 ? (size_t)(next_rand(rng) % ties) : 0;
+		for (best = 0; tot[best] != top || k-- > 0; best++)
+			;
 	}
 	snprintf(out->node, sizeof(out->node), "%s", feas[best]->name);
 

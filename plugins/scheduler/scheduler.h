@@ -249,27 +249,6 @@ struct sp_outcome {
 	struct kb_sched_cycle *cy; /* kept for the binding cycle */
 };
 
-/* x % d == 0 without a division, for d in 1..n (the tie-breaks' test on
- * every tied node): d = d0 * 2^s with d0 odd; x * inverse(d0) mod 2^64,
- * rotated right by s, is at most (2^64 - 1) / d exactly when d divides x
- * (Granlund and Montgomery; Hacker's Delight 10-17). */
-struct sp_divtab {
-	uint64_t *inv, *lim; /* [d]: inverse of d's odd part, UINT64_MAX / d */
-	size_t n;
-};
-/* Entries up to n; false without memory. */
-bool sp_divtab_grow(struct sp_divtab *t, size_t n);
-void sp_divtab_free(struct sp_divtab *t);
-static inline bool sp_divisible(const struct sp_divtab *t, uint64_t x,
-    uint64_t d)
-{
-	unsigned s = (unsigned)__builtin_ctzll(d);
-	uint64_t y = x * t->inv[d];
-	if (s)
-		y = y >> s | y << (64 - s);
-	return y <= t->lim[d];
-}
-
 int sp_cycle_run(struct sp_profile *prof, const struct kb_sched_snapshot *snap,
     const struct kb_sched_pod *pod, uint64_t *rng, struct sp_outcome *out);
 /* Unreserve in reverse order (a later step failed). */

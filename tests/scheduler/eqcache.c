@@ -543,36 +543,9 @@ static void test_without_slot(void **state)
 	world_free(&w);
 }
 
-/* The tie-breaks' divisibility test against %: every d up to 20000 with
- * multiples, neighbours of multiples, extremes and random numbers. */
-static void test_divisible(void **state)
-{
-	struct sp_divtab t = { 0 };
-	assert_true(sp_divtab_grow(&t, 5000));
-	assert_true(sp_divtab_grow(&t, 20000)); /* grows keep the first part */
-	uint64_t x = 88172645463325252ULL;
-	for (uint64_t d = 1; d <= 20000; d++) {
-		uint64_t v[12] = { 0, 1, d, d - 1, d + 1, UINT64_MAX,
-			UINT64_MAX - UINT64_MAX % d, UINT64_MAX / d * d - 1 };
-		for (int i = 8; i < 12; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			v[i] = i % 2 ? x : (x % (UINT64_MAX / d)) * d;
-		}
-		for (int i = 0; i < 12; i++)
-			if (sp_divisible(&t, v[i], d) != (v[i] % d == 0))
-				fail_msg("%llu %% %llu",
-				    (unsigned long long)v[i],
-				    (unsigned long long)d);
-	}
-	sp_divtab_free(&t);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_divisible),
 		cmocka_unit_test(test_without_slot),
 		cmocka_unit_test(test_generations),
 		cmocka_unit_test(test_node_local),
