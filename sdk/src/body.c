@@ -4,313 +4,14 @@
  * publication fanned out to a thousand watchers holds one buffer). The
  * decoded form is made on first use, under a mutex, and shared too.
  *
- * Decoding makes the tree msgpack_unpack makes (the same object types and
- * values; strings, binaries and extensions pointing into the bytes) and
- * refuses what it refuses (a malformed or cut-short value, bytes after it,
- * more than 32 containers open at once), but in one block sized by a first
- * pass over the bytes rather than in a zone's chunks (a zone starts with a
- * 2 KiB chunk and grows by more for a 1 KiB pod).
+ * msgpack_unpack decodes into a zone whose first chunk is sized from the
+ * body's length, so that a pod's tree takes one chunk, not a fixed 2 KiB
+ * one and then more.
  */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-/* msgpack_unpack's stack (MSGPACK_EMBED_STACK_SIZE) */
-#define MP_DEPTH 32
-
-/* A map's entries are key, value, key, value… objects in a row. */
-static_assert(sizeof(msgpack_object_kv) == 2 * sizeof(msgpack_object),
-    "msgpack_object_kv is two objects");
-
-static inline uint64_t be_n(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* One value's header at p (`have` bytes readable, at least 1): its size
- * (*hdr), the bytes of payload after it (*pay), for a container the
- * objects it holds (*items, a map's keys and values both) and *cont set.
- * false for 0xc1 or a header cut short. */
-static inline bool mp_hdr(const uint8_t *p, size_t have, size_t *hdr,
-    uint64_t *pay, uint64_t *items, bool *cont)
-{
-	uint8_t c = p[0];
-	*hdr = 1;
-	*pay = 0;
-	*items = 0;
-	*cont = false;
-	if (c <= 0x7f || c >= 0xe0)
-		return true;
-	if (c <= 0x8f) {
-		*items = 2u * (c & 0x0fu);
-		*cont = true;
-		return true;
-	}
-	if (c <= 0x9f) {
-		*items = c & 0x0fu;
-		*cont = true;
-		return true;
-	}
-	if (c <= 0xbf) {
-		*pay = c & 0x1fu;
-		return true;
-	}
-	unsigned lb; /* bytes of length after the type byte */
-	switch (c) {
-	case 0xc0:
-	case 0xc2:
-	case 0xc3:
-		return true;
-	case 0xc1:
-		return false;
-	case 0xca:
-		*hdr = 5;
-		break;
-	case 0xcb:
-		*hdr = 9;
-		break;
-	case 0xcc:
-	case 0xd0:
-		*hdr = 2;
-		break;
-	case 0xcd:
-	case 0xd1:
-		*hdr = 3;
-		break;
-	case 0xce:
-	case 0xd2:
-		*hdr = 5;
-		break;
-	case 0xcf:
-	case 0xd3:
-		*hdr = 9;
-		break;
-	case 0xd4: /* fixext 1, 2, 4, 8, 16: a type byte, then the data */
-	case 0xd5:
-	case 0xd6:
-	case 0xd7:
-	case 0xd8:
-		*hdr = 2;
-		*pay = 1u << (c - 0xd4);
-		break;
-	case 0xc4:
-	case 0xc7:
-	case 0xd9:
-		lb = 1;
-		goto sized;
-	case 0xc5:
-	case 0xc8:
-	case 0xda:
-	case 0xdc:
-	case 0xde:
-		lb = 2;
-		goto sized;
-	case 0xc6:
-	case 0xc9:
-	case 0xdb:
-	case 0xdd:
-	case 0xdf:
-		lb = 4;
-		goto sized;
-	default:
-		return false;
-	}
-	return have >= *hdr;
-sized:
-	if (have < 1 + lb)
-		return false;
-	uint64_t n = be_n(p + 1, lb);
-	*hdr = 1 + lb;
-	if (c >= 0xc7 && c <= 0xc9) {
-		*hdr += 1; /* the ext's type */
-		*pay = n;
-	} else if (c == 0xdc || c == 0xdd) {
-		*items = n;
-		*cont = true;
-	} else if (c == 0xde || c == 0xdf) {
-		*items = 2 * n;
-		*cont = true;
-	} else {
-		*pay = n;
-	}
-	return have >= *hdr;
-}
-
-size_t kb_mp_scan(const void *data, size_t len, size_t *nodes)
-{
-	const uint8_t *p = data;
-	uint64_t left[MP_DEPTH]; /* objects still to come in each open one */
-	unsigned top = 0;
-	size_t off = 0, n = 0;
-	for (;;) {
-		size_t hdr;
-		uint64_t pay, items;
-		bool cont;
-		if (off >= len || !mp_hdr(p + off, len - off, &hdr, &pay,
-				      &items, &cont))
-			return 0;
-		if (cont) {
-			/* msgpack_unpack refuses a container, even an empty
-			 * one, while MP_DEPTH are open. */
-			if (top >= MP_DEPTH)
-				return 0;
-			off += hdr;
-			if (items > 0) {
-				/* each object takes a byte at least */
-				if (items > len - off)
-					return 0;
-				n += (size_t)items;
-				left[top++] = items;
-				continue;
-			}
-		} else {
-			if (pay > len - off - hdr)
-				return 0;
-			off += hdr + (size_t)pay;
-		}
-		/* a value is complete: so may be the ones holding it */
-		while (top > 0 && --left[top - 1] == 0)
-			top--;
-		if (top == 0)
-			break;
-	}
-	*nodes = n;
-	return off;
-}
-
-/* Decode a value kb_mp_scan accepted into *root, its containers' objects
- * laid out from `pool` on. */
-static void mp_fill(const uint8_t *p, msgpack_object *root,
-    msgpack_object *pool)
-{
-	struct {
-		msgpack_object *at; /* the object being filled */
-		uint64_t left;
-	} st[MP_DEPTH];
-	unsigned top = 0;
-	msgpack_object *o = root;
-	size_t off = 0;
-	for (;;) {
-		const uint8_t *v = p + off;
-		uint8_t c = v[0];
-		size_t hdr;
-		uint64_t pay, items;
-		bool cont;
-		mp_hdr(v, 16, &hdr, &pay, &items, &cont);
-		off += hdr + (size_t)pay;
-		if (c <= 0x7f) {
-			o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-			o->via.u64 = c;
-		} else if (c >= 0xe0) {
-			o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
-			o->via.i64 = (int8_t)c;
-		} else if (cont) {
-			uint32_t cnt = (uint32_t)(c <= 0x8f || c >= 0xde ?
-				items / 2 :
-				items);
-			if (c <= 0x8f || c >= 0xde) {
-				o->type = MSGPACK_OBJECT_MAP;
-				o->via.map.size = cnt;
-				o->via.map.ptr = (msgpack_object_kv *)(void *)pool;
-			} else {
-				o->type = MSGPACK_OBJECT_ARRAY;
-				o->via.array.size = cnt;
-				o->via.array.ptr = pool;
-			}
-			if (items > 0) {
-				st[top].at = pool;
-				st[top].left = items;
-				top++;
-				o = pool;
-				pool += items;
-				continue;
-			}
-		} else if (c <= 0xbf || (c >= 0xd9 && c <= 0xdb)) {
-			o->type = MSGPACK_OBJECT_STR;
-			o->via.str.size = (uint32_t)pay;
-			o->via.str.ptr = (const char *)v + hdr;
-		} else {
-			switch (c) {
-			case 0xc0:
-				o->type = MSGPACK_OBJECT_NIL;
-				break;
-			case 0xc2:
-			case 0xc3:
-				o->type = MSGPACK_OBJECT_BOOLEAN;
-				o->via.boolean = c == 0xc3;
-				break;
-			case 0xc4:
-			case 0xc5:
-			case 0xc6:
-				o->type = MSGPACK_OBJECT_BIN;
-				o->via.bin.size = (uint32_t)pay;
-				o->via.bin.ptr = (const char *)v + hdr;
-				break;
-			case 0xca: {
-				union {
-					uint32_t i;
-					float f;
-				} m = { .i = (uint32_t)be_n(v + 1, 4) };
-				o->type = MSGPACK_OBJECT_FLOAT32;
-				o->via.f64 = m.f;
-				break;
-			}
-			case 0xcb: {
-				union {
-					uint64_t i;
-					double f;
-				} m = { .i = be_n(v + 1, 8) };
-				o->type = MSGPACK_OBJECT_FLOAT64;
-				o->via.f64 = m.f;
-				break;
-			}
-			case 0xcc:
-			case 0xcd:
-			case 0xce:
-			case 0xcf:
-				o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-				o->via.u64 = be_n(v + 1, (unsigned)hdr - 1);
-				break;
-			case 0xd0:
-			case 0xd1:
-			case 0xd2:
-			case 0xd3: {
-				unsigned nb = (unsigned)hdr - 1;
-				uint64_t u = be_n(v + 1, nb);
-				int64_t i;
-				if (nb < 8 && (u >> (nb * 8 - 1)) & 1)
-					u |= ~(uint64_t)0 << (nb * 8);
-				memcpy(&i, &u, sizeof(i));
-				if (i >= 0) {
-					o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
-					o->via.u64 = (uint64_t)i;
-				} else {
-					o->type = MSGPACK_OBJECT_NEGATIVE_INTEGER;
-					o->via.i64 = i;
-				}
-				break;
-			}
-			default: /* ext: the type byte ends the header */
-				o->type = MSGPACK_OBJECT_EXT;
-				o->via.ext.type = (int8_t)v[hdr - 1];
-				o->via.ext.size = (uint32_t)pay;
-				o->via.ext.ptr = (const char *)v + hdr;
-				break;
-			}
-		}
-		/* o is complete: on to the next object to fill */
-		while (top > 0 && --st[top - 1].left == 0)
-			top--;
-		if (top == 0)
-			return;
-		o = ++st[top - 1].at;
-	}
-}
 
 static kb_body *body_alloc(void *data, size_t len, void (*free_fn)(void *))
 {
@@ -351,22 +52,11 @@ kb_body *kb_body_new(const void *data, size_t len)
 	return b;
 }
 
-kb_body *kb_body_new_decoded(const void *data, size_t len, size_t nodes)
+kb_body *kb_body_new_decoded(const void *data, size_t len)
 {
-	/* the body, its tree, then its bytes */
-	size_t tree = nodes * sizeof(msgpack_object);
-	kb_body *b = malloc(sizeof(*b) + tree + (len ? len : 1));
-	if (b == NULL)
-		return NULL;
-	memset(b, 0, sizeof(*b));
-	atomic_init(&b->refs, 1);
-	b->data = (char *)(b + 1) + tree;
-	b->len = len;
-	if (len)
-		memcpy(b->data, data, len);
-	pthread_mutex_init(&b->mu, NULL);
-	mp_fill(b->data, &b->obj, (msgpack_object *)(void *)(b + 1));
-	atomic_init(&b->decoded, 1);
+	kb_body *b = kb_body_new(data, len);
+	if (b)
+		kb_body_obj(b);
 	return b;
 }
 
@@ -414,7 +104,8 @@ void kb_body_unref(kb_body *b)
 		return;
 	if (b->share_slot)
 		share_forget(b);
-	free(b->tree);
+	if (atomic_load_explicit(&b->decoded, memory_order_relaxed) == 1)
+		msgpack_zone_destroy(&b->zone);
 	if (b->free_fn)
 		b->free_fn(b->data);
 	pthread_mutex_destroy(&b->mu);
@@ -438,16 +129,18 @@ const msgpack_object *kb_body_obj(kb_body *b)
 	pthread_mutex_lock(&b->mu);
 	d = atomic_load_explicit(&b->decoded, memory_order_relaxed);
 	if (d == 0) {
-		size_t nodes = 0;
-		msgpack_object *pool = NULL;
+		size_t off = 0;
+		/* A tree takes at most a msgpack_object (24 bytes) per byte,
+		 * objects like pods about three bytes per byte. */
+		msgpack_zone_init(&b->zone, 3 * b->len + 256);
+		msgpack_unpack_return r = msgpack_unpack(b->data, b->len, &off,
+		    &b->zone, &b->obj);
 		/* Exactly one value, nothing after it. */
-		d = -1;
-		if (kb_mp_scan(b->data, b->len, &nodes) == b->len && b->len &&
-		    (nodes == 0 ||
-			(pool = malloc(nodes * sizeof(*pool))) != NULL)) {
-			mp_fill(b->data, &b->obj, pool);
-			b->tree = pool;
+		if (r == MSGPACK_UNPACK_SUCCESS && off == b->len) {
 			d = 1;
+		} else {
+			msgpack_zone_destroy(&b->zone);
+			d = -1;
 		}
 		atomic_store_explicit(&b->decoded, d, memory_order_release);
 	}
@@ -534,8 +227,7 @@ static void share_forget(kb_body *b)
 	pthread_mutex_unlock(mu);
 }
 
-kb_body *kb_body_shared_decoded(const void *p, size_t len, size_t nodes,
-    bool *found)
+kb_body *kb_body_shared_decoded(const void *p, size_t len, bool *found)
 {
 	pthread_once(&share_once, share_init);
 	uint64_t h = share_hash(p, len);
@@ -548,7 +240,7 @@ kb_body *kb_body_shared_decoded(const void *p, size_t len, size_t nodes,
 		*found = true;
 		return b;
 	}
-	b = kb_body_new_decoded(p, len, nodes);
+	b = kb_body_new_decoded(p, len);
 	if (b == NULL)
 		return NULL;
 	pthread_mutex_lock(mu);

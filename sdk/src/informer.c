@@ -374,7 +374,6 @@ static size_t mp_size(const uint8_t *p, size_t len)
 struct raw_event {
 	const uint8_t *type, *obj;
 	size_t typelen, objlen;
-	size_t objnodes; /* kb_mp_scan's count for obj */
 };
 
 /* Find type (a string: its bytes) and object (the packed value) in the
@@ -403,10 +402,7 @@ static bool raw_event(kb_body *body, struct raw_event *ev)
 		    k[0] == 0xda || k[0] == 0xdb;
 		bool is_obj = is_str && klen == 6 &&
 		    !memcmp(k + khdr, "object", 6);
-		size_t nodes = 0;
-		/* the object is measured as its body will decode it */
-		size_t vs = is_obj ? kb_mp_scan(p + off, len - off, &nodes) :
-				     mp_size(p + off, len - off);
+		size_t vs = mp_size(p + off, len - off);
 		if (vs == 0)
 			return false;
 		if (is_str && klen == 4 && !memcmp(k + khdr, "type", 4)) {
@@ -422,7 +418,6 @@ static bool raw_event(kb_body *body, struct raw_event *ev)
 		} else if (is_obj) {
 			ev->obj = p + off;
 			ev->objlen = vs;
-			ev->objnodes = nodes;
 		}
 		off += vs;
 	}
@@ -470,7 +465,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	 * another informer of the process made of the same bytes. */
 	bool found;
 	kb_body *b =
-	    kb_body_shared_decoded(ev.obj, ev.objlen, ev.objnodes, &found);
+	    kb_body_shared_decoded(ev.obj, ev.objlen, &found);
 	if (b == NULL)
 		return RELIST; /* lost an event: only a relist repairs it */
 	const msgpack_object *obj = kb_body_obj(b);
@@ -482,7 +477,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	 * that for a resync): the same bytes again get a copy of their own. */
 	if (found && kb_strmap_get(&inf->cache, key) == b) {
 		kb_body_unref(b);
-		b = kb_body_new_decoded(ev.obj, ev.objlen, ev.objnodes);
+		b = kb_body_new_decoded(ev.obj, ev.objlen);
 		if (b == NULL)
 			return RELIST;
 		obj = kb_body_obj(b);

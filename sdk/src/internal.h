@@ -39,29 +39,21 @@ struct kb_body {
 	void (*free_fn)(void *);   /* frees data; NULL when data is inline */
 	pthread_mutex_t mu;        /* guards the lazy decode */
 	atomic_int decoded;        /* 0 not yet, 1 ok, -1 malformed */
-	void *tree;                /* the decoded tree's nodes (malloc'd), or
-	                            * NULL: none, or in this body's block */
+	msgpack_zone zone;         /* the decoded tree, when decoded is 1 */
 	uint32_t share_slot;       /* 1 + its slot among the shared bodies
 	                            * (kb_body_shared_decoded), or 0 */
 	msgpack_object obj;
 };
 
-/* body.c: the size of the msgpack value at p (what it contains included)
- * when it is one msgpack_unpack accepts (at most 32 containers open), 0
- * otherwise; *nodes: how many msgpack_objects its tree takes besides the
- * root. Bytes after the value are not looked at. */
-KB_HIDDEN size_t kb_mp_scan(const void *p, size_t len, size_t *nodes);
-/* A body holding a copy of p[0..len), a value kb_mp_scan measured (len,
- * nodes), decoded at once, in one block with its tree; NULL when out of
- * memory. */
-KB_HIDDEN kb_body *kb_body_new_decoded(const void *p, size_t len,
-    size_t nodes);
+/* body.c: a body holding a copy of p[0..len), decoded at once (kb_body_obj
+ * says whether that worked); NULL when out of memory. */
+KB_HIDDEN kb_body *kb_body_new_decoded(const void *p, size_t len);
 /* The same, or a new reference to a body with the same bytes that some
  * holder still has (one made by this function: the informers of a process
  * share each object they all receive instead of each decoding a copy;
  * *found tells which). NULL when out of memory. */
 KB_HIDDEN kb_body *kb_body_shared_decoded(const void *p, size_t len,
-    size_t nodes, bool *found);
+    bool *found);
 /* informer.c: inside an informer's handler, a new reference to the body
  * whose decoded root `obj` is (an object the handler was passed), else
  * NULL. */
