@@ -1,8 +1,11 @@
 /* plugins/apiserver/codec.h — private to the body decoders: codec.c (the
  * dispatch by Content-Type, JSON, msgpack), yaml.c (YAML -> json_t),
  * proto.c (the Kubernetes protobuf envelope and wire format) and
- * proto_schema.c (the messages proto.c knows). Nothing else includes it;
- * the rest of the API server sees api.h only.
+ * proto_schema.c (the messages proto.c knows), and the in-place msgpack
+ * reader (api_mpc_*) that the watch cache's selectors (select.c), the api
+ * bus service's request reader (busapi.c) and the store replies
+ * (store.c) share with the decoder. The rest of the API server sees api.h
+ * only.
  */
 #ifndef KUBUS_APISERVER_CODEC_H
 #define KUBUS_APISERVER_CODEC_H

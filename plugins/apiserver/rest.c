@@ -1104,14 +1104,8 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 	}
 	char *key = api_key(req->res, req->ns, req->name);
 	int rc = bind_cached(req, key, node, &e);
-	if (rc != KB_ENOTFOUND) {
-		free(key);
-		if (rc)
-			return fail(resp, &e);
-		resp->code = 201;
-		resp->json = api_status_success(NULL, NULL);
-		return;
-	}
+	if (rc != KB_ENOTFOUND)
+		goto put;
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		kb_msg *rep = NULL;
 		const char *data = NULL, *cur = NULL;
@@ -1144,20 +1138,19 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 		}
 		rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, &e);
 		free(out);
-		if (rc == KB_ECONFLICT) {
-			api_err_clear(&e);
-			continue;
-		}
-		free(key);
-		if (rc)
-			return fail(resp, &e);
-		resp->code = 201;
-		resp->json = api_status_success(NULL, NULL);
-		return;
+		if (rc != KB_ECONFLICT)
+			goto put;
+		api_err_clear(&e);
 	}
 	free(key);
 	api_err(&e, 409, "Conflict", "conflict binding pod %s", req->name);
-	fail(resp, &e);
+	return fail(resp, &e);
+put:
+	free(key);
+	if (rc)
+		return fail(resp, &e);
+	resp->code = 201;
+	resp->json = api_status_success(NULL, NULL);
 }
 
 static void do_eviction(struct api_req *req, struct api_resp *resp)
