@@ -50,6 +50,25 @@ char *kbt_mkdtemp(const char *tag)
 	return d ? strdup(d) : NULL;
 }
 
+char *kbt_mkdtemp_owned(const char *tag)
+{
+	char owner[600];
+	char *d = kbt_mkdtemp(tag);
+	if (d == NULL)
+		return NULL;
+	snprintf(owner, sizeof(owner), "%s/.owner", d);
+	FILE *f = fopen(owner, "w");
+	if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0) {
+		if (f)
+			fclose(f);
+		kbt_rmrf(d);
+		free(d);
+		return NULL;
+	}
+	fclose(f);
+	return d;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st;
@@ -62,6 +81,58 @@ void kbt_rmrf(const char *path)
 {
 	if (path && strncmp(path, "/tmp/", 5) == 0)
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void kbt_pods_cleanup(const char *dir)
+{
+	char *cmd;
+	if (dir == NULL || strncmp(dir, "/tmp/", 5) != 0 || strchr(dir, '\'') ||
+	    asprintf(&cmd,
+		"for r in $(find '%s' -maxdepth 4 -type d -name runc); do "
+		"for c in $(runc --root \"$r\" list -q 2>/dev/null); do "
+		"runc --root \"$r\" delete -f \"$c\" >/dev/null 2>&1; done; done; "
+		"grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | "
+		"xargs -r -n1 umount -l; "
+		"for p in $(find '%s' -mindepth 4 -maxdepth 6 -type d "
+		"-path '*/kubelet/*/pods/*' -prune); do "
+		"n=kubus-$(basename \"$p\" | tr -d - | cut -c1-12); "
+		"if [ -e /run/netns/$n ]; then ip netns del $n; fi; done; true",
+		dir, dir, dir) < 0)
+		return;
+	if (system(cmd) != 0)
+		fprintf(stderr, "# cleanup of %s failed\n", dir);
+	free(cmd);
+}
+
+void kbt_sweep_stale(const char *tag)
+{
+	char pat[256];
+	snprintf(pat, sizeof(pat), "/tmp/kubus-%s-", tag);
+	DIR *d = opendir("/tmp");
+	struct dirent *e;
+	while (d && (e = readdir(d)) != NULL) {
+		char dir[512], owner[600];
+		if (strncmp(e->d_name, pat + 5, strlen(pat + 5)) != 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/tmp/%s", e->d_name);
+		snprintf(owner, sizeof(owner), "%s/.owner", dir);
+		FILE *f = fopen(owner, "r");
+		long pid = 0;
+		if (f == NULL)
+			continue;
+		if (fscanf(f, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(f);
+		if (pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		fprintf(stderr, "# %s: left by process %ld, which is gone: cleaning up\n",
+		    dir, pid);
+		kbt_pods_cleanup(dir);
+		kbt_rmrf(dir);
+	}
+	if (d)
+		closedir(d);
 }
 
 int kbt_run(const char *cmd, char **out)
@@ -368,7 +439,7 @@ bool kbt_kubus_start(struct kbt_kubus *k, const char *dir, const char *data,
 	char *argv[] = { kubus, "run", "-c", cfg, "--data-dir", (char *)data,
 		"--plugin-path", plugins, set ? "--set" : NULL, (char *)set,
 		NULL };
-	k->pid = kbt_spawn(argv, k->log);
+	k->pid = kbt_spawn_tied(argv, k->log);
 	if (k->pid <= 0)
 		return false;
 	char *l = kbt_wait_file(k->log, "export KUBECONFIG=", 30000);

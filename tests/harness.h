@@ -55,9 +55,21 @@ void kbt_host_stop(struct kbt_host *h);
 const char *kbt_build_dir(void);
 /* $KUBUS_SRC, or "." when unset. */
 const char *kbt_src_dir(void);
-/* A new empty directory under /tmp (malloc'd path); kbt_rmrf removes one. */
+/* A new empty directory /tmp/kubus-<tag>-XXXXXX (malloc'd path); kbt_rmrf
+ * removes one. kbt_mkdtemp_owned's holds `.owner`, this process's id,
+ * for kbt_sweep_stale. */
 char *kbt_mkdtemp(const char *tag);
+char *kbt_mkdtemp_owned(const char *tag);
 void kbt_rmrf(const char *path);
+/* What pods run under dir may leave when a test fails: every runc
+ * container of a runc state dir named `runc` up to four levels down (their
+ * shims go with them), the mounts under dir, and the netns of every pod a
+ * kubelet there had a directory for (kubelet/<node>/pods/<uid>). */
+void kbt_pods_cleanup(const char *dir);
+/* The same, then kbt_rmrf, for every /tmp/kubus-<tag>-* whose owner
+ * process is gone: an earlier run killed before its teardown (ctest's
+ * timeout kills with SIGKILL). A directory without `.owner` is left. */
+void kbt_sweep_stale(const char *tag);
 /* Run a shell command, capture its stdout+stderr (malloc'd, NUL-terminated)
  * and exit status. */
 int kbt_run(const char *cmd, char **out);
@@ -102,7 +114,9 @@ struct kbt_kubus {
  * `--data-dir data`, the build's plugins and, when not NULL, `--set set`;
  * its output goes to DIR/kubus-N.log (a log per start, so what is waited
  * for is this start's). True once the log shows the KUBECONFIG line and,
- * when not NULL, `ready` after it; else the log goes to stderr. */
+ * when not NULL, `ready` after it; else the log goes to stderr. The
+ * process is tied to the test (kbt_spawn_tied): a test killed before its
+ * teardown takes it along, and kbt_sweep_stale cleans up after both. */
 bool kbt_kubus_start(struct kbt_kubus *k, const char *dir, const char *data,
     const char *yaml, const char *set, const char *ready);
 /* SIGTERM, as a user would; true when it exited by itself with status 0

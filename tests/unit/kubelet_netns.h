@@ -159,7 +159,7 @@ static int kn_run_group(const char *test, const char *prefix, const char *why,
 	return rc;
 }
 
-static bool kn_is_netns(const char *path)
+static inline bool kn_is_netns(const char *path)
 {
 	struct statfs fs;
 	return statfs(path, &fs) == 0 &&
@@ -167,7 +167,7 @@ static bool kn_is_netns(const char *path)
 }
 
 /* The kubelet's netns path for a pod uid (netns.c's naming). */
-static void kn_pod_netns(const char *uid, char *buf, size_t len)
+static inline void kn_pod_netns(const char *uid, char *buf, size_t len)
 {
 	char s[16];
 	size_t n = 0;

@@ -131,32 +131,10 @@ static bool stop(void)
 	return kbt_kubus_stop(&kubus);
 }
 
-/* Every pod uid the kubelet has a directory for (its pod netns names). */
-static void remove_pod_netns(void)
-{
-	char dir[700], cmd[300];
-	snprintf(dir, sizeof(dir), "%s/kubelet/" NODE "/pods", data);
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	while (d && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char ns[128];
-		kn_pod_netns(e->d_name, ns, sizeof(ns));
-		if (!kn_is_netns(ns))
-			continue;
-		snprintf(cmd, sizeof(cmd), "ip netns del %s",
-		    strrchr(ns, '/') + 1);
-		if (system(cmd) != 0)
-			fprintf(stderr, "# cannot remove %s\n", ns);
-	}
-	if (d)
-		closedir(d);
-}
-
 static int group_setup(void **state)
 {
-	tmp = kbt_mkdtemp("e2es");
+	kbt_sweep_stale("e2es");
+	tmp = kbt_mkdtemp_owned("e2es");
 	if (tmp == NULL || asprintf(&data, "%s/data", tmp) < 0 ||
 	    mkdir(data, 0700) != 0)
 		return -1;
@@ -179,19 +157,10 @@ static int group_teardown(void **state)
 {
 	if (kubus.pid > 0 && !stop())
 		fprintf(stderr, "# the host did not stop cleanly\n");
-	char cmd[4096];
 	/* What a failed test may have left: runc containers (their shims go
 	 * with them), pod netns, mounts under the tmp dir. The test's own
 	 * netns (bridge, veths, nft and iptables rules) goes in kn_leave. */
-	snprintf(cmd, sizeof(cmd),
-	    "for c in $(runc --root '%s' list -q 2>/dev/null); do "
-	    "runc --root '%s' delete -f $c; done; "
-	    "grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | "
-	    "xargs -r -n1 umount -l; true",
-	    runc_root(), runc_root(), tmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# cleanup failed\n");
-	remove_pod_netns();
+	kbt_pods_cleanup(tmp);
 	if (getenv("KUBUS_KEEP"))
 		fprintf(stderr, "# kept %s\n", tmp);
 	else

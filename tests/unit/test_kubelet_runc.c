@@ -112,7 +112,8 @@ static void note_uid(const char *uid)
 
 static int group_setup(void **state)
 {
-	tmp = kbt_mkdtemp("klrunc");
+	kbt_sweep_stale("klrunc");
+	tmp = kbt_mkdtemp_owned("klrunc");
 	if (tmp == NULL || asprintf(&data, "%s/data", tmp) < 0 ||
 	    mkdir(data, 0700) != 0)
 		return -1;
@@ -132,17 +133,11 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	stop();
-	char cmd[4096];
+	char cmd[300];
 	/* What a failed test may have left: runc containers (their shims go
-	 * with them), pod netns, mounts under the tmp dir. */
-	snprintf(cmd, sizeof(cmd),
-	    "for c in $(runc --root '%s' list -q 2>/dev/null); do "
-	    "runc --root '%s' delete -f $c; done; "
-	    "grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | "
-	    "xargs -r -n1 umount -l; true",
-	    runc_root(), runc_root(), tmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# cleanup failed\n");
+	 * with them), pod netns, mounts under the tmp dir; the netns of the
+	 * pods it saw, whether or not their directories are left. */
+	kbt_pods_cleanup(tmp);
 	for (int i = 0; i < nuids; i++) {
 		char ns[128];
 		kn_pod_netns(uids[i], ns, sizeof(ns));

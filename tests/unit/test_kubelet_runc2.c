@@ -119,18 +119,12 @@ static void note_uid(const char *uid)
 }
 
 /* What a failed run may have left: runc containers (their shims go with
- * them), pod netns, mounts under the tmp dir. */
+ * them), pod netns, mounts under the tmp dir; the netns of the pods it
+ * saw, whether or not their directories are left. */
 static void sweep(void)
 {
-	char cmd[4096];
-	snprintf(cmd, sizeof(cmd),
-	    "for c in $(runc --root '%s' list -q 2>/dev/null); do "
-	    "runc --root '%s' delete -f $c; done; "
-	    "grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | "
-	    "xargs -r -n1 umount -l; true",
-	    runc_root(), runc_root(), tmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "# cleanup failed\n");
+	char cmd[300];
+	kbt_pods_cleanup(tmp);
 	for (int i = 0; i < nuids; i++) {
 		char ns[128];
 		kn_pod_netns(uids[i], ns, sizeof(ns));
@@ -146,7 +140,8 @@ static void sweep(void)
 static int group_setup(void **state)
 {
 	(void)state;
-	tmp = kbt_mkdtemp("klrunc2");
+	kbt_sweep_stale("klrunc2");
+	tmp = kbt_mkdtemp_owned("klrunc2");
 	if (tmp == NULL || asprintf(&data, "%s/data", tmp) < 0 ||
 	    mkdir(data, 0700) != 0)
 		return -1;
