@@ -18,16 +18,9 @@
 #include "mpedit.h"
 #include "podbind.h"
 
-#define NOW "2026-11-27T08:30:00Z"
+#include "api_bind_util.h"
 
-static json_t *parse(const char *text)
-{
-	json_error_t err;
-	json_t *j = json_loads(text, 0, &err);
-	if (j == NULL)
-		fail_msg("%s: %s", text, err.text);
-	return j;
-}
+#define NOW "2026-11-27T08:30:00Z"
 
 /* The pod as stored: api_mp_encode of it, as api_store_put writes it. */
 static void encode(const json_t *pod, char **mp, size_t *len)
@@ -226,20 +219,6 @@ static void test_mpedit(void **state)
 
 /* --- through the `api` service ------------------------------------------------ */
 
-static const char *const groups[] = { "kubus:plugins", "kubus:kind:frontend",
-	"system:masters" };
-
-static int bind_call(kb_ctx *c, const char *name, const char *node, kb_msg **rep)
-{
-	return kb_call(c, "api", "create",
-	    kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:s}}}",
-		"group", "", "version", "v1", "resource", "pods", "namespace", "default",
-		"name", name, "subresource", "binding", "object", "apiVersion", "v1",
-		"kind", "Binding", "metadata", "name", name, "target", "apiVersion", "v1",
-		"kind", "Node", "name", node),
-	    10000, rep);
-}
-
 static void create_pod(kb_ctx *c, const char *name, bool finalizer)
 {
 	kb_msg *rep = NULL;
@@ -257,17 +236,6 @@ static void create_pod(kb_ctx *c, const char *name, bool finalizer)
 			kb_msg_err(rep, &m);
 		fail_msg("create %s: %s %s", name, kb_strerror(rc), m);
 	}
-	kb_msg_free(rep);
-}
-
-/* The call's error and Status message. */
-static void expect_err(int rc, kb_msg *rep, int want, const char *msg)
-{
-	const char *m = "";
-	assert_int_equal(rc, want);
-	assert_non_null(rep);
-	kb_msg_err(rep, &m);
-	assert_string_equal(m, msg);
 	kb_msg_free(rep);
 }
 

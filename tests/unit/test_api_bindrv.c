@@ -23,16 +23,9 @@
 #include <kubus/client.h>
 #include "podbind.h"
 
-#define NOW "2026-11-27T10:30:00Z"
+#include "api_bind_util.h"
 
-static json_t *parse(const char *text)
-{
-	json_error_t err;
-	json_t *j = json_loads(text, 0, &err);
-	if (j == NULL)
-		fail_msg("%s: %s", text, err.text);
-	return j;
-}
+#define NOW "2026-11-27T10:30:00Z"
 
 /* Stored bytes -> both paths: the same result, for OK the same bytes. */
 static enum api_bind both_bytes(const char *mp, size_t len, int64_t rev, const char *node)
@@ -136,20 +129,6 @@ static void test_version_not_last(void **state)
 
 /* --- through the `api` service ------------------------------------------------ */
 
-static const char *const groups[] = { "kubus:plugins", "kubus:kind:frontend",
-	"system:masters" };
-
-static int bind_call(kb_ctx *c, const char *name, const char *node, kb_msg **rep)
-{
-	return kb_call(c, "api", "create",
-	    kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:s}}}",
-		"group", "", "version", "v1", "resource", "pods", "namespace", "default",
-		"name", name, "subresource", "binding", "object", "apiVersion", "v1",
-		"kind", "Binding", "metadata", "name", name, "target", "apiVersion", "v1",
-		"kind", "Node", "name", node),
-	    10000, rep);
-}
-
 static void create_pod(kb_ctx *c, const char *name, const char *node)
 {
 	kb_msg *rep = NULL;
@@ -174,16 +153,6 @@ static void pause_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 	nanosleep(&ts, NULL);
-}
-
-static void expect_err(int rc, kb_msg *rep, int want, const char *msg)
-{
-	const char *m = "";
-	assert_int_equal(rc, want);
-	assert_non_null(rep);
-	kb_msg_err(rep, &m);
-	assert_string_equal(m, msg);
-	kb_msg_free(rep);
 }
 
 struct patcher {
