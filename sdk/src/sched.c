@@ -662,6 +662,19 @@ static msgpack_object *clone_obj(const msgpack_object *obj, struct arena *a)
 	return root;
 }
 
+/* A view's object: the informer's own when obj is one an informer handler
+ * was given (*body referenced, nothing copied), else a copy of it in a
+ * (*copy). NULL without memory. */
+static const msgpack_object *view_obj(const msgpack_object *obj,
+    kb_body **body, msgpack_object **copy, struct arena *a)
+{
+	*body = kb_informer_body_of(obj);
+	if (*body)
+		return obj;
+	*copy = clone_obj(obj, a);
+	return *copy;
+}
+
 static int effect_of(const msgpack_object *o)
 {
 	if (kb_mp_is(o, "NoSchedule"))
@@ -1137,16 +1150,10 @@ struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
 	pp->pub.size = sizeof(struct kb_sched_pod);
 	/* An informer's object (immutable, counted) is shared, not copied:
 	 * then the strings kept are copied into the arena. */
-	pp->body = kb_informer_body_of(obj);
-	if (pp->body) {
-		pp->pub.obj = obj;
-	} else {
-		pp->copy = clone_obj(obj, &pp->ar);
-		pp->pub.obj = pp->copy;
-		if (pp->pub.obj == NULL) {
-			free(pp);
-			return NULL;
-		}
+	pp->pub.obj = view_obj(obj, &pp->body, &pp->copy, &pp->ar);
+	if (pp->pub.obj == NULL) {
+		free(pp);
+		return NULL;
 	}
 	parse_pod(pp);
 	if (pp->ar.failed) {
@@ -1409,16 +1416,10 @@ struct kb_sched_node *kb_sched_node_new(const msgpack_object *obj)
 		return NULL;
 	np->pub.size = sizeof(struct kb_sched_node);
 	/* shared, as a pod's (kb_sched_pod_new) */
-	np->body = kb_informer_body_of(obj);
-	if (np->body) {
-		np->pub.obj = obj;
-	} else {
-		np->copy = clone_obj(obj, &np->ar);
-		np->pub.obj = np->copy;
-		if (np->pub.obj == NULL) {
-			node_release(np);
-			return NULL;
-		}
+	np->pub.obj = view_obj(obj, &np->body, &np->copy, &np->ar);
+	if (np->pub.obj == NULL) {
+		node_release(np);
+		return NULL;
 	}
 	parse_node(np);
 	np->pub.generation = next_gen();
