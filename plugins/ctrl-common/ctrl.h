@@ -168,6 +168,17 @@ void ctrl_objs_free(struct ctrl_objs *v);
 /* {apiVersion, kind, name, uid, controller: true, blockOwnerDeletion: true} */
 void ctrl_pack_owner_ref(msgpack_packer *pk, const msgpack_object *owner,
     const char *api_version, const char *kind);
+/* Whether owner (of resource r) may adopt: asked of the API server, not
+ * the cache, at most once per reconcile (*asked starts at 1), as
+ * Kubernetes' RecheckDeletionTimestamp. A cached owner can be older than
+ * the objects it would adopt: a Deployment deleted with
+ * propagationPolicy=Orphan whose controller still sees it alive would take
+ * back the ReplicaSets the garbage collector has just orphaned, and those
+ * would go with it. 0: the live owner is the same object and not being
+ * deleted; KB_ENOTFOUND: gone, replaced or being deleted; else the GET's
+ * error. */
+int ctrl_recheck_owner(kb_ctx *ctx, const struct kb_gvr *r,
+    const msgpack_object *owner, int *asked);
 /* Update obj with owner's reference added (adopt) or removed (release);
  * *out (may be NULL) gets the reply. */
 int ctrl_set_owner(kb_ctx *ctx, const struct kb_gvr *r,

@@ -68,6 +68,27 @@ void ctrl_pack_owner_ref(msgpack_packer *pk, const msgpack_object *owner,
 	    "blockOwnerDeletion", 1);
 }
 
+int ctrl_recheck_owner(kb_ctx *ctx, const struct kb_gvr *r,
+    const msgpack_object *owner, int *asked)
+{
+	if (*asked != 1)
+		return *asked;
+	char *ns = kb_mp_strdup(owner, "metadata.namespace");
+	char *name = kb_mp_strdup(owner, "metadata.name");
+	kb_msg *rep = NULL;
+	int rc = name ? kb_api_get(ctx, r, ns, name, &rep) : KB_ENOTFOUND;
+	if (rc == 0 &&
+	    (!ctrl_str_eq(kb_msg_body(rep), "metadata.uid", owner,
+		 "metadata.uid") ||
+		ctrl_deleting(kb_msg_body(rep))))
+		rc = KB_ENOTFOUND;
+	kb_msg_free(rep);
+	free(ns);
+	free(name);
+	*asked = rc;
+	return rc;
+}
+
 int ctrl_set_owner(kb_ctx *ctx, const struct kb_gvr *r,
     const msgpack_object *owner, const char *api_version, const char *kind,
     const msgpack_object *obj, bool adopt, kb_msg **out)

@@ -32,6 +32,7 @@ int dc_claim(struct dc *d, const msgpack_object *dep, struct dc_set *set)
 	const msgpack_object *sel = kb_mp_get(dep, "spec.selector");
 	bool deleting = ctrl_deleting(dep);
 	struct ctrl_objs cand;
+	int asked = 1;
 	memset(set, 0, sizeof(*set));
 	if (ns == NULL)
 		return 0;
@@ -56,12 +57,18 @@ int dc_claim(struct dc *d, const msgpack_object *dep, struct dc_set *set)
 			continue;
 		}
 		if (!ours) {
-			if (!match || deleting || ctrl_deleting(rs)) {
+			int e = !match || deleting || ctrl_deleting(rs) ?
+			    KB_ENOTFOUND :
+			    ctrl_recheck_owner(d->c.ctx, &KB_GVR_DEPLOYMENTS,
+				dep, &asked);
+			if (e) {
+				if (e != KB_ENOTFOUND)
+					rc = e;
 				kb_body_unref(b);
 				continue;
 			}
 			kb_msg *rep = NULL;
-			int e = ctrl_set_owner(d->c.ctx, &KB_GVR_REPLICASETS,
+			e = ctrl_set_owner(d->c.ctx, &KB_GVR_REPLICASETS,
 			    dep, "apps/v1", "Deployment", rs, true, &rep);
 			kb_body_unref(b);
 			b = e == 0 ? kb_msg_body_ref(rep) : NULL;

@@ -6,7 +6,8 @@
  *  - with `foregroundDeletion`: delete its dependents, wait until none
  *    with blockOwnerDeletion is left, then take the finalizer off;
  *  - a dependent: when every owner is gone (checked with a live GET
- *    before acting on a cache miss), delete it; when some are gone or
+ *    before acting on a cache miss), delete it, once a live GET of the
+ *    dependent agrees; when some are gone or
  *    are being deleted in the foreground while others live, drop those
  *    references; when its owners all wait on it, delete it. */
 #include <stdio.h>
@@ -253,7 +254,34 @@ static int owner_state(struct gc *g, const msgpack_object *dep,
 	return rc;
 }
 
-static int dependent(struct gc *g, size_t res, const msgpack_object *obj)
+static int dependent(struct gc *g, size_t res, const msgpack_object *obj,
+    bool live);
+
+/* Before deleting a dependent the cache calls dangling, look at it as the
+ * API server has it, as Kubernetes' attemptToDeleteItem: the owner's
+ * deletion comes on another watch than the dependent's updates and can
+ * overtake the one that took its reference off (an orphaning). */
+static int delete_live(struct gc *g, size_t res, const msgpack_object *cached)
+{
+	char *ns = gc_res[res].namespaced ?
+	    str(cached, "metadata.namespace") :
+	    NULL;
+	char *name = str(cached, "metadata.name");
+	kb_msg *rep = NULL;
+	int rc = name ? kb_api_get(g->c.ctx, gc_res[res].gvr, ns, name, &rep) :
+			KB_ENOTFOUND;
+	if (rc == 0 &&
+	    ctrl_str_eq(kb_msg_body(rep), "metadata.uid", cached,
+		"metadata.uid"))
+		rc = dependent(g, res, kb_msg_body(rep), true);
+	kb_msg_free(rep);
+	free(ns);
+	free(name);
+	return rc == KB_ENOTFOUND ? 0 : rc;
+}
+
+static int dependent(struct gc *g, size_t res, const msgpack_object *obj,
+    bool live)
 {
 	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
 	if (refs == NULL || refs->type != MSGPACK_OBJECT_ARRAY ||
@@ -281,6 +309,8 @@ static int dependent(struct gc *g, size_t res, const msgpack_object *obj)
 	if (rc == 0) {
 		if (solid && ngone)
 			rc = remove_refs(g, res, obj, gone, ngone);
+		else if (!solid && (waiting || dangling) && !live)
+			rc = delete_live(g, res, obj);
 		else if (!solid && waiting)
 			rc = delete_obj(g, res, obj,
 			    has_dependents(g, obj) ? "Foreground" :
@@ -310,7 +340,7 @@ int gc_sync(void *arg, const char *key)
 		else
 			rc = 0;
 	} else {
-		rc = dependent(g, res, obj);
+		rc = dependent(g, res, obj, false);
 	}
 	kb_body_unref(b);
 	return rc;

@@ -343,7 +343,7 @@ static void scan_pod(void *arg, const msgpack_object *pod)
 /* Adopt or release what the pass found; an adopted active pod counts. */
 static int claim_pods(struct rsc *r, const msgpack_object *rs, struct scan *s)
 {
-	int rc = 0;
+	int rc = 0, asked = 1;
 	for (size_t i = 0; rc == 0 && i < s->claim.n; i++) {
 		kb_body *pb = kb_informer_get(r->pods, s->ns, s->claim.names[i]);
 		if (pb == NULL)
@@ -359,7 +359,9 @@ static int claim_pods(struct rsc *r, const msgpack_object *rs, struct scan *s)
 		    !match) {
 			e = set_owner(r, rs, pod, false, NULL);
 		} else if (!v.ctl_ref && match && !s->rs_deleting &&
-		    !v.deleting) {
+		    !v.deleting &&
+		    (e = ctrl_recheck_owner(r->c.ctx, &KB_GVR_REPLICASETS, rs,
+			 &asked)) == 0) {
 			e = set_owner(r, rs, pod, true, &rep);
 			const msgpack_object *got =
 			    e == 0 && rep ? kb_msg_body(rep) : NULL;
