@@ -19,11 +19,16 @@
  * subscriber watches again rather than waiting for events that will never
  * come. Errors carry the Status as body.
  *
- * Requests are answered by a pool of `bus_workers` threads, not the
- * plugin's dispatch thread: a verb may wait on the store, and the dispatch
- * thread must stay free to take the store's watch events. The pool bounds
- * how many writes reach the store's group commit at once, so it is sized
- * for the controllers' calls in flight, not for the cores.
+ * Requests are answered by a pool of threads, not the plugin's dispatch
+ * thread: a verb may wait on the store, and the dispatch thread must stay
+ * free to take the store's watch events. A worker waits out its store
+ * call, so the pool bounds how many writes share one group commit (one
+ * fsync with `sync: true`): it is sized for the calls in flight, not for
+ * the cores. It starts with `bus_workers` threads and, whenever more
+ * requests wait than threads are idle, adds one, up to `bus_workers_max`;
+ * they stay until the plugin stops. A scheduler binding 500 pods at once
+ * thus gets 500 writes into a few commits, while an idle cluster keeps 32
+ * threads.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -54,8 +59,9 @@ struct api_busapi {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct job *head, *tail;
+	int queued, idle;     /* jobs waiting; workers waiting for one */
 	bool stop;
-	pthread_t *threads;   /* s->bus_workers of them */
+	pthread_t *threads;   /* room for s->bus_workers_max */
 	int nthreads;
 	struct bus_watch *watches;
 	atomic_llong next_watch;
@@ -534,12 +540,15 @@ static void *worker(void *arg)
 	pthread_setname_np(pthread_self(), "api:worker");
 	pthread_mutex_lock(&ba->mu);
 	for (;;) {
+		ba->idle++;
 		while (ba->head == NULL && !ba->stop)
 			pthread_cond_wait(&ba->cv, &ba->mu);
+		ba->idle--;
 		if (ba->head == NULL)
 			break;
 		struct job *j = ba->head;
 		ba->head = j->next;
+		ba->queued--;
 		if (ba->head == NULL)
 			ba->tail = NULL;
 		pthread_mutex_unlock(&ba->mu);
@@ -574,6 +583,12 @@ static void serve(void *arg, kb_msg *m)
 	else
 		ba->head = j;
 	ba->tail = j;
+	ba->queued++;
+	/* every idle worker already has a job to take: one more thread */
+	if (ba->threads && ba->queued > ba->idle &&
+	    ba->nthreads < ba->s->bus_workers_max &&
+	    pthread_create(&ba->threads[ba->nthreads], NULL, worker, ba) == 0)
+		ba->nthreads++;
 	pthread_cond_signal(&ba->cv);
 	pthread_mutex_unlock(&ba->mu);
 }
@@ -597,15 +612,22 @@ struct api_busapi *api_busapi_new(struct api_server *s)
 int api_busapi_start(struct api_busapi *ba)
 {
 	int n = ba->s->bus_workers > 0 ? (int)ba->s->bus_workers : 1;
-	ba->threads = calloc((size_t)n, sizeof(*ba->threads));
+	if (ba->s->bus_workers_max < n)
+		ba->s->bus_workers_max = n;
+	ba->threads = calloc((size_t)ba->s->bus_workers_max,
+	    sizeof(*ba->threads));
 	if (ba->threads == NULL)
 		return KB_ENOMEM;
-	for (int i = 0; i < n; i++) {
+	pthread_mutex_lock(&ba->mu);
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < n; i++) {
 		if (pthread_create(&ba->threads[i], NULL, worker, ba) != 0)
-			return KB_ESYS;
-		ba->nthreads++;
+			rc = KB_ESYS;
+		else
+			ba->nthreads++;
 	}
-	return 0;
+	pthread_mutex_unlock(&ba->mu);
+	return rc;
 }
 
 void api_busapi_stop(struct api_busapi *ba)
@@ -613,8 +635,9 @@ void api_busapi_stop(struct api_busapi *ba)
 	pthread_mutex_lock(&ba->mu);
 	ba->stop = true;
 	pthread_cond_broadcast(&ba->cv);
+	int n = ba->nthreads; /* no more are added once stop is set */
 	pthread_mutex_unlock(&ba->mu);
-	for (int i = 0; i < ba->nthreads; i++)
+	for (int i = 0; i < n; i++)
 		pthread_join(ba->threads[i], NULL);
 	ba->nthreads = 0;
 	free(ba->threads);

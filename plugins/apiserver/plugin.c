@@ -22,6 +22,7 @@ struct cfg {
 	int64_t watch_buffer;
 	int64_t bookmark_interval;
 	int64_t bus_workers;
+	int64_t bus_workers_max;
 	char *cluster_domain;
 	char *hosts;
 	char *advertise;
@@ -38,7 +39,8 @@ static const struct kb_opt opts[] = {
 	KB_OPT_INT("max_inflight", struct cfg, max_inflight, "400", 1, 100000, "concurrent requests before 429"),
 	KB_OPT_INT("watch_buffer", struct cfg, watch_buffer, "8192", 16, 10000000, "events a watcher may lag"),
 	KB_OPT_DURATION("bookmark_interval", struct cfg, bookmark_interval, "60s", "watch bookmarks"),
-	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service"),
+	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service, kept"),
+	KB_OPT_INT("bus_workers_max", struct cfg, bus_workers_max, "256", 1, 4096, "threads answering the `api` bus service while requests wait"),
 	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain, "cluster.local", "the cluster DNS domain"),
 	KB_OPT_STR("hosts", struct cfg, hosts, NULL, "extra names and IPs for the serving certificate"),
 	KB_OPT_STR("advertise", struct cfg, advertise, NULL,
@@ -76,6 +78,9 @@ static int api_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	s->watch_buffer = p->cfg.watch_buffer;
 	s->bookmark_ms = p->cfg.bookmark_interval;
 	s->bus_workers = p->cfg.bus_workers;
+	s->bus_workers_max = p->cfg.bus_workers_max > p->cfg.bus_workers ?
+	    p->cfg.bus_workers_max :
+	    p->cfg.bus_workers;
 	s->cluster_domain = p->cfg.cluster_domain;
 	if (sscanf(p->cfg.node_port_range, "%" SCNd64 "-%" SCNd64, &s->node_port_min, &s->node_port_max) != 2 ||
 	    s->node_port_min < 1 || s->node_port_max > 65535 || s->node_port_min > s->node_port_max) {

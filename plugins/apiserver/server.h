@@ -27,6 +27,7 @@ struct api_server {
 	int64_t watch_buffer;        /* events a watcher may lag behind */
 	int64_t bookmark_ms;         /* bookmark interval */
 	int64_t bus_workers;         /* threads answering the `api` bus service */
+	int64_t bus_workers_max;     /* ... while requests wait for one */
 	char *cluster_domain;
 	/* watch caches, one per resource, started on first use (cache.c) */
 	pthread_mutex_t cache_mu;

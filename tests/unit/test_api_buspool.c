@@ -1,0 +1,119 @@
+/* tests/unit/test_api_buspool.c — the `api` bus service's worker pool
+ * grows while requests wait: with bus_workers 2 and bus_workers_max 8, a
+ * burst of creates on a store that fsyncs each commit gets more than two
+ * threads (each waits out its store call) and never more than eight, and
+ * every create is answered. Threads are counted by name in
+ * /proc/self/task, as the host runs in this process. */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define BURST 200
+
+static const char *const groups[] = { "kubus:plugins", "kubus:kind:frontend" };
+
+struct burst {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, failed;
+};
+
+static void on_reply(void *arg, int rc, const kb_msg *rep)
+{
+	struct burst *b = arg;
+	(void)rep;
+	pthread_mutex_lock(&b->mu);
+	b->done++;
+	b->failed += rc != 0;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static int workers(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	assert_non_null(d);
+	struct dirent *e;
+	int n = 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[64] = "";
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			n += !strncmp(comm, "api:worker", 10);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_pool_grows_within_max(void **state)
+{
+	(void)state;
+	char err[512];
+	struct kbt_host *h = kbt_host_start("host:\n"
+					    "  name: pool\n"
+					    "  log_level: warn\n"
+					    "plugins:\n"
+					    "  - name: store\n"
+					    "    use: store-lmdb\n"
+					    "    config: {sync: true}\n"
+					    "  - name: apiserver\n"
+					    "    use: apiserver\n"
+					    "    config: {listen: \"127.0.0.1:0\", "
+					    "kubeconfig: false, bus_workers: 2, "
+					    "bus_workers_max: 8}\n",
+	    err, sizeof(err));
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	kb_ctx *c = kbt_client(h, "pool", "admin", groups, 2);
+	assert_non_null(c);
+	assert_int_equal(workers(), 2);
+
+	struct burst b = { .mu = PTHREAD_MUTEX_INITIALIZER,
+		.cv = PTHREAD_COND_INITIALIZER };
+	for (int i = 0; i < BURST; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "cm-%d", i);
+		kb_body *req = kb_mp_body(
+		    "{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s}}}", "group", "",
+		    "version", "v1", "resource", "configmaps", "namespace",
+		    "default", "object", "apiVersion", "v1", "kind",
+		    "ConfigMap", "metadata", "name", name);
+		assert_int_equal(kb_request(c, "api", "create", req, 30000,
+				     on_reply, &b),
+		    0);
+	}
+	pthread_mutex_lock(&b.mu);
+	while (b.done < BURST)
+		pthread_cond_wait(&b.cv, &b.mu);
+	pthread_mutex_unlock(&b.mu);
+	assert_int_equal(b.failed, 0);
+	int n = workers();
+	print_message("api:worker threads after %d creates: %d\n", BURST, n);
+	assert_true(n > 2);
+	assert_true(n <= 8);
+	kbt_host_stop(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_grows_within_max),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
