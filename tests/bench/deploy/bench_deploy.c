@@ -96,7 +96,8 @@ static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
 	if (y == NULL)
 		return NULL;
 	if (bus_workers > 0)
-		snprintf(bw, sizeof(bw), ", bus_workers: %d", bus_workers);
+		snprintf(bw, sizeof(bw), ", bus_workers: %d, bus_workers_max: %d",
+		    bus_workers, bus_workers);
 	if (kl_sync)
 		snprintf(ks, sizeof(ks), ", sync_period: \"%.30s\"", kl_sync);
 	len += (size_t)snprintf(y + len, cap - len,
