@@ -589,8 +589,9 @@ static void serve(void *arg, kb_msg *m)
 	    ba->nthreads < ba->s->bus_workers_max &&
 	    pthread_create(&ba->threads[ba->nthreads], NULL, worker, ba) == 0)
 		ba->nthreads++;
-	pthread_cond_signal(&ba->cv);
 	pthread_mutex_unlock(&ba->mu);
+	/* after the unlock: the woken worker does not wait for the mutex */
+	pthread_cond_signal(&ba->cv);
 }
 
 struct api_busapi *api_busapi_new(struct api_server *s)
