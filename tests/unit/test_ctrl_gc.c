@@ -170,6 +170,36 @@ static void test_orphan_across(void **state)
 	}
 }
 
+/* An apps/v1 workload (ReplicaSet or Deployment) `name` labelled and
+ * selecting app=name, once its pods are there. */
+static void workload(const struct kb_gvr *r, const char *kind,
+    const char *name, int replicas)
+{
+	char sel[48];
+	snprintf(sel, sizeof(sel), "app=%s", name);
+	kb_msg *m = ct_create(&t, r, "default",
+	    kb_mp_body("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:i, "
+		       "s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
+		"apiVersion", "apps/v1", "kind", kind, "metadata", "name", name,
+		"labels", "app", name, "spec", "replicas", replicas, "selector",
+		"matchLabels", "app", name, "template", "metadata", "labels",
+		"app", name, "spec", "containers", "name", "c", "image",
+		"busybox"));
+	assert_non_null(m);
+	kb_msg_free(m);
+	assert_true(CT_WAIT(10000,
+	    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL, NULL) == replicas));
+}
+
+/* Delete with propagationPolicy `policy` and wait until it is gone. */
+static void delete_gone(const struct kb_gvr *r, const char *name,
+    const char *policy)
+{
+	kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", policy);
+	assert_int_equal(kb_api_delete(t.c, r, "default", name, o, NULL), 0);
+	assert_true(CT_WAIT(10000, !ct_exists(&t, r, "default", name)));
+}
+
 static void test_replicaset_cascade(void **state)
 {
 	static const char *const modes[] = { "Background", "Foreground",
@@ -178,25 +208,8 @@ static void test_replicaset_cascade(void **state)
 		char name[32], sel[48];
 		snprintf(name, sizeof(name), "rs-%d", i);
 		snprintf(sel, sizeof(sel), "app=%s", name);
-		kb_msg *m = ct_create(&t, &KB_GVR_REPLICASETS, "default",
-		    kb_mp_body("{s:s, s:s, s:{s:s}, s:{s:i, s:{s:{s:s}}, s:{s:{s:{s:s}},"
-			       " s:{s:[{s:s, s:s}]}}}}",
-			"apiVersion", "apps/v1", "kind", "ReplicaSet",
-			"metadata", "name", name, "spec", "replicas", 2,
-			"selector", "matchLabels", "app", name, "template",
-			"metadata", "labels", "app", name, "spec", "containers",
-			"name", "c", "image", "busybox"));
-		assert_non_null(m);
-		kb_msg_free(m);
-		assert_true(CT_WAIT(10000,
-		    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL, NULL) ==
-			2));
-		kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", modes[i]);
-		assert_int_equal(kb_api_delete(t.c, &KB_GVR_REPLICASETS,
-				     "default", name, o, NULL),
-		    0);
-		assert_true(CT_WAIT(10000,
-		    !ct_exists(&t, &KB_GVR_REPLICASETS, "default", name)));
+		workload(&KB_GVR_REPLICASETS, "ReplicaSet", name, 2);
+		delete_gone(&KB_GVR_REPLICASETS, name, modes[i]);
 		if (i < 2) {
 			assert_true(CT_WAIT(10000,
 			    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL,
@@ -224,25 +237,8 @@ static void test_deployment_orphan(void **state)
 		char name[32], sel[48];
 		snprintf(name, sizeof(name), "dep-%d", round);
 		snprintf(sel, sizeof(sel), "app=%s", name);
-		kb_msg *m = ct_create(&t, &KB_GVR_DEPLOYMENTS, "default",
-		    kb_mp_body("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:i, "
-			       "s:{s:{s:s}}, s:{s:{s:{s:s}}, s:{s:[{s:s, s:s}]}}}}",
-			"apiVersion", "apps/v1", "kind", "Deployment",
-			"metadata", "name", name, "labels", "app", name,
-			"spec", "replicas", 1, "selector", "matchLabels", "app",
-			name, "template", "metadata", "labels", "app", name,
-			"spec", "containers", "name", "c", "image", "busybox"));
-		assert_non_null(m);
-		kb_msg_free(m);
-		assert_true(CT_WAIT(10000,
-		    ct_list(&t, &KB_GVR_PODS, "default", sel, NULL, NULL) ==
-			1));
-		kb_body *o = kb_mp_body("{s:s}", "propagationPolicy", "Orphan");
-		assert_int_equal(kb_api_delete(t.c, &KB_GVR_DEPLOYMENTS,
-				     "default", name, o, NULL),
-		    0);
-		assert_true(CT_WAIT(10000,
-		    !ct_exists(&t, &KB_GVR_DEPLOYMENTS, "default", name)));
+		workload(&KB_GVR_DEPLOYMENTS, "Deployment", name, 1);
+		delete_gone(&KB_GVR_DEPLOYMENTS, name, "Orphan");
 		ct_sleep_ms(300);
 		assert_int_equal(ct_list(&t, &KB_GVR_REPLICASETS, "default", sel,
 				     NULL, NULL),
