@@ -155,23 +155,25 @@ static void pause_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-struct patcher {
+/* A thread writing labels key=v0..v<n-1> to one pod, one merge patch
+ * each, counting the ones refused. */
+struct labeler {
 	kb_ctx *c;
-	const char *name;
+	const char *name, *key;
+	int n;
 	int failed;
 };
 
-/* Labels written while the pod is being bound: each one kept. */
 static void *patch_labels(void *arg)
 {
-	struct patcher *p = arg;
-	for (int i = 0; i < 5; i++) {
-		char v[8];
-		snprintf(v, sizeof v, "w%d", i);
+	struct labeler *l = arg;
+	for (int i = 0; i < l->n; i++) {
+		char v[16];
+		snprintf(v, sizeof v, "v%d", i);
 		kb_msg *rep = NULL;
-		if (kb_api_patch(p->c, &KB_GVR_PODS, "default", p->name, NULL, "merge",
-		        kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", "mark", v), &rep))
-			p->failed++;
+		if (kb_api_patch(l->c, &KB_GVR_PODS, "default", l->name, NULL, "merge",
+		        kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", l->key, v), &rep))
+			l->failed++;
 		kb_msg_free(rep);
 	}
 	return NULL;
@@ -229,7 +231,8 @@ static void test_cache_behind(void **state)
 		snprintf(name, sizeof name, "race%d", i);
 		create_pod(c, name, NULL);
 		pause_ms(20);
-		struct patcher p = { c2, name, 0 };
+		/* labels written while the pod is being bound: each one kept */
+		struct labeler p = { c2, name, "mark", 5, 0 };
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, patch_labels, &p), 0);
 		/* somewhere among the patches */
@@ -245,7 +248,7 @@ static void test_cache_behind(void **state)
 		assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", name, &rep), 0);
 		const msgpack_object *pod = kb_msg_body(rep);
 		assert_true(kb_mp_streq(pod, "spec.nodeName", "node-a"));
-		assert_true(kb_mp_streq(pod, "metadata.labels.mark", "w4"));
+		assert_true(kb_mp_streq(pod, "metadata.labels.mark", "v4"));
 		assert_true(kbt_cond_true(pod, "PodScheduled"));
 		kb_msg_free(rep);
 	}
@@ -278,27 +281,6 @@ static void test_cache_behind(void **state)
 /* A pod's patches start from the cache's copy: a kubelet's status patch
  * right after the binding (the cache may not hold the bound pod yet, and
  * would refuse the node) succeeds; patches racing each other all land. */
-struct labeler {
-	kb_ctx *c;
-	const char *name, *key;
-	int failed;
-};
-
-static void *patch_many(void *arg)
-{
-	struct labeler *l = arg;
-	for (int i = 0; i < 10; i++) {
-		char v[8];
-		snprintf(v, sizeof v, "v%d", i);
-		kb_msg *rep = NULL;
-		if (kb_api_patch(l->c, &KB_GVR_PODS, "default", l->name, NULL, "merge",
-		        kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", l->key, v), &rep))
-			l->failed++;
-		kb_msg_free(rep);
-	}
-	return NULL;
-}
-
 static void test_patch_from_cache(void **state)
 {
 	(void)state;
@@ -352,10 +334,10 @@ static void test_patch_from_cache(void **state)
 	kb_ctx *c2 = kbt_client(h, "tester2", "plugin:tester2", groups, 3);
 	create_pod(c, "busy", NULL);
 	pause_ms(50);
-	struct labeler a = { c, "busy", "a", 0 }, b = { c2, "busy", "b", 0 };
+	struct labeler a = { c, "busy", "a", 10, 0 }, b = { c2, "busy", "b", 10, 0 };
 	pthread_t ta, tb;
-	assert_int_equal(pthread_create(&ta, NULL, patch_many, &a), 0);
-	assert_int_equal(pthread_create(&tb, NULL, patch_many, &b), 0);
+	assert_int_equal(pthread_create(&ta, NULL, patch_labels, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, patch_labels, &b), 0);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	assert_int_equal(a.failed + b.failed, 0);
