@@ -1,8 +1,8 @@
 /* tests/unit/api_bind_util.h — what the binding tests (test_api_bind.c on
  * the stored bytes, test_api_bindrv.c on the watch cache's) share: a JSON
- * literal parsed, the `api` service's binding call and the caller's groups,
- * and an error reply checked. Header-only; include after cmocka.h, api.h
- * and kubus/client.h.
+ * literal parsed, the host and the tester's client, the `api` service's
+ * binding call and the caller's groups, and an error reply checked.
+ * Header-only; include after cmocka.h, harness.h, api.h and kubus/client.h.
  */
 #ifndef KUBUS_TESTS_API_BIND_UTIL_H
 #define KUBUS_TESTS_API_BIND_UTIL_H
@@ -19,6 +19,20 @@ static inline json_t *parse(const char *text)
 /* The caller's groups: a frontend plugin with the masters' rights. */
 static const char *const groups[] = { "kubus:plugins", "kubus:kind:frontend",
 	"system:masters" };
+
+/* An API server on a plain loopback port and the tester's client on it
+ * into *c. */
+static inline struct kbt_host *bind_host(kb_ctx **c)
+{
+	char err[1024] = "";
+	struct kbt_host *h = kbt_api_host_start("plain_http: true, listen: \"127.0.0.1:0\"", err,
+	    sizeof err);
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	*c = kbt_client(h, "tester", "plugin:tester", groups, 3);
+	assert_non_null(*c);
+	return h;
+}
 
 /* pods/NAME/binding of NAME in "default" to NODE over the `api` service. */
 static inline int bind_call(kb_ctx *c, const char *name, const char *node, kb_msg **rep)

@@ -242,13 +242,8 @@ static void create_pod(kb_ctx *c, const char *name, bool finalizer)
 static void test_binding_over_the_bus(void **state)
 {
 	(void)state;
-	char err[1024] = "";
-	struct kbt_host *h = kbt_api_host_start("plain_http: true, listen: \"127.0.0.1:0\"", err,
-	    sizeof err);
-	if (h == NULL)
-		fail_msg("host: %s", err);
-	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
-	assert_non_null(c);
+	kb_ctx *c;
+	struct kbt_host *h = bind_host(&c);
 	int rc;
 	create_pod(c, "p1", false);
 	kb_msg *rep = NULL;

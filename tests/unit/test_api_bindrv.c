@@ -182,13 +182,8 @@ static void *patch_labels(void *arg)
 static void test_cache_behind(void **state)
 {
 	(void)state;
-	char err[1024] = "";
-	struct kbt_host *h = kbt_api_host_start("plain_http: true, listen: \"127.0.0.1:0\"", err,
-	    sizeof err);
-	if (h == NULL)
-		fail_msg("host: %s", err);
-	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
-	assert_non_null(c);
+	kb_ctx *c;
+	struct kbt_host *h = bind_host(&c);
 	kb_msg *rep = NULL;
 	int rc;
 	/* The cache has the pod, then a label is written and the pod bound
@@ -284,15 +279,10 @@ static void test_cache_behind(void **state)
 static void test_patch_from_cache(void **state)
 {
 	(void)state;
-	char err[1024] = "";
-	struct kbt_host *h = kbt_api_host_start("plain_http: true, listen: \"127.0.0.1:0\"", err,
-	    sizeof err);
-	if (h == NULL)
-		fail_msg("host: %s", err);
-	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
+	kb_ctx *c;
+	struct kbt_host *h = bind_host(&c);
 	static const char *const node_groups[] = { "system:nodes" };
 	kb_ctx *kubelet = kbt_client(h, "kubelet-a", "node:node-a", node_groups, 1);
-	assert_non_null(c);
 	assert_non_null(kubelet);
 	kb_msg *rep = NULL;
 	for (int i = 0; i < 20; i++) {
