@@ -46,6 +46,17 @@ static inline int bind_call(kb_ctx *c, const char *name, const char *node, kb_ms
 	    10000, rep);
 }
 
+/* A call that must succeed: else the test fails saying what and why. */
+static inline void expect_ok(int rc, kb_msg *rep, const char *what)
+{
+	if (rc == 0)
+		return;
+	const char *m = "";
+	if (rep)
+		kb_msg_err(rep, &m);
+	fail_msg("%s: %s %s", what, kb_strerror(rc), m);
+}
+
 /* The call's error and Status message. */
 static inline void expect_err(int rc, kb_msg *rep, int want, const char *msg)
 {

@@ -139,13 +139,9 @@ static void create_pod(kb_ctx *c, const char *name, const char *node)
 	    : kb_mp_body("{s:s, s:s, s:{s:s}, s:{s:[{s:s, s:s}]}}", "apiVersion", "v1", "kind",
 		  "Pod", "metadata", "name", name, "spec", "containers", "name", "c", "image",
 		  "busybox");
-	int rc = kb_api_create(c, &KB_GVR_PODS, "default", b, &rep);
-	if (rc) {
-		const char *m = "";
-		if (rep)
-			kb_msg_err(rep, &m);
-		fail_msg("create %s: %s %s", name, kb_strerror(rc), m);
-	}
+	char what[96];
+	snprintf(what, sizeof what, "create %s", name);
+	expect_ok(kb_api_create(c, &KB_GVR_PODS, "default", b, &rep), rep, what);
 	kb_msg_free(rep);
 }
 
@@ -295,14 +291,10 @@ static void test_patch_from_cache(void **state)
 		assert_int_equal(bind_call(c, name, "node-a", &rep), 0);
 		kb_msg_free(rep);
 		rep = NULL;
-		int rc = kb_api_patch(kubelet, &KB_GVR_PODS, "default", name, "status", "merge",
-		    kb_mp_body("{s:{s:s}}", "status", "phase", "Running"), &rep);
-		if (rc) {
-			const char *m = "";
-			if (rep)
-				kb_msg_err(rep, &m);
-			fail_msg("status patch of %s: %s %s", name, kb_strerror(rc), m);
-		}
+		char what[96];
+		snprintf(what, sizeof what, "status patch of %s", name);
+		expect_ok(kb_api_patch(kubelet, &KB_GVR_PODS, "default", name, "status", "merge",
+		    kb_mp_body("{s:{s:s}}", "status", "phase", "Running"), &rep), rep, what);
 		kb_msg_free(rep);
 		rep = NULL;
 		assert_int_equal(kb_api_get(c, &KB_GVR_PODS, "default", name, &rep), 0);
