@@ -176,6 +176,21 @@ enum api_patch_type {
 	API_PATCH_APPLY,      /* application/apply-patch+yaml */
 };
 
+/* A caller that can answer a request after api_handle returns (the bus
+ * service; HTTP cannot) gives req->later. A create, binding, update or
+ * patch then does not wait for its last step, one store put: the handler
+ * starts the put, sets resp->later and returns; when the store replies,
+ * answer() gets the response (and frees it), on the store reply's thread.
+ * again() instead asks the caller to handle the request once more without
+ * `later`: the put met a newer version (or none), and the retry must read
+ * the store, which that thread may not do. One of the two is called,
+ * once. */
+struct api_resp;
+struct api_later {
+	void (*answer)(struct api_later *l, struct api_resp *resp);
+	void (*again)(struct api_later *l);
+};
+
 struct api_req {
 	struct api_server *srv;
 	int verb;                        /* enum api_verb */
@@ -212,6 +227,7 @@ struct api_req {
 					  * never forward it again */
 	bool want_mp;                    /* answer in msgpack: a create or
 					  * update may fill resp->mp */
+	struct api_later *later;         /* may answer later (above) */
 };
 
 /* A stream the HTTP layer copies to the client (watch events, logs):
@@ -235,6 +251,7 @@ struct api_resp {
 	char *mp;                 /* json as msgpack (owned), when a write made
 	                           * it on the way (req->want_mp) */
 	size_t mp_len;
+	bool later;               /* req->later will answer: nothing else set */
 };
 
 /* rest.c: answer a resource request. Never fails to fill resp: errors
@@ -306,6 +323,19 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
  * when that cannot be done. */
 int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
     int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+    struct api_error *e);
+/* A put's result, for the calls below: rc and e as the blocking call
+ * gives them (e is cleared after), rev the new revision, mp (owned) the
+ * object's msgpack when it was asked for and could be made. */
+typedef void (*api_put_done)(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+    struct api_error *e);
+/* api_store_put_mp without waiting for the store: 0 when the put is on
+ * its way, and done(arg, …) is then called once, on the thread that takes
+ * the store's reply, which must not block (no store call there); obj must
+ * live until then, and gets its resourceVersion before done. Else the
+ * error, e set, and done is not called. */
+int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, bool want_mp, api_put_done done, void *arg,
     struct api_error *e);
 int api_store_delete(struct api_server *s, const char *key,
     int64_t if_mod_rev, int64_t *rev, struct api_error *e);

@@ -21,17 +21,27 @@
  *
  * Requests are answered by a pool of threads, not the plugin's dispatch
  * thread: a verb may wait on the store, and the dispatch thread must stay
- * free to take the store's watch events. A worker waits out its store
- * call, so the pool bounds how many writes share one group commit (one
- * fsync with `sync: true`): it is sized for the calls in flight, not for
- * the cores. It starts with `bus_workers` threads and, whenever more
- * requests wait than threads are idle, adds one, up to `bus_workers_max`;
- * they stay until the plugin stops. A scheduler binding 500 pods at once
- * thus gets 500 writes into a few commits, while an idle cluster keeps 32
- * threads.
+ * free to take the store's watch events.
+ *
+ * Writes do not wait for their last step, one store put: the worker
+ * hands it to the store and takes the next request, and the put's
+ * completion answers (api_later in api.h) on the thread that takes the
+ * store's reply. A worker that waited cost a sleep and a wake-up per
+ * write, which on two cores was a tenth of all the CPU a pod took. A write
+ * whose put met a newer version (a binding or patch made from the watch
+ * cache's stale copy) goes back in the queue to be handled again, waiting
+ * for the store this time.
+ *
+ * Store reads (an update's current object) and deletes still wait, so
+ * the pool bounds how many deletes share one group commit (one fsync with
+ * `sync: true`): it is sized for the calls in flight, not for the cores.
+ * It starts with `bus_workers` threads and, whenever more requests wait
+ * than threads are idle, adds one, up to `bus_workers_max`; they stay
+ * until the plugin stops, which waits for every put on its way.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +53,9 @@
 struct job {
 	kb_msg *req;
 	struct job *next;
+	struct api_later later; /* a write answered after its put */
+	struct api_busapi *ba;
+	bool again;             /* handled once already: answer before returning */
 };
 
 struct bus_watch {
@@ -60,6 +73,7 @@ struct api_busapi {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	int queued, idle;     /* jobs waiting; workers waiting for one */
+	atomic_int later;     /* jobs that may be answered by a put's completion */
 	bool stop;
 	pthread_t *threads;   /* room for s->bus_workers_max */
 	int nthreads;
@@ -498,10 +512,71 @@ static void do_unwatch(struct api_busapi *ba, kb_msg *m)
 
 /* --- the workers ---------------------------------------------------------------------- */
 
-static void handle(struct api_busapi *ba, kb_msg *m)
+/* The answer to a request, on m (which it frees). */
+static void answer(kb_msg *m, struct api_resp *resp)
 {
-	if (!strcmp(kb_msg_op(m), "unwatch"))
-		return do_unwatch(ba, m);
+	if (resp->code >= 400)
+		reply_status(m, kb_code_of(resp->code), resp->json);
+	else if (resp->text)
+		kb_reply(m, kb_mp_body("{s:S}", "text", resp->text, resp->text_len));
+	else if (resp->mp && resp->json) {
+		/* a write made the object's msgpack already */
+		kb_reply(m, kb_body_take(resp->mp, resp->mp_len));
+		resp->mp = NULL;
+	} else
+		kb_reply(m, resp->json ? json_body(resp->json) : NULL);
+	api_resp_free(resp);
+}
+
+/* A put's completion is done with its job: after answering it (the job
+ * freed), or to see it handled again (back in the queue). Under the
+ * mutex, so that a stopping plugin's workers, which wait for every such
+ * job, see the count fall. */
+static void later_done(struct job *j, bool again)
+{
+	struct api_busapi *ba = j->ba;
+	pthread_mutex_lock(&ba->mu);
+	if (again) {
+		j->again = true;
+		j->next = NULL;
+		if (ba->tail)
+			ba->tail->next = j;
+		else
+			ba->head = j;
+		ba->tail = j;
+		ba->queued++;
+	}
+	if (atomic_fetch_sub(&ba->later, 1) == 1 && ba->stop)
+		pthread_cond_broadcast(&ba->cv);
+	else if (again)
+		pthread_cond_signal(&ba->cv);
+	pthread_mutex_unlock(&ba->mu);
+	if (!again)
+		free(j);
+}
+
+static void later_answer(struct api_later *l, struct api_resp *resp)
+{
+	struct job *j = (struct job *)((char *)l - offsetof(struct job, later));
+	answer(j->req, resp);
+	later_done(j, false);
+}
+
+static void later_again(struct api_later *l)
+{
+	struct job *j = (struct job *)((char *)l - offsetof(struct job, later));
+	later_done(j, true);
+}
+
+/* Handle a job; false when its answer is left to its put's completion
+ * (which frees the job then). */
+static bool handle(struct api_busapi *ba, struct job *j)
+{
+	kb_msg *m = j->req;
+	if (!strcmp(kb_msg_op(m), "unwatch")) {
+		do_unwatch(ba, m);
+		return true;
+	}
 	struct api_req req = { 0 };
 	struct api_user user = { 0 };
 	struct api_error e = { 0 };
@@ -517,21 +592,25 @@ static void handle(struct api_busapi *ba, kb_msg *m)
 		goto out;
 	}
 	struct api_resp resp = { 0 };
+	if (!j->again) {
+		/* counted before its put can complete */
+		atomic_fetch_add(&ba->later, 1);
+		req.later = &j->later;
+	}
 	api_handle(&req, &resp);
-	if (resp.code >= 400)
-		reply_status(m, kb_code_of(resp.code), resp.json);
-	else if (resp.text)
-		kb_reply(m, kb_mp_body("{s:S}", "text", resp.text, resp.text_len));
-	else if (resp.mp && resp.json) {
-		/* a write made the object's msgpack already */
-		kb_reply(m, kb_body_take(resp.mp, resp.mp_len));
-		resp.mp = NULL;
-	} else
-		kb_reply(m, resp.json ? json_body(resp.json) : NULL);
-	api_resp_free(&resp);
+	if (resp.later) {
+		api_resp_free(&resp); /* nothing but a warning, which has nowhere to go */
+		api_req_free(&req);
+		api_user_free(&user);
+		return false; /* j may be gone already */
+	}
+	if (req.later)
+		atomic_fetch_sub(&ba->later, 1);
+	answer(m, &resp);
 out:
 	api_req_free(&req);
 	api_user_free(&user);
+	return true;
 }
 
 static void *worker(void *arg)
@@ -541,7 +620,9 @@ static void *worker(void *arg)
 	pthread_mutex_lock(&ba->mu);
 	for (;;) {
 		ba->idle++;
-		while (ba->head == NULL && !ba->stop)
+		/* A stopping plugin's workers stay for the jobs that a put's
+		 * completion may send back. */
+		while (ba->head == NULL && !(ba->stop && atomic_load(&ba->later) == 0))
 			pthread_cond_wait(&ba->cv, &ba->mu);
 		ba->idle--;
 		if (ba->head == NULL)
@@ -552,10 +633,12 @@ static void *worker(void *arg)
 		if (ba->head == NULL)
 			ba->tail = NULL;
 		pthread_mutex_unlock(&ba->mu);
-		handle(ba, j->req);
-		free(j);
+		if (handle(ba, j))
+			free(j);
 		pthread_mutex_lock(&ba->mu);
 	}
+	/* the others may wait for a count this worker brought to 0 */
+	pthread_cond_broadcast(&ba->cv);
 	pthread_mutex_unlock(&ba->mu);
 	return NULL;
 }
@@ -569,8 +652,8 @@ static void serve(void *arg, kb_msg *m)
 		kb_reply_err(m, KB_EUNAVAILABLE, "out of memory");
 		return;
 	}
-	j->req = m;
-	j->next = NULL;
+	*j = (struct job){ .req = m, .ba = ba,
+		.later = { .answer = later_answer, .again = later_again } };
 	pthread_mutex_lock(&ba->mu);
 	if (ba->stop) {
 		pthread_mutex_unlock(&ba->mu);

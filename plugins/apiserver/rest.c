@@ -450,6 +450,65 @@ static bool check_fields(struct api_req *req, const json_t *obj, struct api_resp
 	return true;
 }
 
+/* A create's put done: resp filled from its result; obj and mp taken. */
+static void created(struct api_server *srv, const struct api_resource *res, json_t *obj,
+    const char *name, int rc, char *mp, size_t mp_len, struct api_error *e,
+    struct api_resp *resp)
+{
+	if (rc) {
+		api_release(srv, res, obj);
+		name_err(e, res, name);
+		json_decref(obj);
+		free(mp);
+		return fail(resp, e);
+	}
+	resp->code = 201;
+	resp->json = obj;
+	resp->mp = mp;
+	resp->mp_len = mp_len;
+}
+
+/* A create answered when its put is done (api_later). */
+struct create_wait {
+	struct api_later *later;
+	struct api_server *srv;
+	const struct api_resource *res;
+	json_t *obj;
+	char name[256];
+};
+
+static void create_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+    struct api_error *e)
+{
+	struct create_wait *cw = arg;
+	struct api_resp resp = { 0 };
+	(void)rev;
+	created(cw->srv, cw->res, cw->obj, cw->name, rc, mp, mp_len, e, &resp);
+	cw->later->answer(cw->later, &resp);
+	free(cw);
+}
+
+/* True when the put is on its way and resp says so; false to put and wait. */
+static bool create_later(struct api_req *req, const char *key, json_t *obj,
+    const char *name, struct api_resp *resp)
+{
+	struct create_wait *cw = calloc(1, sizeof(*cw));
+	if (cw == NULL || strlen(name) >= sizeof(cw->name)) {
+		free(cw);
+		return false;
+	}
+	*cw = (struct create_wait){ req->later, req->srv, req->res, obj, "" };
+	memcpy(cw->name, name, strlen(name) + 1);
+	struct api_error e = { 0 };
+	if (api_store_put_mp_async(req->srv, key, obj, 0, req->want_mp, create_done, cw, &e)) {
+		api_err_clear(&e);
+		free(cw);
+		return false;
+	}
+	resp->later = true;
+	return true;
+}
+
 /* Create obj (stolen) at the request's resource. */
 static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
 {
@@ -487,17 +546,16 @@ static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
 		return;
 	}
 	char *key = api_key(req->res, req->res->namespaced ? req->ns : NULL, name);
-	int rc = api_store_put_mp(req->srv, key, obj, 0, NULL,
-	    req->want_mp ? &resp->mp : NULL, &resp->mp_len, &e);
-	free(key);
-	if (rc) {
-		api_release(req->srv, req->res, obj);
-		name_err(&e, req->res, name);
-		json_decref(obj);
-		return fail(resp, &e);
+	if (req->later && create_later(req, key, obj, name, resp)) {
+		free(key);
+		return;
 	}
-	resp->code = 201;
-	resp->json = obj;
+	char *mp = NULL;
+	size_t mp_len = 0;
+	int rc = api_store_put_mp(req->srv, key, obj, 0, NULL,
+	    req->want_mp ? &mp : NULL, &mp_len, &e);
+	free(key);
+	created(req->srv, req->res, obj, name, rc, mp, mp_len, &e, resp);
 }
 
 static void do_create(struct api_req *req, struct api_resp *resp)
@@ -589,6 +647,66 @@ static bool create_on_update(const struct api_resource *r)
 	    !strcmp(r->plural, "events")) ? true : !strcmp(r->plural, "leases");
 }
 
+/* An update or patch answered when its put is done (api_later). */
+struct update_wait {
+	struct api_later *later;
+	const struct api_resource *res;
+	json_t *obj;
+	char name[256];
+};
+
+static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+    struct api_error *e)
+{
+	struct update_wait *uw = arg;
+	struct api_later *later = uw->later;
+	struct api_resp resp = { 0 };
+	(void)rev;
+	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
+		/* the store moved on (or the pod's copy was the cache's, and
+		 * stale): handled again, reading the store */
+		json_decref(uw->obj);
+		free(mp);
+		free(uw);
+		return later->again(later);
+	}
+	if (rc) {
+		name_err(e, uw->res, uw->name);
+		json_decref(uw->obj);
+		free(mp);
+		fail(&resp, e);
+	} else {
+		resp.code = 200;
+		resp.json = uw->obj;
+		resp.mp = mp;
+		resp.mp_len = mp_len;
+	}
+	free(uw);
+	later->answer(later, &resp);
+}
+
+/* True when obj's put (stolen) is on its way and resp says so; false to
+ * put and wait. */
+static bool update_later(struct api_req *req, const char *key, json_t *obj, int64_t want,
+    struct api_resp *resp)
+{
+	struct update_wait *uw = calloc(1, sizeof(*uw));
+	if (uw == NULL || strlen(req->name) >= sizeof(uw->name)) {
+		free(uw);
+		return false;
+	}
+	*uw = (struct update_wait){ req->later, req->res, obj, "" };
+	memcpy(uw->name, req->name, strlen(req->name) + 1);
+	struct api_error e = { 0 };
+	if (api_store_put_mp_async(req->srv, key, obj, want, req->want_mp, update_done, uw, &e)) {
+		api_err_clear(&e);
+		free(uw);
+		return false;
+	}
+	resp->later = true;
+	return true;
+}
+
 static void store_update(struct api_req *req, json_t *obj, const struct api_kv *old,
     struct api_resp *resp, struct api_error *e, bool *conflict)
 {
@@ -606,6 +724,10 @@ static void store_update(struct api_req *req, json_t *obj, const struct api_kv *
 			api_release(req->srv, req->res, obj);
 	} else {
 		bool same = !(req->sub && !strcmp(req->sub, "scale")); /* answered as is */
+		if (same && req->later && update_later(req, key, obj, want, resp)) {
+			free(key);
+			return;
+		}
 		rc = api_store_put_mp(req->srv, key, obj, want, NULL,
 		    req->want_mp && same ? &resp->mp : NULL, &resp->mp_len, e);
 	}
@@ -1059,11 +1181,40 @@ static void bind_json(struct api_req *req, struct api_resp *resp, const char *no
 	fail(resp, &e);
 }
 
+/* A binding's answer: Success, or the Status of e. */
+static void bound(int rc, struct api_error *e, struct api_resp *resp)
+{
+	if (rc)
+		return fail(resp, e);
+	resp->code = 201;
+	resp->json = api_status_success(NULL, NULL);
+}
+
+/* bind_cached's put, answered later: a pod the cache had stale goes back
+ * to be bound the slow way, as bind_cached's KB_ENOTFOUND. */
+static void bind_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+    struct api_error *e)
+{
+	struct api_later *later = arg;
+	(void)rev;
+	(void)mp_len;
+	free(mp);
+	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND)
+		return later->again(later);
+	struct api_resp resp = { 0 };
+	bound(rc, e, &resp);
+	later->answer(later, &resp);
+}
+
+/* bind_cached started the put: req->later answers. */
+#define BIND_LATER (-1)
+
 /* The binding on the pod as the watch cache holds it, put only if the
  * store still has that version: no store read. KB_ENOTFOUND when that
  * cannot say (not in the cache, not bindable there, or the store has
  * another version or none): the caller reads the store, as without the
- * cache. Else the put's result, e set on an error. */
+ * cache. Else the put's result, e set on an error, or BIND_LATER when
+ * req->later will answer. */
 static int bind_cached(struct api_req *req, const char *key, const char *node,
     struct api_error *e)
 {
@@ -1082,7 +1233,14 @@ static int bind_cached(struct api_req *req, const char *key, const char *node,
 	free(data);
 	if (r != API_BIND_OK)
 		return KB_ENOTFOUND;
-	int rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, e);
+	int rc;
+	if (req->later && api_store_put_raw_async(req->srv, key, out, outlen, mod_rev,
+	        bind_done, req->later, e) == 0) {
+		free(out);
+		return BIND_LATER;
+	}
+	api_err_clear(e);
+	rc = api_store_put_raw(req->srv, key, out, outlen, mod_rev, NULL, e);
 	free(out);
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
 		api_err_clear(e);
@@ -1104,6 +1262,11 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 	}
 	char *key = api_key(req->res, req->ns, req->name);
 	int rc = bind_cached(req, key, node, &e);
+	if (rc == BIND_LATER) {
+		free(key);
+		resp->later = true;
+		return;
+	}
 	if (rc != KB_ENOTFOUND)
 		goto put;
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
@@ -1147,10 +1310,7 @@ static void do_binding(struct api_req *req, struct api_resp *resp)
 	return fail(resp, &e);
 put:
 	free(key);
-	if (rc)
-		return fail(resp, &e);
-	resp->code = 201;
-	resp->json = api_status_success(NULL, NULL);
+	bound(rc, &e, resp);
 }
 
 static void do_eviction(struct api_req *req, struct api_resp *resp)

@@ -36,6 +36,18 @@ static bool reply_int(const kb_msg *rep, const char *key, int64_t *out)
 	return read ? found : kb_mp_int(kb_msg_body(rep), key, out);
 }
 
+/* e from a store call's failure; conflicts and expiries are the caller's
+ * to word. */
+static void call_err(int rc, const kb_msg *rep, struct api_error *e)
+{
+	if (rc == 0 || rc == KB_ECONFLICT || rc == KB_EEXPIRED)
+		return;
+	const char *msg = "";
+	if (rep)
+		kb_msg_err(rep, &msg);
+	api_err_from_kb(e, rc, msg[0] ? msg : kb_strerror(rc));
+}
+
 static int call(struct api_server *s, const char *op, kb_body *body,
     kb_msg **rep, struct api_error *e)
 {
@@ -48,12 +60,7 @@ static int call(struct api_server *s, const char *op, kb_body *body,
 	int rc = kb_call(s->ctx, KB_STORE_SERVICE, op, body,
 	    (int)s->request_timeout_ms, rep);
 	api_metrics_store(s, op, secs_since(&t0));
-	if (rc && rc != KB_ECONFLICT && rc != KB_EEXPIRED) {
-		const char *msg = "";
-		if (*rep)
-			kb_msg_err(*rep, &msg);
-		api_err_from_kb(e, rc, msg[0] ? msg : kb_strerror(rc));
-	}
+	call_err(rc, *rep, e);
 	return rc;
 }
 
@@ -132,65 +139,87 @@ int api_store_put(struct api_server *s, const char *key, json_t *obj,
 /* Put the object that pack(pk, arg) writes (without resourceVersion). */
 typedef int (*pack_fn)(msgpack_packer *pk, const void *arg);
 
-static int put_packed(struct api_server *s, const char *key, pack_fn pack,
-    const void *arg, int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+/* A put on its way: what its reply is read with. */
+struct put {
+	struct api_server *s;
+	char *key;
+	int64_t if_mod_rev;
+	kb_body *keep;        /* the request, when the object's msgpack is wanted */
+	size_t at;            /* the value's bytes in it */
+	uint32_t len;
+	struct timespec t0;
+	json_t *obj;          /* async: gets its resourceVersion */
+	api_put_done done;
+	void *arg;
+};
+
+/* The put request for key: {key, value: bin, if_mod_rev?}, the object
+ * encoded in place behind a bin 32 header whose length is filled in
+ * after: one buffer, no copy. p->at and p->len say where it is. */
+static kb_body *put_body(struct put *p, pack_fn pack, const void *arg, int *rc,
     struct api_error *e)
 {
-	if (mp)
-		*mp = NULL;
-	/* The object is encoded in place, behind a bin 32 header whose
-	 * length is filled in after: one buffer, no copy. */
+	*rc = KB_ENOMEM;
 	msgpack_sbuffer sb = { .alloc = 4096 };
 	msgpack_packer pk;
 	if ((sb.data = malloc(sb.alloc)) == NULL) {
 		api_err(e, 500, "InternalError", "out of memory");
-		return KB_ENOMEM;
+		return NULL;
 	}
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, if_mod_rev >= 0 ? 3 : 2);
-	kb_mp_pack(&pk, "s:s", "key", key);
+	msgpack_pack_map(&pk, p->if_mod_rev >= 0 ? 3 : 2);
+	kb_mp_pack(&pk, "s:s", "key", p->key);
 	kb_mp_pack_cstr(&pk, "value");
 	static const char bin32[5] = { (char)0xc6 };
 	msgpack_sbuffer_write(&sb, bin32, sizeof bin32);
-	size_t at = sb.size;
-	if (pack(&pk, arg) != 0 || sb.size - at > UINT32_MAX) {
+	p->at = sb.size;
+	if (pack(&pk, arg) != 0 || sb.size - p->at > UINT32_MAX) {
 		msgpack_sbuffer_destroy(&sb);
 		api_err(e, 500, "InternalError", "cannot encode the object");
-		return KB_EINTERNAL;
+		*rc = KB_EINTERNAL;
+		return NULL;
 	}
-	uint32_t len = (uint32_t)(sb.size - at);
-	unsigned char *hd = (unsigned char *)sb.data + at - 4;
-	hd[0] = (unsigned char)(len >> 24);
-	hd[1] = (unsigned char)(len >> 16);
-	hd[2] = (unsigned char)(len >> 8);
-	hd[3] = (unsigned char)len;
-	if (if_mod_rev >= 0)
-		kb_mp_pack(&pk, "s:I", "if_mod_rev", if_mod_rev);
+	p->len = (uint32_t)(sb.size - p->at);
+	unsigned char *hd = (unsigned char *)sb.data + p->at - 4;
+	hd[0] = (unsigned char)(p->len >> 24);
+	hd[1] = (unsigned char)(p->len >> 16);
+	hd[2] = (unsigned char)(p->len >> 8);
+	hd[3] = (unsigned char)p->len;
+	if (p->if_mod_rev >= 0)
+		kb_mp_pack(&pk, "s:I", "if_mod_rev", p->if_mod_rev);
 	kb_body *b = kb_body_from_sbuf(&sb);
 	msgpack_sbuffer_destroy(&sb);
-	kb_body *keep = mp ? kb_body_ref(b) : NULL; /* the value's bytes */
-	kb_msg *rep = NULL;
-	int rc = call(s, "put", b, &rep, e);
+	if (b == NULL)
+		api_err(e, 500, "InternalError", "out of memory");
+	return b;
+}
+
+/* The put's reply read: rc as the caller sees it, *rev the new revision,
+ * *mp the stored object with resourceVersion r last in its metadata (the
+ * stored bytes with it spliced in) when p->keep holds them. */
+static int put_result(struct put *p, int rc, const kb_msg *rep, int64_t *rev,
+    char **mp, size_t *mp_len, struct api_error *e)
+{
 	int64_t r = 0;
-	if (rc == 0 && reply_int(rep, "rev", &r)) {
-		api_cache_wrote(s, key, r);
+	api_metrics_store(p->s, "put", secs_since(&p->t0));
+	call_err(rc, rep, e);
+	if (rc == 0 && rep && reply_int(rep, "rev", &r)) {
+		api_cache_wrote(p->s, p->key, r);
 		if (rev)
 			*rev = r;
-		/* The stored object with resourceVersion r last in its
-		 * metadata: the stored bytes with it spliced in. */
-		if (keep && api_mp_with_rv((const char *)kb_body_data(keep, NULL) + at,
-		    len, r, mp, mp_len) != 0)
+		if (p->keep && api_mp_with_rv((const char *)kb_body_data(p->keep, NULL) + p->at,
+		    p->len, r, mp, mp_len) != 0)
 			*mp = NULL;
 	} else if (rc == KB_ECONFLICT) {
 		/* Absent when it had to be absent: it exists. */
-		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
+		const msgpack_object *kv = rep ? kb_mp_key(kb_msg_body(rep), "kv") : NULL;
 		bool exists = kv && kv->type != MSGPACK_OBJECT_NIL;
-		if (if_mod_rev == 0 && exists) {
+		if (p->if_mod_rev == 0 && exists) {
 			rc = KB_EEXIST;
-			api_err(e, 409, "AlreadyExists", "%s already exists", key);
-		} else if (if_mod_rev > 0 && !exists) {
+			api_err(e, 409, "AlreadyExists", "%s already exists", p->key);
+		} else if (p->if_mod_rev > 0 && !exists) {
 			rc = KB_ENOTFOUND;
-			api_err(e, 404, "NotFound", "%s not found", key);
+			api_err(e, 404, "NotFound", "%s not found", p->key);
 		} else {
 			api_err(e, 409, "Conflict",
 			    "the object has been modified; please apply your changes to the latest version and try again");
@@ -199,8 +228,77 @@ static int put_packed(struct api_server *s, const char *key, pack_fn pack,
 		rc = KB_EINTERNAL;
 		api_err(e, 500, "InternalError", "store reply without a revision");
 	}
-	kb_body_unref(keep);
+	return rc;
+}
+
+static int put_packed(struct api_server *s, const char *key, pack_fn pack,
+    const void *arg, int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
+    struct api_error *e)
+{
+	if (mp)
+		*mp = NULL;
+	struct put p = { .s = s, .key = (char *)key, .if_mod_rev = if_mod_rev };
+	int rc;
+	kb_body *b = put_body(&p, pack, arg, &rc, e);
+	if (b == NULL)
+		return rc;
+	p.keep = mp ? kb_body_ref(b) : NULL; /* the value's bytes */
+	kb_msg *rep = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &p.t0);
+	rc = kb_call(s->ctx, KB_STORE_SERVICE, "put", b, (int)s->request_timeout_ms, &rep);
+	rc = put_result(&p, rc, rep, rev, mp, mp_len, e);
+	kb_body_unref(p.keep);
 	kb_msg_free(rep);
+	return rc;
+}
+
+static void put_replied(void *arg, int rc, const kb_msg *rep)
+{
+	struct put *p = arg;
+	struct api_error e = { 0 };
+	int64_t r = 0;
+	char *mp = NULL;
+	size_t mp_len = 0;
+	rc = put_result(p, rc, rep, &r, &mp, &mp_len, &e);
+	if (rc == 0 && p->obj)
+		set_rv(p->obj, r);
+	p->done(p->arg, rc, r, mp, mp_len, &e);
+	api_err_clear(&e);
+	kb_body_unref(p->keep);
+	free(p->key);
+	free(p);
+}
+
+static int put_async(struct api_server *s, const char *key, pack_fn pack,
+    const void *arg, json_t *obj, int64_t if_mod_rev, bool want_mp,
+    api_put_done done, void *done_arg, struct api_error *e)
+{
+	struct put *p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->key = strdup(key)) == NULL) {
+		free(p);
+		api_err(e, 500, "InternalError", "out of memory");
+		return KB_ENOMEM;
+	}
+	p->s = s;
+	p->if_mod_rev = if_mod_rev;
+	p->obj = obj;
+	p->done = done;
+	p->arg = done_arg;
+	int rc;
+	kb_body *b = put_body(p, pack, arg, &rc, e);
+	if (b) {
+		p->keep = want_mp ? kb_body_ref(b) : NULL;
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		rc = kb_request(s->ctx, KB_STORE_SERVICE, "put", b, (int)s->request_timeout_ms,
+		    put_replied, p);
+		if (rc == 0)
+			return 0;
+		kb_body_unref(b);
+		kb_body_unref(p->keep);
+		api_err_from_kb(e, rc, kb_strerror(rc));
+	}
+	free(p->key);
+	free(p);
 	return rc;
 }
 
@@ -242,6 +340,23 @@ int api_store_put_raw(struct api_server *s, const char *key, const void *data,
 {
 	struct bytes b = { data, len };
 	return put_packed(s, key, pack_bytes, &b, if_mod_rev, rev, NULL, NULL, e);
+}
+
+int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
+    int64_t if_mod_rev, bool want_mp, api_put_done done, void *arg,
+    struct api_error *e)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	if (json_is_object(md))
+		json_object_del(md, "resourceVersion");
+	return put_async(s, key, pack_json, obj, obj, if_mod_rev, want_mp, done, arg, e);
+}
+
+int api_store_put_raw_async(struct api_server *s, const char *key, const void *data,
+    size_t len, int64_t if_mod_rev, api_put_done done, void *arg, struct api_error *e)
+{
+	struct bytes b = { data, len };
+	return put_async(s, key, pack_bytes, &b, NULL, if_mod_rev, false, done, arg, e);
 }
 
 int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,
