@@ -80,6 +80,7 @@ struct kb_endpoint {
 	bool has_thread;
 	pthread_t thread;
 	atomic_int cb_active; /* callbacks running for this endpoint */
+	atomic_int owed;      /* wakes other threads owe it (wakes_flush) */
 };
 
 struct kb_bus {
@@ -399,6 +400,52 @@ void kb_bus_set_uplink(struct kb_bus *bus, struct kb_endpoint *ep)
 
 /* --- local endpoints: mailbox and dispatch thread --------------------------- */
 
+/* Wakes a dispatch thread owes. One store event batch becomes a
+ * publication per event and watcher, and each used to wake its
+ * subscriber's thread on its own: the subscriber woke, took one event and
+ * slept again, and on two virtual cores each wake-up costs a cross-CPU
+ * interrupt. While an endpoint's thread dispatches a message, the
+ * publications it makes queue without waking anyone; the owed wakes are
+ * made once, when the handler returns (or before it sends a request,
+ * which may wait for an answer that needs them). A subscriber then takes
+ * the whole batch on one wake-up. The endpoint cannot be freed while a
+ * wake is owed to it (kb_bus_close waits for `owed`). */
+#define OWED_MAX 32
+static _Thread_local struct {
+	bool on;       /* this thread is dispatching */
+	size_t n;
+	struct kb_endpoint *ep[OWED_MAX];
+} wakes;
+
+static void wakes_flush(void)
+{
+	for (size_t i = 0; i < wakes.n; i++) {
+		struct kb_endpoint *ep = wakes.ep[i];
+		pthread_mutex_lock(&ep->mu);
+		if (ep->sleeping)
+			pthread_cond_signal(&ep->cv);
+		pthread_mutex_unlock(&ep->mu);
+		atomic_fetch_sub(&ep->owed, 1);
+	}
+	wakes.n = 0;
+}
+
+/* Under ep->mu, ep asleep with a message for it: true when this thread
+ * will wake it later. */
+static bool wake_later(struct kb_endpoint *ep)
+{
+	if (!wakes.on)
+		return false;
+	for (size_t i = 0; i < wakes.n; i++)
+		if (wakes.ep[i] == ep)
+			return true;
+	if (wakes.n == OWED_MAX)
+		return false;
+	atomic_fetch_add(&ep->owed, 1);
+	wakes.ep[wakes.n++] = ep;
+	return true;
+}
+
 static void dispatch(kb_msg *m)
 {
 	void (*fn)(void *, kb_msg *) = m->handler;
@@ -435,7 +482,10 @@ static void *ep_main(void *arg)
 		while (batch) {
 			kb_msg *m = batch;
 			batch = m->next;
+			wakes.on = true;
 			dispatch(m);
+			wakes.on = false;
+			wakes_flush();
 		}
 		pthread_mutex_lock(&ep->mu);
 	}
@@ -443,9 +493,13 @@ static void *ep_main(void *arg)
 	return NULL;
 }
 
-/* Queue a message for a local endpoint's thread. KB_ECLOSED when closing. */
-static int mailbox_push(struct kb_endpoint *ep, kb_msg *m)
+/* Queue a message for a local endpoint's thread. KB_ECLOSED when closing.
+ * A publication's wake may be owed (wake_later); anything else first pays
+ * what this thread owes. */
+static int mailbox_push(struct kb_endpoint *ep, kb_msg *m, bool publication)
 {
+	if (!publication && wakes.n)
+		wakes_flush();
 	m->next = NULL;
 	pthread_mutex_lock(&ep->mu);
 	if (ep->closed) {
@@ -457,7 +511,7 @@ static int mailbox_push(struct kb_endpoint *ep, kb_msg *m)
 	else
 		ep->head = m;
 	ep->tail = m;
-	if (ep->sleeping)
+	if (ep->sleeping && !(publication && wake_later(ep)))
 		pthread_cond_signal(&ep->cv);
 	pthread_mutex_unlock(&ep->mu);
 	return 0;
@@ -475,6 +529,7 @@ static struct kb_endpoint *ep_alloc(struct kb_bus *bus, const char *name,
 	ep->bus = bus;
 	ep->who = kb_ident_ref(who);
 	atomic_init(&ep->cb_active, 0);
+	atomic_init(&ep->owed, 0);
 	pthread_mutex_init(&ep->mu, NULL);
 	pthread_cond_init(&ep->cv, NULL);
 	if (ep->h.name == NULL) {
@@ -589,7 +644,8 @@ void kb_bus_close(struct kb_endpoint *ep)
 			kb_msg_free(m);
 	}
 	pend_sweep_endpoint(bus, ep);
-	while (atomic_load(&ep->cb_active) > 0)
+	wakes_flush(); /* what this thread owes, to ep or any */
+	while (atomic_load(&ep->cb_active) > 0 || atomic_load(&ep->owed) > 0)
 		usleep(100);
 	ep_free(ep);
 }
@@ -792,7 +848,7 @@ int kb_bus_request(struct kb_endpoint *ep, struct kb_ident *who,
 
 	uint64_t id = p->id;
 	int rc = is_remote(target) ? target->ops->deliver(target->peer, m)
-	                           : mailbox_push(target, m);
+	                           : mailbox_push(target, m, false);
 	if (rc != 0) {
 		/* Nobody took m: give the body back to the caller. */
 		m->body = NULL;
@@ -903,7 +959,7 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 				sent[nsent++] = s->ep;
 			rc = s->ep->ops->deliver(s->ep->peer, m);
 		} else {
-			rc = mailbox_push(s->ep, m);
+			rc = mailbox_push(s->ep, m, true);
 		}
 		if (rc != 0)
 			kb_msg_free(m);

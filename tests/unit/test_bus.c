@@ -1,5 +1,7 @@
 /* tests/unit/test_bus.c — the in-process bus: req/rep, pub/sub, deadlines,
- * services going away, large messages, many messages in flight, ACLs. */
+ * services going away, large messages, many messages in flight, ACLs,
+ * publications made while dispatching (their wakes owed till the handler
+ * returns or sends a request). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -136,6 +138,72 @@ static void test_pub_sub(void **state)
 	assert_int_equal(kb_publish(p, "events/nodes", kb_mp_body("{s:i}", "v", 4)), 0);
 	usleep(50000);
 	assert_int_equal(rb.n, 2);
+	kbt_host_stop(h);
+}
+
+/* A handler on its endpoint's thread publishes FAN events, then asks a
+ * subscriber how many it has seen: the request goes after the events (so
+ * the subscriber, woken for it, has taken them all), and the other
+ * subscriber gets them all once the handler returns. */
+#define FAN 100
+
+struct fan {
+	kb_ctx *src;
+};
+
+static void fan_serve(void *arg, kb_msg *req)
+{
+	struct fan *f = arg;
+	for (int i = 0; i < FAN; i++)
+		if (kb_publish(f->src, "fan/t", kb_mp_body("{s:i}", "v", i)) != 0) {
+			kb_reply_err(req, KB_EINTERNAL, "publish %d failed", i);
+			return;
+		}
+	kb_msg *rep = NULL;
+	int64_t seen = -1;
+	if (kb_call(f->src, "count", "count", NULL, 5000, &rep) == 0)
+		kb_mp_int(kb_msg_body(rep), "seen", &seen);
+	kb_msg_free(rep);
+	kb_reply(req, kb_mp_body("{s:I}", "seen", seen));
+}
+
+static void count_serve(void *arg, kb_msg *req)
+{
+	struct subrec *r = arg;
+	pthread_mutex_lock(&r->mu);
+	int n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	kb_reply(req, kb_mp_body("{s:i}", "seen", n));
+}
+
+static void test_publish_while_dispatching(void **state)
+{
+	(void)state;
+	struct kbt_host *h = start(echo_yaml);
+	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", plugin_groups, 2);
+	kb_ctx *src = kbt_client(h, "src", "plugin:src", plugin_groups, 2);
+	kb_ctx *a = kbt_client(h, "a", "plugin:a", plugin_groups, 2);
+	kb_ctx *b = kbt_client(h, "b", "plugin:b", plugin_groups, 2);
+	struct subrec ra = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct subrec rb = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct fan f = { src };
+	assert_int_equal(kb_subscribe(a, "fan/*", on_pub, &ra), 0);
+	assert_int_equal(kb_subscribe(b, "fan/*", on_pub, &rb), 0);
+	assert_int_equal(kb_serve(a, "count", count_serve, &ra), 0);
+	assert_int_equal(kb_serve(src, "fan", fan_serve, &f), 0);
+	for (int round = 1; round <= 3; round++) {
+		kb_msg *rep = NULL;
+		int rc = kb_call(c, "fan", "go", NULL, 10000, &rep);
+		assert_int_equal(rc, 0);
+		int64_t seen = -1;
+		assert_true(kb_mp_int(kb_msg_body(rep), "seen", &seen));
+		kb_msg_free(rep);
+		assert_int_equal(seen, round * FAN);
+		assert_int_equal(wait_count(&rb, round * FAN), round * FAN);
+	}
+	/* the first ones in order */
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(rb.vals[i], i);
 	kbt_host_stop(h);
 }
 
@@ -412,6 +480,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_req_rep),
 		cmocka_unit_test(test_pub_sub),
+		cmocka_unit_test(test_publish_while_dispatching),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_service_gone),
 		cmocka_unit_test(test_big_message),
