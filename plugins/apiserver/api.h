@@ -331,9 +331,10 @@ typedef void (*api_put_done)(void *arg, int rc, int64_t rev, char *mp, size_t mp
     struct api_error *e);
 /* api_store_put_mp without waiting for the store: 0 when the put is on
  * its way, and done(arg, …) is then called once, on the thread that takes
- * the store's reply, which must not block (no store call there); obj must
- * live until then, and gets its resourceVersion before done. Else the
- * error, e set, and done is not called. */
+ * the store's reply, which must not block (no store call there). obj is
+ * only encoded: the caller may free it once this returns (done's mp is the
+ * stored object, when asked for, on success). Else the error, e set, and
+ * done is not called. */
 int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
     int64_t if_mod_rev, bool want_mp, api_put_done done, void *arg,
     struct api_error *e);

@@ -519,7 +519,7 @@ static void answer(kb_msg *m, struct api_resp *resp)
 		reply_status(m, kb_code_of(resp->code), resp->json);
 	else if (resp->text)
 		kb_reply(m, kb_mp_body("{s:S}", "text", resp->text, resp->text_len));
-	else if (resp->mp && resp->json) {
+	else if (resp->mp) {
 		/* a write made the object's msgpack already */
 		kb_reply(m, kb_body_take(resp->mp, resp->mp_len));
 		resp->mp = NULL;

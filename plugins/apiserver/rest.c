@@ -450,7 +450,8 @@ static bool check_fields(struct api_req *req, const json_t *obj, struct api_resp
 	return true;
 }
 
-/* A create's put done: resp filled from its result; obj and mp taken. */
+/* A create's put done: resp filled from its result; obj (NULL when mp is
+ * the answer) and mp taken. */
 static void created(struct api_server *srv, const struct api_resource *res, json_t *obj,
     const char *name, int rc, char *mp, size_t mp_len, struct api_error *e,
     struct api_resp *resp)
@@ -473,7 +474,6 @@ struct create_wait {
 	struct api_later *later;
 	struct api_server *srv;
 	const struct api_resource *res;
-	json_t *obj;
 	char name[256];
 };
 
@@ -483,28 +483,31 @@ static void create_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
 	struct create_wait *cw = arg;
 	struct api_resp resp = { 0 };
 	(void)rev;
-	created(cw->srv, cw->res, cw->obj, cw->name, rc, mp, mp_len, e, &resp);
+	created(cw->srv, cw->res, NULL, cw->name, rc, mp, mp_len, e, &resp);
 	cw->later->answer(cw->later, &resp);
 	free(cw);
 }
 
-/* True when the put is on its way and resp says so; false to put and wait. */
+/* True when the put of obj is on its way (obj freed: the answer is the
+ * stored bytes, made by the completion) and resp says so; false to put and
+ * wait. */
 static bool create_later(struct api_req *req, const char *key, json_t *obj,
     const char *name, struct api_resp *resp)
 {
-	struct create_wait *cw = calloc(1, sizeof(*cw));
+	struct create_wait *cw = req->want_mp ? calloc(1, sizeof(*cw)) : NULL;
 	if (cw == NULL || strlen(name) >= sizeof(cw->name)) {
 		free(cw);
 		return false;
 	}
-	*cw = (struct create_wait){ req->later, req->srv, req->res, obj, "" };
+	*cw = (struct create_wait){ req->later, req->srv, req->res, "" };
 	memcpy(cw->name, name, strlen(name) + 1);
 	struct api_error e = { 0 };
-	if (api_store_put_mp_async(req->srv, key, obj, 0, req->want_mp, create_done, cw, &e)) {
+	if (api_store_put_mp_async(req->srv, key, obj, 0, true, create_done, cw, &e)) {
 		api_err_clear(&e);
 		free(cw);
 		return false;
 	}
+	json_decref(obj);
 	resp->later = true;
 	return true;
 }
@@ -651,7 +654,6 @@ static bool create_on_update(const struct api_resource *r)
 struct update_wait {
 	struct api_later *later;
 	const struct api_resource *res;
-	json_t *obj;
 	char name[256];
 };
 
@@ -665,19 +667,16 @@ static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
 		/* the store moved on (or the pod's copy was the cache's, and
 		 * stale): handled again, reading the store */
-		json_decref(uw->obj);
 		free(mp);
 		free(uw);
 		return later->again(later);
 	}
 	if (rc) {
 		name_err(e, uw->res, uw->name);
-		json_decref(uw->obj);
 		free(mp);
 		fail(&resp, e);
 	} else {
 		resp.code = 200;
-		resp.json = uw->obj;
 		resp.mp = mp;
 		resp.mp_len = mp_len;
 	}
@@ -686,23 +685,24 @@ static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
 }
 
 /* True when obj's put (stolen) is on its way and resp says so; false to
- * put and wait. */
+ * put and wait. As create_later. */
 static bool update_later(struct api_req *req, const char *key, json_t *obj, int64_t want,
     struct api_resp *resp)
 {
-	struct update_wait *uw = calloc(1, sizeof(*uw));
+	struct update_wait *uw = req->want_mp ? calloc(1, sizeof(*uw)) : NULL;
 	if (uw == NULL || strlen(req->name) >= sizeof(uw->name)) {
 		free(uw);
 		return false;
 	}
-	*uw = (struct update_wait){ req->later, req->res, obj, "" };
+	*uw = (struct update_wait){ req->later, req->res, "" };
 	memcpy(uw->name, req->name, strlen(req->name) + 1);
 	struct api_error e = { 0 };
-	if (api_store_put_mp_async(req->srv, key, obj, want, req->want_mp, update_done, uw, &e)) {
+	if (api_store_put_mp_async(req->srv, key, obj, want, true, update_done, uw, &e)) {
 		api_err_clear(&e);
 		free(uw);
 		return false;
 	}
+	json_decref(obj);
 	resp->later = true;
 	return true;
 }

@@ -148,7 +148,6 @@ struct put {
 	size_t at;            /* the value's bytes in it */
 	uint32_t len;
 	struct timespec t0;
-	json_t *obj;          /* async: gets its resourceVersion */
 	api_put_done done;
 	void *arg;
 };
@@ -260,8 +259,20 @@ static void put_replied(void *arg, int rc, const kb_msg *rep)
 	char *mp = NULL;
 	size_t mp_len = 0;
 	rc = put_result(p, rc, rep, &r, &mp, &mp_len, &e);
-	if (rc == 0 && p->obj)
-		set_rv(p->obj, r);
+	if (rc == 0 && p->keep && mp == NULL) {
+		/* bytes the splice does not take: through a tree */
+		json_t *obj = api_mp_decode((const char *)kb_body_data(p->keep, NULL) + p->at,
+		    p->len);
+		if (obj)
+			set_rv(obj, r);
+		if (obj == NULL || api_mp_encode(obj, &mp, &mp_len) != 0) {
+			mp = NULL;
+			rc = KB_EINTERNAL;
+			api_err(&e, 500, "InternalError", "%s was stored but cannot be encoded again",
+			    p->key);
+		}
+		json_decref(obj);
+	}
 	p->done(p->arg, rc, r, mp, mp_len, &e);
 	api_err_clear(&e);
 	kb_body_unref(p->keep);
@@ -270,8 +281,8 @@ static void put_replied(void *arg, int rc, const kb_msg *rep)
 }
 
 static int put_async(struct api_server *s, const char *key, pack_fn pack,
-    const void *arg, json_t *obj, int64_t if_mod_rev, bool want_mp,
-    api_put_done done, void *done_arg, struct api_error *e)
+    const void *arg, int64_t if_mod_rev, bool want_mp, api_put_done done, void *done_arg,
+    struct api_error *e)
 {
 	struct put *p = calloc(1, sizeof(*p));
 	if (p == NULL || (p->key = strdup(key)) == NULL) {
@@ -281,7 +292,6 @@ static int put_async(struct api_server *s, const char *key, pack_fn pack,
 	}
 	p->s = s;
 	p->if_mod_rev = if_mod_rev;
-	p->obj = obj;
 	p->done = done;
 	p->arg = done_arg;
 	int rc;
@@ -349,14 +359,14 @@ int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
 	json_t *md = json_object_get(obj, "metadata");
 	if (json_is_object(md))
 		json_object_del(md, "resourceVersion");
-	return put_async(s, key, pack_json, obj, obj, if_mod_rev, want_mp, done, arg, e);
+	return put_async(s, key, pack_json, obj, if_mod_rev, want_mp, done, arg, e);
 }
 
 int api_store_put_raw_async(struct api_server *s, const char *key, const void *data,
     size_t len, int64_t if_mod_rev, api_put_done done, void *arg, struct api_error *e)
 {
 	struct bytes b = { data, len };
-	return put_async(s, key, pack_bytes, &b, NULL, if_mod_rev, false, done, arg, e);
+	return put_async(s, key, pack_bytes, &b, if_mod_rev, false, done, arg, e);
 }
 
 int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,
