@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "busapi.h"
 #include "alloc.h"
 
 #define RECENT_SECONDS 60
@@ -413,7 +414,7 @@ static void log_poll(struct log_stream *ls)
 	    "namespace", ls->ns, "pod", ls->pod, "container", ls->container,
 	    "follow", 1, "timestamps", ls->timestamps, "cursor", "attempt",
 	    ls->attempt, "offset", ls->offset);
-	int rc = b ? kb_call(ls->srv->ctx, ls->service, "log", b, 5000, &rep) :
+	int rc = b ? api_call(ls->srv->ctx, ls->service, "log", b, 5000, &rep) :
 		     KB_ENOMEM;
 	if (rc == 0) {
 		ls->failing_since_ms = 0;
@@ -533,7 +534,7 @@ void api_pod_log(struct api_req *req, struct api_resp *resp)
 	char service[300];
 	snprintf(service, sizeof(service), "kubelet/%s", node);
 	kb_msg *rep = NULL;
-	rc = kb_call(req->srv->ctx, service, "log",
+	rc = api_call(req->srv->ctx, service, "log",
 	    kb_mp_body("{s:s, s:s, s:s, s:b, s:b, s:b, s:I, s:I, s:I}", "namespace", req->ns,
 	        "pod", req->name, "container", container ? container : "", "follow", req->follow,
 	        "previous", req->previous, "timestamps", req->timestamps, "tailLines",

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "busapi.h"
 #include "http.h"
 #include "server.h"
 
@@ -146,7 +147,7 @@ int api_authenticate_until(struct api_server *s, const char *token,
 	}
 	at = time(NULL);
 	kb_msg *rep = NULL;
-	int rc = kb_call(s->ctx, "auth", "authenticate", kb_mp_body("{s:s}", "token", token),
+	int rc = api_call(s->ctx, "auth", "authenticate", kb_mp_body("{s:s}", "token", token),
 	    (int)s->request_timeout_ms, &rep);
 	if (rc == 0) {
 		const msgpack_object *b = kb_msg_body(rep);
@@ -344,7 +345,7 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
 	kb_body *b = kb_body_from_sbuf(&sb);
 	msgpack_sbuffer_destroy(&sb);
 	kb_msg *rep = NULL;
-	int rc = kb_call(s->ctx, "auth", "authorize", b, (int)s->request_timeout_ms, &rep);
+	int rc = api_call(s->ctx, "auth", "authorize", b, (int)s->request_timeout_ms, &rep);
 	bool allowed = false;
 	if (rc == 0) {
 		kb_mp_bool(kb_msg_body(rep), "allowed", &allowed);

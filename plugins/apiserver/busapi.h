@@ -14,6 +14,14 @@ int api_busapi_start(struct api_busapi *ba);
 void api_busapi_stop(struct api_busapi *ba);
 void api_busapi_free(struct api_busapi *ba);
 
+/* kb_call, from any thread of the API server; on an `api` worker it
+ * counts as blocked meanwhile, so that queued requests go to another
+ * worker rather than wait for this one. */
+int api_call(kb_ctx *ctx, const char *service, const char *op, kb_body *body,
+    int timeout_ms, kb_msg **rep);
+/* The same around another wait (on a worker; nothing elsewhere). */
+void api_bus_blocking(bool on);
+
 /* For tests: the request's fields as the service reads them from a body's
  * bytes, {<field>: {"s": string, "i": integer}, …, "body": object}: in one
  * pass (fast; NULL when that path declines the body) or through the SDK's

@@ -32,6 +32,7 @@
 
 #include <kubus/strmap.h>
 
+#include "busapi.h"
 #include "server.h"
 
 #define DEFAULT_RING 8192
@@ -949,8 +950,17 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 	pthread_mutex_lock(&c->mu);
 	/* Not before the cache has seen what this server wrote: a client that
 	 * deleted a namespace must not create in it a moment later. */
+	bool waited = false;
 	while (c->rev < c->wrote_rev && !c->lost && !s->stopping &&
 	    mono_ns() < until) {
+		if (!waited) {
+			/* not under the cache's lock: its writers take it */
+			pthread_mutex_unlock(&c->mu);
+			api_bus_blocking(true);
+			waited = true;
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000000;
@@ -966,6 +976,8 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
 		*deleting = api_mp_has(sl->o->mp, sl->o->len, "metadata.deletionTimestamp");
 	}
 	pthread_mutex_unlock(&c->mu);
+	if (waited)
+		api_bus_blocking(false);
 	return found;
 }
 

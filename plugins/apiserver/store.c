@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "busapi.h"
 #include "codec.h"
 #include "http.h"
 #include "server.h"
@@ -57,7 +58,7 @@ static int call(struct api_server *s, const char *op, kb_body *body,
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = kb_call(s->ctx, KB_STORE_SERVICE, op, body,
+	int rc = api_call(s->ctx, KB_STORE_SERVICE, op, body,
 	    (int)s->request_timeout_ms, rep);
 	api_metrics_store(s, op, secs_since(&t0));
 	call_err(rc, *rep, e);
@@ -244,7 +245,7 @@ static int put_packed(struct api_server *s, const char *key, pack_fn pack,
 	p.keep = mp ? kb_body_ref(b) : NULL; /* the value's bytes */
 	kb_msg *rep = NULL;
 	clock_gettime(CLOCK_MONOTONIC, &p.t0);
-	rc = kb_call(s->ctx, KB_STORE_SERVICE, "put", b, (int)s->request_timeout_ms, &rep);
+	rc = api_call(s->ctx, KB_STORE_SERVICE, "put", b, (int)s->request_timeout_ms, &rep);
 	rc = put_result(&p, rc, rep, rev, mp, mp_len, e);
 	kb_body_unref(p.keep);
 	kb_msg_free(rep);

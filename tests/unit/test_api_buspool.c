@@ -86,11 +86,11 @@ static struct kbt_host *pool_host(void)
 	return h;
 }
 
-/* n ConfigMaps cm-0… created (op "create") or labelled ("patch") without
- * waiting for the answers, which count in b. */
-static void send_burst(kb_ctx *c, const char *op, int n, struct burst *b)
+/* n ConfigMaps cm-<from>… created (op "create") or labelled ("patch")
+ * without waiting for the answers, which count in b. */
+static void send_range(kb_ctx *c, const char *op, int from, int n, struct burst *b)
 {
-	for (int i = 0; i < n; i++) {
+	for (int i = from; i < from + n; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "cm-%d", i);
 		kb_body *req = !strcmp(op, "create")
@@ -104,6 +104,11 @@ static void send_burst(kb_ctx *c, const char *op, int n, struct burst *b)
 			  "burst", "yes");
 		assert_int_equal(kb_request(c, "api", op, req, 30000, on_reply, b), 0);
 	}
+}
+
+static void send_burst(kb_ctx *c, const char *op, int n, struct burst *b)
+{
+	send_range(c, op, 0, n, b);
 }
 
 static void wait_burst(struct burst *b, int n)
@@ -137,6 +142,32 @@ static void test_pool_grows_within_max(void **state)
 	kbt_host_stop(h);
 }
 
+/* Creates (which do not hold a worker) and patches (which wait for a
+ * store read) queued together, round after round: the two running
+ * workers and the blocked ones hand the queue on, and nothing is left
+ * waiting in it. */
+static void test_mixed_burst(void **state)
+{
+	(void)state;
+	struct kbt_host *h = pool_host();
+	kb_ctx *c = kbt_client(h, "pool", "admin", groups, 2);
+	assert_non_null(c);
+	struct burst b = { .mu = PTHREAD_MUTEX_INITIALIZER,
+		.cv = PTHREAD_COND_INITIALIZER };
+	int sent = 0;
+	for (int round = 0; round < 6; round++) {
+		/* this round's ConfigMaps, and labels on the last round's */
+		send_range(c, "create", round * 50, 50, &b);
+		if (round)
+			send_range(c, "patch", (round - 1) * 50, 50, &b);
+		sent += round ? 100 : 50;
+		wait_burst(&b, sent);
+	}
+	print_message("%d creates and patches answered, %d refused\n", sent, b.failed);
+	assert_int_equal(b.failed, 0);
+	kbt_host_stop(h);
+}
+
 /* Stopped with creates on their way: each one is answered (created, or
  * refused as the server stops) before the host is gone. */
 static void test_stop_answers_all(void **state)
@@ -162,6 +193,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_grows_within_max),
+		cmocka_unit_test(test_mixed_burst),
 		cmocka_unit_test(test_stop_answers_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
