@@ -526,6 +526,18 @@ static void do_unwatch(struct api_busapi *ba, kb_msg *m)
 
 static void *worker(void *arg);
 
+/* Under ba->mu: j last in the queue. */
+static void enqueue(struct api_busapi *ba, struct job *j)
+{
+	j->next = NULL;
+	if (ba->tail)
+		ba->tail->next = j;
+	else
+		ba->head = j;
+	ba->tail = j;
+	ba->queued++;
+}
+
 /* The pool a worker thread serves: its blocking calls count. */
 static _Thread_local struct api_busapi *tl_ba;
 
@@ -606,13 +618,7 @@ static void later_done(struct job *j, bool again)
 	pthread_mutex_lock(&ba->mu);
 	if (again) {
 		j->again = true;
-		j->next = NULL;
-		if (ba->tail)
-			ba->tail->next = j;
-		else
-			ba->head = j;
-		ba->tail = j;
-		ba->queued++;
+		enqueue(ba, j);
 	}
 	if (atomic_fetch_sub(&ba->later, 1) == 1 && ba->stop)
 		pthread_cond_broadcast(&ba->cv);
@@ -735,12 +741,7 @@ static void serve(void *arg, kb_msg *m)
 		kb_reply_err(m, KB_EUNAVAILABLE, "the API server is stopping");
 		return;
 	}
-	if (ba->tail)
-		ba->tail->next = j;
-	else
-		ba->head = j;
-	ba->tail = j;
-	ba->queued++;
+	enqueue(ba, j);
 	bool wake = wake_or_grow(ba);
 	pthread_mutex_unlock(&ba->mu);
 	/* after the unlock: the woken worker does not wait for the mutex */

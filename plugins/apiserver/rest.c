@@ -469,47 +469,47 @@ static void created(struct api_server *srv, const struct api_resource *res, json
 	resp->mp_len = mp_len;
 }
 
-/* A create answered when its put is done (api_later). */
-struct create_wait {
+/* A write answered when its put is done (api_later). */
+struct write_wait {
 	struct api_later *later;
 	struct api_server *srv;
 	const struct api_resource *res;
 	char name[256];
 };
 
-static void create_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
-    struct api_error *e)
+/* True when the put of obj is on its way, done(wait) to answer (obj
+ * freed: the answer is the stored bytes, made by the completion) and resp
+ * says so; false to put and wait. */
+static bool write_later(struct api_req *req, const char *key, json_t *obj,
+    int64_t if_mod_rev, const char *name, api_put_done done, struct api_resp *resp)
 {
-	struct create_wait *cw = arg;
-	struct api_resp resp = { 0 };
-	(void)rev;
-	created(cw->srv, cw->res, NULL, cw->name, rc, mp, mp_len, e, &resp);
-	cw->later->answer(cw->later, &resp);
-	free(cw);
-}
-
-/* True when the put of obj is on its way (obj freed: the answer is the
- * stored bytes, made by the completion) and resp says so; false to put and
- * wait. */
-static bool create_later(struct api_req *req, const char *key, json_t *obj,
-    const char *name, struct api_resp *resp)
-{
-	struct create_wait *cw = req->want_mp ? calloc(1, sizeof(*cw)) : NULL;
-	if (cw == NULL || strlen(name) >= sizeof(cw->name)) {
-		free(cw);
+	struct write_wait *ww = req->want_mp ? calloc(1, sizeof(*ww)) : NULL;
+	if (ww == NULL || strlen(name) >= sizeof(ww->name)) {
+		free(ww);
 		return false;
 	}
-	*cw = (struct create_wait){ req->later, req->srv, req->res, "" };
-	memcpy(cw->name, name, strlen(name) + 1);
+	*ww = (struct write_wait){ req->later, req->srv, req->res, "" };
+	memcpy(ww->name, name, strlen(name) + 1);
 	struct api_error e = { 0 };
-	if (api_store_put_mp_async(req->srv, key, obj, 0, true, create_done, cw, &e)) {
+	if (api_store_put_mp_async(req->srv, key, obj, if_mod_rev, true, done, ww, &e)) {
 		api_err_clear(&e);
-		free(cw);
+		free(ww);
 		return false;
 	}
 	json_decref(obj);
 	resp->later = true;
 	return true;
+}
+
+static void create_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+    struct api_error *e)
+{
+	struct write_wait *ww = arg;
+	struct api_resp resp = { 0 };
+	(void)rev;
+	created(ww->srv, ww->res, NULL, ww->name, rc, mp, mp_len, e, &resp);
+	ww->later->answer(ww->later, &resp);
+	free(ww);
 }
 
 /* Create obj (stolen) at the request's resource. */
@@ -549,7 +549,7 @@ static void create_obj(struct api_req *req, json_t *obj, struct api_resp *resp)
 		return;
 	}
 	char *key = api_key(req->res, req->res->namespaced ? req->ns : NULL, name);
-	if (req->later && create_later(req, key, obj, name, resp)) {
+	if (req->later && write_later(req, key, obj, 0, name, create_done, resp)) {
 		free(key);
 		return;
 	}
@@ -650,29 +650,23 @@ static bool create_on_update(const struct api_resource *r)
 	    !strcmp(r->plural, "events")) ? true : !strcmp(r->plural, "leases");
 }
 
-/* An update or patch answered when its put is done (api_later). */
-struct update_wait {
-	struct api_later *later;
-	const struct api_resource *res;
-	char name[256];
-};
-
+/* An update's or patch's put done (write_later). */
 static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
     struct api_error *e)
 {
-	struct update_wait *uw = arg;
-	struct api_later *later = uw->later;
+	struct write_wait *ww = arg;
+	struct api_later *later = ww->later;
 	struct api_resp resp = { 0 };
 	(void)rev;
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
 		/* the store moved on (or the pod's copy was the cache's, and
 		 * stale): handled again, reading the store */
 		free(mp);
-		free(uw);
+		free(ww);
 		return later->again(later);
 	}
 	if (rc) {
-		name_err(e, uw->res, uw->name);
+		name_err(e, ww->res, ww->name);
 		free(mp);
 		fail(&resp, e);
 	} else {
@@ -680,31 +674,8 @@ static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
 		resp.mp = mp;
 		resp.mp_len = mp_len;
 	}
-	free(uw);
+	free(ww);
 	later->answer(later, &resp);
-}
-
-/* True when obj's put (stolen) is on its way and resp says so; false to
- * put and wait. As create_later. */
-static bool update_later(struct api_req *req, const char *key, json_t *obj, int64_t want,
-    struct api_resp *resp)
-{
-	struct update_wait *uw = req->want_mp ? calloc(1, sizeof(*uw)) : NULL;
-	if (uw == NULL || strlen(req->name) >= sizeof(uw->name)) {
-		free(uw);
-		return false;
-	}
-	*uw = (struct update_wait){ req->later, req->res, "" };
-	memcpy(uw->name, req->name, strlen(req->name) + 1);
-	struct api_error e = { 0 };
-	if (api_store_put_mp_async(req->srv, key, obj, want, true, update_done, uw, &e)) {
-		api_err_clear(&e);
-		free(uw);
-		return false;
-	}
-	json_decref(obj);
-	resp->later = true;
-	return true;
 }
 
 static void store_update(struct api_req *req, json_t *obj, const struct api_kv *old,
@@ -724,7 +695,8 @@ static void store_update(struct api_req *req, json_t *obj, const struct api_kv *
 			api_release(req->srv, req->res, obj);
 	} else {
 		bool same = !(req->sub && !strcmp(req->sub, "scale")); /* answered as is */
-		if (same && req->later && update_later(req, key, obj, want, resp)) {
+		if (same && req->later &&
+		    write_later(req, key, obj, want, req->name, update_done, resp)) {
 			free(key);
 			return;
 		}

@@ -65,7 +65,10 @@ static int workers(void)
 	return n;
 }
 
-static struct kbt_host *pool_host(void)
+#define BURST_INIT { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER }
+
+/* The host (bus_workers 2..8, a store that fsyncs) and a client on it. */
+static struct kbt_host *pool_host(kb_ctx **c)
 {
 	char err[512];
 	struct kbt_host *h = kbt_host_start("host:\n"
@@ -83,6 +86,8 @@ static struct kbt_host *pool_host(void)
 	    err, sizeof(err));
 	if (h == NULL)
 		fail_msg("host: %s", err);
+	*c = kbt_client(h, "pool", "admin", groups, 2);
+	assert_non_null(*c);
 	return h;
 }
 
@@ -122,13 +127,11 @@ static void wait_burst(struct burst *b, int n)
 static void test_pool_grows_within_max(void **state)
 {
 	(void)state;
-	struct kbt_host *h = pool_host();
-	kb_ctx *c = kbt_client(h, "pool", "admin", groups, 2);
-	assert_non_null(c);
+	kb_ctx *c;
+	struct kbt_host *h = pool_host(&c);
 	assert_int_equal(workers(), 2);
 
-	struct burst b = { .mu = PTHREAD_MUTEX_INITIALIZER,
-		.cv = PTHREAD_COND_INITIALIZER };
+	struct burst b = BURST_INIT;
 	send_burst(c, "create", BURST, &b);
 	wait_burst(&b, BURST);
 	assert_int_equal(b.failed, 0);
@@ -149,11 +152,9 @@ static void test_pool_grows_within_max(void **state)
 static void test_mixed_burst(void **state)
 {
 	(void)state;
-	struct kbt_host *h = pool_host();
-	kb_ctx *c = kbt_client(h, "pool", "admin", groups, 2);
-	assert_non_null(c);
-	struct burst b = { .mu = PTHREAD_MUTEX_INITIALIZER,
-		.cv = PTHREAD_COND_INITIALIZER };
+	kb_ctx *c;
+	struct kbt_host *h = pool_host(&c);
+	struct burst b = BURST_INIT;
 	int sent = 0;
 	for (int round = 0; round < 6; round++) {
 		/* this round's ConfigMaps, and labels on the last round's */
@@ -173,11 +174,9 @@ static void test_mixed_burst(void **state)
 static void test_stop_answers_all(void **state)
 {
 	(void)state;
-	struct kbt_host *h = pool_host();
-	kb_ctx *c = kbt_client(h, "pool", "admin", groups, 2);
-	assert_non_null(c);
-	struct burst b = { .mu = PTHREAD_MUTEX_INITIALIZER,
-		.cv = PTHREAD_COND_INITIALIZER };
+	kb_ctx *c;
+	struct kbt_host *h = pool_host(&c);
+	struct burst b = BURST_INIT;
 	send_burst(c, "create", 2 * BURST, &b);
 	pthread_mutex_lock(&b.mu);
 	int before = b.done;
