@@ -325,9 +325,9 @@ int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
     int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
     struct api_error *e);
 /* A put's result, for the calls below: rc and e as the blocking call
- * gives them (e is cleared after), rev the new revision, mp (owned) the
- * object's msgpack when it was asked for and could be made. */
-typedef void (*api_put_done)(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
+ * gives them (e is cleared after), mp (owned) the stored object's msgpack
+ * when it was asked for. */
+typedef void (*api_put_done)(void *arg, int rc, char *mp, size_t mp_len,
     struct api_error *e);
 /* api_store_put_mp without waiting for the store: 0 when the put is on
  * its way, and done(arg, …) is then called once, on the thread that takes

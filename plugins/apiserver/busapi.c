@@ -565,7 +565,7 @@ static bool wake_or_grow(struct api_busapi *ba)
 	return false;
 }
 
-static void blocking(bool on)
+void api_bus_blocking(bool on)
 {
 	struct api_busapi *ba = tl_ba;
 	if (ba == NULL)
@@ -581,15 +581,10 @@ static void blocking(bool on)
 int api_call(kb_ctx *ctx, const char *service, const char *op, kb_body *body,
     int timeout_ms, kb_msg **rep)
 {
-	blocking(true);
+	api_bus_blocking(true);
 	int rc = kb_call(ctx, service, op, body, timeout_ms, rep);
-	blocking(false);
+	api_bus_blocking(false);
 	return rc;
-}
-
-void api_bus_blocking(bool on)
-{
-	blocking(on);
 }
 
 /* The answer to a request, on m (which it frees). */

@@ -501,12 +501,10 @@ static bool write_later(struct api_req *req, const char *key, json_t *obj,
 	return true;
 }
 
-static void create_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
-    struct api_error *e)
+static void create_done(void *arg, int rc, char *mp, size_t mp_len, struct api_error *e)
 {
 	struct write_wait *ww = arg;
 	struct api_resp resp = { 0 };
-	(void)rev;
 	created(ww->srv, ww->res, NULL, ww->name, rc, mp, mp_len, e, &resp);
 	ww->later->answer(ww->later, &resp);
 	free(ww);
@@ -651,13 +649,11 @@ static bool create_on_update(const struct api_resource *r)
 }
 
 /* An update's or patch's put done (write_later). */
-static void update_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
-    struct api_error *e)
+static void update_done(void *arg, int rc, char *mp, size_t mp_len, struct api_error *e)
 {
 	struct write_wait *ww = arg;
 	struct api_later *later = ww->later;
 	struct api_resp resp = { 0 };
-	(void)rev;
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
 		/* the store moved on (or the pod's copy was the cache's, and
 		 * stale): handled again, reading the store */
@@ -1164,11 +1160,9 @@ static void bound(int rc, struct api_error *e, struct api_resp *resp)
 
 /* bind_cached's put, answered later: a pod the cache had stale goes back
  * to be bound the slow way, as bind_cached's KB_ENOTFOUND. */
-static void bind_done(void *arg, int rc, int64_t rev, char *mp, size_t mp_len,
-    struct api_error *e)
+static void bind_done(void *arg, int rc, char *mp, size_t mp_len, struct api_error *e)
 {
 	struct api_later *later = arg;
-	(void)rev;
 	(void)mp_len;
 	free(mp);
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND)

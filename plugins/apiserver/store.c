@@ -274,7 +274,7 @@ static void put_replied(void *arg, int rc, const kb_msg *rep)
 		}
 		json_decref(obj);
 	}
-	p->done(p->arg, rc, r, mp, mp_len, &e);
+	p->done(p->arg, rc, mp, mp_len, &e);
 	api_err_clear(&e);
 	kb_body_unref(p->keep);
 	free(p->key);
