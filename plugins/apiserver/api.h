@@ -340,6 +340,10 @@ int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
     struct api_error *e);
 int api_store_delete(struct api_server *s, const char *key,
     int64_t if_mod_rev, int64_t *rev, struct api_error *e);
+/* api_store_delete without waiting, as api_store_put_mp_async: done gets
+ * no bytes. */
+int api_store_delete_async(struct api_server *s, const char *key,
+    int64_t if_mod_rev, api_put_done done, void *arg, struct api_error *e);
 /* List a prefix: items (array, owned) at *rev; paging as store.h. */
 int api_store_list(struct api_server *s, const char *prefix, int64_t limit,
     const char *cont, int64_t at_rev, json_t **items, int64_t *rev,

@@ -469,13 +469,27 @@ static void created(struct api_server *srv, const struct api_resource *res, json
 	resp->mp_len = mp_len;
 }
 
-/* A write answered when its put is done (api_later). */
+/* A write answered when its store call is done (api_later). */
 struct write_wait {
 	struct api_later *later;
 	struct api_server *srv;
 	const struct api_resource *res;
 	char name[256];
+	char *mp; /* the answer made before (a delete's); else the put's bytes */
+	size_t mp_len;
 };
+
+static struct write_wait *write_wait_new(const struct api_req *req, const char *name)
+{
+	struct write_wait *ww = req->want_mp ? calloc(1, sizeof(*ww)) : NULL;
+	if (ww == NULL || strlen(name) >= sizeof(ww->name)) {
+		free(ww);
+		return NULL;
+	}
+	*ww = (struct write_wait){ req->later, req->srv, req->res, "", NULL, 0 };
+	memcpy(ww->name, name, strlen(name) + 1);
+	return ww;
+}
 
 /* True when the put of obj is on its way, done(wait) to answer (obj
  * freed: the answer is the stored bytes, made by the completion) and resp
@@ -483,14 +497,10 @@ struct write_wait {
 static bool write_later(struct api_req *req, const char *key, json_t *obj,
     int64_t if_mod_rev, const char *name, api_put_done done, struct api_resp *resp)
 {
-	struct write_wait *ww = req->want_mp ? calloc(1, sizeof(*ww)) : NULL;
-	if (ww == NULL || strlen(name) >= sizeof(ww->name)) {
-		free(ww);
-		return false;
-	}
-	*ww = (struct write_wait){ req->later, req->srv, req->res, "" };
-	memcpy(ww->name, name, strlen(name) + 1);
+	struct write_wait *ww = write_wait_new(req, name);
 	struct api_error e = { 0 };
+	if (ww == NULL)
+		return false;
 	if (api_store_put_mp_async(req->srv, key, obj, if_mod_rev, true, done, ww, &e)) {
 		api_err_clear(&e);
 		free(ww);
@@ -654,6 +664,11 @@ static void update_done(void *arg, int rc, char *mp, size_t mp_len, struct api_e
 	struct write_wait *ww = arg;
 	struct api_later *later = ww->later;
 	struct api_resp resp = { 0 };
+	if (ww->mp) {
+		free(mp);
+		mp = ww->mp;
+		mp_len = ww->mp_len;
+	}
 	if (rc == KB_ECONFLICT || rc == KB_ENOTFOUND) {
 		/* the store moved on (or the pod's copy was the cache's, and
 		 * stale): handled again, reading the store */
@@ -672,6 +687,27 @@ static void update_done(void *arg, int rc, char *mp, size_t mp_len, struct api_e
 	}
 	free(ww);
 	later->answer(later, &resp);
+}
+
+/* As write_later for a delete: the answer is obj as it was deleted,
+ * encoded now (obj freed when this returns true). */
+static bool delete_later(struct api_req *req, const char *key, json_t *obj,
+    int64_t if_mod_rev, struct api_resp *resp)
+{
+	struct write_wait *ww = write_wait_new(req, req->name);
+	struct api_error e = { 0 };
+	if (ww == NULL)
+		return false;
+	if (api_mp_encode(obj, &ww->mp, &ww->mp_len) != 0 ||
+	    api_store_delete_async(req->srv, key, if_mod_rev, update_done, ww, &e) != 0) {
+		api_err_clear(&e);
+		free(ww->mp);
+		free(ww);
+		return false;
+	}
+	json_decref(obj);
+	resp->later = true;
+	return true;
 }
 
 static void store_update(struct api_req *req, json_t *obj, const struct api_kv *old,
@@ -1053,6 +1089,12 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		if (!deleting)
 			set_str(obj, "metadata.deletionTimestamp", now);
 		char *key = api_key(req->res, req->ns, req->name);
+		if (req->later && !req->dry_run &&
+		    (keep ? write_later(req, key, obj, old.mod_rev, req->name, update_done, resp)
+			  : delete_later(req, key, obj, old.mod_rev, resp))) {
+			free(key);
+			return;
+		}
 		int rc;
 		if (req->dry_run)
 			rc = 0;
@@ -1099,6 +1141,7 @@ static void do_delete_collection(struct api_req *req, struct api_resp *resp)
 	json_t *items = json_object_get(list.json, "items");
 	json_array_foreach(items, i, o) {
 		struct api_req one = *req;
+		one.later = NULL; /* each answered here, at once */
 		one.name = (char *)api_get_str(o, "metadata.name");
 		one.ns = (char *)api_get_str(o, "metadata.namespace");
 		struct api_resp r = { 0 };
@@ -1282,6 +1325,7 @@ put:
 static void do_eviction(struct api_req *req, struct api_resp *resp)
 {
 	struct api_req del = *req;
+	del.later = NULL; /* its answer is read below */
 	del.sub = NULL;
 	del.body = req->body ? json_object_get(req->body, "deleteOptions") : NULL;
 	delete_one(&del, resp);

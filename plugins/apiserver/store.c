@@ -398,14 +398,17 @@ int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,
 	return rc;
 }
 
-int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
-    int64_t *rev, struct api_error *e)
+static kb_body *delete_body(const char *key, int64_t if_mod_rev)
 {
-	kb_body *b = if_mod_rev > 0
+	return if_mod_rev > 0
 	    ? kb_mp_body("{s:s, s:I}", "key", key, "if_mod_rev", if_mod_rev)
 	    : kb_mp_body("{s:s}", "key", key);
-	kb_msg *rep = NULL;
-	int rc = call(s, "delete", b, &rep, e);
+}
+
+/* A delete's reply read: rc as the caller sees it, *rev the revision. */
+static int delete_result(struct api_server *s, const char *key, int rc,
+    const kb_msg *rep, int64_t *rev, struct api_error *e)
+{
 	int64_t deleted = 0, r = 0;
 	if (rc == 0) {
 		kb_mp_int(kb_msg_body(rep), "deleted", &deleted);
@@ -419,7 +422,7 @@ int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
 				*rev = r;
 		}
 	} else if (rc == KB_ECONFLICT) {
-		const msgpack_object *kv = kb_mp_key(kb_msg_body(rep), "kv");
+		const msgpack_object *kv = rep ? kb_mp_key(kb_msg_body(rep), "kv") : NULL;
 		if (kv == NULL || kv->type == MSGPACK_OBJECT_NIL) {
 			rc = KB_ENOTFOUND;
 			api_err(e, 404, "NotFound", "%s not found", key);
@@ -428,7 +431,51 @@ int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
 			    "the object has been modified; please apply your changes to the latest version and try again");
 		}
 	}
+	return rc;
+}
+
+int api_store_delete(struct api_server *s, const char *key, int64_t if_mod_rev,
+    int64_t *rev, struct api_error *e)
+{
+	kb_msg *rep = NULL;
+	int rc = call(s, "delete", delete_body(key, if_mod_rev), &rep, e);
+	rc = delete_result(s, key, rc, rep, rev, e);
 	kb_msg_free(rep);
+	return rc;
+}
+
+static void delete_replied(void *arg, int rc, const kb_msg *rep)
+{
+	struct put *p = arg;
+	struct api_error e = { 0 };
+	api_metrics_store(p->s, "delete", secs_since(&p->t0));
+	call_err(rc, rep, &e);
+	rc = delete_result(p->s, p->key, rc, rep, NULL, &e);
+	p->done(p->arg, rc, NULL, 0, &e);
+	api_err_clear(&e);
+	free(p->key);
+	free(p);
+}
+
+int api_store_delete_async(struct api_server *s, const char *key, int64_t if_mod_rev,
+    api_put_done done, void *arg, struct api_error *e)
+{
+	struct put *p = calloc(1, sizeof(*p));
+	kb_body *b = delete_body(key, if_mod_rev);
+	int rc = KB_ENOMEM;
+	if (p && b && (p->key = strdup(key)) != NULL) {
+		*p = (struct put){ .s = s, .key = p->key, .done = done, .arg = arg };
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		rc = kb_request(s->ctx, KB_STORE_SERVICE, "delete", b,
+		    (int)s->request_timeout_ms, delete_replied, p);
+		if (rc == 0)
+			return 0;
+		free(p->key);
+	}
+	if (b)
+		kb_body_unref(b);
+	free(p);
+	api_err_from_kb(e, rc, kb_strerror(rc));
 	return rc;
 }
 

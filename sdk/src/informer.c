@@ -60,6 +60,15 @@ struct kb_informer {
 	struct pub *head, *tail;
 	bool stop, started, synced;
 	pthread_t thread;
+	/* Applied inline: while the thread waits watching (inline_ok) with
+	 * nothing queued, a publication of watch inline_watch is applied by
+	 * the bus dispatch thread that brought it (busy meanwhile), not
+	 * handed over — a wake-up less per event. What such an apply cannot
+	 * do itself (end the watch) it leaves to the thread in outcome. */
+	bool inline_ok, busy;
+	uint64_t inline_watch;
+	int outcome; /* enum outcome */
+	bool outcome_ended;
 
 	/* Written only by the thread, under the write lock; the thread reads
 	 * it without locking. */
@@ -100,22 +109,41 @@ static uint64_t next_watch_n(void)
 	return atomic_fetch_add(&watch_seq, 1);
 }
 
+static int apply_inline(struct kb_informer *inf, kb_body *body);
+
 /* The topic handler: dispatch thread, must not block for long. */
 static void on_pub(void *arg, const kb_msg *m)
 {
 	uint64_t id = (uint64_t)(uintptr_t)arg;
 	const char *dst = kb_msg_dst(m), *slash = strrchr(dst, '/');
 	uint64_t n = slash ? strtoull(slash + 1, NULL, 10) : 0;
-	struct pub *p = malloc(sizeof(*p));
-	if (p == NULL)
-		return; /* the watch goes on; a relist will repair the gap */
-	p->watch = n;
-	p->body = kb_msg_body_ref(m);
-	p->next = NULL;
 	pthread_mutex_lock(&reg_mu);
 	struct kb_informer *inf = reg_b[id % REG_BUCKETS];
 	while (inf && inf->id != id)
 		inf = inf->reg_next;
+	if (inf) {
+		pthread_mutex_lock(&inf->mu);
+		if (inf->inline_ok && !inf->busy && !inf->stop &&
+		    inf->head == NULL && n == inf->inline_watch) {
+			/* The thread waits on busy before it goes, and
+			 * kb_informer_free waits for the thread. */
+			inf->busy = true;
+			pthread_mutex_unlock(&inf->mu);
+			pthread_mutex_unlock(&reg_mu);
+			apply_inline(inf, kb_msg_body_ref(m));
+			return;
+		}
+		pthread_mutex_unlock(&inf->mu);
+	}
+	struct pub *p = inf ? malloc(sizeof(*p)) : NULL;
+	if (p == NULL) {
+		/* the watch goes on; a relist will repair the gap */
+		pthread_mutex_unlock(&reg_mu);
+		return;
+	}
+	p->watch = n;
+	p->body = kb_msg_body_ref(m);
+	p->next = NULL;
 	if (inf) {
 		pthread_mutex_lock(&inf->mu);
 		if (inf->tail)
@@ -745,6 +773,27 @@ static int64_t watch_lifetime(struct kb_informer *inf)
 	return WATCH_MIN_MS + (int64_t)(inf->rnd % WATCH_MIN_MS);
 }
 
+/* on_pub's apply, busy set; body taken. */
+static int apply_inline(struct kb_informer *inf, kb_body *body)
+{
+	bool ended = false;
+	enum outcome o = body ? apply(inf, body, &ended) : RELIST;
+	kb_body_unref(body);
+	pthread_mutex_lock(&inf->mu);
+	inf->busy = false;
+	if (o != GO_ON) {
+		inf->outcome = o;
+		inf->outcome_ended = ended;
+		inf->inline_ok = false;
+	}
+	/* Not waiting to be handed events: waiting for busy, or to be told
+	 * of what came meanwhile or of the outcome. */
+	if (!inf->inline_ok || inf->head)
+		pthread_cond_signal(&inf->cv);
+	pthread_mutex_unlock(&inf->mu);
+	return o;
+}
+
 static void free_pubs(struct pub *p)
 {
 	while (p) {
@@ -760,6 +809,20 @@ enum state {
 	S_WATCH,
 	S_WATCHING
 };
+
+/* The watch ended (o: REWATCH or RELIST): leave it, and say when to try
+ * again. */
+static void watch_over(struct kb_informer *inf, enum outcome o, bool ended,
+    enum state *st, int64_t *backoff, int64_t *retry_at)
+{
+	int64_t now = kb_mono_ms();
+	/* A watch that ends at once is a failure to back off from, not a
+	 * hot loop. */
+	end_watch(inf, !ended);
+	*backoff = now - inf->watch_started < 1000 ? next_backoff(*backoff) : 0;
+	*retry_at = now + *backoff;
+	*st = o == RELIST ? S_LIST : S_WATCH;
+}
 
 static void *run(void *arg)
 {
@@ -778,10 +841,19 @@ static void *run(void *arg)
 		int64_t wake = st == S_WATCHING ? watch_end : retry_at;
 		if (next_resync >= 0 && next_resync < wake)
 			wake = next_resync;
-		while (!inf->stop && inf->head == NULL && kb_mono_ms() < wake)
+		inf->inline_ok = st == S_WATCHING && inf->outcome == GO_ON;
+		inf->inline_watch = inf->watch_n;
+		while (!inf->stop && inf->head == NULL && inf->outcome == GO_ON &&
+		    kb_mono_ms() < wake)
 			kb_cond_wait_until(&inf->cv, &inf->mu, wake);
+		inf->inline_ok = false;
+		while (inf->busy) /* an inline apply, finishing */
+			pthread_cond_wait(&inf->cv, &inf->mu);
 		struct pub *batch = inf->head;
 		inf->head = inf->tail = NULL;
+		enum outcome o = inf->outcome;
+		bool ended = inf->outcome_ended;
+		inf->outcome = GO_ON;
 		bool stop = inf->stop;
 		pthread_mutex_unlock(&inf->mu);
 		if (stop) {
@@ -789,22 +861,17 @@ static void *run(void *arg)
 			break;
 		}
 
+		/* An inline apply's outcome first: what came after it is from
+		 * the watch it ended. */
+		if (o != GO_ON)
+			watch_over(inf, o, ended, &st, &backoff, &retry_at);
 		for (struct pub *p = batch; p; p = p->next) {
 			if (st != S_WATCHING || p->watch != inf->watch_n)
 				continue; /* from a watch that is over */
-			bool ended = false;
-			enum outcome o = apply(inf, p->body, &ended);
-			if (o == GO_ON)
-				continue;
-			int64_t now = kb_mono_ms();
-			/* A watch that ends at once is a failure to back off
-			 * from, not a hot loop. */
-			end_watch(inf, !ended);
-			backoff = now - inf->watch_started < 1000 ?
-			    next_backoff(backoff) :
-			    0;
-			retry_at = now + backoff;
-			st = o == RELIST ? S_LIST : S_WATCH;
+			ended = false;
+			o = apply(inf, p->body, &ended);
+			if (o != GO_ON)
+				watch_over(inf, o, ended, &st, &backoff, &retry_at);
 		}
 		free_pubs(batch);
 

@@ -71,8 +71,12 @@ int kb_api_delete(kb_ctx *ctx, const struct kb_gvr *r, const char *ns,
  * ever lost; every resync_ms (0: never) it calls update(obj, obj) for each
  * cached object.
  *
- * Handlers run on the informer's own thread, one at a time, in revision
- * order; objects are borrowed for the call. They must not block for long. */
+ * Handlers run one at a time, in revision order, on the informer's own
+ * thread or, while it has nothing queued, on the thread of the plugin's
+ * bus endpoint that brought the event (a hand-over less per event);
+ * objects are borrowed for the call. They must not block for long, and a
+ * request from a handler to a service of the same plugin waits for the
+ * handler's own thread. */
 
 struct kb_informer;
 
