@@ -50,12 +50,19 @@ struct service {
 };
 
 struct sub {
-	struct sub *next;
+	struct sub *next;  /* every subscription, in the order made */
+	struct sub *hnext; /* its bucket's (exact) or the wildcard list */
+	uint64_t seq;      /* the order made */
+	bool wild;         /* pattern ends in '*' */
 	char *pattern;
 	struct kb_endpoint *ep;
 	kb_sub_fn fn;
 	void *arg;
 };
+
+/* Exact patterns by hash: a publication looks at the subscriptions to its
+ * topic and the wildcard ones, not at every watch's own topic. */
+#define SUB_BUCKETS 1024
 
 struct timer_ent {
 	int64_t deadline_ns;
@@ -93,6 +100,9 @@ struct kb_bus {
 	pthread_rwlock_t rt;        /* services, subs, endpoints, uplink */
 	struct service *services;
 	struct sub *subs;
+	struct sub *exact[SUB_BUCKETS];
+	struct sub *wild;
+	uint64_t sub_seq;
 	struct kb_endpoint *eps;
 	struct kb_endpoint *uplink;
 
@@ -109,6 +119,63 @@ struct kb_bus {
 static inline bool is_remote(const struct kb_endpoint *ep)
 {
 	return ep->ops != NULL;
+}
+
+static size_t topic_bucket(const char *topic)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const unsigned char *s = (const unsigned char *)topic; *s; s++)
+		h = (h ^ *s) * 1099511628211ull;
+	return (size_t)(h % SUB_BUCKETS);
+}
+
+static struct sub **sub_chain(struct kb_bus *bus, const struct sub *s)
+{
+	return s->wild ? &bus->wild : &bus->exact[topic_bucket(s->pattern)];
+}
+
+/* Under the write lock: into the lists, last. */
+static void sub_link(struct kb_bus *bus, struct sub *s)
+{
+	size_t n = strlen(s->pattern);
+	s->wild = n && s->pattern[n - 1] == '*';
+	s->seq = ++bus->sub_seq;
+	struct sub **pp = &bus->subs;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = s;
+	for (pp = sub_chain(bus, s); *pp; pp = &(*pp)->hnext)
+		;
+	*pp = s;
+}
+
+/* Under the write lock: *pp (in bus->subs) out of the lists, freed. */
+static void sub_unlink(struct kb_bus *bus, struct sub **pp)
+{
+	struct sub *s = *pp;
+	*pp = s->next;
+	for (struct sub **hp = sub_chain(bus, s); *hp; hp = &(*hp)->hnext) {
+		if (*hp == s) {
+			*hp = s->hnext;
+			break;
+		}
+	}
+	free(s->pattern);
+	free(s);
+}
+
+static struct sub *next_exact(struct sub *s, const char *topic)
+{
+	while (s && strcmp(s->pattern, topic))
+		s = s->hnext;
+	return s;
+}
+
+static struct sub *next_wild(struct sub *s, const char *topic)
+{
+	while (s && !kb_topic_match(s->pattern, topic))
+		s = s->hnext;
+	return s;
 }
 
 bool kb_topic_match(const char *pattern, const char *topic)
@@ -601,13 +668,10 @@ static void ep_unroute(struct kb_bus *bus, struct kb_endpoint *ep)
 		}
 	}
 	for (struct sub **pp = &bus->subs, *s; (s = *pp) != NULL;) {
-		if (s->ep == ep) {
-			*pp = s->next;
-			free(s->pattern);
-			free(s);
-		} else {
+		if (s->ep == ep)
+			sub_unlink(bus, pp);
+		else
 			pp = &s->next;
-		}
 	}
 	for (struct kb_endpoint **pp = &bus->eps; *pp; pp = &(*pp)->next_ep) {
 		if (*pp == ep) {
@@ -732,11 +796,8 @@ int kb_bus_subscribe(struct kb_endpoint *ep, const char *pattern,
 	s->fn = fn;
 	s->arg = arg;
 	pthread_rwlock_wrlock(&bus->rt);
-	/* Append: subscriptions made first are served first. */
-	struct sub **pp = &bus->subs;
-	while (*pp)
-		pp = &(*pp)->next;
-	*pp = s;
+	/* Subscriptions made first are served first. */
+	sub_link(bus, s);
 	pthread_rwlock_unlock(&bus->rt);
 	return 0;
 }
@@ -748,9 +809,7 @@ int kb_bus_unsubscribe(struct kb_endpoint *ep, const char *pattern)
 	pthread_rwlock_wrlock(&bus->rt);
 	for (struct sub **pp = &bus->subs, *s; (s = *pp) != NULL;) {
 		if (s->ep == ep && strcmp(s->pattern, pattern) == 0) {
-			*pp = s->next;
-			free(s->pattern);
-			free(s);
+			sub_unlink(bus, pp);
 			rc = 0;
 		} else {
 			pp = &s->next;
@@ -939,8 +998,20 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 	pthread_rwlock_rdlock(&bus->rt);
 	struct kb_endpoint *sent[64];
 	size_t nsent = 0;
-	for (struct sub *s = bus->subs; s; s = s->next) {
-		if (s->ep == ep || !kb_topic_match(s->pattern, topic))
+	/* Those to the topic and the wildcards that match it, merged back
+	 * into the order they were made. */
+	struct sub *x = next_exact(bus->exact[topic_bucket(topic)], topic);
+	struct sub *w = next_wild(bus->wild, topic);
+	while (x || w) {
+		struct sub *s;
+		if (x && (w == NULL || x->seq < w->seq)) {
+			s = x;
+			x = next_exact(x->hnext, topic);
+		} else {
+			s = w;
+			w = next_wild(w->hnext, topic);
+		}
+		if (s->ep == ep)
 			continue;
 		/* One copy per remote peer, however many of its patterns match. */
 		if (is_remote(s->ep) && ep_in(sent, nsent, s->ep))

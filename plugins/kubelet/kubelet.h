@@ -92,10 +92,15 @@ struct kl_pod {
 	char cond_time[KL_NCOND][32];
 	bool terminating;
 	int64_t kill_at_ms; /* monotonic end of the grace period */
-	bool deleted;       /* the final delete was sent */
-	int64_t gone_ms;    /* monotonic: the API object found gone (linger) */
-	void *last_status;  /* the status body last written */
+	/* Under kubelet.mu (the replies to the calls below come on a bus
+	 * thread): the final delete was sent (and not refused); the status
+	 * body last sent (and not refused), one patch at most in flight,
+	 * status_again when a sync meanwhile had another to write. */
+	bool deleted;
+	void *last_status;
 	size_t last_status_len;
+	bool status_inflight, status_again;
+	int64_t gone_ms;    /* monotonic: the API object found gone (linger) */
 	/* Adopted from the runtime at start: no spec yet (ctrs empty);
 	 * found[] are its containers, claimed on the first sync. */
 	bool adopted;
@@ -128,6 +133,9 @@ struct kubelet {
 
 	struct kb_informer *pods_inf;
 	struct kb_workqueue *queue;
+	/* Status patches and final deletes, sent without waiting (a worker
+	 * thread goes on with the next pod); kl_pod_call. */
+	struct kb_api_batch *calls;
 	unsigned relists; /* kl_enqueue_all rounds (heartbeat thread) */
 	pthread_t workers[KL_WORKERS_MAX];
 	int nworkers;
@@ -173,6 +181,21 @@ int kl_lease_renew(struct kubelet *kl);
 
 /* pods.c: the pod table */
 struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key);
+/* The same, the caller holding kl->mu; only the pod of that uid. */
+struct kl_pod *kl_pod_find_locked(struct kubelet *kl, const char *key,
+    const char *uid);
+/* What a reply to kl_pod_call asks for: nothing, or the pod's sync again
+ * (KL_AGAIN at once, KL_RETRY after the queue's back-off). */
+enum { KL_DONE_CALL, KL_AGAIN, KL_RETRY };
+/* Called under kl->mu with the pod (NULL when it is gone) and the
+ * reply's rc; sent is kl_pod_call's. */
+typedef int (*kl_call_done)(struct kubelet *kl, struct kl_pod *p, int rc,
+    void *sent);
+/* Send op ("patch", "delete") about pod p through kl->calls without
+ * waiting: body is taken (a patch, or delete options); done is called
+ * once with the reply, on a bus thread. 0 when sent. */
+int kl_pod_call(struct kubelet *kl, const struct kl_pod *p, const char *op,
+    kb_body *body, kl_call_done done, void *sent);
 struct kl_pod *kl_pod_new(struct kubelet *kl, const char *key,
     const msgpack_object *pod);
 void kl_pod_drop(struct kubelet *kl, struct kl_pod *p);

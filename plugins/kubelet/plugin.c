@@ -198,10 +198,11 @@ static int kubelet_start(kb_ctx *ctx, void *state)
 	char sel[300];
 	snprintf(sel, sizeof(sel), "spec.nodeName=%s", kl->node);
 	kl->queue = kb_workqueue_new("kubelet");
+	kl->calls = kb_api_batch_new(ctx, 64);
 	struct kb_informer_opts o = { .field_selector = sel };
 	static const struct kb_informer_handlers h = { on_add, on_update,
 		on_del };
-	if (kl->queue)
+	if (kl->queue && kl->calls)
 		kl->pods_inf = kb_informer_new(ctx, &KB_GVR_PODS, &o, &h, kl);
 	if (kl->pods_inf == NULL)
 		return kb_fail(ctx, KB_ENOMEM, "cannot make the pod informer");
@@ -234,6 +235,9 @@ static void kubelet_halt(struct kubelet *kl)
 	for (int i = 0; i < kl->nworkers; i++)
 		pthread_join(kl->workers[i], NULL);
 	kl->nworkers = 0;
+	/* the replies still out, which queue keys again */
+	kb_api_batch_free(kl->calls);
+	kl->calls = NULL;
 	if (kl->pods_inf)
 		kb_informer_free(kl->pods_inf);
 	kl->pods_inf = NULL;

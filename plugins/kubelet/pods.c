@@ -8,17 +8,99 @@
 
 #include "kubelet.h"
 
-struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key)
+static struct kl_pod *find(struct kubelet *kl, const char *key)
 {
 	struct kl_pod *p;
-	pthread_mutex_lock(&kl->mu);
 	if (!kl->pod_index_bad)
 		p = kb_strmap_get(&kl->pod_index, key);
 	else
 		for (p = kl->pods; p && strcmp(p->key, key); p = p->next)
 			;
+	return p;
+}
+
+struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key)
+{
+	pthread_mutex_lock(&kl->mu);
+	struct kl_pod *p = find(kl, key);
 	pthread_mutex_unlock(&kl->mu);
 	return p;
+}
+
+struct kl_pod *kl_pod_find_locked(struct kubelet *kl, const char *key,
+    const char *uid)
+{
+	struct kl_pod *p = find(kl, key);
+	/* the index holds the first of a key; another (adopted twice) is
+	 * further down the list */
+	for (; p; p = p->next)
+		if (!strcmp(p->key, key) && !strcmp(p->uid, uid))
+			return p;
+	return NULL;
+}
+
+/* --- calls about a pod, not waited for ------------------------------------------- */
+
+struct pod_call {
+	struct kubelet *kl;
+	kl_call_done done;
+	void *sent;
+	char *key, *uid;
+};
+
+static void pod_call_replied(void *arg, int rc, const kb_msg *rep)
+{
+	struct pod_call *c = arg;
+	struct kubelet *kl = c->kl;
+	if (rc && rc != KB_ENOTFOUND && rc != KB_ECONFLICT) {
+		const char *why = "";
+		if (rep)
+			kb_msg_err(rep, &why);
+		kb_warn(kl->ctx, "pod sync failed", "pod=%s err=\"%s\" message=\"%s\"",
+		    c->key, kb_strerror(rc), why);
+	}
+	pthread_mutex_lock(&kl->mu);
+	int again = c->done(kl, kl_pod_find_locked(kl, c->key, c->uid), rc, c->sent);
+	/* the queue outlives the calls: kubelet_halt frees it after them */
+	if (again == KL_AGAIN)
+		kb_workqueue_add(kl->queue, c->key);
+	else if (again == KL_RETRY)
+		kb_workqueue_add_rate_limited(kl->queue, c->key);
+	pthread_mutex_unlock(&kl->mu);
+	free(c->key);
+	free(c->uid);
+	free(c);
+}
+
+int kl_pod_call(struct kubelet *kl, const struct kl_pod *p, const char *op,
+    kb_body *body, kl_call_done done, void *sent)
+{
+	struct pod_call *c = malloc(sizeof(*c));
+	if (c == NULL || (c->key = strdup(p->key)) == NULL) {
+		free(c);
+		kb_body_unref(body);
+		return KB_ENOMEM;
+	}
+	if ((c->uid = strdup(p->uid)) == NULL) {
+		free(c->key);
+		free(c);
+		kb_body_unref(body);
+		return KB_ENOMEM;
+	}
+	c->kl = kl;
+	c->done = done;
+	c->sent = sent;
+	int rc = !strcmp(op, "delete")
+	    ? kb_api_batch_delete(kl->calls, &KB_GVR_PODS, p->ns, p->name, body,
+		  pod_call_replied, c)
+	    : kb_api_batch_patch(kl->calls, &KB_GVR_PODS, p->ns, p->name, "status",
+		  "merge", body, pod_call_replied, c);
+	if (rc) {
+		free(c->key);
+		free(c->uid);
+		free(c);
+	}
+	return rc;
 }
 
 static bool ctrs_from(struct kl_ctr *v, size_t *n, const msgpack_object *list,

@@ -36,6 +36,30 @@ static bool initialized(const struct kl_pod *p)
 	return true;
 }
 
+/* A status patch answered (kl_pod_call). */
+static int status_done(struct kubelet *kl, struct kl_pod *p, int rc, void *sent)
+{
+	(void)kl;
+	if (p == NULL)
+		return KL_DONE_CALL;
+	int again = KL_DONE_CALL;
+	p->status_inflight = false;
+	if (rc && rc != KB_ENOTFOUND) {
+		/* not written: the next sync sends it again, after a back-off
+		 * (deleted meanwhile: the informer will say so) */
+		if (p->last_status == sent) {
+			free(p->last_status);
+			p->last_status = NULL;
+			p->last_status_len = 0;
+		}
+		again = KL_RETRY;
+	} else if (p->status_again) {
+		again = KL_AGAIN;
+	}
+	p->status_again = false;
+	return again;
+}
+
 static const char *phase_of(const struct kl_pod *p)
 {
 	for (size_t i = 0; i < p->ninit; i++)
@@ -199,32 +223,40 @@ int kl_status_write(struct kubelet *kl, struct kl_pod *p,
 	for (size_t i = p->ninit; i < p->nctrs; i++)
 		pack_ctr(&pk, kl, p, &p->ctrs[i], init_done);
 
-	if (p->last_status && p->last_status_len == sb.size &&
-	    !memcmp(p->last_status, sb.data, sb.size)) {
+	pthread_mutex_lock(&kl->mu);
+	bool same = p->last_status && p->last_status_len == sb.size &&
+	    !memcmp(p->last_status, sb.data, sb.size);
+	/* One patch at a time, so that they land in order: the reply to the
+	 * one out asks for another sync. */
+	bool wait = !same && p->status_inflight;
+	if (wait)
+		p->status_again = true;
+	pthread_mutex_unlock(&kl->mu);
+	if (same || wait) {
 		msgpack_sbuffer_destroy(&sb);
 		return 0;
 	}
 	void *copy = malloc(sb.size);
-	if (copy)
-		memcpy(copy, sb.data, sb.size);
 	size_t len = sb.size;
-	kb_body *b = kb_body_from_sbuf(&sb);
+	kb_body *b = copy ? kb_body_from_sbuf(&sb) : NULL;
+	if (b)
+		memcpy(copy, kb_body_data(b, NULL), len);
 	msgpack_sbuffer_destroy(&sb);
 	if (b == NULL) {
 		free(copy);
 		return KB_ENOMEM;
 	}
-	int rc = kb_api_patch(kl->ctx, &KB_GVR_PODS, p->ns, p->name, "status",
-	    "merge", b, NULL);
-	if (rc == 0) {
-		free(p->last_status);
-		p->last_status = copy;
-		p->last_status_len = len;
-	} else {
-		free(copy);
-		if (rc == KB_ENOTFOUND)
-			rc =
-			    0; /* deleted meanwhile: the informer will say so */
+	pthread_mutex_lock(&kl->mu);
+	free(p->last_status);
+	p->last_status = copy;
+	p->last_status_len = len;
+	p->status_inflight = true;
+	pthread_mutex_unlock(&kl->mu);
+	int rc = kl_pod_call(kl, p, "patch", b, status_done, copy);
+	if (rc) {
+		pthread_mutex_lock(&kl->mu);
+		status_done(kl, p, rc, copy);
+		pthread_mutex_unlock(&kl->mu);
 	}
 	return rc;
 }

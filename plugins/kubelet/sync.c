@@ -225,7 +225,7 @@ static int run_pod(struct kubelet *kl, struct kl_pod *p,
  * event) can change what a sync of this pod does. */
 static bool all_running(const struct kl_pod *p)
 {
-	if (p->terminating || p->deleted || p->nctrs == p->ninit ||
+	if (p->terminating || p->nctrs == p->ninit ||
 	    !p->sandbox[0])
 		return false;
 	for (size_t i = 0; i < p->nctrs; i++) {
@@ -262,7 +262,13 @@ int kl_sync(struct kubelet *kl, const char *key)
 	kb_body *b = kb_informer_get(kl->pods_inf, ns, name);
 	const msgpack_object *pod = b ? kb_body_obj(b) : NULL;
 	struct kl_pod *p = kl_pod_find(kl, key);
-	if (p && pod == NULL && p->deleted) {
+	bool sent = false; /* the final delete */
+	if (p) {
+		pthread_mutex_lock(&kl->mu);
+		sent = p->deleted;
+		pthread_mutex_unlock(&kl->mu);
+	}
+	if (p && pod == NULL && sent) {
 		int64_t now = kl_mono_ms();
 		if (p->gone_ms == 0) {
 			pthread_mutex_lock(&kl->mu);

@@ -8,10 +8,25 @@
 
 #include "kubelet.h"
 
+/* The final delete answered (kl_pod_call): gone, or another pod of the
+ * name by now, is done; anything else is sent again after a back-off. */
+static int deleted(struct kubelet *kl, struct kl_pod *p, int rc, void *sent)
+{
+	(void)kl;
+	(void)sent;
+	if (p == NULL || rc == 0 || rc == KB_ENOTFOUND || rc == KB_ECONFLICT)
+		return KL_DONE_CALL;
+	p->deleted = false;
+	return KL_RETRY;
+}
+
 int kl_terminate(struct kubelet *kl, struct kl_pod *p,
     const msgpack_object *pod)
 {
-	if (p->deleted)
+	pthread_mutex_lock(&kl->mu);
+	bool sent = p->deleted;
+	pthread_mutex_unlock(&kl->mu);
+	if (sent)
 		return 0;
 	if (!p->terminating) {
 		int64_t grace = 30;
@@ -36,12 +51,14 @@ int kl_terminate(struct kubelet *kl, struct kl_pod *p,
 	    "preconditions", "uid", p->uid);
 	if (opts == NULL)
 		return KB_ENOMEM;
-	int rc =
-	    kb_api_delete(kl->ctx, &KB_GVR_PODS, p->ns, p->name, opts, NULL);
-	if (rc == KB_ENOTFOUND ||
-	    rc == KB_ECONFLICT) /* gone, or another pod by now */
-		rc = 0;
-	if (rc == 0)
-		p->deleted = true;
+	pthread_mutex_lock(&kl->mu);
+	p->deleted = true;
+	pthread_mutex_unlock(&kl->mu);
+	int rc = kl_pod_call(kl, p, "delete", opts, deleted, NULL);
+	if (rc) {
+		pthread_mutex_lock(&kl->mu);
+		p->deleted = false;
+		pthread_mutex_unlock(&kl->mu);
+	}
 	return rc;
 }

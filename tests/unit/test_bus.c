@@ -1,7 +1,7 @@
 /* tests/unit/test_bus.c — the in-process bus: req/rep, pub/sub, deadlines,
  * services going away, large messages, many messages in flight, ACLs,
  * publications made while dispatching (their wakes owed till the handler
- * returns or sends a request). */
+ * returns or sends a request), the order of matching subscriptions. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -138,6 +138,100 @@ static void test_pub_sub(void **state)
 	assert_int_equal(kb_publish(p, "events/nodes", kb_mp_body("{s:i}", "v", 4)), 0);
 	usleep(50000);
 	assert_int_equal(rb.n, 2);
+	kbt_host_stop(h);
+}
+
+/* Exact patterns are found by hash, wildcards by a walk: a publication
+ * still reaches one endpoint's matching subscriptions in the order they
+ * were made, and each of many exact topics (sharing buckets) only its
+ * own subscriber, also after others in its bucket are gone. */
+struct tagrec {
+	pthread_mutex_t mu;
+	int n;
+	int tags[16];
+};
+
+struct tag {
+	struct tagrec *r;
+	int tag;
+};
+
+static void on_tagged(void *arg, const kb_msg *m)
+{
+	struct tag *t = arg;
+	(void)m;
+	pthread_mutex_lock(&t->r->mu);
+	if (t->r->n < 16)
+		t->r->tags[t->r->n] = t->tag;
+	t->r->n++;
+	pthread_mutex_unlock(&t->r->mu);
+}
+
+static int wait_tags(struct tagrec *r, int want)
+{
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&r->mu);
+		int n = r->n;
+		pthread_mutex_unlock(&r->mu);
+		if (n >= want)
+			break;
+		usleep(10000);
+	}
+	usleep(20000); /* and no more */
+	pthread_mutex_lock(&r->mu);
+	int n = r->n;
+	pthread_mutex_unlock(&r->mu);
+	return n;
+}
+
+#define MANY_TOPICS 3000
+
+static void test_sub_order(void **state)
+{
+	(void)state;
+	struct kbt_host *h = start(echo_yaml);
+	kb_ctx *a = kbt_client(h, "a", "plugin:a", plugin_groups, 2);
+	kb_ctx *p = kbt_client(h, "p", "plugin:p", plugin_groups, 2);
+	struct tagrec r = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct tag t[5] = { { &r, 1 }, { &r, 2 }, { &r, 3 }, { &r, 4 }, { &r, 5 } };
+	assert_int_equal(kb_subscribe(a, "ord/*", on_tagged, &t[0]), 0);
+	assert_int_equal(kb_subscribe(a, "ord/x", on_tagged, &t[1]), 0);
+	assert_int_equal(kb_subscribe(a, "or*", on_tagged, &t[2]), 0);
+	assert_int_equal(kb_subscribe(a, "ord/x", on_tagged, &t[3]), 0);
+	assert_int_equal(kb_subscribe(a, "ord/xy", on_tagged, &t[4]), 0);
+	assert_int_equal(kb_publish(p, "ord/x", kb_mp_body("{s:i}", "v", 1)), 0);
+	assert_int_equal(wait_tags(&r, 4), 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(r.tags[i], i + 1);
+	r.n = 0;
+	assert_int_equal(kb_publish(p, "ord/y", kb_mp_body("{s:i}", "v", 2)), 0);
+	assert_int_equal(wait_tags(&r, 2), 2);
+	assert_int_equal(r.tags[0], 1);
+	assert_int_equal(r.tags[1], 3);
+
+	/* many exact topics: each its own */
+	static struct subrec recs[MANY_TOPICS];
+	char topic[64];
+	for (int i = 0; i < MANY_TOPICS; i++) {
+		recs[i] = (struct subrec){ .mu = PTHREAD_MUTEX_INITIALIZER };
+		snprintf(topic, sizeof(topic), "many/%d", i);
+		assert_int_equal(kb_subscribe(a, topic, on_pub, &recs[i]), 0);
+	}
+	for (int i = 0; i < MANY_TOPICS; i += 2) {
+		snprintf(topic, sizeof(topic), "many/%d", i);
+		assert_int_equal(kb_unsubscribe(a, topic), 0);
+	}
+	for (int i = 0; i < MANY_TOPICS; i++) {
+		snprintf(topic, sizeof(topic), "many/%d", i);
+		assert_int_equal(kb_publish(p, topic, kb_mp_body("{s:i}", "v", i)), 0);
+	}
+	assert_int_equal(wait_count(&recs[MANY_TOPICS - 1], 1), 1);
+	usleep(50000);
+	for (int i = 0; i < MANY_TOPICS; i++) {
+		assert_int_equal(recs[i].n, i % 2);
+		if (i % 2)
+			assert_int_equal(recs[i].vals[0], i);
+	}
 	kbt_host_stop(h);
 }
 
@@ -481,6 +575,7 @@ int main(void)
 		cmocka_unit_test(test_req_rep),
 		cmocka_unit_test(test_pub_sub),
 		cmocka_unit_test(test_publish_while_dispatching),
+		cmocka_unit_test(test_sub_order),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_service_gone),
 		cmocka_unit_test(test_big_message),

@@ -178,7 +178,8 @@ void kb_leader_free(struct kb_leader *l);
  * the blocking call would have returned — rc, and the reply or error reply
  * (borrowed for the call, may be NULL) — on a bus thread: it must not block
  * and must not call kb_call or the batch. kb_api_batch_wait returns when
- * every call sent so far has been answered. Use a batch from one thread. */
+ * every call sent so far has been answered. Calls may be sent from several
+ * threads at once; wait and free from one, once none sends any more. */
 
 struct kb_api_batch;
 typedef void (*kb_api_done_fn)(void *arg, int rc, const kb_msg *rep);
