@@ -181,6 +181,10 @@ int kl_lease_renew(struct kubelet *kl);
 
 /* pods.c: the pod table */
 struct kl_pod *kl_pod_find(struct kubelet *kl, const char *key);
+/* The informer's delete of obj: when it is a pod whose final delete this
+ * kubelet sent, its containers are gone already and it only lingers (for
+ * a last `logs -f` read): true, and the periodic sync drops it after. */
+bool kl_pod_gone(struct kubelet *kl, const msgpack_object *obj);
 /* The same, the caller holding kl->mu; only the pod of that uid. */
 struct kl_pod *kl_pod_find_locked(struct kubelet *kl, const char *key,
     const char *uid);

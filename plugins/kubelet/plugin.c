@@ -64,7 +64,8 @@ static void on_update(void *arg, const msgpack_object *old,
 
 static void on_del(void *arg, const msgpack_object *obj)
 {
-	enqueue(arg, obj);
+	if (!kl_pod_gone(arg, obj))
+		enqueue(arg, obj);
 }
 
 static void *worker(void *arg)

@@ -270,14 +270,14 @@ int kl_sync(struct kubelet *kl, const char *key)
 	}
 	if (p && pod == NULL && sent) {
 		int64_t now = kl_mono_ms();
-		if (p->gone_ms == 0) {
-			pthread_mutex_lock(&kl->mu);
+		pthread_mutex_lock(&kl->mu);
+		if (p->gone_ms == 0)
 			p->gone_ms = now; /* kl_enqueue_all reads it */
-			pthread_mutex_unlock(&kl->mu);
-		}
-		if (now - p->gone_ms < KL_LINGER_MS) {
+		int64_t gone = p->gone_ms;
+		pthread_mutex_unlock(&kl->mu);
+		if (now - gone < KL_LINGER_MS) {
 			kb_workqueue_add_after(kl->queue, key,
-			    KL_LINGER_MS - (now - p->gone_ms));
+			    KL_LINGER_MS - (now - gone));
 			return 0;
 		}
 	}
@@ -334,6 +334,26 @@ out:
 	return rc;
 }
 
+bool kl_pod_gone(struct kubelet *kl, const msgpack_object *obj)
+{
+	char key[512];
+	const char *uid;
+	size_t len;
+	char u[128];
+	if (kb_object_key(obj, key, sizeof(key)) == NULL ||
+	    !kb_mp_str(obj, "metadata.uid", &uid, &len) || len >= sizeof(u))
+		return false;
+	memcpy(u, uid, len);
+	u[len] = '\0';
+	pthread_mutex_lock(&kl->mu);
+	struct kl_pod *p = kl_pod_find_locked(kl, key, u);
+	bool ours = p && p->deleted;
+	if (ours && p->gone_ms == 0)
+		p->gone_ms = kl_mono_ms();
+	pthread_mutex_unlock(&kl->mu);
+	return ours;
+}
+
 /* Every KL_FULL_RESYNC-th periodic sync takes every pod, settled or not
  * (as the kubelet's syncFrequency, with the runtime asked every sync
  * period in between as its PLEG relist does). */
@@ -383,11 +403,13 @@ void kl_enqueue_all(struct kubelet *kl)
 	size_t n = 0, cap = 0;
 	pthread_mutex_lock(&kl->mu);
 	for (struct kl_pod *p = kl->pods; p; p = p->next) {
-		/* Gone from the API and lingering: its sync is already timed
-		 * (the drop at the end of KL_LINGER_MS); a sync now only
-		 * times it again. */
-		if (p->gone_ms)
+		/* Gone from the API and lingering: dropped once that is over
+		 * (kl_pod_gone leaves it to this). */
+		if (p->gone_ms) {
+			if (kl_mono_ms() - p->gone_ms >= KL_LINGER_MS)
+				kb_workqueue_add(kl->queue, p->key);
 			continue;
+		}
 		if (q.full || !p->settled) {
 			kb_workqueue_add(kl->queue, p->key);
 			continue;
