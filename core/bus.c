@@ -42,7 +42,8 @@ struct pend_shard {
 };
 
 struct service {
-	struct service *next;
+	struct service *next;  /* every service */
+	struct service *hnext; /* its bucket's */
 	char *name;
 	struct kb_endpoint *ep;
 	kb_serve_fn fn;
@@ -60,8 +61,9 @@ struct sub {
 	void *arg;
 };
 
-/* Exact patterns by hash: a publication looks at the subscriptions to its
- * topic and the wildcard ones, not at every watch's own topic. */
+/* Services and exact patterns by hash: a request finds its service and a
+ * publication the subscriptions to its topic (and the wildcard ones)
+ * without a look at every kubelet's service and every watch's topic. */
 #define SUB_BUCKETS 1024
 
 struct timer_ent {
@@ -99,6 +101,7 @@ struct kb_bus {
 
 	pthread_rwlock_t rt;        /* services, subs, endpoints, uplink */
 	struct service *services;
+	struct service *svc_hash[SUB_BUCKETS];
 	struct sub *subs;
 	struct sub *exact[SUB_BUCKETS];
 	struct sub *wild;
@@ -659,13 +662,20 @@ static void ep_unroute(struct kb_bus *bus, struct kb_endpoint *ep)
 {
 	pthread_rwlock_wrlock(&bus->rt);
 	for (struct service **pp = &bus->services, *s; (s = *pp) != NULL;) {
-		if (s->ep == ep) {
-			*pp = s->next;
-			free(s->name);
-			free(s);
-		} else {
+		if (s->ep != ep) {
 			pp = &s->next;
+			continue;
 		}
+		*pp = s->next;
+		for (struct service **hp = &bus->svc_hash[topic_bucket(s->name)]; *hp;
+		     hp = &(*hp)->hnext) {
+			if (*hp == s) {
+				*hp = s->hnext;
+				break;
+			}
+		}
+		free(s->name);
+		free(s);
 	}
 	for (struct sub **pp = &bus->subs, *s; (s = *pp) != NULL;) {
 		if (s->ep == ep)
@@ -733,7 +743,7 @@ static bool valid_name(const char *s)
 
 static struct service *service_find(struct kb_bus *bus, const char *name)
 {
-	for (struct service *s = bus->services; s; s = s->next)
+	for (struct service *s = bus->svc_hash[topic_bucket(name)]; s; s = s->hnext)
 		if (strcmp(s->name, name) == 0)
 			return s;
 	return NULL;
@@ -772,6 +782,9 @@ int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
 	}
 	s->next = bus->services;
 	bus->services = s;
+	struct service **hp = &bus->svc_hash[topic_bucket(service)];
+	s->hnext = *hp;
+	*hp = s;
 	pthread_rwlock_unlock(&bus->rt);
 	return 0;
 }
