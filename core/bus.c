@@ -44,6 +44,7 @@ struct pend_shard {
 struct service {
 	struct service *next;  /* every service */
 	struct service *hnext; /* its bucket's */
+	bool inline_ok;        /* kb_bus_serve_inline */
 	char *name;
 	struct kb_endpoint *ep;
 	kb_serve_fn fn;
@@ -90,6 +91,7 @@ struct kb_endpoint {
 	pthread_t thread;
 	atomic_int cb_active; /* callbacks running for this endpoint */
 	atomic_int owed;      /* wakes other threads owe it (wakes_flush) */
+	atomic_int served;    /* its inline handlers running on other threads */
 };
 
 struct kb_bus {
@@ -600,6 +602,7 @@ static struct kb_endpoint *ep_alloc(struct kb_bus *bus, const char *name,
 	ep->who = kb_ident_ref(who);
 	atomic_init(&ep->cb_active, 0);
 	atomic_init(&ep->owed, 0);
+	atomic_init(&ep->served, 0);
 	pthread_mutex_init(&ep->mu, NULL);
 	pthread_cond_init(&ep->cv, NULL);
 	if (ep->h.name == NULL) {
@@ -719,7 +722,8 @@ void kb_bus_close(struct kb_endpoint *ep)
 	}
 	pend_sweep_endpoint(bus, ep);
 	wakes_flush(); /* what this thread owes, to ep or any */
-	while (atomic_load(&ep->cb_active) > 0 || atomic_load(&ep->owed) > 0)
+	while (atomic_load(&ep->cb_active) > 0 || atomic_load(&ep->owed) > 0 ||
+	    atomic_load(&ep->served) > 0)
 		usleep(100);
 	ep_free(ep);
 }
@@ -757,8 +761,8 @@ bool kb_bus_has_service(struct kb_bus *bus, const char *service)
 	return has;
 }
 
-int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
-    void *arg)
+static int serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
+    void *arg, bool inline_ok)
 {
 	struct kb_bus *bus = ep->bus;
 	if (service == NULL || !valid_name(service) || strchr(service, '*'))
@@ -773,6 +777,7 @@ int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
 	s->ep = ep;
 	s->fn = fn;
 	s->arg = arg;
+	s->inline_ok = inline_ok && !is_remote(ep);
 	pthread_rwlock_wrlock(&bus->rt);
 	if (service_find(bus, service)) {
 		pthread_rwlock_unlock(&bus->rt);
@@ -787,6 +792,18 @@ int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
 	*hp = s;
 	pthread_rwlock_unlock(&bus->rt);
 	return 0;
+}
+
+int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
+    void *arg)
+{
+	return serve(ep, service, fn, arg, false);
+}
+
+int kb_bus_serve_inline(struct kb_endpoint *ep, const char *service,
+    kb_serve_fn fn, void *arg)
+{
+	return serve(ep, service, fn, arg, true);
 }
 
 int kb_bus_subscribe(struct kb_endpoint *ep, const char *pattern,
@@ -875,6 +892,11 @@ int kb_bus_request(struct kb_endpoint *ep, struct kb_ident *who,
 	struct kb_endpoint *target = s ? s->ep : NULL;
 	kb_serve_fn sfn = s ? s->fn : NULL;
 	void *sarg = s ? s->arg : NULL;
+	/* A local caller runs an inline service's handler itself; until it
+	 * returns the target is not freed (kb_bus_close waits for served). */
+	bool direct = s && s->inline_ok && !is_remote(ep) && ep != target;
+	if (direct)
+		atomic_fetch_add(&target->served, 1);
 	/* Unknown here: the uplink may know it (never back where it came). */
 	if (target == NULL && bus->uplink && bus->uplink != ep)
 		target = bus->uplink;
@@ -886,17 +908,22 @@ int kb_bus_request(struct kb_endpoint *ep, struct kb_ident *who,
 
 	/* A nil body made here is ours to drop on every error path. */
 	kb_body *nil = NULL;
+	struct pend *p = NULL;
+	kb_msg *m = NULL;
 	if (body == NULL && (body = nil = kb_body_nil()) == NULL)
-		return KB_ENOMEM;
-	struct pend *p = calloc(1, sizeof(*p));
-	kb_msg *m = kb_msg_new(KB_T_REQ, who, service, op, body);
+		goto nomem;
+	p = calloc(1, sizeof(*p));
+	m = kb_msg_new(KB_T_REQ, who, service, op, body);
 	if (p == NULL || m == NULL) {
+nomem:
 		free(p);
 		if (m) {
 			m->body = NULL;
 			kb_msg_free(m);
 		}
 		kb_body_unref(nil);
+		if (direct)
+			atomic_fetch_sub(&target->served, 1);
 		return KB_ENOMEM;
 	}
 	if (timeout_ms <= 0)
@@ -919,6 +946,14 @@ int kb_bus_request(struct kb_endpoint *ep, struct kb_ident *who,
 	atomic_fetch_add(&bus->stats.requests, 1);
 
 	uint64_t id = p->id;
+	if (direct) {
+		/* as a hand-over would: what this thread owes goes first */
+		if (wakes.n)
+			wakes_flush();
+		sfn(sarg, m); /* the handler owns the request now */
+		atomic_fetch_sub(&target->served, 1);
+		return 0;
+	}
 	int rc = is_remote(target) ? target->ops->deliver(target->peer, m)
 	                           : mailbox_push(target, m, false);
 	if (rc != 0) {

@@ -77,6 +77,12 @@ void kb_bus_set_uplink(struct kb_bus *bus, struct kb_endpoint *ep);
 /* Operations. `who` is the stamped sender (NULL: the endpoint's own). */
 int kb_bus_serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
     void *arg);
+/* The same, and a request from another local endpoint runs fn on the
+ * requester's thread instead of handing it to ep's (fn is then thread-safe
+ * and does not block: the store's reads and queued writes, the api
+ * service's queue). kb_bus_close waits for those calls too. */
+int kb_bus_serve_inline(struct kb_endpoint *ep, const char *service,
+    kb_serve_fn fn, void *arg);
 int kb_bus_subscribe(struct kb_endpoint *ep, const char *pattern,
     kb_sub_fn fn, void *arg);
 int kb_bus_unsubscribe(struct kb_endpoint *ep, const char *pattern);

@@ -735,13 +735,26 @@ static int api_log_enabled(kb_ctx *ctx, int level)
 	return level <= kb_log_level;
 }
 
-static int api_serve(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg)
+static int serve_as(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg,
+    bool inline_ok)
 {
 	struct kb_inst *in = ctx_inst(ctx);
 	struct kb_endpoint *ep = kb_ctx_ep(ctx);
 	if (in == NULL || in->phase != PH_INIT || ep == NULL)
 		return KB_ESTATE; /* services are registered during init only */
-	return kb_bus_serve(ep, service, fn, arg);
+	return inline_ok ? kb_bus_serve_inline(ep, service, fn, arg)
+			 : kb_bus_serve(ep, service, fn, arg);
+}
+
+static int api_serve(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg)
+{
+	return serve_as(ctx, service, fn, arg, false);
+}
+
+static int api_serve_inline(kb_ctx *ctx, const char *service, kb_serve_fn fn,
+    void *arg)
+{
+	return serve_as(ctx, service, fn, arg, true);
 }
 
 static int api_request(kb_ctx *ctx, const char *service, const char *op,
@@ -864,6 +877,7 @@ const struct kb_host_api kb_host_api_table = {
 	.log = api_log,
 	.log_enabled = api_log_enabled,
 	.serve = api_serve,
+	.serve_inline = api_serve_inline,
 	.request = api_request,
 	.reply = kb_bus_reply,
 	.subscribe = api_subscribe,

@@ -755,7 +755,8 @@ struct api_busapi *api_busapi_new(struct api_server *s)
 	atomic_init(&ba->next_watch, 1);
 	pthread_mutex_init(&ba->mu, NULL);
 	pthread_cond_init(&ba->cv, NULL);
-	if (kb_serve(s->ctx, "api", serve, ba) != 0) {
+	/* serve only queues the request: in-process callers run it */
+	if (kb_serve_inline(s->ctx, "api", serve, ba) != 0) {
 		free(ba);
 		return NULL;
 	}

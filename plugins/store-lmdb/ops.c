@@ -804,7 +804,12 @@ void slmdb_serve(void *arg, kb_msg *req)
 		    b ? type_name(b) : "malformed msgpack");
 		return;
 	}
-	pthread_rwlock_rdlock(&s->life);
+	/* Not waiting: stop holds it while the committer ends, and this may
+	 * run on any plugin's thread (kb_serve_inline), even that one's. */
+	if (pthread_rwlock_tryrdlock(&s->life) != 0) {
+		kb_reply_err(req, KB_EUNAVAILABLE, "the store is stopping");
+		return;
+	}
 	if (!s->m)
 		kb_reply_err(req, KB_EUNAVAILABLE, "the store is stopping");
 	else if (!strcmp(op, "get"))

@@ -76,7 +76,9 @@ static int store_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		rc = KB_ENOMEM;
 		goto out_close;
 	}
-	if ((rc = kb_serve(ctx, KB_STORE_SERVICE, slmdb_serve, s))) {
+	/* Its reads read a snapshot and its writes queue for the committer:
+	 * an in-process caller runs them on its own thread. */
+	if ((rc = kb_serve_inline(ctx, KB_STORE_SERVICE, slmdb_serve, s))) {
 		kb_fail(ctx, rc, "cannot serve `%s`: %s", KB_STORE_SERVICE,
 		    kb_strerror(rc));
 		goto out_hub;

@@ -32,7 +32,7 @@ struct slmdb {
 	struct watch_hub *hub;
 };
 
-/* ops.c: the `store` service handler (dispatch thread). */
+/* ops.c: the `store` service handler (any thread: kb_serve_inline). */
 void slmdb_serve(void *arg, kb_msg *req);
 
 /* codec helpers shared by ops.c and watch.c */

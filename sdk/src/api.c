@@ -24,6 +24,14 @@ int kb_serve(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg)
 	return ctx->api->serve(ctx, service, fn, arg);
 }
 
+int kb_serve_inline(kb_ctx *ctx, const char *service, kb_serve_fn fn,
+    void *arg)
+{
+	if (KB_HOST_HAS(ctx, serve_inline))
+		return ctx->api->serve_inline(ctx, service, fn, arg);
+	return kb_serve(ctx, service, fn, arg);
+}
+
 /* --- counters (kb_count_*, kubus/client.h) ---------------------------------------- */
 
 static atomic_bool count_on;

@@ -1,7 +1,8 @@
 /* tests/unit/test_bus.c — the in-process bus: req/rep, pub/sub, deadlines,
  * services going away, large messages, many messages in flight, ACLs,
  * publications made while dispatching (their wakes owed till the handler
- * returns or sends a request), the order of matching subscriptions. */
+ * returns or sends a request), the order of matching subscriptions,
+ * services served on the requester's thread. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -90,20 +91,24 @@ static void on_pub(void *arg, const kb_msg *m)
 	pthread_mutex_unlock(&r->mu);
 }
 
-static int wait_count(struct subrec *r, int want)
+/* *np (under mu) once it is at least want, or after 2 s. */
+static int wait_n(pthread_mutex_t *mu, const int *np, int want)
 {
-	for (int i = 0; i < 200; i++) {
-		pthread_mutex_lock(&r->mu);
-		int n = r->n;
-		pthread_mutex_unlock(&r->mu);
-		if (n >= want)
-			return n;
+	int n = 0;
+	for (int i = 0; i <= 200; i++) {
+		pthread_mutex_lock(mu);
+		n = *np;
+		pthread_mutex_unlock(mu);
+		if (n >= want || i == 200)
+			break;
 		usleep(10000);
 	}
-	pthread_mutex_lock(&r->mu);
-	int n = r->n;
-	pthread_mutex_unlock(&r->mu);
 	return n;
+}
+
+static int wait_count(struct subrec *r, int want)
+{
+	return wait_n(&r->mu, &r->n, want);
 }
 
 static void test_pub_sub(void **state)
@@ -169,19 +174,9 @@ static void on_tagged(void *arg, const kb_msg *m)
 
 static int wait_tags(struct tagrec *r, int want)
 {
-	for (int i = 0; i < 200; i++) {
-		pthread_mutex_lock(&r->mu);
-		int n = r->n;
-		pthread_mutex_unlock(&r->mu);
-		if (n >= want)
-			break;
-		usleep(10000);
-	}
+	wait_n(&r->mu, &r->n, want);
 	usleep(20000); /* and no more */
-	pthread_mutex_lock(&r->mu);
-	int n = r->n;
-	pthread_mutex_unlock(&r->mu);
-	return n;
+	return wait_n(&r->mu, &r->n, 0);
 }
 
 #define MANY_TOPICS 3000
@@ -232,6 +227,60 @@ static void test_sub_order(void **state)
 		if (i % 2)
 			assert_int_equal(recs[i].vals[0], i);
 	}
+	kbt_host_stop(h);
+}
+
+/* kb_serve_inline: a request from a local endpoint runs the handler on
+ * the requester's thread (a reply it makes at once completes the request
+ * before kb_request returns); kb_serve's runs on the service's own. */
+struct where {
+	pthread_t tid;
+	atomic_int calls;
+};
+
+static void where_serve(void *arg, kb_msg *req)
+{
+	struct where *w = arg;
+	w->tid = pthread_self();
+	atomic_fetch_add(&w->calls, 1);
+	kb_reply(req, kb_mp_body("{s:s}", "op", kb_msg_op(req)));
+}
+
+static void replied(void *arg, int rc, const kb_msg *rep)
+{
+	(void)rep;
+	atomic_store((atomic_int *)arg, rc == 0 ? 1 : 2);
+}
+
+static void test_serve_inline(void **state)
+{
+	(void)state;
+	struct kbt_host *h = start(echo_yaml);
+	kb_ctx *svc = kbt_client(h, "svc", "plugin:svc", plugin_groups, 2);
+	kb_ctx *c = kbt_client(h, "c", "plugin:c", plugin_groups, 2);
+	struct where in = { 0 }, out = { 0 };
+	assert_int_equal(kb_serve_inline(svc, "inl", where_serve, &in), 0);
+	assert_int_equal(kb_serve(svc, "norm", where_serve, &out), 0);
+	assert_int_equal(kb_serve_inline(svc, "inl", where_serve, &in), KB_EEXIST);
+	for (int i = 0; i < 3; i++) {
+		kb_msg *rep = NULL;
+		assert_int_equal(kb_call(c, "inl", "x", NULL, 2000, &rep), 0);
+		assert_true(kb_mp_streq(kb_msg_body(rep), "op", "x"));
+		kb_msg_free(rep);
+		assert_true(pthread_equal(in.tid, pthread_self()));
+		assert_int_equal(kb_call(c, "norm", "y", NULL, 2000, &rep), 0);
+		kb_msg_free(rep);
+		assert_false(pthread_equal(out.tid, pthread_self()));
+	}
+	assert_int_equal(atomic_load(&in.calls), 3);
+	atomic_int done = 0;
+	assert_int_equal(kb_request(c, "inl", "z", NULL, 2000, replied, &done), 0);
+	assert_int_equal(atomic_load(&done), 1); /* before kb_request returned */
+	/* its own requests to itself still go through its thread's queue */
+	kb_msg *rep = NULL;
+	assert_int_equal(kb_call(svc, "inl", "self", NULL, 2000, &rep), 0);
+	kb_msg_free(rep);
+	assert_false(pthread_equal(in.tid, pthread_self()));
 	kbt_host_stop(h);
 }
 
@@ -576,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_pub_sub),
 		cmocka_unit_test(test_publish_while_dispatching),
 		cmocka_unit_test(test_sub_order),
+		cmocka_unit_test(test_serve_inline),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_service_gone),
 		cmocka_unit_test(test_big_message),

@@ -16,8 +16,9 @@
  *     They must not block for long: hand slow work to a thread of your own
  *     and reply from there (kb_reply may be called from any thread).
  *   - reply callbacks (kb_request) run on whichever bus thread completed
- *     the request (the replier's, the timer's, a connection's). They must
- *     not block and must not call kb_call().
+ *     the request (the replier's, the timer's, a connection's; with an
+ *     inline service, the requester's own, before kb_request returns).
+ *     They must not block and must not call kb_call().
  *   - kb_call() blocks the calling thread; never call it from a reply
  *     callback, and never call your own service from its dispatch thread.
  */
@@ -90,6 +91,14 @@ typedef void (*kb_serve_fn)(void *arg, kb_msg *req);
 /* Register a service name. During init only. KB_EEXIST if the name is
  * taken on this host. Names: [A-Za-z0-9._/-:]+, at most 127 bytes. */
 int kb_serve(kb_ctx *ctx, const char *service, kb_serve_fn fn, void *arg);
+/* The same, for a handler that is thread-safe (several at once, and at
+ * once with the dispatch thread's handlers) and never blocks: a request
+ * from a plugin of this process then runs it on the requester's thread,
+ * without the hand-over to the dispatch thread (requests from other
+ * processes still come there). On a host without it (KB_HOST_HAS
+ * serve_inline), kb_serve. */
+int kb_serve_inline(kb_ctx *ctx, const char *service, kb_serve_fn fn,
+    void *arg);
 
 /* Answer a request. Takes `body` (and frees `req`) on success. On error
  * the caller still owns `body` but `req` is freed all the same. */

@@ -75,6 +75,10 @@ struct kb_host_api {
 	void (*fail)(kb_ctx *ctx, const char *reason);
 
 	/* --- ABI 1.0 ends here; append new slots below. --- */
+
+	/* ABI 1.1 (as runtime.h's, an older host lacks them: KB_HOST_HAS) */
+	int (*serve_inline)(kb_ctx *ctx, const char *service, kb_serve_fn fn,
+	    void *arg); /* kb_serve_inline (bus.h) */
 };
 
 /* Every context starts with the table; the rest is the host's. */
