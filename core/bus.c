@@ -134,6 +134,9 @@ static size_t topic_bucket(const char *topic)
 	return (size_t)(h % SUB_BUCKETS);
 }
 
+/* Inline handlers (kb_bus_serve_inline) this thread is running. */
+static _Thread_local int inline_depth;
+
 static struct sub **sub_chain(struct kb_bus *bus, const struct sub *s)
 {
 	return s->wild ? &bus->wild : &bus->exact[topic_bucket(s->pattern)];
@@ -893,8 +896,11 @@ int kb_bus_request(struct kb_endpoint *ep, struct kb_ident *who,
 	kb_serve_fn sfn = s ? s->fn : NULL;
 	void *sarg = s ? s->arg : NULL;
 	/* A local caller runs an inline service's handler itself; until it
-	 * returns the target is not freed (kb_bus_close waits for served). */
-	bool direct = s && s->inline_ok && !is_remote(ep) && ep != target;
+	 * returns the target is not freed (kb_bus_close waits for served).
+	 * Not from within one: a reply callback that sends the next request
+	 * (a closed-loop client) would recurse once per request. */
+	bool direct = s && s->inline_ok && !is_remote(ep) && ep != target &&
+	    inline_depth == 0;
 	if (direct)
 		atomic_fetch_add(&target->served, 1);
 	/* Unknown here: the uplink may know it (never back where it came). */
@@ -950,7 +956,9 @@ nomem:
 		/* as a hand-over would: what this thread owes goes first */
 		if (wakes.n)
 			wakes_flush();
+		inline_depth++;
 		sfn(sarg, m); /* the handler owns the request now */
+		inline_depth--;
 		atomic_fetch_sub(&target->served, 1);
 		return 0;
 	}

@@ -252,6 +252,26 @@ static void replied(void *arg, int rc, const kb_msg *rep)
 	atomic_store((atomic_int *)arg, rc == 0 ? 1 : 2);
 }
 
+/* A closed-loop client: each reply's callback sends the next request. */
+#define CHAIN 50000
+
+struct chain {
+	kb_ctx *c;
+	atomic_int left, done;
+};
+
+static void chain_next(void *arg, int rc, const kb_msg *rep)
+{
+	struct chain *ch = arg;
+	(void)rep;
+	if (rc || atomic_fetch_sub(&ch->left, 1) <= 1) {
+		atomic_store(&ch->done, rc ? 2 : 1);
+		return;
+	}
+	if (kb_request(ch->c, "inl", "n", NULL, 5000, chain_next, ch) != 0)
+		atomic_store(&ch->done, 2);
+}
+
 static void test_serve_inline(void **state)
 {
 	(void)state;
@@ -276,6 +296,17 @@ static void test_serve_inline(void **state)
 	atomic_int done = 0;
 	assert_int_equal(kb_request(c, "inl", "z", NULL, 2000, replied, &done), 0);
 	assert_int_equal(atomic_load(&done), 1); /* before kb_request returned */
+	/* a callback's next request goes through the service's thread, so a
+	 * closed loop does not recurse once per request */
+	struct chain ch = { .c = c };
+	atomic_init(&ch.left, CHAIN);
+	atomic_init(&ch.done, 0);
+	int before = atomic_load(&in.calls);
+	assert_int_equal(kb_request(c, "inl", "n", NULL, 5000, chain_next, &ch), 0);
+	for (int i = 0; i < 3000 && atomic_load(&ch.done) == 0; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&ch.done), 1);
+	assert_int_equal(atomic_load(&in.calls) - before, CHAIN);
 	/* its own requests to itself still go through its thread's queue */
 	kb_msg *rep = NULL;
 	assert_int_equal(kb_call(svc, "inl", "self", NULL, 2000, &rep), 0);

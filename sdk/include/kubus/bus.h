@@ -17,7 +17,8 @@
  *     and reply from there (kb_reply may be called from any thread).
  *   - reply callbacks (kb_request) run on whichever bus thread completed
  *     the request (the replier's, the timer's, a connection's; with an
- *     inline service, the requester's own, before kb_request returns).
+ *     inline service, the requester's own, before kb_request returns; a
+ *     request sent from there goes through the service's thread).
  *     They must not block and must not call kb_call().
  *   - kb_call() blocks the calling thread; never call it from a reply
  *     callback, and never call your own service from its dispatch thread.
