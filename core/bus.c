@@ -162,12 +162,10 @@ static void sub_unlink(struct kb_bus *bus, struct sub **pp)
 {
 	struct sub *s = *pp;
 	*pp = s->next;
-	for (struct sub **hp = sub_chain(bus, s); *hp; hp = &(*hp)->hnext) {
-		if (*hp == s) {
-			*hp = s->hnext;
-			break;
-		}
-	}
+	struct sub **hp = sub_chain(bus, s);
+	while (*hp != s) /* it is in its chain */
+		hp = &(*hp)->hnext;
+	*hp = s->hnext;
 	free(s->pattern);
 	free(s);
 }
@@ -673,13 +671,10 @@ static void ep_unroute(struct kb_bus *bus, struct kb_endpoint *ep)
 			continue;
 		}
 		*pp = s->next;
-		for (struct service **hp = &bus->svc_hash[topic_bucket(s->name)]; *hp;
-		     hp = &(*hp)->hnext) {
-			if (*hp == s) {
-				*hp = s->hnext;
-				break;
-			}
-		}
+		struct service **hp = &bus->svc_hash[topic_bucket(s->name)];
+		while (*hp != s)
+			hp = &(*hp)->hnext;
+		*hp = s->hnext;
 		free(s->name);
 		free(s);
 	}

@@ -39,7 +39,8 @@
  * the workers' mutexes went contended: keeping two running took the CPU
  * of a scheduled pod from about 220 to 145 µs.
  *
- * Store reads (an update's current object), deletes and the auth calls
+ * Store reads (an update's current object), the deletes answered at once
+ * (of a collection, an eviction, a finalized object) and the auth calls
  * still wait (api_call): a worker waiting does not count as running, so
  * the queue goes to an idle worker, or to a new thread when none is idle.
  * The pool starts with `bus_workers` threads and grows so up to

@@ -153,6 +153,13 @@ struct put {
 	void *arg;
 };
 
+static void put_free(struct put *p)
+{
+	kb_body_unref(p->keep);
+	free(p->key);
+	free(p);
+}
+
 /* The put request for key: {key, value: bin, if_mod_rev?}, the object
  * encoded in place behind a bin 32 header whose length is filled in
  * after: one buffer, no copy. p->at and p->len say where it is. */
@@ -276,41 +283,59 @@ static void put_replied(void *arg, int rc, const kb_msg *rep)
 	}
 	p->done(p->arg, rc, mp, mp_len, &e);
 	api_err_clear(&e);
-	kb_body_unref(p->keep);
-	free(p->key);
-	free(p);
+	put_free(p);
+}
+
+/* A store call not waited for (a put or a delete): NULL, e set, when out
+ * of memory. */
+static struct put *put_new(struct api_server *s, const char *key, int64_t if_mod_rev,
+    api_put_done done, void *arg, struct api_error *e)
+{
+	struct put *p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->key = strdup(key)) == NULL) {
+		free(p);
+		api_err(e, 500, "InternalError", "out of memory");
+		return NULL;
+	}
+	*p = (struct put){ .s = s, .key = p->key, .if_mod_rev = if_mod_rev, .done = done,
+		.arg = arg };
+	return p;
+}
+
+/* Send b (taken; NULL: out of memory) as p's op, fn to read the reply:
+ * 0 when on its way; else the error, e set, and p freed. */
+static int send_async(struct put *p, const char *op, kb_body *b, kb_reply_fn fn,
+    struct api_error *e)
+{
+	int rc = KB_ENOMEM;
+	if (b) {
+		clock_gettime(CLOCK_MONOTONIC, &p->t0);
+		rc = kb_request(p->s->ctx, KB_STORE_SERVICE, op, b,
+		    (int)p->s->request_timeout_ms, fn, p);
+		if (rc == 0)
+			return 0;
+		kb_body_unref(b);
+	}
+	api_err_from_kb(e, rc, kb_strerror(rc));
+	put_free(p);
+	return rc;
 }
 
 static int put_async(struct api_server *s, const char *key, pack_fn pack,
     const void *arg, int64_t if_mod_rev, bool want_mp, api_put_done done, void *done_arg,
     struct api_error *e)
 {
-	struct put *p = calloc(1, sizeof(*p));
-	if (p == NULL || (p->key = strdup(key)) == NULL) {
-		free(p);
-		api_err(e, 500, "InternalError", "out of memory");
+	struct put *p = put_new(s, key, if_mod_rev, done, done_arg, e);
+	if (p == NULL)
 		return KB_ENOMEM;
-	}
-	p->s = s;
-	p->if_mod_rev = if_mod_rev;
-	p->done = done;
-	p->arg = done_arg;
 	int rc;
 	kb_body *b = put_body(p, pack, arg, &rc, e);
-	if (b) {
-		p->keep = want_mp ? kb_body_ref(b) : NULL;
-		clock_gettime(CLOCK_MONOTONIC, &p->t0);
-		rc = kb_request(s->ctx, KB_STORE_SERVICE, "put", b, (int)s->request_timeout_ms,
-		    put_replied, p);
-		if (rc == 0)
-			return 0;
-		kb_body_unref(b);
-		kb_body_unref(p->keep);
-		api_err_from_kb(e, rc, kb_strerror(rc));
+	if (b == NULL) {
+		put_free(p);
+		return rc;
 	}
-	free(p->key);
-	free(p);
-	return rc;
+	p->keep = want_mp ? kb_body_ref(b) : NULL;
+	return send_async(p, "put", b, put_replied, e);
 }
 
 static int pack_json(msgpack_packer *pk, const void *obj)
@@ -453,30 +478,16 @@ static void delete_replied(void *arg, int rc, const kb_msg *rep)
 	rc = delete_result(p->s, p->key, rc, rep, NULL, &e);
 	p->done(p->arg, rc, NULL, 0, &e);
 	api_err_clear(&e);
-	free(p->key);
-	free(p);
+	put_free(p);
 }
 
 int api_store_delete_async(struct api_server *s, const char *key, int64_t if_mod_rev,
     api_put_done done, void *arg, struct api_error *e)
 {
-	struct put *p = calloc(1, sizeof(*p));
-	kb_body *b = delete_body(key, if_mod_rev);
-	int rc = KB_ENOMEM;
-	if (p && b && (p->key = strdup(key)) != NULL) {
-		*p = (struct put){ .s = s, .key = p->key, .done = done, .arg = arg };
-		clock_gettime(CLOCK_MONOTONIC, &p->t0);
-		rc = kb_request(s->ctx, KB_STORE_SERVICE, "delete", b,
-		    (int)s->request_timeout_ms, delete_replied, p);
-		if (rc == 0)
-			return 0;
-		free(p->key);
-	}
-	if (b)
-		kb_body_unref(b);
-	free(p);
-	api_err_from_kb(e, rc, kb_strerror(rc));
-	return rc;
+	struct put *p = put_new(s, key, if_mod_rev, done, arg, e);
+	if (p == NULL)
+		return KB_ENOMEM;
+	return send_async(p, "delete", delete_body(key, if_mod_rev), delete_replied, e);
 }
 
 int api_store_list(struct api_server *s, const char *prefix, int64_t limit,

@@ -75,14 +75,11 @@ static void pod_call_replied(void *arg, int rc, const kb_msg *rep)
 int kl_pod_call(struct kubelet *kl, const struct kl_pod *p, const char *op,
     kb_body *body, kl_call_done done, void *sent)
 {
-	struct pod_call *c = malloc(sizeof(*c));
-	if (c == NULL || (c->key = strdup(p->key)) == NULL) {
-		free(c);
-		kb_body_unref(body);
-		return KB_ENOMEM;
-	}
-	if ((c->uid = strdup(p->uid)) == NULL) {
-		free(c->key);
+	struct pod_call *c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->key = strdup(p->key)) == NULL ||
+	    (c->uid = strdup(p->uid)) == NULL) {
+		if (c)
+			free(c->key);
 		free(c);
 		kb_body_unref(body);
 		return KB_ENOMEM;

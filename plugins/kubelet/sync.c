@@ -262,20 +262,17 @@ int kl_sync(struct kubelet *kl, const char *key)
 	kb_body *b = kb_informer_get(kl->pods_inf, ns, name);
 	const msgpack_object *pod = b ? kb_body_obj(b) : NULL;
 	struct kl_pod *p = kl_pod_find(kl, key);
-	bool sent = false; /* the final delete */
-	if (p) {
+	if (p && pod == NULL) {
+		/* Gone after its final delete: it lingers (kl_enqueue_all
+		 * reads gone_ms). */
+		int64_t now = kl_mono_ms(), gone = 0;
 		pthread_mutex_lock(&kl->mu);
-		sent = p->deleted;
+		if (p->deleted && p->gone_ms == 0)
+			p->gone_ms = now;
+		if (p->deleted)
+			gone = p->gone_ms;
 		pthread_mutex_unlock(&kl->mu);
-	}
-	if (p && pod == NULL && sent) {
-		int64_t now = kl_mono_ms();
-		pthread_mutex_lock(&kl->mu);
-		if (p->gone_ms == 0)
-			p->gone_ms = now; /* kl_enqueue_all reads it */
-		int64_t gone = p->gone_ms;
-		pthread_mutex_unlock(&kl->mu);
-		if (now - gone < KL_LINGER_MS) {
+		if (gone && now - gone < KL_LINGER_MS) {
 			kb_workqueue_add_after(kl->queue, key,
 			    KL_LINGER_MS - (now - gone));
 			return 0;

@@ -109,7 +109,7 @@ static uint64_t next_watch_n(void)
 	return atomic_fetch_add(&watch_seq, 1);
 }
 
-static int apply_inline(struct kb_informer *inf, kb_body *body);
+static void apply_inline(struct kb_informer *inf, kb_body *body);
 
 /* The topic handler: dispatch thread, must not block for long. */
 static void on_pub(void *arg, const kb_msg *m)
@@ -121,45 +121,36 @@ static void on_pub(void *arg, const kb_msg *m)
 	struct kb_informer *inf = reg_b[id % REG_BUCKETS];
 	while (inf && inf->id != id)
 		inf = inf->reg_next;
-	if (inf) {
-		pthread_mutex_lock(&inf->mu);
-		if (inf->inline_ok && !inf->busy && !inf->stop &&
-		    inf->head == NULL && n == inf->inline_watch) {
-			/* The thread waits on busy before it goes, and
-			 * kb_informer_free waits for the thread. */
-			inf->busy = true;
-			pthread_mutex_unlock(&inf->mu);
-			pthread_mutex_unlock(&reg_mu);
-			apply_inline(inf, kb_msg_body_ref(m));
-			return;
-		}
-		pthread_mutex_unlock(&inf->mu);
-	}
-	struct pub *p = inf ? malloc(sizeof(*p)) : NULL;
-	if (p == NULL) {
-		/* the watch goes on; a relist will repair the gap */
+	if (inf == NULL) {
 		pthread_mutex_unlock(&reg_mu);
 		return;
 	}
-	p->watch = n;
-	p->body = kb_msg_body_ref(m);
-	p->next = NULL;
-	if (inf) {
-		pthread_mutex_lock(&inf->mu);
+	pthread_mutex_lock(&inf->mu);
+	if (inf->inline_ok && !inf->busy && !inf->stop && inf->head == NULL &&
+	    n == inf->inline_watch) {
+		/* The thread waits on busy before it goes, and
+		 * kb_informer_free waits for the thread. */
+		inf->busy = true;
+		pthread_mutex_unlock(&inf->mu);
+		pthread_mutex_unlock(&reg_mu);
+		apply_inline(inf, kb_msg_body_ref(m));
+		return;
+	}
+	/* Out of memory: the watch goes on; a relist will repair the gap. */
+	struct pub *p = malloc(sizeof(*p));
+	if (p) {
+		p->watch = n;
+		p->body = kb_msg_body_ref(m);
+		p->next = NULL;
 		if (inf->tail)
 			inf->tail->next = p;
 		else
 			inf->head = p;
 		inf->tail = p;
 		pthread_cond_signal(&inf->cv);
-		pthread_mutex_unlock(&inf->mu);
-		p = NULL;
 	}
+	pthread_mutex_unlock(&inf->mu);
 	pthread_mutex_unlock(&reg_mu);
-	if (p) {
-		kb_body_unref(p->body);
-		free(p);
-	}
 }
 
 /* --- the cache and the handlers -------------------------------------------------------- */
@@ -774,7 +765,7 @@ static int64_t watch_lifetime(struct kb_informer *inf)
 }
 
 /* on_pub's apply, busy set; body taken. */
-static int apply_inline(struct kb_informer *inf, kb_body *body)
+static void apply_inline(struct kb_informer *inf, kb_body *body)
 {
 	bool ended = false;
 	enum outcome o = body ? apply(inf, body, &ended) : RELIST;
@@ -791,7 +782,6 @@ static int apply_inline(struct kb_informer *inf, kb_body *body)
 	if (!inf->inline_ok || inf->head)
 		pthread_cond_signal(&inf->cv);
 	pthread_mutex_unlock(&inf->mu);
-	return o;
 }
 
 static void free_pubs(struct pub *p)
