@@ -5,7 +5,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mvcc_int.h"
 
@@ -678,6 +680,11 @@ static void *committer(void *arg)
 {
 	struct mvcc *m = arg;
 	pthread_setname_np(pthread_self(), "lmdb:commit");
+	/* Every write in the process waits for this thread, which spends
+	 * most of its time in fdatasync: when it wakes it should run before
+	 * the threads whose writes it holds. Refused without CAP_SYS_NICE
+	 * (a nice value below the process's), and then it runs as they do. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), m->cfg.committer_nice);
 
 	for (;;) {
 		struct mvcc_write *list = NULL, *tail = NULL;

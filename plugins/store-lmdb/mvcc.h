@@ -53,6 +53,7 @@ struct mvcc_config {
 	int64_t history_bytes;       /* keep history under this; 0 = no limit */
 	int64_t compact_interval_ms; /* auto compaction period; 0 = off */
 	int64_t batch_max;           /* most writes per commit; 0 = 1024 */
+	int committer_nice;          /* the committer's nice value, best effort */
 };
 
 struct mvcc_kv {

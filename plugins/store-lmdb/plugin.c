@@ -28,6 +28,10 @@ static const struct kb_opt opts[] = {
 	    "5s", "how often the history window is enforced (0: never)"),
 	KB_OPT_INT("batch_max", struct slmdb_cfg, batch_max, "1024", 1, 65536,
 	    "most writes sharing one commit"),
+	KB_OPT_INT("committer_nice", struct slmdb_cfg, committer_nice, "-10",
+	    -20, 19, "nice value of the committer thread, which every write "
+	    "waits for (below the process's own needs CAP_SYS_NICE; "
+	    "without it the thread keeps the process's)"),
 	KB_OPT_END,
 };
 
@@ -65,6 +69,7 @@ static int store_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		.history_bytes = s->cfg.history_bytes,
 		.compact_interval_ms = s->cfg.compact_interval,
 		.batch_max = s->cfg.batch_max,
+		.committer_nice = (int)s->cfg.committer_nice,
 	};
 	rc = mvcc_open(&mc, &s->m, err, sizeof err);
 	free(path);

@@ -17,6 +17,7 @@ struct slmdb_cfg {
 	int64_t history_bytes;
 	int64_t compact_interval;
 	int64_t batch_max;
+	int64_t committer_nice;
 };
 
 struct watch_hub;
