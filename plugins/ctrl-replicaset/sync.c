@@ -223,11 +223,12 @@ struct podv {
 	bool deleting, terminal;
 };
 
-static void pod_view(const msgpack_object *pod, struct podv *v)
+/* The metadata and the controller reference: all a scan needs to pass
+ * over another namespace's or another owner's pod. */
+static void pod_owner(const msgpack_object *pod, struct podv *v)
 {
 	memset(v, 0, sizeof(*v));
 	v->md = kb_mp_key(pod, "metadata");
-	v->labels = kb_mp_key(v->md, "labels");
 	const msgpack_object *refs = kb_mp_key(v->md, "ownerReferences");
 	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
 	     i < refs->via.array.size && !v->ctl_ref;
@@ -237,6 +238,12 @@ static void pod_view(const msgpack_object *pod, struct podv *v)
 		if (c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean)
 			v->ctl_ref = &refs->via.array.ptr[i];
 	}
+}
+
+/* The rest of the view, after pod_owner. */
+static void pod_rest(const msgpack_object *pod, struct podv *v)
+{
+	v->labels = kb_mp_key(v->md, "labels");
 	const msgpack_object *d = kb_mp_key(v->md, "deletionTimestamp");
 	v->deleting = d && d->type != MSGPACK_OBJECT_NIL;
 	const msgpack_object *st = kb_mp_key(pod, "status");
@@ -249,6 +256,12 @@ static void pod_view(const msgpack_object *pod, struct podv *v)
 		if (str_is(kb_mp_key(&conds->via.array.ptr[i], "type"),
 			"Ready", 5))
 			v->ready_cond = &conds->via.array.ptr[i];
+}
+
+static void pod_view(const msgpack_object *pod, struct podv *v)
+{
+	pod_owner(pod, v);
+	pod_rest(pod, v);
 }
 
 struct scan {
@@ -318,12 +331,13 @@ static void scan_pod(void *arg, const msgpack_object *pod)
 {
 	struct scan *s = arg;
 	struct podv v;
-	pod_view(pod, &v);
+	pod_owner(pod, &v);
 	if (s->rc || !kb_mp_is(kb_mp_key(v.md, "namespace"), s->ns))
 		return;
 	if (v.ctl_ref &&
 	    !str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen))
 		return; /* someone else's */
+	pod_rest(pod, &v);
 	bool match = matches(s, &v);
 	if (v.ctl_ref == NULL) {
 		if (match && !s->rs_deleting && !v.deleting)
