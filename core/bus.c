@@ -65,7 +65,7 @@ struct sub {
 /* Services and exact patterns by hash: a request finds its service and a
  * publication the subscriptions to its topic (and the wildcard ones)
  * without a look at every kubelet's service and every watch's topic. */
-#define SUB_BUCKETS 1024
+#define NAME_BUCKETS 1024
 
 struct timer_ent {
 	int64_t deadline_ns;
@@ -103,9 +103,9 @@ struct kb_bus {
 
 	pthread_rwlock_t rt;        /* services, subs, endpoints, uplink */
 	struct service *services;
-	struct service *svc_hash[SUB_BUCKETS];
+	struct service *svc_hash[NAME_BUCKETS];
 	struct sub *subs;
-	struct sub *exact[SUB_BUCKETS];
+	struct sub *exact[NAME_BUCKETS];
 	struct sub *wild;
 	uint64_t sub_seq;
 	struct kb_endpoint *eps;
@@ -126,12 +126,13 @@ static inline bool is_remote(const struct kb_endpoint *ep)
 	return ep->ops != NULL;
 }
 
-static size_t topic_bucket(const char *topic)
+/* A service's or an exact pattern's bucket (FNV-1a of the name). */
+static size_t name_bucket(const char *name)
 {
 	uint64_t h = 1469598103934665603ull;
-	for (const unsigned char *s = (const unsigned char *)topic; *s; s++)
+	for (const unsigned char *s = (const unsigned char *)name; *s; s++)
 		h = (h ^ *s) * 1099511628211ull;
-	return (size_t)(h % SUB_BUCKETS);
+	return (size_t)(h % NAME_BUCKETS);
 }
 
 /* Inline handlers (kb_bus_serve_inline) this thread is running. */
@@ -139,7 +140,12 @@ static _Thread_local int inline_depth;
 
 static struct sub **sub_chain(struct kb_bus *bus, const struct sub *s)
 {
-	return s->wild ? &bus->wild : &bus->exact[topic_bucket(s->pattern)];
+	return s->wild ? &bus->wild : &bus->exact[name_bucket(s->pattern)];
+}
+
+static struct service **svc_chain(struct kb_bus *bus, const char *name)
+{
+	return &bus->svc_hash[name_bucket(name)];
 }
 
 /* Under the write lock: into the lists, last. */
@@ -671,7 +677,7 @@ static void ep_unroute(struct kb_bus *bus, struct kb_endpoint *ep)
 			continue;
 		}
 		*pp = s->next;
-		struct service **hp = &bus->svc_hash[topic_bucket(s->name)];
+		struct service **hp = svc_chain(bus, s->name);
 		while (*hp != s)
 			hp = &(*hp)->hnext;
 		*hp = s->hnext;
@@ -745,7 +751,7 @@ static bool valid_name(const char *s)
 
 static struct service *service_find(struct kb_bus *bus, const char *name)
 {
-	for (struct service *s = bus->svc_hash[topic_bucket(name)]; s; s = s->hnext)
+	for (struct service *s = *svc_chain(bus, name); s; s = s->hnext)
 		if (strcmp(s->name, name) == 0)
 			return s;
 	return NULL;
@@ -785,7 +791,7 @@ static int serve(struct kb_endpoint *ep, const char *service, kb_serve_fn fn,
 	}
 	s->next = bus->services;
 	bus->services = s;
-	struct service **hp = &bus->svc_hash[topic_bucket(service)];
+	struct service **hp = svc_chain(bus, service);
 	s->hnext = *hp;
 	*hp = s;
 	pthread_rwlock_unlock(&bus->rt);
@@ -1051,7 +1057,7 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 	size_t nsent = 0;
 	/* Those to the topic and the wildcards that match it, merged back
 	 * into the order they were made. */
-	struct sub *x = next_exact(bus->exact[topic_bucket(topic)], topic);
+	struct sub *x = next_exact(bus->exact[name_bucket(topic)], topic);
 	struct sub *w = next_wild(bus->wild, topic);
 	while (x || w) {
 		struct sub *s;
