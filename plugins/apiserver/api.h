@@ -232,13 +232,26 @@ struct api_req {
 
 /* A stream the HTTP layer copies to the client (watch events, logs):
  * read() blocks up to timeout_ms and returns bytes written to buf, 0 when
- * nothing came in time (the HTTP layer calls again), -1 at the end. */
+ * nothing came in time (the HTTP layer calls again), -1 at the end.
+ * arm(), where there is one, lets an event loop wait without a thread:
+ * false when read() has something already; else true, and wake(arg) is
+ * called once (under the stream's own lock, so close() waits for it) when
+ * read() may have more. A stream without arm() is read by a thread of its
+ * own (http.c). */
 struct api_stream {
 	ssize_t (*read)(struct api_stream *s, char *buf, size_t max,
 	    int timeout_ms);
+	bool (*arm)(struct api_stream *s, void (*wake)(void *), void *arg);
 	void (*close)(struct api_stream *s); /* frees it */
 	const char *content_type;            /* "application/json", "text/plain" */
 };
+
+/* pump.c: in itself when it has arm(), else a stream with arm() that a
+ * thread fills from it (in is closed with it); NULL when out of memory
+ * or threads (in closed). api_stream_pumps_wait: until every such thread
+ * has ended (the HTTP side's stop, after closing its streams). */
+struct api_stream *api_stream_pumped(struct api_stream *in);
+void api_stream_pumps_wait(void);
 
 struct api_resp {
 	int code;                 /* HTTP status */

@@ -61,7 +61,9 @@
 #include "server.h"
 
 struct job {
-	kb_msg *req;
+	kb_msg *req;           /* a bus request, or: */
+	void (*run)(void *);   /* work handed over by the HTTP side */
+	void *arg;
 	struct job *next;
 	struct api_later later; /* a write answered after its put */
 	struct api_busapi *ba;
@@ -643,6 +645,10 @@ static void later_again(struct api_later *l)
 static bool handle(struct api_busapi *ba, struct job *j)
 {
 	kb_msg *m = j->req;
+	if (j->run) {
+		j->run(j->arg);
+		return true;
+	}
 	if (!strcmp(kb_msg_op(m), "unwatch")) {
 		do_unwatch(ba, m);
 		return true;
@@ -719,6 +725,23 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* Queue j for a worker; KB_EUNAVAILABLE once the pool stops. */
+static int submit(struct api_busapi *ba, struct job *j)
+{
+	pthread_mutex_lock(&ba->mu);
+	if (ba->stop) {
+		pthread_mutex_unlock(&ba->mu);
+		return KB_EUNAVAILABLE;
+	}
+	enqueue(ba, j);
+	bool wake = wake_or_grow(ba);
+	pthread_mutex_unlock(&ba->mu);
+	/* after the unlock: the woken worker does not wait for the mutex */
+	if (wake)
+		pthread_cond_signal(&ba->cv);
+	return 0;
+}
+
 /* The dispatch thread only queues. */
 static void serve(void *arg, kb_msg *m)
 {
@@ -730,19 +753,22 @@ static void serve(void *arg, kb_msg *m)
 	}
 	*j = (struct job){ .req = m, .ba = ba,
 		.later = { .answer = later_answer, .again = later_again } };
-	pthread_mutex_lock(&ba->mu);
-	if (ba->stop) {
-		pthread_mutex_unlock(&ba->mu);
+	if (submit(ba, j) != 0) {
 		free(j);
 		kb_reply_err(m, KB_EUNAVAILABLE, "the API server is stopping");
-		return;
 	}
-	enqueue(ba, j);
-	bool wake = wake_or_grow(ba);
-	pthread_mutex_unlock(&ba->mu);
-	/* after the unlock: the woken worker does not wait for the mutex */
-	if (wake)
-		pthread_cond_signal(&ba->cv);
+}
+
+int api_busapi_run(struct api_busapi *ba, void (*run)(void *), void *arg)
+{
+	struct job *j = malloc(sizeof(*j));
+	if (j == NULL)
+		return KB_ENOMEM;
+	*j = (struct job){ .run = run, .arg = arg, .ba = ba };
+	int rc = submit(ba, j);
+	if (rc)
+		free(j);
+	return rc;
 }
 
 struct api_busapi *api_busapi_new(struct api_server *s)

@@ -14,6 +14,10 @@ int api_busapi_start(struct api_busapi *ba);
 void api_busapi_stop(struct api_busapi *ba);
 void api_busapi_free(struct api_busapi *ba);
 
+/* Run run(arg) on a worker (the HTTP side's requests that may wait);
+ * KB_EUNAVAILABLE once the workers stop. */
+int api_busapi_run(struct api_busapi *ba, void (*run)(void *), void *arg);
+
 /* kb_call, from any thread of the API server; on an `api` worker it
  * counts as blocked meanwhile, so that queued requests go to another
  * worker rather than wait for this one. */

@@ -96,6 +96,7 @@ struct api_cache {
 	uint64_t next_seq;    /* seq of the next event */
 	int64_t watch_id;
 	struct api_watcher *fns; /* callback watchers */
+	struct api_watcher *armed; /* streams an event loop waits on */
 	atomic_int streams;   /* HTTP watchers open: decode before the lock */
 	_Atomic int64_t wrote_rev; /* this server's newest write under prefix */
 	json_t *rev_keys;     /* keys applied at revision `rev` */
@@ -130,6 +131,10 @@ struct api_watcher {
 	api_event_fn fn;
 	void *arg;
 	struct api_watcher *next;
+	/* armed (watch_arm): on c->armed until the next event */
+	void (*wake)(void *);
+	void *wake_arg;
+	struct api_watcher *anext, **aprev;
 };
 
 static int64_t mono_ns(void)
@@ -343,6 +348,30 @@ static size_t ring_find_seq(struct api_cache *c, uint64_t seq)
 }
 
 /* Takes obj and old. */
+/* Under c->mu: news for every watcher, waiting in a thread or armed. */
+static void wake_all(struct api_cache *c)
+{
+	pthread_cond_broadcast(&c->cv);
+	while (c->armed) {
+		struct api_watcher *w = c->armed;
+		c->armed = w->anext;
+		w->anext = NULL;
+		w->aprev = NULL;
+		w->wake(w->wake_arg);
+	}
+}
+
+static void disarm(struct api_watcher *w)
+{
+	if (w->aprev == NULL)
+		return;
+	*w->aprev = w->anext;
+	if (w->anext)
+		w->anext->aprev = w->aprev;
+	w->anext = NULL;
+	w->aprev = NULL;
+}
+
 static void ring_push(struct api_cache *c, char type, struct cobj *obj, struct cobj *old,
     int64_t rev)
 {
@@ -553,7 +582,7 @@ static void on_store_event(void *arg, const kb_msg *m)
 		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i], false));
 	if (c->lag_since_ns && c->rev >= c->lag_target)
 		lag_rearm(c);
-	pthread_cond_broadcast(&c->cv);
+	wake_all(c);
 	pthread_mutex_unlock(&c->mu);
 	if (pre != &one)
 		free(pre);
@@ -734,7 +763,7 @@ static int relist(struct api_cache *c, int64_t *at)
 	if (rev > c->floor_rev)
 		c->floor_rev = rev;
 	json_object_clear(c->rev_keys);
-	pthread_cond_broadcast(&c->cv);
+	wake_all(c);
 	pthread_mutex_unlock(&c->mu);
 	json_decref(seen);
 	json_decref(items);
@@ -1205,6 +1234,35 @@ static ssize_t watch_read(struct api_stream *st, char *buf, size_t max, int time
 	return copy_part(w, buf, max);
 }
 
+/* Nothing to read now: wake(arg) at the next event (or resync). False,
+ * and nothing armed, when a read would find something already. The
+ * deadline and bookmarks are the caller's to look at (a read with
+ * timeout 0 sends them). */
+static bool watch_arm(struct api_stream *st, void (*wake)(void *), void *arg)
+{
+	struct api_watcher *w = (struct api_watcher *)st;
+	struct api_cache *c = w->c;
+	if (w->part || w->iq < w->nq || w->end_after_queue)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	bool expired = false;
+	char *line = c->s->stopping ? NULL : next_from_ring(w, &expired);
+	bool ready = line || expired || c->s->stopping;
+	if (line)
+		take_line(w, line);
+	if (!ready && w->aprev == NULL) {
+		w->wake = wake;
+		w->wake_arg = arg;
+		w->anext = c->armed;
+		if (c->armed)
+			c->armed->aprev = &w->anext;
+		w->aprev = &c->armed;
+		c->armed = w;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return !ready;
+}
+
 static void watcher_free(struct api_watcher *w)
 {
 	for (size_t i = 0; i < w->nq; i++)
@@ -1221,6 +1279,9 @@ static void watcher_free(struct api_watcher *w)
 static void watch_close(struct api_stream *st)
 {
 	struct api_watcher *w = (struct api_watcher *)st;
+	pthread_mutex_lock(&w->c->mu);
+	disarm(w);
+	pthread_mutex_unlock(&w->c->mu);
 	atomic_fetch_sub(&w->c->streams, 1);
 	watcher_free(w);
 }
@@ -1241,6 +1302,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 	w->fn = fn;
 	w->arg = arg;
 	w->st.read = watch_read;
+	w->st.arm = watch_arm;
 	w->st.close = watch_close;
 	w->st.content_type = "application/json";
 	w->ns = req->ns ? strdup(req->ns) : NULL;

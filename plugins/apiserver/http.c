@@ -1,8 +1,10 @@
 /* plugins/apiserver/http.c — the HTTP(S) front.
  *
- * libmicrohttpd in thread-per-connection mode, so a request's thread may
- * block: in store calls, and in watch and log streams, which are chunked
- * responses whose reader waits on the stream. This file turns a request
+ * libmicrohttpd in epoll event loops (http_threads), which must not
+ * block: a request that may wait goes to the `api` service's workers
+ * with its connection suspended (waits()), and a watch or log stream with
+ * nothing to send arms its stream and suspends until woken (streams,
+ * below). See README.md, Serving. This file turns a request
  * into a struct api_req (the path into group, version, namespace,
  * resource, name and subresource; the method and query into a verb; the
  * headers into Table and patch types; the body through the codec),
@@ -13,13 +15,15 @@
  * size (413), in-flight requests (429, watches and log streams exempt), a
  * deadline for a connection's request headers and body (a slowloris
  * client is cut off by the reaper thread, idle keep-alive connections by
- * MHD_OPTION_CONNECTION_TIMEOUT), and a poll of the socket between stream
- * reads so a watch ends when its client goes.
+ * MHD_OPTION_CONNECTION_TIMEOUT), and the reaper's look at suspended
+ * streams' sockets so a watch ends when its client goes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +38,7 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
+#include "busapi.h"
 #include "http.h"
 
 #define NS_PER_S 1000000000LL
@@ -41,9 +46,11 @@
 #define IDLE_TIMEOUT_S 30         /* keep-alive between requests */
 #define MEMORY_LIMIT (32 * 1024) /* headers and read buffer, per connection;
 				  * libmicrohttpd zeroes it all per request */
-#define STACK_SIZE (2u << 20)     /* per connection thread */
+#define STACK_SIZE (2u << 20)     /* per event loop thread */
 #define MAX_CONNECTIONS 10000
-#define STREAM_POLL_MS 250 /* how often a stream checks its client */
+#define STREAM_POLL_MS 250 /* how often the reaper checks streams' clients */
+#define STREAM_TICK_NS (1000 * 1000000LL) /* a parked stream's deadline and
+					   * bookmark checks */
 #define STREAM_BLOCK 16384
 #define GZIP_MIN 8192 /* smaller bodies go as they are */
 #define MAX_SEGMENTS 16
@@ -53,8 +60,9 @@
 
 /* One per TCP connection, for the reaper; and who its last bearer token
  * was, so its next requests with that token skip the digest, the shared
- * cache's lock and a copy of the user. Only the connection's own thread
- * touches tok*. */
+ * cache's lock and a copy of the user. Only the thread handling the
+ * connection's request touches tok*: its event loop, or the worker it is
+ * suspended for. */
 struct conn {
 	struct conn *prev, *next;
 	int fd;
@@ -78,6 +86,13 @@ struct api_http {
 	bool stop_reaper;
 	int64_t inflight; /* __atomic */
 	bool stopping;    /* __atomic */
+	/* requests handed to the workers, and streams: stop waits for them
+	 * (smu, scv) */
+	pthread_mutex_t smu;
+	pthread_cond_t scv;
+	int jobs;
+	struct stream_ctx *streams;
+	int nstreams;
 };
 
 /* One per request. */
@@ -94,6 +109,12 @@ struct rq {
 	const char *verb; /* metrics labels */
 	char resource[LABEL_MAX];
 	int code;
+	/* handled by a worker while the connection is suspended: its
+	 * answer, queued once libmicrohttpd calls again */
+	bool deferred;
+	struct MHD_Response *later_mr;
+	int later_code;
+	enum MHD_Result later_rc;
 };
 
 /* What one request's handling needs. */
@@ -108,6 +129,8 @@ struct call {
 	bool authed;
 	bool peer;          /* a peer API server (peer.c), not a user */
 	bool user_borrowed; /* user is the connection's kept one */
+	struct job *job;    /* on a worker: may answer after its put */
+	bool later;         /* ... and will */
 };
 
 /* A parsed resource path. Pointers into the split path. */
@@ -163,8 +186,8 @@ static void conn_deadline(struct api_http *h, struct MHD_Connection *c,
 	(void)h;
 	if (k == NULL)
 		return;
-	/* No lock: k lives until conn_closed, which runs on this
-	 * connection's thread too. */
+	/* No lock: k lives until conn_closed, which its event loop runs
+	 * only while no worker has the connection. */
 	__atomic_store_n(&k->deadline_ns,
 	    seconds ? mono_ns() + seconds * NS_PER_S : 0, __ATOMIC_RELAXED);
 }
@@ -178,6 +201,9 @@ static void conn_started(struct api_http *h, struct MHD_Connection *c,
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	k->fd = ci ? ci->connect_fd : -1;
+	int one = 1;
+	if (k->fd >= 0)
+		setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	k->deadline_ns = mono_ns() + HEADER_TIMEOUT_S * NS_PER_S;
 	pthread_mutex_lock(&h->mu);
 	k->next = h->conns;
@@ -242,15 +268,22 @@ static void reap(struct api_http *h)
 	}
 }
 
+static void streams_tick(struct api_http *h);
+
 static void *reaper_main(void *arg)
 {
 	struct api_http *h = arg;
 	pthread_mutex_lock(&h->mu);
 	while (!h->stop_reaper) {
 		reap(h);
+		pthread_mutex_unlock(&h->mu);
+		pthread_mutex_lock(&h->smu);
+		streams_tick(h);
+		pthread_mutex_unlock(&h->smu);
+		pthread_mutex_lock(&h->mu);
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250 * 1000000L;
+		ts.tv_nsec += STREAM_POLL_MS * 1000000L;
 		if (ts.tv_nsec >= NS_PER_S) {
 			ts.tv_sec++;
 			ts.tv_nsec -= NS_PER_S;
@@ -352,6 +385,8 @@ static char *gzip_body(const char *in, size_t len, size_t *out_len)
 static char *body_bytes(struct api_resp *r, size_t *len, const char **ct)
 {
 	char *b;
+	if (r->json == NULL && r->mp) /* a write's stored object */
+		r->json = api_mp_decode(r->mp, r->mp_len);
 	if (r->json) {
 		b = api_json_text(r->json, len);
 		char *nl = b ? realloc(b, *len + 2) : NULL;
@@ -415,6 +450,11 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct rq *q, int code,
 		return MHD_NO;
 	q->code = code;
 	q->answered = true;
+	if (q->deferred) {
+		q->later_mr = mr;
+		q->later_code = code;
+		return MHD_YES;
+	}
 	enum MHD_Result rc = MHD_queue_response(c, (unsigned)code, mr);
 	MHD_destroy_response(mr);
 	return rc;
@@ -468,11 +508,29 @@ static enum MHD_Result respond_now(struct MHD_Connection *c, struct rq *q,
 
 /* --- streams --------------------------------------------------------------------- */
 
+/* A watch or log stream. libmicrohttpd's loop calls stream_read when the
+ * client can take more; with nothing to send, the stream is armed
+ * (api_stream.arm) and the connection suspended until the stream wakes
+ * it, or the reaper does: when the client hung up, and every
+ * STREAM_TICK_NS for the stream's own timers (a watch's deadline and
+ * bookmarks).
+ *
+ * `state` settles the race between a wake and the suspend it is meant
+ * to end: the reader marks PARKING before it arms, and turns it into
+ * SUSPENDED after suspending; a wake that comes between makes it WOKEN,
+ * and the reader resumes the connection itself. */
+enum { ST_RUNNING, ST_PARKING, ST_WOKEN, ST_SUSPENDED };
+
 struct stream_ctx {
 	struct api_http *h;
 	struct api_stream *st;
+	struct MHD_Connection *c;
 	int fd;
 	bool watch;
+	int state;          /* __atomic, ST_* */
+	bool gone;          /* __atomic: the client hung up */
+	int64_t parked_ns;  /* __atomic: when it last suspended */
+	struct stream_ctx *prev, *next; /* h->streams, under h->smu */
 };
 
 /* Has the client hung up? A peer that closed sends FIN (after TLS's
@@ -487,57 +545,134 @@ static bool peer_gone(int fd)
 	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+static bool cas_state(struct stream_ctx *sc, int from, int to)
+{
+	return __atomic_compare_exchange_n(&sc->state, &from, to, false,
+	    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* From the stream (under its lock), the reaper or stop (under h->smu). */
+static void stream_wake(void *arg)
+{
+	struct stream_ctx *sc = arg;
+	if (cas_state(sc, ST_PARKING, ST_WOKEN))
+		return;
+	if (cas_state(sc, ST_SUSPENDED, ST_RUNNING))
+		MHD_resume_connection(sc->c);
+}
+
+static bool stream_over(const struct stream_ctx *sc)
+{
+	return is_stopping(sc->h) || sc->h->s->stopping;
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct stream_ctx *sc = cls;
 	(void)pos;
 	for (;;) {
-		if (is_stopping(sc->h) || sc->h->s->stopping)
+		if (stream_over(sc))
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		ssize_t n = sc->st->read(sc->st, buf, max, STREAM_POLL_MS);
+		ssize_t n = sc->st->read(sc->st, buf, max, 0);
 		if (n > 0)
 			return n;
 		if (n < 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		/* Only a quiet stream asks: writing to a client that went
-		 * fails by itself, and a poll per event and watcher adds up
-		 * with many watchers. */
-		if (peer_gone(sc->fd))
+		if (__atomic_load_n(&sc->gone, __ATOMIC_ACQUIRE))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		__atomic_store_n(&sc->state, ST_PARKING, __ATOMIC_SEQ_CST);
+		/* after PARKING: stop either sees it or is seen here */
+		if (stream_over(sc) ||
+		    !sc->st->arm(sc->st, stream_wake, sc)) {
+			__atomic_store_n(&sc->state, ST_RUNNING,
+			    __ATOMIC_SEQ_CST);
+			continue;
+		}
+		__atomic_store_n(&sc->parked_ns, mono_ns(), __ATOMIC_RELAXED);
+		MHD_suspend_connection(sc->c);
+		if (!cas_state(sc, ST_PARKING, ST_SUSPENDED)) {
+			/* woken before the suspend took */
+			__atomic_store_n(&sc->state, ST_RUNNING,
+			    __ATOMIC_SEQ_CST);
+			MHD_resume_connection(sc->c);
+		}
+		return 0;
 	}
 }
 
 static void stream_free(void *cls)
 {
 	struct stream_ctx *sc = cls;
-	sc->st->close(sc->st);
+	struct api_http *h = sc->h;
+	sc->st->close(sc->st); /* no wake from it after this */
 	if (sc->watch)
-		api_metrics_watchers(sc->h->s, -1);
+		api_metrics_watchers(h->s, -1);
+	pthread_mutex_lock(&h->smu);
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		h->streams = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	if (--h->nstreams == 0)
+		pthread_cond_broadcast(&h->scv);
+	pthread_mutex_unlock(&h->smu);
 	free(sc);
+}
+
+/* Reaper: wake suspended streams whose client went or whose timers are
+ * due. Under h->smu. */
+static void streams_tick(struct api_http *h)
+{
+	int64_t now = mono_ns();
+	for (struct stream_ctx *sc = h->streams; sc; sc = sc->next) {
+		if (__atomic_load_n(&sc->state, __ATOMIC_SEQ_CST) !=
+		    ST_SUSPENDED)
+			continue;
+		bool gone = peer_gone(sc->fd);
+		if (gone)
+			__atomic_store_n(&sc->gone, true, __ATOMIC_RELEASE);
+		if (gone || now - __atomic_load_n(&sc->parked_ns,
+				       __ATOMIC_RELAXED) >= STREAM_TICK_NS)
+			stream_wake(sc);
+	}
 }
 
 static enum MHD_Result respond_stream(struct call *x, struct api_resp *r,
     bool watch)
 {
 	struct stream_ctx *sc = calloc(1, sizeof(*sc));
-	if (sc == NULL) {
+	struct api_stream *st = api_stream_pumped(r->stream);
+	r->stream = NULL;
+	if (sc == NULL || st == NULL) {
+		free(sc);
+		if (st)
+			st->close(st);
 		status_resp(r, 500, "InternalError", "out of memory");
 		return respond_body(x->c, x->q, r);
 	}
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(x->c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	sc->h = x->h;
-	sc->st = r->stream;
+	sc->st = st;
+	sc->c = x->c;
 	sc->fd = ci ? ci->connect_fd : -1;
 	sc->watch = watch;
-	r->stream = NULL;
-	const char *ct = sc->st->content_type ? sc->st->content_type :
-	    r->content_type                   ? r->content_type :
-						"application/json";
+	const char *ct = st->content_type ? st->content_type :
+	    r->content_type               ? r->content_type :
+					    "application/json";
+	pthread_mutex_lock(&x->h->smu);
+	sc->next = x->h->streams;
+	if (sc->next)
+		sc->next->prev = sc;
+	x->h->streams = sc;
+	x->h->nstreams++;
+	pthread_mutex_unlock(&x->h->smu);
 	struct MHD_Response *mr =
 	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
 		stream_read, sc, stream_free);
 	if (mr == NULL) {
+		sc->watch = false; /* not counted yet */
 		stream_free(sc);
 		return MHD_NO;
 	}
@@ -1165,10 +1300,23 @@ static bool fill_req(struct call *x, const struct target *t, int verb,
 	return parse_query(x->c, req, r) && parse_body(x, req, r);
 }
 
+static bool offer_later(struct call *x, struct api_req *req);
+static void later_declined(struct call *x);
+static void later_warning(struct call *x, struct api_resp *r);
+
 static enum MHD_Result answer_resource(struct call *x, struct api_req *req,
     struct api_resp *r)
 {
+	bool offered = offer_later(x, req);
 	api_handle(req, r);
+	if (offered && r->later) {
+		/* the answer comes with the put: keep what is said already */
+		x->later = true;
+		later_warning(x, r);
+		return MHD_YES;
+	}
+	if (offered)
+		later_declined(x);
 	if (r->stream)
 		return respond_stream(x, r, req->verb == API_WATCH);
 	return respond_body(x->c, x->q, r);
@@ -1411,6 +1559,189 @@ static bool take_body(struct api_http *h, struct rq *q, const char *data,
 	return true;
 }
 
+/* --- requests that may wait ------------------------------------------------------------ */
+
+/* libmicrohttpd's loops must not block: a request that may wait (on a
+ * store write, a list, a kubelet, a watch's start) goes to the `api`
+ * service's workers (busapi.c) with its connection suspended, and its
+ * answer is queued when the worker resumes it. Discovery, health and
+ * metrics are answered in the loop, and so are reads of one object while
+ * the store answers gets within INLINE_GET_NS on average (store-lmdb in
+ * this process does, in some µs; etcd over the network does not). */
+#define INLINE_GET_NS 200000
+
+static bool waits(struct api_http *h, struct MHD_Connection *c,
+    const char *url, const char *method)
+{
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return true;
+	if (long_running(c, url) || strstr(url, "/log"))
+		return true;
+	char copy[512], *seg[MAX_SEGMENTS];
+	size_t n = strlen(url);
+	if (n >= sizeof(copy))
+		return true;
+	memcpy(copy, url, n + 1);
+	struct target t;
+	int ns = split_path(copy, seg, MAX_SEGMENTS);
+	if (ns <= 0 || !parse_target(seg, ns, &t))
+		return false;
+	return t.name == NULL ||
+	    __atomic_load_n(&h->s->store_get_ns, __ATOMIC_RELAXED) >
+	    INLINE_GET_NS;
+}
+
+/* A request on a worker. A write may be answered by its put's completion
+ * (api_later in api.h) rather than by the worker waiting for it: a wait
+ * costs a sleep and a wake-up per write. The worker and the completion
+ * each hold a reference; the last one answers (or, asked `again`, hands
+ * the request to a worker once more, to be handled without `later`). */
+struct job {
+	struct call x;
+	struct api_later l;
+	int refs;              /* __atomic */
+	bool again;            /* handled once; no `later` this time */
+	bool requeue;          /* the completion asked for it */
+	struct api_resp resp;  /* the completion's answer */
+	bool answered;         /* resp holds it */
+	char *warning;         /* the handler's, for that answer */
+};
+
+static void job_done(struct api_http *h)
+{
+	pthread_mutex_lock(&h->smu);
+	if (--h->jobs == 0)
+		pthread_cond_broadcast(&h->scv);
+	pthread_mutex_unlock(&h->smu);
+}
+
+static void run_job(void *arg);
+
+static void job_submit(struct job *j)
+{
+	j->refs = 1;
+	j->x.later = false;
+	if (api_busapi_run(j->x.s->workers, run_job, j) != 0)
+		run_job(j); /* the workers stopped: answer here */
+}
+
+static void job_unref(struct job *j)
+{
+	if (__atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	if (j->requeue) {
+		j->requeue = false;
+		j->again = true;
+		j->x = (struct call){ .h = j->x.h, .s = j->x.s, .c = j->x.c,
+			.q = j->x.q, .url = j->x.url, .method = j->x.method,
+			.job = j };
+		job_submit(j);
+		return;
+	}
+	struct api_http *h = j->x.h;
+	struct MHD_Connection *c = j->x.c;
+	if (j->answered) {
+		if (j->resp.warning == NULL) {
+			j->resp.warning = j->warning;
+			j->warning = NULL;
+		}
+		j->x.q->later_rc = respond_body(c, j->x.q, &j->resp);
+		api_resp_free(&j->resp);
+	}
+	free(j->warning);
+	free(j);
+	MHD_resume_connection(c);
+	job_done(h);
+}
+
+static void job_later_answer(struct api_later *l, struct api_resp *resp)
+{
+	struct job *j = (struct job *)((char *)l - offsetof(struct job, l));
+	j->resp = *resp;
+	memset(resp, 0, sizeof(*resp));
+	j->answered = true;
+	job_unref(j);
+}
+
+static void job_later_again(struct api_later *l)
+{
+	struct job *j = (struct job *)((char *)l - offsetof(struct job, l));
+	j->requeue = true;
+	job_unref(j);
+}
+
+/* On a worker, the first time: let the handler answer after its put
+ * (with a reference for the completion, dropped if the handler answers
+ * at once). */
+static bool offer_later(struct call *x, struct api_req *req)
+{
+	if (x->job == NULL || x->job->again)
+		return false;
+	__atomic_add_fetch(&x->job->refs, 1, __ATOMIC_ACQ_REL);
+	req->later = &x->job->l;
+	req->want_mp = true; /* the answer is the stored bytes */
+	return true;
+}
+
+static void later_warning(struct call *x, struct api_resp *r)
+{
+	free(x->job->warning);
+	x->job->warning = r->warning;
+	r->warning = NULL;
+}
+
+/* The handler answered at once: the completion's reference goes. */
+static void later_declined(struct call *x)
+{
+	__atomic_sub_fetch(&x->job->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+static void run_job(void *arg)
+{
+	struct job *j = arg;
+	enum MHD_Result rc = serve(&j->x);
+	if (!j->x.later) /* answered here (q->later_mr), not by a put */
+		j->x.q->later_rc = rc;
+	job_unref(j);
+}
+
+static enum MHD_Result defer(struct api_http *h, struct MHD_Connection *c,
+    struct rq *q, const char *url, const char *method)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return MHD_NO;
+	j->x = (struct call){ .h = h,
+		.s = h->s,
+		.c = c,
+		.q = q,
+		.url = url,
+		.method = method,
+		.job = j };
+	j->l = (struct api_later){ .answer = job_later_answer,
+		.again = job_later_again };
+	pthread_mutex_lock(&h->smu);
+	h->jobs++;
+	pthread_mutex_unlock(&h->smu);
+	q->deferred = true;
+	MHD_suspend_connection(c);
+	job_submit(j);
+	return MHD_YES;
+}
+
+/* Called again after the worker resumed the connection. */
+static enum MHD_Result resumed(struct MHD_Connection *c, struct rq *q)
+{
+	q->deferred = false;
+	struct MHD_Response *mr = q->later_mr;
+	q->later_mr = NULL;
+	if (mr == NULL)
+		return MHD_NO;
+	enum MHD_Result rc = MHD_queue_response(c, (unsigned)q->later_code, mr);
+	MHD_destroy_response(mr);
+	return q->later_rc == MHD_NO ? MHD_NO : rc;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload, size_t *upload_size, void **ptr)
@@ -1420,6 +1751,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	(void)version;
 	if (q == NULL)
 		return begin(h, c, url, ptr);
+	if (q->deferred)
+		return resumed(c, q);
 	if (*upload_size) {
 		bool go_on = q->answered ||
 		    take_body(h, q, upload, *upload_size);
@@ -1430,6 +1763,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	if (q->refuse)
 		return refuse(c, q);
+	if (waits(h, c, url, method))
+		return defer(h, c, q, url, method);
 	struct call x = { .h = h,
 		.s = h->s,
 		.c = c,
@@ -1451,6 +1786,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr,
 	if (q->code)
 		api_metrics_request(h->s, q->verb, q->resource, q->code,
 		    (double)(mono_ns() - q->start_ns) / NS_PER_S);
+	if (q->later_mr)
+		MHD_destroy_response(q->later_mr);
 	free(q->body);
 	free(q);
 	*ptr = NULL;
@@ -1589,8 +1926,14 @@ static struct MHD_Daemon *daemon_start(struct api_http *h, int fd, int family,
 {
 	struct MHD_OptionItem o[20];
 	size_t n = 0;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int64_t loops = h->s->http_threads > 0 ? h->s->http_threads :
+	    ncpu > 0				 ? ncpu :
+						   1;
+	if (loops > 1)
+		opt(o, &n, MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)loops, NULL);
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	opt(o, &n, MHD_OPTION_LISTEN_SOCKET, fd, NULL);
@@ -1624,6 +1967,8 @@ static struct api_http *http_new(struct api_server *s)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&h->cv, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&h->smu, NULL);
+	pthread_cond_init(&h->scv, NULL);
 	return h;
 }
 
@@ -1631,6 +1976,8 @@ static void http_free(struct api_http *h)
 {
 	pthread_cond_destroy(&h->cv);
 	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->scv);
+	pthread_mutex_destroy(&h->smu);
 	free(h);
 }
 
@@ -1697,9 +2044,23 @@ void api_http_stop(struct api_http *h)
 		pthread_mutex_unlock(&h->mu);
 		pthread_join(h->reaper, NULL);
 	}
-	/* Streams see `stopping` within STREAM_POLL_MS and end; this joins
-	 * every connection's thread. */
+	/* Requests with the workers finish and resume their connections;
+	 * suspended streams are woken to see `stopping` and end. (No
+	 * connection may stay suspended into MHD_stop_daemon.) */
+	pthread_mutex_lock(&h->smu);
+	while (h->jobs > 0)
+		pthread_cond_wait(&h->scv, &h->smu);
+	for (struct stream_ctx *sc = h->streams; sc; sc = sc->next)
+		stream_wake(sc);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	while (h->nstreams > 0 &&
+	    pthread_cond_timedwait(&h->scv, &h->smu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&h->smu);
 	MHD_stop_daemon(h->d);
+	api_stream_pumps_wait();
 	api_authn_release();
 	http_free(h);
 }

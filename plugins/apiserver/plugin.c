@@ -23,6 +23,7 @@ struct cfg {
 	int64_t bookmark_interval;
 	int64_t bus_workers;
 	int64_t bus_workers_max;
+	int64_t http_threads;
 	char *cluster_domain;
 	char *hosts;
 	char *advertise;
@@ -41,6 +42,7 @@ static const struct kb_opt opts[] = {
 	KB_OPT_DURATION("bookmark_interval", struct cfg, bookmark_interval, "60s", "watch bookmarks"),
 	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service, kept"),
 	KB_OPT_INT("bus_workers_max", struct cfg, bus_workers_max, "256", 1, 4096, "threads answering the `api` bus service while requests wait"),
+	KB_OPT_INT("http_threads", struct cfg, http_threads, "0", 0, 64, "HTTP event loops (0: one per core)"),
 	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain, "cluster.local", "the cluster DNS domain"),
 	KB_OPT_STR("hosts", struct cfg, hosts, NULL, "extra names and IPs for the serving certificate"),
 	KB_OPT_STR("advertise", struct cfg, advertise, NULL,
@@ -81,6 +83,7 @@ static int api_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	s->bus_workers_max = p->cfg.bus_workers_max > p->cfg.bus_workers ?
 	    p->cfg.bus_workers_max :
 	    p->cfg.bus_workers;
+	s->http_threads = p->cfg.http_threads;
 	s->cluster_domain = p->cfg.cluster_domain;
 	if (sscanf(p->cfg.node_port_range, "%" SCNd64 "-%" SCNd64, &s->node_port_min, &s->node_port_max) != 2 ||
 	    s->node_port_min < 1 || s->node_port_max > 65535 || s->node_port_min > s->node_port_max) {
@@ -93,6 +96,7 @@ static int api_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	pthread_mutex_init(&s->cache_mu, NULL);
 	pthread_mutex_init(&s->alloc_mu, NULL);
 	p->bus = api_busapi_new(s);
+	s->workers = p->bus;
 	if (p->bus == NULL) {
 		kb_conf_opts_free(opts, &p->cfg);
 		free(p);

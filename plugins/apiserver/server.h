@@ -40,6 +40,12 @@ struct api_server {
 	pthread_mutex_t alloc_mu;
 	/* the HTTP side (http.c): opaque here */
 	void *http;
+	int64_t http_threads;        /* libmicrohttpd's event loops */
+	int64_t store_get_ns;        /* store gets' moving average (store.c;
+				      * __atomic): http.c reads one object in
+				      * its event loop only while it is short */
+	struct api_busapi *workers;  /* the `api` service's pool (busapi.c),
+				      * which runs HTTP requests that wait */
 	/* counters for /metrics (metrics.c) */
 	void *metrics;
 	/* the other API servers of the cluster (peer.c); NULL on plain HTTP */

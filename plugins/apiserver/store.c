@@ -60,7 +60,14 @@ static int call(struct api_server *s, const char *op, kb_body *body,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = api_call(s->ctx, KB_STORE_SERVICE, op, body,
 	    (int)s->request_timeout_ms, rep);
-	api_metrics_store(s, op, secs_since(&t0));
+	double secs = secs_since(&t0);
+	api_metrics_store(s, op, secs);
+	if (!strcmp(op, "get")) {
+		/* a moving average, for the HTTP side (server.h) */
+		int64_t avg = __atomic_load_n(&s->store_get_ns, __ATOMIC_RELAXED);
+		avg += ((int64_t)(secs * 1e9) - avg) / 8;
+		__atomic_store_n(&s->store_get_ns, avg, __ATOMIC_RELAXED);
+	}
 	call_err(rc, *rep, e);
 	return rc;
 }
