@@ -4,17 +4,26 @@
  * One process: an in-process host (tests/harness.h) with store-lmdb
  * (sync: true, the shipped setting) and the apiserver on 127.0.0.1:0; its
  * URL and admin token come from DATA_DIR/admin.kubeconfig, TLS is verified
- * against DATA_DIR/apiserver/ca.crt. Clients are libcurl easy handles, one
- * per client thread and reused, so every connection stays alive.
+ * against DATA_DIR/apiserver/ca.crt.
+ *
+ * The creates, pods and gets have --clients keep-alive connections, each
+ * with one request in flight, opened before the first window. By default
+ * (--client lean, lean.h) they are plain OpenSSL connections driven by
+ * --client-threads epoll threads (one per CPU): on a 2-core machine a
+ * thread per libcurl client costs more CPU per request than the server
+ * does, so the benchmark would measure its own client. --client curl
+ * gives each a thread and a libcurl easy handle, as older figures did;
+ * the output names the client used. The rest (setup, lists, watch events)
+ * uses one libcurl handle.
  *
  *   store puts   a frontend bus client keeps --clients `put`s in flight,
  *                new keys with if_mod_rev 0 (what an API create asks of
  *                the store), values as long as a created ConfigMap's JSON.
- *   creates      --clients threads POST small ConfigMaps. The two take
+ *   creates      --clients clients POST small ConfigMaps. The two take
  *                turns, --rounds windows of --seconds each, so a drifting
  *                disk affects them alike.
- *   pods         --clients threads create --list-pods small Pods.
- *   gets         --clients threads GET random ConfigMaps made above.
+ *   pods         --clients clients create --list-pods small Pods.
+ *   gets         --clients clients GET random ConfigMaps made above.
  *   list         GET the --list-pods pods, from the store and with
  *                resourceVersion=0 (the watch cache), --list-reps times each.
  *   watch        --watchers HTTP watch streams on one namespace's
@@ -28,6 +37,7 @@
  *             [--watch-threads N] [--events N] [--event-ms MS]
  *             [--list-pods N] [--list-reps N] [--no-sync] [--smoke]
  *             [--only create|get|list|watch]   (one part, for profiling)
+ *             [--client lean|curl] [--client-threads N]
  *
  * Last line:
  *   RESULT api creates=N store_puts=N p99_create_ms=N gets=N
@@ -37,6 +47,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +61,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "lean.h"
 #include <kubus/store.h>
 
 #define ANNOT "bench.kubus.io/sent"
@@ -182,6 +194,7 @@ static struct {
 	char *token;
 	char *ca; /* DATA_DIR/apiserver/ca.crt */
 	struct curl_slist *get_hdr, *post_hdr;
+	char *get_lines, *post_lines; /* the same, as HTTP lines (lean) */
 } S;
 
 static atomic_ullong first_errors; /* how many error bodies were printed */
@@ -201,6 +214,25 @@ static char *value_after(const char *text, const char *key)
 		return NULL;
 	p += strlen(key);
 	return strndup(p, strcspn(p, " \t\r\n\""));
+}
+
+/* curl's header list as HTTP lines, so that both clients send the same
+ * headers. An entry "Name:" with nothing after it only tells curl to leave
+ * out a header of its own (Expect), so it is no header. */
+static char *hdr_lines(const struct curl_slist *h)
+{
+	size_t n = 1;
+	for (const struct curl_slist *p = h; p; p = p->next)
+		n += strlen(p->data) + 2;
+	char *s = malloc(n), *e = s;
+	for (const struct curl_slist *p = h; s && p; p = p->next) {
+		size_t len = strlen(p->data);
+		if (len && p->data[len - 1] != ':')
+			e += sprintf(e, "%s\r\n", p->data);
+	}
+	if (s)
+		*e = '\0';
+	return s;
 }
 
 static int server_find(struct kbt_host *h)
@@ -229,7 +261,9 @@ static int server_find(struct kbt_host *h)
 	S.post_hdr =
 	    curl_slist_append(S.post_hdr, "Content-Type: application/json");
 	S.post_hdr = curl_slist_append(S.post_hdr, "Expect:");
-	return 0;
+	S.get_lines = hdr_lines(S.get_hdr);
+	S.post_lines = hdr_lines(S.post_hdr);
+	return S.get_lines && S.post_lines ? 0 : -1;
 }
 
 /* --- one HTTP client: an easy handle kept for the whole run --------------- */
@@ -313,6 +347,9 @@ static long http(struct client *cl, const char *path, const char *body)
 
 static struct client clients[MAX_CLIENTS];
 
+/* The HTTP windows' client: the lean one, or NULL for --client curl. */
+static struct lean *lean;
+
 /* --- request bodies ------------------------------------------------------- */
 
 static const char payload[] =
@@ -358,67 +395,134 @@ struct hwin {
 	int64_t deadline;   /* a count-bounded window ends by then anyway */
 };
 
+/* One client thread's share of a window: a curl client thread, or a lean
+ * epoll thread with its connections. */
 struct hthread {
 	pthread_t th;
 	struct hwin *w;
-	struct client *cl;
+	struct client *cl; /* curl only */
+	bool started;      /* curl: th runs */
 	struct lat lat;
 	unsigned long long ok, errors;
 	unsigned seed;
+	bool measuring;
 	double cpu0, cpu1; /* this thread's CPU when measuring began, ended */
 };
+
+/* Thread t's next request (a POST when rq->body is not empty), or false
+ * when the window is over for it. */
+static bool hnext(struct hthread *t, struct lean_req *rq)
+{
+	struct hwin *w = t->w;
+	char name[64];
+	int phase = atomic_load(&w->phase);
+	if (phase == 1 && !t->measuring) {
+		t->measuring = true;
+		t->cpu0 = thread_cpu_now();
+	}
+	if (phase == 2 || (w->deadline && now_ns() > w->deadline))
+		return false;
+	rq->body[0] = '\0';
+	if (w->op == OP_GET_CM) {
+		unsigned i = (unsigned)rand_r(&t->seed) % w->get_range;
+		snprintf(rq->path, sizeof rq->path,
+		    "/api/v1/namespaces/bench/configmaps/cm-%u", i);
+		return true;
+	}
+	unsigned i = atomic_fetch_add(w->next, 1);
+	if (w->limit && i >= w->limit)
+		return false;
+	if (w->op == OP_CREATE_CM) {
+		snprintf(name, sizeof name, "cm-%u", i);
+		cm_body(rq->body, sizeof rq->body, name, 0);
+		snprintf(rq->path, sizeof rq->path,
+		    "/api/v1/namespaces/bench/configmaps");
+	} else {
+		snprintf(name, sizeof name, "p-%u", i);
+		pod_body(rq->body, sizeof rq->body, name);
+		snprintf(rq->path, sizeof rq->path,
+		    "/api/v1/namespaces/bench-list/pods");
+	}
+	return true;
+}
+
+/* rq's answer, `ns` after it was sent: counted only while measuring. */
+static void hdone(struct hthread *t, const struct lean_req *rq, long code,
+    const char *body, int64_t ns)
+{
+	long want = t->w->op == OP_GET_CM ? 200 : 201;
+	if (code != want) {
+		t->errors++;
+		note_error(rq->path, code, body);
+	} else if (atomic_load(&t->w->phase) == 1) {
+		t->ok++;
+		lat_push(&t->lat, ns);
+	}
+}
+
+static void hend(struct hthread *t)
+{
+	t->cpu1 = t->measuring ? thread_cpu_now() : t->cpu0;
+}
 
 static void *hthread_main(void *arg)
 {
 	struct hthread *t = arg;
-	struct hwin *w = t->w;
-	char path[256], name[64], body[1024];
-	bool measuring = false;
-	for (;;) {
-		int phase = atomic_load(&w->phase);
-		if (phase == 1 && !measuring) {
-			measuring = true;
-			t->cpu0 = thread_cpu_now();
-		}
-		if (phase == 2 || (w->deadline && now_ns() > w->deadline))
-			break;
-		const char *b = NULL;
-		long want = 201;
-		if (w->op == OP_GET_CM) {
-			unsigned i = (unsigned)rand_r(&t->seed) % w->get_range;
-			snprintf(path, sizeof path,
-			    "/api/v1/namespaces/bench/configmaps/cm-%u", i);
-			want = 200;
-		} else {
-			unsigned i = atomic_fetch_add(w->next, 1);
-			if (w->limit && i >= w->limit)
-				break;
-			if (w->op == OP_CREATE_CM) {
-				snprintf(name, sizeof name, "cm-%u", i);
-				cm_body(body, sizeof body, name, 0);
-				snprintf(path, sizeof path,
-				    "/api/v1/namespaces/bench/configmaps");
-			} else {
-				snprintf(name, sizeof name, "p-%u", i);
-				pod_body(body, sizeof body, name);
-				snprintf(path, sizeof path,
-				    "/api/v1/namespaces/bench-list/pods");
-			}
-			b = body;
-		}
+	struct lean_req rq;
+	while (hnext(t, &rq)) {
 		int64_t t0 = now_ns();
-		long code = http(t->cl, path, b);
-		int64_t t1 = now_ns();
-		if (code != want) {
-			t->errors++;
-			note_error(path, code, t->cl->buf);
-		} else if (atomic_load(&w->phase) == 1) {
-			t->ok++;
-			lat_push(&t->lat, t1 - t0);
-		}
+		long code = http(t->cl, rq.path, rq.body[0] ? rq.body : NULL);
+		hdone(t, &rq, code, t->cl->buf, now_ns() - t0);
 	}
-	t->cpu1 = measuring ? thread_cpu_now() : t->cpu0;
+	hend(t);
 	return NULL;
+}
+
+/* The lean client calls these on its epoll threads; arg is the window's
+ * struct hthread array, one per thread. */
+static bool lean_next(void *arg, int k, struct lean_req *rq)
+{
+	return hnext((struct hthread *)arg + k, rq);
+}
+
+static void lean_done(void *arg, int k, const struct lean_req *rq, long code,
+    const char *body, int64_t ns)
+{
+	hdone((struct hthread *)arg + k, rq, code, body, ns);
+}
+
+static void lean_end(void *arg, int k)
+{
+	hend((struct hthread *)arg + k);
+}
+
+static const struct lean_ops lean_hops = { .next = lean_next,
+	.done = lean_done,
+	.end = lean_end };
+
+/* Start the window's client threads: the number that did not start. */
+static int hstart(struct hthread *ts, int n)
+{
+	if (lean)
+		return lean_start(lean, &lean_hops, ts);
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		ts[i].started =
+		    pthread_create(&ts[i].th, NULL, hthread_main, &ts[i]) == 0;
+		failed += !ts[i].started;
+	}
+	return failed;
+}
+
+static void hjoin(struct hthread *ts, int n)
+{
+	if (lean) {
+		lean_wait(lean);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (ts[i].started)
+			pthread_join(ts[i].th, NULL);
 }
 
 /* Run one window: warm-up then `seconds` measured (time-bounded), or
@@ -430,26 +534,29 @@ static void hwindow(enum op op, int nclients, double seconds, atomic_uint *next,
 		.next = next,
 		.limit = limit,
 		.get_range = get_range ? get_range : 1 };
-	struct hthread *ts = calloc((size_t)nclients, sizeof *ts);
+	int n = lean ? lean_threads(lean) : nclients;
+	struct hthread *ts = calloc((size_t)n, sizeof *ts);
+	for (int i = 0; i < n; i++) {
+		ts[i].w = &w;
+		ts[i].cl = lean ? NULL : &clients[i];
+		ts[i].seed = (unsigned)(i * 7919 + 17);
+	}
+	if (lean) /* any handshake now, not in the window */
+		lean_ready(lean);
 	if (limit) {
 		atomic_store(&w.phase, 1);
 		w.deadline = now_ns() + 300 * 1000000000LL;
 	}
 	int64_t t0 = now_ns();
 	double c0 = cpu_now(), c1;
-	for (int i = 0; i < nclients; i++) {
-		ts[i].w = &w;
-		ts[i].cl = &clients[i];
-		ts[i].seed = (unsigned)(i * 7919 + 17);
-		pthread_create(&ts[i].th, NULL, hthread_main, &ts[i]);
-	}
+	/* A thread that did not start leaves its share of clients idle. */
+	a->errors += (unsigned long long)hstart(ts, n);
 	int64_t t1;
 	if (limit) {
-		for (int i = 0; i < nclients; i++)
-			pthread_join(ts[i].th, NULL);
+		hjoin(ts, n);
 		t1 = now_ns();
 		c1 = cpu_now();
-		/* Each thread took one name past the end: give them back. */
+		/* Each client took one name past the end: give them back. */
 		if (atomic_load(next) > limit)
 			atomic_store(next, limit);
 	} else {
@@ -461,10 +568,9 @@ static void hwindow(enum op op, int nclients, double seconds, atomic_uint *next,
 		atomic_store(&w.phase, 2);
 		t1 = now_ns();
 		c1 = cpu_now();
-		for (int i = 0; i < nclients; i++)
-			pthread_join(ts[i].th, NULL);
+		hjoin(ts, n);
 	}
-	for (int i = 0; i < nclients; i++) {
+	for (int i = 0; i < n; i++) {
 		a->ops += (double)ts[i].ok;
 		a->cli_cpu += ts[i].cpu1 - ts[i].cpu0;
 		a->errors += ts[i].errors;
@@ -1033,6 +1139,8 @@ struct opts {
 	int rounds, clients, watchers, watch_threads, events, event_ms;
 	int list_pods, list_reps;
 	bool sync;
+	bool curl;          /* --client curl: the HTTP windows use libcurl */
+	int client_threads; /* the lean client's epoll threads */
 	const char *only; /* for profiling: "create", "get", "list", "watch" */
 };
 
@@ -1048,7 +1156,8 @@ static void usage(void)
 	    "[--watchers N]\n"
 	    "                 [--events N] [--event-ms MS] [--list-pods N] "
 	    "[--list-reps N] [--no-sync] [--smoke]\n"
-	    "                 [--watch-threads N] [--only create|get|list|watch]\n");
+	    "                 [--watch-threads N] [--only create|get|list|watch]\n"
+	    "                 [--client lean|curl] [--client-threads N]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -1062,7 +1171,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.event_ms = 50,
 		.list_pods = 1000,
 		.list_reps = 10,
-		.sync = true };
+		.sync = true,
+		.client_threads = (int)sysconf(_SC_NPROCESSORS_ONLN) };
+	if (o->client_threads < 1) /* the CPUs are unknown */
+		o->client_threads = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--smoke")) {
@@ -1097,6 +1209,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->list_reps = atoi(v), i++;
 		} else if (v && !strcmp(a, "--list-pods")) {
 			o->list_pods = atoi(v), i++;
+		} else if (v && !strcmp(a, "--client") &&
+		    (!strcmp(v, "lean") || !strcmp(v, "curl"))) {
+			o->curl = !strcmp(v, "curl"), i++;
+		} else if (v && !strcmp(a, "--client-threads")) {
+			o->client_threads = atoi(v), i++;
 		} else {
 			usage();
 			return -1;
@@ -1108,10 +1225,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    o->events > 10000 || o->event_ms < 0 || o->event_ms > 10000 ||
 	    o->list_pods < 1 || o->list_pods > 100000 || o->list_reps < 1 ||
 	    o->list_reps > 1000 || o->watch_threads < 1 ||
-	    o->watch_threads > MAX_WATCH_THREADS) {
+	    o->watch_threads > MAX_WATCH_THREADS || o->client_threads < 1 ||
+	    o->client_threads > MAX_CLIENTS) {
 		usage();
 		return -1;
 	}
+	if (o->client_threads > o->clients)
+		o->client_threads = o->clients;
 	if (o->watch_threads > o->watchers)
 		o->watch_threads = o->watchers;
 	return 0;
@@ -1124,15 +1244,24 @@ int main(int argc, char **argv)
 		return 2;
 	setenv("KUBUS_LOG_QUIET", "1", 0);
 	raise_nofile();
+	/* OpenSSL writes the lean client's sockets with write(2): a connection
+	 * the server closed must fail that write, not end the process. */
+	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
 		return 1;
 	struct kbt_host *h = host_start(o.sync);
 	if (h == NULL || server_find(h))
 		return 1;
 	kb_ctx *bus = kbt_client(h, "bench", "plugin:bench", fe_groups, 2);
-	for (int i = 0; i < o.clients; i++)
+	/* With the lean client, curl still makes the namespaces, lists and
+	 * watch events, on clients[0]. */
+	for (int i = 0; i < (o.curl ? o.clients : 1); i++)
 		if (client_init(&clients[i]))
 			return 1;
+	if (!o.curl &&
+	    (lean = lean_open(S.url, S.ca, S.get_lines, S.post_lines, o.clients,
+		 o.client_threads)) == NULL)
+		return 1;
 	fprintf(stderr, "bench-api: server %s, store-lmdb sync: %s\n", S.url,
 	    o.sync ? "true" : "false");
 	if (make_namespace("bench") || make_namespace("bench-list") ||
@@ -1146,6 +1275,13 @@ int main(int argc, char **argv)
 	printf("value: a ConfigMap as the server returns it is %zu bytes of "
 	       "JSON; raw store puts use values of that size\n",
 	    vsize);
+	if (lean)
+		printf("client: lean (%d epoll thread%s, %d connections)\n",
+		    lean_threads(lean), lean_threads(lean) == 1 ? "" : "s",
+		    o.clients);
+	else
+		printf("client: curl (%d threads, an easy handle each)\n",
+		    o.clients);
 
 	/* Creates against raw store puts, taking turns. */
 	atomic_uint cm_next = 0, raw_next = 0, pod_next = 0;
@@ -1214,6 +1350,8 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < o.clients; i++)
 		client_free(&clients[i]);
+	if (lean)
+		lean_close(lean);
 	kbt_host_stop(h);
 
 	double creates = acc_rate(&a_cm), puts = acc_rate(&a_put);
@@ -1261,6 +1399,8 @@ int main(int argc, char **argv)
 	free(wr.create.lat.v);
 	curl_slist_free_all(S.get_hdr);
 	curl_slist_free_all(S.post_hdr);
+	free(S.get_lines);
+	free(S.post_lines);
 	free(S.url);
 	free(S.token);
 	free(S.ca);
