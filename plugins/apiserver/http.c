@@ -22,8 +22,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -202,9 +200,6 @@ static void conn_started(struct api_http *h, struct MHD_Connection *c,
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	k->fd = ci ? ci->connect_fd : -1;
-	int one = 1;
-	if (k->fd >= 0)
-		setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	k->deadline_ns = mono_ns() + HEADER_TIMEOUT_S * NS_PER_S;
 	pthread_mutex_lock(&h->mu);
 	k->next = h->conns;
