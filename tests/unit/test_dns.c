@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,18 +33,43 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A free loopback port (for TCP and UDP both, as far as we can tell). */
-static int free_port(int type)
+/* Whether port is free on 127.0.0.1 for type now. */
+static bool port_free(int type, int port)
 {
 	int fd = socket(AF_INET, type, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl))
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa,
+	    sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* A loopback port free for TCP and UDP both, below the kernel's
+ * ephemeral range. dig binds its source port at random in that range
+ * with SO_REUSEADDR, as the DNS plugin's sockets are: had we taken the
+ * port from the range, a dig whose source port came out equal to it
+ * would be sent its own query back ("query response not set"). */
+static int free_port(void)
+{
+	int lo = 32768, hi;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	if (lo <= 11024)
 		return -1;
-	close(fd);
-	return ntohs(sa.sin_port);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (int i = 0; i < 1000; i++) {
+		int p = 10000 + rand() % (lo - 1 - 10000);
+		if (port_free(SOCK_STREAM, p) && port_free(SOCK_DGRAM, p))
+			return p;
+	}
+	return -1;
 }
 
 /* dig's answer for args ("+short NAME TYPE", …); malloc'd. */
@@ -103,7 +129,9 @@ static void create(kb_body *b, const struct kb_gvr *r, char *ip,
 static int setup(void **state)
 {
 	char err[1024], yaml[2048];
-	port = free_port(SOCK_STREAM);
+	port = free_port();
+	if (port < 0)
+		return -1;
 	up_fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
