@@ -231,8 +231,9 @@ struct api_req {
 };
 
 /* A stream the HTTP layer copies to the client (watch events, logs):
- * read() blocks up to timeout_ms and returns bytes written to buf, 0 when
- * nothing came in time (the HTTP layer calls again), -1 at the end.
+ * read() returns bytes written to buf, 0 when nothing came in time (the
+ * HTTP layer calls again), -1 at the end; a stream without arm() blocks up
+ * to timeout_ms for them, one with arm() is read with 0 and never waits.
  * arm(), where there is one, lets an event loop wait without a thread:
  * false when read() has something already; else true, and wake(arg) is
  * called once (under the stream's own lock, so close() waits for it) when

@@ -1177,8 +1177,12 @@ static void take_line(struct api_watcher *w, char *line)
 	w->poff = 0;
 }
 
-static ssize_t watch_read(struct api_stream *st, char *buf, size_t max, int timeout_ms)
+/* What is there now, never waiting: a watcher has arm(), so the event
+ * loop reads it with timeout 0 and arms it when this returns 0. */
+static ssize_t watch_read(struct api_stream *st, char *buf, size_t max,
+    int timeout_ms)
 {
+	(void)timeout_ms;
 	struct api_watcher *w = (struct api_watcher *)st;
 	struct api_cache *c = w->c;
 	if (w->part)
@@ -1193,35 +1197,12 @@ static ssize_t watch_read(struct api_stream *st, char *buf, size_t max, int time
 	int64_t now = mono_ns();
 	if (w->deadline_ns && now >= w->deadline_ns)
 		return -1;
-	int64_t until = now + (int64_t)timeout_ms * 1000000;
-	if (w->deadline_ns && w->deadline_ns < until)
-		until = w->deadline_ns;
-	if (w->bookmarks && w->bookmark_ns < until)
-		until = w->bookmark_ns;
 	pthread_mutex_lock(&c->mu);
-	char *line = NULL;
 	bool expired = false;
-	for (;;) {
-		line = next_from_ring(w, &expired);
-		if (line || expired || c->s->stopping)
-			break;
-		now = mono_ns();
-		if (now >= until)
-			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t wait = until - now;
-		ts.tv_sec += wait / 1000000000;
-		ts.tv_nsec += wait % 1000000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-	}
-	if (line == NULL && !expired && w->bookmarks && mono_ns() >= w->bookmark_ns) {
+	char *line = c->s->stopping ? NULL : next_from_ring(w, &expired);
+	if (line == NULL && !expired && w->bookmarks && now >= w->bookmark_ns) {
 		line = bookmark_line(w);
-		w->bookmark_ns = mono_ns() + c->s->bookmark_ms * 1000000;
+		w->bookmark_ns = now + c->s->bookmark_ms * 1000000;
 	}
 	if (expired)
 		line = expired_line(w, w->min_rev);
@@ -1229,7 +1210,7 @@ static ssize_t watch_read(struct api_stream *st, char *buf, size_t max, int time
 	if (expired)
 		w->end_after_queue = true;
 	if (line == NULL)
-		return (c->s->stopping || (w->deadline_ns && mono_ns() >= w->deadline_ns)) ? -1 : 0;
+		return c->s->stopping ? -1 : 0;
 	take_line(w, line);
 	return copy_part(w, buf, max);
 }

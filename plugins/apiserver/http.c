@@ -94,9 +94,19 @@ struct api_http {
 };
 
 /* One per request. */
+/* A parsed resource path. Pointers into the split path. */
+struct target {
+	const char *group, *version;
+	const char *ns, *plural, *name, *sub;
+	bool watch_prefix;
+};
+
 struct rq {
 	struct api_http *h;
 	int64_t start_ns;
+	char *path;       /* the url split, once (rq_target) */
+	struct target t;  /* into path */
+	int parsed;       /* 0: not yet; 1: t holds it; -1: no resource */
 	char *body;
 	size_t len, cap;
 	bool too_big;
@@ -130,13 +140,6 @@ struct call {
 	bool user_borrowed; /* user is the connection's kept one */
 	struct job *job;    /* on a worker: may answer after its put */
 	bool later;         /* ... and will */
-};
-
-/* A parsed resource path. Pointers into the split path. */
-struct target {
-	const char *group, *version;
-	const char *ns, *plural, *name, *sub;
-	bool watch_prefix;
 };
 
 static int64_t mono_ns(void)
@@ -1389,30 +1392,40 @@ static enum MHD_Result serve_root(struct call *x, struct api_resp *r)
 	return respond_body(x->c, x->q, r);
 }
 
+/* The resource path of q's url, split once: waits(), write_here() and
+ * serve_path() all ask. NULL for other paths (q->path NULL: no memory). */
+static const struct target *rq_target(struct rq *q, const char *url)
+{
+	if (q->parsed == 0) {
+		char *seg[MAX_SEGMENTS];
+		q->parsed = -1;
+		q->path = strdup(url);
+		if (q->path != NULL) {
+			int n = split_path(q->path, seg, MAX_SEGMENTS);
+			if (n > 0 && parse_target(seg, n, &q->t))
+				q->parsed = 1;
+		}
+	}
+	return q->parsed > 0 ? &q->t : NULL;
+}
+
 static enum MHD_Result serve_path(struct call *x, struct api_resp *r)
 {
 	if (!strcmp(x->url, "/"))
 		return serve_root(x, r);
 	if (!strcmp(x->url, "/metrics"))
 		return serve_metrics(x, r);
-	char *copy = strdup(x->url), *seg[MAX_SEGMENTS];
-	if (copy == NULL)
+	const struct target *t = rq_target(x->q, x->url);
+	if (x->q->path == NULL)
 		return MHD_NO;
-	int n = split_path(copy, seg, MAX_SEGMENTS);
-	struct target t;
-	enum MHD_Result rc;
-	if (n > 0 && parse_target(seg, n, &t)) {
-		rc = serve_resource(x, &t, r);
-	} else {
-		if (strcmp(x->method, "GET") && strcmp(x->method, "HEAD"))
-			not_allowed(r);
-		else if (!api_discovery(x->url,
-			     header(x->c, MHD_HTTP_HEADER_ACCEPT), NULL, r))
-			not_found(r);
-		rc = respond_body(x->c, x->q, r);
-	}
-	free(copy);
-	return rc;
+	if (t != NULL)
+		return serve_resource(x, t, r);
+	if (strcmp(x->method, "GET") && strcmp(x->method, "HEAD"))
+		not_allowed(r);
+	else if (!api_discovery(x->url,
+		     header(x->c, MHD_HTTP_HEADER_ACCEPT), NULL, r))
+		not_found(r);
+	return respond_body(x->c, x->q, r);
 }
 
 static enum MHD_Result serve(struct call *x)
@@ -1572,30 +1585,15 @@ static bool store_fast(const struct api_http *h)
 	    INLINE_GET_NS;
 }
 
-/* The resource path in url (split into copy); false for other paths. */
-static bool url_target(const char *url, char (*copy)[512], struct target *t)
-{
-	char *seg[MAX_SEGMENTS];
-	size_t n = strlen(url);
-	if (n >= sizeof(*copy))
-		return false;
-	memcpy(*copy, url, n + 1);
-	int ns = split_path(*copy, seg, MAX_SEGMENTS);
-	return ns > 0 && parse_target(seg, ns, t);
-}
-
 static bool waits(struct api_http *h, struct MHD_Connection *c,
-    const char *url, const char *method)
+    struct rq *q, const char *url, const char *method)
 {
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
 		return true;
 	if (long_running(c, url) || strstr(url, "/log"))
 		return true;
-	char copy[512];
-	struct target t;
-	if (!url_target(url, &copy, &t))
-		return strlen(url) >= sizeof(copy);
-	return t.name == NULL || !store_fast(h);
+	const struct target *t = rq_target(q, url);
+	return t != NULL && (t->name == NULL || !store_fast(h));
 }
 
 /* A create that waits only for its put, which answers it (api_later):
@@ -1603,14 +1601,13 @@ static bool waits(struct api_http *h, struct MHD_Connection *c,
  * reply, rather than handed to a worker (10-15 % less CPU per create:
  * no wake-up of a worker). Not a Service, whose create allocates its
  * addresses under a lock and from the store. */
-static bool write_here(struct api_http *h, const char *url,
+static bool write_here(struct api_http *h, struct rq *q, const char *url,
     const char *method)
 {
-	char copy[512];
-	struct target t;
+	const struct target *t;
 	return !strcmp(method, "POST") && store_fast(h) &&
-	    url_target(url, &copy, &t) && t.name == NULL &&
-	    strcmp(t.plural, "services");
+	    (t = rq_target(q, url)) != NULL && t->name == NULL &&
+	    strcmp(t->plural, "services");
 }
 
 /* A request on a worker. A write may be answered by its put's completion
@@ -1755,7 +1752,7 @@ static enum MHD_Result defer(struct api_http *h, struct MHD_Connection *c,
 	pthread_mutex_unlock(&h->smu);
 	q->deferred = true;
 	MHD_suspend_connection(c);
-	if (write_here(h, url, method)) {
+	if (write_here(h, q, url, method)) {
 		j->refs = 1;
 		run_job(j);
 	} else {
@@ -1806,7 +1803,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		return MHD_YES;
 	if (q->refuse)
 		return refuse(c, q);
-	if (waits(h, c, url, method))
+	if (waits(h, c, q, url, method))
 		return defer(h, c, q, url, method);
 	struct call x = { .h = h,
 		.s = h->s,
@@ -1836,6 +1833,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ptr,
 		free(q->later_resp);
 	}
 	free(q->body);
+	free(q->path);
 	free(q);
 	*ptr = NULL;
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
