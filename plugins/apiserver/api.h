@@ -450,6 +450,7 @@ bool api_authorize(struct api_server *s, const struct api_user *u,
 void api_now(char *buf, size_t len);
 /* A random v4 UUID. */
 void api_uuid(char *buf, size_t len);
+void api_random(void *out, size_t n); /* never fails */
 /* DNS-1123 checks with Kubernetes' messages (NULL when valid). */
 const char *api_dns1123_subdomain(const char *s);
 const char *api_dns1123_label(const char *s);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "alloc.h"
@@ -358,8 +357,7 @@ static void generate_name(json_t *obj)
 		return;
 	static const char alnum[] = "bcdfghjklmnpqrstvwxz2456789";
 	unsigned char rnd[5];
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-		memset(rnd, 7, sizeof(rnd));
+	api_random(rnd, sizeof(rnd));
 	char buf[300];
 	size_t n = strlen(gen);
 	if (n > 58)

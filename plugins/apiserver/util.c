@@ -461,9 +461,9 @@ void api_now(char *buf, size_t len)
 		pthread_mutex_unlock(&mu);
 }
 
-/* 16 random bytes: getrandom, else /dev/urandom, else time and address
+/* n random bytes: getrandom, else /dev/urandom, else time and address
  * bits (never fail: a uid must always be produced). */
-static void random_bytes(unsigned char *b, size_t n)
+static void fill_random(unsigned char *b, size_t n)
 {
 	size_t got = 0;
 	while (got < n) {
@@ -498,10 +498,33 @@ static void random_bytes(unsigned char *b, size_t n)
 	}
 }
 
+/* Random bytes from a pool per thread, refilled 256 bytes at a time:
+ * every create takes a uid and most a generated name, and a system call
+ * for each cost more than the rest of making them. Each byte is handed
+ * out once. */
+void api_random(void *out, size_t n)
+{
+	static __thread unsigned char pool[256];
+	static __thread size_t left;
+	unsigned char *b = out;
+	while (n > 0) {
+		if (left == 0) {
+			fill_random(pool, sizeof(pool));
+			left = sizeof(pool);
+		}
+		size_t k = n < left ? n : left;
+		memcpy(b, pool + sizeof(pool) - left, k);
+		memset(pool + sizeof(pool) - left, 0, k);
+		left -= k;
+		b += k;
+		n -= k;
+	}
+}
+
 void api_uuid(char *buf, size_t len)
 {
 	unsigned char b[16];
-	random_bytes(b, sizeof b);
+	api_random(b, sizeof b);
 	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
 	/* 8-4-4-4-12 lowercase hex, as "%02x…" wrote it */

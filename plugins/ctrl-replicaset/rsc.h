@@ -24,6 +24,10 @@ struct rsc {
 
 /* Reconcile the ReplicaSet "ns/name" (a ctrl_sync_fn). */
 int rsc_sync(void *arg, const char *key);
+/* The pods informer's index: "u/<uid>" for a pod with a controller (the
+ * controller's uid), "o/<namespace>" for an orphan. A reconcile reads the
+ * ReplicaSet's own pods and its namespace's orphans, not every pod. */
+bool rsc_pod_index(const msgpack_object *pod, char *buf, size_t len);
 
 /* --- expectations: pods created or deleted that the cache has not shown yet.
  * Until it has (or timeout), the ReplicaSet is not managed again, so a stale

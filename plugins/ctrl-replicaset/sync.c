@@ -326,6 +326,25 @@ static bool matches(const struct scan *s, const struct podv *v)
 	return !s->sel_empty && ctrl_selector_matches(s->sel, v->labels);
 }
 
+bool rsc_pod_index(const msgpack_object *pod, char *buf, size_t len)
+{
+	struct podv v;
+	const char *s;
+	size_t n;
+	pod_owner(pod, &v);
+	bool owned = v.ctl_ref != NULL;
+	if (owned ? !kb_mp_str(v.ctl_ref, "uid", &s, &n) :
+		    !kb_mp_str(v.md, "namespace", &s, &n))
+		return false;
+	if (n + 3 > len)
+		return false;
+	buf[0] = owned ? 'u' : 'o';
+	buf[1] = '/';
+	memcpy(buf + 2, s, n);
+	buf[n + 2] = '\0';
+	return true;
+}
+
 /* One cached pod (under the informer's lock: no calls back into it). */
 static void scan_pod(void *arg, const msgpack_object *pod)
 {
@@ -495,7 +514,15 @@ int rsc_sync(void *arg, const char *key)
 	/* Before looking at the cache: what it shows afterwards is at least
 	 * as new as what the expectations were checked against. */
 	bool met = rsc_expectations_met(r, key, ns);
-	kb_informer_each(r->pods, scan_pod, &s);
+	char ik[KB_INDEX_KEY_MAX];
+	if (s.uidlen + 3 > sizeof(ik) || strlen(ns) + 3 > sizeof(ik)) {
+		kb_informer_each(r->pods, scan_pod, &s);
+	} else {
+		snprintf(ik, sizeof(ik), "u/%.*s", (int)s.uidlen, s.uid);
+		kb_informer_each_indexed(r->pods, ik, scan_pod, &s);
+		snprintf(ik, sizeof(ik), "o/%s", ns);
+		kb_informer_each_indexed(r->pods, ik, scan_pod, &s);
+	}
 	int rc = s.rc;
 	if (rc == 0)
 		rc = claim_pods(r, rs, &s);

@@ -74,6 +74,13 @@ struct kb_informer {
 	 * it without locking. */
 	pthread_rwlock_t cache_mu;
 	struct kb_strmap cache; /* "ns/name" -> kb_body (the object) */
+	/* The index (kb_informer_set_index), kept with the cache: index key
+	 * -> a struct kb_strmap of "ns/name" -> kb_body (borrowed from the
+	 * cache). index_lost: memory ran out keeping it, and
+	 * kb_informer_each_indexed looks at every object instead. */
+	bool (*ikey)(const msgpack_object *obj, char *buf, size_t len);
+	struct kb_strmap index;
+	bool index_lost;
 
 	/* the thread's own */
 	uint64_t watch_n; /* 0: not watching */
@@ -222,12 +229,69 @@ static void call_update(struct kb_informer *inf, kb_body *old, kb_body *b)
 	cur_body[0] = cur_body[1] = NULL;
 }
 
+/* --- the index ------------------------------------------------------------------------
+ * Under the cache's write lock, after the cache itself changed: key moves
+ * from old's index key (old NULL: none) to b's (b NULL: none). */
+static bool index_key(const struct kb_informer *inf, kb_body *b, char *buf,
+    size_t len)
+{
+	return b != NULL && inf->ikey(kb_body_obj(b), buf, len) &&
+	    buf[0] != '\0';
+}
+
+static void index_drop(struct kb_informer *inf, const char *ik,
+    const char *key)
+{
+	struct kb_strmap *set = kb_strmap_get(&inf->index, ik);
+	if (set == NULL)
+		return;
+	kb_strmap_del(set, key);
+	if (set->n == 0) {
+		kb_strmap_del(&inf->index, ik);
+		kb_strmap_clear(set, NULL);
+		free(set);
+	}
+}
+
+static void index_move(struct kb_informer *inf, const char *key,
+    kb_body *old, kb_body *b)
+{
+	char ok[KB_INDEX_KEY_MAX], nk[KB_INDEX_KEY_MAX];
+	if (inf->ikey == NULL || inf->index_lost)
+		return;
+	bool had = index_key(inf, old, ok, sizeof(ok));
+	bool has = index_key(inf, b, nk, sizeof(nk));
+	if (had && (!has || strcmp(ok, nk)))
+		index_drop(inf, ok, key);
+	if (!has)
+		return;
+	struct kb_strmap *set = kb_strmap_get(&inf->index, nk);
+	if (set == NULL) {
+		if ((set = calloc(1, sizeof(*set))) == NULL ||
+		    kb_strmap_put(&inf->index, nk, set, NULL) != 0) {
+			free(set);
+			inf->index_lost = true;
+			return;
+		}
+	}
+	if (kb_strmap_put(set, key, b, NULL) != 0)
+		inf->index_lost = true;
+}
+
+static void index_set_free(void *set)
+{
+	kb_strmap_clear(set, NULL);
+	free(set);
+}
+
 /* Cache obj under key and tell the handlers; `b` is taken. */
 static void cache_put(struct kb_informer *inf, const char *key, kb_body *b)
 {
 	void *old = NULL;
 	pthread_rwlock_wrlock(&inf->cache_mu);
 	int rc = kb_strmap_put(&inf->cache, key, b, &old);
+	if (rc == 0)
+		index_move(inf, key, old, b);
 	pthread_rwlock_unlock(&inf->cache_mu);
 	if (rc != 0) {
 		kb_warn(inf->ctx, "informer: out of memory",
@@ -250,6 +314,8 @@ static void cache_del(struct kb_informer *inf, const char *key,
 {
 	pthread_rwlock_wrlock(&inf->cache_mu);
 	kb_body *old = kb_strmap_del(&inf->cache, key);
+	if (old)
+		index_move(inf, key, old, NULL);
 	pthread_rwlock_unlock(&inf->cache_mu);
 	if (old == NULL)
 		return;
@@ -1055,6 +1121,49 @@ void kb_informer_each(struct kb_informer *inf,
 	pthread_rwlock_unlock(&inf->cache_mu);
 }
 
+int kb_informer_set_index(struct kb_informer *inf,
+    bool (*key)(const msgpack_object *obj, char *buf, size_t len))
+{
+	pthread_mutex_lock(&inf->mu);
+	int rc = inf->started || inf->ikey ? KB_ESTATE : 0;
+	if (rc == 0)
+		inf->ikey = key;
+	pthread_mutex_unlock(&inf->mu);
+	return rc;
+}
+
+struct indexed_arg {
+	const struct kb_informer *inf;
+	const char *ikey;
+	struct each_arg e;
+};
+
+/* The index was lost: every object, its key computed here. */
+static void indexed_scan_one(void *arg, const char *key, void *val)
+{
+	struct indexed_arg *a = arg;
+	char ik[KB_INDEX_KEY_MAX];
+	if (index_key(a->inf, val, ik, sizeof(ik)) && !strcmp(ik, a->ikey))
+		each_one(&a->e, key, val);
+}
+
+void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
+    void (*fn)(void *arg, const msgpack_object *obj), void *arg)
+{
+	struct indexed_arg a = { inf, ikey, { fn, arg } };
+	if (inf->ikey == NULL || ikey == NULL)
+		return;
+	pthread_rwlock_rdlock(&inf->cache_mu);
+	if (inf->index_lost) {
+		kb_strmap_each(&inf->cache, indexed_scan_one, &a);
+	} else {
+		struct kb_strmap *set = kb_strmap_get(&inf->index, ikey);
+		if (set)
+			kb_strmap_each(set, each_one, &a.e);
+	}
+	pthread_rwlock_unlock(&inf->cache_mu);
+}
+
 size_t kb_informer_len(struct kb_informer *inf)
 {
 	pthread_rwlock_rdlock(&inf->cache_mu);
@@ -1091,6 +1200,7 @@ void kb_informer_free(struct kb_informer *inf)
 	}
 	pthread_mutex_unlock(&reg_mu);
 	free_pubs(inf->head);
+	kb_strmap_clear(&inf->index, index_set_free);
 	kb_strmap_clear(&inf->cache, body_unref);
 	pthread_rwlock_destroy(&inf->cache_mu);
 	pthread_cond_destroy(&inf->cv);

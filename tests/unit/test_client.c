@@ -1071,6 +1071,116 @@ static void test_informer_lost_watch(void **state)
 	kb_unsubscribe(spy_ctx, "api/watch/ctrl/*");
 }
 
+/* --- the index ---------------------------------------------------------------------------- */
+
+/* Index key: the app label, none for "none". */
+static bool app_key(const msgpack_object *obj, char *buf, size_t len)
+{
+	const char *s;
+	size_t n;
+	if (!kb_mp_str(obj, "metadata.labels.app", &s, &n) || n >= len ||
+	    (n == 4 && !memcmp(s, "none", 4)))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return true;
+}
+
+struct names {
+	int n;
+	char s[8][64];
+};
+
+static void name_one(void *arg, const msgpack_object *obj)
+{
+	struct names *x = arg;
+	const char *s;
+	size_t n;
+	if (x->n < 8 && kb_mp_str(obj, "metadata.name", &s, &n) && n < 64) {
+		memcpy(x->s[x->n], s, n);
+		x->s[x->n][n] = '\0';
+	}
+	x->n++;
+}
+
+/* The sorted names under ikey, joined by ",". */
+static void indexed(struct kb_informer *inf, const char *ikey, char *out,
+    size_t len)
+{
+	struct names x = { 0 };
+	kb_informer_each_indexed(inf, ikey, name_one, &x);
+	qsort(x.s, (size_t)(x.n < 8 ? x.n : 8), sizeof(x.s[0]),
+	    (int (*)(const void *, const void *))strcmp);
+	out[0] = '\0';
+	for (int i = 0; i < x.n && i < 8; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s",
+		    i ? "," : "", x.s[i]);
+}
+
+static void wait_indexed(struct kb_informer *inf, const char *ikey,
+    const char *want)
+{
+	char got[600];
+	int64_t until = now_ms() + 5000;
+	do {
+		indexed(inf, ikey, got, sizeof(got));
+		if (!strcmp(got, want))
+			return;
+		usleep(10000);
+	} while (now_ms() < until);
+	fail_msg("index %s: \"%s\", want \"%s\"", ikey, got, want);
+}
+
+/* kb_informer_set_index: objects found by their index key through the
+ * list, adds, a label change (moving between keys), deletes; none for an
+ * object without a key; set only before start. */
+static void test_informer_index(void **state)
+{
+	(void)state;
+	make_ns("idx");
+	create_cm("idx", "x1", "a", "0");
+	create_cm("idx", "x2", "a", "0");
+	create_cm("idx", "x3", "b", "0");
+	create_cm("idx", "x4", NULL, "0");
+	kb_ctx *c = kbt_client(host, "ctrl-idx", "plugin:ctrl-idx", groups, 1);
+	struct kb_informer_opts o = { .ns = "idx" };
+	struct kb_informer *inf =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
+	struct kb_informer *plain =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
+	assert_int_equal(kb_informer_set_index(inf, app_key), 0);
+	assert_int_equal(kb_informer_set_index(inf, app_key), KB_ESTATE);
+	assert_int_equal(kb_informer_start(inf), 0);
+	assert_int_equal(kb_informer_start(plain), 0);
+	assert_int_equal(kb_informer_set_index(plain, app_key), KB_ESTATE);
+	assert_true(kb_informer_wait_synced(inf, 5000));
+	assert_true(kb_informer_wait_synced(plain, 5000));
+	wait_indexed(inf, "a", "x1,x2");
+	wait_indexed(inf, "b", "x3");
+	wait_indexed(inf, "none", "");
+	wait_indexed(plain, "a", ""); /* no index: nothing */
+
+	create_cm("idx", "x5", "b", "0");
+	wait_indexed(inf, "b", "x3,x5");
+	patch_cm(cli, "idx", "x1", "b", NULL);
+	wait_indexed(inf, "a", "x2");
+	wait_indexed(inf, "b", "x1,x3,x5");
+	patch_cm(cli, "idx", "x1", "none", NULL);
+	wait_indexed(inf, "b", "x3,x5");
+	patch_cm(cli, "idx", "x4", "c", NULL);
+	wait_indexed(inf, "c", "x4");
+	patch_cm(cli, "idx", "x3", NULL, "1"); /* same key, new version */
+	wait_indexed(inf, "b", "x3,x5");
+	delete_cm("idx", "x3");
+	wait_indexed(inf, "b", "x5");
+	delete_cm("idx", "x2");
+	wait_indexed(inf, "a", "");
+	assert_int_equal(kb_informer_len(inf), 3);
+
+	release(inf);
+	release(plain);
+}
+
 /* Two informers of one process that receive the same object's bytes share
  * one body (sdk/src/body.c, kb_body_shared_decoded): the same pointer from
  * both caches, version after version; an update's old and new still
@@ -1836,6 +1946,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_informer_selectors, cleanup),
 		cmocka_unit_test_teardown(test_informer_lost_watch, cleanup),
 		cmocka_unit_test_teardown(test_informer_shared_bodies, cleanup),
+		cmocka_unit_test_teardown(test_informer_index, cleanup),
 		cmocka_unit_test_teardown(test_informer_resync, cleanup),
 		cmocka_unit_test_teardown(test_informer_errors, cleanup),
 		cmocka_unit_test_teardown(test_counting, cleanup),

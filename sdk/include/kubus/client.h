@@ -110,6 +110,19 @@ kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
 void kb_informer_each(struct kb_informer *inf,
     void (*fn)(void *arg, const msgpack_object *obj), void *arg);
 size_t kb_informer_len(struct kb_informer *inf);
+/* An index over the cache, as client-go's Indexer: key writes an object's
+ * index key (a NUL-terminated string under KB_INDEX_KEY_MAX bytes) into
+ * buf and returns true, or returns false when the object has none. One
+ * per informer, set before kb_informer_start (else KB_ESTATE). The index
+ * changes with the cache, under its lock. */
+#define KB_INDEX_KEY_MAX 320
+int kb_informer_set_index(struct kb_informer *inf,
+    bool (*key)(const msgpack_object *obj, char *buf, size_t len));
+/* Call fn for each cached object whose index key is ikey, as
+ * kb_informer_each does for all (under the cache's lock: fn must not call
+ * back into the informer). Nothing without an index. */
+void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
+    void (*fn)(void *arg, const msgpack_object *obj), void *arg);
 /* Stop watching and wait for the handler thread; then free. */
 void kb_informer_free(struct kb_informer *inf);
 
