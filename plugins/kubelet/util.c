@@ -105,8 +105,16 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
+/* rm -rf path. A missing or empty directory (a hollow pod's, most of
+ * the time) costs one rmdir, not nftw's buffers and walk. */
 void kl_rmrf(const char *path)
 {
+	if (rmdir(path) == 0 || errno == ENOENT)
+		return;
+	if (errno == ENOTDIR) {
+		unlink(path);
+		return;
+	}
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
