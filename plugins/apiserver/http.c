@@ -93,7 +93,6 @@ struct api_http {
 	int nstreams;
 };
 
-/* One per request. */
 /* A parsed resource path. Pointers into the split path. */
 struct target {
 	const char *group, *version;
@@ -101,6 +100,7 @@ struct target {
 	bool watch_prefix;
 };
 
+/* One per request. */
 struct rq {
 	struct api_http *h;
 	int64_t start_ns;

@@ -235,8 +235,8 @@ static void call_update(struct kb_informer *inf, kb_body *old, kb_body *b)
 static bool index_key(const struct kb_informer *inf, kb_body *b, char *buf,
     size_t len)
 {
-	return b != NULL && inf->ikey(kb_body_obj(b), buf, len) &&
-	    buf[0] != '\0';
+	const msgpack_object *o = b ? kb_body_obj(b) : NULL;
+	return o != NULL && inf->ikey(o, buf, len) && buf[0] != '\0';
 }
 
 static void index_drop(struct kb_informer *inf, const char *ik,
@@ -1124,6 +1124,8 @@ void kb_informer_each(struct kb_informer *inf,
 int kb_informer_set_index(struct kb_informer *inf,
     bool (*key)(const msgpack_object *obj, char *buf, size_t len))
 {
+	if (key == NULL)
+		return KB_EINVAL;
 	pthread_mutex_lock(&inf->mu);
 	int rc = inf->started || inf->ikey ? KB_ESTATE : 0;
 	if (rc == 0)

@@ -1148,6 +1148,7 @@ static void test_informer_index(void **state)
 	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
 	struct kb_informer *plain =
 	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
+	assert_int_equal(kb_informer_set_index(inf, NULL), KB_EINVAL);
 	assert_int_equal(kb_informer_set_index(inf, app_key), 0);
 	assert_int_equal(kb_informer_set_index(inf, app_key), KB_ESTATE);
 	assert_int_equal(kb_informer_start(inf), 0);

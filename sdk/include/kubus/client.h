@@ -113,8 +113,8 @@ size_t kb_informer_len(struct kb_informer *inf);
 /* An index over the cache, as client-go's Indexer: key writes an object's
  * index key (a NUL-terminated string under KB_INDEX_KEY_MAX bytes) into
  * buf and returns true, or returns false when the object has none. One
- * per informer, set before kb_informer_start (else KB_ESTATE). The index
- * changes with the cache, under its lock. */
+ * per informer, set before kb_informer_start (else KB_ESTATE; KB_EINVAL
+ * for a NULL key). The index changes with the cache, under its lock. */
 #define KB_INDEX_KEY_MAX 320
 int kb_informer_set_index(struct kb_informer *inf,
     bool (*key)(const msgpack_object *obj, char *buf, size_t len));
