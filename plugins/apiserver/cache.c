@@ -547,9 +547,36 @@ static void lag_rearm(struct api_cache *c)
 		atomic_store(&c->lag_since_ns, mono_ns());
 }
 
+/* A store event reaches its cache through the resource's feed, never a
+ * pointer to the cache: when kb_unsubscribe returns, the bus may still run
+ * a publication it had queued (or be running one), so a cache is taken out
+ * of its feed under the feed's lock before it is freed, and the feeds last
+ * until api_cache_fini, after the plugin's endpoint has closed. */
+struct api_cache_feed {
+	pthread_mutex_t mu;
+	struct api_cache *c;
+};
+
+static void feed_set(struct api_cache_feed *f, struct api_cache *c)
+{
+	pthread_mutex_lock(&f->mu);
+	f->c = c;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void cache_event(struct api_cache *c, const kb_msg *m);
+
 static void on_store_event(void *arg, const kb_msg *m)
 {
-	struct api_cache *c = arg;
+	struct api_cache_feed *f = arg;
+	pthread_mutex_lock(&f->mu);
+	if (f->c)
+		cache_event(f->c, m);
+	pthread_mutex_unlock(&f->mu);
+}
+
+static void cache_event(struct api_cache *c, const kb_msg *m)
+{
 	const msgpack_object *b = kb_msg_body(m);
 	const msgpack_object *evs = kb_mp_key(b, "events");
 	int64_t wid = -1;
@@ -642,9 +669,12 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
+	struct api_cache_feed *f = &s->cache_feeds[res_index(r)];
+	feed_set(f, c);
 	if (c->ring == NULL || c->prefix == NULL || c->rev_keys == NULL ||
-	    kb_subscribe(s->ctx, c->topic, on_store_event, c) != 0) {
+	    kb_subscribe(s->ctx, c->topic, on_store_event, f) != 0) {
 		api_err(e, 500, "InternalError", "cannot watch the store for %s", r->plural);
+		feed_set(f, NULL);
 		cache_free(c);
 		return NULL;
 	}
@@ -682,6 +712,7 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	return c;
 fail:
 	kb_unsubscribe(s->ctx, c->topic);
+	feed_set(f, NULL);
 	cache_free(c);
 	return NULL;
 }
@@ -690,7 +721,11 @@ static struct api_cache *cache_get(struct api_server *s, const struct api_resour
     struct api_error *e)
 {
 	pthread_mutex_lock(&s->cache_mu);
-	if (s->caches == NULL)
+	if (s->cache_feeds == NULL && (s->cache_feeds = calloc(api_nresources,
+	                                   sizeof(*s->cache_feeds))) != NULL)
+		for (size_t i = 0; i < api_nresources; i++)
+			pthread_mutex_init(&s->cache_feeds[i].mu, NULL);
+	if (s->caches == NULL && s->cache_feeds)
 		s->caches = calloc(api_nresources, sizeof(*s->caches));
 	struct api_cache *c = s->caches ? s->caches[res_index(r)] : NULL;
 	if (c == NULL && s->caches) {
@@ -928,12 +963,21 @@ void api_cache_stop_all(struct api_server *s)
 		kb_msg_free(rep);
 		/* Streams still open keep reading; they end at their deadline.
 		 * The plugin stops HTTP first, so none are left here. */
+		feed_set(&s->cache_feeds[i], NULL);
 		cache_free(c);
 		s->caches[i] = NULL;
 	}
 	free(s->caches);
 	s->caches = NULL;
 	pthread_mutex_unlock(&s->cache_mu);
+}
+
+void api_cache_fini(struct api_server *s)
+{
+	for (size_t i = 0; s->cache_feeds && i < api_nresources; i++)
+		pthread_mutex_destroy(&s->cache_feeds[i].mu);
+	free(s->cache_feeds);
+	s->cache_feeds = NULL;
 }
 
 void api_cache_wrote(struct api_server *s, const char *key, int64_t rev)

@@ -239,6 +239,7 @@ static void api_fini(void *state)
 	api_peer_free(&p->s);
 	api_metrics_free(&p->s);
 	api_pki_free(&p->pki);
+	api_cache_fini(&p->s);
 	pthread_mutex_destroy(&p->s.cache_mu);
 	pthread_mutex_destroy(&p->s.alloc_mu);
 	kb_conf_opts_free(opts, &p->cfg);

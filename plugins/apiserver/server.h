@@ -13,6 +13,7 @@
 #include "api.h"
 
 struct api_cache;
+struct api_cache_feed;
 
 struct api_server {
 	kb_ctx *ctx;                 /* the plugin's bus context */
@@ -32,6 +33,7 @@ struct api_server {
 	/* watch caches, one per resource, started on first use (cache.c) */
 	pthread_mutex_t cache_mu;
 	struct api_cache **caches;   /* indexed like api_resources[] */
+	struct api_cache_feed *cache_feeds; /* the store events' way to them */
 	/* re-establishes store watches the store dropped (cache.c) */
 	pthread_t cache_keeper;
 	pthread_cond_t keeper_cv;    /* with cache_mu */
@@ -81,6 +83,9 @@ void api_bootstrap(struct api_server *s);
 /* cache.c */
 int api_cache_start_all(struct api_server *s, struct api_error *e);
 void api_cache_stop_all(struct api_server *s);
+/* After the plugin's endpoint has closed: what the store events found the
+ * caches by. */
+void api_cache_fini(struct api_server *s);
 /* How often resource i's cache has re-established its store watch. */
 uint64_t api_cache_resyncs(struct api_server *s, size_t i);
 /* List from the cache (resourceVersion=0 semantics): items (new array of
