@@ -145,6 +145,11 @@ typedef void (*kb_sub_fn)(void *arg, const kb_msg *m);
  * starts with what precedes it; any other pattern matches exactly. May be
  * called at any time after init began. */
 int kb_subscribe(kb_ctx *ctx, const char *pattern, kb_sub_fn fn, void *arg);
+/* No publication is queued for the pattern once this returns, but one
+ * queued before (or being handled on the dispatch thread) may still reach
+ * fn afterwards: what `arg` points to must outlive that, e.g. until the
+ * plugin's fini, or be found through it under a lock (the SDK's informer
+ * and the API server's watch cache do so). */
 int kb_unsubscribe(kb_ctx *ctx, const char *pattern);
 
 /* Publish to every subscriber. Takes `body` on success; the body is encoded
