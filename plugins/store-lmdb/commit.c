@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -533,6 +534,54 @@ static bool purge_pending(const struct mvcc *m)
 	return (int64_t)m->purged.rev < m->compact_rev;
 }
 
+/* Keep the data file written (with zeros) a stretch beyond LMDB's last
+ * page, as databases preallocate their logs. A commit whose new pages lie
+ * past the end of the file grows it, and its fdatasync must then also make
+ * the file's new size and blocks durable: one more write (the inode) that
+ * waits for the data pages and is waited for before the flush, on every
+ * such commit. Pages inside blocks already written are overwrites, which
+ * fdatasync makes durable with the data and one flush. bench-api, three
+ * pairs: store puts +23-40 %, the committer's fdatasync 13 -> 11 block
+ * requests. LMDB takes no notice of a file longer than its last page.
+ * Only bytes past the file's end are written, by this thread between
+ * commits; on an error (a full disk) it stops trying and the store works
+ * as before. */
+#define AHEAD_MIN (2ll << 20)  /* fill again when less than this is left */
+#define AHEAD_FILL (4ll << 20) /* ... up to this past the last page */
+static void fill_ahead(struct mvcc *m)
+{
+	static const char zeros[1 << 16];
+	MDB_envinfo info;
+	MDB_stat st;
+	struct stat fs;
+	int fd;
+
+	if (!m->cfg.sync || m->ahead_end < 0 || mdb_env_info(m->env, &info) ||
+	    mdb_env_stat(m->env, &st) || mdb_env_get_fd(m->env, &fd))
+		return;
+	int64_t used = ((int64_t)info.me_last_pgno + 1) * st.ms_psize;
+	int64_t end = used + AHEAD_FILL;
+	if (end > m->map_size)
+		end = m->map_size;
+	if (m->ahead_end >= end || m->ahead_end - used >= AHEAD_MIN)
+		return;
+	if (fstat(fd, &fs)) {
+		m->ahead_end = -1;
+		return;
+	}
+	for (int64_t at = fs.st_size > used ? fs.st_size : used; at < end;) {
+		size_t n = end - at < (int64_t)sizeof(zeros) ? (size_t)(end - at) :
+							       sizeof(zeros);
+		ssize_t k = pwrite(fd, zeros, n, at);
+		if (k <= 0) {
+			m->ahead_end = -1;
+			return;
+		}
+		at += k;
+	}
+	m->ahead_end = fdatasync(fd) ? -1 : end;
+}
+
 /* Apply `list` (may be empty: maintenance only) in one transaction. */
 static void run_batch(struct mvcc *m, struct mvcc_write *list, bool autoc)
 {
@@ -548,6 +597,7 @@ static void run_batch(struct mvcc *m, struct mvcc_write *list, bool autoc)
 
 	for (w = list; w; w = w->next_)
 		nw++;
+	fill_ahead(m);
 retry:
 	b.nev = 0;
 	if ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)))

@@ -91,6 +91,8 @@ struct mvcc {
 	long last_batch;        /* writes in the last commit */
 	int64_t last_commit_ns; /* how long it took */
 	int fatal;              /* LMDB said MDB_PANIC: refuse writes */
+	int64_t ahead_end;      /* the data file is written up to here
+				 * (commit.c, fill_ahead); -1: given up */
 
 	/* The revisions of the last commit, by LMDB transaction id, so that a
 	 * reader on that snapshot need not look them up in meta: a seqlock

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -782,6 +783,67 @@ static void test_map_growth(void **state)
 	assert_int_equal(cur_rev(f->m), 300);
 }
 
+static int64_t data_file_size(const struct fx *f)
+{
+	char path[128];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+	assert_int_equal(stat(path, &sb), 0);
+	return (int64_t)sb.st_size;
+}
+
+/* With sync on, the data file is kept written ahead of LMDB's last page
+ * (commit.c, fill_ahead), so that commits overwrite blocks rather than
+ * grow the file; LMDB reads such a file back as it wrote it. Without sync
+ * nothing is written ahead. */
+static void test_fill_ahead(void **state)
+{
+	struct fx *f = *state;
+	struct mvcc_stats st;
+	char key[32], buf[64], want[64];
+
+	assert_int_equal(put(f->m, "/a/first", "1", -1, NULL), 0);
+	assert_int_equal(mvcc_stats(f->m, &st), 0);
+	assert_true(data_file_size(f) < st.file_bytes + (1 << 20));
+	mvcc_close(f->m);
+	f->cfg.sync = true;
+	f->cfg.map_size = 64 << 20;
+	fx_open(f);
+	/* 6 MiB in 1,536 writes, a batch each: the file grows past two fills */
+	char *val = malloc(4096);
+	memset(val, 'z', 4096);
+	for (int i = 0; i < 1536; i++) {
+		snprintf(key, sizeof key, "/a/%04d", i);
+		memcpy(val, key, strlen(key));
+		assert_int_equal(mvcc_put(f->m, key, strlen(key), val, 4096, -1,
+				     NULL),
+		    0);
+		if (i % 256 == 0) {
+			assert_int_equal(mvcc_stats(f->m, &st), 0);
+			int64_t size = data_file_size(f);
+			if (size < st.file_bytes + (2 << 20))
+				fail_msg("write %d: file %lld bytes, last page ends at %lld", i,
+				    (long long)size, (long long)st.file_bytes);
+		}
+	}
+	free(val);
+	assert_int_equal(mvcc_stats(f->m, &st), 0);
+	assert_true(st.file_bytes > 6 << 20);
+	reopen(f);
+	assert_true(getv(f->m, "/a/first", 0, buf, sizeof buf, NULL, NULL));
+	assert_string_equal(buf, "1");
+	for (int i = 0; i < 1536; i++) {
+		struct mvcc_kv kv;
+		snprintf(key, sizeof key, "/a/%04d", i);
+		assert_true(getv(f->m, key, 0, buf, sizeof buf, &kv, NULL));
+		assert_int_equal(kv.value_len, 4096);
+		memset(want, 'z', sizeof want - 1); /* getv keeps 63 bytes */
+		memcpy(want, key, strlen(key));
+		want[sizeof want - 1] = 0;
+		assert_string_equal(buf, want);
+	}
+}
+
 /* A full disk (here: a file size limit) fails writes with a clear error,
  * keeps what was acknowledged, and writing works again once there is room. */
 static void test_disk_full(void **state)
@@ -969,6 +1031,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bytes_window, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_map_growth, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_fill_ahead, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup,
 		    teardown),
