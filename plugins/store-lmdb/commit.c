@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -534,52 +535,87 @@ static bool purge_pending(const struct mvcc *m)
 	return (int64_t)m->purged.rev < m->compact_rev;
 }
 
-/* Keep the data file written (with zeros) a stretch beyond LMDB's last
- * page, as databases preallocate their logs. A commit whose new pages lie
- * past the end of the file grows it, and its fdatasync must then also make
- * the file's new size and blocks durable: one more write (the inode) that
- * waits for the data pages and is waited for before the flush, on every
- * such commit. Pages inside blocks already written are overwrites, which
- * fdatasync makes durable with the data and one flush. bench-api, three
- * pairs: store puts +23-40 %, the committer's fdatasync 13 -> 11 block
- * requests. LMDB takes no notice of a file longer than its last page.
- * Only bytes past the file's end are written, by this thread between
- * commits; on an error (a full disk) it stops trying and the store works
- * as before. */
-#define AHEAD_MIN (2ll << 20)  /* fill again when less than this is left */
+/* The filler keeps the data file written (with zeros) a stretch beyond
+ * LMDB's last page, as databases preallocate their logs. A commit whose
+ * new pages lie past the end of the file grows it, and its fdatasync must
+ * then also make the file's new size and blocks durable: one more write
+ * (the inode) that waits for the data pages and is waited for before the
+ * flush, on every such commit. Pages inside blocks already written are
+ * overwrites, which fdatasync makes durable with the data and one flush.
+ * LMDB takes no notice of a file longer than its last page.
+ *
+ * Zeros are written only past the file's end and only while the committer
+ * is outside a transaction (both hold fill_mu), so they never land on a
+ * page LMDB wrote; LMDB writes pages only inside a write transaction, and
+ * only the committer opens those. The filler's own thread then writes them
+ * out (sync_file_range: no flush, and the commits' fdatasync makes the
+ * file's size durable once), in chunks, so a commit waits at most for one
+ * chunk's writeback. If the store grows faster than the filler, commits
+ * grow the file as before; on an error (a full disk) filling stops. */
+#define AHEAD_MIN (2ll << 20)  /* ask for more when less is left */
 #define AHEAD_FILL (4ll << 20) /* ... up to this past the last page */
-static void fill_ahead(struct mvcc *m)
+#define FILL_CHUNK (256 << 10)
+
+static void *filler(void *arg)
 {
-	static const char zeros[1 << 16];
-	MDB_envinfo info;
-	MDB_stat st;
-	struct stat fs;
+	static const char zeros[FILL_CHUNK];
+	struct mvcc *m = arg;
 	int fd;
 
-	if (!m->cfg.sync || m->ahead_end < 0 || mdb_env_info(m->env, &info) ||
-	    mdb_env_stat(m->env, &st) || mdb_env_get_fd(m->env, &fd))
-		return;
-	int64_t used = ((int64_t)info.me_last_pgno + 1) * st.ms_psize;
-	int64_t end = used + AHEAD_FILL;
-	if (end > m->map_size)
-		end = m->map_size;
-	if (m->ahead_end >= end || m->ahead_end - used >= AHEAD_MIN)
-		return;
-	if (fstat(fd, &fs)) {
+	pthread_setname_np(pthread_self(), "lmdb:fill");
+	pthread_mutex_lock(&m->fill_mu);
+	if (mdb_env_get_fd(m->env, &fd))
 		m->ahead_end = -1;
-		return;
-	}
-	for (int64_t at = fs.st_size > used ? fs.st_size : used; at < end;) {
-		size_t n = end - at < (int64_t)sizeof(zeros) ? (size_t)(end - at) :
-							       sizeof(zeros);
+	for (;;) {
+		while (!m->fill_stop &&
+		    (m->ahead_end < 0 || m->ahead_end >= m->fill_want))
+			pthread_cond_wait(&m->fill_cv, &m->fill_mu);
+		if (m->fill_stop)
+			break;
+		struct stat fs;
+		if (fstat(fd, &fs)) {
+			m->ahead_end = -1;
+			continue;
+		}
+		int64_t at = fs.st_size;
+		if (at >= m->fill_want) {
+			m->ahead_end = at;
+			continue;
+		}
+		size_t n = m->fill_want - at < FILL_CHUNK ?
+		    (size_t)(m->fill_want - at) : FILL_CHUNK;
 		ssize_t k = pwrite(fd, zeros, n, at);
 		if (k <= 0) {
 			m->ahead_end = -1;
-			return;
+			continue;
 		}
-		at += k;
+		m->ahead_end = at + k;
+		pthread_mutex_unlock(&m->fill_mu);
+		sync_file_range(fd, at, k, SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+		pthread_mutex_lock(&m->fill_mu);
 	}
-	m->ahead_end = fdatasync(fd) ? -1 : end;
+	pthread_mutex_unlock(&m->fill_mu);
+	return NULL;
+}
+
+/* Under fill_mu, after a batch: more zeros wanted? */
+static void fill_ask(struct mvcc *m)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (!m->fill_started || m->ahead_end < 0 ||
+	    mdb_env_info(m->env, &info) || mdb_env_stat(m->env, &st))
+		return;
+	int64_t used = ((int64_t)info.me_last_pgno + 1) * st.ms_psize;
+	int64_t want = used + AHEAD_FILL;
+	if (want > m->map_size)
+		want = m->map_size;
+	if (m->ahead_end - used < AHEAD_MIN && want > m->fill_want) {
+		m->fill_want = want;
+		pthread_cond_signal(&m->fill_cv);
+	}
 }
 
 /* Apply `list` (may be empty: maintenance only) in one transaction. */
@@ -597,7 +633,6 @@ static void run_batch(struct mvcc *m, struct mvcc_write *list, bool autoc)
 
 	for (w = list; w; w = w->next_)
 		nw++;
-	fill_ahead(m);
 retry:
 	b.nev = 0;
 	if ((rc = mdb_txn_begin(m->env, NULL, 0, &txn)))
@@ -830,27 +865,45 @@ static void *committer(void *arg)
 		}
 		if (!list && m->stopping)
 			continue;
+		pthread_mutex_lock(&m->fill_mu);
 		run_batch(m, list, autoc);
+		fill_ask(m);
+		pthread_mutex_unlock(&m->fill_mu);
 	}
 	return NULL;
 }
 
 int mvcc_committer_start(struct mvcc *m)
 {
-	if (pthread_create(&m->thr, NULL, committer, m))
+	m->fill_stop = false;
+	m->fill_want = m->ahead_end = 0;
+	/* without sync nothing waits for the file's size: no filler */
+	if (m->cfg.sync && pthread_create(&m->fill_thr, NULL, filler, m) == 0)
+		m->fill_started = true;
+	if (pthread_create(&m->thr, NULL, committer, m)) {
+		mvcc_committer_stop(m);
 		return KB_ESYS;
+	}
 	m->thr_started = true;
 	return 0;
 }
 
 void mvcc_committer_stop(struct mvcc *m)
 {
-	if (!m->thr_started)
-		return;
-	pthread_mutex_lock(&m->mu);
-	m->stopping = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-	pthread_join(m->thr, NULL);
-	m->thr_started = false;
+	if (m->thr_started) {
+		pthread_mutex_lock(&m->mu);
+		m->stopping = true;
+		pthread_cond_signal(&m->cv);
+		pthread_mutex_unlock(&m->mu);
+		pthread_join(m->thr, NULL);
+		m->thr_started = false;
+	}
+	if (m->fill_started) {
+		pthread_mutex_lock(&m->fill_mu);
+		m->fill_stop = true;
+		pthread_cond_signal(&m->fill_cv);
+		pthread_mutex_unlock(&m->fill_mu);
+		pthread_join(m->fill_thr, NULL);
+		m->fill_started = false;
+	}
 }

@@ -271,6 +271,8 @@ int mvcc_open(const struct mvcc_config *cfg, struct mvcc **out, char *err,
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	pthread_mutex_init(&m->notify_mu, NULL);
+	pthread_mutex_init(&m->fill_mu, NULL);
+	pthread_cond_init(&m->fill_cv, NULL);
 
 	if (!cfg->sync)
 		flags |= MDB_NOSYNC;
@@ -343,6 +345,8 @@ void mvcc_close(struct mvcc *m)
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->cv);
 	pthread_mutex_destroy(&m->notify_mu);
+	pthread_mutex_destroy(&m->fill_mu);
+	pthread_cond_destroy(&m->fill_cv);
 	free(m->path);
 	free(m);
 }

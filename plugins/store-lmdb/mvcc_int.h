@@ -91,8 +91,15 @@ struct mvcc {
 	long last_batch;        /* writes in the last commit */
 	int64_t last_commit_ns; /* how long it took */
 	int fatal;              /* LMDB said MDB_PANIC: refuse writes */
-	int64_t ahead_end;      /* the data file is written up to here
-				 * (commit.c, fill_ahead); -1: given up */
+	/* Writing the data file ahead of LMDB (commit.c, filler). The
+	 * committer holds fill_mu across each batch's transaction, the
+	 * filler across each write of zeros past the file's end. */
+	pthread_mutex_t fill_mu;
+	pthread_cond_t fill_cv;  /* with fill_mu: fill_want moved, or stop */
+	pthread_t fill_thr;
+	bool fill_started, fill_stop;
+	int64_t fill_want;       /* fill up to here */
+	int64_t ahead_end;       /* written up to here; -1: given up */
 
 	/* The revisions of the last commit, by LMDB transaction id, so that a
 	 * reader on that snapshot need not look them up in meta: a seqlock

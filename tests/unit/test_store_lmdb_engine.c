@@ -793,7 +793,7 @@ static int64_t data_file_size(const struct fx *f)
 }
 
 /* With sync on, the data file is kept written ahead of LMDB's last page
- * (commit.c, fill_ahead), so that commits overwrite blocks rather than
+ * (commit.c, filler), so that commits overwrite blocks rather than
  * grow the file; LMDB reads such a file back as it wrote it. Without sync
  * nothing is written ahead. */
 static void test_fill_ahead(void **state)
@@ -819,8 +819,14 @@ static void test_fill_ahead(void **state)
 				     NULL),
 		    0);
 		if (i % 256 == 0) {
-			assert_int_equal(mvcc_stats(f->m, &st), 0);
-			int64_t size = data_file_size(f);
+			/* the filler thread follows within moments */
+			int64_t size = 0;
+			for (int t = 0; t < 500; t++) {
+				assert_int_equal(mvcc_stats(f->m, &st), 0);
+				if ((size = data_file_size(f)) >= st.file_bytes + (2 << 20))
+					break;
+				usleep(10000);
+			}
 			if (size < st.file_bytes + (2 << 20))
 				fail_msg("write %d: file %lld bytes, last page ends at %lld", i,
 				    (long long)size, (long long)st.file_bytes);
