@@ -888,22 +888,23 @@ int mvcc_committer_start(struct mvcc *m)
 	return 0;
 }
 
+/* Tell a thread that waits on cv under mu to stop (*flag), and join it. */
+static void stop_thread(pthread_t thr, pthread_mutex_t *mu, pthread_cond_t *cv,
+    bool *flag, bool *started)
+{
+	if (!*started)
+		return;
+	pthread_mutex_lock(mu);
+	*flag = true;
+	pthread_cond_signal(cv);
+	pthread_mutex_unlock(mu);
+	pthread_join(thr, NULL);
+	*started = false;
+}
+
 void mvcc_committer_stop(struct mvcc *m)
 {
-	if (m->thr_started) {
-		pthread_mutex_lock(&m->mu);
-		m->stopping = true;
-		pthread_cond_signal(&m->cv);
-		pthread_mutex_unlock(&m->mu);
-		pthread_join(m->thr, NULL);
-		m->thr_started = false;
-	}
-	if (m->fill_started) {
-		pthread_mutex_lock(&m->fill_mu);
-		m->fill_stop = true;
-		pthread_cond_signal(&m->fill_cv);
-		pthread_mutex_unlock(&m->fill_mu);
-		pthread_join(m->fill_thr, NULL);
-		m->fill_started = false;
-	}
+	stop_thread(m->thr, &m->mu, &m->cv, &m->stopping, &m->thr_started);
+	stop_thread(m->fill_thr, &m->fill_mu, &m->fill_cv, &m->fill_stop,
+	    &m->fill_started);
 }
