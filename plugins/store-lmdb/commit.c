@@ -2,11 +2,11 @@
  * thread that applies every queued write in one LMDB transaction (one
  * revision each) and acknowledges them after one durable commit. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
