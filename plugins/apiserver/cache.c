@@ -95,7 +95,8 @@ struct api_cache {
 	size_t cap, head, count;
 	uint64_t next_seq;    /* seq of the next event */
 	int64_t watch_id;
-	struct api_watcher *fns; /* callback watchers */
+	struct api_watcher *fns; /* callback watchers, but for: */
+	struct kb_strmap by_node; /* spec.nodeName=… watchers by value (inext) */
 	struct api_watcher *armed; /* streams an event loop waits on */
 	atomic_int streams;   /* HTTP watchers open: decode before the lock */
 	_Atomic int64_t wrote_rev; /* this server's newest write under prefix */
@@ -131,6 +132,10 @@ struct api_watcher {
 	api_event_fn fn;
 	void *arg;
 	struct api_watcher *next;
+	/* on c->by_node under ix (its field selector's spec.nodeName value)
+	 * rather than on c->fns */
+	const char *ix;
+	struct api_watcher *inext;
 	/* armed (watch_arm): on c->armed until the next event */
 	void (*wake)(void *);
 	void *wake_arg;
@@ -440,16 +445,89 @@ static struct api_event fn_event(const struct ev *e, char t)
 	};
 }
 
+/* Callback watchers that select pods by spec.nodeName=… (every kubelet)
+ * are indexed by that value: an event reaches the watchers of its new and
+ * old state's node, not a hundred selectors that refuse it. */
+#define IX_PATH "spec.nodeName"
+#define IX_MAX 256
+
+static void notify_fn(struct api_watcher *w, const struct ev *e)
+{
+	if (e->rev <= w->min_rev)
+		return;
+	char t = seen_type(w, e);
+	if (t == 0)
+		return;
+	struct api_event ev = fn_event(e, t);
+	w->fn(w->arg, &ev);
+}
+
+/* o's IX_PATH value into buf; false when o is NULL or it is too long for
+ * any indexed watcher's value. */
+static bool ix_value(struct cobj *o, char buf[IX_MAX])
+{
+	if (o == NULL)
+		return false;
+	if (o->memo == NULL)
+		o->memo = calloc(1, sizeof(*o->memo)); /* NULL: no memo */
+	return api_mp_field(o->mp, o->len, IX_PATH, o->memo, buf, IX_MAX);
+}
+
 static void notify_fns(struct api_cache *c, const struct ev *e)
 {
-	for (struct api_watcher *w = c->fns; w; w = w->next) {
-		if (e->rev <= w->min_rev)
-			continue;
-		char t = seen_type(w, e);
-		if (t == 0)
-			continue;
-		struct api_event ev = fn_event(e, t);
-		w->fn(w->arg, &ev);
+	for (struct api_watcher *w = c->fns; w; w = w->next)
+		notify_fn(w, e);
+	if (c->by_node.n == 0)
+		return;
+	char now[IX_MAX], was[IX_MAX];
+	bool has_now = ix_value(e->obj, now);
+	if (has_now)
+		for (struct api_watcher *w = kb_strmap_get(&c->by_node, now); w; w = w->inext)
+			notify_fn(w, e);
+	if (ix_value(e->old, was) && !(has_now && !strcmp(now, was)))
+		for (struct api_watcher *w = kb_strmap_get(&c->by_node, was); w; w = w->inext)
+			notify_fn(w, e);
+}
+
+/* w on c->by_node if it selects by IX_PATH, else on c->fns. */
+static void fns_add(struct api_cache *c, struct api_watcher *w)
+{
+	const char *v = api_selector_eq(w->fs, IX_PATH);
+	if (v && strlen(v) < IX_MAX) {
+		w->inext = kb_strmap_get(&c->by_node, v);
+		if (kb_strmap_put(&c->by_node, v, w, NULL) == 0) {
+			w->ix = v;
+			return;
+		}
+	}
+	w->next = c->fns;
+	c->fns = w;
+}
+
+static void fns_del(struct api_cache *c, struct api_watcher *w)
+{
+	if (w->ix == NULL) {
+		for (struct api_watcher **pp = &c->fns; *pp; pp = &(*pp)->next) {
+			if (*pp == w) {
+				*pp = w->next;
+				break;
+			}
+		}
+		return;
+	}
+	struct api_watcher *head = kb_strmap_get(&c->by_node, w->ix);
+	if (head == w) {
+		if (w->inext)
+			kb_strmap_put(&c->by_node, w->ix, w->inext, NULL); /* replaces */
+		else
+			kb_strmap_del(&c->by_node, w->ix);
+		return;
+	}
+	for (struct api_watcher *p = head; p; p = p->inext) {
+		if (p->inext == w) {
+			p->inext = w->inext;
+			break;
+		}
 	}
 }
 
@@ -632,6 +710,7 @@ static void cache_free(struct api_cache *c)
 	while (c->first)
 		map_del(c, c->first);
 	kb_strmap_clear(&c->objs, NULL);
+	kb_strmap_clear(&c->by_node, NULL);
 	json_decref(c->rev_keys);
 	free(c->prefix);
 	pthread_mutex_destroy(&c->mu);
@@ -1388,8 +1467,7 @@ static struct api_watcher *watcher_new(struct api_server *s, const struct api_re
 	if (initial_to_queue)
 		atomic_fetch_add(&c->streams, 1);
 	if (!initial_to_queue) {
-		w->next = c->fns;
-		c->fns = w;
+		fns_add(c, w);
 		/* Replay for callback watchers happens right here too. */
 		for (size_t i = ring_find_seq(c, w->seq); i < c->count; i++) {
 			struct ev *ev = ring_at(c, i);
@@ -1425,12 +1503,7 @@ void api_unwatch(struct api_watcher *w)
 		return;
 	struct api_cache *c = w->c;
 	pthread_mutex_lock(&c->mu);
-	for (struct api_watcher **pp = &c->fns; *pp; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
+	fns_del(c, w);
 	pthread_mutex_unlock(&c->mu);
 	watcher_free(w);
 }

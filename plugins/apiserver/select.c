@@ -472,6 +472,54 @@ static bool in_vals_n(const struct req *r, const char *v, size_t n)
 	return false;
 }
 
+/* A field's value as field_value reads it: strings, booleans, integers;
+ * else "". *n bytes at the result (buf holds an integer's digits). */
+static const char *field_text(const void *mp, size_t len, const char *path,
+    struct api_mp_memo *m, char buf[32], size_t *n)
+{
+	struct api_mval x;
+	*n = 0;
+	if (!mpc_path_m(mp, len, path, m, &x, NULL))
+		return "";
+	if (x.kind == API_MV_STR) {
+		const char *nul = memchr(x.s, '\0', (size_t)x.n);
+		*n = nul ? (size_t)(nul - x.s) : (size_t)x.n;
+		return x.s;
+	}
+	if (x.kind == API_MV_BOOL) {
+		*n = x.b ? 4 : 5;
+		return x.b ? "true" : "false";
+	}
+	if (x.kind == API_MV_INT) {
+		snprintf(buf, 32, "%lld", (long long)x.i);
+		*n = strlen(buf);
+		return buf;
+	}
+	return "";
+}
+
+bool api_mp_field(const void *mp, size_t len, const char *path,
+    struct api_mp_memo *m, char *out, size_t cap)
+{
+	char buf[32];
+	size_t n;
+	const char *v = field_text(mp, len, path, m, buf, &n);
+	if (n >= cap)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
+}
+
+const char *api_selector_eq(const struct api_selector *s, const char *path)
+{
+	for (size_t i = 0; s && s->fields && i < s->n; i++)
+		if (s->reqs[i].op == OP_EQ && s->reqs[i].nvals == 1 &&
+		    !strcmp(s->reqs[i].key, path))
+			return s->reqs[i].vals[0];
+	return NULL;
+}
+
 static bool req_match_mp(const struct api_selector *s, const struct req *r,
     const void *mp, size_t len, struct api_mp_memo *m)
 {
@@ -479,23 +527,7 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 	const char *v = NULL;
 	size_t n = 0;
 	if (s->fields) {
-		/* field_value's reading: strings, booleans, integers; else "" */
-		struct api_mval x;
-		v = "";
-		if (mpc_path_m(mp, len, r->key, m, &x, NULL)) {
-			if (x.kind == API_MV_STR) {
-				const char *nul = memchr(x.s, '\0', (size_t)x.n);
-				v = x.s;
-				n = nul ? (size_t)(nul - x.s) : (size_t)x.n;
-			} else if (x.kind == API_MV_BOOL) {
-				v = x.b ? "true" : "false";
-				n = strlen(v);
-			} else if (x.kind == API_MV_INT) {
-				snprintf(buf, sizeof(buf), "%lld", (long long)x.i);
-				v = buf;
-				n = strlen(v);
-			}
-		}
+		v = field_text(mp, len, r->key, m, buf, &n);
 		bool eq = bytes_are(v, n, r->vals[0]);
 		return r->op == OP_EQ ? eq : !eq;
 	}

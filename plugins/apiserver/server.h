@@ -150,6 +150,14 @@ bool api_selector_match_mp(const struct api_selector *s, const void *mp,
     size_t len, struct api_mp_memo *m);
 /* s selects everything. */
 bool api_selector_empty(const struct api_selector *s);
+/* The value of s's field requirement `path=value` (or `==`), or NULL:
+ * every object s selects has it at path (the watch cache's index). */
+const char *api_selector_eq(const struct api_selector *s, const char *path);
+/* The value at path as a field selector reads it (strings, booleans,
+ * integers; else ""), as a C string in out; false when it needs cap bytes
+ * or more. m (may be NULL) is mp's memo. */
+bool api_mp_field(const void *mp, size_t len, const char *path,
+    struct api_mp_memo *m, char *out, size_t cap);
 /* mp with its metadata.resourceVersion (a string) set to rev in place:
  * the bytes api_mp_encode writes for the decoded object after that
  * version is set. KB_EINVAL when mp has no such version. */

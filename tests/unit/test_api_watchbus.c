@@ -9,7 +9,8 @@
  * events, adds, modifies entering, staying in and leaving a selection,
  * deletes, namespaced and all-namespace watches, label and field
  * selectors. The msgpack selectors (select.c) are checked against the
- * json_t ones on the same objects at every event, too.
+ * json_t ones on the same objects at every event, too. Pod watchers
+ * indexed by spec.nodeName see what their selectors say (test_node_index).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -546,11 +547,176 @@ static void test_mp_reads(void **state)
 	api_err_clear(&e);
 }
 
+/* --- watchers indexed by spec.nodeName -------------------------------------- */
+
+/* Pod watches whose field selector says spec.nodeName=… are kept by that
+ * value (cache.c) and only see events of pods on that node, before or
+ * after the event: each watcher gets what its selector says, whether it
+ * is indexed, shares its node with others, selects more than the node,
+ * selects the unscheduled (spec.nodeName=) or is not indexed (!=). */
+struct nw {
+	const char *ns, *fields;
+	int64_t id;
+	char topic[64];
+	char got[16][32]; /* "TYPE name" */
+	size_t ngot;
+};
+
+#define NN 6
+static struct nw N[NN] = {
+	{ .fields = "spec.nodeName=n1" },
+	{ .fields = "spec.nodeName=n1" },
+	{ .ns = "default", .fields = "spec.nodeName=n2" },
+	{ .fields = "spec.nodeName=" },
+	{ .fields = "spec.nodeName!=n1" },
+	{ .fields = "spec.nodeName=n1,status.phase!=Failed" },
+};
+
+static void on_node_bus(void *arg, const kb_msg *m)
+{
+	struct nw *w = arg;
+	const msgpack_object *b = kb_msg_body(m);
+	char *type = kb_mp_strdup(b, "type");
+	char *name = kb_mp_strdup(kb_mp_key(b, "object"), "metadata.name");
+	pthread_mutex_lock(&mu);
+	if (w->ngot < 16)
+		snprintf(w->got[w->ngot], sizeof(w->got[0]), "%s %s", type ? type : "?",
+		    name ? name : "?");
+	w->ngot++;
+	pthread_mutex_unlock(&mu);
+	free(type);
+	free(name);
+}
+
+static void pod_call(kb_ctx *c, const char *op, const char *name, const char *sub,
+    const char *field, const char *json)
+{
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4 + !!name + !!sub + (field ? 1 : 0) +
+	        (op[0] == 'p' ? 1 : 0));
+	kb_mp_pack(&pk, "s:s", "group", "");
+	kb_mp_pack(&pk, "s:s", "version", "v1");
+	kb_mp_pack(&pk, "s:s", "resource", "pods");
+	kb_mp_pack(&pk, "s:s", "namespace", "default");
+	if (name)
+		kb_mp_pack(&pk, "s:s", "name", name);
+	if (sub)
+		kb_mp_pack(&pk, "s:s", "subresource", sub);
+	if (op[0] == 'p')
+		kb_mp_pack(&pk, "s:s", "patchType", "merge");
+	if (field) {
+		json_t *o = json_loads(json, 0, NULL);
+		assert_non_null(o);
+		kb_mp_pack_cstr(&pk, field);
+		assert_int_equal(api_mp_from_json(&pk, o), 0);
+		json_decref(o);
+	}
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	api_call(c, op, "default", name ? name : "", b);
+}
+
+static void create_pod(kb_ctx *c, const char *name, const char *node)
+{
+	char text[512];
+	snprintf(text, sizeof(text),
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"},"
+	    "\"spec\":{%s%s%s\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1\"}]}}",
+	    name, node ? "\"nodeName\":\"" : "", node ? node : "", node ? "\"," : "");
+	pod_call(c, "create", NULL, NULL, "object", text);
+}
+
+static size_t node_got(void)
+{
+	pthread_mutex_lock(&mu);
+	size_t n = 0;
+	for (size_t i = 0; i < NN; i++)
+		n += N[i].ngot;
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+static void test_node_index(void **state)
+{
+	(void)state;
+	char err[1024] = "";
+	struct kbt_host *h = kbt_api_host_start("listen: \"127.0.0.1:0\", plain_http: true", err,
+	    sizeof(err));
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
+	assert_non_null(c);
+	for (size_t i = 0; i < NN; i++) {
+		snprintf(N[i].topic, sizeof(N[i].topic), "tester/nodewatch/%zu", i);
+		assert_int_equal(kb_subscribe(c, N[i].topic, on_node_bus, &N[i]), 0);
+		kb_msg *r = NULL;
+		int rc = kb_call(c, "api", "watch",
+		    N[i].ns ? kb_mp_body("{s:s, s:s, s:s, s:s, s:s, s:s}", "group", "", "version",
+		                  "v1", "resource", "pods", "topic", N[i].topic, "fieldSelector",
+		                  N[i].fields, "namespace", N[i].ns)
+		            : kb_mp_body("{s:s, s:s, s:s, s:s, s:s}", "group", "", "version", "v1",
+		                  "resource", "pods", "topic", N[i].topic, "fieldSelector",
+		                  N[i].fields),
+		    10000, &r);
+		if (rc)
+			fail_msg("watch %zu: %s", i, kb_strerror(rc));
+		assert_true(kb_mp_int(kb_msg_body(r), "watch_id", &N[i].id));
+		kb_msg_free(r);
+	}
+	create_pod(c, "a", NULL);
+	pod_call(c, "create", "a", "binding", "object",
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Binding\",\"metadata\":{\"name\":\"a\"},"
+	    "\"target\":{\"kind\":\"Node\",\"name\":\"n1\"}}");
+	create_pod(c, "b", "n2");
+	/* The first of n1's two watchers goes: the second still sees a. */
+	kb_msg *r = NULL;
+	assert_int_equal(kb_call(c, "api", "unwatch", kb_mp_body("{s:I}", "watch_id", N[0].id),
+	                     10000, &r), 0);
+	kb_msg_free(r);
+	pod_call(c, "patch", "a", NULL, "patch", "{\"metadata\":{\"labels\":{\"x\":\"y\"}}}");
+	pod_call(c, "delete", "a", NULL, "options", "{\"gracePeriodSeconds\":0}");
+	pod_call(c, "delete", "b", NULL, "options", "{\"gracePeriodSeconds\":0}");
+
+	static const char *const want[NN][8] = {
+		{ "ADDED a", "ERROR ?" },
+		{ "ADDED a", "MODIFIED a", "DELETED a" },
+		{ "ADDED b", "DELETED b" },
+		{ "ADDED a", "DELETED a" },
+		{ "ADDED a", "DELETED a", "ADDED b", "DELETED b" },
+		{ "ADDED a", "MODIFIED a", "DELETED a" },
+	};
+	size_t nwant = 0;
+	for (size_t i = 0; i < NN; i++)
+		for (size_t j = 0; want[i][j]; j++)
+			nwant++;
+	for (int64_t until = time(NULL) + 20; node_got() < nwant && time(NULL) < until;)
+		usleep(20000);
+	usleep(200000); /* nothing more should come */
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < NN; i++) {
+		size_t n = 0;
+		while (want[i][n])
+			n++;
+		for (size_t j = 0; j < N[i].ngot && j < 16; j++)
+			print_message("watch %zu (%s): %s\n", i, N[i].fields, N[i].got[j]);
+		if (N[i].ngot != n)
+			fail_msg("watch %zu (%s): %zu events, want %zu", i, N[i].fields, N[i].ngot, n);
+		for (size_t j = 0; j < n; j++)
+			assert_string_equal(N[i].got[j], want[i][j]);
+	}
+	pthread_mutex_unlock(&mu);
+	kbt_host_stop(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mp_reads),
 		cmocka_unit_test(test_bus_events_as_before),
+		cmocka_unit_test(test_node_index),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
