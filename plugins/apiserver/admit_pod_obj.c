@@ -443,6 +443,15 @@ static void pod_update(const json_t *pod, const json_t *old,
 	json_t *now = adm_obj(pod, "spec"), *was = adm_obj(old, "spec");
 
 	adm_meta_update(pod, old, e);
+	if (adm_equal(now, was) &&
+	    adm_equal(adm_obj(adm_obj(pod, "metadata"), "annotations"),
+		adm_obj(adm_obj(old, "metadata"), "annotations"))) {
+		/* A status write or a label change: the spec, and the
+		 * annotations read with it, are what was validated when
+		 * written (as ValidatePodStatusUpdate reads no spec). */
+		adm_meta(pod, true, adm_name_subdomain, e);
+		return;
+	}
 	pod_meta_and_spec(pod, e);
 	if (!container_updates(adm_arr(now, "containers"),
 		adm_arr(was, "containers"), "spec.containers", e) ||

@@ -456,19 +456,20 @@ static bool int_is(const msgpack_object *o, const char *path, int64_t want)
 	return v == want;
 }
 
-static int write_status(struct rsc *r, const char *ns, const char *name,
-    const msgpack_object *rs, const struct tally *t)
+/* The status of the tally for rs (observedGeneration: gen, the version
+ * reconciled), or NULL when rs has it already (*same) or on no memory. */
+static kb_body *status_body(const msgpack_object *rs, const struct tally *t,
+    int64_t gen, bool *same)
 {
-	int64_t gen = 0;
-	kb_mp_int(rs, "metadata.generation", &gen);
-	if (int_is(rs, "status.replicas", t->n) &&
+	*same = int_is(rs, "status.replicas", t->n) &&
 	    int_is(rs, "status.fullyLabeledReplicas", t->full) &&
 	    int_is(rs, "status.readyReplicas", t->ready) &&
 	    int_is(rs, "status.availableReplicas", t->avail) &&
-	    int_is(rs, "status.observedGeneration", gen))
-		return 0;
+	    int_is(rs, "status.observedGeneration", gen);
+	if (*same)
+		return NULL;
 	const msgpack_object *conds = kb_mp_get(rs, "status.conditions");
-	kb_body *b = conds ?
+	return conds ?
 	    ctrl_obj_setf(rs, "status", "{s:I, s:I, s:I, s:I, s:I, s:o}",
 		"replicas", t->n, "fullyLabeledReplicas", t->full,
 		"readyReplicas", t->ready, "availableReplicas", t->avail,
@@ -477,10 +478,38 @@ static int write_status(struct rsc *r, const char *ns, const char *name,
 		t->n, "fullyLabeledReplicas", t->full, "readyReplicas",
 		t->ready, "availableReplicas", t->avail, "observedGeneration",
 		gen);
-	if (b == NULL)
-		return KB_ENOMEM;
-	int rc = kb_api_update(r->c.ctx, &KB_GVR_REPLICASETS, ns, name,
-	    "status", b, NULL);
+}
+
+/* Write the status; on a Conflict (the cache's copy is older than the
+ * store's: our own last status write, the deployment controller's
+ * scale) once more on a fresh copy, as Kubernetes' updateReplicaSetStatus
+ * does, rather than fail the reconcile into the queue's backoff. */
+static int write_status(struct rsc *r, const char *ns, const char *name,
+    const msgpack_object *rs, const struct tally *t)
+{
+	int64_t gen = 0;
+	kb_mp_int(rs, "metadata.generation", &gen);
+	kb_msg *fresh = NULL;
+	int rc = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool same;
+		kb_body *b = status_body(rs, t, gen, &same);
+		if (b == NULL) {
+			rc = same ? 0 : KB_ENOMEM;
+			break;
+		}
+		rc = kb_api_update(r->c.ctx, &KB_GVR_REPLICASETS, ns, name,
+		    "status", b, NULL);
+		if (rc != KB_ECONFLICT || attempt == 1)
+			break;
+		kb_msg_free(fresh);
+		fresh = NULL;
+		rc = kb_api_get(r->c.ctx, &KB_GVR_REPLICASETS, ns, name, &fresh);
+		if (rc != 0)
+			break;
+		rs = kb_msg_body(fresh);
+	}
+	kb_msg_free(fresh);
 	return rc == KB_ENOTFOUND ? 0 : rc;
 }
 
