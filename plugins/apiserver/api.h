@@ -298,6 +298,11 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
     size_t *outlen);
 /* Compact JSON text (malloc'd). */
 char *api_json_text(const json_t *j, size_t *len);
+/* The same text for an object's msgpack, without its json_t: what
+ * api_json_text(api_mp_decode(data, len)) gives, byte for byte; NULL
+ * where that has no text or this cannot tell (a real number, whose
+ * formatting is jansson's). */
+char *api_mp_json(const void *data, size_t len, size_t *outlen);
 
 /* --- selectors (select.c) ------------------------------------------------------ */
 

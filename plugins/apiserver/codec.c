@@ -6,6 +6,7 @@
  * size by the HTTP layer's body limit, and each refuses invalid UTF-8, so
  * the rest of the API server may trust a json_t it is handed.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,6 +494,186 @@ json_t *api_mp_decode(const void *data, size_t len)
 		return NULL;
 	}
 	return j;
+}
+
+/* --- msgpack to JSON text, as api_json_text(api_mp_decode()) writes it ---------------- */
+
+struct jbuf {
+	char *p;
+	size_t n, cap;
+	bool bad;
+};
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->bad)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->n + n + 1)
+			cap *= 2;
+		char *q = realloc(b->p, cap);
+		if (q == NULL) {
+			b->bad = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+}
+
+/* The length of the UTF-8 sequence at p (n bytes left) as jansson accepts
+ * it (no overlong forms, surrogates or code points past U+10FFFF), 0 when
+ * it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* A string as jansson's dump writes it without JSON_ENSURE_ASCII and
+ * JSON_ESCAPE_SLASH; NUL bytes and invalid UTF-8 (which json_t strings
+ * from api_mp_decode cannot hold) make it bad. */
+static void jb_str(struct jbuf *b, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	jb_put(b, "\"", 1);
+	size_t run = 0; /* bytes copied as they are, not yet put */
+	for (size_t i = 0; i < n && !b->bad;) {
+		unsigned c = p[i];
+		const char *esc = NULL;
+		char u[8];
+		if (c >= 0x80) {
+			size_t l = utf8_len(p + i, n - i);
+			if (l == 0) {
+				b->bad = true;
+				break;
+			}
+			i += l;
+			run += l;
+			continue;
+		}
+		switch (c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		case 0: b->bad = true; break;
+		default:
+			if (c < 0x20) {
+				snprintf(u, sizeof(u), "\\u%04X", c);
+				esc = u;
+			}
+		}
+		if (esc == NULL) {
+			i++;
+			run++;
+			continue;
+		}
+		jb_put(b, (const char *)p + i - run, run);
+		jb_put(b, esc, strlen(esc));
+		run = 0;
+		i++;
+	}
+	if (run)
+		jb_put(b, (const char *)p + n - run, run);
+	jb_put(b, "\"", 1);
+}
+
+static void jb_value(struct jbuf *b, struct api_mpc *in, int depth)
+{
+	struct api_mval v;
+	char num[24];
+	if (b->bad || depth > MP_MAX_DEPTH || !api_mpc_read(in, &v)) {
+		b->bad = true;
+		return;
+	}
+	switch (v.kind) {
+	case API_MV_NIL: jb_put(b, "null", 4); return;
+	case API_MV_BOOL: jb_put(b, v.b ? "true" : "false", v.b ? 4 : 5); return;
+	case API_MV_INT:
+		jb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v.i));
+		return;
+	case API_MV_STR: jb_str(b, v.s, (size_t)v.n); return;
+	case API_MV_ARR:
+		jb_put(b, "[", 1);
+		for (uint64_t i = 0; i < v.n && !b->bad; i++) {
+			if (i)
+				jb_put(b, ",", 1);
+			jb_value(b, in, depth + 1);
+		}
+		jb_put(b, "]", 1);
+		return;
+	case API_MV_MAP:
+		jb_put(b, "{", 1);
+		for (uint64_t i = 0; i < v.n && !b->bad; i++) {
+			struct api_mval k;
+			if (i)
+				jb_put(b, ",", 1);
+			if (!api_mpc_read(in, &k) || k.kind != API_MV_STR) {
+				b->bad = true;
+				return;
+			}
+			jb_str(b, k.s, (size_t)k.n);
+			jb_put(b, ":", 1);
+			jb_value(b, in, depth + 1);
+		}
+		jb_put(b, "}", 1);
+		return;
+	default:
+		/* reals: jansson's own formatting is its to keep; ext */
+		b->bad = true;
+	}
+}
+
+char *api_mp_json(const void *data, size_t len, size_t *outlen)
+{
+	struct api_mpc in = { data, (const unsigned char *)data + len };
+	struct jbuf b = { 0 };
+	if (data == NULL || len == 0)
+		return NULL;
+	jb_value(&b, &in, 0);
+	if (in.p != in.end)
+		b.bad = true;
+	jb_put(&b, "", 0);
+	if (b.bad) {
+		free(b.p);
+		return NULL;
+	}
+	b.p[b.n] = '\0';
+	*outlen = b.n;
+	return b.p;
 }
 
 bool api_mp_str_type(unsigned char t)

@@ -383,11 +383,15 @@ static char *gzip_body(const char *in, size_t len, size_t *out_len)
 /* The body of r as bytes (malloc'd) and its content type. */
 static char *body_bytes(struct api_resp *r, size_t *len, const char **ct)
 {
-	char *b;
-	if (r->json == NULL && r->mp) /* a write's stored object */
-		r->json = api_mp_decode(r->mp, r->mp_len);
-	if (r->json) {
-		b = api_json_text(r->json, len);
+	char *b = NULL;
+	if (r->json == NULL && r->mp) { /* a write's stored object, a get's */
+		b = api_mp_json(r->mp, r->mp_len, len);
+		if (b == NULL)
+			r->json = api_mp_decode(r->mp, r->mp_len);
+	}
+	if (b || r->json) {
+		if (b == NULL)
+			b = api_json_text(r->json, len);
 		char *nl = b ? realloc(b, *len + 2) : NULL;
 		if (nl == NULL) {
 			free(b);

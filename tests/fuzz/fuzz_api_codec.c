@@ -8,7 +8,9 @@
  *
  * Whatever comes, a decoder must answer with an object/array or a clean
  * 4xx Status; what it accepts must survive json_t -> msgpack -> json_t and
- * json_t -> JSON text -> json_t unchanged, or we abort.
+ * json_t -> JSON text -> json_t unchanged, or we abort. msgpack's JSON
+ * text written directly (api_mp_json) must be what the decoded object's
+ * is.
  * Seeds: tests/fuzz/api_codec/ (the first byte of each is its mode).
  */
 #include <stdint.h>
@@ -91,6 +93,74 @@ static void fuzz_body(size_t mode, const uint8_t *in, size_t size)
 	json_decref(j);
 }
 
+static bool has_real(const json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	if (json_is_real(j))
+		return true;
+	json_object_foreach((json_t *)j, k, v)
+		if (has_real(v))
+			return true;
+	json_array_foreach(j, i, v)
+		if (has_real(v))
+			return true;
+	return false;
+}
+
+/* A map of o (or one below it) repeats a key: its text names it twice
+ * where the decoded object's has it once. */
+static bool repeats_key(const msgpack_object *o)
+{
+	if (o->type == MSGPACK_OBJECT_ARRAY) {
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			if (repeats_key(&o->via.array.ptr[i]))
+				return true;
+		return false;
+	}
+	if (o->type != MSGPACK_OBJECT_MAP)
+		return false;
+	const msgpack_object_kv *kv = o->via.map.ptr;
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		if (repeats_key(&kv[i].val))
+			return true;
+		for (uint32_t k = 0; k < i; k++)
+			if (kv[k].key.via.str.size == kv[i].key.via.str.size &&
+			    !memcmp(kv[k].key.via.str.ptr, kv[i].key.via.str.ptr,
+				kv[i].key.via.str.size))
+				return true;
+	}
+	return false;
+}
+
+/* api_mp_json against api_json_text(api_mp_decode()): text for the
+ * same objects (but those holding reals), the same object when parsed
+ * back, and the same bytes where no map repeats a key (u: msgpack-c's
+ * tree of the input, or NULL). */
+static void check_mp_json(const uint8_t *in, size_t size, const json_t *j,
+    const msgpack_object *u)
+{
+	size_t len = 0;
+	char *text = api_mp_json(in, size, &len);
+	if (j == NULL || has_real(j)) {
+		CHECK(text == NULL);
+		return;
+	}
+	CHECK(text != NULL && len == strlen(text));
+	/* any value: api_parse_body takes objects and arrays only */
+	json_t *back = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+	CHECK(back != NULL && json_equal((json_t *)j, back));
+	json_decref(back);
+	if (u && !repeats_key(u)) {
+		size_t wl;
+		char *want = api_json_text(j, &wl);
+		CHECK(want != NULL && wl == len && !memcmp(want, text, len));
+		free(want);
+	}
+	free(text);
+}
+
 /* msgpack: our decoder against msgpack-c's. Only for input ours accepts:
  * msgpack-c allocates room for a container's declared size up front (15
  * bytes can ask for gigabytes), which would only fuzz msgpack-c. */
@@ -114,8 +184,10 @@ static void fuzz_mp(const uint8_t *in, size_t size)
 		}
 		free(rv);
 	}
-	if (j == NULL)
+	if (j == NULL) {
+		check_mp_json(in, size, NULL, NULL);
 		return;
+	}
 	check_mp_roundtrip(j);
 	msgpack_unpacked_init(&u);
 	/* msgpack-c stops at 32 levels; below that both must agree */
@@ -125,6 +197,9 @@ static void fuzz_mp(const uint8_t *in, size_t size)
 		CHECK(off == size);
 		CHECK(k != NULL && json_equal(j, k));
 		json_decref(k);
+		check_mp_json(in, size, j, &u.data);
+	} else {
+		check_mp_json(in, size, j, NULL);
 	}
 	msgpack_unpacked_destroy(&u);
 	json_decref(j);

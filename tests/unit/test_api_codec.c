@@ -1179,6 +1179,85 @@ static void test_json_text(void **state)
 	assert_int_equal(len, 0);
 }
 
+/* api_mp_json writes what api_json_text(api_mp_decode()) does, byte for
+ * byte, for every kind of value an object holds; NULL where that has no
+ * text (bad input) or for reals, which are left to jansson. */
+static void same_text(const json_t *j)
+{
+	char *mp, *want, *got;
+	size_t len, wl, gl = 0;
+	assert_int_equal(api_mp_encode(j, &mp, &len), 0);
+	json_t *back = api_mp_decode(mp, len);
+	assert_non_null(back);
+	want = api_json_text(back, &wl);
+	got = api_mp_json(mp, len, &gl);
+	assert_non_null(want);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	assert_int_equal(gl, wl);
+	free(want);
+	free(got);
+	free(mp);
+	json_decref(back);
+}
+
+static void test_mp_json(void **state)
+{
+	(void)state;
+	json_t *s0 = parse_ok(JSON_CT, sample);
+	json_object_del(json_object_get(s0, "spec"), "f"); /* reals */
+	json_object_del(json_object_get(s0, "spec"), "neg");
+	same_text(s0);
+	json_decref(s0);
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:{}, s:[n,b,b,I,I,I,i]}",
+	    "quotes", "a\"b\\c/d", "controls", "\b\f\n\r\t\x01\x1f\x7f",
+	    "utf8", "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbf",
+	    "empty", "", "", "empty key", "k\"\n", "escaped key", "arr", "obj",
+	    "scalars", 1, 0, (json_int_t)INT64_MAX, (json_int_t)INT64_MIN, (json_int_t)-1, 0);
+	assert_non_null(j);
+	same_text(j);
+	json_t *deep = json_string("x");
+	for (int i = 0; i < 40; i++)
+		deep = json_pack("{s:[o]}", "d", deep);
+	same_text(deep);
+	same_text(json_string("alone"));
+	same_text(json_integer(-5));
+	json_decref(deep);
+	json_decref(j);
+	/* a fixed map {"a":[1,"\u00e9",nil]} spelled out */
+	size_t len;
+	char *t = api_mp_json("\x81\xa1" "a\x93\x01\xa2\xc3\xa9\xc0", 9, &len);
+	assert_non_null(t);
+	assert_string_equal(t, "{\"a\":[1,\"\xc3\xa9\",null]}");
+	assert_int_equal(len, strlen(t));
+	free(t);
+	/* bin keys and values read as text, as api_mp_decode reads them */
+	t = api_mp_json("\x81\xc4\x01k\xc4\x02hi", 8, &len);
+	assert_string_equal(t, "{\"k\":\"hi\"}");
+	free(t);
+	/* reals (jansson formats them), NUL, invalid UTF-8 (overlong,
+	 * surrogate, past U+10FFFF, cut short), non-string keys, ext,
+	 * trailing bytes, nothing */
+	assert_null(api_mp_json("\xca\x3f\x80\x00\x00", 5, &len));
+	assert_null(api_mp_json("\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9, &len));
+	assert_null(api_mp_json("\xa2\x61\x00", 3, &len));
+	assert_null(api_mp_json("\x81\xa1\x00\xc0", 4, &len));
+	assert_null(api_mp_json("\xa2\xc0\x80", 3, &len));
+	assert_null(api_mp_json("\xa3\xed\xa0\x80", 4, &len));
+	assert_null(api_mp_json("\xa4\xf4\x90\x80\x80", 5, &len));
+	assert_null(api_mp_json("\xa2\xe2\x82", 3, &len));
+	assert_null(api_mp_json("\xa1\xff", 2, &len));
+	assert_null(api_mp_json("\x81\x01\x02", 3, &len));
+	assert_null(api_mp_json("\xd4\x01\x02", 3, &len));
+	assert_null(api_mp_json("\xc0\xc0", 2, &len));
+	assert_null(api_mp_json("\x92\x01", 2, &len));
+	assert_null(api_mp_json(NULL, 0, &len));
+	/* each of those api_mp_decode refuses too, or holds a real */
+	assert_null(api_mp_decode("\xa3\xed\xa0\x80", 4));
+	assert_null(api_mp_decode("\xa4\xf4\x90\x80\x80", 5));
+	assert_null(api_mp_decode("\xa2\xc0\x80", 3));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1201,6 +1280,7 @@ int main(void)
 		cmocka_unit_test(test_mp_with_rv),
 		cmocka_unit_test(test_mp_bad_input),
 		cmocka_unit_test(test_json_text),
+		cmocka_unit_test(test_mp_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
