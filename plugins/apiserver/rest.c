@@ -608,13 +608,18 @@ static void carry_over(const struct api_req *req, json_t *obj, const json_t *old
 		/* Only status changes through /status: everything else is old. */
 		json_t *st = json_object_get(obj, "status");
 		json_incref(st);
-		json_t *copy = json_deep_copy(old);
 		json_object_clear(obj);
-		json_object_update(obj, copy);
-		json_decref(copy);
-		if (st)
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)old, k, v) {
+			if (!strcmp(k, "status"))
+				json_object_set_new(obj, k, st ? st : json_null());
+			else
+				json_object_set_new(obj, k, json_deep_copy(v));
+		}
+		if (st && json_object_get(obj, "status") == NULL)
 			json_object_set_new(obj, "status", st);
-		else
+		else if (st == NULL)
 			json_object_del(obj, "status");
 	} else if (r->has_status) {
 		json_t *st = json_object_get(old, "status");
