@@ -487,7 +487,12 @@ static bool raw_event(kb_body *body, struct raw_event *ev)
 		    k[0] == 0xda || k[0] == 0xdb;
 		bool is_obj = is_str && klen == 6 &&
 		    !memcmp(k + khdr, "object", 6);
-		size_t vs = mp_size(p + off, len - off);
+		/* The object comes last (as the API server packs an event):
+		 * the rest of the bytes, which its decoding checks to be one
+		 * value, rather than a walk over all of it here. */
+		size_t vs = is_obj && i + 1 == items / 2 && off < len ?
+		    len - off :
+		    mp_size(p + off, len - off);
 		if (vs == 0)
 			return false;
 		if (is_str && klen == 4 && !memcmp(k + khdr, "type", 4)) {
