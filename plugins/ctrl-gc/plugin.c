@@ -104,6 +104,51 @@ static bool finalizing(const msgpack_object *obj)
 		    "foregroundDeletion"));
 }
 
+/* The owner ref names is in the cache, the same object (uid) and not
+ * being deleted: a look at its dependent would find it there and leave
+ * both alone (gc_sync), and its own events will bring the dependent back
+ * should it go or start deleting. */
+static bool owner_settled(struct gc *g, const msgpack_object *ref, int r,
+    const char *ns, size_t nsl)
+{
+	char nsb[256], name[256];
+	const char *n;
+	size_t nl;
+	if (!kb_mp_str(ref, "name", &n, &nl) || nl >= sizeof(name) ||
+	    nsl >= sizeof(nsb))
+		return false;
+	memcpy(name, n, nl);
+	name[nl] = '\0';
+	memcpy(nsb, ns, nsl);
+	nsb[nsl] = '\0';
+	kb_body *b = kb_informer_get(g->inf[r], gc_res[r].namespaced ? nsb : NULL,
+	    name);
+	const msgpack_object *o = kb_body_obj(b);
+	bool settled = o && ctrl_str_eq(o, "metadata.uid", ref, "uid") &&
+	    !ctrl_deleting(o);
+	kb_body_unref(b);
+	return settled;
+}
+
+/* Every owner of obj settled (a kind this server does not serve counts as
+ * one, as gc_sync counts it). */
+static bool owners_settled(struct gc *g, const msgpack_object *obj)
+{
+	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
+	const char *ns = "";
+	size_t nsl = 0;
+	kb_mp_str(obj, "metadata.namespace", &ns, &nsl);
+	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
+	     i < refs->via.array.size;
+	     i++) {
+		const msgpack_object *ref = &refs->via.array.ptr[i];
+		int r = gc_res_of_ref(ref);
+		if (r >= 0 && !owner_settled(g, ref, r, ns, nsl))
+			return false;
+	}
+	return true;
+}
+
 static void enqueue_dependents(struct gc *g, const msgpack_object *obj)
 {
 	const char *uid;
@@ -116,7 +161,8 @@ static void enqueue_dependents(struct gc *g, const msgpack_object *obj)
 	gc_keys_free(keys, n);
 }
 
-/* An owner waiting for its dependents looks again when one goes. */
+/* An owner waiting for its dependents looks again when one goes (an
+ * owner settled has nothing to look at). */
 static void enqueue_owners(struct gc *g, const msgpack_object *obj)
 {
 	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
@@ -131,7 +177,8 @@ static void enqueue_owners(struct gc *g, const msgpack_object *obj)
 		const char *name;
 		size_t nl;
 		char key[600];
-		if (r < 0 || !kb_mp_str(ref, "name", &name, &nl))
+		if (r < 0 || !kb_mp_str(ref, "name", &name, &nl) ||
+		    owner_settled(g, ref, r, ns, nsl))
 			continue;
 		snprintf(key, sizeof(key), "%d|%.*s|%.*s", r,
 		    gc_res[r].namespaced ? (int)nsl : 0, ns, (int)nl, name);
@@ -146,7 +193,7 @@ static void on_add(void *arg, const msgpack_object *obj)
 	if (!gc_key(s->i, obj, key, sizeof(key)))
 		return;
 	gc_index_update(s->g->idx, key, obj, true);
-	if (has_refs(obj) || finalizing(obj))
+	if ((has_refs(obj) && !owners_settled(s->g, obj)) || finalizing(obj))
 		ctrl_enqueue(&s->g->c, key);
 }
 

@@ -9,9 +9,10 @@
 
 #include "ctrl_util.h"
 
+/* The collector's resync is long: what it does, it does on events. */
 static const char controllers[] = "  - name: ctrl-gc\n"
 				  "    use: ctrl-gc\n"
-				  "    config: {resync: 5s}\n"
+				  "    config: {resync: 60s}\n"
 				  "  - name: ctrl-replicaset\n"
 				  "    use: ctrl-replicaset\n"
 				  "    config: {resync: 5s}\n"
@@ -252,6 +253,36 @@ static void test_deployment_orphan(void **state)
 	}
 }
 
+/* A dependent of owner (by name and uid) labelled family=fam. */
+static void dependent_of(const char *name, const char *fam, const char *owner,
+    const char *uid)
+{
+	kb_msg *m = ct_create(&t, &KB_GVR_CONFIGMAPS, "default",
+	    kb_mp_body("{s:s, s:s, s:{s:s, s:{s:s}, s:[{s:s, s:s, s:s, s:s}]}}",
+		"apiVersion", "v1", "kind", "ConfigMap", "metadata", "name", name,
+		"labels", "family", fam, "ownerReferences", "apiVersion", "v1",
+		"kind", "ConfigMap", "name", owner, "uid", uid));
+	assert_non_null(m);
+	kb_msg_free(m);
+}
+
+/* A dependent whose owner is in the collector's cache is left alone at
+ * once (no look at it); one whose owner is missing, or is another object
+ * of that name (another uid), goes when it is added, not at a resync. */
+static void test_dangling_at_add(void **state)
+{
+	char uid[64];
+	family("live", 2, uid, sizeof(uid));
+	dependent_of("ghost-dep", "ghost", "ghost",
+	    "00000000-0000-0000-0000-00000000dead");
+	dependent_of("stale-dep", "stale", "live",
+	    "00000000-0000-0000-0000-0000000beef0");
+	assert_true(CT_WAIT(5000, members("ghost") == 0 && members("stale") == 0));
+	usleep(500000);
+	assert_int_equal(members("live"), 2);
+	assert_true(ct_exists(&t, &KB_GVR_CONFIGMAPS, "default", "live"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_across),
 		cmocka_unit_test(test_replicaset_cascade),
 		cmocka_unit_test(test_deployment_orphan),
+		cmocka_unit_test(test_dangling_at_add),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
