@@ -350,16 +350,23 @@ const char *kb_object_key(const msgpack_object *obj, char *buf, size_t len)
 	if (buf == NULL || len == 0)
 		return NULL;
 	buf[0] = '\0';
-	if (!kb_mp_str(obj, "metadata.name", &name, &namelen))
+	const msgpack_object *md = kb_mp_key(obj, "metadata");
+	if (!kb_mp_str(md, "name", &name, &namelen))
 		return NULL;
-	kb_mp_str(obj, "metadata.namespace", &ns, &nslen);
-	int n = nslen ? snprintf(buf, len, "%.*s/%.*s", (int)nslen, ns,
-			    (int)namelen, name) :
-			snprintf(buf, len, "%.*s", (int)namelen, name);
-	if (n < 0 || (size_t)n >= len) {
-		buf[0] = '\0';
+	kb_mp_str(md, "namespace", &ns, &nslen);
+	/* as "%.*s/%.*s" would print them: each up to a NUL */
+	nslen = ns && nslen ? strnlen(ns, nslen) : 0;
+	namelen = name && namelen ? strnlen(name, namelen) : 0;
+	size_t n = (nslen ? nslen + 1 : 0) + namelen;
+	if (n >= len)
 		return NULL;
+	if (nslen) {
+		memcpy(buf, ns, nslen);
+		buf[nslen] = '/';
 	}
+	if (namelen)
+		memcpy(buf + (nslen ? nslen + 1 : 0), name, namelen);
+	buf[n] = '\0';
 	return buf;
 }
 

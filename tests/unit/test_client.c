@@ -454,6 +454,20 @@ static void test_object_key(void **state)
 	b = kb_mp_body("{s:{}}", "metadata");
 	assert_null(kb_object_key(kb_body_obj(b), key, sizeof(key)));
 	kb_body_unref(b);
+	/* cluster-scoped, or an empty namespace: the name alone; the buffer
+	 * holds the key and its NUL or nothing */
+	char fit[6];
+	b = kb_mp_body("{s:{s:s}}", "metadata", "name", "node1");
+	assert_string_equal(kb_object_key(kb_body_obj(b), fit, sizeof(fit)), "node1");
+	assert_null(kb_object_key(kb_body_obj(b), fit, 5));
+	kb_body_unref(b);
+	b = kb_mp_body("{s:{s:s, s:s}}", "metadata", "namespace", "", "name", "n");
+	assert_string_equal(kb_object_key(kb_body_obj(b), key, sizeof(key)), "n");
+	kb_body_unref(b);
+	b = kb_mp_body("{s:{s:s, s:s}}", "metadata", "namespace", "a", "name", "bc");
+	assert_string_equal(kb_object_key(kb_body_obj(b), fit, 5), "a/bc");
+	assert_null(kb_object_key(kb_body_obj(b), fit, 4));
+	kb_body_unref(b);
 }
 
 /* --- informers: what the handlers saw -------------------------------------------------- */
