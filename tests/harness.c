@@ -249,8 +249,53 @@ pid_t kbt_spawn_tied(char *const argv[], const char *log)
 	return spawn(argv, log, true);
 }
 
+/* The low end of the kernel's ephemeral range (32768 unless set). */
+static int ephemeral_low(void)
+{
+	int lo = 32768, hi = 60999;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+static bool port_binds(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Below the ephemeral range: a port the kernel hands out for bind(0) or
+ * for an outgoing connection (another test's client of etcd, say) can be
+ * taken between this check and the server's bind, and was (ha-etcd under
+ * CI: "Address already in use"). Ports here are taken only by servers
+ * that ask for them. Random, so that tests running side by side rarely
+ * try the same one; the kernel's choice when none of the tries binds. */
 int kbt_free_port(void)
 {
+	static _Atomic unsigned seq;
+	int hi = ephemeral_low() - 1, lo = 10000;
+	if (hi - lo >= 1000) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		unsigned seed = (unsigned)getpid() * 2654435761u ^
+		    (unsigned)ts.tv_nsec ^ (seq++ * 40503u);
+		for (int i = 0; i < 64; i++) {
+			seed = seed * 1103515245u + 12345u;
+			int port = lo + (int)((seed >> 8) % (unsigned)(hi - lo + 1));
+			if (port_binds(port))
+				return port;
+		}
+	}
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET,
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

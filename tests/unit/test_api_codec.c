@@ -1220,8 +1220,11 @@ static void test_mp_json(void **state)
 	for (int i = 0; i < 40; i++)
 		deep = json_pack("{s:[o]}", "d", deep);
 	same_text(deep);
-	same_text(json_string("alone"));
-	same_text(json_integer(-5));
+	json_t *alone = json_string("alone"), *num = json_integer(-5);
+	same_text(alone);
+	same_text(num);
+	json_decref(alone);
+	json_decref(num);
 	json_decref(deep);
 	json_decref(j);
 	/* a fixed map {"a":[1,"\u00e9",nil]} spelled out */
