@@ -465,6 +465,10 @@ const char *api_get_str(const json_t *obj, const char *path);
 /* v in decimal (as "%" PRIu64 writes it) at the end of buf, NUL-terminated;
  * returns its first digit. For hot paths that would snprintf a number. */
 const char *api_u64_text(uint64_t v, char buf[static 24]);
+/* Length of the valid UTF-8 sequence at s (at most n bytes, n > 0), 0 if
+ * invalid. Overlong forms, surrogates and code points past U+10FFFF are
+ * invalid, as jansson would refuse them. */
+size_t api_utf8_seq(const unsigned char *s, size_t n);
 /* Set obj.path (creating objects on the way); steals v. */
 int api_set(json_t *obj, const char *path, json_t *v);
 

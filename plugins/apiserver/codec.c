@@ -524,41 +524,6 @@ static void jb_put(struct jbuf *b, const char *s, size_t n)
 	b->n += n;
 }
 
-/* The length of the UTF-8 sequence at p (n bytes left) as jansson accepts
- * it (no overlong forms, surrogates or code points past U+10FFFF), 0 when
- * it is not one. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len;
-	unsigned cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 /* A string as jansson's dump writes it without JSON_ENSURE_ASCII and
  * JSON_ESCAPE_SLASH; NUL bytes and invalid UTF-8 (which json_t strings
  * from api_mp_decode cannot hold) make it bad. */
@@ -572,7 +537,7 @@ static void jb_str(struct jbuf *b, const char *s, size_t n)
 		const char *esc = NULL;
 		char u[8];
 		if (c >= 0x80) {
-			size_t l = utf8_len(p + i, n - i);
+			size_t l = api_utf8_seq(p + i, n - i);
 			if (l == 0) {
 				b->bad = true;
 				break;

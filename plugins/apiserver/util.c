@@ -19,10 +19,7 @@
 
 /* --- strings safe for JSON ---------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid.
- * Overlong forms, surrogates and code points past U+10FFFF are invalid, as
- * jansson would refuse them. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+size_t api_utf8_seq(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
 	size_t len;
@@ -57,7 +54,7 @@ static json_t *json_str_lossy(const char *s)
 	if (j || (buf = malloc(n * 3 + 1)) == NULL)
 		return j;
 	for (size_t i = 0; i < n;) {
-		size_t l = utf8_seq(u + i, n - i);
+		size_t l = api_utf8_seq(u + i, n - i);
 		if (l == 0) {
 			memcpy(buf + o, "\xef\xbf\xbd", 3);
 			o += 3;
@@ -82,7 +79,7 @@ static void utf8_trim_tail(char *s)
 		start--;
 	if (start > 0 && ((unsigned char)s[start - 1] & 0x80)) {
 		start--;
-		if (utf8_seq((const unsigned char *)s + start, n - start) !=
+		if (api_utf8_seq((const unsigned char *)s + start, n - start) !=
 		    n - start)
 			s[start] = '\0';
 	}
@@ -100,7 +97,7 @@ static void go_quote(char *buf, size_t len, const char *s)
 		return;
 	buf[o++] = '"';
 	for (size_t i = 0; i < n && o + 1 < len;) {
-		size_t l = utf8_seq(u + i, n - i);
+		size_t l = api_utf8_seq(u + i, n - i);
 		const char *esc = NULL;
 		switch (u[i]) {
 		case '"':

@@ -130,9 +130,12 @@ static bool owner_settled(struct gc *g, const msgpack_object *ref, int r,
 	return settled;
 }
 
-/* Every owner of obj settled (a kind this server does not serve counts as
- * one, as gc_sync counts it). */
-static bool owners_settled(struct gc *g, const msgpack_object *obj)
+typedef bool (*owner_fn)(struct gc *g, const msgpack_object *ref, int r,
+    const char *ns, size_t nsl);
+
+/* fn for each of obj's owner references of a kind this server serves,
+ * until one says false; false then. */
+static bool each_owner(struct gc *g, const msgpack_object *obj, owner_fn fn)
 {
 	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
 	const char *ns = "";
@@ -143,10 +146,17 @@ static bool owners_settled(struct gc *g, const msgpack_object *obj)
 	     i++) {
 		const msgpack_object *ref = &refs->via.array.ptr[i];
 		int r = gc_res_of_ref(ref);
-		if (r >= 0 && !owner_settled(g, ref, r, ns, nsl))
+		if (r >= 0 && !fn(g, ref, r, ns, nsl))
 			return false;
 	}
 	return true;
+}
+
+/* Every owner of obj settled (a kind this server does not serve counts as
+ * one, as gc_sync counts it). */
+static bool owners_settled(struct gc *g, const msgpack_object *obj)
+{
+	return each_owner(g, obj, owner_settled);
 }
 
 static void enqueue_dependents(struct gc *g, const msgpack_object *obj)
@@ -163,27 +173,24 @@ static void enqueue_dependents(struct gc *g, const msgpack_object *obj)
 
 /* An owner waiting for its dependents looks again when one goes (an
  * owner settled has nothing to look at). */
+static bool enqueue_owner(struct gc *g, const msgpack_object *ref, int r,
+    const char *ns, size_t nsl)
+{
+	const char *name;
+	size_t nl;
+	char key[600];
+	if (!kb_mp_str(ref, "name", &name, &nl) ||
+	    owner_settled(g, ref, r, ns, nsl))
+		return true;
+	snprintf(key, sizeof(key), "%d|%.*s|%.*s", r,
+	    gc_res[r].namespaced ? (int)nsl : 0, ns, (int)nl, name);
+	ctrl_enqueue(&g->c, key);
+	return true;
+}
+
 static void enqueue_owners(struct gc *g, const msgpack_object *obj)
 {
-	const msgpack_object *refs = kb_mp_get(obj, "metadata.ownerReferences");
-	const char *ns = "";
-	size_t nsl = 0;
-	kb_mp_str(obj, "metadata.namespace", &ns, &nsl);
-	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
-	     i < refs->via.array.size;
-	     i++) {
-		const msgpack_object *ref = &refs->via.array.ptr[i];
-		int r = gc_res_of_ref(ref);
-		const char *name;
-		size_t nl;
-		char key[600];
-		if (r < 0 || !kb_mp_str(ref, "name", &name, &nl) ||
-		    owner_settled(g, ref, r, ns, nsl))
-			continue;
-		snprintf(key, sizeof(key), "%d|%.*s|%.*s", r,
-		    gc_res[r].namespaced ? (int)nsl : 0, ns, (int)nl, name);
-		ctrl_enqueue(&g->c, key);
-	}
+	each_owner(g, obj, enqueue_owner);
 }
 
 static void on_add(void *arg, const msgpack_object *obj)

@@ -269,6 +269,20 @@ static void model_event(json_t *objs, const msgpack_object *ev, struct expect *x
 	free(key);
 }
 
+/* A host with store-lmdb and the apiserver (plain HTTP), and a client of
+ * its bus that may call the store and the api service. */
+static struct kbt_host *api_host(kb_ctx **c)
+{
+	char err[1024] = "";
+	struct kbt_host *h = kbt_api_host_start("listen: \"127.0.0.1:0\", plain_http: true", err,
+	    sizeof(err));
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	*c = kbt_client(h, "tester", "plugin:tester", groups, 3);
+	assert_non_null(*c);
+	return h;
+}
+
 static size_t total_got(void)
 {
 	pthread_mutex_lock(&mu);
@@ -282,13 +296,8 @@ static size_t total_got(void)
 static void test_bus_events_as_before(void **state)
 {
 	(void)state;
-	char err[1024] = "";
-	struct kbt_host *h = kbt_api_host_start("listen: \"127.0.0.1:0\", plain_http: true", err,
-	    sizeof(err));
-	if (h == NULL)
-		fail_msg("host: %s", err);
-	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
-	assert_non_null(c);
+	kb_ctx *c;
+	struct kbt_host *h = api_host(&c);
 	struct api_error e = { 0 };
 	for (size_t i = 0; i < NW; i++) {
 		W[i].ls = api_label_selector(W[i].labels, &e);
@@ -642,13 +651,8 @@ static size_t node_got(void)
 static void test_node_index(void **state)
 {
 	(void)state;
-	char err[1024] = "";
-	struct kbt_host *h = kbt_api_host_start("listen: \"127.0.0.1:0\", plain_http: true", err,
-	    sizeof(err));
-	if (h == NULL)
-		fail_msg("host: %s", err);
-	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 3);
-	assert_non_null(c);
+	kb_ctx *c;
+	struct kbt_host *h = api_host(&c);
 	for (size_t i = 0; i < NN; i++) {
 		snprintf(N[i].topic, sizeof(N[i].topic), "tester/nodewatch/%zu", i);
 		assert_int_equal(kb_subscribe(c, N[i].topic, on_node_bus, &N[i]), 0);
