@@ -117,9 +117,11 @@ static bool owner_settled(struct gc *g, const msgpack_object *ref, int r,
 	if (!kb_mp_str(ref, "name", &n, &nl) || nl >= sizeof(name) ||
 	    nsl >= sizeof(nsb))
 		return false;
-	memcpy(name, n, nl);
+	if (nl) /* msgpack-c's empty strings have no pointer */
+		memcpy(name, n, nl);
 	name[nl] = '\0';
-	memcpy(nsb, ns, nsl);
+	if (nsl)
+		memcpy(nsb, ns, nsl);
 	nsb[nsl] = '\0';
 	kb_body *b = kb_informer_get(g->inf[r], gc_res[r].namespaced ? nsb : NULL,
 	    name);

@@ -127,8 +127,9 @@ static bool repeats_key(const msgpack_object *o)
 			return true;
 		for (uint32_t k = 0; k < i; k++)
 			if (kv[k].key.via.str.size == kv[i].key.via.str.size &&
-			    !memcmp(kv[k].key.via.str.ptr, kv[i].key.via.str.ptr,
-				kv[i].key.via.str.size))
+			    (kv[i].key.via.str.size == 0 || /* ptr NULL then */
+				!memcmp(kv[k].key.via.str.ptr,
+				    kv[i].key.via.str.ptr, kv[i].key.via.str.size)))
 				return true;
 	}
 	return false;
