@@ -498,30 +498,17 @@ json_t *api_mp_decode(const void *data, size_t len)
 
 /* --- msgpack to JSON text, as api_json_text(api_mp_decode()) writes it ---------------- */
 
+/* The text grows in a msgpack_sbuffer (its storage is malloc'd: handed
+ * over as the result); bad: no memory, or the input has no such text. */
 struct jbuf {
-	char *p;
-	size_t n, cap;
+	msgpack_sbuffer sb;
 	bool bad;
 };
 
 static void jb_put(struct jbuf *b, const char *s, size_t n)
 {
-	if (b->bad)
-		return;
-	if (b->n + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->n + n + 1)
-			cap *= 2;
-		char *q = realloc(b->p, cap);
-		if (q == NULL) {
-			b->bad = true;
-			return;
-		}
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
+	if (!b->bad && n && msgpack_sbuffer_write(&b->sb, s, n) != 0)
+		b->bad = true;
 }
 
 /* A string as jansson's dump writes it without JSON_ENSURE_ASCII and
@@ -625,20 +612,19 @@ static void jb_value(struct jbuf *b, struct api_mpc *in, int depth)
 char *api_mp_json(const void *data, size_t len, size_t *outlen)
 {
 	struct api_mpc in = { data, (const unsigned char *)data + len };
-	struct jbuf b = { 0 };
-	if (data == NULL || len == 0)
+	struct jbuf b = { .sb = { .alloc = len + len / 2 + 64 } };
+	if (data == NULL || len == 0 || (b.sb.data = malloc(b.sb.alloc)) == NULL)
 		return NULL;
 	jb_value(&b, &in, 0);
 	if (in.p != in.end)
 		b.bad = true;
-	jb_put(&b, "", 0);
+	jb_put(&b, "", 1); /* the NUL, not counted */
 	if (b.bad) {
-		free(b.p);
+		msgpack_sbuffer_destroy(&b.sb);
 		return NULL;
 	}
-	b.p[b.n] = '\0';
-	*outlen = b.n;
-	return b.p;
+	*outlen = b.sb.size - 1;
+	return b.sb.data;
 }
 
 bool api_mp_str_type(unsigned char t)
