@@ -605,22 +605,21 @@ static void carry_over(const struct api_req *req, json_t *obj, const json_t *old
 	}
 	bool status_only = req->sub && !strcmp(req->sub, "status");
 	if (status_only) {
-		/* Only status changes through /status: everything else is old. */
-		json_t *st = json_object_get(obj, "status");
-		json_incref(st);
+		/* Only status changes through /status: everything else is
+		 * old, in old's order (status where old had it, else last). */
+		json_t *st = json_incref(json_object_get(obj, "status"));
 		json_object_clear(obj);
 		const char *k;
 		json_t *v;
 		json_object_foreach((json_t *)old, k, v) {
-			if (!strcmp(k, "status"))
-				json_object_set_new(obj, k, st ? st : json_null());
-			else
-				json_object_set_new(obj, k, json_deep_copy(v));
+			json_t *nv = strcmp(k, "status") ? json_deep_copy(v) :
+			    json_incref(st);
+			if (nv)
+				json_object_set_new(obj, k, nv);
 		}
 		if (st && json_object_get(obj, "status") == NULL)
-			json_object_set_new(obj, "status", st);
-		else if (st == NULL)
-			json_object_del(obj, "status");
+			json_object_set(obj, "status", st);
+		json_decref(st);
 	} else if (r->has_status) {
 		json_t *st = json_object_get(old, "status");
 		if (st)
