@@ -34,6 +34,18 @@ msgpack_object mpe_cstr(const char *s)
 	return o;
 }
 
+bool mpe_drop_rv(msgpack_object *md)
+{
+	const char *k;
+	size_t n;
+	if (md == NULL || md->type != MSGPACK_OBJECT_MAP || md->via.map.size == 0 ||
+	    !mpe_str(&md->via.map.ptr[md->via.map.size - 1].key, &k, &n) ||
+	    n != 15 || memcmp(k, "resourceVersion", 15))
+		return false;
+	md->via.map.size--;
+	return true;
+}
+
 static bool comp_is(const struct comp *c, const msgpack_object *key)
 {
 	const char *s;

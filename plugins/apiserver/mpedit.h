@@ -46,6 +46,12 @@ int mpe_pack(msgpack_packer *pk, const msgpack_object *obj,
  * without str8): its bytes in *s, *len. */
 bool mpe_str(const msgpack_object *o, const char **s, size_t *len);
 
+/* The resourceVersion that api_mp_with_rv splices in last, dropped from
+ * an unpacked metadata map (md points into the caller's zone): what
+ * remains is the stored object's. False when md is no map or its last
+ * entry is no resourceVersion. */
+bool mpe_drop_rv(msgpack_object *md);
+
 /* A string msgpack_object borrowing `s`. */
 msgpack_object mpe_cstr(const char *s);
 

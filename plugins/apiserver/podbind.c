@@ -40,20 +40,6 @@ static const msgpack_object *key_of(const msgpack_object *map, const char *key)
 	return map && map->type == MSGPACK_OBJECT_MAP ? kb_mp_key(map, key) : NULL;
 }
 
-/* The bytes' resourceVersion, api_mp_with_rv's last metadata entry,
- * dropped from the unpacked object: what remains is the stored object. */
-static bool drop_rv(msgpack_object *md)
-{
-	const char *k;
-	size_t n;
-	if (md == NULL || md->type != MSGPACK_OBJECT_MAP || md->via.map.size == 0 ||
-	    !mpe_str(&md->via.map.ptr[md->via.map.size - 1].key, &k, &n) ||
-	    n != 15 || memcmp(k, "resourceVersion", 15))
-		return false;
-	md->via.map.size--;
-	return true;
-}
-
 static enum api_bind bind_obj(const msgpack_object *pod, const char *node,
     const char *now, bool with_rv, msgpack_packer *pk, const char **cur, size_t *curlen)
 {
@@ -62,7 +48,7 @@ static enum api_bind bind_obj(const msgpack_object *pod, const char *node,
 	const msgpack_object *spec = key_of(pod, "spec");
 	const msgpack_object *md = key_of(pod, "metadata");
 	/* md points into the caller's zone: editable */
-	if (with_rv && !drop_rv((msgpack_object *)md))
+	if (with_rv && !mpe_drop_rv((msgpack_object *)md))
 		return API_BIND_JSON;
 	/* As the JSON path reads a string: up to its first NUL. */
 	if (mpe_str(key_of(spec, "nodeName"), cur, curlen) && *curlen && **cur) {

@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "podbind.h"
+#include "podstatus.h"
 #include "server.h"
 #include "store_raw.h"
 
@@ -885,10 +886,47 @@ static bool cached_pod(struct api_req *req, struct api_kv *old)
 	return old->obj != NULL;
 }
 
+/* A kubelet's status patch (a merge patch of pods/NAME/status over the
+ * bus) made on the watch cache's bytes of the pod (podstatus.c) and put
+ * only if the store still has that version: no JSON tree of the pod. The
+ * put's completion answers (update_done); one that meets another version
+ * has the request handled again, without req->later, so the JSON way.
+ * False when this cannot say: do_patch's JSON path goes on. */
+static bool status_cached(struct api_req *req, struct api_resp *resp)
+{
+	if (req->later == NULL || !req->want_mp || req->dry_run ||
+	    req->patch_type != API_PATCH_MERGE || req->sub == NULL || strcmp(req->sub, "status") ||
+	    req->res->group[0] || strcmp(req->res->plural, "pods") || req->name == NULL)
+		return false;
+	const char *u = req->user && req->user->name ? req->user->name : "";
+	char *key = api_key(req->res, req->ns, req->name), *data = NULL, *out = NULL;
+	size_t len = 0, outlen = 0;
+	int64_t mod_rev = 0;
+	struct write_wait *ww = NULL;
+	struct api_error e = { 0 };
+	bool ok = key && api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) == 0 &&
+	    mod_rev > 0 &&
+	    api_pod_status_mp_rv(req->res, data, len, req->body, strncmp(u, "node:", 5) ? NULL : u + 5,
+		&out, &outlen) == API_PSTAT_OK &&
+	    (ww = write_wait_new(req, req->name)) != NULL &&
+	    api_store_put_raw_async(req->srv, key, out, outlen, mod_rev, true, update_done, ww, &e) == 0;
+	if (!ok) {
+		free(ww);
+		api_err_clear(&e);
+	}
+	free(key);
+	free(data);
+	free(out);
+	resp->later = ok;
+	return ok;
+}
+
 static void do_patch(struct api_req *req, struct api_resp *resp)
 {
 	struct api_error e = { 0 };
 	bool try_cache = true;
+	if (status_cached(req, resp))
+		return;
 	if (req->body == NULL || req->patch_type == API_PATCH_NONE) {
 		api_err(&e, 415, "UnsupportedMediaType",
 		    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json");
@@ -1246,7 +1284,7 @@ static int bind_cached(struct api_req *req, const char *key, const char *node,
 		return KB_ENOTFOUND;
 	int rc;
 	if (req->later && api_store_put_raw_async(req->srv, key, out, outlen, mod_rev,
-	        bind_done, req->later, e) == 0) {
+	        false, bind_done, req->later, e) == 0) {
 		free(out);
 		return BIND_LATER;
 	}

@@ -396,10 +396,11 @@ int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
 }
 
 int api_store_put_raw_async(struct api_server *s, const char *key, const void *data,
-    size_t len, int64_t if_mod_rev, api_put_done done, void *arg, struct api_error *e)
+    size_t len, int64_t if_mod_rev, bool want_mp, api_put_done done, void *arg,
+    struct api_error *e)
 {
 	struct bytes b = { data, len };
-	return put_async(s, key, pack_bytes, &b, if_mod_rev, false, done, arg, e);
+	return put_async(s, key, pack_bytes, &b, if_mod_rev, want_mp, done, arg, e);
 }
 
 int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,

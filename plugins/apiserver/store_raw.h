@@ -21,8 +21,10 @@ int api_store_put_raw(struct api_server *s, const char *key, const void *data,
     size_t len, int64_t if_mod_rev, int64_t *rev, struct api_error *e);
 
 /* The same without waiting, as api_store_put_mp_async (the bytes are
- * copied before it returns). */
+ * copied before it returns; with want_mp, done gets them back with the
+ * new resourceVersion spliced in). */
 int api_store_put_raw_async(struct api_server *s, const char *key, const void *data,
-    size_t len, int64_t if_mod_rev, api_put_done done, void *arg, struct api_error *e);
+    size_t len, int64_t if_mod_rev, bool want_mp, api_put_done done, void *arg,
+    struct api_error *e);
 
 #endif

@@ -1,0 +1,451 @@
+/* tests/unit/test_api_podstatus.c — a status merge patch made on the
+ * watch cache's bytes (plugins/apiserver/podstatus.c) against the JSON
+ * path it stands in for: for each patch, the bytes api_pod_status_mp_rv
+ * makes of the pod as a get reads it are the bytes the JSON path stores
+ * (api_patch on the decoded pod, then admitted and stored by a PUT of the
+ * status, do_patch's write_over), and the bytes a patch over the `api`
+ * service or through HTTP stores. The cases it leaves to the JSON path get
+ * that path's answers: a type decoding refuses, another node's pod,
+ * unknown fields dropped. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "api.h"
+#include "auth.h"
+#include "harness.h"
+#include <kubus/client.h>
+#include "podstatus.h"
+
+#include "api_bind_util.h"
+
+struct fixture {
+	struct kbt_host *h;
+	kb_ctx *c, *kubelet;
+	CURL *curl;
+	int port;
+	char token[128];
+	const struct api_resource *pods;
+};
+
+static struct fixture fx;
+
+static size_t collect(char *p, size_t size, size_t n, void *data)
+{
+	json_t **out = data;
+	json_error_t err;
+	json_decref(*out);
+	*out = json_loadb(p, size * n, 0, &err);
+	return size * n;
+}
+
+/* PATCH (a merge patch) or PUT pods/NAME/status over HTTP: the code,
+ * the answer in *out (NULL when it is not one JSON write). */
+static long http_write(const char *method, const char *name, const char *body, json_t **out)
+{
+	char url[256], auth[200];
+	snprintf(url, sizeof url,
+	    "http://127.0.0.1:%d/api/v1/namespaces/default/pods/%s/status", fx.port, name);
+	snprintf(auth, sizeof auth, "Authorization: Bearer %s", fx.token);
+	struct curl_slist *hs = curl_slist_append(NULL, auth);
+	hs = curl_slist_append(hs, strcmp(method, "PUT") ? "Content-Type: application/merge-patch+json"
+						      : "Content-Type: application/json");
+	CURL *c = fx.curl;
+	*out = NULL;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	long code = 0;
+	/* The auth service reads the token file once a second: a 401 first
+	 * changed nothing. */
+	for (int i = 0; i < 50 && (code == 0 || code == 401); i++) {
+		struct timespec ts = { 0, 100 * 1000000 };
+		if (i)
+			nanosleep(&ts, NULL);
+		code = 0;
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	}
+	curl_slist_free_all(hs);
+	return code;
+}
+
+/* A merge patch (JSON text) of pods/NAME/status over the bus. */
+static int bus_patch(kb_ctx *c, const char *name, const char *patch, kb_msg **rep)
+{
+	json_t *p = parse(patch);
+	char *mp = NULL;
+	size_t len = 0;
+	assert_int_equal(api_mp_encode(p, &mp, &len), 0);
+	json_decref(p);
+	return kb_api_patch(c, &KB_GVR_PODS, "default", name, "status", "merge",
+	    kb_body_take(mp, len), rep);
+}
+
+/* The pod's bytes as a get over the bus reads them (resourceVersion last
+ * in metadata), once its version is at least `rev`. */
+static kb_msg *get_at(const char *name, int64_t rev, const char **data, size_t *len)
+{
+	for (int i = 0; i < 200; i++) {
+		kb_msg *rep = NULL;
+		expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep), rep, "get");
+		const char *rv = NULL;
+		size_t n = 0;
+		const msgpack_object *o = kb_mp_get(kb_msg_body(rep), "metadata.resourceVersion");
+		char buf[32] = "";
+		if (o && o->type == MSGPACK_OBJECT_STR && (n = o->via.str.size) < sizeof buf) {
+			rv = o->via.str.ptr;
+			memcpy(buf, rv, n);
+		}
+		if (strtoll(buf, NULL, 10) >= rev) {
+			kb_body *b = kb_msg_body_ref(rep);
+			*data = kb_body_data(b, len);
+			kb_body_unref(b); /* rep keeps it */
+			return rep;
+		}
+		kb_msg_free(rep);
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	fail_msg("%s never reached version %lld", name, (long long)rev);
+	return NULL;
+}
+
+static int64_t rev_of_json(const json_t *obj)
+{
+	return strtoll(api_get_str(obj, "metadata.resourceVersion") ?: "0", NULL, 10);
+}
+
+static int64_t rev_of_mp(const msgpack_object *obj)
+{
+	const msgpack_object *o = kb_mp_get(obj, "metadata.resourceVersion");
+	char buf[32] = "";
+	if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size < sizeof buf)
+		memcpy(buf, o->via.str.ptr, o->via.str.size);
+	return strtoll(buf, NULL, 10);
+}
+
+/* The fast path's bytes for this pod and patch, which must be made. */
+static char *fast(const char *name, const char *patch, int64_t at, int64_t *rev, size_t *len)
+{
+	const char *data;
+	size_t dlen;
+	kb_msg *cur = get_at(name, at, &data, &dlen);
+	*rev = rev_of_mp(kb_msg_body(cur));
+	json_t *p = parse(patch);
+	char *out = NULL;
+	/* an exact-size copy, so ASan sees a read past the end */
+	char *exact = malloc(dlen);
+	memcpy(exact, data, dlen);
+	enum api_pstat r = api_pod_status_mp_rv(fx.pods, exact, dlen, p, NULL, &out, len);
+	if (r != API_PSTAT_OK)
+		fail_msg("%s: the fast path left %s to JSON (%d)", name, patch, (int)r);
+	free(exact);
+	json_decref(p);
+	kb_msg_free(cur);
+	return out;
+}
+
+/* The stored bytes at version rev are `want` (no resourceVersion). */
+static void expect_stored(const char *name, int64_t rev, const char *want, size_t wlen,
+    const char *what)
+{
+	const char *data;
+	size_t len;
+	kb_msg *got = get_at(name, rev, &data, &len);
+	char *with = NULL;
+	size_t wl = 0;
+	assert_int_equal(api_mp_with_rv(want, wlen, rev, &with, &wl), 0);
+	if (len != wl || memcmp(data, with, len)) {
+		json_t *g = api_mp_decode(data, len), *w = api_mp_decode(with, wl);
+		char *gs = json_dumps(g, JSON_COMPACT), *ws = json_dumps(w, JSON_COMPACT);
+		fail_msg("%s: %s\n got  %s\n want %s", what, name, gs, ws);
+	}
+	free(with);
+	kb_msg_free(got);
+}
+
+static void create_pod(const char *name, const char *node)
+{
+	kb_msg *rep = NULL;
+	kb_body *b = kb_mp_body("{s:s, s:s, s:{s:s, s:{s:s}}, s:{s:s, s:[{s:s, s:s, s:{s:{s:s}}}]}}",
+	    "apiVersion", "v1", "kind", "Pod", "metadata", "name", name, "labels", "app", "x",
+	    "spec", "nodeName", node, "containers", "name", "c", "image", "busybox:1.36",
+	    "resources", "limits", "cpu", "250m");
+	expect_ok(kb_api_create(fx.c, &KB_GVR_PODS, "default", b, &rep), rep, "create");
+	kb_msg_free(rep);
+}
+
+/* The patches, in order, each on what the ones before left. */
+static const char *const patches[] = {
+	/* a kubelet's first: everything new */
+	"{\"status\":{\"phase\":\"Running\",\"hostIP\":\"10.0.0.1\",\"hostIPs\":[{\"ip\":\"10.0.0.1\"}],"
+	"\"podIP\":\"10.244.0.5\",\"podIPs\":[{\"ip\":\"10.244.0.5\"}],\"startTime\":\"2026-11-29T03:00:00Z\","
+	"\"conditions\":[{\"type\":\"Initialized\",\"status\":\"True\",\"lastProbeTime\":null,"
+	"\"lastTransitionTime\":\"2026-11-29T03:00:00Z\"},{\"type\":\"Ready\",\"status\":\"True\","
+	"\"lastProbeTime\":null,\"lastTransitionTime\":\"2026-11-29T03:00:01Z\"},{\"type\":"
+	"\"ContainersReady\",\"status\":\"True\",\"lastProbeTime\":null,\"lastTransitionTime\":"
+	"\"2026-11-29T03:00:01Z\"},{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastProbeTime\":null,"
+	"\"lastTransitionTime\":\"2026-11-29T02:59:59Z\"}],\"containerStatuses\":[{\"name\":\"c\","
+	"\"state\":{\"running\":{\"startedAt\":\"2026-11-29T03:00:00Z\"}},\"lastState\":{},\"ready\":true,"
+	"\"restartCount\":0,\"image\":\"busybox:1.36\",\"imageID\":\"sha256:abc\",\"containerID\":"
+	"\"runc://0123\",\"started\":true,\"allocatedResources\":{\"cpu\":\"0.25\",\"memory\":\"1Gi\"}}],"
+	"\"qosClass\":\"Burstable\"}}",
+	/* nested maps merged, keys deleted, a list replaced, new keys; times
+	 * that decoding writes back otherwise (an empty one is unset) */
+	"{\"status\":{\"podIP\":null,\"podIPs\":null,\"message\":\"moved\",\"reason\":\"Evicted\","
+	"\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"PodFailed\"}],"
+	"\"nominatedNodeName\":null,\"containerStatuses\":[{\"name\":\"c\",\"state\":{\"terminated\":"
+	"{\"exitCode\":137,\"reason\":\"Error\",\"startedAt\":\"\",\"finishedAt\":\"2026-11-29T04:01:00.5+01:00\"}},"
+	"\"ready\":false,\"restartCount\":1,\"image\":\"busybox:1.36\",\"imageID\":\"\"}]}}",
+	/* an empty patch of the status; then one that empties it */
+	"{\"status\":{}}",
+	"{\"status\":{\"phase\":null,\"hostIP\":null,\"hostIPs\":null,\"startTime\":null,\"conditions\":null,"
+	"\"containerStatuses\":null,\"message\":null,\"reason\":null}}",
+	/* text past 255 bytes and outside ASCII */
+	"{\"status\":{\"phase\":\"Pending\",\"message\":\"h\\u00e9llo \\u4e16\\u754c "
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}",
+};
+
+/* The JSON path's object for a merge patch of the pod's status, made
+ * with what do_patch makes it with (api_patch on the decoded pod) and
+ * written as a PUT of pods/NAME/status, which admits and stores it as
+ * do_patch's JSON path does (write_over): its new version. */
+static int64_t json_path(const char *name, const char *patch, int64_t at)
+{
+	const char *data;
+	size_t len;
+	kb_msg *cur = get_at(name, at, &data, &len);
+	json_t *old = api_mp_decode(data, len), *p = parse(patch);
+	struct api_error e = { 0 };
+	json_t *obj = api_patch(API_PATCH_MERGE, fx.pods, old, p, &e);
+	assert_non_null(obj);
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_t *ans = NULL;
+	long code = http_write("PUT", name, text, &ans);
+	if (code != 200)
+		fail_msg("PUT %s: %ld", name, code);
+	int64_t rev = rev_of_json(ans);
+	assert_true(rev > rev_of_mp(kb_msg_body(cur)));
+	free(text);
+	json_decref(ans);
+	json_decref(obj);
+	json_decref(p);
+	json_decref(old);
+	kb_msg_free(cur);
+	return rev;
+}
+
+/* Each patch made by the JSON path on one pod, over the bus on another
+ * and through HTTP's PATCH on a third: each stores what the fast path
+ * makes of its pod before. */
+static void test_same_bytes(void **state)
+{
+	(void)state;
+	create_pod("j", "node-a");
+	create_pod("b", "node-a");
+	create_pod("h", "node-a");
+	int64_t jrev = 0, brev = 0, hrev = 0;
+	for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++) {
+		char what[64];
+		int64_t rev;
+		size_t len;
+		char *want = fast("j", patches[i], jrev, &rev, &len);
+		jrev = json_path("j", patches[i], rev);
+		snprintf(what, sizeof what, "patch %zu by the JSON path", i);
+		expect_stored("j", jrev, want, len, what);
+		free(want);
+		/* the bus: the fast path, answering with what it stored */
+		want = fast("b", patches[i], brev, &rev, &len);
+		kb_msg *rep = NULL;
+		snprintf(what, sizeof what, "patch %zu over the bus", i);
+		expect_ok(bus_patch(fx.kubelet, "b", patches[i], &rep), rep, what);
+		brev = rev_of_mp(kb_msg_body(rep));
+		assert_true(brev > rev);
+		char *with = NULL;
+		size_t wl = 0, al = 0;
+		kb_body *ab = kb_msg_body_ref(rep);
+		const void *ad = kb_body_data(ab, &al);
+		assert_int_equal(api_mp_with_rv(want, len, brev, &with, &wl), 0);
+		assert_int_equal(al, wl);
+		assert_memory_equal(ad, with, wl);
+		kb_body_unref(ab);
+		kb_msg_free(rep);
+		free(with);
+		expect_stored("b", brev, want, len, what);
+		free(want);
+		/* HTTP's PATCH */
+		want = fast("h", patches[i], hrev, &rev, &len);
+		json_t *ans = NULL;
+		long code = http_write("PATCH", "h", patches[i], &ans);
+		if (code != 200)
+			fail_msg("patch %zu over HTTP: %ld", i, code);
+		hrev = rev_of_json(ans);
+		assert_true(hrev > rev);
+		snprintf(what, sizeof what, "patch %zu over HTTP", i);
+		expect_stored("h", hrev, want, len, what);
+		json_decref(ans);
+		free(want);
+	}
+}
+
+/* The fast path's answer for a pod of this shape and a patch. */
+static enum api_pstat fast_of(const char *pod, const char *patch, const char *node)
+{
+	json_t *p = parse(pod), *pt = parse(patch);
+	char *mp = NULL, *with = NULL, *out = NULL;
+	size_t len = 0, wl = 0, outlen = 0;
+	assert_int_equal(api_mp_encode(p, &mp, &len), 0);
+	assert_int_equal(api_mp_with_rv(mp, len, 7, &with, &wl), 0);
+	enum api_pstat r = api_pod_status_mp_rv(fx.pods, with, wl, pt, node, &out, &outlen);
+	if (r == API_PSTAT_OK) {
+		json_t *o = api_mp_decode(out, outlen);
+		assert_non_null(o);
+		assert_null(api_get(o, "metadata.resourceVersion"));
+		json_decref(o);
+	} else {
+		assert_null(out);
+	}
+	free(out);
+	free(with);
+	free(mp);
+	json_decref(p);
+	json_decref(pt);
+	return r;
+}
+
+#define POD "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeName\":\"node-a\"}"
+
+/* What the fast path leaves to the JSON path, and that path's answers. */
+static void test_left_to_json(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pod, *patch, *node;
+		enum api_pstat want;
+	} cases[] = {
+		{ POD "}", "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_OK },
+		{ POD "}", "{\"status\":{\"phase\":\"Running\"}}", "node-a", API_PSTAT_OK },
+		{ POD ",\"status\":{\"phase\":\"Pending\"}}", "{\"status\":{\"phase\":null}}", NULL,
+		    API_PSTAT_OK },
+		/* another node's pod: the JSON path's 403 */
+		{ POD "}", "{\"status\":{\"phase\":\"Running\"}}", "node-b", API_PSTAT_JSON },
+		/* not a status alone */
+		{ POD "}", "{\"status\":null}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"status\":[]}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"status\":{}}", NULL, API_PSTAT_JSON },
+		{ POD "}", "[]", NULL, API_PSTAT_JSON },
+		/* unknown fields, a type decoding refuses */
+		{ POD "}", "{\"status\":{\"bogus\":1}}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"status\":{\"phase\":5}}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"status\":{\"conditions\":{}}}", NULL, API_PSTAT_JSON },
+		/* a pod being deleted, a status that is no map, no kind */
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		  "\"deletionTimestamp\":\"2026-11-29T03:00:00Z\"}}",
+		    "{\"status\":{}}", NULL, API_PSTAT_JSON },
+		{ POD ",\"status\":7}", "{\"status\":{}}", NULL, API_PSTAT_JSON },
+		{ "{\"metadata\":{\"name\":\"p\"}}", "{\"status\":{}}", NULL, API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v2\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"}}",
+		    "{\"status\":{}}", NULL, API_PSTAT_JSON },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum api_pstat r = fast_of(cases[i].pod, cases[i].patch, cases[i].node);
+		if (r != cases[i].want)
+			fail_msg("case %zu: %d, want %d", i, (int)r, (int)cases[i].want);
+	}
+	/* bytes without a version last in metadata, or that do not unpack */
+	char *out = NULL;
+	size_t outlen = 0;
+	json_t *st = parse("{\"status\":{}}");
+	assert_int_equal(api_pod_status_mp_rv(fx.pods, "\x81\xa1", 2, st, NULL, &out, &outlen),
+	    API_PSTAT_JSON);
+	json_t *p = parse(POD "}");
+	char *mp;
+	size_t len;
+	assert_int_equal(api_mp_encode(p, &mp, &len), 0);
+	assert_int_equal(api_pod_status_mp_rv(fx.pods, mp, len, st, NULL, &out, &outlen),
+	    API_PSTAT_JSON);
+	free(mp);
+	json_decref(p);
+	json_decref(st);
+
+	/* over the bus, each answered as the JSON path answers it */
+	create_pod("x", "node-b");
+	kb_msg *rep = NULL;
+	const char *data;
+	size_t dlen;
+	kb_msg *before = get_at("x", 0, &data, &dlen);
+	int64_t rev = rev_of_mp(kb_msg_body(before));
+	assert_int_equal(bus_patch(fx.kubelet, "x", "{\"status\":{\"phase\":\"Running\"}}", &rep),
+	    KB_EFORBIDDEN);
+	kb_msg_free(rep);
+	rep = NULL;
+	assert_int_not_equal(bus_patch(fx.c, "x", "{\"status\":{\"phase\":5}}", &rep), 0);
+	kb_msg_free(rep);
+	/* nothing changed */
+	rep = NULL;
+	expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", "x", &rep), rep, "get x");
+	assert_int_equal(rev_of_mp(kb_msg_body(rep)), rev);
+	kb_msg_free(rep);
+	kb_msg_free(before);
+	/* unknown fields dropped, metadata left alone */
+	rep = NULL;
+	expect_ok(bus_patch(fx.c, "x",
+		      "{\"metadata\":{\"labels\":{\"a\":\"b\"}},\"status\":{\"phase\":\"Running\",\"bogus\":1}}",
+		      &rep),
+	    rep, "patch x");
+	const msgpack_object *o = kb_msg_body(rep);
+	assert_null(kb_mp_get(o, "status.bogus"));
+	assert_null(kb_mp_get(o, "metadata.labels.a"));
+	const msgpack_object *ph = kb_mp_get(o, "status.phase");
+	assert_non_null(ph);
+	assert_int_equal(ph->via.str.size, 7);
+	assert_memory_equal(ph->via.str.ptr, "Running", 7);
+	kb_msg_free(rep);
+}
+
+int main(void)
+{
+	char err[1024] = "", yaml[256], path[4200];
+	fx.port = kbt_free_port();
+	snprintf(yaml, sizeof yaml, "plain_http: true, listen: \"127.0.0.1:%d\"", fx.port);
+	fx.h = kbt_api_host_start(yaml, err, sizeof err);
+	if (fx.h == NULL) {
+		fprintf(stderr, "host: %s\n", err);
+		return 1;
+	}
+	fx.c = kbt_client(fx.h, "tester", "plugin:tester", groups, 3);
+	static const char *const node_groups[] = { "system:nodes" };
+	fx.kubelet = kbt_client(fx.h, "kubelet-a", "node:node-a", node_groups, 1);
+	fx.pods = api_resource_find("", "v1", "pods");
+	snprintf(path, sizeof path, "%s/tokens.csv", kbt_host_data_dir(fx.h));
+	if (fx.c == NULL || fx.kubelet == NULL || fx.pods == NULL ||
+	    kb_tokens_create(path, "admin2", "admin2", "system:masters", fx.token, sizeof fx.token,
+		err, sizeof err) != 0) {
+		fprintf(stderr, "set-up: %s\n", err);
+		return 1;
+	}
+	fx.curl = curl_easy_init();
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_same_bytes),
+		cmocka_unit_test(test_left_to_json),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	curl_easy_cleanup(fx.curl);
+	kbt_host_stop(fx.h);
+	return rc;
+}
