@@ -34,6 +34,31 @@ msgpack_object mpe_cstr(const char *s)
 	return o;
 }
 
+const msgpack_object *mpe_key(const msgpack_object *map, const char *key)
+{
+	return map && map->type == MSGPACK_OBJECT_MAP ? kb_mp_key(map, key) : NULL;
+}
+
+bool mpe_str_is(const msgpack_object *o, const char *want)
+{
+	const char *s;
+	size_t n;
+	return mpe_str(o, &s, &n) && n == strlen(want) && !memcmp(s, want, n);
+}
+
+bool mpe_int(const msgpack_object *o, int64_t *v)
+{
+	if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) {
+		*v = (int64_t)o->via.u64;
+		return true;
+	}
+	if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*v = o->via.i64;
+		return true;
+	}
+	return false;
+}
+
 bool mpe_drop_rv(msgpack_object *md)
 {
 	const char *k;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <msgpack.h>
 
@@ -45,6 +46,17 @@ int mpe_pack(msgpack_packer *pk, const msgpack_object *obj,
 /* A string value (str, or bin as a string that went through a packer
  * without str8): its bytes in *s, *len. */
 bool mpe_str(const msgpack_object *o, const char **s, size_t *len);
+
+/* A map's value for key (its first), NULL when map is NULL, no map or
+ * lacks it. */
+const msgpack_object *mpe_key(const msgpack_object *map, const char *key);
+
+/* o is a string (as mpe_str reads one) equal to want. */
+bool mpe_str_is(const msgpack_object *o, const char *want);
+
+/* o is an integer that a JSON integer holds (api_json_from_mp makes a
+ * real of one past INT64_MAX): its value in *v. */
+bool mpe_int(const msgpack_object *o, int64_t *v);
 
 /* The resourceVersion that api_mp_with_rv splices in last, dropped from
  * an unpacked metadata map (md points into the caller's zone): what

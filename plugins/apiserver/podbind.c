@@ -35,28 +35,23 @@ enum api_bind api_pod_bind_json(json_t *pod, const char *node, const char *now,
 	return API_BIND_OK;
 }
 
-static const msgpack_object *key_of(const msgpack_object *map, const char *key)
-{
-	return map && map->type == MSGPACK_OBJECT_MAP ? kb_mp_key(map, key) : NULL;
-}
-
 static enum api_bind bind_obj(const msgpack_object *pod, const char *node,
     const char *now, bool with_rv, msgpack_packer *pk, const char **cur, size_t *curlen)
 {
 	if (pod->type != MSGPACK_OBJECT_MAP)
 		return API_BIND_JSON;
-	const msgpack_object *spec = key_of(pod, "spec");
-	const msgpack_object *md = key_of(pod, "metadata");
+	const msgpack_object *spec = mpe_key(pod, "spec");
+	const msgpack_object *md = mpe_key(pod, "metadata");
 	/* md points into the caller's zone: editable */
 	if (with_rv && !mpe_drop_rv((msgpack_object *)md))
 		return API_BIND_JSON;
 	/* As the JSON path reads a string: up to its first NUL. */
-	if (mpe_str(key_of(spec, "nodeName"), cur, curlen) && *curlen && **cur) {
+	if (mpe_str(mpe_key(spec, "nodeName"), cur, curlen) && *curlen && **cur) {
 		return API_BIND_ASSIGNED;
 	}
-	if (key_of(md, "deletionTimestamp"))
+	if (mpe_key(md, "deletionTimestamp"))
 		return API_BIND_DELETING;
-	if (key_of(md, "resourceVersion"))
+	if (mpe_key(md, "resourceVersion"))
 		return API_BIND_JSON;
 	msgpack_object_kv kv[3] = {
 		{ mpe_cstr("type"), mpe_cstr("PodScheduled") },

@@ -15,7 +15,7 @@
 
 #include "alloc.h"
 #include "podbind.h"
-#include "podstatus.h"
+#include "podwrite.h"
 #include "server.h"
 #include "store_raw.h"
 
@@ -886,19 +886,31 @@ static bool cached_pod(struct api_req *req, struct api_kv *old)
 	return old->obj != NULL;
 }
 
-/* A kubelet's status patch (a merge patch of pods/NAME/status over the
- * bus) made on the watch cache's bytes of the pod (podstatus.c) and put
- * only if the store still has that version: no JSON tree of the pod. The
- * put's completion answers (update_done); one that meets another version
- * has the request handled again, without req->later, so the JSON way.
- * False when this cannot say: do_patch's JSON path goes on. */
+/* A pod write every pod sees made on the watch cache's bytes of the pod
+ * (podwrite.c) rather than a JSON tree of it, and put (or deleted) only if
+ * the store still has that version. The store's completion answers
+ * (update_done); one that meets another version has the request handled
+ * again, without req->later, so the JSON way. */
+static bool cached_pod_write(const struct api_req *req)
+{
+	return req->later && req->want_mp && !req->dry_run && req->name &&
+	    !req->res->group[0] && !strcmp(req->res->plural, "pods");
+}
+
+/* The node a node principal is (NULL for anyone else). */
+static const char *node_of(const struct api_req *req)
+{
+	const char *u = req->user && req->user->name ? req->user->name : "";
+	return strncmp(u, "node:", 5) ? NULL : u + 5;
+}
+
+/* A kubelet's status patch (a merge patch of pods/NAME/status), as
+ * above. False when this cannot say: do_patch's JSON path goes on. */
 static bool status_cached(struct api_req *req, struct api_resp *resp)
 {
-	if (req->later == NULL || !req->want_mp || req->dry_run ||
-	    req->patch_type != API_PATCH_MERGE || req->sub == NULL || strcmp(req->sub, "status") ||
-	    req->res->group[0] || strcmp(req->res->plural, "pods") || req->name == NULL)
+	if (!cached_pod_write(req) || req->patch_type != API_PATCH_MERGE || req->sub == NULL ||
+	    strcmp(req->sub, "status"))
 		return false;
-	const char *u = req->user && req->user->name ? req->user->name : "";
 	char *key = api_key(req->res, req->ns, req->name), *data = NULL, *out = NULL;
 	size_t len = 0, outlen = 0;
 	int64_t mod_rev = 0;
@@ -906,8 +918,8 @@ static bool status_cached(struct api_req *req, struct api_resp *resp)
 	struct api_error e = { 0 };
 	bool ok = key && api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) == 0 &&
 	    mod_rev > 0 &&
-	    api_pod_status_mp_rv(req->res, data, len, req->body, strncmp(u, "node:", 5) ? NULL : u + 5,
-		&out, &outlen) == API_PSTAT_OK &&
+	    api_pod_status_mp_rv(req->res, data, len, req->body, node_of(req), &out, &outlen) ==
+		API_PSTAT_OK &&
 	    (ww = write_wait_new(req, req->name)) != NULL &&
 	    api_store_put_raw_async(req->srv, key, out, outlen, mod_rev, true, update_done, ww, &e) == 0;
 	if (!ok) {
@@ -917,6 +929,40 @@ static bool status_cached(struct api_req *req, struct api_resp *resp)
 	free(key);
 	free(data);
 	free(out);
+	resp->later = ok;
+	return ok;
+}
+
+/* A pod's deletion, as above: the pod kept with its deletionTimestamp
+ * (a running pod's grace period starts) or deleted. False when this
+ * cannot say: delete_one's JSON path goes on. */
+static bool delete_cached(struct api_req *req, struct api_resp *resp)
+{
+	if (!cached_pod_write(req) || req->sub)
+		return false;
+	char *key = api_key(req->res, req->ns, req->name), *data = NULL, *put = NULL;
+	size_t len = 0, putlen = 0;
+	int64_t mod_rev = 0;
+	bool keep = false;
+	struct write_wait *ww = NULL;
+	struct api_error e = { 0 };
+	char now[40];
+	api_now(now, sizeof(now));
+	bool ok = key && api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) == 0 &&
+	    mod_rev > 0 && (ww = write_wait_new(req, req->name)) != NULL &&
+	    api_pod_delete_mp_rv(data, len, req->body, node_of(req), now, &keep, &put, &putlen,
+		&ww->mp, &ww->mp_len) == API_PSTAT_OK &&
+	    (keep ? api_store_put_raw_async(req->srv, key, put, putlen, mod_rev, true, update_done,
+			ww, &e)
+		  : api_store_delete_async(req->srv, key, mod_rev, update_done, ww, &e)) == 0;
+	if (!ok && ww) {
+		free(ww->mp);
+		free(ww);
+	}
+	api_err_clear(&e);
+	free(key);
+	free(data);
+	free(put);
 	resp->later = ok;
 	return ok;
 }
@@ -1053,6 +1099,8 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 	const char *pre_uid = req->body ? api_get_str(req->body, "preconditions.uid") : NULL;
 	const char *pre_rv = req->body ? api_get_str(req->body, "preconditions.resourceVersion") : NULL;
 	bool try_cache = true;
+	if (delete_cached(req, resp))
+		return;
 	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
 		struct api_kv old = { 0 };
 		/* A pod from the cache's copy first, as do_patch does. */

@@ -1,4 +1,8 @@
-/* tests/unit/test_api_podstatus.c — a status merge patch made on the
+/* tests/unit/test_api_podwrite.c — pod writes made on the watch cache's
+ * bytes (plugins/apiserver/podwrite.c) against the JSON path they stand
+ * in for.
+ *
+ * A status merge patch made on the
  * watch cache's bytes (plugins/apiserver/podstatus.c) against the JSON
  * path it stands in for: for each patch, the bytes api_pod_status_mp_rv
  * makes of the pod as a get reads it are the bytes the JSON path stores
@@ -6,7 +10,12 @@
  * status, do_patch's write_over), and the bytes a patch over the `api`
  * service or through HTTP stores. The cases it leaves to the JSON path get
  * that path's answers: a type decoding refuses, another node's pod,
- * unknown fields dropped. */
+ * unknown fields dropped.
+ *
+ * A deletion: the pod kept with its deletionTimestamp, or deleted and
+ * answered as it was, as the JSON path makes them (a deletion with a
+ * resourceVersion precondition, which the fast path leaves to it) and
+ * as a deletion over the bus makes them, for each grace period case. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,7 +33,7 @@
 #include "auth.h"
 #include "harness.h"
 #include <kubus/client.h>
-#include "podstatus.h"
+#include "podwrite.h"
 
 #include "api_bind_util.h"
 
@@ -418,6 +427,248 @@ static void test_left_to_json(void **state)
 	kb_msg_free(rep);
 }
 
+/* --- deletion ---------------------------------------------------------------------- */
+
+/* A pod from JSON text, created over the bus; then its status, if given,
+ * patched in. */
+static void create_json(const char *name, const char *spec, const char *status)
+{
+	char text[1024];
+	snprintf(text, sizeof text,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"},\"spec\":%s}", name,
+	    spec);
+	json_t *p = parse(text);
+	char *mp = NULL;
+	size_t len = 0;
+	assert_int_equal(api_mp_encode(p, &mp, &len), 0);
+	json_decref(p);
+	kb_msg *rep = NULL;
+	expect_ok(kb_api_create(fx.c, &KB_GVR_PODS, "default", kb_body_take(mp, len), &rep), rep,
+	    name);
+	kb_msg_free(rep);
+	if (status == NULL)
+		return;
+	snprintf(text, sizeof text, "{\"status\":%s}", status);
+	rep = NULL;
+	expect_ok(bus_patch(fx.c, name, text, &rep), rep, "status");
+	kb_msg_free(rep);
+}
+
+static void str_at(const msgpack_object *o, const char *path, char *buf, size_t len)
+{
+	const msgpack_object *v = kb_mp_get(o, path);
+	buf[0] = '\0';
+	if (v && v->type == MSGPACK_OBJECT_STR && v->via.str.size < len) {
+		memcpy(buf, v->via.str.ptr, v->via.str.size);
+		buf[v->via.str.size] = '\0';
+	}
+}
+
+/* Delete the pod with options (JSON text, NULL: none) by c; with
+ * rv_pre, with a resourceVersion precondition of the version read (the
+ * JSON path's). Then what the fast path makes of the version read, at
+ * the deletion's time, is what the deletion answered and left. Returns
+ * whether the pod stayed. */
+static bool delete_as(kb_ctx *c, const char *name, const char *opts, bool rv_pre, bool want_keep)
+{
+	const char *data;
+	size_t dlen;
+	kb_msg *cur = get_at(name, 0, &data, &dlen);
+	char rv[32], what[400];
+	str_at(kb_msg_body(cur), "metadata.resourceVersion", rv, sizeof rv);
+	json_t *o = opts ? parse(opts) : NULL;
+	kb_body *body = NULL;
+	if (o || rv_pre) {
+		json_t *send = o ? json_deep_copy(o) : json_object();
+		if (rv_pre) {
+			json_t *pre = json_object_get(send, "preconditions");
+			if (!json_is_object(pre))
+				json_object_set_new(send, "preconditions", pre = json_object());
+			json_object_set_new(pre, "resourceVersion", json_string(rv));
+		}
+		char *mp = NULL;
+		size_t len = 0;
+		assert_int_equal(api_mp_encode(send, &mp, &len), 0);
+		json_decref(send);
+		body = kb_body_take(mp, len);
+	}
+	kb_msg *rep = NULL;
+	snprintf(what, sizeof what, "delete %s %s%s", name, opts ? opts : "", rv_pre ? " (JSON)" : "");
+	expect_ok(kb_api_delete(c, &KB_GVR_PODS, "default", name, body, &rep), rep, what);
+	char now[64];
+	str_at(kb_msg_body(rep), "metadata.deletionTimestamp", now, sizeof now);
+	char *put = NULL, *ans = NULL;
+	size_t putlen = 0, anslen = 0;
+	bool keep = !want_keep;
+	char *exact = malloc(dlen);
+	memcpy(exact, data, dlen);
+	const char *node = c == fx.kubelet ? "node-a" : NULL;
+	enum api_pstat r = api_pod_delete_mp_rv(exact, dlen, o, node, now, &keep, &put, &putlen,
+	    &ans, &anslen);
+	free(exact);
+	if (r != API_PSTAT_OK)
+		fail_msg("%s: the fast path left it to JSON (%d)", what, (int)r);
+	if (keep != want_keep)
+		fail_msg("%s: keep %d, want %d", what, keep, want_keep);
+	kb_body *rb = kb_msg_body_ref(rep);
+	size_t rlen = 0;
+	const char *rdata = kb_body_data(rb, &rlen);
+	if (keep) {
+		assert_null(ans);
+		int64_t nrev = rev_of_mp(kb_msg_body(rep));
+		char *with = NULL;
+		size_t wl = 0;
+		assert_int_equal(api_mp_with_rv(put, putlen, nrev, &with, &wl), 0);
+		assert_int_equal(rlen, wl);
+		assert_memory_equal(rdata, with, wl);
+		free(with);
+		expect_stored(name, nrev, put, putlen, what);
+	} else {
+		assert_null(put);
+		if (rlen != anslen || memcmp(rdata, ans, anslen)) {
+			json_t *g = api_mp_decode(rdata, rlen), *w = api_mp_decode(ans, anslen);
+			fail_msg("%s: answered\n %s\n want %s", what, json_dumps(g, JSON_COMPACT),
+			    json_dumps(w, JSON_COMPACT));
+		}
+		kb_msg *gone = NULL;
+		assert_int_equal(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &gone), KB_ENOTFOUND);
+		kb_msg_free(gone);
+	}
+	kb_body_unref(rb);
+	free(put);
+	free(ans);
+	json_decref(o);
+	kb_msg_free(rep);
+	kb_msg_free(cur);
+	return keep;
+}
+
+#define BOUND "{\"nodeName\":\"node-a\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}"
+#define UNBOUND "{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}"
+#define NOGRACE "{\"nodeName\":\"node-a\",\"terminationGracePeriodSeconds\":0,\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}"
+#define RUNNING "{\"phase\":\"Running\"}"
+
+/* Each case on two pods alike: d<i>j by the JSON path, d<i>b over the bus. */
+static void test_delete_same_bytes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *spec, *status;
+		struct {
+			const char *opts;
+			bool by_node, keep;
+		} steps[4];
+	} cases[] = {
+		/* a controller's deletion, then its kubelet's at the end of the grace period */
+		{ BOUND, RUNNING, { { NULL, false, true }, { "{\"gracePeriodSeconds\":0}", true, false } } },
+		/* not bound, or done: deleted at once */
+		{ UNBOUND, NULL, { { NULL, false, false } } },
+		{ BOUND, "{\"phase\":\"Succeeded\"}", { { NULL, false, false } } },
+		{ NOGRACE, RUNNING, { { NULL, false, false } } },
+		/* a grace period shortened, not lengthened; options kubectl sends */
+		{ BOUND, RUNNING,
+		    { { "{\"gracePeriodSeconds\":5,\"propagationPolicy\":\"Background\"}", false, true },
+			{ "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\",\"gracePeriodSeconds\":10}", false,
+			    true },
+			{ "{\"gracePeriodSeconds\":2,\"orphanDependents\":false}", false, true },
+			{ "{\"gracePeriodSeconds\":0}", true, false } } },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (int path = 0; path < 2; path++) {
+			char name[16];
+			snprintf(name, sizeof name, "d%zu%c", i, path ? 'b' : 'j');
+			create_json(name, cases[i].spec, cases[i].status);
+			for (int s = 0; s < 4 && (s == 0 || cases[i].steps[s].opts); s++) {
+				kb_ctx *c = cases[i].steps[s].by_node ? fx.kubelet : fx.c;
+				char opts[256];
+				const char *o = cases[i].steps[s].opts;
+				/* a kubelet names the uid it deletes, as terminate.c does */
+				if (cases[i].steps[s].by_node) {
+					const char *data;
+					size_t dl;
+					char uid[64];
+					kb_msg *cur = get_at(name, 0, &data, &dl);
+					str_at(kb_msg_body(cur), "metadata.uid", uid, sizeof uid);
+					kb_msg_free(cur);
+					snprintf(opts, sizeof opts,
+					    "{\"gracePeriodSeconds\":0,\"preconditions\":{\"uid\":\"%s\"}}", uid);
+					o = opts;
+				}
+				delete_as(c, name, o, path == 0, cases[i].steps[s].keep);
+			}
+		}
+	}
+}
+
+/* What the fast path leaves to the JSON path, and that path's answers. */
+static void test_delete_left_to_json(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pod, *opts, *node;
+		enum api_pstat want;
+	} cases[] = {
+		{ POD "}", NULL, NULL, API_PSTAT_OK },
+		{ POD "}", "{\"preconditions\":{\"uid\":\"u1\"}}", "node-a", API_PSTAT_OK },
+		{ POD ",\"status\":{\"phase\":5}}", NULL, NULL, API_PSTAT_OK },
+		{ POD "}", "{\"propagationPolicy\":\"Foreground\"}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"propagationPolicy\":\"Orphan\"}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"orphanDependents\":true}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"preconditions\":{\"resourceVersion\":\"7\"}}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"preconditions\":{\"uid\":\"u2\"}}", NULL, API_PSTAT_JSON },
+		{ POD "}", "{\"dryRun\":[\"All\"]}", NULL, API_PSTAT_JSON },
+		{ POD "}", "[]", NULL, API_PSTAT_JSON },
+		{ POD "}", NULL, "node-b", API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"finalizers\":[]}}", NULL,
+		    NULL, API_PSTAT_JSON },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[512];
+		/* POD's metadata with a uid */
+		snprintf(text, sizeof text, "%s", cases[i].pod);
+		json_t *p = parse(text), *o = cases[i].opts ? parse(cases[i].opts) : NULL;
+		api_set(p, "metadata.uid", json_string("u1"));
+		char *mp = NULL, *with = NULL, *put = NULL, *ans = NULL;
+		size_t len = 0, wl = 0, putlen = 0, anslen = 0;
+		bool keep;
+		assert_int_equal(api_mp_encode(p, &mp, &len), 0);
+		assert_int_equal(api_mp_with_rv(mp, len, 7, &with, &wl), 0);
+		enum api_pstat r = api_pod_delete_mp_rv(with, wl, o, cases[i].node,
+		    "2026-11-29T03:00:00Z", &keep, &put, &putlen, &ans, &anslen);
+		if (r != cases[i].want)
+			fail_msg("case %zu: %d, want %d", i, (int)r, (int)cases[i].want);
+		if (r == API_PSTAT_JSON) {
+			assert_null(put);
+			assert_null(ans);
+		} else {
+			assert_true(keep ? put != NULL : ans != NULL);
+		}
+		free(put);
+		free(ans);
+		free(mp);
+		free(with);
+		json_decref(p);
+		json_decref(o);
+	}
+	/* over the bus: another node's pod is refused and kept */
+	create_json("dx", "{\"nodeName\":\"node-b\",\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}",
+	    NULL);
+	kb_msg *rep = NULL;
+	assert_int_equal(kb_api_delete(fx.kubelet, &KB_GVR_PODS, "default", "dx", NULL, &rep),
+	    KB_EFORBIDDEN);
+	kb_msg_free(rep);
+	rep = NULL;
+	expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", "dx", &rep), rep, "get dx");
+	assert_null(kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp"));
+	kb_msg_free(rep);
+	/* a stale uid: the JSON path's Conflict */
+	rep = NULL;
+	assert_int_equal(kb_api_delete(fx.c, &KB_GVR_PODS, "default", "dx",
+			     kb_mp_body("{s:{s:s}}", "preconditions", "uid", "not-its-uid"), &rep),
+	    KB_ECONFLICT);
+	kb_msg_free(rep);
+}
+
 int main(void)
 {
 	char err[1024] = "", yaml[256], path[4200];
@@ -443,6 +694,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_bytes),
 		cmocka_unit_test(test_left_to_json),
+		cmocka_unit_test(test_delete_same_bytes),
+		cmocka_unit_test(test_delete_left_to_json),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_easy_cleanup(fx.curl);

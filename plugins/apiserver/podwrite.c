@@ -1,0 +1,233 @@
+/* plugins/apiserver/podwrite.c — pod writes on a pod's bytes (see
+ * podwrite.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <kubus/kubus.h>
+
+#include "admit.h"
+#include "mpedit.h"
+#include "podwrite.h"
+
+/* The old status (NULL: none) merged with the patch, decoded as
+ * admission decodes it: {"status": …}, or NULL where the JSON path is
+ * the one to answer. */
+static json_t *merged_status(const struct api_resource *r, const msgpack_object *old,
+    const json_t *patch)
+{
+	json_t *base = json_object();
+	if (base == NULL)
+		return NULL;
+	if (old) {
+		json_t *o = api_json_from_mp(old);
+		if (o == NULL || json_object_set_new(base, "status", o)) {
+			json_decref(base);
+			return NULL;
+		}
+	}
+	struct api_error e = { 0 };
+	json_t *st = api_patch(API_PATCH_MERGE, r, base, patch, &e);
+	json_decref(base);
+	api_err_clear(&e);
+	if (st == NULL)
+		return NULL;
+	const struct adm_stype *t = adm_schema("", "Pod");
+	json_t *unknown = json_array();
+	char err[256];
+	if (unknown)
+		adm_unknown_fields(t, st, unknown);
+	bool ok = unknown && json_array_size(unknown) == 0 &&
+	    adm_decode(t, st, err, sizeof err) && json_object_size(st) == 1 &&
+	    json_is_object(json_object_get(st, "status"));
+	json_decref(unknown);
+	if (!ok) {
+		json_decref(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* The pod packed with the edits, into *out (malloc'd), *outlen. */
+static enum api_pstat pack_edited(const msgpack_object *pod, const struct mpe_edit *edits,
+    size_t n, size_t hint, char **out, size_t *outlen)
+{
+	msgpack_sbuffer sb = { .alloc = hint + 512 };
+	msgpack_packer pk;
+	if ((sb.data = malloc(sb.alloc)) == NULL)
+		return API_PSTAT_NOMEM;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int rc = mpe_pack(&pk, pod, edits, n);
+	if (rc) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc == KB_EINVAL ? API_PSTAT_JSON : API_PSTAT_NOMEM;
+	}
+	*out = sb.data;
+	*outlen = sb.size;
+	return API_PSTAT_OK;
+}
+
+/* The pod (rv dropped) packed with the status `st` ({"status": …}) in
+ * place of its own. */
+static enum api_pstat pack_status(const msgpack_object *pod, const json_t *st, size_t hint,
+    char **out, size_t *outlen)
+{
+	char *smp = NULL;
+	size_t slen = 0, off = 0;
+	msgpack_zone z;
+	msgpack_object w;
+	if (api_mp_encode(st, &smp, &slen) != 0)
+		return API_PSTAT_NOMEM;
+	if (!msgpack_zone_init(&z, slen * 2 + 256)) {
+		free(smp);
+		return API_PSTAT_NOMEM;
+	}
+	enum api_pstat r = API_PSTAT_JSON;
+	if (msgpack_unpack(smp, slen, &off, &z, &w) == MSGPACK_UNPACK_SUCCESS &&
+	    off == slen && w.type == MSGPACK_OBJECT_MAP && w.via.map.size == 1) {
+		const struct mpe_edit edit = { "status", MPE_SET, &w.via.map.ptr[0].val, NULL };
+		r = pack_edited(pod, &edit, 1, hint, out, outlen);
+	}
+	msgpack_zone_destroy(&z);
+	free(smp);
+	return r;
+}
+
+/* The cache's bytes of a pod unpacked into z (initialised here): false
+ * when they do not unpack whole into a map (msgpack-c stops at 32
+ * levels: the JSON path decodes deeper) or their metadata is no map
+ * ending in a resourceVersion. *md is that map, its resourceVersion
+ * dropped (the stored object's). */
+static bool unpack_pod(const void *data, size_t len, msgpack_zone *z, msgpack_object *pod,
+    msgpack_object **md)
+{
+	size_t off = 0;
+	*md = NULL;
+	if (data == NULL || len == 0 || !msgpack_zone_init(z, len * 2 + 1024))
+		return false;
+	if (msgpack_unpack(data, len, &off, z, pod) != MSGPACK_UNPACK_SUCCESS || off != len ||
+	    pod->type != MSGPACK_OBJECT_MAP) {
+		msgpack_zone_destroy(z);
+		return false;
+	}
+	/* it points into the zone: editable */
+	*md = (msgpack_object *)mpe_key(pod, "metadata");
+	if (!mpe_drop_rv(*md) || mpe_key(*md, "resourceVersion")) {
+		msgpack_zone_destroy(z);
+		return false;
+	}
+	return true;
+}
+
+enum api_pstat api_pod_status_mp_rv(const struct api_resource *r, const void *data,
+    size_t len, const json_t *patch, const char *node, char **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	if (!json_is_object(patch) || json_object_size(patch) != 1 ||
+	    !json_is_object(json_object_get(patch, "status")))
+		return API_PSTAT_JSON;
+	msgpack_zone z;
+	msgpack_object pod, *md;
+	if (!unpack_pod(data, len, &z, &pod, &md))
+		return API_PSTAT_JSON;
+	enum api_pstat ret = API_PSTAT_JSON;
+	json_t *st = NULL;
+	const msgpack_object *old = mpe_key(&pod, "status");
+	/* carry_over sets kind and apiVersion: where they are not as it
+	 * sets them, the JSON path's bytes differ */
+	if (!mpe_key(md, "deletionTimestamp") && mpe_str_is(mpe_key(&pod, "kind"), "Pod") &&
+	    mpe_str_is(mpe_key(&pod, "apiVersion"), "v1") &&
+	    (!node || mpe_str_is(mpe_key(mpe_key(&pod, "spec"), "nodeName"), node)) &&
+	    (!old || old->type == MSGPACK_OBJECT_MAP) && (st = merged_status(r, old, patch)))
+		ret = pack_status(&pod, st, len, out, outlen);
+	json_decref(st);
+	msgpack_zone_destroy(&z);
+	return ret;
+}
+
+/* DeleteOptions the fast path takes: those rest.c's delete_one reads
+ * that change nothing here but the grace period and a uid to check. */
+static bool plain_options(const json_t *opts, const char **uid)
+{
+	const char *k;
+	json_t *v;
+	*uid = NULL;
+	if (opts == NULL)
+		return true;
+	if (!json_is_object(opts))
+		return false;
+	json_object_foreach((json_t *)opts, k, v) {
+		if (!strcmp(k, "gracePeriodSeconds") || !strcmp(k, "apiVersion") ||
+		    !strcmp(k, "kind"))
+			continue;
+		if (!strcmp(k, "propagationPolicy") && json_is_string(v) &&
+		    !strcmp(json_string_value(v), "Background"))
+			continue;
+		if (!strcmp(k, "orphanDependents") && !json_is_true(v))
+			continue;
+		if (!strcmp(k, "preconditions") && json_is_object(v) && json_object_size(v) == 1 &&
+		    json_is_string(json_object_get(v, "uid"))) {
+			*uid = json_string_value(json_object_get(v, "uid"));
+			continue;
+		}
+		return false;
+	}
+	return true;
+}
+
+enum api_pstat api_pod_delete_mp_rv(const void *data, size_t len, const json_t *opts,
+    const char *node, const char *now, bool *keep, char **put, size_t *putlen,
+    char **answer, size_t *anslen)
+{
+	const char *uid;
+	*put = *answer = NULL;
+	*putlen = *anslen = 0;
+	*keep = false;
+	if (!plain_options(opts, &uid))
+		return API_PSTAT_JSON;
+	msgpack_zone z;
+	msgpack_object pod, *md;
+	if (!unpack_pod(data, len, &z, &pod, &md))
+		return API_PSTAT_JSON;
+	const msgpack_object *spec = mpe_key(&pod, "spec");
+	const char *s;
+	size_t n;
+	if (mpe_key(md, "finalizers") || (node && !mpe_str_is(mpe_key(spec, "nodeName"), node)) ||
+	    (uid && !mpe_str_is(mpe_key(md, "uid"), uid))) {
+		msgpack_zone_destroy(&z);
+		return API_PSTAT_JSON;
+	}
+	/* as delete_one reads them (pod_grace, get_int, api_get_str) */
+	int64_t grace = 30, was = INT64_MAX;
+	json_t *g = opts ? json_object_get(opts, "gracePeriodSeconds") : NULL;
+	if (json_is_integer(g))
+		grace = json_integer_value(g);
+	else
+		mpe_int(mpe_key(spec, "terminationGracePeriodSeconds"), &grace);
+	mpe_int(mpe_key(md, "deletionGracePeriodSeconds"), &was);
+	bool deleting = mpe_key(md, "deletionTimestamp") != NULL;
+	bool bound = mpe_str(mpe_key(spec, "nodeName"), &s, &n);
+	const msgpack_object *phase = mpe_key(mpe_key(&pod, "status"), "phase");
+	bool done = mpe_str_is(phase, "Succeeded") || mpe_str_is(phase, "Failed");
+	*keep = bound && grace > 0 && !done;
+	msgpack_object gv = { .type = grace < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER :
+						  MSGPACK_OBJECT_POSITIVE_INTEGER };
+	gv.via.i64 = grace;
+	msgpack_object ts = mpe_cstr(now);
+	struct mpe_edit edits[2];
+	size_t ne = 0;
+	if (!deleting || grace < was)
+		edits[ne++] = (struct mpe_edit){ "metadata.deletionGracePeriodSeconds", MPE_SET, &gv, NULL };
+	if (!deleting)
+		edits[ne++] = (struct mpe_edit){ "metadata.deletionTimestamp", MPE_SET, &ts, NULL };
+	enum api_pstat ret;
+	if (*keep) {
+		ret = pack_edited(&pod, edits, ne, len, put, putlen);
+	} else {
+		/* the answer: the pod as it was read, resourceVersion and all */
+		md->via.map.size++;
+		ret = pack_edited(&pod, edits, ne, len, answer, anslen);
+	}
+	msgpack_zone_destroy(&z);
+	return ret;
+}
