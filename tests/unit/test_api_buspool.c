@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -62,6 +63,20 @@ static int workers(void)
 		fclose(f);
 	}
 	closedir(d);
+	return n;
+}
+
+/* The workers once they have named themselves (each does so when it
+ * starts, which may be just after the host has started), waiting up to
+ * a second for `want`. */
+static int workers_settled(int want)
+{
+	int n = workers();
+	for (int i = 0; i < 100 && n != want; i++) {
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+		n = workers();
+	}
 	return n;
 }
 
@@ -129,7 +144,7 @@ static void test_pool_grows_within_max(void **state)
 	(void)state;
 	kb_ctx *c;
 	struct kbt_host *h = pool_host(&c);
-	assert_int_equal(workers(), 2);
+	assert_int_equal(workers_settled(2), 2);
 
 	struct burst b = BURST_INIT;
 	send_burst(c, "create", BURST, &b);
