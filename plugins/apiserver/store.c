@@ -201,8 +201,10 @@ static kb_body *put_body(struct put *p, pack_fn pack, const void *arg, int *rc,
 	hd[3] = (unsigned char)p->len;
 	if (p->if_mod_rev >= 0)
 		kb_mp_pack(&pk, "s:I", "if_mod_rev", p->if_mod_rev);
-	kb_body *b = kb_body_from_sbuf(&sb);
-	msgpack_sbuffer_destroy(&sb);
+	/* The buffer itself, not a copy of it trimmed to size as
+	 * kb_body_from_sbuf makes one: the body lives as long as the put
+	 * (nothing keeps it past the reply), so what it wastes is brief. */
+	kb_body *b = kb_body_take(sb.data, sb.size);
 	if (b == NULL)
 		api_err(e, 500, "InternalError", "out of memory");
 	return b;
