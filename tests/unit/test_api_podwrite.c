@@ -623,10 +623,8 @@ static void test_delete_left_to_json(void **state)
 		    NULL, API_PSTAT_JSON },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		char text[512];
-		/* POD's metadata with a uid */
-		snprintf(text, sizeof text, "%s", cases[i].pod);
-		json_t *p = parse(text), *o = cases[i].opts ? parse(cases[i].opts) : NULL;
+		json_t *p = parse(cases[i].pod), *o = cases[i].opts ? parse(cases[i].opts) : NULL;
+		/* the uid the preconditions name */
 		api_set(p, "metadata.uid", json_string("u1"));
 		char *mp = NULL, *with = NULL, *put = NULL, *ans = NULL;
 		size_t len = 0, wl = 0, putlen = 0, anslen = 0;
