@@ -28,13 +28,6 @@
 static json_t *stored_ips, *stored_ports, *recent;
 static int64_t scanned_ms;
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool is_service(const struct api_resource *r)
 {
 	return !strcmp(r->plural, "services") && r->group[0] == '\0';
@@ -97,7 +90,7 @@ static int parse_cidr(const char *cidr, uint32_t *net, uint32_t *size)
  * at most RESCAN_MS old), borrowed; drops expired recent entries. */
 static void used(struct api_server *s, json_t **ips, json_t **ports)
 {
-	int64_t now = mono_ms();
+	int64_t now = api_mono_ms();
 	if (stored_ips == NULL || now - scanned_ms >= RESCAN_MS) {
 		struct api_error e = { 0 };
 		json_t *items = NULL;
@@ -148,10 +141,10 @@ static bool stored_has(struct api_server *s, json_t **set, bool ip,
 {
 	if (!json_object_get(*set, key))
 		return false;
-	if (mono_ms() - scanned_ms < 50)
+	if (api_mono_ms() - scanned_ms < 50)
 		return true;
 	json_t *ips, *ports;
-	scanned_ms = mono_ms() - RESCAN_MS;
+	scanned_ms = api_mono_ms() - RESCAN_MS;
 	used(s, &ips, &ports);
 	*set = ip ? ips : ports;
 	return json_object_get(*set, key) != NULL;

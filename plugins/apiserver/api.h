@@ -453,6 +453,8 @@ bool api_authorize(struct api_server *s, const struct api_user *u,
 
 /* RFC 3339 UTC "2026-11-26T13:45:00Z" for now. */
 void api_now(char *buf, size_t len);
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t api_mono_ms(void);
 /* A random v4 UUID. */
 void api_uuid(char *buf, size_t len);
 void api_random(void *out, size_t n); /* never fails */

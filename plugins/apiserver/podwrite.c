@@ -206,10 +206,13 @@ enum api_pstat api_pod_delete_mp_rv(const void *data, size_t len, const json_t *
 		mpe_int(mpe_key(spec, "terminationGracePeriodSeconds"), &grace);
 	mpe_int(mpe_key(md, "deletionGracePeriodSeconds"), &was);
 	bool deleting = mpe_key(md, "deletionTimestamp") != NULL;
-	bool bound = mpe_str(mpe_key(spec, "nodeName"), &s, &n);
+	/* a nodeName up to a NUL, as the JSON path reads it */
+	bool bound = mpe_str(mpe_key(spec, "nodeName"), &s, &n) && n && *s;
 	const msgpack_object *phase = mpe_key(mpe_key(&pod, "status"), "phase");
 	bool done = mpe_str_is(phase, "Succeeded") || mpe_str_is(phase, "Failed");
-	*keep = bound && grace > 0 && !done;
+	if (!bound || done)
+		grace = 0;
+	*keep = grace > 0;
 	msgpack_object gv = { .type = grace < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER :
 						  MSGPACK_OBJECT_POSITIVE_INTEGER };
 	gv.via.i64 = grace;

@@ -8,6 +8,7 @@
  * and the subresources status, scale, binding and eviction.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,26 @@
 #include "store_raw.h"
 
 #define UPDATE_RETRIES 8
+/* A write without a version of its own to match (a patch, a delete, a
+ * PUT without resourceVersion) is made on the latest version however
+ * often it meets a newer one, as Kubernetes' GuaranteedUpdate makes it:
+ * past UPDATE_RETRIES quick tries it keeps trying, yielding between
+ * tries, for up to this long before its Conflict. A writer much faster
+ * than this one (a kubelet's status patches, made on the cache's bytes)
+ * may otherwise win every race for a while. */
+#define UPDATE_PERSIST_MS 2000
+
+/* Whether attempt number `attempt` (from 0) of a write started at t0_ms
+ * (api_mono_ms) should be made. */
+static bool try_again(int attempt, int64_t t0_ms)
+{
+	if (attempt < UPDATE_RETRIES)
+		return true;
+	if (api_mono_ms() - t0_ms >= UPDATE_PERSIST_MS)
+		return false;
+	sched_yield();
+	return true;
+}
 
 /* "pods", "deployments.apps": how Kubernetes names a resource in messages. */
 static const char *qual(const struct api_resource *r, char *buf, size_t n)
@@ -641,7 +662,10 @@ static void bump_generation(const struct api_resource *r, json_t *obj, const jso
 	api_set(obj, "metadata.generation", json_integer(changed ? gen + 1 : gen));
 }
 
-/* Delete for real once the last finalizer of a deleting object is gone. */
+/* Delete for real once the last finalizer of a deleting object is gone
+ * (Kubernetes' shouldDeleteDuringUpdate): an object whose deletion waits
+ * on nothing else, its deletionGracePeriodSeconds 0. A pod in its grace
+ * period stays whatever is written to it, for its kubelet to delete. */
 static bool finalized(const json_t *obj)
 {
 	json_t *f = api_get(obj, "metadata.finalizers");
@@ -649,8 +673,9 @@ static bool finalized(const json_t *obj)
 	 * controller's "kubernetes"). */
 	json_t *sf = !strcmp(api_get_str(obj, "kind") ?: "", "Namespace")
 	    ? api_get(obj, "spec.finalizers") : NULL;
-	return api_get(obj, "metadata.deletionTimestamp") && json_array_size(f) == 0 &&
-	    json_array_size(sf) == 0;
+	return api_get(obj, "metadata.deletionTimestamp") &&
+	    get_int(obj, "metadata.deletionGracePeriodSeconds", -1) == 0 &&
+	    json_array_size(f) == 0 && json_array_size(sf) == 0;
 }
 
 /* Kinds whose PUT creates a missing object, as in Kubernetes (their
@@ -822,7 +847,8 @@ static void do_update(struct api_req *req, struct api_resp *resp)
 		return fail(resp, &e);
 	}
 	const char *body_rv = api_get_str(req->body, "metadata.resourceVersion");
-	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+	int64_t t0 = api_mono_ms();
+	for (int attempt = 0; try_again(attempt, t0); attempt++) {
 		struct api_kv old = { 0 };
 		if (get_obj(req, &old, &e) == NULL) {
 			if (e.code == 404 && !(req->sub && *req->sub) &&
@@ -978,7 +1004,8 @@ static void do_patch(struct api_req *req, struct api_resp *resp)
 		    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json");
 		return fail(resp, &e);
 	}
-	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+	int64_t t0 = api_mono_ms();
+	for (int attempt = 0; try_again(attempt, t0); attempt++) {
 		struct api_kv old = { 0 };
 		/* The cache's copy first, once: an attempt that does not
 		 * succeed with it is not counted, and the next reads the store. */
@@ -1101,7 +1128,8 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 	bool try_cache = true;
 	if (delete_cached(req, resp))
 		return;
-	for (int attempt = 0; attempt < UPDATE_RETRIES; attempt++) {
+	int64_t t0 = api_mono_ms();
+	for (int attempt = 0; try_again(attempt, t0); attempt++) {
 		struct api_kv old = { 0 };
 		/* A pod from the cache's copy first, as do_patch does. */
 		bool cached = try_cache && cached_pod(req, &old);
@@ -1163,11 +1191,15 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 		}
 		if (!strcmp(req->res->plural, "pods")) {
 			int64_t grace = pod_grace(req, obj);
-			bool bound = api_get_str(obj, "spec.nodeName") != NULL;
+			const char *node = api_get_str(obj, "spec.nodeName");
 			const char *phase = api_get_str(obj, "status.phase");
 			bool done = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
-			/* A running pod's kubelet finishes it, after its grace. */
-			if (bound && grace > 0 && !done)
+			/* As Kubernetes' CheckGracefulDelete: a pod that no node
+			 * runs (unscheduled, or finished) has no grace period; a
+			 * running pod's kubelet finishes it, after its grace. */
+			if (node == NULL || !*node || done)
+				grace = 0;
+			if (grace > 0)
 				keep = true;
 			if (!deleting || grace < get_int(obj, "metadata.deletionGracePeriodSeconds", INT64_MAX))
 				api_set(obj, "metadata.deletionGracePeriodSeconds", json_integer(grace));

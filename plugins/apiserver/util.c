@@ -421,6 +421,13 @@ static void now_text(time_t t, char *text, size_t len)
 		text[0] = '\0';
 }
 
+int64_t api_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void api_now(char *buf, size_t len)
 {
 	/*

@@ -15,7 +15,14 @@
  * A deletion: the pod kept with its deletionTimestamp, or deleted and
  * answered as it was, as the JSON path makes them (a deletion with a
  * resourceVersion precondition, which the fast path leaves to it) and
- * as a deletion over the bus makes them, for each grace period case. */
+ * as a deletion over the bus makes them, for each grace period case.
+ *
+ * Against concurrent writers: status patches (the fast path) and label
+ * patches (the JSON path) on one pod lose neither's last word, and a
+ * deletion racing status patches leaves the pod deleting, not gone. A
+ * pod's grace period as Kubernetes gives it: none for a pod no node runs,
+ * so it goes with its last finalizer; a running one's stays until its
+ * kubelet deletes it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 
 #include <curl/curl.h>
 
@@ -431,12 +439,13 @@ static void test_left_to_json(void **state)
 
 /* A pod from JSON text, created over the bus; then its status, if given,
  * patched in. */
-static void create_json(const char *name, const char *spec, const char *status)
+static void create_meta(const char *name, const char *meta, const char *spec,
+    const char *status)
 {
 	char text[1024];
 	snprintf(text, sizeof text,
-	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"},\"spec\":%s}", name,
-	    spec);
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"%s},\"spec\":%s}", name,
+	    meta, spec);
 	json_t *p = parse(text);
 	char *mp = NULL;
 	size_t len = 0;
@@ -452,6 +461,11 @@ static void create_json(const char *name, const char *spec, const char *status)
 	rep = NULL;
 	expect_ok(bus_patch(fx.c, name, text, &rep), rep, "status");
 	kb_msg_free(rep);
+}
+
+static void create_json(const char *name, const char *spec, const char *status)
+{
+	create_meta(name, "", spec, status);
 }
 
 static void str_at(const msgpack_object *o, const char *path, char *buf, size_t len)
@@ -667,6 +681,159 @@ static void test_delete_left_to_json(void **state)
 	kb_msg_free(rep);
 }
 
+/* --- against concurrent writers ---------------------------------------------------- */
+
+struct writer {
+	kb_ctx *c;
+	const char *name;
+	bool status; /* status patches (the fast path), else label patches */
+	int n, failed;
+	char err[300]; /* the first failure */
+};
+
+static void *write_many(void *arg)
+{
+	struct writer *w = arg;
+	for (int i = 0; i < w->n; i++) {
+		char text[128];
+		kb_msg *rep = NULL;
+		int rc;
+		if (w->status) {
+			snprintf(text, sizeof text, "{\"status\":{\"message\":\"m%d\"}}", i);
+			rc = bus_patch(w->c, w->name, text, &rep);
+		} else {
+			char v[16];
+			snprintf(v, sizeof v, "v%d", i);
+			rc = kb_api_patch(w->c, &KB_GVR_PODS, "default", w->name, NULL, "merge",
+			    kb_mp_body("{s:{s:{s:s}}}", "metadata", "labels", "mark", v), &rep);
+		}
+		w->failed += rc != 0;
+		if (rc && w->failed == 1) {
+			const char *m = "";
+			if (rep)
+				kb_msg_err(rep, &m);
+			snprintf(w->err, sizeof w->err, "%s %d: %s %s", w->status ? "status" : "label", i,
+			    kb_strerror(rc), m);
+		}
+		kb_msg_free(rep);
+	}
+	return NULL;
+}
+
+static void expect_str(const msgpack_object *o, const char *path, const char *want)
+{
+	char got[64];
+	str_at(o, path, got, sizeof got);
+	if (strcmp(got, want))
+		fail_msg("%s: \"%s\", want \"%s\"", path, got, want);
+}
+
+/* Status patches made on the cache's bytes while another client writes
+ * the pod's labels: each write lands on the version it read or goes back
+ * to be made again, so neither writer loses the other's last word. */
+static void test_concurrent_writers(void **state)
+{
+	(void)state;
+	kb_ctx *c2 = kbt_client(fx.h, "tester2", "plugin:tester2", groups, 3);
+	assert_non_null(c2);
+	for (int round = 0; round < 3; round++) {
+		char name[16];
+		snprintf(name, sizeof name, "cw%d", round);
+		create_json(name, BOUND, RUNNING);
+		struct writer st = { fx.kubelet, name, true, 40, 0, "" },
+			      lb = { c2, name, false, 40, 0, "" };
+		pthread_t a, b;
+		assert_int_equal(pthread_create(&a, NULL, write_many, &st), 0);
+		assert_int_equal(pthread_create(&b, NULL, write_many, &lb), 0);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		if (st.failed || lb.failed)
+			fail_msg("%d status and %d label writes failed: %s%s", st.failed, lb.failed,
+			    st.err, lb.err);
+		kb_msg *rep = NULL;
+		expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep), rep, name);
+		expect_str(kb_msg_body(rep), "status.message", "m39");
+		expect_str(kb_msg_body(rep), "status.phase", "Running");
+		expect_str(kb_msg_body(rep), "metadata.labels.mark", "v39");
+		kb_msg_free(rep);
+		/* a deletion racing status patches: the pod ends deleting, with
+		 * the patches' last status */
+		st.n = 20;
+		assert_int_equal(pthread_create(&a, NULL, write_many, &st), 0);
+		rep = NULL;
+		expect_ok(kb_api_delete(fx.c, &KB_GVR_PODS, "default", name, NULL, &rep), rep, "delete");
+		kb_msg_free(rep);
+		pthread_join(a, NULL);
+		rep = NULL;
+		expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep), rep, name);
+		assert_non_null(kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp"));
+		expect_str(kb_msg_body(rep), "status.message", "m19");
+		kb_msg_free(rep);
+	}
+}
+
+/* Kubernetes' CheckGracefulDelete and shouldDeleteDuringUpdate: a pod
+ * held by a finalizer and deleted while a node runs it keeps its grace
+ * period when the finalizer goes (its kubelet deletes it); one no node
+ * runs (unbound, or finished) has none, and goes with its last finalizer.
+ * On both the JSON path (finalizers) and the fast path's refusals. */
+static void test_finalizers_and_grace(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *spec, *status;
+		bool stays;
+		const char *grace;
+	} cases[] = {
+		{ "fb", BOUND, RUNNING, true, "30" },
+		{ "fu", UNBOUND, NULL, false, "0" },
+		{ "fs", BOUND, "{\"phase\":\"Succeeded\"}", false, "0" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *name = cases[i].name;
+		create_meta(name, ",\"finalizers\":[\"example.com/hold\"]", cases[i].spec, cases[i].status);
+		kb_msg *rep = NULL;
+		expect_ok(kb_api_delete(fx.c, &KB_GVR_PODS, "default", name, NULL, &rep), rep, name);
+		const msgpack_object *g = kb_mp_get(kb_msg_body(rep), "metadata.deletionGracePeriodSeconds");
+		char got[16] = "";
+		if (g && g->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			snprintf(got, sizeof got, "%llu", (unsigned long long)g->via.u64);
+		if (strcmp(got, cases[i].grace))
+			fail_msg("%s: deletionGracePeriodSeconds %s, want %s", name, got, cases[i].grace);
+		kb_msg_free(rep);
+		/* the finalizer goes */
+		rep = NULL;
+		expect_ok(kb_api_patch(fx.c, &KB_GVR_PODS, "default", name, NULL, "merge",
+			      kb_mp_body("{s:{s:n}}", "metadata", "finalizers"), &rep),
+		    rep, name);
+		kb_msg_free(rep);
+		rep = NULL;
+		int rc = kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep);
+		kb_msg_free(rep);
+		if (rc != (cases[i].stays ? 0 : KB_ENOTFOUND))
+			fail_msg("%s: %s after its finalizer went", name, kb_strerror(rc));
+		if (!cases[i].stays)
+			continue;
+		/* a status write in its grace period keeps it */
+		rep = NULL;
+		expect_ok(bus_patch(fx.kubelet, name, "{\"status\":{\"message\":\"stopping\"}}", &rep), rep,
+		    name);
+		kb_msg_free(rep);
+		rep = NULL;
+		expect_ok(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep), rep, name);
+		kb_msg_free(rep);
+		/* its kubelet's deletion ends it */
+		rep = NULL;
+		expect_ok(kb_api_delete(fx.kubelet, &KB_GVR_PODS, "default", name,
+			      kb_mp_body("{s:i}", "gracePeriodSeconds", 0), &rep),
+		    rep, name);
+		kb_msg_free(rep);
+		rep = NULL;
+		assert_int_equal(kb_api_get(fx.c, &KB_GVR_PODS, "default", name, &rep), KB_ENOTFOUND);
+		kb_msg_free(rep);
+	}
+}
+
 int main(void)
 {
 	char err[1024] = "", yaml[256], path[4200];
@@ -694,6 +861,8 @@ int main(void)
 		cmocka_unit_test(test_left_to_json),
 		cmocka_unit_test(test_delete_same_bytes),
 		cmocka_unit_test(test_delete_left_to_json),
+		cmocka_unit_test(test_concurrent_writers),
+		cmocka_unit_test(test_finalizers_and_grace),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	curl_easy_cleanup(fx.curl);
