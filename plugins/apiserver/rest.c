@@ -305,20 +305,27 @@ static bool namespace_open(struct api_req *req, const char *name, struct api_err
 	return true;
 }
 
+/* The node a node principal is (NULL for anyone else). */
+static const char *node_of(const struct api_req *req)
+{
+	const char *u = req->user && req->user->name ? req->user->name : "";
+	return strncmp(u, "node:", 5) ? NULL : u + 5;
+}
+
 /* NodeRestriction: a kubelet (node:<name>) writes only pods bound to
  * it; `what` as Kubernetes words it ("update pod status for pods"). */
 static bool node_restrict(const struct api_req *req, const json_t *pod, const char *what,
     struct api_error *e)
 {
-	const char *u = req->user && req->user->name ? req->user->name : "";
-	if (strncmp(u, "node:", 5) || strcmp(req->res->plural, "pods") || req->res->group[0])
+	const char *node = node_of(req);
+	if (node == NULL || strcmp(req->res->plural, "pods") || req->res->group[0])
 		return true;
-	if (!strcmp(api_get_str(pod, "spec.nodeName") ?: "", u + 5))
+	if (!strcmp(api_get_str(pod, "spec.nodeName") ?: "", node))
 		return true;
 	const char *name = api_get_str(pod, "metadata.name") ?: "";
 	api_err(e, 403, "Forbidden",
 	    "pods \"%s\" is forbidden: node \"%s\" can only %s with spec.nodeName set to itself",
-	    name, u + 5, what);
+	    name, node, what);
 	snprintf(e->kind, sizeof(e->kind), "pods");
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	return false;
@@ -923,11 +930,17 @@ static bool cached_pod_write(const struct api_req *req)
 	    !req->res->group[0] && !strcmp(req->res->plural, "pods");
 }
 
-/* The node a node principal is (NULL for anyone else). */
-static const char *node_of(const struct api_req *req)
+/* The request's pod as the cache holds it at a known revision: its key
+ * in *key (malloc'd, or NULL), the bytes in *data, *len, the revision in
+ * *mod_rev. False when the cache cannot say. */
+static bool cached_pod_bytes(const struct api_req *req, char **key, char **data, size_t *len,
+    int64_t *mod_rev)
 {
-	const char *u = req->user && req->user->name ? req->user->name : "";
-	return strncmp(u, "node:", 5) ? NULL : u + 5;
+	*data = NULL;
+	*mod_rev = 0;
+	*key = api_key(req->res, req->ns, req->name);
+	return *key && api_cache_stored(req->srv, req->res, *key, data, len, mod_rev) == 0 &&
+	    *mod_rev > 0;
 }
 
 /* A kubelet's status patch (a merge patch of pods/NAME/status), as
@@ -937,13 +950,12 @@ static bool status_cached(struct api_req *req, struct api_resp *resp)
 	if (!cached_pod_write(req) || req->patch_type != API_PATCH_MERGE || req->sub == NULL ||
 	    strcmp(req->sub, "status"))
 		return false;
-	char *key = api_key(req->res, req->ns, req->name), *data = NULL, *out = NULL;
+	char *key, *data, *out = NULL;
 	size_t len = 0, outlen = 0;
-	int64_t mod_rev = 0;
+	int64_t mod_rev;
 	struct write_wait *ww = NULL;
 	struct api_error e = { 0 };
-	bool ok = key && api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) == 0 &&
-	    mod_rev > 0 &&
+	bool ok = cached_pod_bytes(req, &key, &data, &len, &mod_rev) &&
 	    api_pod_status_mp_rv(req->res, data, len, req->body, node_of(req), &out, &outlen) ==
 		API_PSTAT_OK &&
 	    (ww = write_wait_new(req, req->name)) != NULL &&
@@ -966,16 +978,16 @@ static bool delete_cached(struct api_req *req, struct api_resp *resp)
 {
 	if (!cached_pod_write(req) || req->sub)
 		return false;
-	char *key = api_key(req->res, req->ns, req->name), *data = NULL, *put = NULL;
+	char *key, *data, *put = NULL;
 	size_t len = 0, putlen = 0;
-	int64_t mod_rev = 0;
+	int64_t mod_rev;
 	bool keep = false;
 	struct write_wait *ww = NULL;
 	struct api_error e = { 0 };
 	char now[40];
 	api_now(now, sizeof(now));
-	bool ok = key && api_cache_stored(req->srv, req->res, key, &data, &len, &mod_rev) == 0 &&
-	    mod_rev > 0 && (ww = write_wait_new(req, req->name)) != NULL &&
+	bool ok = cached_pod_bytes(req, &key, &data, &len, &mod_rev) &&
+	    (ww = write_wait_new(req, req->name)) != NULL &&
 	    api_pod_delete_mp_rv(data, len, req->body, node_of(req), now, &keep, &put, &putlen,
 		&ww->mp, &ww->mp_len) == API_PSTAT_OK &&
 	    (keep ? api_store_put_raw_async(req->srv, key, put, putlen, mod_rev, true, update_done,
@@ -1119,6 +1131,8 @@ static int64_t pod_grace(const struct api_req *req, const json_t *pod)
  * object (still there, being deleted) or the deleted object. */
 static void delete_one(struct api_req *req, struct api_resp *resp)
 {
+	if (delete_cached(req, resp))
+		return;
 	struct api_error e = { 0 };
 	const char *policy = req->body ? api_get_str(req->body, "propagationPolicy") : NULL;
 	if (req->body && json_is_true(json_object_get(req->body, "orphanDependents")))
@@ -1126,8 +1140,6 @@ static void delete_one(struct api_req *req, struct api_resp *resp)
 	const char *pre_uid = req->body ? api_get_str(req->body, "preconditions.uid") : NULL;
 	const char *pre_rv = req->body ? api_get_str(req->body, "preconditions.resourceVersion") : NULL;
 	bool try_cache = true;
-	if (delete_cached(req, resp))
-		return;
 	int64_t t0 = api_mono_ms();
 	for (int attempt = 0; try_again(attempt, t0); attempt++) {
 		struct api_kv old = { 0 };
