@@ -212,11 +212,11 @@ static bool digits_at(const char *s, int from, int n, int *v)
 
 /* "2006-01-02T15:04:05Z" with a real date and time in years 1000-9999:
  * what the parse below gives back unchanged (the server's own stamps). */
-static bool canonical_time(const char *s)
+bool adm_canonical_time(const char *s, size_t n)
 {
 	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int y, mo, d, h, mi, se;
-	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	if (n != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
 	    s[13] != ':' || s[16] != ':' || s[19] != 'Z' ||
 	    !digits_at(s, 0, 4, &y) || !digits_at(s, 5, 2, &mo) ||
 	    !digits_at(s, 8, 2, &d) || !digits_at(s, 11, 2, &h) ||
@@ -246,7 +246,7 @@ static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
 	s = json_string_value(v);
 	if (!*s)
 		return json_null(); /* lenient: "" reads as an unset time */
-	if (!micro && canonical_time(s))
+	if (!micro && adm_canonical_time(s, strlen(s)))
 		return NULL; /* would be written back as it is */
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
 		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||

@@ -222,6 +222,11 @@ struct api_req {
 	int patch_type;                  /* enum api_patch_type */
 	/* body, parsed (owned); NULL when there is none */
 	json_t *body;
+	/* a bus create's object, when the bus service left it as msgpack
+	 * (borrowed from the request; body is NULL then): a core Event,
+	 * which rest.c may store without a json_t (evwrite.c) */
+	const void *obj_mp;
+	size_t obj_mp_len;
 	const struct api_user *user;     /* borrowed for the request */
 	bool from_peer;                  /* a peer API server forwarded it:
 					  * never forward it again */

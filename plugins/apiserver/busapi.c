@@ -195,6 +195,10 @@ struct fval {
 struct fields {
 	struct fval f[NFIELDS];
 	json_t *body; /* object, else patch, else options, converted */
+	/* a core Event's object left as bytes (fields_of_bytes, lazily):
+	 * body is NULL then */
+	const void *obj_mp;
+	size_t obj_mp_len;
 };
 
 static char *fdup(const struct fval *f)
@@ -225,16 +229,28 @@ static void fields_of_obj(const msgpack_object *b, struct fields *fs)
 		fs->body = api_json_from_mp(o);
 }
 
+/* fs's string field i is absent or `v`. */
+static bool field_is(const struct fields *fs, int i, const char *v)
+{
+	const struct fval *f = &fs->f[i];
+	return !f->str || (f->n == strlen(v) && !memcmp(f->s, v, f->n));
+}
+
 /* From the bytes in one pass, the object decoded straight into a json_t:
  * no msgpack_object tree. False (fs cleared) for a body this cannot read
  * exactly as the SDK's tree and api_json_from_mp would (not a map, an ext,
  * keys that are not scalars, an object that does not convert or nests
- * near the SDK's limit): the caller reads it that way then. */
-static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
+ * near the SDK's limit): the caller reads it that way then.
+ *
+ * `lazy`: a core Event's object (a kubelet's create, which rest.c may
+ * write without a json_t) is left as its bytes in fs->obj_mp rather than
+ * decoded; api_busapi_object decodes it as this would have. */
+static bool fields_of_bytes(const void *data, size_t len, bool lazy, struct fields *fs)
 {
 	struct api_mpc c = { data, (const unsigned char *)data + len };
 	struct api_mval m, k;
 	json_t *objs[3] = { NULL, NULL, NULL };
+	struct api_mpc spans[3] = { { NULL, NULL } };
 	bool seen[NFIELDS] = { false };
 	memset(fs, 0, sizeof(*fs));
 	if (data == NULL || !api_mpc_read(&c, &m) || m.kind != API_MV_MAP)
@@ -257,10 +273,11 @@ static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
 		}
 		seen[fi] = true;
 		if (fi >= F_OBJECT) {
-			/* the object's containers open at level 1 on: 30
-			 * below it stays clear of API_MP_SDK_DEPTH */
-			if ((objs[fi - F_OBJECT] = api_mp_decode_next(&c, API_MP_SDK_DEPTH - 2)) == NULL)
+			/* decoded once the other fields are known */
+			spans[fi - F_OBJECT].p = c.p;
+			if (!api_mpc_skip_sdk(&c, 1))
 				goto fail;
+			spans[fi - F_OBJECT].end = c.p;
 			continue;
 		}
 		struct api_mpc at = c;
@@ -281,6 +298,18 @@ static bool fields_of_bytes(const void *data, size_t len, struct fields *fs)
 	}
 	if (c.p != c.end)
 		goto fail;
+	if (lazy && spans[0].p && field_is(fs, F_GROUP, "") && field_is(fs, F_VERSION, "v1") &&
+	    fs->f[F_RESOURCE].str && field_is(fs, F_RESOURCE, "events")) {
+		fs->obj_mp = spans[0].p;
+		fs->obj_mp_len = (size_t)(spans[0].end - spans[0].p);
+		return true;
+	}
+	for (int j = 0; j < 3; j++) {
+		/* the object's containers open at level 1 on: 30 below it
+		 * stays clear of API_MP_SDK_DEPTH */
+		if (spans[j].p && (objs[j] = api_mp_decode_next(&spans[j], API_MP_SDK_DEPTH - 2)) == NULL)
+			goto fail;
+	}
 	for (int j = 0; j < 3; j++) {
 		if (fs->body == NULL && objs[j])
 			fs->body = objs[j];
@@ -295,13 +324,33 @@ fail:
 	return false;
 }
 
+json_t *api_busapi_object(const void *data, size_t len)
+{
+	struct api_mpc c = { data, (const unsigned char *)data + len };
+	json_t *o = api_mp_decode_next(&c, API_MP_SDK_DEPTH - 2);
+	if (o)
+		return o;
+	/* as parse reads a body fields_of_bytes refuses: the SDK's tree */
+	msgpack_zone z;
+	msgpack_object obj;
+	size_t off = 0;
+	if (!msgpack_zone_init(&z, 3 * len + 256))
+		return NULL;
+	if (msgpack_unpack(data, len, &off, &z, &obj) == MSGPACK_UNPACK_SUCCESS)
+		o = api_json_from_mp(&obj);
+	msgpack_zone_destroy(&z);
+	return o;
+}
+
 json_t *api_busapi_fields(const void *data, size_t len, bool fast)
 {
 	struct fields fs;
 	kb_body *b = NULL;
 	if (fast) {
-		if (!fields_of_bytes(data, len, &fs))
+		if (!fields_of_bytes(data, len, true, &fs))
 			return NULL;
+		if (fs.obj_mp)
+			fs.body = api_busapi_object(fs.obj_mp, fs.obj_mp_len);
 	} else {
 		b = kb_body_new(data, len);
 		fields_of_obj(kb_body_obj(b), &fs);
@@ -330,7 +379,7 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 	kb_body *raw = kb_msg_body_ref(m);
 	size_t rawlen = 0;
 	const void *data = kb_body_data(raw, &rawlen);
-	if (!fields_of_bytes(data, rawlen, &fs))
+	if (!fields_of_bytes(data, rawlen, !strcmp(kb_msg_op(m), "create"), &fs))
 		fields_of_obj(kb_msg_body(m), &fs);
 	char *group = fdup(&fs.f[F_GROUP]), *version = fdup(&fs.f[F_VERSION]),
 	     *resource = fdup(&fs.f[F_RESOURCE]);
@@ -365,6 +414,8 @@ static bool parse(struct api_server *s, const kb_msg *m, struct api_req *req,
 	req->want_mp = true;
 	req->body = fs.body;
 	fs.body = NULL;
+	req->obj_mp = fs.obj_mp; /* in m's body, which outlives req */
+	req->obj_mp_len = fs.obj_mp_len;
 	/* Warn's warnings would have nowhere to go on the bus. */
 	char *fv = fdup(&fs.f[F_FV]);
 	if (fv && strcmp(fv, "Strict") && strcmp(fv, "Warn") && strcmp(fv, "Ignore")) {

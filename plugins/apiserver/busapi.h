@@ -26,6 +26,10 @@ int api_call(kb_ctx *ctx, const char *service, const char *op, kb_body *body,
 /* The same around another wait (on a worker; nothing elsewhere). */
 void api_bus_blocking(bool on);
 
+/* A create's object that the service left as msgpack bytes
+ * (api_req.obj_mp), decoded as it decodes every other object. */
+json_t *api_busapi_object(const void *data, size_t len);
+
 /* For tests: the request's fields as the service reads them from a body's
  * bytes, {<field>: {"s": string, "i": integer}, …, "body": object}: in one
  * pass (fast; NULL when that path declines the body) or through the SDK's
