@@ -115,7 +115,10 @@ static void base_name(const char *image, char *out, size_t len)
 	const char *s = strrchr(image, '/');
 	s = s ? s + 1 : image;
 	size_t n = strcspn(s, ":@");
-	snprintf(out, len, "%.*s", (int)n, s);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
 }
 
 const struct fake_behave *fake_behave_of(const struct fake *f,

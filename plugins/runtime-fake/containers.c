@@ -28,22 +28,55 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-static void new_id(struct fake *f, char *id, size_t len)
+/* Lists with pprev (fake.h): put n first in the list at *head, take n
+ * out of whichever list it is in. */
+#define LIST_PUSH(head, n, next, pprev)                                        \
+	do {                                                                   \
+		(n)->next = *(head);                                           \
+		if ((n)->next)                                                 \
+			(n)->next->pprev = &(n)->next;                         \
+		*(head) = (n);                                                 \
+		(n)->pprev = (head);                                           \
+	} while (0)
+#define LIST_CUT(n, next, pprev)                                               \
+	do {                                                                   \
+		*(n)->pprev = (n)->next;                                       \
+		if ((n)->next)                                                 \
+			(n)->next->pprev = (n)->pprev;                         \
+	} while (0)
+
+/* snprintf(dst, size, "%s", src), without the formatting: size > 0. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* v as 16 lowercase hex digits, zero-padded ("%016llx"), no NUL. */
+static void hex16(char *out, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		out[i] = digits[v & 15];
+}
+
+static void new_id(struct fake *f, char id[KB_RT_ID_MAX])
 {
 	/* Unique across instances and restarts: the address and the clock
 	 * seed it, a counter orders it. */
 	uint64_t seed = (uint64_t)(uintptr_t)f ^
 	    (uint64_t)fake_now_ms() * 2654435761u;
-	snprintf(id, len, "%016llx%016llx", (unsigned long long)seed,
-	    (unsigned long long)++f->next_id);
+	hex16(id, seed);
+	hex16(id + 16, ++f->next_id);
+	id[32] = '\0';
 }
 
 static struct fake_ctr *find_ctr(struct fake *f, const char *id)
 {
-	for (struct fake_ctr *c = f->ctrs; c; c = c->next)
-		if (!strcmp(c->id, id))
-			return c;
-	return NULL;
+	return kb_strmap_get(&f->ctr_index, id);
 }
 
 /* Apply a due exit; under mu. */
@@ -57,23 +90,25 @@ static void settle(struct fake_ctr *c)
 	c->state = KB_RT_EXITED;
 	c->exit_code = (int)c->b->exit_code;
 	c->finished_ms = end;
-	snprintf(c->reason, sizeof(c->reason), "%s",
+	copy_str(c->reason, sizeof(c->reason),
 	    c->exit_code ? "Error" : "Completed");
 }
 
-/* Append one record per line of text, in the CRI log format, to a
- * growing buffer; false when out of memory. */
-static bool log_records(char **buf, size_t *len, const char *stamp,
-    long nsec, const char *text)
+/* Append one record per line of text, in the CRI log format ("head" is
+ * "TIMESTAMP stdout F "), to a growing buffer; false when out of memory. */
+static bool log_records(char **buf, size_t *len, const char *head,
+    size_t headlen, const char *text)
 {
 	for (const char *p = text; *p;) {
 		size_t n = strcspn(p, "\n");
-		char *nb = realloc(*buf, *len + n + 64);
+		char *nb = realloc(*buf, *len + headlen + n + 1);
 		if (nb == NULL)
 			return false;
 		*buf = nb;
-		*len += (size_t)snprintf(nb + *len, n + 64, "%s.%09ldZ stdout F %.*s\n",
-		    stamp, nsec, (int)n, p);
+		memcpy(nb + *len, head, headlen);
+		memcpy(nb + *len + headlen, p, n);
+		nb[*len + headlen + n] = '\n';
+		*len += headlen + n + 1;
 		p += n;
 		if (*p == '\n')
 			p++;
@@ -130,9 +165,10 @@ static void log_free(struct fake_log *l)
 /* Write out and forget everything held; under log_mu. */
 static void logs_flush_locked(struct fake *f)
 {
+	kb_strmap_clear(&f->log_index, NULL);
 	while (f->logs) {
 		struct fake_log *l = f->logs;
-		f->logs = l->next;
+		LIST_CUT(l, next, pprev);
 		append_file(l->path, l->text, l->len);
 		log_free(l);
 	}
@@ -159,22 +195,22 @@ static void write_log(struct fake *f, const char *path,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;
 	gmtime_r(&ts.tv_sec, &tm);
-	char stamp[64];
+	char stamp[64], head[128];
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	int hl = snprintf(head, sizeof(head), "%s.%09ldZ stdout F ", stamp,
+	    ts.tv_nsec);
 	char *buf = NULL;
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
-		if (texts[i] && !log_records(&buf, &len, stamp, ts.tv_nsec, texts[i]))
+		if (texts[i] &&
+		    !log_records(&buf, &len, head, (size_t)hl, texts[i]))
 			break;
 	if (len == 0) {
 		free(buf);
 		return;
 	}
 	pthread_mutex_lock(&f->log_mu);
-	struct fake_log *l;
-	for (l = f->logs; l; l = l->next)
-		if (!strcmp(l->path, path))
-			break;
+	struct fake_log *l = kb_strmap_get(&f->log_index, path);
 	if (l) {
 		char *nt = realloc(l->text, l->len + len);
 		if (nt) {
@@ -187,13 +223,15 @@ static void write_log(struct fake *f, const char *path,
 		}
 		free(buf);
 	} else if ((l = calloc(1, sizeof(*l))) != NULL &&
-	    (l->path = strdup(path)) != NULL) {
+	    (l->path = strdup(path)) != NULL &&
+	    kb_strmap_put(&f->log_index, l->path, l, NULL) == 0) {
 		l->text = buf;
 		l->len = len;
-		l->next = f->logs;
-		f->logs = l;
+		LIST_PUSH(&f->logs, l, next, pprev);
 		f->log_bytes += len;
 	} else {
+		if (l)
+			free(l->path);
 		free(l);
 		append_file(path, buf, len);
 		free(buf);
@@ -210,17 +248,26 @@ static int fake_log_sync(void *rt, const char *path, bool keep)
 	struct fake *f = rt;
 	size_t pl = strlen(path);
 	pthread_mutex_lock(&f->log_mu);
-	for (struct fake_log **pp = &f->logs; *pp;) {
-		struct fake_log *l = *pp;
-		bool hit = keep ? !strcmp(l->path, path) :
-		    !strncmp(l->path, path, pl) && (l->path[pl] == '/' || l->path[pl] == '\0');
-		if (!hit) {
-			pp = &l->next;
-			continue;
-		}
-		*pp = l->next;
-		if (keep)
+	if (keep) {
+		/* One record per path (write_log appends to it). */
+		struct fake_log *l = kb_strmap_del(&f->log_index, path);
+		if (l) {
+			LIST_CUT(l, next, pprev);
 			append_file(l->path, l->text, l->len);
+			f->log_bytes -= l->len;
+			log_free(l);
+		}
+		pthread_mutex_unlock(&f->log_mu);
+		return 0;
+	}
+	/* A directory: every path under it. */
+	for (struct fake_log *l = f->logs, *next; l; l = next) {
+		next = l->next;
+		if (strncmp(l->path, path, pl) ||
+		    (l->path[pl] != '/' && l->path[pl] != '\0'))
+			continue;
+		kb_strmap_del(&f->log_index, l->path);
+		LIST_CUT(l, next, pprev);
 		f->log_bytes -= l->len;
 		log_free(l);
 	}
@@ -245,16 +292,20 @@ static int fake_sandbox_create(void *rt, const struct kb_rt_sandbox_spec *spec,
 	struct fake_sandbox *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return KB_ENOMEM;
+	copy_str(s->uid, sizeof(s->uid), spec->uid ? spec->uid : "");
+	copy_str(s->ns, sizeof(s->ns), spec->ns ? spec->ns : "");
+	copy_str(s->name, sizeof(s->name), spec->name ? spec->name : "");
 	pthread_mutex_lock(&f->mu);
-	new_id(f, s->id, sizeof(s->id));
-	snprintf(s->uid, sizeof(s->uid), "%s", spec->uid ? spec->uid : "");
-	snprintf(s->ns, sizeof(s->ns), "%s", spec->ns ? spec->ns : "");
-	snprintf(s->name, sizeof(s->name), "%s", spec->name ? spec->name : "");
+	new_id(f, s->id);
+	if (kb_strmap_put(&f->sandbox_index, s->id, s, NULL) != 0) {
+		pthread_mutex_unlock(&f->mu);
+		free(s);
+		return KB_ENOMEM;
+	}
 	uint64_t n = f->next_ip++;
 	snprintf(s->ip, sizeof(s->ip), "%s.%u.%u", f->ip_prefix,
 	    (unsigned)(n / 254 % 256), (unsigned)(n % 254 + 1));
-	s->next = f->sandboxes;
-	f->sandboxes = s;
+	LIST_PUSH(&f->sandboxes, s, next, pprev);
 	pthread_mutex_unlock(&f->mu);
 	if (KB_RT_HAS(out, ip)) {
 		memcpy(out->id, s->id, sizeof(out->id));
@@ -271,26 +322,27 @@ static void ctr_free(struct fake_ctr *c)
 	free(c);
 }
 
+/* Take c out of the index and both its lists, and free it; under mu. */
+static void ctr_drop(struct fake *f, struct fake_ctr *c)
+{
+	kb_strmap_del(&f->ctr_index, c->id);
+	LIST_CUT(c, next, pprev);
+	LIST_CUT(c, sb_next, sb_pprev);
+	ctr_free(c);
+}
+
+/* A container is made only in a sandbox that exists, and goes with it:
+ * the sandbox's list holds every container of that id. */
 static int fake_sandbox_remove(void *rt, const char *id)
 {
 	struct fake *f = rt;
 	pthread_mutex_lock(&f->mu);
-	for (struct fake_ctr **pp = &f->ctrs; *pp;) {
-		if (!strcmp((*pp)->sandbox, id)) {
-			struct fake_ctr *c = *pp;
-			*pp = c->next;
-			ctr_free(c);
-		} else {
-			pp = &(*pp)->next;
-		}
-	}
-	for (struct fake_sandbox **pp = &f->sandboxes; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->id, id)) {
-			struct fake_sandbox *s = *pp;
-			*pp = s->next;
-			free(s);
-			break;
-		}
+	struct fake_sandbox *s = kb_strmap_del(&f->sandbox_index, id);
+	if (s) {
+		while (s->ctrs)
+			ctr_drop(f, s->ctrs);
+		LIST_CUT(s, next, pprev);
+		free(s);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return 0;
@@ -326,24 +378,28 @@ static int fake_container_create(void *rt,
 	c->b = b;
 	c->attempt = spec->attempt;
 	c->init = spec->init;
-	snprintf(c->pod_uid, sizeof(c->pod_uid), "%s",
+	copy_str(c->pod_uid, sizeof(c->pod_uid),
 	    spec->pod_uid ? spec->pod_uid : "");
 	c->state = KB_RT_CREATED;
 	c->created_ms = fake_now_ms();
-	snprintf(c->sandbox, sizeof(c->sandbox), "%s", spec->sandbox_id);
+	copy_str(c->sandbox, sizeof(c->sandbox), spec->sandbox_id);
 	pthread_mutex_lock(&f->mu);
-	bool have = false;
-	for (struct fake_sandbox *s = f->sandboxes; s; s = s->next)
-		have |= !strcmp(s->id, spec->sandbox_id);
-	if (!have) {
+	struct fake_sandbox *s = kb_strmap_get(&f->sandbox_index, c->sandbox);
+	if (s == NULL) {
 		pthread_mutex_unlock(&f->mu);
 		ctr_free(c);
 		return KB_ENOTFOUND;
 	}
-	new_id(f, c->id, sizeof(c->id));
-	c->next = f->ctrs;
-	f->ctrs = c;
-	snprintf(id, idlen, "%s", c->id);
+	new_id(f, c->id);
+	if (kb_strmap_put(&f->ctr_index, c->id, c, NULL) != 0) {
+		pthread_mutex_unlock(&f->mu);
+		ctr_free(c);
+		return KB_ENOMEM;
+	}
+	LIST_PUSH(&f->ctrs, c, next, pprev);
+	LIST_PUSH(&s->ctrs, c, sb_next, sb_pprev);
+	if (idlen)
+		copy_str(id, idlen, c->id);
 	pthread_mutex_unlock(&f->mu);
 	return 0;
 }
@@ -407,7 +463,7 @@ static int fake_container_stop(void *rt, const char *id, int sig,
 		c->state = KB_RT_EXITED;
 		c->exit_code = 128 + (ignore ? SIGKILL : sig);
 		c->finished_ms = fake_now_ms();
-		snprintf(c->reason, sizeof(c->reason), "Error");
+		copy_str(c->reason, sizeof(c->reason), "Error");
 	}
 	pthread_mutex_unlock(&f->mu);
 	return 0;
@@ -417,14 +473,9 @@ static int fake_container_remove(void *rt, const char *id)
 {
 	struct fake *f = rt;
 	pthread_mutex_lock(&f->mu);
-	for (struct fake_ctr **pp = &f->ctrs; *pp; pp = &(*pp)->next) {
-		if (!strcmp((*pp)->id, id)) {
-			struct fake_ctr *c = *pp;
-			*pp = c->next;
-			ctr_free(c);
-			break;
-		}
-	}
+	struct fake_ctr *c = find_ctr(f, id);
+	if (c)
+		ctr_drop(f, c);
 	pthread_mutex_unlock(&f->mu);
 	return 0;
 }
@@ -443,7 +494,7 @@ static int fake_container_status(void *rt, const char *id,
 	if (KB_RT_HAS(out, pid)) {
 		out->state = c->state;
 		out->exit_code = c->exit_code;
-		snprintf(out->reason, sizeof(out->reason), "%s", c->reason);
+		copy_str(out->reason, sizeof(out->reason), c->reason);
 		out->message[0] = '\0';
 		out->created_ms = c->created_ms;
 		out->started_ms = c->started_ms;
@@ -540,6 +591,8 @@ static int fake_exec_sync(void *rt, const char *id, const char *const *argv,
 
 void fake_free_all(struct fake *f)
 {
+	kb_strmap_clear(&f->ctr_index, NULL);
+	kb_strmap_clear(&f->sandbox_index, NULL);
 	while (f->ctrs) {
 		struct fake_ctr *c = f->ctrs;
 		f->ctrs = c->next;

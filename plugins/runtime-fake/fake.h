@@ -8,6 +8,7 @@
 
 #include <kubus/kubus.h>
 #include <kubus/runtime.h>
+#include <kubus/strmap.h>
 
 /* How containers of one image behave. */
 struct fake_behave {
@@ -19,16 +20,21 @@ struct fake_behave {
 	char *log;         /* lines written to the log at start ("" none) */
 };
 
+/* The records sit on lists with `pprev` (the address of whatever points
+ * at the record: the head or the previous one's next), so that one found
+ * through an index leaves its lists without a walk. */
 struct fake_sandbox {
 	char id[KB_RT_ID_MAX];
 	char ip[KB_RT_IP_MAX];
 	char uid[KB_RT_ID_MAX], ns[KB_RT_ID_MAX], name[KB_RT_ID_MAX];
-	struct fake_sandbox *next;
+	struct fake_ctr *ctrs; /* its containers (fake_ctr.sb_next) */
+	struct fake_sandbox *next, **pprev;
 };
 
 struct fake_ctr {
 	char id[KB_RT_ID_MAX];
 	char sandbox[KB_RT_ID_MAX];
+	struct fake_sandbox *sb; /* the one of id `sandbox` */
 	char *name, *image, *log_path;
 	char pod_uid[KB_RT_ID_MAX];
 	unsigned attempt;
@@ -38,7 +44,8 @@ struct fake_ctr {
 	int exit_code;
 	char reason[KB_RT_REASON_MAX];
 	int64_t created_ms, started_ms, finished_ms;
-	struct fake_ctr *next;
+	struct fake_ctr *next, **pprev;       /* fake.ctrs */
+	struct fake_ctr *sb_next, **sb_pprev; /* its sandbox's ctrs */
 };
 
 /* Log lines held for one log file until the kubelet reads it (or drops
@@ -47,7 +54,7 @@ struct fake_log {
 	char *path;
 	char *text;
 	size_t len;
-	struct fake_log *next;
+	struct fake_log *next, **pprev;
 };
 
 /* Held log text past which everything held is written out. */
@@ -63,10 +70,14 @@ struct fake {
 	char *ip_prefix; /* "10.88": pods get 10.88.x.y */
 	char *version;
 	uint64_t next_id, next_ip;
+	/* Newest first (the order the lists answer in), and by id: a
+	 * hollow node's runtime looked each one up by walking them. */
 	struct fake_sandbox *sandboxes;
 	struct fake_ctr *ctrs;
+	struct kb_strmap sandbox_index, ctr_index;
 	pthread_mutex_t log_mu; /* logs, log_bytes; held while writing them */
 	struct fake_log *logs;
+	struct kb_strmap log_index; /* path -> its fake_log in logs */
 	size_t log_bytes;
 };
 

@@ -1,7 +1,8 @@
 /* tests/unit/test_runtime_fake.c — runtime-fake through its vtable alone
  * (kubus/runtime.h), with a fake host: sandboxes and IPs, containers that
  * run, exit on their own or ignore SIGTERM, missing images, the CRI log
- * lines, and config errors. */
+ * lines, many of each made and removed in mixed order, and config
+ * errors. */
 #include <dlfcn.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -383,6 +384,223 @@ static void test_list_and_exec(void **state)
 	rt_close(&r);
 }
 
+/* Many sandboxes and containers, removed in an order unlike the one they
+ * were made in, one by one and with their sandbox: every lookup, list and
+ * held log then answers for exactly what is left (the runtime finds them
+ * through indexes, not by walking everything it holds). */
+#define MANY_SB 37
+#define MANY_PER 5
+
+struct many {
+	char sb[MANY_SB][KB_RT_ID_MAX];
+	char ctr[MANY_SB][MANY_PER][KB_RT_ID_MAX];
+	bool sb_live[MANY_SB];
+	bool live[MANY_SB][MANY_PER];
+	int listed_sb, listed_ctr, bad;
+};
+
+static void many_see_sb(void *arg, const struct kb_rt_sandbox_info *sb)
+{
+	struct many *m = arg;
+	m->listed_sb++;
+	int i;
+	for (i = 0; i < MANY_SB && strcmp(m->sb[i], sb->id); i++)
+		;
+	char uid[32];
+	snprintf(uid, sizeof(uid), "uid-%d", i);
+	if (i == MANY_SB || !m->sb_live[i] || strcmp(sb->pod_uid, uid))
+		m->bad++;
+}
+
+static void many_see_ctr(void *arg, const struct kb_rt_container_info *c)
+{
+	struct many *m = arg;
+	m->listed_ctr++;
+	for (int i = 0; i < MANY_SB; i++) {
+		for (int j = 0; j < MANY_PER; j++) {
+			if (strcmp(m->ctr[i][j], c->id))
+				continue;
+			char name[16];
+			snprintf(name, sizeof(name), "c%d", j);
+			if (!m->live[i][j] || strcmp(c->sandbox_id, m->sb[i]) ||
+			    strcmp(c->name, name) || c->attempt != (unsigned)j)
+				m->bad++;
+			return;
+		}
+	}
+	m->bad++;
+}
+
+static void many_log(const struct rt *r, int i, int j, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s/logs/ns_p%d_uid-%d/c%d/0.log", r->tmp, i, i, j);
+}
+
+static void many_check(struct rt *r, struct many *m)
+{
+	int nsb = 0, nctr = 0;
+	for (int i = 0; i < MANY_SB; i++) {
+		nsb += m->sb_live[i];
+		for (int j = 0; j < MANY_PER; j++) {
+			struct kb_rt_container_status st = { .size = sizeof(st) };
+			int rc = r->ops->container_status(r->state, m->ctr[i][j],
+			    &st);
+			if (m->live[i][j]) {
+				nctr++;
+				assert_int_equal(rc, 0);
+				assert_int_equal(st.state, KB_RT_RUNNING);
+			} else {
+				assert_int_equal(rc, KB_ENOTFOUND);
+			}
+		}
+	}
+	m->listed_sb = m->listed_ctr = m->bad = 0;
+	assert_int_equal(r->ops->sandbox_list(r->state, many_see_sb, m), 0);
+	assert_int_equal(r->ops->container_list(r->state, many_see_ctr, m), 0);
+	assert_int_equal(m->bad, 0);
+	assert_int_equal(m->listed_sb, nsb);
+	assert_int_equal(m->listed_ctr, nctr);
+}
+
+static void test_many(void **state)
+{
+	struct rt r;
+	assert_int_equal(rt_open(&r, NULL), 0);
+	struct many *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	char log[1024];
+	for (int i = 0; i < MANY_SB; i++) {
+		char uid[32], name[32];
+		snprintf(uid, sizeof(uid), "uid-%d", i);
+		snprintf(name, sizeof(name), "p%d", i);
+		struct kb_rt_sandbox_spec spec = { .size = sizeof(spec),
+			.uid = uid,
+			.ns = "ns",
+			.name = name };
+		struct kb_rt_sandbox sb = { .size = sizeof(sb) };
+		assert_int_equal(r.ops->sandbox_create(r.state, &spec, &sb), 0);
+		memcpy(m->sb[i], sb.id, sizeof(m->sb[i]));
+		m->sb_live[i] = true;
+	}
+	/* Containers made across the sandboxes in turn, not one sandbox's
+	 * at a time. */
+	for (int j = 0; j < MANY_PER; j++) {
+		for (int i = 0; i < MANY_SB; i++) {
+			char name[16];
+			snprintf(name, sizeof(name), "c%d", j);
+			many_log(&r, i, j, log, sizeof(log));
+			struct kb_rt_container_spec cs = { .size = sizeof(cs),
+				.sandbox_id = m->sb[i],
+				.name = name,
+				.image = "nginx",
+				.attempt = (unsigned)j,
+				.log_path = log };
+			assert_int_equal(r.ops->container_create(r.state, &cs,
+					     m->ctr[i][j], KB_RT_ID_MAX),
+			    0);
+			assert_int_equal(r.ops->container_start(r.state,
+					     m->ctr[i][j]),
+			    0);
+			m->live[i][j] = true;
+		}
+	}
+	for (int a = 0; a < MANY_SB * MANY_PER; a++)
+		for (int b = a + 1; b < MANY_SB * MANY_PER; b++)
+			assert_string_not_equal(m->ctr[a / MANY_PER][a % MANY_PER],
+			    m->ctr[b / MANY_PER][b % MANY_PER]);
+	many_check(&r, m);
+
+	/* Single containers, in a stride through the sandboxes, last
+	 * container first. */
+	for (int j = MANY_PER - 1; j >= 0; j--) {
+		for (int k = 0; k < MANY_SB; k++) {
+			int i = (k * 11 + 5) % MANY_SB;
+			if ((i * 7 + j) % 3 != 0)
+				continue;
+			assert_int_equal(r.ops->container_remove(r.state,
+					     m->ctr[i][j]),
+			    0);
+			m->live[i][j] = false;
+		}
+	}
+	many_check(&r, m);
+	/* Again: nothing else goes. */
+	assert_false(m->live[3][0]);
+	assert_int_equal(r.ops->container_remove(r.state, m->ctr[3][0]), 0);
+	many_check(&r, m);
+
+	/* Whole sandboxes, newest first, with what is left in them. */
+	for (int i = MANY_SB - 1; i >= 0; i--) {
+		if (i % 4 != 1)
+			continue;
+		assert_int_equal(r.ops->sandbox_remove(r.state, m->sb[i]), 0);
+		m->sb_live[i] = false;
+		for (int j = 0; j < MANY_PER; j++)
+			m->live[i][j] = false;
+	}
+	many_check(&r, m);
+	assert_int_equal(r.ops->sandbox_remove(r.state, m->sb[1]), 0);
+	assert_int_equal(r.ops->sandbox_remove(r.state, "nosuchsandbox"), 0);
+	many_check(&r, m);
+	/* No container in a sandbox that is gone; one in a live one. */
+	assert_false(m->sb_live[5]);
+	struct kb_rt_container_spec cs = { .size = sizeof(cs),
+		.sandbox_id = m->sb[5],
+		.name = "late",
+		.image = "nginx" };
+	char late[KB_RT_ID_MAX];
+	assert_int_equal(r.ops->container_create(r.state, &cs, late,
+			     sizeof(late)),
+	    KB_ENOTFOUND);
+	assert_true(m->sb_live[6]);
+	cs.sandbox_id = m->sb[6];
+	assert_int_equal(r.ops->container_create(r.state, &cs, late,
+			     sizeof(late)),
+	    0);
+	struct kb_rt_container_status st = { .size = sizeof(st) };
+	assert_int_equal(r.ops->container_status(r.state, late, &st), 0);
+	assert_int_equal(st.state, KB_RT_CREATED);
+	/* The sandbox takes its newest container with the older ones. */
+	assert_int_equal(r.ops->sandbox_remove(r.state, m->sb[6]), 0);
+	m->sb_live[6] = false;
+	for (int j = 0; j < MANY_PER; j++)
+		m->live[6][j] = false;
+	assert_int_equal(r.ops->container_status(r.state, late, &st),
+	    KB_ENOTFOUND);
+	many_check(&r, m);
+
+	/* Held logs, one per container: a pod's directory forgets its own
+	 * and no other's; a log read is written out, once. */
+	char dir[1024];
+	snprintf(dir, sizeof(dir), "%s/logs/ns_p2_uid-2", r.tmp);
+	assert_int_equal(r.ops->log_sync(r.state, dir, false), 0);
+	snprintf(dir, sizeof(dir), "%s/logs/ns_p1", r.tmp); /* a prefix only */
+	assert_int_equal(r.ops->log_sync(r.state, dir, false), 0);
+	for (int i = 0; i < MANY_SB; i++) {
+		for (int j = 0; j < MANY_PER; j++) {
+			many_log(&r, i, j, log, sizeof(log));
+			assert_int_equal(r.ops->log_sync(r.state, log, true), 0);
+			char *text = kbt_slurp(log);
+			if (i == 2) {
+				assert_null(text);
+				continue;
+			}
+			char want[128];
+			snprintf(want, sizeof(want),
+			    "Z stdout F fake: container c%d (image nginx) attempt %d started\n",
+			    j, j);
+			assert_non_null(text);
+			char *at = strstr(text, want);
+			assert_non_null(at);
+			assert_null(strstr(at + 1, want));
+			free(text);
+		}
+	}
+	free(m);
+	rt_close(&r);
+}
+
 static void test_config_errors(void **state)
 {
 	struct rt r;
@@ -408,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_runs_until_stopped),
 		cmocka_unit_test(test_image_behaviours),
 		cmocka_unit_test(test_list_and_exec),
+		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_config_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
