@@ -35,10 +35,7 @@ extern char **environ;
 
 char *kl_pod_dir(struct kubelet *kl, const char *uid)
 {
-	char *dir;
-	if (asprintf(&dir, "%s/pods/%s", kl->root, uid) < 0)
-		return NULL;
-	return dir;
+	return kl_cat(kl->root, "/pods/", uid, (char *)NULL);
 }
 
 /* The conflist for the current pod CIDR. */

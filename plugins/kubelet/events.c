@@ -296,7 +296,7 @@ static kb_body *pack_create(struct kubelet *kl, const char *ns,
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
+	kl_sbuf_init(&sb, 1024);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	kv(&pk, "group", "");
@@ -345,9 +345,9 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	if (ev == NULL || ns == NULL || pod == NULL || uid == NULL)
 		return;
 	const char *type = warning ? "Warning" : "Normal";
-	char *key;
-	if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", uid,
-		field_path ? field_path : "", type, reason, message) < 0)
+	char *key = kl_cat(uid, "\x1f", field_path ? field_path : "", "\x1f",
+	    type, "\x1f", reason, "\x1f", message, (char *)NULL);
+	if (key == NULL)
 		return;
 	int64_t now = kl_mono_ms();
 	char stamp[32];
@@ -386,10 +386,15 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	}
 	e = calloc(1, sizeof(*e));
 	char *name = NULL;
-	if (e == NULL ||
-	    asprintf(&name, "%s.%llx", pod,
-		(unsigned long long)kl_wall_ms() * 1000000ull +
-		    ev->seq++ % 1000000) < 0) {
+	if (e) {
+		/* "<pod>.%llx" of nanoseconds-ish, unique per kubelet */
+		char hex[KL_NUM_MAX];
+		kl_xtoa((uint64_t)kl_wall_ms() * 1000000ull +
+			ev->seq++ % 1000000,
+		    hex);
+		name = kl_cat(pod, ".", hex, (char *)NULL);
+	}
+	if (name == NULL) {
 		pthread_mutex_unlock(&ev->mu);
 		free(e);
 		free(key);
@@ -432,9 +437,16 @@ void kl_event(struct kubelet *kl, const struct kl_pod *p,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (c)
-		snprintf(fp, sizeof(fp), "spec.%s{%s}",
-		    c->init ? "initContainers" : "containers", c->name);
+	if (c) {
+		/* "spec.containers{NAME}" */
+		size_t n = 0;
+		kl_append(fp, sizeof(fp), &n, "spec.");
+		kl_append(fp, sizeof(fp), &n,
+		    c->init ? "initContainers" : "containers");
+		kl_append(fp, sizeof(fp), &n, "{");
+		kl_append(fp, sizeof(fp), &n, c->name);
+		kl_append(fp, sizeof(fp), &n, "}");
+	}
 	kl_event_raw(kl, p->ns, p->name, p->uid, c ? fp : NULL, warning, reason,
 	    msg);
 }

@@ -156,7 +156,9 @@ int kl_pod_set_spec(struct kl_pod *p, const msgpack_object *pod)
 	const msgpack_object *ctrs = kb_mp_get(pod, "spec.containers");
 	p->ninit = count(inits);
 	p->nctrs = 0;
-	p->ctrs = calloc(p->ninit + count(ctrs) + 1, sizeof(*p->ctrs));
+	/* One record per container (1.6 KiB each), one at least. */
+	size_t n = p->ninit + count(ctrs);
+	p->ctrs = calloc(n ? n : 1, sizeof(*p->ctrs));
 	if (p->ctrs == NULL || !ctrs_from(p->ctrs, &p->nctrs, inits, true) ||
 	    !ctrs_from(p->ctrs, &p->nctrs, ctrs, false))
 		return KB_ENOMEM;
@@ -206,11 +208,10 @@ struct kl_pod *kl_pod_stub(struct kubelet *kl, const char *ns,
 char *kl_log_path(struct kubelet *kl, const struct kl_pod *p, const char *ctr,
     unsigned attempt)
 {
-	char *path;
-	if (asprintf(&path, "%s/logs/%s_%s_%s/%s/%u.log", kl->root, p->ns,
-		p->name, p->uid, ctr ? ctr : "", attempt) < 0)
-		return NULL;
-	return path;
+	char n[KL_NUM_MAX];
+	kl_utoa(attempt, n);
+	return kl_cat(kl->root, "/logs/", p->ns, "_", p->name, "_", p->uid, "/",
+	    ctr ? ctr : "", "/", n, ".log", (char *)NULL);
 }
 
 void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
@@ -252,9 +253,9 @@ void kl_pod_kill(struct kubelet *kl, struct kl_pod *p, int64_t grace_ms)
 
 static void logs_remove(struct kubelet *kl, const struct kl_pod *p)
 {
-	char *dir;
-	if (asprintf(&dir, "%s/logs/%s_%s_%s", kl->root, p->ns, p->name,
-		p->uid) >= 0) {
+	char *dir = kl_cat(kl->root, "/logs/", p->ns, "_", p->name, "_",
+	    p->uid, (char *)NULL);
+	if (dir) {
 		kl_log_sync(kl, dir, false);
 		kl_rmrf(dir);
 		free(dir);

@@ -29,7 +29,7 @@ static int pod_file_mount(struct kubelet *kl, struct kl_pod *p,
 {
 	if (mounted_at(cc, at))
 		return 0;
-	char *host = kl_strf("%s/pods/%s/%s", kl->root, p->uid, file);
+	char *host = kl_cat(kl->root, "/pods/", p->uid, "/", file, (char *)NULL);
 	char *ctr = strdup(at);
 	struct stat st;
 	if (host == NULL || ctr == NULL || stat(host, &st) != 0) {

@@ -181,7 +181,10 @@ static int run_pod(struct kubelet *kl, struct kl_pod *p,
 	char pol[16];
 	if (kb_mp_str(pod, "spec.restartPolicy", &s, &len) &&
 	    len < sizeof(pol)) {
-		snprintf(pol, sizeof(pol), "%.*s", (int)len, s);
+		/* as "%.*s": up to a NUL inside */
+		len = strnlen(s, len);
+		memcpy(pol, s, len);
+		pol[len] = '\0';
 		policy = pol;
 	}
 	if (terminal(p->phase)) {
@@ -250,8 +253,9 @@ int kl_sync(struct kubelet *kl, const char *key)
 	if (slash == NULL || slash - key >= (long)sizeof(ns) ||
 	    strlen(slash + 1) >= sizeof(name))
 		return 0;
-	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
-	snprintf(name, sizeof(name), "%s", slash + 1);
+	memcpy(ns, key, (size_t)(slash - key));
+	ns[slash - key] = '\0';
+	memcpy(name, slash + 1, strlen(slash + 1) + 1);
 
 	/* Until the first list is in, a missing pod means nothing (an
 	 * adopted pod must not be taken for a deleted one). */

@@ -124,6 +124,14 @@ void kl_pack_str(msgpack_packer *pk, const char *k, const char *v)
 	kb_mp_pack_cstr(pk, v);
 }
 
+void kl_sbuf_init(msgpack_sbuffer *sb, size_t size)
+{
+	msgpack_sbuffer_init(sb);
+	/* no memory: msgpack allocates at the first write, as without */
+	if ((sb->data = malloc(size)) != NULL)
+		sb->alloc = size;
+}
+
 char *kl_strf(const char *fmt, ...)
 {
 	va_list ap;
@@ -132,6 +140,65 @@ char *kl_strf(const char *fmt, ...)
 	int n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	return n < 0 ? NULL : s;
+}
+
+char *kl_cat(const char *s, ...)
+{
+	va_list ap;
+	size_t len = 0;
+	va_start(ap, s);
+	for (const char *p = s; p; p = va_arg(ap, const char *))
+		len += strlen(p);
+	va_end(ap);
+	char *out = malloc(len + 1), *o = out;
+	if (out == NULL)
+		return NULL;
+	va_start(ap, s);
+	for (const char *p = s; p; p = va_arg(ap, const char *)) {
+		size_t n = strlen(p);
+		memcpy(o, p, n);
+		o += n;
+	}
+	va_end(ap);
+	*o = '\0';
+	return out;
+}
+
+void kl_append(char *buf, size_t size, size_t *len, const char *s)
+{
+	if (*len >= size)
+		return;
+	size_t n = strlen(s);
+	if (*len + n >= size)
+		n = *len < size - 1 ? size - 1 - *len : 0;
+	memcpy(buf + *len, s, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+static size_t to_base(uint64_t v, unsigned base, char *buf)
+{
+	static const char digits[] = "0123456789abcdef";
+	char tmp[KL_NUM_MAX];
+	size_t n = 0;
+	do {
+		tmp[n++] = digits[v % base];
+		v /= base;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return n;
+}
+
+size_t kl_utoa(uint64_t v, char *buf)
+{
+	return to_base(v, 10, buf);
+}
+
+size_t kl_xtoa(uint64_t v, char *buf)
+{
+	return to_base(v, 16, buf);
 }
 
 int kl_write_file(const char *path, const void *data, size_t len, int mode)
