@@ -105,6 +105,9 @@ struct kl_pod {
 	 * found[] are its containers, claimed on the first sync. */
 	bool adopted;
 	bool net_down; /* kl_pod_net_teardown done */
+	/* The sandbox was made hollow (sync.c): no /etc/hosts nor
+	 * resolv.conf in the pod dir for its containers to mount. */
+	bool no_pod_files;
 	/* Under kubelet.mu: the last sync left every container running and
 	 * the status written; the periodic sync then only asks the runtime
 	 * whether they still run (kl_enqueue_all). */

@@ -134,9 +134,11 @@ int kl_ctr_config(struct kubelet *kl, struct kl_pod *p,
 		rc = expand_args(spec, out);
 	if (rc == 0)
 		rc = kl_volumes_mounts(kl, p, pod, spec, out, err, sizeof(err));
-	if (rc == 0)
+	/* A hollow sandbox has no such files: two stat(2)s of paths under
+	 * the data dir were most of the rest of a hollow container's start. */
+	if (rc == 0 && !p->no_pod_files)
 		rc = pod_file_mount(kl, p, out, "hosts", "/etc/hosts");
-	if (rc == 0)
+	if (rc == 0 && !p->no_pod_files)
 		rc = pod_file_mount(kl, p, out, "resolv.conf",
 		    "/etc/resolv.conf");
 	if (rc) {

@@ -158,6 +158,7 @@ static int sandbox_ensure(struct kubelet *kl, struct kl_pod *p,
 	}
 	free(dir);
 	memcpy(p->sandbox, sb.id, sizeof(p->sandbox));
+	p->no_pod_files = hollow;
 	if (host_net)
 		snprintf(p->ip, sizeof(p->ip), "%s", kl->address);
 	else if (!cni)
