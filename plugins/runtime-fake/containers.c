@@ -195,15 +195,21 @@ static void write_log(struct fake *f, const char *path,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct tm tm;
 	gmtime_r(&ts.tv_sec, &tm);
-	char stamp[64], head[128];
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	int hl = snprintf(head, sizeof(head), "%s.%09ldZ stdout F ", stamp,
-	    ts.tv_nsec);
+	/* "%Y-%m-%dT%H:%M:%S.%09ldZ stdout F " */
+	char head[128];
+	size_t hl = strftime(head, 64, "%Y-%m-%dT%H:%M:%S", &tm);
+	head[hl++] = '.';
+	long ns = ts.tv_nsec;
+	for (int i = 8; i >= 0; i--, ns /= 10)
+		head[hl + (size_t)i] = (char)('0' + ns % 10);
+	hl += 9;
+	static const char tail[] = "Z stdout F ";
+	memcpy(head + hl, tail, sizeof(tail) - 1);
+	hl += sizeof(tail) - 1;
 	char *buf = NULL;
 	size_t len = 0;
 	for (size_t i = 0; i < n; i++)
-		if (texts[i] &&
-		    !log_records(&buf, &len, head, (size_t)hl, texts[i]))
+		if (texts[i] && !log_records(&buf, &len, head, hl, texts[i]))
 			break;
 	if (len == 0) {
 		free(buf);
