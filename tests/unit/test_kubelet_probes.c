@@ -385,6 +385,37 @@ static int events_of(struct env *e, const char *pod, const char *reason,
 	return n;
 }
 
+/* A field of the first event of the pod with that reason; false when
+ * there is none. */
+static bool event_field(struct env *e, const char *pod, const char *reason,
+    const char *path, char *buf, size_t len)
+{
+	kb_msg *rep = NULL;
+	bool found = false;
+	buf[0] = '\0';
+	if (kb_api_list(e->c, &KB_GVR_EVENTS, "default", NULL, NULL, &rep) ==
+	    0) {
+		const msgpack_object *items =
+		    kb_mp_get(kb_msg_body(rep), "items");
+		for (uint32_t i = 0; !found && items &&
+		     items->type == MSGPACK_OBJECT_ARRAY &&
+		     i < items->via.array.size;
+		     i++) {
+			const msgpack_object *ev = &items->via.array.ptr[i];
+			const char *s;
+			size_t l;
+			if (!kb_mp_streq(ev, "involvedObject.name", pod) ||
+			    !kb_mp_streq(ev, "reason", reason) ||
+			    !kb_mp_str(ev, path, &s, &l))
+				continue;
+			snprintf(buf, len, "%.*s", (int)l, s);
+			found = true;
+		}
+	}
+	kb_msg_free(rep);
+	return found;
+}
+
 static bool wait_event(struct env *e, const char *pod, const char *reason,
     char *msg, size_t msglen)
 {
@@ -884,6 +915,18 @@ static void test_events(void **state)
 	assert_string_equal(msg, "Created container main");
 	assert_true(wait_event(e, "ev", "Started", msg, sizeof(msg)));
 	assert_string_equal(msg, "Started container main");
+	/* Named <pod>.<hex>, about the container by its field path. */
+	assert_true(event_field(e, "ev", "Started", "involvedObject.fieldPath",
+	    msg, sizeof(msg)));
+	assert_string_equal(msg, "spec.containers{main}");
+	assert_true(event_field(e, "ev", "Started", "metadata.name", msg,
+	    sizeof(msg)));
+	assert_true(strlen(msg) > 3 && !strncmp(msg, "ev.", 3));
+	assert_true(strspn(msg + 3, "0123456789abcdef") == strlen(msg + 3));
+	assert_true(event_field(e, "ev", "Started", "type", msg, sizeof(msg)));
+	assert_string_equal(msg, "Normal");
+	assert_true(event_field(e, "ev", "Failed", "type", msg, sizeof(msg)));
+	assert_string_equal(msg, "Warning");
 	assert_true(wait_event(e, "ev", "ErrImageNeverPull", msg, sizeof(msg)));
 	assert_string_equal(msg,
 	    "Container image \"missing\" is not present with pull policy of Never");
