@@ -27,6 +27,7 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +74,18 @@ struct kb_informer {
 	/* Written only by the thread, under the write lock; the thread reads
 	 * it without locking. */
 	pthread_rwlock_t cache_mu;
-	struct kb_strmap cache; /* "ns/name" -> kb_body (the object) */
+	struct kb_strmap cache; /* "ns/name" -> struct entry */
 	/* The index (kb_informer_set_index), kept with the cache: index key
-	 * -> a struct kb_strmap of "ns/name" -> kb_body (borrowed from the
-	 * cache). index_lost: memory ran out keeping it, and
+	 * -> a struct kb_strmap of "ns/name" -> struct entry (borrowed from
+	 * the cache). index_lost: memory ran out keeping it, and
 	 * kb_informer_each_indexed looks at every object instead. */
 	bool (*ikey)(const msgpack_object *obj, char *buf, size_t len);
 	struct kb_strmap index;
 	bool index_lost;
+	/* The view (kb_informer_set_view): view_size bytes beside each
+	 * cached body, made by view_make; 0 and NULL without one. */
+	size_t view_size;
+	void (*view_make)(const msgpack_object *obj, void *view);
 
 	/* the thread's own */
 	uint64_t watch_n; /* 0: not watching */
@@ -229,16 +234,79 @@ static void call_update(struct kb_informer *inf, kb_body *old, kb_body *b)
 	cur_body[0] = cur_body[1] = NULL;
 }
 
-/* --- the index ------------------------------------------------------------------------
- * Under the cache's write lock, after the cache itself changed: key moves
- * from old's index key (old NULL: none) to b's (b NULL: none). */
-static bool index_key(const struct kb_informer *inf, kb_body *b, char *buf,
-    size_t len)
+/* --- cached objects ---------------------------------------------------------------------
+ * A cached version: its body, and what is made of it once, as it enters
+ * the cache: its decoded root, its index key and its view. One per
+ * version, never changed once cached: an update puts a new entry in the
+ * old one's place, so a reader under the read lock always finds a view
+ * that belongs to the body beside it. Bodies are shared between the
+ * informers of a process (kb_body_shared_decoded), views are not: each
+ * informer has its own, hence the entry. */
+struct entry {
+	kb_body *b;
+	const msgpack_object *obj; /* kb_body_obj(b) */
+	const char *ikey;          /* its index key (in this block), or NULL */
+	max_align_t view[];        /* view_size bytes, then the index key */
+};
+
+/* A new entry for b (taken only on success), made by the thread applying
+ * the change before it takes the cache's lock, so that readers never wait
+ * for a view or an index key. NULL when out of memory. */
+static struct entry *entry_new(const struct kb_informer *inf, kb_body *b)
 {
-	const msgpack_object *o = b ? kb_body_obj(b) : NULL;
-	return o != NULL && inf->ikey(o, buf, len) && buf[0] != '\0';
+	const msgpack_object *obj = kb_body_obj(b);
+	char ik[KB_INDEX_KEY_MAX];
+	size_t iklen = 0;
+	if (inf->ikey && obj != NULL && inf->ikey(obj, ik, sizeof(ik)) &&
+	    ik[0] != '\0')
+		iklen = strnlen(ik, sizeof(ik) - 1) + 1;
+	struct entry *e =
+	    malloc(offsetof(struct entry, view) + inf->view_size + iklen);
+	if (e == NULL)
+		return NULL;
+	e->b = b;
+	e->obj = obj;
+	e->ikey = NULL;
+	if (iklen > 0) {
+		char *k = (char *)e->view + inf->view_size;
+		memcpy(k, ik, iklen - 1);
+		k[iklen - 1] = '\0';
+		e->ikey = k;
+	}
+	if (inf->view_size > 0) {
+		memset(e->view, 0, inf->view_size);
+		if (obj != NULL)
+			inf->view_make(obj, e->view);
+	}
+	return e;
 }
 
+/* The view to hand out with e: NULL without one. */
+static const void *entry_view(const struct kb_informer *inf,
+    const struct entry *e)
+{
+	return inf->view_size > 0 ? e->view : NULL;
+}
+
+static void entry_free(void *p)
+{
+	struct entry *e = p;
+	if (e == NULL)
+		return;
+	kb_body_unref(e->b);
+	free(e);
+}
+
+/* The cached body under key, or NULL (the thread's own read: no lock). */
+static kb_body *cached_body(const struct kb_informer *inf, const char *key)
+{
+	const struct entry *e = kb_strmap_get(&inf->cache, key);
+	return e ? e->b : NULL;
+}
+
+/* --- the index ------------------------------------------------------------------------
+ * Under the cache's write lock, after the cache itself changed: key moves
+ * from old's index key (old NULL: none) to e's (e NULL: none). */
 static void index_drop(struct kb_informer *inf, const char *ik,
     const char *key)
 {
@@ -254,16 +322,14 @@ static void index_drop(struct kb_informer *inf, const char *ik,
 }
 
 static void index_move(struct kb_informer *inf, const char *key,
-    kb_body *old, kb_body *b)
+    struct entry *old, struct entry *e)
 {
-	char ok[KB_INDEX_KEY_MAX], nk[KB_INDEX_KEY_MAX];
 	if (inf->ikey == NULL || inf->index_lost)
 		return;
-	bool had = index_key(inf, old, ok, sizeof(ok));
-	bool has = index_key(inf, b, nk, sizeof(nk));
-	if (had && (!has || strcmp(ok, nk)))
+	const char *ok = old ? old->ikey : NULL, *nk = e ? e->ikey : NULL;
+	if (ok && (!nk || strcmp(ok, nk)))
 		index_drop(inf, ok, key);
-	if (!has)
+	if (!nk)
 		return;
 	struct kb_strmap *set = kb_strmap_get(&inf->index, nk);
 	if (set == NULL) {
@@ -274,7 +340,7 @@ static void index_move(struct kb_informer *inf, const char *key,
 			return;
 		}
 	}
-	if (kb_strmap_put(set, key, b, NULL) != 0)
+	if (kb_strmap_put(set, key, e, NULL) != 0)
 		inf->index_lost = true;
 }
 
@@ -287,24 +353,29 @@ static void index_set_free(void *set)
 /* Cache obj under key and tell the handlers; `b` is taken. */
 static void cache_put(struct kb_informer *inf, const char *key, kb_body *b)
 {
-	void *old = NULL;
-	pthread_rwlock_wrlock(&inf->cache_mu);
-	int rc = kb_strmap_put(&inf->cache, key, b, &old);
-	if (rc == 0)
-		index_move(inf, key, old, b);
-	pthread_rwlock_unlock(&inf->cache_mu);
+	struct entry *old = NULL, *e = entry_new(inf, b);
+	int rc = KB_ENOMEM;
+	if (e != NULL) {
+		pthread_rwlock_wrlock(&inf->cache_mu);
+		rc = kb_strmap_put(&inf->cache, key, e, (void **)&old);
+		if (rc == 0)
+			index_move(inf, key, old, e);
+		pthread_rwlock_unlock(&inf->cache_mu);
+	}
 	if (rc != 0) {
 		kb_warn(inf->ctx, "informer: out of memory",
 		    "resource=%s key=\"%s\"", res(inf), key);
-		kb_body_unref(b);
+		if (e != NULL)
+			entry_free(e);
+		else
+			kb_body_unref(b);
 		return;
 	}
 	if (old)
-		call_update(inf, old, b);
+		call_update(inf, old->b, b);
 	else
 		call_add(inf, b);
-	if (old)
-		kb_body_unref(old);
+	entry_free(old);
 }
 
 /* Forget key; `last` (borrowed, may be NULL: then the cached version) is
@@ -313,7 +384,7 @@ static void cache_del(struct kb_informer *inf, const char *key,
     const msgpack_object *last, kb_body *last_body)
 {
 	pthread_rwlock_wrlock(&inf->cache_mu);
-	kb_body *old = kb_strmap_del(&inf->cache, key);
+	struct entry *old = kb_strmap_del(&inf->cache, key);
 	if (old)
 		index_move(inf, key, old, NULL);
 	pthread_rwlock_unlock(&inf->cache_mu);
@@ -321,11 +392,11 @@ static void cache_del(struct kb_informer *inf, const char *key,
 		return;
 	if (inf->h.del) {
 		/* last_body: the body whose root `last` is, when it is one */
-		cur_body[0] = last ? last_body : old;
-		inf->h.del(inf->arg, last ? last : kb_body_obj(old));
+		cur_body[0] = last ? last_body : old->b;
+		inf->h.del(inf->arg, last ? last : kb_body_obj(old->b));
 		cur_body[0] = NULL;
 	}
-	kb_body_unref(old);
+	entry_free(old);
 }
 
 enum outcome {
@@ -565,7 +636,7 @@ static enum outcome apply_raw(struct kb_informer *inf, kb_body *body,
 	}
 	/* An update's old and new are never the same pointer (handlers take
 	 * that for a resync): the same bytes again get a copy of their own. */
-	if (found && kb_strmap_get(&inf->cache, key) == b) {
+	if (found && cached_body(inf, key) == b) {
 		kb_body_unref(b);
 		b = kb_body_new_decoded(ev.obj, ev.objlen);
 		if (b == NULL)
@@ -705,7 +776,7 @@ static int relist(struct kb_informer *inf)
 			rc = KB_ENOMEM;
 			break;
 		}
-		kb_body *old = kb_strmap_get(&inf->cache, key);
+		kb_body *old = cached_body(inf, key);
 		if (old && same_rv(old, o))
 			continue;
 		kb_body *b = kb_mp_body("o", o);
@@ -754,7 +825,7 @@ static void resync(struct kb_informer *inf)
 		return;
 	for (size_t i = 0; i < inf->cache.nb; i++)
 		for (struct kb_strent *e = inf->cache.b[i]; e; e = e->next)
-			all[n++] = e->val;
+			all[n++] = ((struct entry *)e->val)->b;
 	for (size_t i = 0; i < n; i++)
 		call_update(inf, all[i], all[i]);
 	free(all);
@@ -1087,8 +1158,8 @@ bool kb_informer_synced(struct kb_informer *inf)
 	return ok;
 }
 
-kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
-    const char *name)
+kb_body *kb_informer_get_view(struct kb_informer *inf, const char *ns,
+    const char *name, void *view)
 {
 	char key[512];
 	if (name == NULL)
@@ -1098,32 +1169,74 @@ kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
 	if (n < 0 || (size_t)n >= sizeof(key))
 		return NULL;
 	pthread_rwlock_rdlock(&inf->cache_mu);
-	kb_body *b = kb_strmap_get(&inf->cache, key);
-	if (b)
-		kb_body_ref(b);
+	const struct entry *e = kb_strmap_get(&inf->cache, key);
+	kb_body *b = e ? kb_body_ref(e->b) : NULL;
+	if (e && view && inf->view_size > 0)
+		memcpy(view, e->view, inf->view_size);
 	pthread_rwlock_unlock(&inf->cache_mu);
 	return b;
 }
 
+kb_body *kb_informer_get(struct kb_informer *inf, const char *ns,
+    const char *name)
+{
+	return kb_informer_get_view(inf, ns, name, NULL);
+}
+
+int kb_informer_set_view(struct kb_informer *inf, size_t size,
+    void (*make)(const msgpack_object *obj, void *view))
+{
+	if (make == NULL || size == 0 || size > KB_INFORMER_VIEW_MAX)
+		return KB_EINVAL;
+	pthread_mutex_lock(&inf->mu);
+	int rc = inf->started || inf->view_make ? KB_ESTATE : 0;
+	if (rc == 0) {
+		inf->view_size = size;
+		inf->view_make = make;
+	}
+	pthread_mutex_unlock(&inf->mu);
+	return rc;
+}
+
+/* What kb_informer_each* call for each object: fn, or vfn with the view. */
 struct each_arg {
+	const struct kb_informer *inf;
 	void (*fn)(void *arg, const msgpack_object *obj);
+	void (*vfn)(void *arg, const msgpack_object *obj, const void *view);
 	void *arg;
 };
 
 static void each_one(void *arg, const char *key, void *val)
 {
-	struct each_arg *e = arg;
+	struct each_arg *a = arg;
+	const struct entry *e = val;
 	(void)key;
-	e->fn(e->arg, kb_body_obj(val));
+	if (a->vfn)
+		a->vfn(a->arg, e->obj, entry_view(a->inf, e));
+	else
+		a->fn(a->arg, e->obj);
+}
+
+static void each(struct kb_informer *inf, struct each_arg *a)
+{
+	pthread_rwlock_rdlock(&inf->cache_mu);
+	kb_strmap_each(&inf->cache, each_one, a);
+	pthread_rwlock_unlock(&inf->cache_mu);
 }
 
 void kb_informer_each(struct kb_informer *inf,
     void (*fn)(void *arg, const msgpack_object *obj), void *arg)
 {
-	struct each_arg e = { fn, arg };
-	pthread_rwlock_rdlock(&inf->cache_mu);
-	kb_strmap_each(&inf->cache, each_one, &e);
-	pthread_rwlock_unlock(&inf->cache_mu);
+	struct each_arg a = { .inf = inf, .fn = fn, .arg = arg };
+	each(inf, &a);
+}
+
+void kb_informer_each_view(struct kb_informer *inf,
+    void (*fn)(void *arg, const msgpack_object *obj, const void *view),
+    void *arg)
+{
+	struct each_arg a = { .inf = inf, .vfn = fn, .arg = arg };
+	each(inf, &a);
 }
 
 int kb_informer_set_index(struct kb_informer *inf,
@@ -1140,24 +1253,23 @@ int kb_informer_set_index(struct kb_informer *inf,
 }
 
 struct indexed_arg {
-	const struct kb_informer *inf;
 	const char *ikey;
-	struct each_arg e;
+	struct each_arg *e;
 };
 
-/* The index was lost: every object, its key computed here. */
+/* The index was lost: every object whose key is ikey. */
 static void indexed_scan_one(void *arg, const char *key, void *val)
 {
 	struct indexed_arg *a = arg;
-	char ik[KB_INDEX_KEY_MAX];
-	if (index_key(a->inf, val, ik, sizeof(ik)) && !strcmp(ik, a->ikey))
-		each_one(&a->e, key, val);
+	const struct entry *e = val;
+	if (e->ikey && !strcmp(e->ikey, a->ikey))
+		each_one(a->e, key, val);
 }
 
-void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
-    void (*fn)(void *arg, const msgpack_object *obj), void *arg)
+static void each_indexed(struct kb_informer *inf, const char *ikey,
+    struct each_arg *e)
 {
-	struct indexed_arg a = { inf, ikey, { fn, arg } };
+	struct indexed_arg a = { ikey, e };
 	if (inf->ikey == NULL || ikey == NULL)
 		return;
 	pthread_rwlock_rdlock(&inf->cache_mu);
@@ -1166,9 +1278,24 @@ void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
 	} else {
 		struct kb_strmap *set = kb_strmap_get(&inf->index, ikey);
 		if (set)
-			kb_strmap_each(set, each_one, &a.e);
+			kb_strmap_each(set, each_one, e);
 	}
 	pthread_rwlock_unlock(&inf->cache_mu);
+}
+
+void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
+    void (*fn)(void *arg, const msgpack_object *obj), void *arg)
+{
+	struct each_arg e = { .inf = inf, .fn = fn, .arg = arg };
+	each_indexed(inf, ikey, &e);
+}
+
+void kb_informer_each_indexed_view(struct kb_informer *inf, const char *ikey,
+    void (*fn)(void *arg, const msgpack_object *obj, const void *view),
+    void *arg)
+{
+	struct each_arg e = { .inf = inf, .vfn = fn, .arg = arg };
+	each_indexed(inf, ikey, &e);
 }
 
 size_t kb_informer_len(struct kb_informer *inf)
@@ -1177,11 +1304,6 @@ size_t kb_informer_len(struct kb_informer *inf)
 	size_t n = inf->cache.n;
 	pthread_rwlock_unlock(&inf->cache_mu);
 	return n;
-}
-
-static void body_unref(void *b)
-{
-	kb_body_unref(b);
 }
 
 void kb_informer_free(struct kb_informer *inf)
@@ -1208,7 +1330,7 @@ void kb_informer_free(struct kb_informer *inf)
 	pthread_mutex_unlock(&reg_mu);
 	free_pubs(inf->head);
 	kb_strmap_clear(&inf->index, index_set_free);
-	kb_strmap_clear(&inf->cache, body_unref);
+	kb_strmap_clear(&inf->cache, entry_free);
 	pthread_rwlock_destroy(&inf->cache_mu);
 	pthread_cond_destroy(&inf->cv);
 	pthread_cond_destroy(&inf->sync_cv);

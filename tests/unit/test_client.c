@@ -935,6 +935,136 @@ static void test_informer_selectors(void **state)
 	release(inff);
 }
 
+/* --- views ---------------------------------------------------------------------------- */
+
+/* A ConfigMap's view: its version and data.k read once, a pointer into
+ * the object it was made of (its name's bytes: a view made of another
+ * body, or left over from an older one, points elsewhere), and the serial
+ * of its making. */
+struct cm_view {
+	int64_t rv;
+	char k[16];
+	const char *name;
+	size_t namelen;
+	unsigned serial;
+};
+
+static atomic_uint views_made;
+/* views make found not zeroed */
+static atomic_uint views_dirty;
+
+static void cm_view_make(const msgpack_object *obj, void *view)
+{
+	struct cm_view *v = view;
+	static const struct cm_view zero;
+	if (memcmp(v, &zero, sizeof(zero)))
+		atomic_fetch_add(&views_dirty, 1);
+	v->rv = rv_of(obj);
+	const char *k;
+	size_t n;
+	if (kb_mp_str(obj, "data.k", &k, &n) && n < sizeof(v->k))
+		memcpy(v->k, k, n);
+	kb_mp_str(obj, "metadata.name", &v->name, &v->namelen);
+	v->serial = atomic_fetch_add(&views_made, 1) + 1;
+}
+
+/* Another informer's view of the same objects: its own, though the
+ * bodies are shared. */
+static atomic_uint neg_made;
+
+static void neg_view_make(const msgpack_object *obj, void *view)
+{
+	*(int64_t *)view = -rv_of(obj);
+	atomic_fetch_add(&neg_made, 1);
+}
+
+/* What kb_informer_each*_view showed: each object and its view. */
+struct seen {
+	int n;
+	struct {
+		char name[32];
+		const char *name_ptr; /* in the object passed */
+		int64_t rv;
+		char k[16];
+		struct cm_view v;
+	} o[16];
+	int no_view;
+};
+
+static void see(void *arg, const msgpack_object *obj, const void *view)
+{
+	struct seen *x = arg;
+	if (view == NULL) {
+		x->no_view++;
+		return;
+	}
+	if (x->n >= 16)
+		return;
+	const char *s;
+	size_t n;
+	memset(&x->o[x->n], 0, sizeof(x->o[x->n]));
+	if (kb_mp_str(obj, "metadata.name", &s, &n) && n < 32) {
+		memcpy(x->o[x->n].name, s, n);
+		x->o[x->n].name_ptr = s;
+	}
+	if (kb_mp_str(obj, "data.k", &s, &n) && n < 16)
+		memcpy(x->o[x->n].k, s, n);
+	x->o[x->n].rv = rv_of(obj);
+	x->o[x->n].v = *(const struct cm_view *)view;
+	x->n++;
+}
+
+/* Each view was made of the very object shown with it; the view of
+ * `name` (NULL when not shown). */
+static const struct cm_view *views_check(struct seen *x, const char *name)
+{
+	const struct cm_view *found = NULL;
+	for (int i = 0; i < x->n; i++) {
+		const struct cm_view *v = &x->o[i].v;
+		assert_ptr_equal(v->name, x->o[i].name_ptr);
+		assert_int_equal(v->namelen, strlen(x->o[i].name));
+		assert_memory_equal(v->name, x->o[i].name, v->namelen);
+		assert_int_equal(v->rv, x->o[i].rv);
+		assert_string_equal(v->k, x->o[i].k);
+		assert_true(v->serial > 0);
+		if (name && !strcmp(x->o[i].name, name))
+			found = v;
+	}
+	return found;
+}
+
+static void each_view(struct kb_informer *inf, struct seen *x)
+{
+	memset(x, 0, sizeof(*x));
+	kb_informer_each_view(inf, see, x);
+	views_check(x, NULL);
+}
+
+/* kb_informer_get_view: the body and a copy of its view. */
+static struct cm_view get_view(struct kb_informer *inf, const char *name)
+{
+	struct cm_view v;
+	memset(&v, 0, sizeof(v));
+	kb_body *b = kb_informer_get_view(inf, "view", name, &v);
+	assert_non_null(b);
+	const char *s;
+	size_t n;
+	assert_true(kb_mp_str(kb_body_obj(b), "metadata.name", &s, &n));
+	assert_ptr_equal(v.name, s);
+	assert_int_equal(v.rv, rv_of(kb_body_obj(b)));
+	kb_body_unref(b);
+	return v;
+}
+
+static void wait_made(atomic_uint *made, unsigned want)
+{
+	int64_t until = now_ms() + 5000;
+	while (atomic_load(made) < want && now_ms() < until)
+		sleep_ms(5);
+	sleep_ms(50); /* and no more than that */
+	assert_int_equal(atomic_load(made), want);
+}
+
 /* --- a lost watch ------------------------------------------------------------------------ */
 
 /* The spy: another endpoint of the informer's principal, on its topics.
@@ -1000,6 +1130,10 @@ static void test_informer_lost_watch(void **state)
 	struct kb_informer *inf =
 	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, &log_handlers, l);
 	l->inf = inf;
+	/* views, remade by the relist for what changed meanwhile */
+	assert_int_equal(kb_informer_set_view(inf, sizeof(struct cm_view),
+			     cm_view_make),
+	    0);
 	assert_int_equal(kb_informer_start(inf), 0);
 	assert_true(kb_informer_wait_synced(inf, 5000));
 
@@ -1078,6 +1212,9 @@ static void test_informer_lost_watch(void **state)
 	create_cm("lost", "later", "a", "0");
 	log_wait(l, mark, 'a', "lost/later", 5000);
 	wait_cache_matches(inf, "lost", NULL, 10);
+	struct seen x;
+	each_view(inf, &x); /* none stale */
+	assert_int_equal(x.n, 10);
 	assert_int_equal(atomic_load(&l->cache_misses), 0);
 	assert_int_equal(atomic_load(&l->views_copied), 0);
 
@@ -1297,6 +1434,172 @@ static void test_informer_resync(void **state)
 	}
 	assert_true(r1 >= 3 && r2 >= 3);
 	assert_true(r1 <= dt / 150 + 1 && r2 <= dt / 150 + 1);
+}
+
+/* kb_informer_set_view: a view made once per version of each object, for
+ * listed and watched ones, replaced on update, gone on delete, never
+ * remade by a scan or a resync; each_indexed_view hands out the view of
+ * the object it passes; two informers sharing bodies keep their own
+ * views. */
+static void test_informer_view(void **state)
+{
+	(void)state;
+	make_ns("view");
+	create_cm("view", "v1", "a", "0");
+	create_cm("view", "v2", "a", "0");
+	create_cm("view", "v3", "b", "0");
+	kb_ctx *c =
+	    kbt_client(host, "ctrl-view", "plugin:ctrl-view", groups, 1);
+	struct evlog *l = log_new(), *lr = log_new();
+	struct kb_informer_opts o = { .ns = "view" };
+	struct kb_informer *inf =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, &log_handlers, l);
+	struct kb_informer *neg =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
+	struct kb_informer *plain =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &o, NULL, NULL);
+	atomic_store(&views_made, 0);
+	atomic_store(&views_dirty, 0);
+	atomic_store(&neg_made, 0);
+	assert_int_equal(kb_informer_set_view(inf, sizeof(struct cm_view),
+			     NULL),
+	    KB_EINVAL);
+	assert_int_equal(kb_informer_set_view(inf, 0, cm_view_make), KB_EINVAL);
+	assert_int_equal(kb_informer_set_view(inf, KB_INFORMER_VIEW_MAX + 1,
+			     cm_view_make),
+	    KB_EINVAL);
+	assert_int_equal(kb_informer_set_view(inf, sizeof(struct cm_view),
+			     cm_view_make),
+	    0);
+	assert_int_equal(kb_informer_set_view(inf, sizeof(struct cm_view),
+			     cm_view_make),
+	    KB_ESTATE);
+	assert_int_equal(kb_informer_set_index(inf, app_key), 0);
+	assert_int_equal(kb_informer_set_view(neg, sizeof(int64_t),
+			     neg_view_make),
+	    0);
+	assert_int_equal(kb_informer_start(inf), 0);
+	assert_int_equal(kb_informer_start(neg), 0);
+	assert_int_equal(kb_informer_start(plain), 0);
+	assert_int_equal(kb_informer_set_view(plain, sizeof(struct cm_view),
+			     cm_view_make),
+	    KB_ESTATE);
+	assert_true(kb_informer_wait_synced(inf, 5000));
+	assert_true(kb_informer_wait_synced(neg, 5000));
+	assert_true(kb_informer_wait_synced(plain, 5000));
+
+	/* listed: one view each, made of the object shown with it */
+	wait_made(&views_made, 3);
+	struct seen x;
+	each_view(inf, &x);
+	assert_int_equal(x.n, 3);
+	assert_int_equal(x.no_view, 0);
+	struct cm_view v1 = get_view(inf, "v1"), v2 = get_view(inf, "v2"),
+		       v3 = get_view(inf, "v3");
+	/* scans and gets make none */
+	each_view(inf, &x);
+	assert_int_equal(atomic_load(&views_made), 3);
+	/* without a view: NULL, and a get leaves the buffer alone */
+	each_view(plain, &x);
+	assert_int_equal(x.n, 0);
+	assert_int_equal(x.no_view, 3);
+	struct cm_view untouched;
+	memset(&untouched, 0x5a, sizeof(untouched));
+	kb_body *b = kb_informer_get_view(plain, "view", "v1", &untouched);
+	assert_non_null(b);
+	kb_body_unref(b);
+	assert_int_equal(untouched.serial, 0x5a5a5a5au);
+	assert_null(kb_informer_get_view(inf, "view", "none", &untouched));
+	assert_int_equal(untouched.serial, 0x5a5a5a5au);
+
+	/* watched: an update replaces the view; the others stay as made */
+	size_t mark = log_len(l);
+	int64_t rv = patch_cm(cli, "view", "v1", NULL, "1");
+	log_wait(l, mark, 'u', "view/v1", 5000);
+	wait_made(&views_made, 4);
+	struct cm_view n1 = get_view(inf, "v1");
+	assert_int_equal(n1.rv, rv);
+	assert_string_equal(n1.k, "1");
+	assert_true(n1.serial > v1.serial);
+	assert_ptr_not_equal(n1.name, v1.name);
+	assert_int_equal(get_view(inf, "v2").serial, v2.serial);
+	assert_int_equal(get_view(inf, "v3").serial, v3.serial);
+	/* and an add makes one */
+	mark = log_len(l);
+	create_cm("view", "v4", "b", "4");
+	log_wait(l, mark, 'a', "view/v4", 5000);
+	wait_made(&views_made, 5);
+	assert_string_equal(get_view(inf, "v4").k, "4");
+
+	/* each_indexed_view: the objects under the key, with their views,
+	 * as they move between keys */
+	memset(&x, 0, sizeof(x));
+	kb_informer_each_indexed_view(inf, "a", see, &x);
+	assert_int_equal(x.n, 2);
+	assert_int_equal(views_check(&x, "v1")->serial, n1.serial);
+	assert_int_equal(views_check(&x, "v2")->serial, v2.serial);
+	mark = log_len(l);
+	rv = patch_cm(cli, "view", "v1", "b", NULL);
+	log_wait(l, mark, 'u', "view/v1", 5000);
+	wait_made(&views_made, 6);
+	memset(&x, 0, sizeof(x));
+	kb_informer_each_indexed_view(inf, "b", see, &x);
+	assert_int_equal(x.n, 3);
+	const struct cm_view *in_b = views_check(&x, "v1");
+	assert_non_null(in_b);
+	assert_int_equal(in_b->rv, rv);
+	assert_true(in_b->serial > n1.serial);
+	memset(&x, 0, sizeof(x));
+	kb_informer_each_indexed_view(inf, "a", see, &x);
+	assert_int_equal(x.n, 1);
+	assert_non_null(views_check(&x, "v2"));
+
+	/* a delete takes the view with the object, and makes none */
+	mark = log_len(l);
+	delete_cm("view", "v2");
+	log_wait(l, mark, 'd', "view/v2", 5000);
+	assert_null(kb_informer_get_view(inf, "view", "v2", &untouched));
+	each_view(inf, &x);
+	assert_int_equal(x.n, 3);
+	assert_null(views_check(&x, "v2"));
+	assert_int_equal(atomic_load(&views_made), 6);
+
+	/* the other informer: the same bodies, views of its own */
+	int64_t until = now_ms() + 5000;
+	while (kb_informer_len(neg) != 3 && now_ms() < until)
+		sleep_ms(5);
+	int64_t nv = 0;
+	kb_body *a = kb_informer_get_view(neg, "view", "v1", &nv);
+	b = kb_informer_get_view(inf, "view", "v1", NULL);
+	assert_ptr_equal(a, b);
+	assert_int_equal(nv, -rv);
+	kb_body_unref(a);
+	kb_body_unref(b);
+	/* 3 listed, v1 twice, v4 */
+	wait_made(&neg_made, 6);
+	release(neg);
+	release(plain);
+
+	/* a resync hands every object to update() again and makes no view */
+	struct kb_informer_opts ro = { .ns = "view", .resync_ms = 50 };
+	struct kb_informer *rinf =
+	    informer_new(c, &KB_GVR_CONFIGMAPS, &ro, &log_handlers, lr);
+	atomic_store(&neg_made, 0);
+	assert_int_equal(kb_informer_set_view(rinf, sizeof(int64_t),
+			     neg_view_make),
+	    0);
+	assert_int_equal(kb_informer_start(rinf), 0);
+	assert_true(kb_informer_wait_synced(rinf, 5000));
+	until = now_ms() + 5000;
+	while (log_len(lr) < 3 + 3 * 3 && now_ms() < until)
+		sleep_ms(5);
+	assert_true(log_len(lr) >= 3 + 3 * 3);
+	assert_int_equal(atomic_load(&neg_made), 3);
+	release(rinf);
+
+	assert_int_equal(atomic_load(&views_dirty), 0);
+	assert_int_equal(atomic_load(&l->cache_misses), 0);
+	release(inf);
 }
 
 /* kb_count_*: calls to the `api` service by instance, verb and resource,
@@ -1963,6 +2266,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_informer_shared_bodies, cleanup),
 		cmocka_unit_test_teardown(test_informer_index, cleanup),
 		cmocka_unit_test_teardown(test_informer_resync, cleanup),
+		cmocka_unit_test_teardown(test_informer_view, cleanup),
 		cmocka_unit_test_teardown(test_informer_errors, cleanup),
 		cmocka_unit_test_teardown(test_counting, cleanup),
 		cmocka_unit_test_teardown(test_leader_election, cleanup),

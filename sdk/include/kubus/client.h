@@ -123,6 +123,39 @@ int kb_informer_set_index(struct kb_informer *inf,
  * back into the informer). Nothing without an index. */
 void kb_informer_each_indexed(struct kb_informer *inf, const char *ikey,
     void (*fn)(void *arg, const msgpack_object *obj), void *arg);
+/* A view per object, as client-go's transform: what a controller reads of
+ * each object at every reconcile (a pointer to its metadata, its owner's
+ * uid, a parsed timestamp), derived once per version instead of looked up
+ * in the msgpack maps at each pass. make fills `view` (size bytes, zeroed,
+ * aligned for any type) from obj when that version enters the cache —
+ * from the first list, an add, an update or a relist; never for a resync,
+ * which changes nothing — and the view lives beside the cached body until
+ * the next version replaces it, a delete removes it or the informer is
+ * freed. Pointers a view keeps into obj stay valid as long as the body
+ * does: a body never changes once cached and is freed only after its view
+ * is (see the calls below for how long each caller may use them).
+ *
+ * make runs on the thread that applies the change (the informer's own or
+ * a bus dispatch thread, one change at a time), before the cache's lock
+ * is taken: it must not block and must not call into the informer. Set
+ * before kb_informer_start (else KB_ESTATE); KB_EINVAL for a NULL make or
+ * a size of 0 or above KB_INFORMER_VIEW_MAX. */
+#define KB_INFORMER_VIEW_MAX 1024
+int kb_informer_set_view(struct kb_informer *inf, size_t size,
+    void (*make)(const msgpack_object *obj, void *view));
+/* As kb_informer_get, and the object's view copied into `view` (may be
+ * NULL; untouched without a view or when the object is not cached): its
+ * pointers are valid while the returned body is held. */
+kb_body *kb_informer_get_view(struct kb_informer *inf, const char *ns,
+    const char *name, void *view);
+/* As kb_informer_each and kb_informer_each_indexed, fn also given each
+ * object's view (NULL without one), borrowed like obj for the call. */
+void kb_informer_each_view(struct kb_informer *inf,
+    void (*fn)(void *arg, const msgpack_object *obj, const void *view),
+    void *arg);
+void kb_informer_each_indexed_view(struct kb_informer *inf, const char *ikey,
+    void (*fn)(void *arg, const msgpack_object *obj, const void *view),
+    void *arg);
 /* Stop watching and wait for the handler thread; then free. */
 void kb_informer_free(struct kb_informer *inf);
 
