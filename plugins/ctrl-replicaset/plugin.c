@@ -85,7 +85,9 @@ static int rsc_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	if (ctrl_init(&r->c, ctx, "replicaset", &r->cfg.ctl, rsc_sync, r) ||
 	    !(r->rs = ctrl_watch(&r->c, &KB_GVR_REPLICASETS, &rsh, r)) ||
 	    !(r->pods = ctrl_watch(&r->c, &KB_GVR_PODS, &podh, r)) ||
-	    kb_informer_set_index(r->pods, rsc_pod_index) != 0) {
+	    kb_informer_set_index(r->pods, rsc_pod_index) != 0 ||
+	    kb_informer_set_view(r->pods, sizeof(struct rsc_podv),
+		rsc_pod_view) != 0) {
 		rsc_free(r);
 		return kb_fail(ctx, KB_ENOMEM, "out of memory");
 	}

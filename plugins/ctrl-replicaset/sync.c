@@ -209,63 +209,9 @@ static bool labels_superset(const msgpack_object *labels,
 	return true;
 }
 
-static bool str_is(const msgpack_object *o, const char *s, size_t len)
-{
-	return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
-	    !memcmp(o->via.str.ptr, s, len);
-}
-
-/* The pod's view, each map looked up once (ctrl_pod_active, _ready,
- * _ready_since and labels by path walked the same maps again and again:
- * most of a reconcile, which reads every pod of the namespace). */
-struct podv {
-	const msgpack_object *md, *labels, *ctl_ref, *ready_cond;
-	bool deleting, terminal;
-};
-
-/* The metadata and the controller reference: all a scan needs to pass
- * over another namespace's or another owner's pod. */
-static void pod_owner(const msgpack_object *pod, struct podv *v)
-{
-	memset(v, 0, sizeof(*v));
-	v->md = kb_mp_key(pod, "metadata");
-	const msgpack_object *refs = kb_mp_key(v->md, "ownerReferences");
-	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
-	     i < refs->via.array.size && !v->ctl_ref;
-	     i++) {
-		const msgpack_object *c =
-		    kb_mp_key(&refs->via.array.ptr[i], "controller");
-		if (c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean)
-			v->ctl_ref = &refs->via.array.ptr[i];
-	}
-}
-
-/* The rest of the view, after pod_owner. */
-static void pod_rest(const msgpack_object *pod, struct podv *v)
-{
-	v->labels = kb_mp_key(v->md, "labels");
-	const msgpack_object *d = kb_mp_key(v->md, "deletionTimestamp");
-	v->deleting = d && d->type != MSGPACK_OBJECT_NIL;
-	const msgpack_object *st = kb_mp_key(pod, "status");
-	const msgpack_object *ph = kb_mp_key(st, "phase");
-	v->terminal = str_is(ph, "Succeeded", 9) || str_is(ph, "Failed", 6);
-	const msgpack_object *conds = kb_mp_key(st, "conditions");
-	for (uint32_t i = 0; conds && conds->type == MSGPACK_OBJECT_ARRAY &&
-	     i < conds->via.array.size && !v->ready_cond;
-	     i++)
-		if (str_is(kb_mp_key(&conds->via.array.ptr[i], "type"),
-			"Ready", 5))
-			v->ready_cond = &conds->via.array.ptr[i];
-}
-
-static void pod_view(const msgpack_object *pod, struct podv *v)
-{
-	pod_owner(pod, v);
-	pod_rest(pod, v);
-}
-
 struct scan {
 	const char *ns;
+	size_t nslen;
 	const char *uid;
 	size_t uidlen;
 	const msgpack_object *sel, *tmpl_labels;
@@ -277,20 +223,25 @@ struct scan {
 	int rc;
 };
 
+static bool ours(const struct scan *s, const struct rsc_podv *v)
+{
+	return v->ctl_uid && v->ctl_uidlen == s->uidlen &&
+	    !memcmp(v->ctl_uid, s->uid, s->uidlen);
+}
+
 /* Count an active pod it controls into the status. */
-static void tally_pod(struct scan *s, const struct podv *v)
+static void tally_pod(struct scan *s, const struct rsc_podv *v)
 {
 	s->t.n++;
 	s->t.full += labels_superset(v->labels, s->tmpl_labels);
-	if (!v->ready_cond ||
-	    !str_is(kb_mp_key(v->ready_cond, "status"), "True", 4))
+	if (!v->rank.ready)
 		return;
 	s->t.ready++;
 	if (s->min_ready <= 0) {
 		s->t.avail++;
 		return;
 	}
-	int64_t since = ctrl_parse_time(v->ready_cond, "lastTransitionTime");
+	int64_t since = v->rank.ready_since;
 	if (since >= 0 && since + s->min_ready * 1000 <= s->now) {
 		s->t.avail++;
 		return;
@@ -300,77 +251,57 @@ static void tally_pod(struct scan *s, const struct podv *v)
 		s->t.requeue_ms = left + 10;
 }
 
-static void push(struct scan *s, struct ctrl_objs *v, const msgpack_object *md)
+static void push(struct scan *s, struct ctrl_objs *l, const struct rsc_podv *v)
 {
-	const msgpack_object *nm = kb_mp_key(md, "name");
-	if (nm == NULL || nm->type != MSGPACK_OBJECT_STR)
+	if (v->name == NULL)
 		return;
-	if (v->n == v->cap) {
-		size_t cap = v->cap ? v->cap * 2 : 64;
-		char **names = realloc(v->names, cap * sizeof(*names));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **names = realloc(l->names, cap * sizeof(*names));
 		if (names == NULL) {
 			s->rc = KB_ENOMEM;
 			return;
 		}
-		v->names = names;
-		v->cap = cap;
+		l->names = names;
+		l->cap = cap;
 	}
-	if ((v->names[v->n] = strndup(nm->via.str.ptr, nm->via.str.size)))
-		v->n++;
+	if ((l->names[l->n] = strndup(v->name, v->namelen)))
+		l->n++;
 	else
 		s->rc = KB_ENOMEM;
 }
 
-static bool matches(const struct scan *s, const struct podv *v)
+static bool matches(const struct scan *s, const struct rsc_podv *v)
 {
 	return !s->sel_empty && ctrl_selector_matches(s->sel, v->labels);
 }
 
-bool rsc_pod_index(const msgpack_object *pod, char *buf, size_t len)
-{
-	struct podv v;
-	const char *s;
-	size_t n;
-	pod_owner(pod, &v);
-	bool owned = v.ctl_ref != NULL;
-	if (owned ? !kb_mp_str(v.ctl_ref, "uid", &s, &n) :
-		    !kb_mp_str(v.md, "namespace", &s, &n))
-		return false;
-	if (n + 3 > len)
-		return false;
-	buf[0] = owned ? 'u' : 'o';
-	buf[1] = '/';
-	memcpy(buf + 2, s, n);
-	buf[n + 2] = '\0';
-	return true;
-}
-
-/* One cached pod (under the informer's lock: no calls back into it). */
-static void scan_pod(void *arg, const msgpack_object *pod)
+/* One cached pod and its view (under the informer's lock: no calls back
+ * into it). */
+static void scan_pod(void *arg, const msgpack_object *pod, const void *view)
 {
 	struct scan *s = arg;
-	struct podv v;
-	pod_owner(pod, &v);
-	if (s->rc || !kb_mp_is(kb_mp_key(v.md, "namespace"), s->ns))
+	const struct rsc_podv *v = view;
+	(void)pod;
+	if (s->rc || v->ns == NULL || v->nslen != s->nslen ||
+	    memcmp(v->ns, s->ns, s->nslen))
 		return;
-	if (v.ctl_ref &&
-	    !str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen))
+	if (v->ctl_ref && !ours(s, v))
 		return; /* someone else's */
-	pod_rest(pod, &v);
-	bool match = matches(s, &v);
-	if (v.ctl_ref == NULL) {
-		if (match && !s->rs_deleting && !v.deleting)
-			push(s, &s->claim, v.md); /* an orphan to adopt */
+	bool match = matches(s, v);
+	if (v->ctl_ref == NULL) {
+		if (match && !s->rs_deleting && !v->deleting)
+			push(s, &s->claim, v); /* an orphan to adopt */
 		return;
 	}
 	if (!match) {
-		push(s, &s->claim, v.md); /* ours no more: release it */
+		push(s, &s->claim, v); /* ours no more: release it */
 		return;
 	}
-	if (v.deleting || v.terminal)
+	if (v->deleting || v->terminal)
 		return;
-	tally_pod(s, &v);
-	push(s, &s->active, v.md);
+	tally_pod(s, v);
+	push(s, &s->active, v);
 }
 
 /* Adopt or release what the pass found; an adopted active pod counts. */
@@ -378,18 +309,16 @@ static int claim_pods(struct rsc *r, const msgpack_object *rs, struct scan *s)
 {
 	int rc = 0, asked = 1;
 	for (size_t i = 0; rc == 0 && i < s->claim.n; i++) {
-		kb_body *pb = kb_informer_get(r->pods, s->ns, s->claim.names[i]);
+		struct rsc_podv v;
+		kb_body *pb =
+		    kb_informer_get_view(r->pods, s->ns, s->claim.names[i], &v);
 		if (pb == NULL)
 			continue;
 		const msgpack_object *pod = kb_body_obj(pb);
-		struct podv v;
-		pod_view(pod, &v);
 		bool match = matches(s, &v);
 		kb_msg *rep = NULL;
 		int e = 0;
-		if (v.ctl_ref &&
-		    str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen) &&
-		    !match) {
+		if (v.ctl_ref && ours(s, &v) && !match) {
 			e = set_owner(r, rs, pod, false, NULL);
 		} else if (!v.ctl_ref && match && !s->rs_deleting &&
 		    !v.deleting &&
@@ -398,12 +327,12 @@ static int claim_pods(struct rsc *r, const msgpack_object *rs, struct scan *s)
 			e = set_owner(r, rs, pod, true, &rep);
 			const msgpack_object *got =
 			    e == 0 && rep ? kb_msg_body(rep) : NULL;
-			struct podv a;
+			struct rsc_podv a;
 			if (got)
-				pod_view(got, &a);
+				rsc_pod_view(got, &a);
 			if (got && !a.deleting && !a.terminal) {
 				tally_pod(s, &a);
-				push(s, &s->active, a.md);
+				push(s, &s->active, &a);
 				rc = s->rc;
 			}
 		}
@@ -425,20 +354,20 @@ static int active_pods(struct rsc *r, struct scan *s, struct rsc_pod **out,
 	if (pods == NULL)
 		return KB_ENOMEM;
 	for (size_t i = 0; i < s->active.n; i++) {
-		kb_body *pb = kb_informer_get(r->pods, s->ns, s->active.names[i]);
+		struct rsc_podv v;
+		kb_body *pb = kb_informer_get_view(r->pods, s->ns,
+		    s->active.names[i], &v);
 		if (pb == NULL)
 			continue;
-		struct podv v;
-		pod_view(kb_body_obj(pb), &v);
 		/* changed since the pass: left for the next reconcile */
-		if (v.ctl_ref == NULL ||
-		    !str_is(kb_mp_key(v.ctl_ref, "uid"), s->uid, s->uidlen) ||
-		    v.deleting || v.terminal) {
+		if (v.ctl_ref == NULL || !ours(s, &v) || v.deleting ||
+		    v.terminal) {
 			kb_body_unref(pb);
 			continue;
 		}
 		pods[n].b = pb;
 		pods[n].o = kb_body_obj(pb);
+		pods[n].k = v.rank;
 		n++;
 	}
 	*out = pods;
@@ -529,6 +458,7 @@ int rsc_sync(void *arg, const char *key)
 	}
 	const msgpack_object *rs = kb_body_obj(rsb);
 	struct scan s = { .ns = ns,
+		.nslen = strlen(ns),
 		.sel = kb_mp_get(rs, "spec.selector"),
 		.tmpl_labels = kb_mp_get(rs, "spec.template.metadata.labels"),
 		.rs_deleting = ctrl_deleting(rs),
@@ -544,13 +474,13 @@ int rsc_sync(void *arg, const char *key)
 	 * as new as what the expectations were checked against. */
 	bool met = rsc_expectations_met(r, key, ns);
 	char ik[KB_INDEX_KEY_MAX];
-	if (s.uidlen + 3 > sizeof(ik) || strlen(ns) + 3 > sizeof(ik)) {
-		kb_informer_each(r->pods, scan_pod, &s);
+	if (s.uidlen + 3 > sizeof(ik) || s.nslen + 3 > sizeof(ik)) {
+		kb_informer_each_view(r->pods, scan_pod, &s);
 	} else {
 		snprintf(ik, sizeof(ik), "u/%.*s", (int)s.uidlen, s.uid);
-		kb_informer_each_indexed(r->pods, ik, scan_pod, &s);
+		kb_informer_each_indexed_view(r->pods, ik, scan_pod, &s);
 		snprintf(ik, sizeof(ik), "o/%s", ns);
-		kb_informer_each_indexed(r->pods, ik, scan_pod, &s);
+		kb_informer_each_indexed_view(r->pods, ik, scan_pod, &s);
 	}
 	int rc = s.rc;
 	if (rc == 0)

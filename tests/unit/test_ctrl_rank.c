@@ -1,7 +1,9 @@
 /* tests/unit/test_ctrl_rank.c — ctrl-replicaset's deletion order
- * (rank.c) reads each pod's keys once and sorts the keys; this checks it
- * orders random pods exactly as the comparator that read the pods at every
- * comparison (kept here as the reference) did. */
+ * (rank.c) sorts on keys read once per pod version, into the pod's view
+ * (podview.c); this checks it orders random pods exactly as the
+ * comparator that read the pods at every comparison (kept here as the
+ * reference) did, and that the view of odd and ordinary pods holds what
+ * a reconcile's lookups in the pod (kept here too) found. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 /* The plugin's sources, built into this test. */
 #include "../../plugins/ctrl-common/obj.c"
 #include "../../plugins/ctrl-replicaset/rank.c"
+#include "../../plugins/ctrl-replicaset/podview.c"
 
 /* The comparator before keys were read once (the reference). */
 static int ref_cmp(const void *pa, const void *pb)
@@ -89,6 +92,9 @@ static void test_same_order(void **state)
 			assert_non_null(a[i].b);
 			a[i].o = kb_body_obj(a[i].b);
 			assert_non_null(a[i].o);
+			struct rsc_podv v;
+			rsc_pod_view(a[i].o, &v);
+			a[i].k = v.rank;
 			b[i] = a[i];
 		}
 		qsort(a, n, sizeof(*a), ref_cmp);
@@ -102,10 +108,225 @@ static void test_same_order(void **state)
 	}
 }
 
+/* --- the view ------------------------------------------------------------------- */
+
+/* What sync.c looked up in the pod at every pass before the view (the
+ * reference). */
+struct ref_view {
+	const msgpack_object *md, *labels, *ctl_ref, *ready_cond;
+	bool deleting, terminal;
+};
+
+static bool ref_str_is(const msgpack_object *o, const char *s, size_t len)
+{
+	return o && o->type == MSGPACK_OBJECT_STR && o->via.str.size == len &&
+	    !memcmp(o->via.str.ptr, s, len);
+}
+
+static void ref_view(const msgpack_object *pod, struct ref_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->md = kb_mp_key(pod, "metadata");
+	const msgpack_object *refs = kb_mp_key(v->md, "ownerReferences");
+	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
+	     i < refs->via.array.size && !v->ctl_ref;
+	     i++) {
+		const msgpack_object *c =
+		    kb_mp_key(&refs->via.array.ptr[i], "controller");
+		if (c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean)
+			v->ctl_ref = &refs->via.array.ptr[i];
+	}
+	v->labels = kb_mp_key(v->md, "labels");
+	const msgpack_object *d = kb_mp_key(v->md, "deletionTimestamp");
+	v->deleting = d && d->type != MSGPACK_OBJECT_NIL;
+	const msgpack_object *st = kb_mp_key(pod, "status");
+	const msgpack_object *ph = kb_mp_key(st, "phase");
+	v->terminal = ref_str_is(ph, "Succeeded", 9) ||
+	    ref_str_is(ph, "Failed", 6);
+	const msgpack_object *conds = kb_mp_key(st, "conditions");
+	for (uint32_t i = 0; conds && conds->type == MSGPACK_OBJECT_ARRAY &&
+	     i < conds->via.array.size && !v->ready_cond;
+	     i++)
+		if (ref_str_is(kb_mp_key(&conds->via.array.ptr[i], "type"),
+			"Ready", 5))
+			v->ready_cond = &conds->via.array.ptr[i];
+}
+
+/* A key, or (one time in `absent`) another that is not looked for. */
+static void pack_key(msgpack_packer *pk, unsigned *seed, const char *key,
+    int absent)
+{
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s%s", rand_r(seed) % absent ? "" : "x",
+	    key);
+	kb_mp_pack_cstr(pk, buf);
+}
+
+/* A string, or now and then an integer or nil in its place. */
+static void pack_str(msgpack_packer *pk, unsigned *seed, const char *s)
+{
+	int r = rand_r(seed) % 8;
+	if (r == 0)
+		msgpack_pack_int(pk, 7);
+	else if (r == 1)
+		msgpack_pack_nil(pk);
+	else
+		kb_mp_pack_cstr(pk, s);
+}
+
+/* Pods of every shape a view must read as the lookups did: fields absent
+ * or of the wrong type, several ownerReferences and Ready conditions,
+ * controller flags that are not booleans, unparseable times. */
+static kb_body *odd_pod(unsigned *seed, int i)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char name[32];
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	snprintf(name, sizeof(name), "p%d", i);
+	msgpack_pack_map(&pk, 3);
+	pack_key(&pk, seed, "metadata", 16);
+	msgpack_pack_map(&pk, 7);
+	pack_key(&pk, seed, "name", 8);
+	pack_str(&pk, seed, name);
+	pack_key(&pk, seed, "namespace", 8);
+	pack_str(&pk, seed, rand_r(seed) % 2 ? "default" : "other");
+	pack_key(&pk, seed, "resourceVersion", 8);
+	pack_str(&pk, seed, name + 1);
+	pack_key(&pk, seed, "creationTimestamp", 8);
+	pack_str(&pk, seed,
+	    rand_r(seed) % 4 ? "2026-11-27T03:01:02Z" : "yesterday");
+	pack_key(&pk, seed, "labels", 4);
+	if (rand_r(seed) % 4)
+		kb_mp_pack(&pk, "{s:s}", "app", rand_r(seed) % 2 ? "a" : "b");
+	else
+		msgpack_pack_nil(&pk);
+	pack_key(&pk, seed, "deletionTimestamp", 2);
+	if (rand_r(seed) % 3)
+		msgpack_pack_nil(&pk);
+	else
+		kb_mp_pack_cstr(&pk, "2026-11-27T05:00:00Z");
+	pack_key(&pk, seed, "ownerReferences", 4);
+	uint32_t nrefs = (uint32_t)(rand_r(seed) % 4);
+	msgpack_pack_array(&pk, nrefs);
+	for (uint32_t r = 0; r < nrefs; r++) {
+		char uid[16];
+		snprintf(uid, sizeof(uid), "uid-%u", r);
+		msgpack_pack_map(&pk, 3);
+		kb_mp_pack_cstr(&pk, "kind");
+		kb_mp_pack_cstr(&pk, "ReplicaSet");
+		pack_key(&pk, seed, "controller", 4);
+		int c = rand_r(seed) % 4;
+		if (c == 0)
+			kb_mp_pack_cstr(&pk, "true"); /* not a boolean */
+		else if (c == 1)
+			msgpack_pack_false(&pk);
+		else
+			msgpack_pack_true(&pk);
+		pack_key(&pk, seed, "uid", 6);
+		pack_str(&pk, seed, uid);
+	}
+	pack_key(&pk, seed, "spec", 4);
+	kb_mp_pack(&pk, "{s:s}", "nodeName", rand_r(seed) % 2 ? "n1" : "");
+	pack_key(&pk, seed, "status", 8);
+	msgpack_pack_map(&pk, 2);
+	pack_key(&pk, seed, "phase", 4);
+	static const char *const phases[] = { "Pending", "Running", "Succeeded",
+		"Failed", "Unknown" };
+	pack_str(&pk, seed, phases[rand_r(seed) % 5]);
+	pack_key(&pk, seed, "conditions", 6);
+	uint32_t nconds = (uint32_t)(rand_r(seed) % 4);
+	msgpack_pack_array(&pk, nconds);
+	for (uint32_t c = 0; c < nconds; c++) {
+		msgpack_pack_map(&pk, 3);
+		pack_key(&pk, seed, "type", 8);
+		pack_str(&pk, seed, rand_r(seed) % 3 ? "Ready" : "Initialized");
+		pack_key(&pk, seed, "status", 8);
+		pack_str(&pk, seed, rand_r(seed) % 3 ? "True" : "False");
+		pack_key(&pk, seed, "lastTransitionTime", 6);
+		char t[32];
+		snprintf(t, sizeof(t), "2026-11-27T04:%02d:%02d.%03dZ",
+		    rand_r(seed) % 60, rand_r(seed) % 60, rand_r(seed) % 1000);
+		pack_str(&pk, seed, rand_r(seed) % 6 ? t : "soon");
+	}
+	kb_body *b = kb_body_from_sbuf(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	return b;
+}
+
+/* A view's string against what the lookup finds. */
+static void expect_str(const char *s, size_t len, const msgpack_object *o)
+{
+	if (o == NULL || o->type != MSGPACK_OBJECT_STR) {
+		assert_null(s);
+		assert_int_equal(len, 0);
+		return;
+	}
+	assert_ptr_equal(s, o->via.str.ptr);
+	assert_int_equal(len, o->via.str.size);
+}
+
+static void test_view(void **state)
+{
+	(void)state;
+	unsigned seed = 11;
+	int owned = 0, ready = 0, deleting = 0, terminal = 0;
+	for (int i = 0; i < 5000; i++) {
+		kb_body *b = i % 2 ? odd_pod(&seed, i) : random_pod(&seed, i);
+		assert_non_null(b);
+		const msgpack_object *o = kb_body_obj(b);
+		assert_non_null(o);
+		struct rsc_podv v;
+		struct ref_view r;
+		struct rsc_rank k;
+		memset(&v, 0xa5, sizeof(v)); /* the view needs no zeroing */
+		rsc_pod_view(o, &v);
+		ref_view(o, &r);
+		rsc_rank_read(o, &k);
+		assert_ptr_equal(v.md, r.md);
+		assert_ptr_equal(v.labels, r.labels);
+		assert_ptr_equal(v.ctl_ref, r.ctl_ref);
+		expect_str(v.ns, v.nslen, kb_mp_key(r.md, "namespace"));
+		expect_str(v.name, v.namelen, kb_mp_key(r.md, "name"));
+		expect_str(v.ctl_uid, v.ctl_uidlen,
+		    r.ctl_ref ? kb_mp_key(r.ctl_ref, "uid") : NULL);
+		assert_int_equal(v.deleting, r.deleting);
+		assert_int_equal(v.terminal, r.terminal);
+		/* the Ready condition as tally_pod read it */
+		bool rd = r.ready_cond &&
+		    ref_str_is(kb_mp_key(r.ready_cond, "status"), "True", 4);
+		assert_int_equal(v.rank.ready, rd);
+		if (rd)
+			assert_int_equal(v.rank.ready_since,
+			    ctrl_parse_time(r.ready_cond,
+				"lastTransitionTime"));
+		/* and the deletion order's key as rank.c reads it */
+		assert_int_equal(v.rank.assigned, k.assigned);
+		assert_int_equal(v.rank.phase, k.phase);
+		assert_int_equal(v.rank.ready_since, k.ready_since);
+		assert_int_equal(v.rank.restarts, k.restarts);
+		assert_int_equal(v.rank.created, k.created);
+		assert_ptr_equal(v.rank.rv, k.rv);
+		assert_int_equal(v.rank.rvlen, k.rvlen);
+		owned += v.ctl_ref != NULL;
+		ready += rd;
+		deleting += v.deleting;
+		terminal += v.terminal;
+		kb_body_unref(b);
+	}
+	/* every branch was taken */
+	assert_true(owned > 100 && owned < 4900);
+	assert_true(ready > 100 && ready < 4900);
+	assert_true(deleting > 100 && deleting < 4900);
+	assert_true(terminal > 100 && terminal < 4900);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_order),
+		cmocka_unit_test(test_view),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
