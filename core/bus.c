@@ -483,11 +483,12 @@ void kb_bus_set_uplink(struct kb_bus *bus, struct kb_endpoint *ep)
  * publication per event and watcher, and each used to wake its
  * subscriber's thread on its own: the subscriber woke, took one event and
  * slept again, and on two virtual cores each wake-up costs a cross-CPU
- * interrupt. While an endpoint's thread dispatches a message, the
- * publications it makes queue without waking anyone; the owed wakes are
- * made once, when the handler returns (or before it sends a request,
- * which may wait for an answer that needs them). A subscriber then takes
- * the whole batch on one wake-up. The endpoint cannot be freed while a
+ * interrupt. While an endpoint's thread dispatches the messages it took
+ * from its mailbox at once, the publications they make queue without
+ * waking anyone; the owed wakes are made once, when the last handler
+ * returns (or before one sends a request, which may wait for an answer
+ * that needs them). A subscriber then takes the whole batch on one
+ * wake-up, and one of several store event batches that queued up. The endpoint cannot be freed while a
  * wake is owed to it (kb_bus_close waits for `owed`). */
 #define OWED_MAX 32
 static _Thread_local struct {
@@ -558,14 +559,14 @@ static void *ep_main(void *arg)
 		kb_msg *batch = ep->head;
 		ep->head = ep->tail = NULL;
 		pthread_mutex_unlock(&ep->mu);
+		wakes.on = true;
 		while (batch) {
 			kb_msg *m = batch;
 			batch = m->next;
-			wakes.on = true;
 			dispatch(m);
-			wakes.on = false;
-			wakes_flush();
 		}
+		wakes.on = false;
+		wakes_flush();
 		pthread_mutex_lock(&ep->mu);
 	}
 	pthread_mutex_unlock(&ep->mu);
