@@ -6,6 +6,7 @@
 #include <kubus/kubus.h>
 
 #include "admit.h"
+#include "codec.h"
 #include "mpedit.h"
 #include "podwrite.h"
 
@@ -92,6 +93,125 @@ static enum api_pstat pack_status(const msgpack_object *pod, const json_t *st, s
 	return r;
 }
 
+/* Where the cache's bytes of a pod hold what a status write changes:
+ * the metadata map (its head, its entries, its last entry, which is the
+ * resourceVersion the cache spliced in, and its end) and the status. */
+struct pod_at {
+	const unsigned char *md, *md_body, *rv, *md_end, *st, *st_end;
+	uint64_t mdn;
+};
+
+static bool key_is(const struct api_mval *k, const char *want)
+{
+	return k->kind == API_MV_STR && k->n == strlen(want) && !memcmp(k->s, want, k->n);
+}
+
+/* The spans of a pod's bytes as the cache holds them (each key once,
+ * a status present); false for anything else. */
+static bool pod_spans(const void *data, size_t len, struct pod_at *at)
+{
+	struct api_mpc c = { data, (const unsigned char *)data + len };
+	struct api_mval v, k, m, mk = { 0 };
+	memset(at, 0, sizeof(*at));
+	if (!api_mpc_read(&c, &v) || v.kind != API_MV_MAP)
+		return false;
+	for (uint64_t i = 0; i < v.n; i++) {
+		if (!api_mpc_read(&c, &k) || k.kind != API_MV_STR)
+			return false;
+		if (key_is(&k, "metadata")) {
+			if (at->md)
+				return false;
+			at->md = c.p;
+			if (!api_mpc_read(&c, &m) || m.kind != API_MV_MAP || m.n == 0)
+				return false;
+			at->md_body = c.p;
+			at->mdn = m.n;
+			for (uint64_t j = 0; j < m.n; j++) {
+				at->rv = c.p;
+				if (!api_mpc_read(&c, &mk) || mk.kind != API_MV_STR ||
+				    !api_mpc_skip(&c, 2))
+					return false;
+			}
+			if (!key_is(&mk, "resourceVersion"))
+				return false;
+			at->md_end = c.p;
+		} else if (key_is(&k, "status")) {
+			if (at->st)
+				return false;
+			at->st = c.p;
+			if (!api_mpc_skip(&c, 1))
+				return false;
+			at->st_end = c.p;
+		} else if (!api_mpc_skip(&c, 1)) {
+			return false;
+		}
+	}
+	return c.p == c.end && at->md && at->st;
+}
+
+/* A stretch of the bytes replaced: the metadata's or the status's. */
+struct span {
+	const unsigned char *from, *to;
+	bool md;
+};
+
+/* The pod's bytes with its resourceVersion dropped and the status `st`
+ * ({"status": …}) in place of its own: spliced rather than packed again
+ * (pack_status), which gives the same bytes for bytes as the encoder
+ * writes them (api_mp_with_rv splices on the same ground). */
+static enum api_pstat splice_status(const void *data, size_t len, const struct pod_at *at,
+    const json_t *st, char **out, size_t *outlen)
+{
+	char *smp = NULL;
+	size_t slen = 0;
+	if (api_mp_encode(st, &smp, &slen) != 0)
+		return API_PSTAT_NOMEM;
+	struct api_mpc c = { (const unsigned char *)smp, (const unsigned char *)smp + slen };
+	struct api_mval v, k;
+	if (!api_mpc_read(&c, &v) || v.kind != API_MV_MAP || v.n != 1 || !api_mpc_read(&c, &k) ||
+	    !key_is(&k, "status")) {
+		free(smp);
+		return API_PSTAT_JSON;
+	}
+	const unsigned char *d = data, *val = c.p;
+	size_t vlen = (size_t)(c.end - val);
+	msgpack_sbuffer sb = { .alloc = len + vlen + 16 };
+	msgpack_packer pk;
+	if ((sb.data = malloc(sb.alloc)) == NULL) {
+		free(smp);
+		return API_PSTAT_NOMEM;
+	}
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	/* the two edits in the order they come in the bytes */
+	struct span e[2] = { { at->md, at->md_end, true }, { at->st, at->st_end, false } };
+	if (at->st < at->md) {
+		e[0] = (struct span){ at->st, at->st_end, false };
+		e[1] = (struct span){ at->md, at->md_end, true };
+	}
+	const unsigned char *from = d;
+	int rc = 0;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		rc = msgpack_sbuffer_write(&sb, (const char *)from, (size_t)(e[i].from - from));
+		if (rc == 0 && e[i].md)
+			rc = msgpack_pack_map(&pk, (size_t)at->mdn - 1) ||
+			    msgpack_sbuffer_write(&sb, (const char *)at->md_body,
+				(size_t)(at->rv - at->md_body));
+		else if (rc == 0)
+			rc = msgpack_sbuffer_write(&sb, (const char *)val, vlen);
+		from = e[i].to;
+	}
+	if (rc == 0)
+		rc = msgpack_sbuffer_write(&sb, (const char *)from, len - (size_t)(from - d));
+	free(smp);
+	if (rc) {
+		msgpack_sbuffer_destroy(&sb);
+		return API_PSTAT_NOMEM;
+	}
+	*out = sb.data;
+	*outlen = sb.size;
+	return API_PSTAT_OK;
+}
+
 /* The cache's bytes of a pod unpacked into z (initialised here): false
  * when they do not unpack whole into a map (msgpack-c stops at 32
  * levels: the JSON path decodes deeper) or their metadata is no map
@@ -138,8 +258,11 @@ enum api_pstat api_pod_status_mp_rv(const struct api_resource *r, const void *da
 	if (!mpe_key(md, "deletionTimestamp") && mpe_str_is(mpe_key(&pod, "kind"), "Pod") &&
 	    mpe_str_is(mpe_key(&pod, "apiVersion"), "v1") &&
 	    (!node || mpe_str_is(mpe_key(mpe_key(&pod, "spec"), "nodeName"), node)) &&
-	    (!old || old->type == MSGPACK_OBJECT_MAP) && (st = merged_status(r, old, patch)))
-		ret = pack_status(&pod, st, len, out, outlen);
+	    (!old || old->type == MSGPACK_OBJECT_MAP) && (st = merged_status(r, old, patch))) {
+		struct pod_at at;
+		ret = pod_spans(data, len, &at) ? splice_status(data, len, &at, st, out, outlen)
+						 : pack_status(&pod, st, len, out, outlen);
+	}
 	json_decref(st);
 	msgpack_zone_destroy(&z);
 	return ret;
