@@ -212,6 +212,34 @@ static enum api_pstat splice_status(const void *data, size_t len, const struct p
 	return API_PSTAT_OK;
 }
 
+/* The pod's bytes with its metadata (the span at->md..at->md_end) packed
+ * anew from md with the edits (paths within the metadata): only that map
+ * is packed again, for the same bytes. */
+static enum api_pstat splice_metadata(const void *data, size_t len, const struct pod_at *at,
+    const msgpack_object *md, const struct mpe_edit *edits, size_t n, char **out,
+    size_t *outlen)
+{
+	const unsigned char *d = data;
+	msgpack_sbuffer sb = { .alloc = len + 256 };
+	msgpack_packer pk;
+	if ((sb.data = malloc(sb.alloc)) == NULL)
+		return API_PSTAT_NOMEM;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	int rc = msgpack_sbuffer_write(&sb, data, (size_t)(at->md - d));
+	if (rc == 0)
+		rc = mpe_pack(&pk, md, edits, n);
+	if (rc == 0 && msgpack_sbuffer_write(&sb, (const char *)at->md_end,
+			   len - (size_t)(at->md_end - d)))
+		rc = KB_ENOMEM;
+	if (rc) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc == KB_EINVAL ? API_PSTAT_JSON : API_PSTAT_NOMEM;
+	}
+	*out = sb.data;
+	*outlen = sb.size;
+	return API_PSTAT_OK;
+}
+
 /* The cache's bytes of a pod unpacked into z (initialised here): false
  * when they do not unpack whole into a map (msgpack-c stops at 32
  * levels: the JSON path decodes deeper) or their metadata is no map
@@ -340,20 +368,26 @@ enum api_pstat api_pod_delete_mp_rv(const void *data, size_t len, const json_t *
 						  MSGPACK_OBJECT_POSITIVE_INTEGER };
 	gv.via.i64 = grace;
 	msgpack_object ts = mpe_cstr(now);
-	struct mpe_edit edits[2];
+	/* the same edits of the pod and of its metadata alone */
+	struct mpe_edit edits[2], md_edits[2];
 	size_t ne = 0;
 	if (!deleting || grace < was)
 		edits[ne++] = (struct mpe_edit){ "metadata.deletionGracePeriodSeconds", MPE_SET, &gv, NULL };
 	if (!deleting)
 		edits[ne++] = (struct mpe_edit){ "metadata.deletionTimestamp", MPE_SET, &ts, NULL };
-	enum api_pstat ret;
-	if (*keep) {
-		ret = pack_edited(&pod, edits, ne, len, put, putlen);
-	} else {
-		/* the answer: the pod as it was read, resourceVersion and all */
-		md->via.map.size++;
-		ret = pack_edited(&pod, edits, ne, len, answer, anslen);
+	for (size_t i = 0; i < ne; i++) {
+		md_edits[i] = edits[i];
+		md_edits[i].path += strlen("metadata.");
 	}
+	/* the answer: the pod as it was read, resourceVersion and all */
+	if (!*keep)
+		md->via.map.size++;
+	char **out = *keep ? put : answer;
+	size_t *outlen = *keep ? putlen : anslen;
+	struct pod_at at;
+	enum api_pstat ret = pod_spans(data, len, &at) ?
+	    splice_metadata(data, len, &at, md, md_edits, ne, out, outlen) :
+	    pack_edited(&pod, edits, ne, len, out, outlen);
 	msgpack_zone_destroy(&z);
 	return ret;
 }
