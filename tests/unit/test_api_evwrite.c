@@ -28,6 +28,7 @@
 #include <kubus/client.h>
 
 #include "api_bind_util.h"
+#include "api_http_util.h"
 
 static struct {
 	struct kbt_host *h;
@@ -64,44 +65,13 @@ static char *mp_of(const json_t *o, size_t *len)
 	return mp;
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *data)
-{
-	json_t **out = data;
-	json_error_t err;
-	json_decref(*out);
-	*out = json_loadb(p, size * n, 0, &err);
-	return size * n;
-}
-
 /* POST the event (JSON text) over HTTP: the code, the answer in *out. */
 static long http_create(const char *body, json_t **out)
 {
-	char url[256], auth[200];
+	char url[256];
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/api/v1/namespaces/default/events",
 	    fx.port);
-	snprintf(auth, sizeof auth, "Authorization: Bearer %s", fx.token);
-	struct curl_slist *hs = curl_slist_append(NULL, auth);
-	hs = curl_slist_append(hs, "Content-Type: application/json");
-	CURL *c = fx.curl;
-	*out = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	long code = 0;
-	/* The auth service reads the token file once a second: a 401 first
-	 * changed nothing. */
-	for (int i = 0; i < 50 && (code == 0 || code == 401); i++) {
-		struct timespec ts = { 0, 100 * 1000000 };
-		if (i)
-			nanosleep(&ts, NULL);
-		code = 0;
-		if (curl_easy_perform(c) == CURLE_OK)
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	}
-	curl_slist_free_all(hs);
-	return code;
+	return http_json(fx.curl, "POST", url, fx.token, "application/json", body, out);
 }
 
 /* The event's bytes as the store keeps them (no resourceVersion). */
@@ -265,30 +235,30 @@ static void expect_json(const char *mp, size_t len, const char *what)
 	assert_null(out);
 }
 
-static void refused_text(const char *name, const char *extra)
+/* The event (with `extra` as event_json takes it, named name), and one
+ * field of it (a path; NULL: none) set to v (stolen): refused. */
+static void refused(const char *name, const char *extra, const char *path, json_t *v)
 {
 	char *t = event_json(name, extra);
 	json_t *o = parse(t);
+	if (path)
+		api_set(o, path, v);
 	size_t len;
 	char *mp = mp_of(o, &len);
-	expect_json(mp, len, extra);
+	expect_json(mp, len, path ? path : extra);
 	free(mp);
 	json_decref(o);
 	free(t);
 }
 
-/* The event with one field of it (a path) set to v (stolen). */
+static void refused_text(const char *name, const char *extra)
+{
+	refused(name, extra, NULL, NULL);
+}
+
 static void refused_with(const char *path, json_t *v)
 {
-	char *t = event_json("p.x", "");
-	json_t *o = parse(t);
-	api_set(o, path, v);
-	size_t len;
-	char *mp = mp_of(o, &len);
-	expect_json(mp, len, path);
-	free(mp);
-	json_decref(o);
-	free(t);
+	refused("p.x", "", path, v);
 }
 
 /* A small event packed by hand, one of its heads longer than msgpack-c
@@ -505,19 +475,10 @@ static void test_json_path_answers(void **state)
 
 int main(void)
 {
-	char err[1024] = "", yaml[256], path[4200];
-	fx.port = kbt_free_port();
-	snprintf(yaml, sizeof yaml, "plain_http: true, listen: \"127.0.0.1:%d\"", fx.port);
-	fx.h = kbt_api_host_start(yaml, err, sizeof err);
-	if (fx.h == NULL) {
-		fprintf(stderr, "host: %s\n", err);
+	if ((fx.h = http_host(&fx.port, fx.token)) == NULL)
 		return 1;
-	}
-	fx.c = kbt_client(fx.h, "tester", "plugin:tester", groups, 3);
-	snprintf(path, sizeof path, "%s/tokens.csv", kbt_host_data_dir(fx.h));
-	if (fx.c == NULL || kb_tokens_create(path, "admin2", "admin2", "system:masters", fx.token,
-				sizeof fx.token, err, sizeof err) != 0) {
-		fprintf(stderr, "set-up: %s\n", err);
+	if ((fx.c = kbt_client(fx.h, "tester", "plugin:tester", groups, 3)) == NULL) {
+		fprintf(stderr, "set-up: no client\n");
 		return 1;
 	}
 	fx.curl = curl_easy_init();

@@ -44,6 +44,7 @@
 #include "podwrite.h"
 
 #include "api_bind_util.h"
+#include "api_http_util.h"
 
 struct fixture {
 	struct kbt_host *h;
@@ -56,47 +57,15 @@ struct fixture {
 
 static struct fixture fx;
 
-static size_t collect(char *p, size_t size, size_t n, void *data)
-{
-	json_t **out = data;
-	json_error_t err;
-	json_decref(*out);
-	*out = json_loadb(p, size * n, 0, &err);
-	return size * n;
-}
-
 /* PATCH (a merge patch) or PUT pods/NAME/status over HTTP: the code,
  * the answer in *out (NULL when it is not one JSON write). */
 static long http_write(const char *method, const char *name, const char *body, json_t **out)
 {
-	char url[256], auth[200];
+	char url[256];
 	snprintf(url, sizeof url,
 	    "http://127.0.0.1:%d/api/v1/namespaces/default/pods/%s/status", fx.port, name);
-	snprintf(auth, sizeof auth, "Authorization: Bearer %s", fx.token);
-	struct curl_slist *hs = curl_slist_append(NULL, auth);
-	hs = curl_slist_append(hs, strcmp(method, "PUT") ? "Content-Type: application/merge-patch+json"
-						      : "Content-Type: application/json");
-	CURL *c = fx.curl;
-	*out = NULL;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	long code = 0;
-	/* The auth service reads the token file once a second: a 401 first
-	 * changed nothing. */
-	for (int i = 0; i < 50 && (code == 0 || code == 401); i++) {
-		struct timespec ts = { 0, 100 * 1000000 };
-		if (i)
-			nanosleep(&ts, NULL);
-		code = 0;
-		if (curl_easy_perform(c) == CURLE_OK)
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	}
-	curl_slist_free_all(hs);
-	return code;
+	return http_json(fx.curl, method, url, fx.token,
+	    strcmp(method, "PUT") ? "application/merge-patch+json" : "application/json", body, out);
 }
 
 /* A merge patch (JSON text) of pods/NAME/status over the bus. */
@@ -836,23 +805,14 @@ static void test_finalizers_and_grace(void **state)
 
 int main(void)
 {
-	char err[1024] = "", yaml[256], path[4200];
-	fx.port = kbt_free_port();
-	snprintf(yaml, sizeof yaml, "plain_http: true, listen: \"127.0.0.1:%d\"", fx.port);
-	fx.h = kbt_api_host_start(yaml, err, sizeof err);
-	if (fx.h == NULL) {
-		fprintf(stderr, "host: %s\n", err);
-		return 1;
-	}
-	fx.c = kbt_client(fx.h, "tester", "plugin:tester", groups, 3);
 	static const char *const node_groups[] = { "system:nodes" };
+	if ((fx.h = http_host(&fx.port, fx.token)) == NULL)
+		return 1;
+	fx.c = kbt_client(fx.h, "tester", "plugin:tester", groups, 3);
 	fx.kubelet = kbt_client(fx.h, "kubelet-a", "node:node-a", node_groups, 1);
 	fx.pods = api_resource_find("", "v1", "pods");
-	snprintf(path, sizeof path, "%s/tokens.csv", kbt_host_data_dir(fx.h));
-	if (fx.c == NULL || fx.kubelet == NULL || fx.pods == NULL ||
-	    kb_tokens_create(path, "admin2", "admin2", "system:masters", fx.token, sizeof fx.token,
-		err, sizeof err) != 0) {
-		fprintf(stderr, "set-up: %s\n", err);
+	if (fx.c == NULL || fx.kubelet == NULL || fx.pods == NULL) {
+		fprintf(stderr, "set-up: no client\n");
 		return 1;
 	}
 	fx.curl = curl_easy_init();
