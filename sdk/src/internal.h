@@ -71,8 +71,8 @@ struct kb_msg {
 	int type;
 	uint64_t id;             /* the core's pending-request id (req) */
 	struct kb_ident *who;    /* sender; never NULL once delivered */
-	char *dst;               /* service or topic (malloc'd) */
-	char *op;                /* operation (malloc'd, "" for pub) */
+	char *dst;               /* service or topic (in the message's block) */
+	char *op;                /* operation ("" for pub; in the block too) */
 	kb_body *body;           /* never NULL once delivered */
 	int err;                 /* on KB_T_ERR */
 	char *err_msg;           /* on KB_T_ERR (malloc'd or NULL) */
