@@ -465,9 +465,30 @@ static bool authorized(struct api_server *s, const struct api_req *req, struct a
 
 /* --- watch over the bus ------------------------------------------------------------ */
 
+/* The envelope's head, {watch_id, type, object: packed into a buffer on
+ * the stack (msgpack_packer's writer); `over` when it did not fit. */
+struct ev_head {
+	size_t n;
+	bool over;
+	char b[128];
+};
+
+static int ev_head_write(void *arg, const char *p, size_t n)
+{
+	struct ev_head *h = arg;
+	if (h->over || n > sizeof(h->b) - h->n) {
+		h->over = true;
+		return -1;
+	}
+	memcpy(h->b + h->n, p, n);
+	h->n += n;
+	return 0;
+}
+
 /* {watch_id, type, object}: the object's bytes as the cache keeps them
  * (the stored bytes with their resourceVersion, shared by every watcher),
- * so a watcher costs a copy, not an encoding; no json_t is made for it. */
+ * so a watcher costs a copy, not an encoding; no json_t is made for it.
+ * The head is packed first, so the body is one block of its exact size. */
 static void on_event(void *arg, const struct api_event *ev)
 {
 	struct bus_watch *bw = arg;
@@ -479,22 +500,20 @@ static void on_event(void *arg, const struct api_event *ev)
 			return;
 		obj = own;
 	}
-	/* Sized for the whole event: the envelope is under 64 bytes. */
-	msgpack_sbuffer sb = { .alloc = len + 64 };
+	struct ev_head h = { 0 };
 	msgpack_packer pk;
-	if ((sb.data = malloc(sb.alloc)) == NULL) {
-		free(own);
-		return;
-	}
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_packer_init(&pk, &h, ev_head_write);
 	msgpack_pack_map(&pk, 3);
 	kb_mp_pack(&pk, "s:I", "watch_id", (int64_t)bw->id);
 	kb_mp_pack(&pk, "s:s", "type", ev->type);
 	kb_mp_pack_cstr(&pk, "object");
-	msgpack_sbuffer_write(&sb, obj, len);
+	void *p = NULL;
+	kb_body *b = h.over ? NULL : kb_body_alloc(h.n + len, &p);
+	if (b) {
+		memcpy(p, h.b, h.n);
+		memcpy((char *)p + h.n, obj, len);
+	}
 	free(own);
-	kb_body *b = kb_body_from_sbuf(&sb);
-	msgpack_sbuffer_destroy(&sb);
 	if (b && kb_publish(bw->s->ctx, bw->topic, b) != 0)
 		kb_body_unref(b);
 }

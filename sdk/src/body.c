@@ -36,7 +36,7 @@ kb_body *kb_body_take(void *data, size_t len)
 }
 
 /* The body and its bytes in one block (free_fn NULL). */
-kb_body *kb_body_new(const void *data, size_t len)
+kb_body *kb_body_alloc(size_t len, void **data)
 {
 	kb_body *b = malloc(sizeof(*b) + (len ? len : 1));
 	if (b == NULL)
@@ -46,9 +46,17 @@ kb_body *kb_body_new(const void *data, size_t len)
 	atomic_init(&b->decoded, 0);
 	b->data = b + 1;
 	b->len = len;
-	if (len)
-		memcpy(b->data, data, len);
 	pthread_mutex_init(&b->mu, NULL);
+	*data = b->data;
+	return b;
+}
+
+kb_body *kb_body_new(const void *data, size_t len)
+{
+	void *p;
+	kb_body *b = kb_body_alloc(len, &p);
+	if (b && len)
+		memcpy(p, data, len);
 	return b;
 }
 

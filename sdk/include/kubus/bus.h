@@ -49,6 +49,11 @@ typedef struct kb_msg kb_msg;
 
 /* Copies `len` bytes. NULL on allocation failure. */
 kb_body *kb_body_new(const void *data, size_t len);
+/* `len` bytes in the body's own block, for the caller to write through
+ * *data before it hands the body to anyone (a body is immutable once
+ * shared): an encoder that knows the size makes one allocation, not a
+ * buffer and then its copy. NULL on allocation failure. */
+kb_body *kb_body_alloc(size_t len, void **data);
 /* Takes a malloc()ed buffer; frees it with free() on the last unref. */
 kb_body *kb_body_take(void *data, size_t len);
 /* Takes the sbuffer's data and leaves the sbuffer empty and reusable. */
