@@ -735,19 +735,26 @@ void kb_bus_close(struct kb_endpoint *ep)
 
 /* --- services and topics ----------------------------------------------------- */
 
-static bool valid_name(const char *s)
+/* 1 to 127 of [A-Za-z0-9._/:-], and '*' when `star`; one pass, as every
+ * publication checks its topic. */
+static bool name_ok(const char *s, bool star)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 127)
-		return false;
-	for (; *s; s++) {
-		char c = *s;
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		        c == '/' || c == '-' || c == ':' || c == '*'))
+		        c == '/' || c == '-' || c == ':' || (star && c == '*')))
+			return false;
+		if (n == 127)
 			return false;
 	}
-	return true;
+	return n > 0;
+}
+
+static bool valid_name(const char *s)
+{
+	return name_ok(s, true);
 }
 
 static struct service *service_find(struct kb_bus *bus, const char *name)
@@ -1042,7 +1049,7 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 	struct kb_bus *bus = ep->bus;
 	if (who == NULL)
 		who = ep->who;
-	if (topic == NULL || !valid_name(topic) || strchr(topic, '*'))
+	if (topic == NULL || !name_ok(topic, false))
 		return KB_EINVAL;
 	if (!ep->trusted && bus->auth &&
 	    !kb_auth_may_publish(bus->auth, who, topic)) {
