@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <kubus/strmap.h>
 #include <openssl/crypto.h>
 
 #include "auth.h"
@@ -93,7 +95,13 @@ struct kb_auth {
 	char *path;
 	struct stamp stamp;      /* the file's version; all 0: no file */
 	atomic_llong next_check; /* kb_now_ns(); LLONG_MAX: no file */
+	/* The bus ACL's version, unique in the process (policy_versions),
+	 * set with each new policy under the write lock: the key of the
+	 * publication decisions remembered (pub_memo). */
+	atomic_ullong version;
 };
+
+static atomic_ullong policy_versions;
 
 /* --- patterns ------------------------------------------------------------ */
 
@@ -298,6 +306,8 @@ int kb_auth_load_policy(struct kb_auth *a, const kb_conf *policy,
 			a->rules[k] = rs[k];
 			rs[k] = old;
 		}
+		atomic_store(&a->version,
+		    atomic_fetch_add(&policy_versions, 1) + 1);
 		pthread_rwlock_unlock(&a->lock);
 	}
 	rules_free(&rs[0]);
@@ -338,10 +348,40 @@ bool kb_auth_may_call(struct kb_auth *a, const struct kb_ident *who,
 	return acl_allows(a, who, 'c', service, op);
 }
 
+/* Publication decisions this thread made, by policy version, identity
+ * serial and topic: a fan-out publishes every event of a resource to the
+ * same few topics as the same sender, and the answer can only change with
+ * the policy (a new version) or the identity (a new serial). */
+#define PUB_MEMO 32
+static _Thread_local struct {
+	unsigned long long version; /* 0: empty */
+	uint64_t serial;
+	bool ok;
+	char topic[112];
+} pub_memo[PUB_MEMO];
+
 bool kb_auth_may_publish(struct kb_auth *a, const struct kb_ident *who,
     const char *topic)
 {
-	return acl_allows(a, who, 'p', topic, NULL);
+	if (a == NULL || who == NULL || topic == NULL)
+		return false;
+	size_t n = strlen(topic);
+	if (who->serial == 0 || n >= sizeof(pub_memo[0].topic))
+		return acl_allows(a, who, 'p', topic, NULL);
+	/* Read before the decision: a policy loaded meanwhile has a newer
+	 * version, so what is remembered here is never taken for it. */
+	unsigned long long v = atomic_load(&a->version);
+	uint64_t h = (kb_hash64(topic, n) ^ who->serial) * 0x9e3779b97f4a7c15ull;
+	size_t i = (size_t)(h >> 59) % PUB_MEMO;
+	if (pub_memo[i].version == v && pub_memo[i].serial == who->serial &&
+	    memcmp(pub_memo[i].topic, topic, n + 1) == 0)
+		return pub_memo[i].ok;
+	bool ok = acl_allows(a, who, 'p', topic, NULL);
+	pub_memo[i].version = v;
+	pub_memo[i].serial = who->serial;
+	pub_memo[i].ok = ok;
+	memcpy(pub_memo[i].topic, topic, n + 1);
+	return ok;
 }
 
 bool kb_auth_may_subscribe(struct kb_auth *a, const struct kb_ident *who,

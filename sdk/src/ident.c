@@ -9,6 +9,8 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
+static atomic_ullong ident_serials;
+
 struct kb_ident *kb_ident_new(const char *endpoint, const char *user,
     const char *uid, const char *const *groups, size_t ngroups)
 {
@@ -16,6 +18,7 @@ struct kb_ident *kb_ident_new(const char *endpoint, const char *user,
 	if (id == NULL)
 		return NULL;
 	atomic_init(&id->refs, 1);
+	id->serial = atomic_fetch_add(&ident_serials, 1) + 1;
 	id->endpoint = dup_or_empty(endpoint);
 	id->user = dup_or_empty(user);
 	id->uid = dup_or_empty(uid);

@@ -24,6 +24,9 @@ struct kb_ident {
 	char *uid;
 	size_t ngroups;
 	char **groups;   /* "kubus:plugins", "kubus:kind:store", … */
+	uint64_t serial; /* unique in the process, never 0: what a decision
+	                  * remembered for this identity is keyed by (an
+	                  * address can be reused by another identity) */
 };
 
 struct kb_ident *kb_ident_new(const char *endpoint, const char *user,

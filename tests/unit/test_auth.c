@@ -594,6 +594,65 @@ static void test_acl_config(void **state)
 	kb_ident_unref(plugin);
 }
 
+/* kb_auth_may_publish remembers its answers per thread: a new policy, an
+ * other kb_auth (at a freed one's address too) and an other identity (at
+ * a freed one's address too) must each get their own answer. */
+static void test_acl_publish_memo(void **state)
+{
+	struct fx *f = *state;
+	static const char allow[] = "policy:\n"
+				    "  - users: [pub]\n"
+				    "    publish: [\"w/*\"]\n";
+	static const char other[] = "policy:\n"
+				    "  - users: [pub]\n"
+				    "    publish: [\"x/*\"]\n";
+	char err[256] = "";
+	char longt[121];
+	memset(longt, 'a', sizeof(longt) - 1);
+	memcpy(longt, "w/", 2);
+	longt[sizeof(longt) - 1] = '\0';
+	struct kb_ident *pub = ident("pub", NULL, NULL);
+
+	assert_int_equal(load(f->a, allow, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) { /* asked, then remembered */
+		assert_true(kb_auth_may_publish(f->a, pub, "w/1"));
+		assert_false(kb_auth_may_publish(f->a, pub, "x/1"));
+		assert_true(kb_auth_may_publish(f->a, pub, longt));
+	}
+	assert_int_equal(load(f->a, other, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_false(kb_auth_may_publish(f->a, pub, "w/1"));
+		assert_true(kb_auth_may_publish(f->a, pub, "x/1"));
+		assert_false(kb_auth_may_publish(f->a, pub, longt));
+	}
+	assert_int_equal(load(f->a, allow, err, sizeof(err)), 0);
+	assert_true(kb_auth_may_publish(f->a, pub, "w/1"));
+	assert_false(kb_auth_may_publish(f->a, pub, "x/1"));
+
+	/* Another kb_auth, with the built-in policy (nothing for `pub`),
+	 * made again and again where a freed one was. */
+	for (int i = 0; i < 8; i++) {
+		struct kb_auth *b = kb_auth_new();
+		assert_non_null(b);
+		assert_false(kb_auth_may_publish(b, pub, "w/1"));
+		assert_int_equal(load(b, allow, err, sizeof(err)), 0);
+		assert_true(kb_auth_may_publish(b, pub, "w/1"));
+		kb_auth_free(b);
+	}
+	assert_true(kb_auth_may_publish(f->a, pub, "w/1"));
+
+	/* Identities that come and go, likely at the same address. */
+	for (int i = 0; i < 8; i++) {
+		struct kb_ident *yes = ident("pub", NULL, NULL);
+		assert_true(kb_auth_may_publish(f->a, yes, "w/2"));
+		kb_ident_unref(yes);
+		struct kb_ident *no = ident("nobody", NULL, NULL);
+		assert_false(kb_auth_may_publish(f->a, no, "w/2"));
+		kb_ident_unref(no);
+	}
+	kb_ident_unref(pub);
+}
+
 static void expect_policy_err(struct kb_auth *a, const char *text,
     const char *want)
 {
@@ -1166,6 +1225,7 @@ int main(void)
 		T(test_streq_ct_and_glob),
 		T(test_acl_default),
 		T(test_acl_config),
+		T(test_acl_publish_memo),
 		T(test_policy_errors),
 		T(test_rbac_default),
 		T(test_rbac_config),
