@@ -78,6 +78,71 @@ struct ev {
 	size_t tlen;
 };
 
+/* The keys applied at one revision: one as a rule (a write is a revision),
+ * a transaction's few; indexed by hash only past KEYSET_SCAN of them. It
+ * owns its keys. Every event used to set and clear a json_t object. */
+#define KEYSET_SCAN 8
+
+struct keyset {
+	char **v;
+	size_t n, cap;
+	struct kb_strmap ix;  /* every key, once n > KEYSET_SCAN */
+};
+
+static bool keyset_has(const struct keyset *k, const char *key)
+{
+	if (k->n > KEYSET_SCAN)
+		return kb_strmap_get(&k->ix, key) != NULL;
+	for (size_t i = 0; i < k->n; i++)
+		if (strcmp(k->v[i], key) == 0)
+			return true;
+	return false;
+}
+
+/* Keeps `key`, which the set frees. False when out of memory: not kept. */
+static bool keyset_add(struct keyset *k, char *key)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 4;
+		char **v = realloc(k->v, cap * sizeof(*v));
+		if (v == NULL)
+			return false;
+		k->v = v;
+		k->cap = cap;
+	}
+	/* the index starts with the keys so far */
+	for (size_t i = 0; k->n == KEYSET_SCAN && i < k->n; i++) {
+		if (kb_strmap_put(&k->ix, k->v[i], k->v[i], NULL) != 0) {
+			kb_strmap_clear(&k->ix, NULL);
+			return false;
+		}
+	}
+	if (k->n >= KEYSET_SCAN && kb_strmap_put(&k->ix, key, key, NULL) != 0) {
+		if (k->n == KEYSET_SCAN)
+			kb_strmap_clear(&k->ix, NULL);
+		return false;
+	}
+	k->v[k->n++] = key;
+	return true;
+}
+
+static void keyset_clear(struct keyset *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->v[i]);
+	if (k->n > KEYSET_SCAN)
+		kb_strmap_clear(&k->ix, NULL);
+	k->n = 0;
+}
+
+static void keyset_fini(struct keyset *k)
+{
+	keyset_clear(k);
+	free(k->v);
+	k->v = NULL;
+	k->cap = 0;
+}
+
 struct api_cache {
 	struct api_server *s;
 	const struct api_resource *r;
@@ -100,7 +165,7 @@ struct api_cache {
 	struct api_watcher *armed; /* streams an event loop waits on */
 	atomic_int streams;   /* HTTP watchers open: decode before the lock */
 	_Atomic int64_t wrote_rev; /* this server's newest write under prefix */
-	json_t *rev_keys;     /* keys applied at revision `rev` */
+	struct keyset rev_keys; /* keys applied at revision `rev` */
 	bool lost;            /* the store dropped the watch: watch again */
 	int64_t lag_target;   /* a write of ours not yet seen as an event, */
 	_Atomic int64_t lag_since_ns; /* since then (0: none) */
@@ -571,16 +636,17 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev, struct cobj
 	kb_mp_int(kv, "mod_rev", &rev);
 	/* Seen already (an old and a new watch overlap after a re-watch):
 	 * a revision writes each key at most once. */
-	if (rev < c->rev || (rev == c->rev && json_object_get(c->rev_keys, key))) {
+	if (rev < c->rev || (rev == c->rev && keyset_has(&c->rev_keys, key))) {
 		cobj_unref(pre);
 		free(key);
 		return;
 	}
 	if (rev > c->rev) {
-		json_object_clear(c->rev_keys);
+		keyset_clear(&c->rev_keys);
 		c->rev = rev;
 	}
-	json_object_set_new(c->rev_keys, key, json_true());
+	/* the set keeps the key from here on, unless out of memory */
+	char *own = keyset_add(&c->rev_keys, key) ? NULL : key;
 	struct slot *sl = map_get(c, key);
 	struct cobj *old = sl ? cobj_ref(sl->o) : NULL;
 	char type;
@@ -588,7 +654,7 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev, struct cobj
 	if (kb_mp_streq(ev, "type", "delete")) {
 		cobj_unref(pre);
 		if (old == NULL) {
-			free(key);
+			free(own);
 			return; /* never knew it */
 		}
 		obj = cobj_at_rev(old, rev);
@@ -604,12 +670,12 @@ static void apply_one(struct api_cache *c, const msgpack_object *ev, struct cobj
 	}
 	if (obj == NULL) {
 		cobj_unref(old);
-		free(key);
+		free(own);
 		return;
 	}
 	ring_push(c, type, obj, old, rev);
 	notify_fns(c, ring_at(c, c->count - 1));
-	free(key);
+	free(own);
 }
 
 /* Under c->mu: the lag timer for this server's writes not seen yet, if
@@ -711,7 +777,7 @@ static void cache_free(struct api_cache *c)
 		map_del(c, c->first);
 	kb_strmap_clear(&c->objs, NULL);
 	kb_strmap_clear(&c->by_node, NULL);
-	json_decref(c->rev_keys);
+	keyset_fini(&c->rev_keys);
 	free(c->prefix);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
@@ -743,14 +809,13 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	c->prefix = api_key(r, NULL, NULL);
 	c->cap = s->watch_buffer > 0 ? (size_t)s->watch_buffer : DEFAULT_RING;
 	c->ring = calloc(c->cap, sizeof(*c->ring));
-	c->rev_keys = json_object();
 	c->next_seq = 1;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
 	struct api_cache_feed *f = &s->cache_feeds[res_index(r)];
 	feed_set(f, c);
-	if (c->ring == NULL || c->prefix == NULL || c->rev_keys == NULL ||
+	if (c->ring == NULL || c->prefix == NULL ||
 	    kb_subscribe(s->ctx, c->topic, on_store_event, f) != 0) {
 		api_err(e, 500, "InternalError", "cannot watch the store for %s", r->plural);
 		feed_set(f, NULL);
@@ -876,7 +941,7 @@ static int relist(struct api_cache *c, int64_t *at)
 		c->rev = rev;
 	if (rev > c->floor_rev)
 		c->floor_rev = rev;
-	json_object_clear(c->rev_keys);
+	keyset_clear(&c->rev_keys);
 	wake_all(c);
 	pthread_mutex_unlock(&c->mu);
 	json_decref(seen);
