@@ -502,9 +502,16 @@ static void wakes_flush(void)
 	for (size_t i = 0; i < wakes.n; i++) {
 		struct kb_endpoint *ep = wakes.ep[i];
 		pthread_mutex_lock(&ep->mu);
-		if (ep->sleeping)
-			pthread_cond_signal(&ep->cv);
+		bool sleeping = ep->sleeping;
 		pthread_mutex_unlock(&ep->mu);
+		/* Signalled after the unlock: a thread woken while we held
+		 * ep->mu would block on it at once and cost a second futex
+		 * wake at our unlock. Seen asleep under the lock, it is a
+		 * waiter the signal finds (if it woke meanwhile, the signal
+		 * is a spurious wake its loop absorbs), and ep outlives the
+		 * signal while it owes (kb_bus_close waits for owed). */
+		if (sleeping)
+			pthread_cond_signal(&ep->cv);
 		atomic_fetch_sub(&ep->owed, 1);
 	}
 	wakes.n = 0;
@@ -1062,7 +1069,7 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 
 	pthread_rwlock_rdlock(&bus->rt);
 	struct kb_endpoint *sent[64];
-	size_t nsent = 0;
+	size_t nsent = 0, ndelivered = 0;
 	/* Those to the topic and the wildcards that match it, merged back
 	 * into the order they were made. */
 	struct sub *x = next_exact(bus->exact[name_bucket(topic)], topic);
@@ -1100,8 +1107,11 @@ int kb_bus_publish(struct kb_endpoint *ep, struct kb_ident *who,
 		if (rc != 0)
 			kb_msg_free(m);
 		else
-			atomic_fetch_add(&bus->stats.delivered, 1);
+			ndelivered++;
 	}
+	/* counted once: the counters' line is shared by every publisher */
+	if (ndelivered)
+		atomic_fetch_add(&bus->stats.delivered, ndelivered);
 	/* Up the tree too, unless that is where it came from. */
 	struct kb_endpoint *up = bus->uplink;
 	if (up && up != ep) {
