@@ -951,7 +951,23 @@ struct pod_priv {
 	msgpack_object *copy; /* obj: a copy of the informer's, or NULL */
 	kb_body *body;        /* or obj is this body's (referenced) */
 	struct arena ar;
+	uint64_t id; /* pod_id(ns, name): nodes find their pods by it */
 };
+
+/* A hash of a pod's namespace and name. A node keeps its pods' ids in an
+ * array beside theirs, so that finding one to take off reads that array
+ * rather than every pod's strings (a node holds dozens; a rollout takes
+ * one off for every update of every pod). */
+static uint64_t pod_id(const char *ns, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *c = (const unsigned char *)ns; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ull;
+	h *= 0x100000001b3ull; /* the '\0' between: "a"/"bc" is not "ab"/"c" */
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ull;
+	return h;
+}
 
 static void parse_pod(struct pod_priv *pp)
 {
@@ -1156,6 +1172,7 @@ struct kb_sched_pod *kb_sched_pod_new(const msgpack_object *obj)
 		return NULL;
 	}
 	parse_pod(pp);
+	pp->id = pod_id(pp->pub.ns, pp->pub.name);
 	if (pp->ar.failed) {
 		arena_free(&pp->ar);
 		free(pp->copy);
@@ -1192,6 +1209,7 @@ struct node_priv {
 	kb_body *body;        /* or obj is this body's (referenced) */
 	struct arena ar;
 	const struct kb_sched_pod **pods;
+	uint64_t *ids; /* ids[i]: pods[i]'s pod_id, cap of them too */
 	size_t cap;
 	struct kb_sched_columns *cols; /* attached to, or NULL */
 	size_t row;
@@ -1443,6 +1461,7 @@ void kb_sched_node_free(struct kb_sched_node *node)
 	for (size_t i = 0; i < node->npods; i++)
 		kb_sched_pod_unref(np->pods[i]);
 	free(np->pods);
+	free(np->ids);
 	arena_free(&np->ar);
 	free(np->copy);
 	kb_body_unref(np->body);
@@ -1480,8 +1499,14 @@ int kb_sched_node_add_pod(struct kb_sched_node *node,
 		if (v == NULL)
 			return KB_ENOMEM;
 		np->pods = v;
+		node->pods = (const struct kb_sched_pod *const *)np->pods;
+		uint64_t *ids = realloc(np->ids, cap * sizeof(*ids));
+		if (ids == NULL)
+			return KB_ENOMEM;
+		np->ids = ids;
 		np->cap = cap;
 	}
+	np->ids[node->npods] = ((const struct pod_priv *)pod)->id;
 	np->pods[node->npods++] = kb_sched_pod_ref(pod);
 	node->pods = (const struct kb_sched_pod *const *)np->pods;
 	account(node, pod, 1);
@@ -1492,11 +1517,16 @@ int kb_sched_node_remove_pod(struct kb_sched_node *node, const char *ns,
     const char *name)
 {
 	struct node_priv *np = (struct node_priv *)node;
+	uint64_t id = pod_id(ns, name);
 	for (size_t i = 0; i < node->npods; i++) {
+		if (np->ids[i] != id)
+			continue;
 		const struct kb_sched_pod *p = np->pods[i];
 		if (strcmp(p->name, name) || strcmp(p->ns, ns))
 			continue;
-		np->pods[i] = np->pods[--node->npods];
+		node->npods--;
+		np->pods[i] = np->pods[node->npods];
+		np->ids[i] = np->ids[node->npods];
 		account(node, p, -1);
 		kb_sched_pod_unref(p);
 		return 0;
@@ -1512,7 +1542,9 @@ void kb_sched_node_move_pods(struct kb_sched_node *to,
 	for (size_t i = 0; i < to->npods; i++)
 		kb_sched_pod_unref(t->pods[i]);
 	free(t->pods);
+	free(t->ids);
 	t->pods = f->pods;
+	t->ids = f->ids;
 	t->cap = f->cap;
 	to->pods = (const struct kb_sched_pod *const *)t->pods;
 	to->npods = from->npods;
@@ -1522,6 +1554,7 @@ void kb_sched_node_move_pods(struct kb_sched_node *to,
 	to->nanti_pods = from->nanti_pods;
 	from->naffinity_pods = from->nanti_pods = 0;
 	f->pods = NULL;
+	f->ids = NULL;
 	f->cap = 0;
 	from->pods = NULL;
 	from->npods = 0;

@@ -359,12 +359,129 @@ static void test_same_placements(void **state)
 	sp_config_free(ctx, &conf);
 }
 
+/* --- a node's pods, found by namespace and name ------------------------------------ */
+
+/* Pod k of the churn: names shared across namespaces, and namespace/name
+ * pairs that read the same run together ("a"+"bc", "ab"+"c"). */
+static struct kb_sched_pod *churn_pod(int k, int version)
+{
+	static const char *const ns[] = { "a", "ab", "b" };
+	char name[32], cpu[16];
+	snprintf(name, sizeof(name), k % 3 == 0 ? "bc%d" : "c%d", k / 3);
+	snprintf(cpu, sizeof(cpu), "%dm", 1 + k * 3 + version);
+	kb_body *b = kb_mp_body("{s:{s:s, s:s}, s:{s:[{s:s, s:s, "
+				"s:{s:{s:s}}}]}}",
+	    "metadata", "name", name, "namespace", ns[k % 3], "spec",
+	    "containers", "name", "c", "image", "i", "resources", "requests",
+	    "cpu", cpu);
+	struct kb_sched_pod *p = kb_sched_pod_new(kb_body_obj(b));
+	kb_body_unref(b);
+	return p;
+}
+
+#define CHURN_PODS 600
+#define CHURN_NODES 7
+
+/* Each node holds exactly the pods `at` puts there, in cpu too. */
+static void check_nodes(struct kb_sched_node *const *nodes,
+    struct kb_sched_pod *const *pods, const int *at)
+{
+	for (int n = 0; n < CHURN_NODES; n++) {
+		size_t want = 0;
+		int64_t cpu = 0;
+		for (int k = 0; k < CHURN_PODS; k++) {
+			if (at[k] != n)
+				continue;
+			want++;
+			cpu += pods[k]->requests.milli_cpu;
+			size_t i = 0;
+			while (i < nodes[n]->npods && nodes[n]->pods[i] != pods[k])
+				i++;
+			assert_true(i < nodes[n]->npods);
+		}
+		assert_int_equal(nodes[n]->npods, want);
+		assert_int_equal(nodes[n]->requested.milli_cpu, cpu);
+	}
+}
+
+/* Many pods added, updated in place, moved between nodes, taken off in
+ * varied order, with nodes replaced meanwhile: a node always finds the
+ * pod asked for, and only that one. */
+static void test_node_pods_churn(void **state)
+{
+	(void)state;
+	struct kb_sched_node *nodes[CHURN_NODES];
+	struct kb_sched_pod *pods[CHURN_PODS];
+	int at[CHURN_PODS], version[CHURN_PODS];
+	for (int n = 0; n < CHURN_NODES; n++)
+		assert_non_null(nodes[n] = node(n + 1));
+	for (int k = 0; k < CHURN_PODS; k++) {
+		assert_non_null(pods[k] = churn_pod(k, 0));
+		at[k] = -1;
+		version[k] = 0;
+	}
+	uint32_t r = 12345;
+	for (int step = 0; step < 20000; step++) {
+		r = r * 1103515245u + 12345u;
+		int k = (int)((r >> 8) % CHURN_PODS);
+		int to = (int)((r >> 20) % (CHURN_NODES + 1)) - 1;
+		const struct kb_sched_pod *p = pods[k];
+		if (at[k] >= 0) {
+			assert_int_equal(kb_sched_node_remove_pod(nodes[at[k]],
+					     p->ns, p->name),
+			    0);
+			assert_int_equal(kb_sched_node_remove_pod(nodes[at[k]],
+					     p->ns, p->name),
+			    KB_ENOTFOUND);
+		} else if (to >= 0) {
+			assert_int_equal(kb_sched_node_remove_pod(nodes[to],
+					     p->ns, p->name),
+			    KB_ENOTFOUND);
+		}
+		/* an update: a new object of the same pod */
+		kb_sched_pod_unref(pods[k]);
+		assert_non_null(pods[k] = churn_pod(k, ++version[k]));
+		at[k] = to;
+		if (to >= 0)
+			assert_int_equal(kb_sched_node_add_pod(nodes[to],
+					     pods[k]),
+			    0);
+		if (step % 1000 == 999) {
+			/* a node object replaced by a newer one */
+			int n = (int)((r >> 4) % CHURN_NODES);
+			struct kb_sched_node *nn = node(n + 1);
+			assert_non_null(nn);
+			kb_sched_node_move_pods(nn, nodes[n]);
+			kb_sched_node_free(nodes[n]);
+			nodes[n] = nn;
+			check_nodes(nodes, pods, at);
+		}
+	}
+	check_nodes(nodes, pods, at);
+	/* everything off, in an order of its own */
+	for (int i = 0; i < CHURN_PODS; i++) {
+		int k = (i * 7919) % CHURN_PODS;
+		if (at[k] < 0)
+			continue;
+		assert_int_equal(kb_sched_node_remove_pod(nodes[at[k]],
+				     pods[k]->ns, pods[k]->name),
+		    0);
+		at[k] = -1;
+	}
+	check_nodes(nodes, pods, at);
+	for (int k = 0; k < CHURN_PODS; k++)
+		kb_sched_pod_unref(pods[k]);
+	for (int n = 0; n < CHURN_NODES; n++)
+		kb_sched_node_free(nodes[n]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_columns_follow),
 		cmocka_unit_test(test_reason_bit),
 		cmocka_unit_test(test_same_placements),
+		cmocka_unit_test(test_node_pods_churn),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
