@@ -1,6 +1,6 @@
 /* plugins/scheduler/eqcache.c — the equivalence cache's store: per class
  * of equivalent pods (same namespace, labels, annotations, owner
- * references, deletion state and spec, compared byte for byte), per node
+ * references, deletion state and spec, compared as values), per node
  * row, the node generation the row was computed at, the Filter verdict
  * (the reasons, as bits of the class's reason table) and each Score
  * policy's raw score. A few classes per profile, least recently used
@@ -21,7 +21,6 @@ struct sp_eqcache *sp_eq_new(size_t nscore)
 	if (q == NULL)
 		return NULL;
 	q->nscore = nscore;
-	msgpack_sbuffer_init(&q->key);
 	return q;
 }
 
@@ -44,7 +43,7 @@ static void class_free(struct sp_eqclass *ec)
 {
 	if (ec == NULL)
 		return;
-	free(ec->key);
+	kb_sched_pod_unref(ec->rep);
 	class_free_rows(ec);
 	pthread_mutex_destroy(&ec->mu);
 	free(ec);
@@ -56,7 +55,6 @@ void sp_eq_free(struct sp_eqcache *q)
 		return;
 	for (size_t i = 0; i < q->n; i++)
 		class_free(q->v[i]);
-	msgpack_sbuffer_destroy(&q->key);
 	free(q);
 }
 
@@ -71,24 +69,13 @@ void sp_eq_drop(struct sp_eqcache *q, struct sp_eqclass *ec)
 	}
 }
 
-static void pack_at(msgpack_packer *pk, const msgpack_object *obj,
-    const char *path)
-{
-	const msgpack_object *o = kb_mp_get(obj, path);
-	if (o)
-		msgpack_pack_object(pk, *o);
-	else
-		msgpack_pack_nil(pk);
-}
-
-/* A hash of a class key, 8 bytes at a time (a pod's spec is most of a
- * kilobyte: kb_hash64 goes a byte at a time). Only compared with hashes
- * made here; the key's bytes decide. */
-static uint64_t key_hash(const void *data, size_t len)
+/* A hash of bytes, 8 at a time (a pod's spec is most of a kilobyte:
+ * kb_hash64 goes a byte at a time). */
+static uint64_t mix_bytes(uint64_t h, const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
 	size_t i = 0;
+	h ^= len;
 	for (; i + 8 <= len; i += 8) {
 		uint64_t w;
 		memcpy(&w, p + i, 8);
@@ -97,26 +84,89 @@ static uint64_t key_hash(const void *data, size_t len)
 	}
 	for (; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h ^ h >> 29;
+	return h;
 }
 
-/* The bytes two pods of one class share. */
-static bool build_key(struct sp_eqcache *q, const struct kb_sched_pod *pod)
+/* A hash of an object's type and value, walked in place (packing it
+ * again to hash the bytes cost a buffer write per element). Only
+ * compared with hashes made here; equal objects decide. */
+static uint64_t mix_obj(uint64_t h, const msgpack_object *o)
+{
+	h = (h ^ (uint64_t)o->type) * 0x100000001b3ull;
+	switch (o->type) {
+	case MSGPACK_OBJECT_STR:
+		return mix_bytes(h, o->via.str.ptr, o->via.str.size);
+	case MSGPACK_OBJECT_BIN:
+		return mix_bytes(h, o->via.bin.ptr, o->via.bin.size);
+	case MSGPACK_OBJECT_EXT:
+		h = mix_bytes(h, &o->via.ext.type, 1);
+		return mix_bytes(h, o->via.ext.ptr, o->via.ext.size);
+	case MSGPACK_OBJECT_ARRAY:
+		h = (h ^ o->via.array.size) * 0xff51afd7ed558ccdull;
+		for (uint32_t i = 0; i < o->via.array.size; i++)
+			h = mix_obj(h, &o->via.array.ptr[i]);
+		return h;
+	case MSGPACK_OBJECT_MAP:
+		h = (h ^ o->via.map.size) * 0xff51afd7ed558ccdull;
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			h = mix_obj(h, &o->via.map.ptr[i].key);
+			h = mix_obj(h, &o->via.map.ptr[i].val);
+		}
+		return h;
+	case MSGPACK_OBJECT_BOOLEAN:
+		return (h ^ o->via.boolean) * 0xff51afd7ed558ccdull;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return mix_bytes(h, &o->via.f64, sizeof(o->via.f64));
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return mix_bytes(h, &o->via.u64, sizeof(o->via.u64));
+	default:
+		return h;
+	}
+}
+
+/* The parts of a pod two pods of one class share (with its namespace):
+ * in q->key, and their hash. */
+static bool key_parts(struct sp_eqcache *q, const struct kb_sched_pod *pod,
+    uint64_t *hash)
 {
 	if (pod->obj == NULL)
 		return false;
-	msgpack_sbuffer_clear(&q->key);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &q->key, msgpack_sbuffer_write);
-	size_t nl = strlen(pod->ns);
-	msgpack_pack_str(&pk, nl);
-	msgpack_pack_str_body(&pk, pod->ns, nl);
-	pack_at(&pk, pod->obj, "metadata.labels");
-	pack_at(&pk, pod->obj, "metadata.annotations");
-	pack_at(&pk, pod->obj, "metadata.ownerReferences");
-	pack_at(&pk, pod->obj, "metadata.deletionTimestamp");
-	pack_at(&pk, pod->obj, "spec");
-	return q->key.data != NULL;
+	const msgpack_object *meta = kb_mp_key(pod->obj, "metadata");
+	q->key[0] = kb_mp_key(meta, "labels");
+	q->key[1] = kb_mp_key(meta, "annotations");
+	q->key[2] = kb_mp_key(meta, "ownerReferences");
+	q->key[3] = kb_mp_key(meta, "deletionTimestamp");
+	q->key[4] = kb_mp_key(pod->obj, "spec");
+	uint64_t h = mix_bytes(0x9e3779b97f4a7c15ull, pod->ns, strlen(pod->ns));
+	for (size_t i = 0; i < 5; i++)
+		h = q->key[i] ? mix_obj(h, q->key[i]) :
+				(h ^ 0xa5) * 0x100000001b3ull;
+	*hash = h ^ h >> 29;
+	return true;
+}
+
+static bool same_part(const msgpack_object *a, const msgpack_object *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return msgpack_object_equal(*a, *b);
+}
+
+/* The pod at hand (its parts in q->key) is of class ec. */
+static bool of_class(const struct sp_eqcache *q, const struct sp_eqclass *ec,
+    const struct kb_sched_pod *pod)
+{
+	const struct kb_sched_pod *r = ec->rep;
+	if (strcmp(r->ns, pod->ns))
+		return false;
+	const msgpack_object *meta = kb_mp_key(r->obj, "metadata");
+	return same_part(q->key[4], kb_mp_key(r->obj, "spec")) &&
+	    same_part(q->key[0], kb_mp_key(meta, "labels")) &&
+	    same_part(q->key[1], kb_mp_key(meta, "annotations")) &&
+	    same_part(q->key[2], kb_mp_key(meta, "ownerReferences")) &&
+	    same_part(q->key[3], kb_mp_key(meta, "deletionTimestamp"));
 }
 
 /* Fresh rows: every one to compute. */
@@ -144,14 +194,13 @@ static bool class_rows(struct sp_eqclass *ec, size_t n, size_t nscore)
 struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
     const struct kb_sched_pod *pod, size_t nnodes)
 {
-	if (!build_key(q, pod))
+	uint64_t h;
+	if (!key_parts(q, pod, &h))
 		return NULL;
-	uint64_t h = key_hash(q->key.data, q->key.size);
 	struct sp_eqclass *ec = NULL;
 	for (size_t i = 0; i < q->n; i++) {
 		struct sp_eqclass *c = q->v[i];
-		if (c->hash == h && c->keylen == q->key.size &&
-		    !memcmp(c->key, q->key.data, c->keylen)) {
+		if (c->hash == h && of_class(q, c, pod)) {
 			ec = c;
 			break;
 		}
@@ -174,13 +223,10 @@ struct sp_eqclass *sp_eq_class(struct sp_eqcache *q,
 			q->evictions++;
 		}
 		ec = calloc(1, sizeof(*ec));
-		if (ec == NULL || (ec->key = malloc(q->key.size)) == NULL) {
-			free(ec);
+		if (ec == NULL)
 			return NULL;
-		}
 		pthread_mutex_init(&ec->mu, NULL);
-		memcpy(ec->key, q->key.data, q->key.size);
-		ec->keylen = q->key.size;
+		ec->rep = kb_sched_pod_ref(pod);
 		ec->hash = h;
 		ec->n = SIZE_MAX;
 		q->v[q->n++] = ec;

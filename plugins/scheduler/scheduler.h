@@ -90,8 +90,9 @@ struct sp_profile *sp_profile_find(struct sp_config *c, const char *name);
  * Filter and Score gave at the node generation gen[row] (0: never). */
 struct sp_eqclass {
 	uint64_t hash;
-	char *key;
-	size_t keylen;
+	/* The pod the class was made for: another pod is of the class
+	 * when its key parts equal this one's (struct sp_eqkey). */
+	const struct kb_sched_pod *rep;
 	uint64_t used; /* the cache's tick when last used (LRU) */
 	size_t n;      /* rows */
 	uint64_t *gen;
@@ -126,7 +127,9 @@ struct sp_eqcache {
 	size_t n;
 	size_t nscore; /* the profile's Score slots */
 	uint64_t tick;
-	msgpack_sbuffer key; /* the pod at hand's key */
+	/* the pod at hand's key parts: labels, annotations, owner
+	 * references, deletion time, spec (each NULL when absent) */
+	const msgpack_object *key[5];
 	/* A class is made for the second pod with a key, not the first: a
 	 * stream of one-off pods never evicts the classes in use. */
 	uint64_t ghosts[SP_EQ_GHOSTS];
