@@ -68,6 +68,16 @@ static kb_body *binding_body(const struct kb_sched_pod *pod, const char *node)
 	return b;
 }
 
+/* A bounded copy (snprintf's "%s" without its format reading). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n > size - 1)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void pending_inc(struct sched *s)
 {
 	atomic_fetch_add(&s->pending, 1);
@@ -135,8 +145,8 @@ static void bind_async(struct sched *s, const struct kb_sched_pod *pod,
 	}
 	j->s = s;
 	j->pod = kb_sched_pod_ref(pod);
-	snprintf(j->node, sizeof(j->node), "%s", node);
-	snprintf(j->key, sizeof(j->key), "%s", key);
+	copy_str(j->node, sizeof(j->node), node);
+	copy_str(j->key, sizeof(j->key), key);
 	pending_inc(s);
 	int rc = kb_request(s->ctx, "api", "create", b,
 	    (int)s->conf.bind_timeout_ms, bind_done, j);

@@ -9,6 +9,23 @@
 
 #include "scheduler.h"
 
+/* "ns/name" into key (truncated as snprintf would): the cache's key of
+ * a pod, made on every pod update, without snprintf's format reading. */
+static void pod_key(char *key, size_t size, const char *ns, const char *name)
+{
+	size_t nl = strlen(ns), ml = strlen(name);
+	if (nl > size - 1)
+		nl = size - 1;
+	memcpy(key, ns, nl);
+	size_t at = nl;
+	if (at < size - 1)
+		key[at++] = '/';
+	if (ml > size - 1 - at)
+		ml = size - 1 - at;
+	memcpy(key + at, name, ml);
+	key[at + ml] = '\0';
+}
+
 struct sp_node {
 	struct kb_sched_node *node;
 	bool real; /* false: a placeholder for pods bound to an unseen node */
@@ -163,7 +180,7 @@ int sp_cache_pod_set(struct sp_cache *c, const struct kb_sched_pod *pod,
     const char *node, bool assumed)
 {
 	char key[512];
-	snprintf(key, sizeof(key), "%s/%s", pod->ns, pod->name);
+	pod_key(key, sizeof(key), pod->ns, pod->name);
 	struct sp_cpod *cp = kb_strmap_get(&c->pods, key);
 	if (cp) {
 		struct sp_node *old = kb_strmap_get(&c->nodes, cp->node);
@@ -195,7 +212,7 @@ void sp_cache_pod_del(struct sp_cache *c, const char *ns, const char *name,
     const char *node, bool only_assumed)
 {
 	char key[512];
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	pod_key(key, sizeof(key), ns, name);
 	struct sp_cpod *cp = kb_strmap_get(&c->pods, key);
 	if (cp == NULL)
 		return;
