@@ -331,14 +331,9 @@ json_t *api_busapi_object(const void *data, size_t len)
 	if (o)
 		return o;
 	/* as parse reads a body fields_of_bytes refuses: the SDK's tree */
-	msgpack_zone z;
-	msgpack_object obj;
-	size_t off = 0;
-	if (!msgpack_zone_init(&z, 3 * len + 256))
-		return NULL;
-	if (msgpack_unpack(data, len, &off, &z, &obj) == MSGPACK_UNPACK_SUCCESS)
-		o = api_json_from_mp(&obj);
-	msgpack_zone_destroy(&z);
+	kb_body *b = kb_body_new(data, len);
+	o = api_json_from_mp(kb_body_obj(b));
+	kb_body_unref(b);
 	return o;
 }
 

@@ -21,27 +21,12 @@ static void str_of(const msgpack_object *o, const char **s, size_t *len)
 	*len = ok ? o->via.str.size : 0;
 }
 
-/* The metadata and the controller reference (the first ownerReference
- * with controller: true). */
-static void pod_owner(const msgpack_object *pod, struct rsc_podv *v)
-{
-	v->md = kb_mp_key(pod, "metadata");
-	const msgpack_object *refs = kb_mp_key(v->md, "ownerReferences");
-	for (uint32_t i = 0; refs && refs->type == MSGPACK_OBJECT_ARRAY &&
-	     i < refs->via.array.size && !v->ctl_ref;
-	     i++) {
-		const msgpack_object *c =
-		    kb_mp_key(&refs->via.array.ptr[i], "controller");
-		if (c && c->type == MSGPACK_OBJECT_BOOLEAN && c->via.boolean)
-			v->ctl_ref = &refs->via.array.ptr[i];
-	}
-}
-
 void rsc_pod_view(const msgpack_object *pod, void *view)
 {
 	struct rsc_podv *v = view;
 	memset(v, 0, sizeof(*v));
-	pod_owner(pod, v);
+	v->md = kb_mp_key(pod, "metadata");
+	v->ctl_ref = ctrl_controller_ref(pod);
 	str_of(kb_mp_key(v->md, "namespace"), &v->ns, &v->nslen);
 	str_of(kb_mp_key(v->md, "name"), &v->name, &v->namelen);
 	if (v->ctl_ref)
@@ -57,13 +42,12 @@ void rsc_pod_view(const msgpack_object *pod, void *view)
 
 bool rsc_pod_index(const msgpack_object *pod, char *buf, size_t len)
 {
-	struct rsc_podv v = { 0 };
+	const msgpack_object *ref = ctrl_controller_ref(pod);
 	const char *s;
 	size_t n;
-	pod_owner(pod, &v);
-	bool owned = v.ctl_ref != NULL;
-	if (owned ? !kb_mp_str(v.ctl_ref, "uid", &s, &n) :
-		    !kb_mp_str(v.md, "namespace", &s, &n))
+	bool owned = ref != NULL;
+	if (owned ? !kb_mp_str(ref, "uid", &s, &n) :
+		    !kb_mp_str(kb_mp_key(pod, "metadata"), "namespace", &s, &n))
 		return false;
 	if (n + 3 > len)
 		return false;
