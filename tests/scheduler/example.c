@@ -171,6 +171,20 @@ static void test_out_of_tree_policy(void **state)
 	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 1);
 	make_node(c, "n-hdd", "{\"disktype\": \"hdd\"}");
 	make_node(c, "n-ssd", "{\"disktype\": \"ssd\"}");
+	/* The scheduler's node and pod informers are separate watches, so a
+	 * pod made now may reach it before n-ssd does (as on Kubernetes).
+	 * A pod that only n-ssd fits is bound once the scheduler has n-ssd
+	 * with its allocatable, and so n-hdd, which came first on the same
+	 * watch. It requests nothing, so LeastAllocated still leans to n-hdd. */
+	create(c, &KB_GVR_PODS, "default",
+	    "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": "
+	    "\"probe\", \"namespace\": \"default\"}, \"spec\": {\"nodeSelector\": "
+	    "{\"disktype\": \"ssd\"}, \"containers\": [{\"name\": \"c\", "
+	    "\"image\": \"busybox\"}]}}");
+	char *pn = wait_node(c, "probe");
+	if (pn == NULL || strcmp(pn, "n-ssd"))
+		fail_msg("pod probe landed on %s, want n-ssd", pn ? pn : "(none)");
+	free(pn);
 	/* LeastAllocated alone would alternate; the policy keeps them on ssd. */
 	for (int i = 0; i < 4; i++) {
 		char json[512], name[16];
