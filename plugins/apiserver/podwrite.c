@@ -48,6 +48,43 @@ static json_t *merged_status(const struct api_resource *r, const msgpack_object 
 	return st;
 }
 
+/* A patch {"status": S} whose S sets each of its keys to something that
+ * is neither null nor an object: the merge replaces those keys whole, so
+ * the merged status is the old one with S's keys set (in place, or
+ * appended in S's order). */
+static bool flat_patch(const json_t *patch)
+{
+	const json_t *s = json_object_get(patch, "status"), *v;
+	const char *k;
+	json_object_foreach ((json_t *)s, k, v)
+		if (json_is_null(v) || json_is_object(v))
+			return false;
+	return true;
+}
+
+/* Such a patch decoded as admission decodes it ({"status": …}): decoding
+ * works key by key, so decoding the merged status gives the old one's
+ * keys (decoded when they were written) and, for S's keys, what decoding
+ * S gives, which may drop one (an empty time). NULL where merged_status
+ * would say no. */
+static json_t *decoded_patch(const json_t *patch)
+{
+	const struct adm_stype *t = adm_schema("", "Pod");
+	json_t *d = json_deep_copy(patch), *unknown = json_array();
+	char err[256];
+	if (d && unknown)
+		adm_unknown_fields(t, d, unknown);
+	bool ok = d && unknown && json_array_size(unknown) == 0 &&
+	    adm_decode(t, d, err, sizeof err) && json_object_size(d) == 1 &&
+	    json_is_object(json_object_get(d, "status"));
+	json_decref(unknown);
+	if (!ok) {
+		json_decref(d);
+		return NULL;
+	}
+	return d;
+}
+
 /* The pod packed with the edits, into *out (malloc'd), *outlen. */
 static enum api_pstat pack_edited(const msgpack_object *pod, const struct mpe_edit *edits,
     size_t n, size_t hint, char **out, size_t *outlen)
@@ -155,32 +192,18 @@ struct span {
 	bool md;
 };
 
-/* The pod's bytes with its resourceVersion dropped and the status `st`
- * ({"status": …}) in place of its own: spliced rather than packed again
+/* The pod's bytes with its resourceVersion dropped and the status value
+ * val (vlen bytes) in place of its own: spliced rather than packed again
  * (pack_status), which gives the same bytes for bytes as the encoder
  * writes them (api_mp_with_rv splices on the same ground). */
-static enum api_pstat splice_status(const void *data, size_t len, const struct pod_at *at,
-    const json_t *st, char **out, size_t *outlen)
+static enum api_pstat splice_status_bytes(const void *data, size_t len, const struct pod_at *at,
+    const unsigned char *val, size_t vlen, char **out, size_t *outlen)
 {
-	char *smp = NULL;
-	size_t slen = 0;
-	if (api_mp_encode(st, &smp, &slen) != 0)
-		return API_PSTAT_NOMEM;
-	struct api_mpc c = { (const unsigned char *)smp, (const unsigned char *)smp + slen };
-	struct api_mval v, k;
-	if (!api_mpc_read(&c, &v) || v.kind != API_MV_MAP || v.n != 1 || !api_mpc_read(&c, &k) ||
-	    !key_is(&k, "status")) {
-		free(smp);
-		return API_PSTAT_JSON;
-	}
-	const unsigned char *d = data, *val = c.p;
-	size_t vlen = (size_t)(c.end - val);
+	const unsigned char *d = data;
 	msgpack_sbuffer sb = { .alloc = len + vlen + 16 };
 	msgpack_packer pk;
-	if ((sb.data = malloc(sb.alloc)) == NULL) {
-		free(smp);
+	if ((sb.data = malloc(sb.alloc)) == NULL)
 		return API_PSTAT_NOMEM;
-	}
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	/* the two edits in the order they come in the bytes */
 	struct span e[2] = { { at->md, at->md_end, true }, { at->st, at->st_end, false } };
@@ -202,7 +225,6 @@ static enum api_pstat splice_status(const void *data, size_t len, const struct p
 	}
 	if (rc == 0)
 		rc = msgpack_sbuffer_write(&sb, (const char *)from, len - (size_t)(from - d));
-	free(smp);
 	if (rc) {
 		msgpack_sbuffer_destroy(&sb);
 		return API_PSTAT_NOMEM;
@@ -210,6 +232,146 @@ static enum api_pstat splice_status(const void *data, size_t len, const struct p
 	*out = sb.data;
 	*outlen = sb.size;
 	return API_PSTAT_OK;
+}
+
+/* st ({"status": …}) encoded: c at the status value; NULL (nothing to
+ * free) when it is not so. */
+static char *encode_status(const json_t *st, struct api_mpc *c, bool *nomem)
+{
+	char *smp = NULL;
+	size_t slen = 0;
+	struct api_mval v, k;
+	*nomem = api_mp_encode(st, &smp, &slen) != 0;
+	if (*nomem)
+		return NULL;
+	*c = (struct api_mpc){ (const unsigned char *)smp, (const unsigned char *)smp + slen };
+	if (!api_mpc_read(c, &v) || v.kind != API_MV_MAP || v.n != 1 || !api_mpc_read(c, &k) ||
+	    !key_is(&k, "status")) {
+		free(smp);
+		return NULL;
+	}
+	return smp;
+}
+
+/* The same with the status `st` ({"status": …}) encoded. */
+static enum api_pstat splice_status(const void *data, size_t len, const struct pod_at *at,
+    const json_t *st, char **out, size_t *outlen)
+{
+	struct api_mpc c;
+	bool nomem;
+	char *smp = encode_status(st, &c, &nomem);
+	if (smp == NULL)
+		return nomem ? API_PSTAT_NOMEM : API_PSTAT_JSON;
+	enum api_pstat r = splice_status_bytes(data, len, at, c.p, (size_t)(c.end - c.p), out, outlen);
+	free(smp);
+	return r;
+}
+
+/* A map's entries as bytes: each key's text and the span of the entry
+ * (key and value). */
+#define ENTRIES_MAX 64
+struct entries {
+	size_t n;
+	struct {
+		const char *k;
+		size_t kn;
+		const unsigned char *from, *to;
+	} e[ENTRIES_MAX];
+};
+
+/* The map at c, c moved past it: false when it is not one, has more
+ * than ENTRIES_MAX entries, a key that is no str, or a key twice. */
+static bool read_entries(struct api_mpc *c, struct entries *es)
+{
+	struct api_mval v, k;
+	if (!api_mpc_read(c, &v) || v.kind != API_MV_MAP || v.n > ENTRIES_MAX)
+		return false;
+	es->n = (size_t)v.n;
+	for (size_t i = 0; i < es->n; i++) {
+		es->e[i].from = c->p;
+		if (!api_mpc_read(c, &k) || k.kind != API_MV_STR || !api_mpc_skip(c, 1))
+			return false;
+		es->e[i].k = k.s;
+		es->e[i].kn = (size_t)k.n;
+		es->e[i].to = c->p;
+		for (size_t j = 0; j < i; j++)
+			if (es->e[j].kn == k.n && !memcmp(es->e[j].k, k.s, k.n))
+				return false;
+	}
+	return true;
+}
+
+static const unsigned char *entry_of(const struct entries *es, const char *k, size_t kn,
+    size_t *i)
+{
+	for (*i = 0; *i < es->n; (*i)++)
+		if (es->e[*i].kn == kn && !memcmp(es->e[*i].k, k, kn))
+			return es->e[*i].from;
+	return NULL;
+}
+
+/* The merge of a flat patch (flat_patch: S, the patch's status; dec, it
+ * decoded) on the old status's bytes, as bytes: the old entries in their
+ * order, those S sets taken from dec (or dropped where decoding dropped
+ * them), then dec's entries the old status lacks, in dec's order — what
+ * merge_patch and decoding the merged status give, encoded. Spliced
+ * into the pod as splice_status does. */
+static enum api_pstat splice_merged(const void *data, size_t len, const struct pod_at *at,
+    const json_t *patch, const json_t *dec, char **out, size_t *outlen)
+{
+	const json_t *s = json_object_get(patch, "status");
+	struct api_mpc c, oc = { at->st, at->st_end };
+	struct entries *pe = malloc(2 * sizeof(*pe)), *oe = pe + 1;
+	bool nomem;
+	char *smp = pe ? encode_status(dec, &c, &nomem) : NULL;
+	if (smp == NULL) {
+		free(pe);
+		return pe == NULL || nomem ? API_PSTAT_NOMEM : API_PSTAT_JSON;
+	}
+	enum api_pstat r = API_PSTAT_JSON;
+	msgpack_sbuffer sb = { .alloc = (size_t)(at->st_end - at->st) + (size_t)(c.end - c.p) + 16 };
+	msgpack_packer pk;
+	if (!read_entries(&c, pe) || c.p != c.end || !read_entries(&oc, oe) || oc.p != at->st_end)
+		goto out;
+	r = API_PSTAT_NOMEM;
+	if ((sb.data = malloc(sb.alloc)) == NULL)
+		goto out;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	size_t n = 0, j;
+	bool used[ENTRIES_MAX] = { false };
+	for (size_t i = 0; i < oe->n; i++) {
+		if (!json_object_getn(s, oe->e[i].k, oe->e[i].kn))
+			n++;
+		else if (entry_of(pe, oe->e[i].k, oe->e[i].kn, &j))
+			n++;
+	}
+	for (size_t i = 0; i < pe->n; i++)
+		if (!entry_of(oe, pe->e[i].k, pe->e[i].kn, &j))
+			n++;
+	int rc = msgpack_pack_map(&pk, n);
+	for (size_t i = 0; i < oe->n && rc == 0; i++) {
+		const unsigned char *from = oe->e[i].from, *to = oe->e[i].to;
+		if (json_object_getn(s, oe->e[i].k, oe->e[i].kn)) {
+			if (!entry_of(pe, oe->e[i].k, oe->e[i].kn, &j))
+				continue;
+			used[j] = true;
+			from = pe->e[j].from;
+			to = pe->e[j].to;
+		}
+		rc = msgpack_sbuffer_write(&sb, (const char *)from, (size_t)(to - from));
+	}
+	for (size_t i = 0; i < pe->n && rc == 0; i++)
+		if (!used[i])
+			rc = msgpack_sbuffer_write(&sb, (const char *)pe->e[i].from,
+			    (size_t)(pe->e[i].to - pe->e[i].from));
+	if (rc == 0)
+		r = splice_status_bytes(data, len, at, (const unsigned char *)sb.data, sb.size, out,
+		    outlen);
+	msgpack_sbuffer_destroy(&sb);
+out:
+	free(smp);
+	free(pe);
+	return r;
 }
 
 /* The pod's bytes with its metadata (the span at->md..at->md_end) packed
@@ -286,10 +448,14 @@ enum api_pstat api_pod_status_mp_rv(const struct api_resource *r, const void *da
 	if (!mpe_key(md, "deletionTimestamp") && mpe_str_is(mpe_key(&pod, "kind"), "Pod") &&
 	    mpe_str_is(mpe_key(&pod, "apiVersion"), "v1") &&
 	    (!node || mpe_str_is(mpe_key(mpe_key(&pod, "spec"), "nodeName"), node)) &&
-	    (!old || old->type == MSGPACK_OBJECT_MAP) && (st = merged_status(r, old, patch))) {
+	    (!old || old->type == MSGPACK_OBJECT_MAP)) {
 		struct pod_at at;
-		ret = pod_spans(data, len, &at) ? splice_status(data, len, &at, st, out, outlen)
-						 : pack_status(&pod, st, len, out, outlen);
+		bool spans = pod_spans(data, len, &at);
+		if (spans && flat_patch(patch) && (st = decoded_patch(patch)))
+			ret = splice_merged(data, len, &at, patch, st, out, outlen);
+		else if ((st = merged_status(r, old, patch)))
+			ret = spans ? splice_status(data, len, &at, st, out, outlen)
+				    : pack_status(&pod, st, len, out, outlen);
 	}
 	json_decref(st);
 	msgpack_zone_destroy(&z);

@@ -29,7 +29,10 @@ enum api_pstat {
  * status from the old pod (carry_over), admits the whole pod — whose
  * metadata and spec are the old ones, admitted when they were written —
  * and encodes it all again; here only the status is decoded, merged and
- * decoded as admission decodes it.
+ * decoded as admission decodes it — or, for a patch that sets each key
+ * it names to a list or a scalar (a kubelet's), only the patch is
+ * decoded, and the merged status is the old one's bytes with those keys'
+ * values replaced or appended.
  *
  * JSON for: a patch other than {"status": {…}}; bytes that do not unpack
  * or are not a Pod of v1 with a metadata map ending in its

@@ -189,6 +189,16 @@ static const char *const patches[] = {
 	"\"restartCount\":0,\"image\":\"busybox:1.36\",\"imageID\":\"sha256:abc\",\"containerID\":"
 	"\"runc://0123\",\"started\":true,\"allocatedResources\":{\"cpu\":\"0.25\",\"memory\":\"1Gi\"}}],"
 	"\"qosClass\":\"Burstable\"}}",
+	/* keys set in place and appended, in another order than the pod's;
+	 * an empty time (decoding drops it: the old one goes) and an empty
+	 * optional string; quantities and times in a list written back */
+	"{\"status\":{\"message\":\"m\",\"startTime\":\"\",\"containerStatuses\":[{\"name\":\"c\","
+	"\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off\"}},"
+	"\"lastState\":{\"terminated\":{\"exitCode\":1,\"reason\":\"Error\",\"startedAt\":"
+	"\"2026-11-29T03:00:00Z\",\"finishedAt\":\"2026-11-29T04:00:05.25+01:00\",\"containerID\":"
+	"\"runc://0123\"}},\"ready\":false,\"restartCount\":1,\"image\":\"busybox:1.36\","
+	"\"imageID\":\"sha256:abc\",\"started\":false,\"allocatedResources\":{\"cpu\":\"1.5\","
+	"\"memory\":\"0.5Gi\"}}],\"hostIP\":\"10.0.0.2\",\"nominatedNodeName\":\"\"}}",
 	/* nested maps merged, keys deleted, a list replaced, new keys; times
 	 * that decoding writes back otherwise (an empty one is unset) */
 	"{\"status\":{\"podIP\":null,\"podIPs\":null,\"message\":\"moved\",\"reason\":\"Evicted\","
@@ -200,6 +210,8 @@ static const char *const patches[] = {
 	"{\"status\":{}}",
 	"{\"status\":{\"phase\":null,\"hostIP\":null,\"hostIPs\":null,\"startTime\":null,\"conditions\":null,"
 	"\"containerStatuses\":null,\"message\":null,\"reason\":null}}",
+	/* an empty time where there is none; a key set again */
+	"{\"status\":{\"startTime\":\"\",\"phase\":\"Running\",\"qosClass\":\"BestEffort\"}}",
 	/* text past 255 bytes and outside ASCII */
 	"{\"status\":{\"phase\":\"Pending\",\"message\":\"h\\u00e9llo \\u4e16\\u754c "
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
