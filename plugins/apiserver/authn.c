@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "azcache.h"
 #include "busapi.h"
 #include "http.h"
 #include "server.h"
@@ -215,19 +216,8 @@ static bool node_allows(const struct api_user *u, const char *verb, const char *
 	return false;
 }
 
-/* Decisions, cached: the rules are the host's config, fixed while it runs,
- * so a decision for the same question never changes. This saves the bus
- * round trip to `auth` on nearly every request. */
-#define AZ_SLOTS 4096
-
-struct az_entry {
-	char *key;
-	bool allowed;
-	char *reason;
-};
-
-static pthread_mutex_t az_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct az_entry az_cache[AZ_SLOTS];
+/* Decisions are cached (azcache.h): this saves the bus round trip to
+ * `auth` on nearly every request. */
 
 /* The question as one string, in buf when it fits (else malloc'd; NULL
  * when out of memory). */
@@ -265,57 +255,6 @@ static char *az_key(char *buf, size_t cap, const struct api_user *u, const char 
 	return k;
 }
 
-static size_t az_slot(const char *k)
-{
-	size_t h = 1469598103934665603ull;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ull;
-	return h % AZ_SLOTS;
-}
-
-static bool az_lookup(const char *k, bool *allowed, char *reason, size_t rlen)
-{
-	bool hit = false;
-	pthread_mutex_lock(&az_mu);
-	struct az_entry *e = &az_cache[az_slot(k)];
-	if (e->key && !strcmp(e->key, k)) {
-		*allowed = e->allowed;
-		snprintf(reason, rlen, "%s", e->reason ? e->reason : "");
-		hit = true;
-	}
-	pthread_mutex_unlock(&az_mu);
-	return hit;
-}
-
-static void az_store(const char *k, bool allowed, const char *reason)
-{
-	char *key = strdup(k), *why = strdup(reason);
-	if (key == NULL || why == NULL) {
-		free(key);
-		free(why);
-		return;
-	}
-	pthread_mutex_lock(&az_mu);
-	struct az_entry *e = &az_cache[az_slot(k)];
-	free(e->key);
-	free(e->reason);
-	e->key = key;
-	e->allowed = allowed;
-	e->reason = why;
-	pthread_mutex_unlock(&az_mu);
-}
-
-__attribute__((destructor)) static void az_cache_free(void)
-{
-	pthread_mutex_lock(&az_mu);
-	for (size_t i = 0; i < AZ_SLOTS; i++) {
-		free(az_cache[i].key);
-		free(az_cache[i].reason);
-		az_cache[i].key = az_cache[i].reason = NULL;
-	}
-	pthread_mutex_unlock(&az_mu);
-}
-
 /* The authorizer's answer, through the decision cache; *answered false
  * when the authorizer could not be asked. */
 static bool ask(struct api_server *s, const struct api_user *u, const char *verb,
@@ -326,7 +265,7 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
 	char *key = az_key(buf, sizeof(buf), u, verb, group, resource, sub, ns, name);
 	bool cached;
 	*answered = true;
-	if (key && az_lookup(key, &cached, reason, rlen)) {
+	if (key && api_az_lookup(key, &cached, reason, rlen)) {
 		if (key != buf)
 			free(key);
 		return cached;
@@ -357,7 +296,7 @@ static bool ask(struct api_server *s, const struct api_user *u, const char *verb
 			reason[0] = '\0';
 		/* Only answers are remembered, never a failure to get one. */
 		if (key)
-			az_store(key, allowed, reason);
+			api_az_store(key, allowed, reason);
 	} else {
 		snprintf(reason, rlen, "the authorizer did not answer: %s", kb_strerror(rc));
 		*answered = false;
