@@ -134,8 +134,10 @@ static enum api_pstat pack_status(const msgpack_object *pod, const json_t *st, s
  * the metadata map (its head, its entries, its last entry, which is the
  * resourceVersion the cache spliced in, and its end) and the status. */
 struct pod_at {
-	const unsigned char *md, *md_body, *rv, *md_end, *st, *st_end;
+	const unsigned char *md, *md_body, *rv, *md_end, *st, *st_end, *spec, *end;
 	uint64_t mdn;
+	/* kind Pod, apiVersion v1, a deletionTimestamp in the metadata */
+	bool pod, v1, deleting;
 };
 
 static bool key_is(const struct api_mval *k, const char *want)
@@ -168,6 +170,7 @@ static bool pod_spans(const void *data, size_t len, struct pod_at *at)
 				if (!api_mpc_read(&c, &mk) || mk.kind != API_MV_STR ||
 				    !api_mpc_skip(&c, 2))
 					return false;
+				at->deleting |= key_is(&mk, "deletionTimestamp");
 			}
 			if (!key_is(&mk, "resourceVersion"))
 				return false;
@@ -179,11 +182,43 @@ static bool pod_spans(const void *data, size_t len, struct pod_at *at)
 			if (!api_mpc_skip(&c, 1))
 				return false;
 			at->st_end = c.p;
-		} else if (!api_mpc_skip(&c, 1)) {
-			return false;
+		} else if (key_is(&k, "kind") || key_is(&k, "apiVersion")) {
+			bool kind = k.s[0] == 'k';
+			struct api_mval t;
+			if (!api_mpc_read(&c, &t))
+				return false;
+			if (t.kind == API_MV_STR && kind)
+				at->pod = t.n == 3 && !memcmp(t.s, "Pod", 3);
+			else if (t.kind == API_MV_STR)
+				at->v1 = t.n == 2 && !memcmp(t.s, "v1", 2);
+			else if (t.kind == API_MV_MAP || t.kind == API_MV_ARR)
+				return false; /* not one an encoder of ours wrote */
+		} else {
+			if (key_is(&k, "spec"))
+				at->spec = c.p;
+			if (!api_mpc_skip(&c, 1))
+				return false;
 		}
 	}
+	at->end = c.end;
 	return c.p == c.end && at->md && at->st;
+}
+
+/* The checks api_pod_status_mp_rv makes on the unpacked pod, on its
+ * bytes: a Pod of v1 not being deleted, its status a map, on `node`
+ * when one is given. */
+static bool pod_plain(const struct pod_at *at, const char *node)
+{
+	if (!at->pod || !at->v1 || at->deleting || *at->st < 0x80 ||
+	    (*at->st > 0x8f && *at->st != 0xde && *at->st != 0xdf))
+		return false;
+	if (node == NULL)
+		return true;
+	struct api_mpc c = { at->spec, at->end };
+	struct api_mval v;
+	if (at->spec == NULL || !api_mpc_find(&c, "nodeName", 8) || !api_mpc_read(&c, &v))
+		return false;
+	return v.kind == API_MV_STR && v.n == strlen(node) && !memcmp(v.s, node, v.n);
 }
 
 /* A stretch of the bytes replaced: the metadata's or the status's. */
@@ -436,27 +471,29 @@ enum api_pstat api_pod_status_mp_rv(const struct api_resource *r, const void *da
 	if (!json_is_object(patch) || json_object_size(patch) != 1 ||
 	    !json_is_object(json_object_get(patch, "status")))
 		return API_PSTAT_JSON;
+	struct pod_at at;
+	bool spans = pod_spans(data, len, &at);
+	json_t *st = NULL;
+	enum api_pstat ret = API_PSTAT_JSON;
+	/* a kubelet's patch: neither the pod nor its status unpacked */
+	if (spans && pod_plain(&at, node) && flat_patch(patch) && (st = decoded_patch(patch))) {
+		ret = splice_merged(data, len, &at, patch, st, out, outlen);
+		json_decref(st);
+		return ret;
+	}
 	msgpack_zone z;
 	msgpack_object pod, *md;
 	if (!unpack_pod(data, len, &z, &pod, &md))
 		return API_PSTAT_JSON;
-	enum api_pstat ret = API_PSTAT_JSON;
-	json_t *st = NULL;
 	const msgpack_object *old = mpe_key(&pod, "status");
 	/* carry_over sets kind and apiVersion: where they are not as it
 	 * sets them, the JSON path's bytes differ */
 	if (!mpe_key(md, "deletionTimestamp") && mpe_str_is(mpe_key(&pod, "kind"), "Pod") &&
 	    mpe_str_is(mpe_key(&pod, "apiVersion"), "v1") &&
 	    (!node || mpe_str_is(mpe_key(mpe_key(&pod, "spec"), "nodeName"), node)) &&
-	    (!old || old->type == MSGPACK_OBJECT_MAP)) {
-		struct pod_at at;
-		bool spans = pod_spans(data, len, &at);
-		if (spans && flat_patch(patch) && (st = decoded_patch(patch)))
-			ret = splice_merged(data, len, &at, patch, st, out, outlen);
-		else if ((st = merged_status(r, old, patch)))
-			ret = spans ? splice_status(data, len, &at, st, out, outlen)
-				    : pack_status(&pod, st, len, out, outlen);
-	}
+	    (!old || old->type == MSGPACK_OBJECT_MAP) && (st = merged_status(r, old, patch)))
+		ret = spans ? splice_status(data, len, &at, st, out, outlen)
+			    : pack_status(&pod, st, len, out, outlen);
 	json_decref(st);
 	msgpack_zone_destroy(&z);
 	return ret;

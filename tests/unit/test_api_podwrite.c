@@ -359,6 +359,23 @@ static void test_left_to_json(void **state)
 		{ "{\"metadata\":{\"name\":\"p\"}}", "{\"status\":{}}", NULL, API_PSTAT_JSON },
 		{ "{\"apiVersion\":\"v2\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"}}",
 		    "{\"status\":{}}", NULL, API_PSTAT_JSON },
+		/* the same with a status, read from the bytes for a flat patch */
+		{ POD ",\"status\":{\"phase\":\"Pending\"}}", "{\"status\":{\"phase\":\"Running\"}}",
+		    "node-a", API_PSTAT_OK },
+		{ POD ",\"status\":{\"phase\":\"Pending\"}}", "{\"status\":{\"phase\":\"Running\"}}",
+		    "node-b", API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", "node-a", API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		  "\"deletionTimestamp\":\"2026-11-29T03:00:00Z\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v2\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pods\",\"metadata\":{\"name\":\"p\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":5,\"metadata\":{\"name\":\"p\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		{ POD ",\"status\":[]}", "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		enum api_pstat r = fast_of(cases[i].pod, cases[i].patch, cases[i].node);
