@@ -136,8 +136,9 @@ static enum api_pstat pack_status(const msgpack_object *pod, const json_t *st, s
 struct pod_at {
 	const unsigned char *md, *md_body, *rv, *md_end, *st, *st_end, *spec, *end;
 	uint64_t mdn;
-	/* kind Pod, apiVersion v1, a deletionTimestamp in the metadata */
-	bool pod, v1, deleting;
+	/* kind Pod, apiVersion v1, a deletionTimestamp in the metadata and
+	 * a deletionGracePeriodSeconds above 0 */
+	bool pod, v1, deleting, grace;
 };
 
 static bool key_is(const struct api_mval *k, const char *want)
@@ -167,10 +168,18 @@ static bool pod_spans(const void *data, size_t len, struct pod_at *at)
 			at->mdn = m.n;
 			for (uint64_t j = 0; j < m.n; j++) {
 				at->rv = c.p;
-				if (!api_mpc_read(&c, &mk) || mk.kind != API_MV_STR ||
-				    !api_mpc_skip(&c, 2))
+				if (!api_mpc_read(&c, &mk) || mk.kind != API_MV_STR)
 					return false;
 				at->deleting |= key_is(&mk, "deletionTimestamp");
+				if (key_is(&mk, "deletionGracePeriodSeconds")) {
+					struct api_mval g;
+					const unsigned char *gp = c.p;
+					if (api_mpc_read(&c, &g) && g.kind == API_MV_INT)
+						at->grace = g.i > 0;
+					c.p = gp;
+				}
+				if (!api_mpc_skip(&c, 2))
+					return false;
 			}
 			if (!key_is(&mk, "resourceVersion"))
 				return false;
@@ -205,11 +214,13 @@ static bool pod_spans(const void *data, size_t len, struct pod_at *at)
 }
 
 /* The checks api_pod_status_mp_rv makes on the unpacked pod, on its
- * bytes: a Pod of v1 not being deleted, its status a map, on `node`
- * when one is given. */
+ * bytes: a Pod of v1, its status a map, on `node` when one is given.
+ * Being deleted, in its grace period: a write does not finish it (rest.c's
+ * finalized wants a grace period of 0), so the kubelet's patches of a pod
+ * it is stopping are taken here too. */
 static bool pod_plain(const struct pod_at *at, const char *node)
 {
-	if (!at->pod || !at->v1 || at->deleting || *at->st < 0x80 ||
+	if (!at->pod || !at->v1 || (at->deleting && !at->grace) || *at->st < 0x80 ||
 	    (*at->st > 0x8f && *at->st != 0xde && *at->st != 0xdf))
 		return false;
 	if (node == NULL)

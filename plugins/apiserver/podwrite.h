@@ -36,7 +36,8 @@ enum api_pstat {
  *
  * JSON for: a patch other than {"status": {…}}; bytes that do not unpack
  * or are not a Pod of v1 with a metadata map ending in its
- * resourceVersion; a pod being deleted (a write may finish it); a status
+ * resourceVersion; a pod being deleted with no grace period left (a
+ * write may finish it) or, unless the patch is flat, at all; a status
  * that is not a map; a node that is not the pod's (403); a patched status
  * with unknown fields (warnings, or Strict's 400) or that admission's
  * decoding refuses (400). */

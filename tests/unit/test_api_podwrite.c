@@ -248,9 +248,67 @@ static int64_t json_path(const char *name, const char *patch, int64_t at)
 	return rev;
 }
 
-/* Each patch made by the JSON path on one pod, over the bus on another
- * and through HTTP's PATCH on a third: each stores what the fast path
- * makes of its pod before. */
+/* A patch made by the JSON path on pod j, over the bus on b and through
+ * HTTP's PATCH on h: each stores what the fast path makes of its pod
+ * before (*jrev, *brev, *hrev: the versions each is at). */
+static void same_bytes(size_t i, const char *patch, int64_t *jrev, int64_t *brev, int64_t *hrev)
+{
+	char what[64];
+	int64_t rev;
+	size_t len;
+	char *want = fast("j", patch, *jrev, &rev, &len);
+	*jrev = json_path("j", patch, rev);
+	snprintf(what, sizeof what, "patch %zu by the JSON path", i);
+	expect_stored("j", *jrev, want, len, what);
+	free(want);
+	/* the bus: the fast path, answering with what it stored */
+	want = fast("b", patch, *brev, &rev, &len);
+	kb_msg *rep = NULL;
+	snprintf(what, sizeof what, "patch %zu over the bus", i);
+	expect_ok(bus_patch(fx.kubelet, "b", patch, &rep), rep, what);
+	*brev = rev_of_mp(kb_msg_body(rep));
+	assert_true(*brev > rev);
+	char *with = NULL;
+	size_t wl = 0, al = 0;
+	kb_body *ab = kb_msg_body_ref(rep);
+	const void *ad = kb_body_data(ab, &al);
+	assert_int_equal(api_mp_with_rv(want, len, *brev, &with, &wl), 0);
+	assert_int_equal(al, wl);
+	assert_memory_equal(ad, with, wl);
+	kb_body_unref(ab);
+	kb_msg_free(rep);
+	free(with);
+	expect_stored("b", *brev, want, len, what);
+	free(want);
+	/* HTTP's PATCH */
+	want = fast("h", patch, *hrev, &rev, &len);
+	json_t *ans = NULL;
+	long code = http_write("PATCH", "h", patch, &ans);
+	if (code != 200)
+		fail_msg("patch %zu over HTTP: %ld", i, code);
+	*hrev = rev_of_json(ans);
+	assert_true(*hrev > rev);
+	snprintf(what, sizeof what, "patch %zu over HTTP", i);
+	expect_stored("h", *hrev, want, len, what);
+	json_decref(ans);
+	free(want);
+}
+
+/* A kubelet's patches of a pod it is stopping (flat: the fast path
+ * takes them while the pod is in its grace period). */
+static const char *const stopping[] = {
+	"{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\","
+	"\"lastProbeTime\":null,\"lastTransitionTime\":\"2026-11-29T05:00:00Z\",\"reason\":"
+	"\"ContainersNotReady\",\"message\":\"containers with unready status: [c]\"}],"
+	"\"containerStatuses\":[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
+	"\"reason\":\"Completed\",\"startedAt\":\"2026-11-29T03:00:00Z\",\"finishedAt\":"
+	"\"2026-11-29T05:00:00Z\",\"containerID\":\"runc://0123\"}},\"lastState\":{},\"ready\":false,"
+	"\"restartCount\":0,\"image\":\"busybox:1.36\",\"imageID\":\"sha256:abc\",\"started\":false}]}}",
+	"{\"status\":{\"phase\":\"Succeeded\"}}",
+};
+
+/* Each patch on three pods, one way each; then, the pods deleted (their
+ * grace period begun), a kubelet's patches of a stopping pod. */
 static void test_same_bytes(void **state)
 {
 	(void)state;
@@ -258,47 +316,24 @@ static void test_same_bytes(void **state)
 	create_pod("b", "node-a");
 	create_pod("h", "node-a");
 	int64_t jrev = 0, brev = 0, hrev = 0;
-	for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++) {
-		char what[64];
-		int64_t rev;
-		size_t len;
-		char *want = fast("j", patches[i], jrev, &rev, &len);
-		jrev = json_path("j", patches[i], rev);
-		snprintf(what, sizeof what, "patch %zu by the JSON path", i);
-		expect_stored("j", jrev, want, len, what);
-		free(want);
-		/* the bus: the fast path, answering with what it stored */
-		want = fast("b", patches[i], brev, &rev, &len);
+	for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++)
+		same_bytes(i, patches[i], &jrev, &brev, &hrev);
+	const char *names[] = { "j", "b", "h" };
+	int64_t *revs[] = { &jrev, &brev, &hrev };
+	for (int i = 0; i < 3; i++) {
 		kb_msg *rep = NULL;
-		snprintf(what, sizeof what, "patch %zu over the bus", i);
-		expect_ok(bus_patch(fx.kubelet, "b", patches[i], &rep), rep, what);
-		brev = rev_of_mp(kb_msg_body(rep));
-		assert_true(brev > rev);
-		char *with = NULL;
-		size_t wl = 0, al = 0;
-		kb_body *ab = kb_msg_body_ref(rep);
-		const void *ad = kb_body_data(ab, &al);
-		assert_int_equal(api_mp_with_rv(want, len, brev, &with, &wl), 0);
-		assert_int_equal(al, wl);
-		assert_memory_equal(ad, with, wl);
-		kb_body_unref(ab);
+		expect_ok(kb_api_delete(fx.c, &KB_GVR_PODS, "default", names[i], NULL, &rep), rep,
+		    "graceful delete");
+		*revs[i] = rev_of_mp(kb_msg_body(rep));
+		int64_t grace = 0;
+		if (!kb_mp_get(kb_msg_body(rep), "metadata.deletionTimestamp") ||
+		    !kb_mp_int(kb_msg_body(rep), "metadata.deletionGracePeriodSeconds", &grace) ||
+		    grace <= 0)
+			fail_msg("%s: not in a grace period", names[i]);
 		kb_msg_free(rep);
-		free(with);
-		expect_stored("b", brev, want, len, what);
-		free(want);
-		/* HTTP's PATCH */
-		want = fast("h", patches[i], hrev, &rev, &len);
-		json_t *ans = NULL;
-		long code = http_write("PATCH", "h", patches[i], &ans);
-		if (code != 200)
-			fail_msg("patch %zu over HTTP: %ld", i, code);
-		hrev = rev_of_json(ans);
-		assert_true(hrev > rev);
-		snprintf(what, sizeof what, "patch %zu over HTTP", i);
-		expect_stored("h", hrev, want, len, what);
-		json_decref(ans);
-		free(want);
 	}
+	for (size_t i = 0; i < sizeof stopping / sizeof stopping[0]; i++)
+		same_bytes(100 + i, stopping[i], &jrev, &brev, &hrev);
 }
 
 /* The fast path's answer for a pod of this shape and a patch. */
@@ -376,6 +411,21 @@ static void test_left_to_json(void **state)
 		{ "{\"apiVersion\":\"v1\",\"kind\":5,\"metadata\":{\"name\":\"p\"},\"status\":{}}",
 		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
 		{ POD ",\"status\":[]}", "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		/* deleting: in its grace period a flat patch is taken; with none
+		 * left (the write may finish it) or a patch that is not flat,
+		 * not */
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		  "\"deletionTimestamp\":\"2026-11-29T03:00:00Z\",\"deletionGracePeriodSeconds\":30},"
+		  "\"spec\":{\"nodeName\":\"node-a\"},\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", "node-a", API_PSTAT_OK },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		  "\"deletionTimestamp\":\"2026-11-29T03:00:00Z\",\"deletionGracePeriodSeconds\":0},"
+		  "\"status\":{}}",
+		    "{\"status\":{\"phase\":\"Running\"}}", NULL, API_PSTAT_JSON },
+		{ "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\","
+		  "\"deletionTimestamp\":\"2026-11-29T03:00:00Z\",\"deletionGracePeriodSeconds\":30},"
+		  "\"status\":{}}",
+		    "{\"status\":{\"phase\":null}}", NULL, API_PSTAT_JSON },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		enum api_pstat r = fast_of(cases[i].pod, cases[i].patch, cases[i].node);
