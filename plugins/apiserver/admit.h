@@ -344,6 +344,9 @@ extern const struct adm_stype adm_t_objectmeta, adm_t_labelselector,
  * strings). */
 void adm_unknown_fields(const struct adm_stype *t, const json_t *obj,
     json_t *out);
+/* obj has no unknown fields and adm_decode would take it (obj untouched:
+ * the same walk, reporting without decoding). */
+bool adm_decodable(const struct adm_stype *t, const json_t *obj);
 /* s (n bytes) is a metav1.Time as decoding writes one back, unchanged:
  * "2006-01-02T15:04:05Z", a real date. */
 bool adm_canonical_time(const char *s, size_t n);

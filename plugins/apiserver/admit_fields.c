@@ -23,6 +23,7 @@
 struct walk {
 	json_t *unknown; /* collect unknown paths here, or NULL */
 	bool decode;     /* drop, normalise, report type errors */
+	bool report;     /* report them without decoding */
 	char saved[600]; /* the first type error (decoding goes on) */
 	char fatal[600]; /* an error that stops decoding (and wins) */
 };
@@ -132,7 +133,7 @@ static void type_error(struct walk *w, const struct where *at,
 {
 	char go[ADM_PATH], gotype[128];
 
-	if (!w->decode || *w->saved)
+	if (!(w->decode || w->report) || *w->saved)
 		return;
 	gotype_text(g, gotype, sizeof gotype);
 	snprintf(w->saved, sizeof w->saved,
@@ -142,7 +143,7 @@ static void type_error(struct walk *w, const struct where *at,
 
 static void fatal(struct walk *w, const char *msg)
 {
-	if (w->decode && !*w->fatal)
+	if ((w->decode || w->report) && !*w->fatal)
 		snprintf(w->fatal, sizeof w->fatal, "%s", msg);
 }
 
@@ -310,7 +311,7 @@ static void bytes(struct walk *w, const json_t *v, const struct where *at)
 		snprintf(msg, sizeof msg,
 		    "illegal base64 data at input byte %ld", bad);
 		/* encoding/json saves this one and carries on */
-		if (w->decode && !*w->saved)
+		if ((w->decode || w->report) && !*w->saved)
 			snprintf(w->saved, sizeof w->saved, "%s", msg);
 	}
 }
@@ -506,6 +507,20 @@ static void walk_obj(struct walk *w, const struct adm_stype *t, json_t *obj,
 		}
 		walk_field(w, f, obj, k, v, &at);
 	}
+}
+
+bool adm_decodable(const struct adm_stype *t, const json_t *obj)
+{
+	json_t *unknown = json_array();
+	struct walk w = { .unknown = unknown, .report = true };
+
+	if (unknown == NULL)
+		return false;
+	if (t && json_is_object(obj))
+		walk_obj(&w, t, (json_t *)obj, NULL);
+	bool ok = json_array_size(unknown) == 0 && !*w.fatal && !*w.saved;
+	json_decref(unknown);
+	return ok;
 }
 
 void adm_unknown_fields(const struct adm_stype *t, const json_t *obj,

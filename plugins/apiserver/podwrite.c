@@ -66,18 +66,26 @@ static bool flat_patch(const json_t *patch)
  * works key by key, so decoding the merged status gives the old one's
  * keys (decoded when they were written) and, for S's keys, what decoding
  * S gives, which may drop one (an empty time). NULL where merged_status
- * would say no. */
+ * would say no.
+ *
+ * Not a deep copy: the values below S's keys are decoded in place, in the
+ * patch itself, which leaves it as good for the JSON path (decoding what
+ * decoding made gives it again, and those values replace the old ones
+ * whole). Only S's own keys are copied, since one that decoding drops
+ * still has to remove the old key when that path merges the patch. And
+ * only once adm_decodable has said decoding takes it all, so a patch
+ * decoding refuses is left as it came for that path's answer. */
 static json_t *decoded_patch(const json_t *patch)
 {
 	const struct adm_stype *t = adm_schema("", "Pod");
-	json_t *d = json_deep_copy(patch), *unknown = json_array();
+	if (!adm_decodable(t, patch))
+		return NULL;
+	json_t *d = json_object(), *s = json_object();
 	char err[256];
-	if (d && unknown)
-		adm_unknown_fields(t, d, unknown);
-	bool ok = d && unknown && json_array_size(unknown) == 0 &&
-	    adm_decode(t, d, err, sizeof err) && json_object_size(d) == 1 &&
-	    json_is_object(json_object_get(d, "status"));
-	json_decref(unknown);
+	bool ok = d && s && !json_object_update(s, json_object_get(patch, "status")) &&
+	    !json_object_set(d, "status", s) && adm_decode(t, d, err, sizeof err) &&
+	    json_object_size(d) == 1 && json_is_object(json_object_get(d, "status"));
+	json_decref(s);
 	if (!ok) {
 		json_decref(d);
 		return NULL;
