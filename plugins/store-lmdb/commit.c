@@ -554,11 +554,12 @@ static bool purge_pending(const struct mvcc *m)
  * grow the file as before; on an error (a full disk) filling stops. */
 #define AHEAD_MIN (2ll << 20)  /* ask for more when less is left */
 #define AHEAD_FILL (4ll << 20) /* ... up to this past the last page */
-#define FILL_CHUNK (256 << 10)
+#define FILL_CHUNK (64 << 10) /* 16 pages a turn: the committer waits for fill_mu */
+#define FILL_PAGE 4096
 
 static void *filler(void *arg)
 {
-	static const char zeros[FILL_CHUNK];
+	static const char zeros[FILL_PAGE];
 	struct mvcc *m = arg;
 	int fd;
 
@@ -584,7 +585,19 @@ static void *filler(void *arg)
 		}
 		size_t n = m->fill_want - at < FILL_CHUNK ?
 		    (size_t)(m->fill_want - at) : FILL_CHUNK;
-		ssize_t k = pwrite(fd, zeros, n, at);
+		/* a page at a time: the page cache gives a write a folio as
+		 * large as the write (ext4's large folios, Linux 6.16 on), and
+		 * writeback writes a dirty folio whole, so a 4 KiB page LMDB
+		 * later writes inside a 64 KiB folio of zeros would cost
+		 * 64 KiB of I/O at every commit that touches it */
+		ssize_t k = 0;
+		while ((size_t)k < n) {
+			size_t left = n - (size_t)k;
+			ssize_t w = pwrite(fd, zeros, left < FILL_PAGE ? left : FILL_PAGE, at + k);
+			if (w <= 0)
+				break;
+			k += w;
+		}
 		if (k <= 0) {
 			m->ahead_end = -1;
 			continue;

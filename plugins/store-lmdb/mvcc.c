@@ -237,7 +237,13 @@ int mvcc_open(const struct mvcc_config *cfg, struct mvcc **out, char *err,
 	struct mvcc *m;
 	MDB_txn *txn;
 	int rc, dead = 0;
-	unsigned flags = MDB_NOTLS;
+	/* No readahead on the map (MADV_RANDOM): since Linux 6.16 a
+	 * readahead fills ext4's cache with folios of up to a few hundred
+	 * KiB, and writeback writes a dirty folio whole, so every page LMDB
+	 * then wrote there would cost that much I/O at each commit (the
+	 * engine test test_write_amplification). Reads are of B-tree pages,
+	 * which readahead guesses poorly anyway. */
+	unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
 
 	*out = NULL;
 	if (!cfg->path || !*cfg->path) {

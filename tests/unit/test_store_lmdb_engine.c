@@ -1,4 +1,5 @@
 /* test_store_lmdb_engine.c — the store-lmdb MVCC engine, without the bus. */
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -850,6 +851,97 @@ static void test_fill_ahead(void **state)
 	}
 }
 
+static int count_kv(void *arg, const struct mvcc_kv *kv)
+{
+	*(int64_t *)arg += kv->value_len == 3000;
+	return 0;
+}
+
+static void io_counts(int64_t *wchar, int64_t *write_bytes)
+{
+	FILE *fp = fopen("/proc/self/io", "r");
+	char line[128];
+	long long v;
+	*wchar = *write_bytes = -1;
+	assert_non_null(fp);
+	while (fgets(line, sizeof line, fp)) {
+		if (sscanf(line, "wchar: %lld", &v) == 1)
+			*wchar = v;
+		else if (sscanf(line, "write_bytes: %lld", &v) == 1)
+			*write_bytes = v;
+	}
+	fclose(fp);
+}
+
+/* A page LMDB writes costs about a page of I/O, on a file read back cold
+ * as well: since Linux 6.16 ext4 caches a file in folios as large as a
+ * write or a readahead made them, and writeback writes a dirty folio
+ * whole, so a 4 KiB page in a folio the filler's 256 KiB of zeros or an
+ * mmap readahead made cost up to half a MiB of I/O at every commit (the
+ * store opens LMDB with MDB_NORDAHEAD, the filler writes a page at a
+ * time). On kernels without large folios this holds trivially. */
+static void test_write_amplification(void **state)
+{
+	struct fx *f = *state;
+	char key[32], path[128];
+	static char val[3000];
+	int64_t wc0, wb0, wc1, wb1;
+	mvcc_close(f->m);
+	f->cfg.sync = true;
+	f->cfg.map_size = 64 << 20;
+	fx_open(f);
+	memset(val, 'v', sizeof val);
+	/* a growing store: 3,000 new keys of 3,000 bytes, a commit each,
+	 * into the pages the filler wrote ahead */
+	for (int i = 0; i < 3000; i++) {
+		if (i == 500)
+			io_counts(&wc0, &wb0);
+		snprintf(key, sizeof key, "/w/%05d", i);
+		assert_int_equal(mvcc_put(f->m, key, strlen(key), val, sizeof val, -1, NULL), 0);
+	}
+	io_counts(&wc1, &wb1);
+	if (wb1 - wb0 <= 0) {
+		print_message("write_bytes not counted on this filesystem: amplification not measured\n");
+		return;
+	}
+	print_message("growing, 2,500 commits: %lld bytes written by calls, %lld bytes of I/O\n",
+	    (long long)(wc1 - wc0), (long long)(wb1 - wb0));
+	if (wb1 - wb0 > 2 * (wc1 - wc0))
+		fail_msg("growing: I/O %lld bytes for %lld written: large folios written whole",
+		    (long long)(wb1 - wb0), (long long)(wc1 - wc0));
+	/* read back cold: the pages come in through the map */
+	mvcc_close(f->m);
+	snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fdatasync(fd), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	close(fd);
+	fx_open(f);
+	struct mvcc_reader *r;
+	struct mvcc_range q = { "/w/", 3, NULL, 0, 0, false, false, 0 };
+	int64_t count = 0, seen = 0;
+	bool more = false;
+	assert_int_equal(mvcc_read_begin(f->m, &r), 0);
+	assert_int_equal(mvcc_range(r, &q, count_kv, &seen, &count, &more), 0);
+	mvcc_read_end(r);
+	assert_int_equal(seen, 3000);
+	/* 1,000 rewrites, a commit each, scattered over the pages */
+	io_counts(&wc0, &wb0);
+	srand(7);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof key, "/w/%05d", rand() % 3000);
+		val[0] = (char)('a' + i % 26);
+		assert_int_equal(mvcc_put(f->m, key, strlen(key), val, sizeof val, -1, NULL), 0);
+	}
+	io_counts(&wc1, &wb1);
+	print_message("read back cold, 1,000 commits: %lld bytes written by calls, %lld bytes of I/O\n",
+	    (long long)(wc1 - wc0), (long long)(wb1 - wb0));
+	if (wb1 - wb0 > 2 * (wc1 - wc0))
+		fail_msg("cold: I/O %lld bytes for %lld written: large folios written whole",
+		    (long long)(wb1 - wb0), (long long)(wc1 - wc0));
+}
+
 /* A full disk (here: a file size limit) fails writes with a clear error,
  * keeps what was acknowledged, and writing works again once there is room. */
 static void test_disk_full(void **state)
@@ -1039,6 +1131,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_growth, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_fill_ahead, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_write_amplification, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup,
 		    teardown),
