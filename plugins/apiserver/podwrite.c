@@ -10,6 +10,17 @@
 #include "mpedit.h"
 #include "podwrite.h"
 
+/* st ({"status": …}) decoded in place as admission decodes it: false
+ * (st as it came) where it has unknown fields (warnings, or Strict's
+ * 400), decoding refuses it (400), or it is not a status alone. */
+static bool decode_status(json_t *st)
+{
+	const struct adm_stype *t = adm_schema("", "Pod");
+	char err[256];
+	return adm_decodable(t, st) && adm_decode(t, st, err, sizeof err) &&
+	    json_object_size(st) == 1 && json_is_object(json_object_get(st, "status"));
+}
+
 /* The old status (NULL: none) merged with the patch, decoded as
  * admission decodes it: {"status": …}, or NULL where the JSON path is
  * the one to answer. */
@@ -30,18 +41,7 @@ static json_t *merged_status(const struct api_resource *r, const msgpack_object 
 	json_t *st = api_patch(API_PATCH_MERGE, r, base, patch, &e);
 	json_decref(base);
 	api_err_clear(&e);
-	if (st == NULL)
-		return NULL;
-	const struct adm_stype *t = adm_schema("", "Pod");
-	json_t *unknown = json_array();
-	char err[256];
-	if (unknown)
-		adm_unknown_fields(t, st, unknown);
-	bool ok = unknown && json_array_size(unknown) == 0 &&
-	    adm_decode(t, st, err, sizeof err) && json_object_size(st) == 1 &&
-	    json_is_object(json_object_get(st, "status"));
-	json_decref(unknown);
-	if (!ok) {
+	if (st && !decode_status(st)) {
 		json_decref(st);
 		return NULL;
 	}
@@ -77,14 +77,9 @@ static bool flat_patch(const json_t *patch)
  * decoding refuses is left as it came for that path's answer. */
 static json_t *decoded_patch(const json_t *patch)
 {
-	const struct adm_stype *t = adm_schema("", "Pod");
-	if (!adm_decodable(t, patch))
-		return NULL;
 	json_t *d = json_object(), *s = json_object();
-	char err[256];
 	bool ok = d && s && !json_object_update(s, json_object_get(patch, "status")) &&
-	    !json_object_set(d, "status", s) && adm_decode(t, d, err, sizeof err) &&
-	    json_object_size(d) == 1 && json_is_object(json_object_get(d, "status"));
+	    !json_object_set(d, "status", s) && decode_status(d);
 	json_decref(s);
 	if (!ok) {
 		json_decref(d);
@@ -228,13 +223,14 @@ static bool pod_spans(const void *data, size_t len, struct pod_at *at)
  * it is stopping are taken here too. */
 static bool pod_plain(const struct pod_at *at, const char *node)
 {
-	if (!at->pod || !at->v1 || (at->deleting && !at->grace) || *at->st < 0x80 ||
-	    (*at->st > 0x8f && *at->st != 0xde && *at->st != 0xdf))
+	struct api_mpc c = { at->st, at->st_end };
+	struct api_mval v;
+	if (!at->pod || !at->v1 || (at->deleting && !at->grace) || !api_mpc_read(&c, &v) ||
+	    v.kind != API_MV_MAP)
 		return false;
 	if (node == NULL)
 		return true;
-	struct api_mpc c = { at->spec, at->end };
-	struct api_mval v;
+	c = (struct api_mpc){ at->spec, at->end };
 	if (at->spec == NULL || !api_mpc_find(&c, "nodeName", 8) || !api_mpc_read(&c, &v))
 		return false;
 	return v.kind == API_MV_STR && v.n == strlen(node) && !memcmp(v.s, node, v.n);
@@ -355,13 +351,13 @@ static bool read_entries(struct api_mpc *c, struct entries *es)
 	return true;
 }
 
-static const unsigned char *entry_of(const struct entries *es, const char *k, size_t kn,
-    size_t *i)
+/* Whether es has key k (kn bytes), at *i. */
+static bool entry_of(const struct entries *es, const char *k, size_t kn, size_t *i)
 {
 	for (*i = 0; *i < es->n; (*i)++)
 		if (es->e[*i].kn == kn && !memcmp(es->e[*i].k, k, kn))
-			return es->e[*i].from;
-	return NULL;
+			return true;
+	return false;
 }
 
 /* The merge of a flat patch (flat_patch: S, the patch's status; dec, it
@@ -376,48 +372,45 @@ static enum api_pstat splice_merged(const void *data, size_t len, const struct p
 	const json_t *s = json_object_get(patch, "status");
 	struct api_mpc c, oc = { at->st, at->st_end };
 	struct entries *pe = malloc(2 * sizeof(*pe)), *oe = pe + 1;
+	if (pe == NULL)
+		return API_PSTAT_NOMEM;
 	bool nomem;
-	char *smp = pe ? encode_status(dec, &c, &nomem) : NULL;
-	if (smp == NULL) {
-		free(pe);
-		return pe == NULL || nomem ? API_PSTAT_NOMEM : API_PSTAT_JSON;
+	char *smp = encode_status(dec, &c, &nomem);
+	enum api_pstat r = nomem ? API_PSTAT_NOMEM : API_PSTAT_JSON;
+	if (smp == NULL || !read_entries(&c, pe) || c.p != c.end || !read_entries(&oc, oe) ||
+	    oc.p != at->st_end)
+		goto out;
+	/* the merged entries, in order, as spans of the two encodings */
+	const unsigned char *from[2 * ENTRIES_MAX], *to[2 * ENTRIES_MAX];
+	bool taken[ENTRIES_MAX] = { false };
+	size_t n = 0, j;
+	for (size_t i = 0; i < oe->n; i++) {
+		const struct entries *es = oe;
+		size_t at_i = i;
+		if (json_object_getn(s, oe->e[i].k, oe->e[i].kn)) {
+			if (!entry_of(pe, oe->e[i].k, oe->e[i].kn, &j))
+				continue; /* dropped by decoding: the old one goes */
+			taken[j] = true;
+			es = pe;
+			at_i = j;
+		}
+		from[n] = es->e[at_i].from;
+		to[n++] = es->e[at_i].to;
 	}
-	enum api_pstat r = API_PSTAT_JSON;
+	for (size_t i = 0; i < pe->n; i++)
+		if (!taken[i]) {
+			from[n] = pe->e[i].from;
+			to[n++] = pe->e[i].to;
+		}
 	msgpack_sbuffer sb = { .alloc = (size_t)(at->st_end - at->st) + (size_t)(c.end - c.p) + 16 };
 	msgpack_packer pk;
-	if (!read_entries(&c, pe) || c.p != c.end || !read_entries(&oc, oe) || oc.p != at->st_end)
-		goto out;
 	r = API_PSTAT_NOMEM;
 	if ((sb.data = malloc(sb.alloc)) == NULL)
 		goto out;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	size_t n = 0, j;
-	bool used[ENTRIES_MAX] = { false };
-	for (size_t i = 0; i < oe->n; i++) {
-		if (!json_object_getn(s, oe->e[i].k, oe->e[i].kn))
-			n++;
-		else if (entry_of(pe, oe->e[i].k, oe->e[i].kn, &j))
-			n++;
-	}
-	for (size_t i = 0; i < pe->n; i++)
-		if (!entry_of(oe, pe->e[i].k, pe->e[i].kn, &j))
-			n++;
 	int rc = msgpack_pack_map(&pk, n);
-	for (size_t i = 0; i < oe->n && rc == 0; i++) {
-		const unsigned char *from = oe->e[i].from, *to = oe->e[i].to;
-		if (json_object_getn(s, oe->e[i].k, oe->e[i].kn)) {
-			if (!entry_of(pe, oe->e[i].k, oe->e[i].kn, &j))
-				continue;
-			used[j] = true;
-			from = pe->e[j].from;
-			to = pe->e[j].to;
-		}
-		rc = msgpack_sbuffer_write(&sb, (const char *)from, (size_t)(to - from));
-	}
-	for (size_t i = 0; i < pe->n && rc == 0; i++)
-		if (!used[i])
-			rc = msgpack_sbuffer_write(&sb, (const char *)pe->e[i].from,
-			    (size_t)(pe->e[i].to - pe->e[i].from));
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = msgpack_sbuffer_write(&sb, (const char *)from[i], (size_t)(to[i] - from[i]));
 	if (rc == 0)
 		r = splice_status_bytes(data, len, at, (const unsigned char *)sb.data, sb.size, out,
 		    outlen);
