@@ -244,27 +244,29 @@ kb_body *kb_body_shared_decoded(const void *p, size_t len, bool *found)
 	pthread_mutex_lock(mu);
 	kb_body *b = share_find(i, h, p, len);
 	pthread_mutex_unlock(mu);
-	if (b) {
+	if (b == NULL) {
+		/* In the table before it is decoded: informers get an event
+		 * at the same moment, and one that finds it here waits in
+		 * kb_body_obj for this decoding rather than making its own. */
+		kb_body *mine = kb_body_new(p, len);
+		if (mine == NULL)
+			return NULL;
+		pthread_mutex_lock(mu);
+		b = share_find(i, h, p, len);
+		if (b == NULL) {
+			mine->share_slot = i + 1;
+			share_tab[i].b = mine;
+			share_tab[i].h = h;
+		}
+		pthread_mutex_unlock(mu);
+		*found = b != NULL;
+		if (b)
+			kb_body_unref(mine); /* never in the table */
+		else
+			b = mine;
+	} else {
 		*found = true;
-		return b;
 	}
-	b = kb_body_new_decoded(p, len);
-	if (b == NULL)
-		return NULL;
-	pthread_mutex_lock(mu);
-	/* Another thread may have decoded the same bytes meanwhile (two
-	 * informers on one event at once): the first one in is shared. */
-	kb_body *first = share_find(i, h, p, len);
-	if (first == NULL) {
-		b->share_slot = i + 1;
-		share_tab[i].b = b;
-		share_tab[i].h = h;
-	}
-	pthread_mutex_unlock(mu);
-	*found = first != NULL;
-	if (first) {
-		kb_body_unref(b); /* never in the table */
-		return first;
-	}
+	kb_body_obj(b);
 	return b;
 }

@@ -31,7 +31,8 @@
  * cost; the phases do not need them).
  *
  * --rs-calls: ctrl-replicaset's concurrent_calls (creates or deletes in
- * flight at once; 1 is one call after another).
+ * flight at once; 1 is one call after another; 0, the default, leaves
+ * the plugin's own).
  *
  * Last line:
  *   RESULT deploy create_pods_per_s=N rollout_pods_per_s=N
@@ -92,9 +93,12 @@ static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
     const char *kl_sync, const char *without)
 {
 	size_t cap = 4096 + (size_t)nodes * 500, len = 0;
-	char *y = malloc(cap), bw[64] = "", ks[64] = "";
+	char *y = malloc(cap), bw[64] = "", ks[64] = "", rc[64] = "";
 	if (y == NULL)
 		return NULL;
+	if (rs_calls > 0)
+		snprintf(rc, sizeof(rc), ", config: {concurrent_calls: %d}",
+		    rs_calls);
 	if (bus_workers > 0)
 		snprintf(bw, sizeof(bw), ", bus_workers: %d, bus_workers_max: %d",
 		    bus_workers, bus_workers);
@@ -109,9 +113,8 @@ static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
 	    "    use: apiserver\n"
 	    "    config: {listen: \"127.0.0.1:0\"%s}\n"
 	    "  - {name: ctrl-deployment, use: ctrl-deployment}\n"
-	    "  - {name: ctrl-replicaset, use: ctrl-replicaset,"
-	    " config: {concurrent_calls: %d}}\n",
-	    sync ? "true" : "false", bw, rs_calls);
+	    "  - {name: ctrl-replicaset, use: ctrl-replicaset%s}\n",
+	    sync ? "true" : "false", bw, rc);
 	static const char *const optional[] = { "ctrl-gc", "ctrl-namespace",
 		"ctrl-endpoints", "ctrl-endpointslice" };
 	for (size_t i = 0; i < sizeof(optional) / sizeof(*optional); i++)
@@ -394,7 +397,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	int nodes = 100, replicas = 3000, timeout_s = 300, rs_calls = 32;
+	int nodes = 100, replicas = 3000, timeout_s = 300;
+	int rs_calls = 0; /* 0: ctrl-replicaset's default */
 	int bus_workers = 0; /* 0: the apiserver's default */
 	bool sync = true, trace = false, calls = false;
 	const char *kl_sync = NULL; /* the kubelets' sync_period */
@@ -428,7 +432,7 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
-	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 1 ||
+	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 0 ||
 	    rs_calls > 1000 || bus_workers < 0 || bus_workers > 1024)
 		usage();
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
