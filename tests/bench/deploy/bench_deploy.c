@@ -517,6 +517,8 @@ int main(int argc, char **argv)
 	int64_t t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
+	fprintf(stderr, "  create  kubectl apply returned after %.3fs\n",
+	    (double)(now_ms() - t0) / 1000);
 	int64_t create_ms =
 	    wait_done(c, t0, timeout_s, false, "create", print_ms);
 	double cpu1 = cpu_s();
@@ -542,6 +544,8 @@ int main(int argc, char **argv)
 	t0 = now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
+	fprintf(stderr, "  rollout kubectl apply returned after %.3fs\n",
+	    (double)(now_ms() - t0) / 1000);
 	int64_t roll_ms =
 	    wait_done(c, t0, timeout_s, true, "rollout", print_ms);
 	double cpu2 = cpu_s();
