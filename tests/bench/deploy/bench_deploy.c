@@ -8,8 +8,9 @@
  * replicaset, gc, namespace, endpoints and endpointslice controllers, the
  * scheduler, and --nodes
  * kubelets on runtime-fake (node hollow-N, pod IPs 10.(100+N).x.y). kubectl
- * reads DATA_DIR/admin.kubeconfig. The Deployment is watched by polling it
- * through the `api` bus service every 20 ms (no HTTP cost on the clock).
+ * reads DATA_DIR/admin.kubeconfig. The Deployment is read through the
+ * `api` bus service (no HTTP cost on the clock) each time an informer of
+ * the bench sees it change, and every 20 ms.
  *
  *   create   from just before `kubectl apply` until availableReplicas =
  *            replicas (and observedGeneration = generation);
@@ -40,6 +41,7 @@
  * (680 pods/s: kube-scheduler's own throughput threshold.) Exit status 1
  * when a phase did not complete in --timeout seconds or kubectl failed.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +186,61 @@ static void tr_del(void *arg, const msgpack_object *o)
 	(void)arg;
 	(void)o;
 	tr_deleted++;
+}
+
+/* The Deployment's changes, seen by an informer of this process: each
+ * wakes wait_done at once rather than at its next poll, up to 20 ms
+ * later (a phase ends when the status says so, as for `kubectl rollout
+ * status`, which watches too). */
+static pthread_mutex_t dep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dep_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t dep_changes;
+
+static void dep_changed(void)
+{
+	pthread_mutex_lock(&dep_mu);
+	dep_changes++;
+	pthread_cond_broadcast(&dep_cv);
+	pthread_mutex_unlock(&dep_mu);
+}
+
+static void dep_add(void *arg, const msgpack_object *o)
+{
+	(void)arg;
+	(void)o;
+	dep_changed();
+}
+
+static void dep_update(void *arg, const msgpack_object *old,
+    const msgpack_object *o)
+{
+	(void)arg;
+	(void)old;
+	(void)o;
+	dep_changed();
+}
+
+static uint64_t dep_seen(void)
+{
+	pthread_mutex_lock(&dep_mu);
+	uint64_t n = dep_changes;
+	pthread_mutex_unlock(&dep_mu);
+	return n;
+}
+
+/* Until the Deployment changes after `seen`, or ms pass. */
+static void dep_wait(uint64_t seen, int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&dep_mu);
+	while (dep_changes == seen &&
+	    pthread_cond_timedwait(&dep_cv, &dep_mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&dep_mu);
 }
 
 struct st {
@@ -353,6 +410,7 @@ static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
 	struct st s;
 	for (;;) {
 		int64_t now = now_ms();
+		uint64_t seen = dep_seen();
 		bool got = deploy_status(c, &s);
 		bool done = got && s.replicas > 0 && s.observed >= s.gen &&
 		    s.available == s.replicas;
@@ -381,7 +439,7 @@ static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
 		}
 		if (now - t0 > (int64_t)timeout_s * 1000)
 			return -1;
-		sleep_ms(20);
+		dep_wait(seen, 20);
 	}
 }
 
@@ -474,6 +532,15 @@ int main(int argc, char **argv)
 	}
 	int rc = 1;
 	struct kb_informer *tr_inf = NULL;
+	static const struct kb_informer_handlers dh = { dep_add, dep_update,
+		NULL };
+	struct kb_informer_opts dopts = { .ns = "default" };
+	struct kb_informer *dep_inf =
+	    kb_informer_new(c, &KB_GVR_DEPLOYMENTS, &dopts, &dh, NULL);
+	if (dep_inf == NULL || kb_informer_start(dep_inf) != 0) {
+		fprintf(stderr, "bench-deploy: no deployment informer\n");
+		goto out;
+	}
 	if (trace) {
 		static const struct kb_informer_handlers th = { tr_add,
 			tr_update, tr_del };
@@ -577,6 +644,8 @@ out:
 	fflush(stdout);
 	if (tr_inf)
 		kb_informer_free(tr_inf);
+	if (dep_inf)
+		kb_informer_free(dep_inf);
 	kbt_host_stop(h);
 	kbt_rmrf(tmp);
 	free(tmp);
