@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kubus/strmap.h>
+
 #include "azcache.h"
 
 /* Sets are locked in stripes: API workers and event loops ask at once. */
@@ -26,14 +28,6 @@ static pthread_mutex_t az_mu[AZ_STRIPES] = { [0 ... AZ_STRIPES - 1] =
 						 PTHREAD_MUTEX_INITIALIZER };
 static struct az_set az_sets[API_AZ_SETS];
 
-static uint64_t az_hash(const char *k)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 1099511628211ull;
-	return h;
-}
-
 static size_t set_of(uint64_t h)
 {
 	return (size_t)(h >> 7) % API_AZ_SETS;
@@ -49,7 +43,7 @@ static struct az_entry *find(struct az_set *s, uint64_t h, const char *k)
 
 bool api_az_lookup(const char *key, bool *allowed, char *reason, size_t rlen)
 {
-	uint64_t h = az_hash(key);
+	uint64_t h = kb_hash64(key, strlen(key));
 	size_t si = set_of(h);
 	pthread_mutex_t *mu = &az_mu[si % AZ_STRIPES];
 	pthread_mutex_lock(mu);
@@ -77,7 +71,7 @@ void api_az_store(const char *key, bool allowed, const char *reason)
 		free(why);
 		return;
 	}
-	uint64_t h = az_hash(key);
+	uint64_t h = kb_hash64(key, strlen(key));
 	size_t si = set_of(h);
 	struct az_set *s = &az_sets[si];
 	pthread_mutex_t *mu = &az_mu[si % AZ_STRIPES];
