@@ -6,9 +6,14 @@
  * recorded before (same object, field path, type, reason and message)
  * patches that event's count and lastTimestamp instead of making another.
  * Rate limits, so a crashlooping pod cannot flood the store: a token
- * bucket per involved object (burst 25, then one per 10 s) and one for
- * the whole kubelet (burst 100, then 20 a second). A repeat that is
- * dropped still counts: the next patch carries the true count.
+ * bucket per involved object (burst 25, then one per 10 s) drops what
+ * goes over it, as client-go's spam filter; a repeat that is dropped
+ * still counts: the next patch carries the true count. The kubelet's
+ * own limit (event_burst at once, then event_qps a second: Kubernetes'
+ * eventBurst 100 and eventRecordQPS 50) delays instead, as the kubelet's
+ * rate-limited event client does: a request over it waits its turn in a
+ * queue (at most QUEUE_MAX, client-go's maxQueuedEvents; past that it is
+ * dropped), and a worker posts it when a token is back (KL_EVENTS_KEY).
  *
  * Posting is asynchronous (kb_request): the caller — a sync worker or the
  * prober — never waits for the API server. At most one request per event
@@ -24,8 +29,7 @@
 
 #define OBJ_BURST 25
 #define OBJ_REFILL_MS 10000
-#define ALL_BURST 100
-#define ALL_REFILL_MS 50
+#define QUEUE_MAX 1000
 #define KEEP_MS (10 * 60 * 1000) /* forget an event untouched this long */
 #define MAX_EVENTS 4096
 #define MAX_BUCKETS 4096
@@ -48,6 +52,14 @@ struct bucket {
 	int64_t at_ms;
 };
 
+/* A request held back by the kubelet's rate limit, oldest first. */
+struct held {
+	struct kl_event *e;
+	const char *op;
+	kb_body *b;
+	struct held *next;
+};
+
 struct kl_events {
 	pthread_mutex_t mu;
 	struct kl_event *list;
@@ -55,8 +67,13 @@ struct kl_events {
 	size_t n;
 	int64_t expired_ms; /* when expire last ran */
 	struct kb_strmap buckets; /* involved object's uid -> struct bucket */
+	struct kubelet *kl;
 	double all_tokens;
 	int64_t all_at_ms;
+	struct held *held, *held_tail;
+	size_t nheld;
+	bool armed;   /* a flush is on the work queue */
+	bool started; /* between kl_events_start and kl_events_stop */
 	uint64_t seq;
 	uint64_t dropped;
 };
@@ -72,7 +89,8 @@ int kl_events_init(struct kubelet *kl)
 	if (ev == NULL)
 		return KB_ENOMEM;
 	pthread_mutex_init(&ev->mu, NULL);
-	ev->all_tokens = ALL_BURST;
+	ev->kl = kl;
+	ev->all_tokens = (double)kl->cfg.event_burst;
 	ev->all_at_ms = kl_mono_ms();
 	kl->events = ev;
 	return 0;
@@ -97,6 +115,12 @@ void kl_events_free(struct kubelet *kl)
 		ev->list = e->next;
 		event_free(e);
 	}
+	while (ev->held) {
+		struct held *h = ev->held;
+		ev->held = h->next;
+		kb_body_unref(h->b);
+		free(h);
+	}
 	kb_strmap_clear(&ev->index, NULL);
 	kb_strmap_clear(&ev->buckets, free);
 	pthread_mutex_destroy(&ev->mu);
@@ -104,10 +128,10 @@ void kl_events_free(struct kubelet *kl)
 	kl->events = NULL;
 }
 
-static bool take(double *tokens, int64_t *at, double burst, int64_t refill_ms,
+static bool take(double *tokens, int64_t *at, double burst, double refill_ms,
     int64_t now)
 {
-	*tokens += (double)(now - *at) / (double)refill_ms;
+	*tokens += (double)(now - *at) / refill_ms;
 	if (*tokens > burst)
 		*tokens = burst;
 	*at = now;
@@ -152,9 +176,10 @@ static void forget_buckets(struct kl_events *ev, int64_t now)
 	free(r.uids);
 }
 
-/* Under mu. The buckets are found by uid through a hash: a walk of an
- * array of them, one per pod this kubelet ever had an event about, was
- * most of a hollow kubelet's strcmp. */
+/* Under mu: a token of the involved object's bucket. The buckets are
+ * found by uid through a hash: a walk of an array of them, one per pod
+ * this kubelet ever had an event about, was most of a hollow kubelet's
+ * strcmp. */
 static bool allowed(struct kl_events *ev, const char *uid, int64_t now)
 {
 	struct bucket *b = kb_strmap_get(&ev->buckets, uid);
@@ -171,10 +196,57 @@ static bool allowed(struct kl_events *ev, const char *uid, int64_t now)
 			return false;
 		}
 	}
-	if (!take(&b->tokens, &b->at_ms, OBJ_BURST, OBJ_REFILL_MS, now))
+	return take(&b->tokens, &b->at_ms, OBJ_BURST, OBJ_REFILL_MS, now);
+}
+
+/* Under mu: a token of the kubelet's own limit, if one is there. */
+static bool all_take(struct kl_events *ev, int64_t now)
+{
+	const struct kl_cfg *c = &ev->kl->cfg;
+	return c->event_qps == 0 ||
+	    take(&ev->all_tokens, &ev->all_at_ms, (double)c->event_burst,
+		1000.0 / (double)c->event_qps, now);
+}
+
+/* Under mu: a flush on the work queue when the next token is back. */
+static void arm(struct kl_events *ev, int64_t now)
+{
+	if (ev->armed || !ev->started || ev->held == NULL)
+		return;
+	const struct kl_cfg *c = &ev->kl->cfg;
+	double need = 1.0 - ev->all_tokens -
+	    (double)(now - ev->all_at_ms) * (double)c->event_qps / 1000.0;
+	int64_t ms = need > 0 && c->event_qps > 0 ?
+	    (int64_t)(need * 1000.0 / (double)c->event_qps) + 1 :
+	    0;
+	ev->armed = true;
+	kb_workqueue_add_after(ev->kl->queue, KL_EVENTS_KEY, ms);
+}
+
+/* Under mu: b, op's request for e (prepare_locked), may go now (true),
+ * or waits its turn behind the requests held before it (false: held, or
+ * dropped with a full queue). */
+static bool may_send(struct kl_events *ev, struct kl_event *e,
+    const char *op, kb_body *b, int64_t now)
+{
+	if (ev->held == NULL && all_take(ev, now))
+		return true;
+	struct held *h = ev->nheld < QUEUE_MAX ? malloc(sizeof(*h)) : NULL;
+	if (h == NULL) {
+		ev->dropped++;
+		e->inflight = false;
+		kb_body_unref(b);
 		return false;
-	return take(&ev->all_tokens, &ev->all_at_ms, ALL_BURST, ALL_REFILL_MS,
-	    now);
+	}
+	*h = (struct held){ .e = e, .op = op, .b = b };
+	if (ev->held_tail)
+		ev->held_tail->next = h;
+	else
+		ev->held = h;
+	ev->held_tail = h;
+	ev->nheld++;
+	arm(ev, now);
+	return false;
 }
 
 /* Under mu: drop events nobody repeated for KEEP_MS (and the oldest when
@@ -275,10 +347,60 @@ static void on_reply(void *arg, int rc, const kb_msg *rep)
 	e->inflight = false;
 	if (rc == 0 || rc == KB_EEXIST)
 		e->created = true;
-	if (e->created && e->dirty)
-		b = prepare_locked(e, NULL, &op);
+	if (e->created && e->dirty &&
+	    (b = prepare_locked(e, NULL, &op)) != NULL &&
+	    !may_send(ev, e, op, b, kl_mono_ms()))
+		b = NULL;
 	pthread_mutex_unlock(&ev->mu);
 	post(e, op, b);
+}
+
+/* On a worker (KL_EVENTS_KEY): post the held requests there are tokens
+ * for, oldest first, and come back for the rest. */
+void kl_events_flush(struct kubelet *kl)
+{
+	struct kl_events *ev = events_of(kl);
+	struct held *go = NULL, **tail = &go;
+	int64_t now = kl_mono_ms();
+	pthread_mutex_lock(&ev->mu);
+	ev->armed = false;
+	while (ev->held && all_take(ev, now)) {
+		struct held *h = ev->held;
+		if ((ev->held = h->next) == NULL)
+			ev->held_tail = NULL;
+		ev->nheld--;
+		h->next = NULL;
+		*tail = h;
+		tail = &h->next;
+	}
+	arm(ev, now);
+	pthread_mutex_unlock(&ev->mu);
+	while (go) {
+		struct held *h = go;
+		go = h->next;
+		post(h->e, h->op, h->b);
+		free(h);
+	}
+}
+
+void kl_events_start(struct kubelet *kl)
+{
+	struct kl_events *ev = events_of(kl);
+	pthread_mutex_lock(&ev->mu);
+	ev->started = true;
+	arm(ev, kl_mono_ms());
+	pthread_mutex_unlock(&ev->mu);
+}
+
+/* Before the work queue goes: what is held stays, to be freed. */
+void kl_events_stop(struct kubelet *kl)
+{
+	struct kl_events *ev = events_of(kl);
+	if (ev == NULL)
+		return;
+	pthread_mutex_lock(&ev->mu);
+	ev->started = false;
+	pthread_mutex_unlock(&ev->mu);
 }
 
 static void kv(msgpack_packer *pk, const char *k, const char *v)
@@ -372,8 +494,9 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 			ev->dropped++;
 		else if (e->inflight || !e->created)
 			e->dirty = true;
-		else
-			b = prepare_locked(e, NULL, &op);
+		else if ((b = prepare_locked(e, NULL, &op)) != NULL &&
+		    !may_send(ev, e, op, b, now))
+			b = NULL;
 		pthread_mutex_unlock(&ev->mu);
 		post(e, op, b);
 		return;
@@ -424,6 +547,8 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	ev->n++;
 	const char *op = NULL;
 	kb_body *b = prepare_locked(e, obj, &op);
+	if (b && !may_send(ev, e, op, b, now))
+		b = NULL;
 	pthread_mutex_unlock(&ev->mu);
 	post(e, op, b);
 }

@@ -33,6 +33,7 @@ struct kl_cfg {
 	int64_t lease_ms, lease_duration_ms, status_ms, sync_ms;
 	int64_t backoff_initial_ms, backoff_max_ms;
 	int64_t workers;
+	int64_t event_qps, event_burst; /* eventRecordQPS, eventBurst */
 	int64_t log_max_bytes; /* container_log_max_size (logs.c) */
 	char *runtime_fallback; /* used when `runtime` cannot load */
 	char *network;          /* auto, cni, none */
@@ -376,6 +377,14 @@ bool kl_probe_kill(struct kubelet *kl, const struct kl_pod *p,
 
 /* events.c: core/v1 Events, aggregated and rate-limited, posted async. */
 int kl_events_init(struct kubelet *kl);
+/* The work queue's key whose worker posts the Events held back by the
+ * kubelet's rate limit (kl_events_flush); no pod key looks like it. */
+#define KL_EVENTS_KEY "#events"
+void kl_events_flush(struct kubelet *kl);
+/* With the work queue: held Events are scheduled on it between start
+ * and stop, and only kept otherwise. */
+void kl_events_start(struct kubelet *kl);
+void kl_events_stop(struct kubelet *kl);
 void kl_events_free(struct kubelet *kl); /* after the endpoint closed */
 void kl_event(struct kubelet *kl, const struct kl_pod *p,
     const struct kl_ctr *c, bool warning, const char *reason,

@@ -79,6 +79,12 @@ static void *worker(void *arg)
 			break;
 		if (rc != 0)
 			continue;
+		if (!strcmp(key, KL_EVENTS_KEY)) {
+			kl_events_flush(kl);
+			kb_workqueue_done(kl->queue, key);
+			free(key);
+			continue;
+		}
 		rc = kl_sync(kl, key);
 		if (rc == 0) {
 			kb_workqueue_forget(kl->queue, key);
@@ -207,6 +213,7 @@ static int kubelet_start(kb_ctx *ctx, void *state)
 		kl->pods_inf = kb_informer_new(ctx, &KB_GVR_PODS, &o, &h, kl);
 	if (kl->pods_inf == NULL)
 		return kb_fail(ctx, KB_ENOMEM, "cannot make the pod informer");
+	kl_events_start(kl);
 	/* Before any sync: take over what the runtime still runs. */
 	kl_adopt(kl);
 	for (; kl->nworkers < kl->cfg.workers; kl->nworkers++)
@@ -231,6 +238,7 @@ static void kubelet_halt(struct kubelet *kl)
 {
 	kl_heartbeat_stop(kl);
 	kl_probe_stop(kl);
+	kl_events_stop(kl);
 	if (kl->queue)
 		kb_workqueue_shutdown(kl->queue);
 	for (int i = 0; i < kl->nworkers; i++)

@@ -1,0 +1,145 @@
+/* tests/unit/test_kubelet_events.c — the kubelet's own Event rate limit
+ * delays Events instead of dropping them, as Kubernetes' kubelet does with
+ * eventRecordQPS and eventBurst: with a burst of 10 and 20 a second, the
+ * 60 Events of 20 started pods (Pulled, Created, Started) never run ahead
+ * of the limit, and all 60 are there in the end. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include <kubus/client.h>
+
+#include "harness.h"
+
+#define PODS 20
+#define EVENTS (3 * PODS)
+#define BURST 10
+#define QPS 20
+#define WAIT_MS 60000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static const char config[] =
+    "host: {log_level: warn}\n"
+    "bus: {listen: []}\n"
+    "plugins:\n"
+    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
+    "  - name: apiserver\n"
+    "    use: apiserver\n"
+    "    config: {listen: \"127.0.0.1:0\", kubeconfig: false}\n"
+    "  - name: kubelet\n"
+    "    use: kubelet\n"
+    "    config:\n"
+    "      node_name: ev-node\n"
+    "      runtime: runtime-fake\n"
+    "      runtime_config: {ip_prefix: \"10.77\"}\n"
+    "      event_qps: 20\n"
+    "      event_burst: 10\n";
+
+/* The Events about pods in default, -1 when the list fails. */
+static int events(kb_ctx *c)
+{
+	kb_msg *rep = NULL;
+	int n = -1;
+	if (kb_api_list(c, &KB_GVR_EVENTS, "default", NULL, NULL, &rep) ==
+	    0) {
+		const msgpack_object *items =
+		    kb_mp_get(kb_msg_body(rep), "items");
+		if (items && items->type == MSGPACK_OBJECT_ARRAY)
+			n = (int)items->via.array.size;
+	}
+	kb_msg_free(rep);
+	return n;
+}
+
+static bool node_ready(kb_ctx *c)
+{
+	kb_msg *node = NULL;
+	bool ok = kb_api_get(c, &KB_GVR_NODES, NULL, "ev-node", &node) == 0;
+	kb_msg_free(node);
+	return ok;
+}
+
+static void test_events_wait_their_turn(void **state)
+{
+	(void)state;
+	char err[1024];
+	struct kbt_host *h = kbt_host_start(config, err, sizeof(err));
+	if (h == NULL)
+		fail_msg("host: %s", err);
+	const char *groups[] = { "kubus:plugins" };
+	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 1);
+	int waited = 0;
+	while (!node_ready(c) && waited < WAIT_MS) {
+		sleep_ms(50);
+		waited += 50;
+	}
+	assert_true(node_ready(c));
+	assert_int_equal(events(c), 0);
+
+	int64_t t0 = now_ms(); /* no Event of these pods before this */
+	for (int i = 0; i < PODS; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "ev-%d", i);
+		kb_body *b =
+		    kb_mp_body("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s}]}}",
+			"apiVersion", "v1", "kind", "Pod", "metadata", "name",
+			name, "spec", "nodeName", "ev-node", "containers",
+			"name", "c", "image", "pause");
+		assert_int_equal(kb_api_create(c, &KB_GVR_PODS, "default", b,
+				     NULL),
+		    0);
+	}
+	/* Never more than the burst and the tokens since t0 (one more for
+	 * the clocks' rounding); the 60 take (60 - 10) / 20 = 2.5 s at
+	 * least, so the count is seen below 60 while the pods start. */
+	int n = 0, below = 0, samples = 0;
+	while (n != EVENTS && now_ms() - t0 < WAIT_MS) {
+		n = events(c);
+		int64_t t = now_ms();
+		assert_true(n >= 0);
+		int64_t bound = BURST + ((t - t0) * QPS + 999) / 1000 + 1;
+		if (n > bound)
+			fail_msg("%d Events after %lld ms: the limit allows %lld",
+			    n, (long long)(t - t0), (long long)bound);
+		if (n < EVENTS)
+			below++;
+		samples++;
+		sleep_ms(25);
+	}
+	print_message("%d Events in %lld ms (%d samples, %d below %d)\n", n,
+	    (long long)(now_ms() - t0), samples, below, EVENTS);
+	/* Held back, not dropped: every one of them arrives. */
+	assert_int_equal(n, EVENTS);
+	assert_true(below > 0);
+	/* and no more than that: each Event was posted once */
+	sleep_ms(300);
+	assert_int_equal(events(c), EVENTS);
+	kbt_host_stop(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_events_wait_their_turn),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
