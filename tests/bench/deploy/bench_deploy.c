@@ -21,6 +21,7 @@
  *
  *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
  *                [--rs-calls N] [--bus-workers N] [--smoke] [--trace]
+ *                [--trace-ms MS]
  *                [--calls] [--kubelet-sync DURATION]
  *                [--without PLUGIN,…]
  *
@@ -448,7 +449,7 @@ static void usage(void)
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
 	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke] "
-	    "[--trace] [--calls] [--kubelet-sync DURATION] "
+	    "[--trace] [--trace-ms MS] [--calls] [--kubelet-sync DURATION] "
 	    "[--without PLUGIN,…]\n");
 	exit(2);
 }
@@ -459,6 +460,7 @@ int main(int argc, char **argv)
 	int rs_calls = 0; /* 0: ctrl-replicaset's default */
 	int bus_workers = 0; /* 0: the apiserver's default */
 	bool sync = true, trace = false, calls = false;
+	int trace_ms = 250; /* --trace's period */
 	const char *kl_sync = NULL; /* the kubelets' sync_period */
 	const char *without = NULL; /* plugins left out */
 	for (int i = 1; i < argc; i++) {
@@ -476,6 +478,10 @@ int main(int argc, char **argv)
 			sync = false;
 		else if (!strcmp(argv[i], "--trace"))
 			trace = true;
+		else if (!strcmp(argv[i], "--trace-ms") && i + 1 < argc) {
+			trace = true;
+			trace_ms = atoi(argv[++i]);
+		}
 		else if (!strcmp(argv[i], "--calls"))
 			calls = true;
 		else if (!strcmp(argv[i], "--without") && i + 1 < argc)
@@ -491,7 +497,8 @@ int main(int argc, char **argv)
 	}
 	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
 	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 0 ||
-	    rs_calls > 1000 || bus_workers < 0 || bus_workers > 1024)
+	    rs_calls > 1000 || bus_workers < 0 || bus_workers > 1024 ||
+	    trace_ms < 1)
 		usage();
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
 		fprintf(stderr,
@@ -551,7 +558,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	int print_ms = trace ? 250 : 1000;
+	int print_ms = trace ? trace_ms : 1000;
 	/* every node Ready before the clock starts */
 	int ready_nodes = 0;
 	for (int i = 0; i < 600 && ready_nodes < nodes; i++) {
