@@ -56,6 +56,9 @@ struct cobj {
 	 * objects encoded from a json_t (lists, relists, odd values). */
 	bool stored;
 	int64_t rev;
+	/* an Event's last write as it shows it, ms since the epoch (evttl.c),
+	 * when its cache's objects expire; else 0 */
+	int64_t written;
 };
 
 /* The map's entry for a key: objects in the order their keys came in (a
@@ -173,6 +176,7 @@ struct api_cache {
 	uint64_t resyncs;     /* watches re-established */
 	bool resyncing;       /* the keeper is asking for a new watch */
 	int64_t stale_id;     /* an old watch still publishing to us: end it */
+	bool expires;         /* Events with a TTL: objects are stamped */
 };
 
 struct api_watcher {
@@ -281,6 +285,21 @@ static struct cobj *cobj_at_rev(struct cobj *o, int64_t rev)
 	char rv[24];
 	api_set(copy, "metadata.resourceVersion", json_string(api_u64_text((uint64_t)rev, rv)));
 	return cobj_of_json(copy);
+}
+
+/* o stamped with its Event's last write, when c's objects expire: the
+ * time the store's event brings it, or for a listed one (`listed`) the
+ * newest time it shows when that is earlier (evttl.c). */
+static struct cobj *stamped(const struct api_cache *c, struct cobj *o,
+    bool listed)
+{
+	if (o && c->expires) {
+		int64_t now = api_wall_ms(),
+			t = listed ? api_event_written_ms(c->r, o->mp, o->len) :
+				     0;
+		o->written = t > 0 && t < now ? t : now;
+	}
+	return o;
 }
 
 /* --- the map ------------------------------------------------------------------- */
@@ -733,7 +752,8 @@ static void cache_event(struct api_cache *c, const kb_msg *m)
 		nev = 0; /* out of memory: made under the lock below */
 	bool trees = atomic_load(&c->streams) > 0;
 	for (uint32_t i = 0; i < nev; i++)
-		pre[i] = event_object(&evs->via.array.ptr[i], trees);
+		pre[i] = stamped(c, event_object(&evs->via.array.ptr[i], trees),
+		    false);
 	pthread_mutex_lock(&c->mu);
 	/* A replaced watch that still publishes on our topic is ours for
 	 * sure (watch ids repeat after a store restart; topics do not): the
@@ -750,7 +770,10 @@ static void cache_event(struct api_cache *c, const kb_msg *m)
 	}
 	for (uint32_t i = 0; evs && evs->type == MSGPACK_OBJECT_ARRAY && i < evs->via.array.size; i++)
 		apply_one(c, &evs->via.array.ptr[i],
-		    i < nev ? pre[i] : event_object(&evs->via.array.ptr[i], false));
+		    i < nev ?
+			pre[i] :
+			stamped(c, event_object(&evs->via.array.ptr[i], false),
+			    false));
 	if (c->lag_since_ns && c->rev >= c->lag_target)
 		lag_rearm(c);
 	wake_all(c);
@@ -810,6 +833,7 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	c->cap = s->watch_buffer > 0 ? (size_t)s->watch_buffer : DEFAULT_RING;
 	c->ring = calloc(c->cap, sizeof(*c->ring));
 	c->next_seq = 1;
+	c->expires = s->event_ttl_ms > 0 && api_event_expires(r);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	snprintf(c->topic, sizeof(c->topic), "store/watch/%s/%zu", kb_instance(s->ctx), res_index(r));
@@ -832,7 +856,8 @@ static struct api_cache *cache_start(struct api_server *s, const struct api_reso
 	json_t *o;
 	json_array_foreach(items, i, o) {
 		char *key = api_key(r, api_get_str(o, "metadata.namespace"), api_get_str(o, "metadata.name"));
-		struct cobj *co = key ? cobj_of_json(json_incref(o)) : NULL;
+		struct cobj *co =
+		    key ? stamped(c, cobj_of_json(json_incref(o)), true) : NULL;
 		if (co) {
 			/* kept as bytes only: trees are made when asked for */
 			json_decref(co->j);
@@ -911,7 +936,8 @@ static int relist(struct api_cache *c, int64_t *at)
 		const char *was = old ? api_mp_str(old->mp, old->len, "metadata.resourceVersion", &wl) : NULL;
 		const char *now = api_get_str(o, "metadata.resourceVersion");
 		if (old == NULL || !was || !now || strlen(now) != wl || memcmp(was, now, wl)) {
-			struct cobj *co = cobj_of_json(json_incref(o));
+			struct cobj *co =
+			    stamped(c, cobj_of_json(json_incref(o)), true);
 			cobj_ref(old);
 			if (co && map_set(c, key, cobj_ref(co))) {
 				ring_push(c, old ? 'M' : 'A', co, old, rev);
@@ -1046,9 +1072,11 @@ static void *keeper_main(void *arg)
 			if (snap[i])
 				end_stale(snap[i]);
 		}
+		api_evttl_tick(s);
 		pthread_mutex_lock(&s->cache_mu);
 	}
 	pthread_mutex_unlock(&s->cache_mu);
+	api_evttl_drain(s);
 	free(snap);
 	return NULL;
 }
@@ -1224,6 +1252,43 @@ int api_cache_stored(struct api_server *s, const struct api_resource *r,
 	}
 	pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+size_t api_cache_expired(struct api_server *s, const struct api_resource *r,
+    int64_t before, struct api_expired *out, size_t max)
+{
+	struct api_cache *c = NULL;
+	pthread_mutex_lock(&s->cache_mu);
+	if (s->caches)
+		c = s->caches[res_index(r)];
+	pthread_mutex_unlock(&s->cache_mu);
+	if (c == NULL || !c->expires)
+		return 0;
+	size_t n = 0;
+	/* A number per object under the lock: the stamps were read before
+	 * it, as the objects came. */
+	pthread_mutex_lock(&c->mu);
+	for (struct slot *sl = c->first; sl && n < max; sl = sl->next) {
+		struct cobj *o = sl->o;
+		if (o->written == 0 || o->written > before)
+			continue;
+		int64_t rev = o->stored ? o->rev : 0;
+		size_t rl = 0;
+		const char *rv = rev ?
+		    NULL :
+		    api_mp_str(o->mp, o->len, "metadata.resourceVersion", &rl);
+		if (rv && rl < 24) {
+			char buf[24];
+			memcpy(buf, rv, rl);
+			buf[rl] = '\0';
+			rev = strtoll(buf, NULL, 10);
+		}
+		if (rev <= 0 || (out[n].key = strdup(sl->key)) == NULL)
+			continue;
+		out[n++].rev = rev;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return n;
 }
 
 static int slot_cmp(const void *a, const void *b)

@@ -36,6 +36,8 @@
 #include <openssl/crypto.h>
 #include <zlib.h>
 
+#include <kubus/client.h>
+
 #include "busapi.h"
 #include "http.h"
 
@@ -917,23 +919,8 @@ static bool since_time_arg(struct MHD_Connection *c, struct api_req *req,
 	const char *v = arg(c, "sinceTime");
 	if (v == NULL || !*v)
 		return true;
-	struct tm tm = { 0 };
-	const char *end = strptime(v, "%Y-%m-%dT%H:%M:%S", &tm);
-	long off = 0;
-	if (end && *end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if (end && (end[0] == '+' || end[0] == '-') && strlen(end) == 6 &&
-	    end[3] == ':') {
-		off = (atol(end + 1) * 3600 + atol(end + 4) * 60) *
-		    (end[0] == '-' ? -1 : 1);
-		end += 6;
-	} else if (end && (*end == 'Z' || *end == 'z')) {
-		end++;
-	} else {
-		end = NULL;
-	}
-	if (end == NULL || *end) {
+	int64_t ms;
+	if (!kb_time_parse(v, strlen(v), &ms)) {
 		status_resp(r, 400, "BadRequest",
 		    "invalid value for sinceTime: %.64s: expected an RFC 3339 time",
 		    v);
@@ -944,7 +931,7 @@ static bool since_time_arg(struct MHD_Connection *c, struct api_req *req,
 		    "at most one of sinceTime or sinceSeconds may be specified");
 		return false;
 	}
-	int64_t ago = (int64_t)time(NULL) - ((int64_t)timegm(&tm) - off);
+	int64_t ago = (int64_t)time(NULL) - ms / 1000;
 	req->since_seconds = ago > 0 ? ago : 1;
 	return true;
 }

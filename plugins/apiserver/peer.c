@@ -38,6 +38,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <kubus/client.h>
+
 #include "server.h"
 
 #define PEER_RENEW_S 10
@@ -133,13 +135,11 @@ static void micro_now(char *buf, size_t len)
 	snprintf(buf, len, "%.20s.%06dZ", base, (int)(ts.tv_nsec / 1000 % 1000000));
 }
 
-/* RFC 3339 (fraction ignored) to unix seconds; -1 when unreadable. */
+/* RFC 3339 to unix seconds; -1 when unreadable. */
 static int64_t parse_time(const char *s)
 {
-	struct tm tm = { 0 };
-	if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-		return -1;
-	return (int64_t)timegm(&tm);
+	int64_t ms;
+	return s && kb_time_parse(s, strlen(s), &ms) ? ms / 1000 : -1;
 }
 
 static void lease_req(struct api_peer *p, struct api_req *req, int verb)

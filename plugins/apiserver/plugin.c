@@ -28,26 +28,45 @@ struct cfg {
 	char *hosts;
 	char *advertise;
 	bool write_kubeconfig;
+	int64_t event_ttl;
 };
 
 static const struct kb_opt opts[] = {
-	KB_OPT_STR("listen", struct cfg, listen, "127.0.0.1:6443", "HOST:PORT to serve the API on"),
-	KB_OPT_BOOL("plain_http", struct cfg, plain_http, "false", "serve plain HTTP (loopback only)"),
-	KB_OPT_STR("service_cidr", struct cfg, service_cidr, "10.96.0.0/12", "ClusterIPs come from here"),
-	KB_OPT_STR("node_port_range", struct cfg, node_port_range, "30000-32767", "NodePorts come from here"),
-	KB_OPT_DURATION("request_timeout", struct cfg, request_timeout, "60s", "per request"),
-	KB_OPT_SIZE("max_body", struct cfg, max_body, "3Mi", "largest request body (413 beyond)"),
-	KB_OPT_INT("max_inflight", struct cfg, max_inflight, "400", 1, 100000, "concurrent requests before 429"),
-	KB_OPT_INT("watch_buffer", struct cfg, watch_buffer, "8192", 16, 10000000, "events a watcher may lag"),
-	KB_OPT_DURATION("bookmark_interval", struct cfg, bookmark_interval, "60s", "watch bookmarks"),
-	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024, "threads answering the `api` bus service, kept"),
-	KB_OPT_INT("bus_workers_max", struct cfg, bus_workers_max, "256", 1, 4096, "threads answering the `api` bus service while requests wait"),
-	KB_OPT_INT("http_threads", struct cfg, http_threads, "0", 0, 64, "HTTP event loops (0: one per core)"),
-	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain, "cluster.local", "the cluster DNS domain"),
-	KB_OPT_STR("hosts", struct cfg, hosts, NULL, "extra names and IPs for the serving certificate"),
+	KB_OPT_STR("listen", struct cfg, listen, "127.0.0.1:6443",
+	    "HOST:PORT to serve the API on"),
+	KB_OPT_BOOL("plain_http", struct cfg, plain_http, "false",
+	    "serve plain HTTP (loopback only)"),
+	KB_OPT_STR("service_cidr", struct cfg, service_cidr, "10.96.0.0/12",
+	    "ClusterIPs come from here"),
+	KB_OPT_STR("node_port_range", struct cfg, node_port_range,
+	    "30000-32767", "NodePorts come from here"),
+	KB_OPT_DURATION("request_timeout", struct cfg, request_timeout, "60s",
+	    "per request"),
+	KB_OPT_SIZE("max_body", struct cfg, max_body, "3Mi",
+	    "largest request body (413 beyond)"),
+	KB_OPT_INT("max_inflight", struct cfg, max_inflight, "400", 1, 100000,
+	    "concurrent requests before 429"),
+	KB_OPT_INT("watch_buffer", struct cfg, watch_buffer, "8192", 16,
+	    10000000, "events a watcher may lag"),
+	KB_OPT_DURATION("bookmark_interval", struct cfg, bookmark_interval,
+	    "60s", "watch bookmarks"),
+	KB_OPT_INT("bus_workers", struct cfg, bus_workers, "32", 1, 1024,
+	    "threads answering the `api` bus service, kept"),
+	KB_OPT_INT("bus_workers_max", struct cfg, bus_workers_max, "256", 1,
+	    4096,
+	    "threads answering the `api` bus service while requests wait"),
+	KB_OPT_INT("http_threads", struct cfg, http_threads, "0", 0, 64,
+	    "HTTP event loops (0: one per core)"),
+	KB_OPT_STR("cluster_domain", struct cfg, cluster_domain,
+	    "cluster.local", "the cluster DNS domain"),
+	KB_OPT_STR("hosts", struct cfg, hosts, NULL,
+	    "extra names and IPs for the serving certificate"),
 	KB_OPT_STR("advertise", struct cfg, advertise, NULL,
 	    "HOST or HOST:PORT the other API servers reach this one at"),
-	KB_OPT_BOOL("kubeconfig", struct cfg, write_kubeconfig, "true", "write DATA_DIR/admin.kubeconfig"),
+	KB_OPT_BOOL("kubeconfig", struct cfg, write_kubeconfig, "true",
+	    "write DATA_DIR/admin.kubeconfig"),
+	KB_OPT_DURATION("event_ttl", struct cfg, event_ttl, "1h",
+	    "Events are deleted this long after their last write (0: kept)"),
 	KB_OPT_END,
 };
 
@@ -85,6 +104,7 @@ static int api_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 	    p->cfg.bus_workers;
 	s->http_threads = p->cfg.http_threads;
 	s->cluster_domain = p->cfg.cluster_domain;
+	s->event_ttl_ms = p->cfg.event_ttl;
 	if (sscanf(p->cfg.node_port_range, "%" SCNd64 "-%" SCNd64, &s->node_port_min, &s->node_port_max) != 2 ||
 	    s->node_port_min < 1 || s->node_port_max > 65535 || s->node_port_min > s->node_port_max) {
 		kb_fail(ctx, KB_EINVAL, "node_port_range `%s`: expected MIN-MAX within 1-65535",
@@ -240,6 +260,7 @@ static void api_fini(void *state)
 	api_metrics_free(&p->s);
 	api_pki_free(&p->pki);
 	api_cache_fini(&p->s);
+	api_evttl_free(&p->s);
 	pthread_mutex_destroy(&p->s.cache_mu);
 	pthread_mutex_destroy(&p->s.alloc_mu);
 	kb_conf_opts_free(opts, &p->cfg);

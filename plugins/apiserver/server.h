@@ -30,6 +30,8 @@ struct api_server {
 	int64_t bus_workers;         /* threads answering the `api` bus service */
 	int64_t bus_workers_max;     /* ... while requests wait for one */
 	char *cluster_domain;
+	int64_t event_ttl_ms; /* Events expire this long after their
+				      * last write; 0: never (evttl.c) */
 	/* watch caches, one per resource, started on first use (cache.c) */
 	pthread_mutex_t cache_mu;
 	struct api_cache **caches;   /* indexed like api_resources[] */
@@ -38,6 +40,8 @@ struct api_server {
 	pthread_t cache_keeper;
 	pthread_cond_t keeper_cv;    /* with cache_mu */
 	bool keeper_on, keeper_stop;
+	struct api_evttl *evttl; /* the Events' sweep (evttl.c), made
+				      * and run by the keeper */
 	/* allocation of ClusterIPs and NodePorts (rest.c) */
 	pthread_mutex_t alloc_mu;
 	/* the HTTP side (http.c): opaque here */
@@ -110,6 +114,18 @@ int api_cache_peek(struct api_server *s, const struct api_resource *r,
  * if_mod_rev *rev and reads the store when that conflicts. */
 int api_cache_stored(struct api_server *s, const struct api_resource *r,
     const char *key, char **mp, size_t *len, int64_t *rev);
+/* An expired Event: its key (malloc'd) and the mod revision it was seen
+ * at. */
+struct api_expired {
+	char *key;
+	int64_t rev;
+};
+/* Up to max objects of r's cache that were last written at or before
+ * `before` (ms since the epoch, as the cache stamped them: see evttl.c;
+ * only Events are stamped, and only when they expire) into out: how many.
+ * 0 when r's cache does not run. The keeper's, for evttl.c. */
+size_t api_cache_expired(struct api_server *s, const struct api_resource *r,
+    int64_t before, struct api_expired *out, size_t max);
 /* Watch with a callback instead of a stream (the `api` bus service):
  * returns a handle for api_unwatch. The events carry the object as
  * msgpack only (obj_mp, always set; obj and old are NULL): the cache
@@ -119,6 +135,25 @@ struct api_watcher *api_watch_fn(struct api_server *s,
     const struct api_req *req, api_event_fn fn, void *arg,
     struct api_error *e);
 void api_unwatch(struct api_watcher *w);
+
+/* evttl.c: Events expire event_ttl_ms after their last write. */
+/* r's objects are Events (core or events.k8s.io), which expire. */
+bool api_event_expires(const struct api_resource *r);
+/* When the Event mp (of resource r) was last written, as it shows: the
+ * newest of its creationTimestamp, lastTimestamp (events.k8s.io:
+ * deprecatedLastTimestamp), eventTime and series.lastObservedTime, in ms
+ * since the epoch; 0 when none reads. */
+int64_t api_event_written_ms(const struct api_resource *r, const void *mp,
+    size_t len);
+/* The wall clock in ms since the epoch. */
+int64_t api_wall_ms(void);
+/* The keeper thread (cache.c), every tick: a sweep when one is due, and
+ * the last one's count logged once its deletes are answered. */
+void api_evttl_tick(struct api_server *s);
+/* The keeper, as it ends: waits (a while) for the sweep's deletes. */
+void api_evttl_drain(struct api_server *s);
+/* After the plugin's endpoint has closed. */
+void api_evttl_free(struct api_server *s);
 
 /* select.c: reading an object's msgpack (as api_mp_encode writes it) in
  * place, as its decoded json_t reads. */

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <kubus/client.h>
+
 #include "api.h"
 
 /* --- small json helpers ---------------------------------------------------------- */
@@ -125,35 +127,13 @@ static void add_sb(json_t *cells, struct sbuf *b, const char *dflt)
 
 /* --- time ------------------------------------------------------------------------ */
 
-/* RFC 3339 ("2026-11-26T13:45:00Z", fractions and offsets allowed) to
- * seconds since the epoch; false when absent or malformed. */
+/* RFC 3339 to seconds since the epoch; false when absent or malformed. */
 static bool parse_time(const char *s, double *out)
 {
-	struct tm tm = { 0 };
-	int n = 0;
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
-	    n == 0)
+	int64_t ms;
+	if (s == NULL || !kb_time_parse(s, strlen(s), &ms))
 		return false;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	double t = (double)timegm(&tm);
-	const char *p = s + n;
-	if (*p == '.') {
-		double scale = 0.1;
-		for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
-			t += (*p - '0') * scale;
-	}
-	if (*p == '+' || *p == '-') {
-		int hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-			return false;
-		t -= (*p == '+' ? 1 : -1) * (hh * 3600.0 + mm * 60.0);
-	} else if (*p != 'Z' && *p != 'z') {
-		return false;
-	}
-	*out = t;
+	*out = (double)ms / 1000.0;
 	return true;
 }
 

@@ -341,6 +341,72 @@ void kb_api_batch_free(struct kb_api_batch *b)
 	free(b);
 }
 
+/* --- times ----------------------------------------------------------------------- */
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), as timegm counts
+ * them, without its locale and time zone work. */
+static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* n decimal digits at p, or -1 */
+static int digits(const char *p, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+bool kb_time_parse(const char *s, size_t len, int64_t *ms)
+{
+	if (s == NULL || len < 20 || s[4] != '-' || s[7] != '-' ||
+	    (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
+		return false;
+	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2),
+	    h = digits(s + 11, 2), mi = digits(s + 14, 2),
+	    sec = digits(s + 17, 2);
+	if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
+	    mi < 0 || mi > 59 || sec < 0 || sec > 60)
+		return false;
+	int64_t t = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+	    (int64_t)sec * 1000;
+	size_t i = 19;
+	if (s[i] == '.') {
+		int64_t scale = 100;
+		size_t from = ++i;
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+			t += (s[i] - '0') * scale;
+		if (i == from)
+			return false;
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i + 6 <= len && (s[i] == '+' || s[i] == '-') &&
+	    s[i + 3] == ':') {
+		int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return false;
+		t -= (s[i] == '+' ? 1 : -1) * ((int64_t)oh * 60 + om) * 60000;
+		i += 6;
+	} else {
+		return false;
+	}
+	if (i != len)
+		return false;
+	*ms = t;
+	return true;
+}
+
 /* --- keys ------------------------------------------------------------------------ */
 
 const char *kb_object_key(const msgpack_object *obj, char *buf, size_t len)

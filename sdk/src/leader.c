@@ -56,33 +56,11 @@ static void micro_time(char *buf, size_t len, int64_t wall_ms)
 	snprintf(buf + n, len - n, ".%06dZ", (int)(wall_ms % 1000) * 1000);
 }
 
-/* RFC 3339 (with or without a fraction, Z or ±hh:mm) to wall ms; -1. */
+/* RFC 3339 to wall ms; -1. */
 static int64_t parse_time(const char *s, size_t len)
 {
-	char buf[64];
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	struct tm tm = { 0 };
-	int used = 0;
-	if (sscanf(buf, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-		&tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	int64_t ms = (int64_t)timegm(&tm) * 1000;
-	const char *p = buf + used;
-	if (*p == '.') {
-		int64_t scale = 100;
-		for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
-			ms += (*p - '0') * scale;
-	}
-	int sh, sm;
-	if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &sh, &sm) == 2)
-		ms -= (*p == '+' ? 1 : -1) * ((int64_t)sh * 3600 + sm * 60) *
-		    1000;
-	return ms;
+	int64_t ms;
+	return kb_time_parse(s, len, &ms) ? ms : -1;
 }
 
 /* --- the record ---------------------------------------------------------------------- */

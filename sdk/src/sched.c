@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <kubus/client.h>
 #include <kubus/sched.h>
 
 #include "internal.h"
@@ -773,61 +774,14 @@ static void parse_term(struct arena *a, const msgpack_object *o,
 	t->fields = parse_reqs(a, kb_mp_key(o, "matchFields"), &t->nfields);
 }
 
-/* RFC 3339 "2026-01-02T03:04:05Z" (fractions and offsets ignored). */
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; d may run past
- * the month's end, as timegm normalizes it). */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int dig2(const char *p)
-{
-	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
-		return -1;
-	return (p[0] - '0') * 10 + (p[1] - '0');
-}
-
-/* "YYYY-MM-DDTHH:MM:SS…" with every field in strptime's range, as
- * strptime + timegm read it (what follows the seconds is ignored);
- * false for anything else (the caller asks strptime). */
-static bool rfc3339_fast(const char *s, size_t n, int64_t *ms)
-{
-	if (n < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':')
-		return false;
-	int y1 = dig2(s), y2 = dig2(s + 2), mo = dig2(s + 5),
-	    d = dig2(s + 8), h = dig2(s + 11), mi = dig2(s + 14),
-	    sec = dig2(s + 17);
-	if (y1 < 19 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 ||
-	    h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 61)
-		return false;
-	int64_t days = days_from_civil(y1 * 100 + y2, mo, d);
-	*ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000;
-	return true;
-}
-
+/* RFC 3339 to ms since the epoch; 0 when absent or not one. */
 static int64_t parse_time_ms(const msgpack_object *o)
 {
-	char buf[64];
 	int64_t ms;
-	if (o && o->type == MSGPACK_OBJECT_STR &&
-	    rfc3339_fast(o->via.str.ptr, o->via.str.size, &ms))
-		return ms;
-	struct tm tm = { 0 };
-	if (o == NULL || o->type != MSGPACK_OBJECT_STR ||
-	    o->via.str.size >= sizeof(buf))
-		return 0;
-	memcpy(buf, o->via.str.ptr, o->via.str.size);
-	buf[o->via.str.size] = '\0';
-	if (strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-		return 0;
-	return (int64_t)timegm(&tm) * 1000;
+	return o && o->type == MSGPACK_OBJECT_STR &&
+		kb_time_parse(o->via.str.ptr, o->via.str.size, &ms) ?
+	    ms :
+	    0;
 }
 
 static void parse_selector(struct arena *a, const msgpack_object *o,

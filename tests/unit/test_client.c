@@ -442,6 +442,60 @@ static void test_calls(void **state)
 	expect_status(rc, KB_ENOTFOUND, rep, "NotFound", "bogons");
 }
 
+/* kb_time_parse against timegm for the same instants, and what it refuses */
+static void test_time_parse(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		int64_t ms; /* -1: refused */
+	} cases[] = {
+		{ "1970-01-01T00:00:00Z", 0 },
+		{ "2026-11-29T13:45:07Z", 1795959907000 },
+		{ "2026-11-29T13:45:07.5Z", 1795959907500 },
+		{ "2026-11-29T13:45:07.123456Z", 1795959907123 },
+		{ "2026-11-29T15:45:07+02:00", 1795959907000 },
+		{ "2026-11-29T08:15:07.250-05:30", 1795959907250 },
+		{ "2024-02-29T23:59:60Z", 1709251200000 }, /* a leap second */
+		{ "2000-03-01t00:00:00z", 951868800000 },
+		{ "2026-11-29T13:45:07", -1 }, /* no zone */
+		{ "2026-11-29 13:45:07Z", -1 },
+		{ "2026-11-29T13:45:07.Z", -1 },
+		{ "2026-11-29T13:45:07Zjunk", -1 },
+		{ "2026-13-29T13:45:07Z", -1 },
+		{ "2026-11-29T24:00:00Z", -1 },
+		{ "2026-11-29T13:45:07+2:00", -1 },
+		{ "2026-11-29T13:45:07+02:60", -1 },
+		{ "-026-11-29T13:45:07Z", -1 },
+		{ "", -1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t ms = -7;
+		bool ok = kb_time_parse(cases[i].s, strlen(cases[i].s), &ms);
+		if (ok != (cases[i].ms >= 0) || (ok && ms != cases[i].ms))
+			fail_msg("%s: got %s %lld, want %lld", cases[i].s,
+			    ok ? "ok" : "refused", (long long)ms,
+			    (long long)cases[i].ms);
+	}
+	/* the length is the string's: no NUL needed, none read past it */
+	const char *s = "2026-11-29T13:45:07Z trailing";
+	int64_t ms = 0;
+	assert_true(kb_time_parse(s, 20, &ms));
+	assert_int_equal(ms, 1795959907000);
+	assert_false(kb_time_parse(s, 19, &ms));
+	assert_false(kb_time_parse(NULL, 20, &ms));
+	/* every day of four years against timegm */
+	for (time_t t = 1700000000; t < 1700000000 + 4 * 366 * 86400;
+	     t += 86400 + 3671) {
+		struct tm tm;
+		char buf[32];
+		gmtime_r(&t, &tm);
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		assert_true(kb_time_parse(buf, strlen(buf), &ms));
+		assert_int_equal(ms, (int64_t)t * 1000);
+	}
+}
+
 static void test_object_key(void **state)
 {
 	(void)state;
@@ -2251,6 +2305,7 @@ int main(void)
 {
 	const struct CMUnitTest wq[] = {
 		cmocka_unit_test(test_object_key),
+		cmocka_unit_test(test_time_parse),
 		cmocka_unit_test(test_wq_dedup_and_done),
 		cmocka_unit_test(test_wq_backoff),
 		cmocka_unit_test(test_wq_add_after),

@@ -72,8 +72,7 @@ static int events(kb_ctx *c)
 {
 	kb_msg *rep = NULL;
 	int n = -1;
-	if (kb_api_list(c, &KB_GVR_EVENTS, "default", NULL, NULL, &rep) ==
-	    0) {
+	if (kb_api_list(c, &KB_GVR_EVENTS, "default", NULL, NULL, &rep) == 0) {
 		const msgpack_object *items =
 		    kb_mp_get(kb_msg_body(rep), "items");
 		if (items && items->type == MSGPACK_OBJECT_ARRAY)

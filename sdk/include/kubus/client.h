@@ -162,6 +162,12 @@ void kb_informer_free(struct kb_informer *inf);
 /* "ns/name" (or "name" when cluster-scoped) of an object, into buf. */
 const char *kb_object_key(const msgpack_object *obj, char *buf, size_t len);
 
+/* An RFC 3339 time as Kubernetes writes them (metav1.Time, MicroTime):
+ * "2006-01-02T15:04:05" then an optional fraction, then "Z" or ±hh:mm,
+ * nothing after; the len bytes at s need no NUL. Into *ms, milliseconds
+ * since the epoch (the fraction cut to ms). false when it is not one. */
+bool kb_time_parse(const char *s, size_t len, int64_t *ms);
+
 /* --- work queues ---------------------------------------------------------------
  * Keys (strings) waiting to be reconciled. A key is queued once however
  * often it is added; a key being processed that is added again is queued
