@@ -309,16 +309,23 @@ int kbt_free_port(void)
 	return port;
 }
 
-static int64_t mono_ms(void)
+int64_t kbt_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void kbt_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 int kbt_wait_pid(pid_t pid, int ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = kbt_now_ms() + ms;
 	for (;;) {
 		int st;
 		pid_t r = waitpid(pid, &st, WNOHANG);
@@ -326,7 +333,7 @@ int kbt_wait_pid(pid_t pid, int ms)
 			return st;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (mono_ms() >= end)
+		if (kbt_now_ms() >= end)
 			return -1;
 		usleep(10000);
 	}
@@ -369,13 +376,13 @@ char *kbt_slurp(const char *path)
 
 char *kbt_wait_file(const char *path, const char *needle, int ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = kbt_now_ms() + ms;
 	for (;;) {
 		char *s = kbt_slurp(path);
 		if (s && strstr(s, needle))
 			return s;
 		free(s);
-		if (mono_ms() >= end)
+		if (kbt_now_ms() >= end)
 			return NULL;
 		usleep(20000);
 	}
@@ -423,21 +430,33 @@ struct kb_host *kbt_host_core(struct kbt_host *t)
 	return t->h;
 }
 
-struct kbt_host *kbt_api_host_start(const char *config, char *err,
-    size_t errlen)
+struct kbt_host *kbt_api_host_start_with(const char *host, const char *config,
+    const char *more, char *err, size_t errlen)
 {
-	char yaml[2048];
-	snprintf(yaml, sizeof(yaml),
-	    "host: {log_level: warn}\n"
+	char yaml[4096];
+	int n = snprintf(yaml, sizeof(yaml),
+	    "host: {log_level: warn%s%s}\n"
 	    "bus:\n"
 	    "  listen: []\n"
 	    "plugins:\n"
 	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
 	    "  - name: apiserver\n"
 	    "    use: apiserver\n"
-	    "    config: {%s}\n",
-	    config);
+	    "    config: {%s}\n"
+	    "%s",
+	    host ? ", " : "", host ? host : "", config, more ? more : "");
+	if (n < 0 || (size_t)n >= sizeof(yaml)) {
+		snprintf(err, errlen, "the host's YAML is over %zu bytes",
+		    sizeof(yaml));
+		return NULL;
+	}
 	return kbt_host_start(yaml, err, errlen);
+}
+
+struct kbt_host *kbt_api_host_start(const char *config, char *err,
+    size_t errlen)
+{
+	return kbt_api_host_start_with(NULL, config, NULL, err, errlen);
 }
 
 const char *kbt_host_data_dir(struct kbt_host *t)

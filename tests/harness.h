@@ -43,6 +43,11 @@ const char *kbt_host_data_dir(struct kbt_host *h);
  * `plain_http: true, listen: "127.0.0.1:0"`. */
 struct kbt_host *kbt_api_host_start(const char *config, char *err,
     size_t errlen);
+/* The same, with `host` inside the host's braces after log_level (e.g.
+ * `data_dir: "/tmp/x"`, or NULL) and `more` (YAML list items, or NULL)
+ * after the apiserver in the plugins list. */
+struct kbt_host *kbt_api_host_start_with(const char *host, const char *config,
+    const char *more, char *err, size_t errlen);
 /* A new in-process endpoint named `name` with the given principal. Freed by
  * kbt_host_stop. Services may be registered on it with kb_serve() at once. */
 kb_ctx *kbt_client(struct kbt_host *h, const char *name, const char *user,
@@ -93,6 +98,9 @@ pid_t kbt_spawn(char *const argv[], const char *log);
 pid_t kbt_spawn_tied(char *const argv[], const char *log);
 /* A loopback TCP port that was free a moment ago, or -1. */
 int kbt_free_port(void);
+/* The monotonic clock in ms; a sleep of ms (through signals). */
+int64_t kbt_now_ms(void);
+void kbt_sleep_ms(int ms);
 /* Wait up to ms for pid to exit: its wait status, or -1 when it is still
  * running (it is not killed). */
 int kbt_wait_pid(pid_t pid, int ms);

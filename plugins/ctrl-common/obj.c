@@ -172,87 +172,13 @@ bool ctrl_selector_matches(const msgpack_object *sel,
 
 /* --- times -------------------------------------------------------------------------- */
 
-/* Unix seconds of a date and time (proleptic Gregorian, UTC), from the
- * days since 1970-01-01 of Howard Hinnant's days_from_civil. */
-static int64_t civil_s(int64_t y, int m, int d, int hh, int mm, int ss)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	int64_t days = era * 146097 + doe - 719468;
-	return days * 86400 + hh * 3600 + mm * 60 + ss;
-}
-
-static int digits(const char *s, int n)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS" exactly, a valid date and time: its Unix seconds
- * and *rest after it, as strptime and timegm below would give; false for
- * anything else (left to them). Every timestamp the API server writes
- * is so, and strptime was most of the cost of reading one. */
-static bool parse_time_fast(const char *s, size_t len, int64_t *sec,
-    const char **rest)
-{
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
-		30, 31 };
-	if (len < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':')
-		return false;
-	int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2),
-	    hh = digits(s + 11, 2), mm = digits(s + 14, 2),
-	    ss = digits(s + 17, 2);
-	bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-	if (y < 0 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] ||
-	    (m == 2 && d == 29 && !leap) || hh < 0 || hh > 23 || mm < 0 ||
-	    mm > 59 || ss < 0 || ss > 59)
-		return false;
-	*sec = civil_s(y, m, d, hh, mm, ss);
-	*rest = s + 19;
-	return true;
-}
-
-/* The same with the C library: whatever else strptime takes. */
-static bool parse_time_libc(const char *buf, int64_t *sec, const char **rest)
-{
-	struct tm tm = { 0 };
-	*rest = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (*rest == NULL)
-		return false;
-	*sec = (int64_t)timegm(&tm);
-	return true;
-}
-
 int64_t ctrl_parse_time(const msgpack_object *o, const char *path)
 {
-	const char *s, *rest;
+	const char *s;
 	size_t len;
-	char buf[64];
-	int64_t sec;
-	if (!kb_mp_str(o, path, &s, &len) || len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (!parse_time_fast(buf, len, &sec, &rest) &&
-	    !parse_time_libc(buf, &sec, &rest))
-		return -1;
-	int64_t ms = sec * 1000;
-	if (*rest == '.') {
-		int64_t frac = 0, scale = 100;
-		for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10)
-			frac += (*rest - '0') * scale;
-		ms += frac;
-	}
-	return ms;
+	int64_t ms;
+	return kb_mp_str(o, path, &s, &len) && kb_time_parse(s, len, &ms) ? ms :
+									    -1;
 }
 
 void ctrl_format_time(int64_t ms, char *buf, size_t len)

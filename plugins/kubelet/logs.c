@@ -33,13 +33,12 @@ struct log_req {
 	uint64_t attempt, offset; /* the cursor */
 };
 
-/* Unix seconds of a CRI line's RFC 3339 timestamp; 0 if unreadable. */
+/* Unix seconds of a CRI line's RFC 3339 timestamp (up to its first
+ * space); 0 if unreadable. */
 static int64_t line_time(const char *s)
 {
-	struct tm tm = { 0 };
-	if (strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-		return 0;
-	return (int64_t)timegm(&tm);
+	int64_t ms;
+	return kb_time_parse(s, strcspn(s, " "), &ms) ? ms / 1000 : 0;
 }
 
 /* Append one CRI record ("TS STREAM P|F TEXT") to out as kubectl shows it. */

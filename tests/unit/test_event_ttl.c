@@ -30,19 +30,6 @@
 
 static const struct kb_gvr gvr_events_v1 = { "events.k8s.io", "v1", "events" };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* RFC 3339 for now + off_s; micro: MicroTime, with microseconds. */
 static void stamp(char *buf, size_t len, int64_t off_s, bool micro)
 {
@@ -209,7 +196,7 @@ static void test_events_expire(void **state)
 	assert_true(kb_informer_wait_synced(inf, 5000));
 	assert_true(kb_informer_wait_synced(inf1, 5000));
 
-	int64_t t0 = now_ms();
+	int64_t t0 = kbt_now_ms();
 	/* lastTimestamp 2 h ago: the creation is the last write */
 	create_core(c, "old", -7200);
 	create_core(c, "fresh", 0);
@@ -236,11 +223,11 @@ static void test_events_expire(void **state)
 	int64_t next_patch = PATCH_EVERY_MS, last_patch = 0;
 	bool checked_1s = false;
 	while (left > 0) {
-		int64_t t = now_ms() - t0;
+		int64_t t = kbt_now_ms() - t0;
 		if (t > PATCH_FOR_MS + GONE_BY_MS + 2000)
 			break;
 		if (t >= next_patch && t < PATCH_FOR_MS) {
-			int64_t before = now_ms() - t0;
+			int64_t before = kbt_now_ms() - t0;
 			int rc = repeat(c, rep->name, ++count);
 			if (rc == 0)
 				rc = touch(c, tch->name, count);
@@ -255,7 +242,7 @@ static void test_events_expire(void **state)
 		for (size_t i = 0; i < n; i++) {
 			if (ev[i].gone >= 0)
 				continue;
-			int64_t at = now_ms() - t0;
+			int64_t at = kbt_now_ms() - t0;
 			if (present(c, ev[i].r, ev[i].name))
 				continue;
 			ev[i].gone = at;
@@ -271,7 +258,7 @@ static void test_events_expire(void **state)
 					    ev[i].name, (long long)ev[i].gone);
 			checked_1s = true;
 		}
-		sleep_ms(STEP_MS);
+		kbt_sleep_ms(STEP_MS);
 	}
 	assert_true(checked_1s);
 	assert_true(count >= PATCH_FOR_MS / PATCH_EVERY_MS - 1);
@@ -282,7 +269,7 @@ static void test_events_expire(void **state)
 		int64_t last = e == rep || e == tch ? last_patch : e->written;
 		if (e->gone < 0)
 			fail_msg("%s still there %lld ms after its last write",
-			    e->name, (long long)(now_ms() - t0 - last));
+			    e->name, (long long)(kbt_now_ms() - t0 - last));
 		/* never before its TTL, and within GONE_BY_MS of its last write */
 		if (e->gone < e->not_before)
 			fail_msg("%s gone at %lld ms, before %lld", e->name,
@@ -299,10 +286,10 @@ static void test_events_expire(void **state)
 	assert_true(tch->gone >= PATCH_FOR_MS - PATCH_EVERY_MS + TTL_MS - 50);
 
 	/* Deleted through the store: the informers saw each delete. */
-	int64_t until = now_ms() + 5000;
+	int64_t until = kbt_now_ms() + 5000;
 	for (size_t i = 0; i < n; i++)
-		while (!saw_del(ev[i].d, ev[i].name) && now_ms() < until)
-			sleep_ms(STEP_MS);
+		while (!saw_del(ev[i].d, ev[i].name) && kbt_now_ms() < until)
+			kbt_sleep_ms(STEP_MS);
 	for (size_t i = 0; i < n; i++)
 		if (!saw_del(ev[i].d, ev[i].name))
 			fail_msg("no informer delete for %s", ev[i].name);
@@ -317,17 +304,12 @@ static void test_events_expire(void **state)
 /* A host on data dir `dir` whose API server has event_ttl `ttl`. */
 static struct kbt_host *host_in(const char *dir, const char *ttl)
 {
-	char yaml[1024], err[1024];
-	snprintf(yaml, sizeof(yaml),
-	    "host: {log_level: warn, data_dir: \"%s\"}\n"
-	    "bus: {listen: []}\n"
-	    "plugins:\n"
-	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
-	    "  - name: apiserver\n"
-	    "    use: apiserver\n"
-	    "    config: {listen: \"127.0.0.1:0\", kubeconfig: false, event_ttl: %s}\n",
-	    dir, ttl);
-	struct kbt_host *h = kbt_host_start(yaml, err, sizeof(err));
+	char host[512], cfg[128], err[1024];
+	snprintf(host, sizeof(host), "data_dir: \"%s\"", dir);
+	snprintf(cfg, sizeof(cfg),
+	    "listen: \"127.0.0.1:0\", kubeconfig: false, event_ttl: %s", ttl);
+	struct kbt_host *h =
+	    kbt_api_host_start_with(host, cfg, NULL, err, sizeof(err));
 	if (h == NULL)
 		fail_msg("host (event_ttl %s): %s", ttl, err);
 	return h;
@@ -347,25 +329,25 @@ static void test_ttl_zero_keeps(void **state)
 	kb_ctx *c = kbt_client(h, "tester", "plugin:tester", groups, 1);
 	create_core(c, "old", -7200);
 	create_v1(c, "v1-old", -7200);
-	int64_t t0 = now_ms();
-	while (now_ms() - t0 < 3000 + TTL_MS) {
+	int64_t t0 = kbt_now_ms();
+	while (kbt_now_ms() - t0 < 3000 + TTL_MS) {
 		assert_true(present(c, &KB_GVR_EVENTS, "old"));
 		assert_true(present(c, &gvr_events_v1, "v1-old"));
-		sleep_ms(250);
+		kbt_sleep_ms(250);
 	}
 	kbt_host_stop(h);
 
 	h = host_in(dir, "2s");
 	c = kbt_client(h, "tester", "plugin:tester", groups, 1);
-	t0 = now_ms();
+	t0 = kbt_now_ms();
 	bool core = true, v1 = true;
-	while ((core || v1) && now_ms() - t0 < GONE_BY_MS) {
+	while ((core || v1) && kbt_now_ms() - t0 < GONE_BY_MS) {
 		core = core && present(c, &KB_GVR_EVENTS, "old");
 		v1 = v1 && present(c, &gvr_events_v1, "v1-old");
-		sleep_ms(STEP_MS);
+		kbt_sleep_ms(STEP_MS);
 	}
 	print_message("after the restart: gone in %lld ms\n",
-	    (long long)(now_ms() - t0));
+	    (long long)(kbt_now_ms() - t0));
 	assert_false(core);
 	assert_false(v1);
 	kbt_host_stop(h);

@@ -25,31 +25,11 @@
 #define QPS 20
 #define WAIT_MS 60000
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* store, API server and one hollow kubelet with this Event limit */
 static struct kbt_host *start(int qps, int burst, kb_ctx **c)
 {
-	char yaml[1024], err[1024];
-	snprintf(yaml, sizeof(yaml),
-	    "host: {log_level: warn}\n"
-	    "bus: {listen: []}\n"
-	    "plugins:\n"
-	    "  - {name: store, use: store-lmdb, config: {sync: false}}\n"
-	    "  - name: apiserver\n"
-	    "    use: apiserver\n"
-	    "    config: {listen: \"127.0.0.1:0\", kubeconfig: false}\n"
+	char kubelet[512], err[1024];
+	snprintf(kubelet, sizeof(kubelet),
 	    "  - name: kubelet\n"
 	    "    use: kubelet\n"
 	    "    config:\n"
@@ -59,7 +39,9 @@ static struct kbt_host *start(int qps, int burst, kb_ctx **c)
 	    "      event_qps: %d\n"
 	    "      event_burst: %d\n",
 	    qps, burst);
-	struct kbt_host *h = kbt_host_start(yaml, err, sizeof(err));
+	struct kbt_host *h = kbt_api_host_start_with(NULL,
+	    "listen: \"127.0.0.1:0\", kubeconfig: false", kubelet, err,
+	    sizeof(err));
 	if (h == NULL)
 		fail_msg("host: %s", err);
 	const char *groups[] = { "kubus:plugins" };
@@ -94,7 +76,7 @@ static void wait_node(kb_ctx *c)
 {
 	int waited = 0;
 	while (!node_ready(c) && waited < WAIT_MS) {
-		sleep_ms(50);
+		kbt_sleep_ms(50);
 		waited += 50;
 	}
 	assert_true(node_ready(c));
@@ -134,15 +116,15 @@ static void test_events_wait_their_turn(void **state)
 	kb_ctx *c;
 	struct kbt_host *h = start(QPS, BURST, &c);
 	wait_node(c);
-	int64_t t0 = now_ms(); /* no Event of these pods before this */
+	int64_t t0 = kbt_now_ms(); /* no Event of these pods before this */
 	create_pods(c, PODS);
 	/* Never more than the burst and the tokens since t0 (one more for
 	 * the clocks' rounding); the 60 take (60 - 10) / 20 = 2.5 s at
 	 * least, so the count is seen below 60 while the pods start. */
 	int n = 0, below = 0, samples = 0;
-	while (n != EVENTS && now_ms() - t0 < WAIT_MS) {
+	while (n != EVENTS && kbt_now_ms() - t0 < WAIT_MS) {
 		n = events(c);
-		int64_t t = now_ms();
+		int64_t t = kbt_now_ms();
 		assert_true(n >= 0);
 		int64_t bound = BURST + ((t - t0) * QPS + 999) / 1000 + 1;
 		if (n > bound)
@@ -151,15 +133,15 @@ static void test_events_wait_their_turn(void **state)
 		if (n < EVENTS)
 			below++;
 		samples++;
-		sleep_ms(25);
+		kbt_sleep_ms(25);
 	}
 	print_message("%d Events in %lld ms (%d samples, %d below %d)\n", n,
-	    (long long)(now_ms() - t0), samples, below, EVENTS);
+	    (long long)(kbt_now_ms() - t0), samples, below, EVENTS);
 	/* Held back, not dropped: every one of them arrives. */
 	assert_int_equal(n, EVENTS);
 	assert_true(below > 0);
 	/* and no more than that: each Event was posted once */
-	sleep_ms(300);
+	kbt_sleep_ms(300);
 	assert_int_equal(events(c), EVENTS);
 	kbt_host_stop(h);
 }
@@ -172,20 +154,20 @@ static void test_stop_while_held(void **state)
 	kb_ctx *c;
 	struct kbt_host *h = start(1, 2, &c);
 	wait_node(c);
-	int64_t t0 = now_ms();
+	int64_t t0 = kbt_now_ms();
 	create_pods(c, 10);
 	for (int i = 0, waited = 0; i < 10 && waited < WAIT_MS;) {
 		if (running(c, i)) {
 			i++;
 		} else {
-			sleep_ms(20);
+			kbt_sleep_ms(20);
 			waited += 20;
 		}
 	}
 	int n = events(c);
-	int64_t bound = 2 + (now_ms() - t0 + 999) / 1000 + 1;
+	int64_t bound = 2 + (kbt_now_ms() - t0 + 999) / 1000 + 1;
 	print_message("%d of 30 Events posted after %lld ms, the rest held\n",
-	    n, (long long)(now_ms() - t0));
+	    n, (long long)(kbt_now_ms() - t0));
 	assert_true(n >= 1 && n <= bound && n < 30);
 	kbt_host_stop(h);
 }
