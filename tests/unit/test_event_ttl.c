@@ -1,5 +1,5 @@
 /* tests/unit/test_event_ttl.c — Events expire, as kube-apiserver's
- * --event-ttl: with `event_ttl: 2s` an Event goes 2 s after its last
+ * --event-ttl: with `event_ttl: 3s` an Event goes 3 s after its last
  * write (never before), whatever times it shows, core and events.k8s.io
  * alike; a
  * kubelet-like repeat (a merge patch of lastTimestamp and count) keeps
@@ -22,7 +22,7 @@
 
 #include "harness.h"
 
-#define TTL_MS 2000
+#define TTL_MS 3000
 #define GONE_BY_MS 10000 /* after an Event's last write */
 #define PATCH_EVERY_MS 500
 #define PATCH_FOR_MS 4000
@@ -174,7 +174,7 @@ static void test_events_expire(void **state)
 	(void)state;
 	char err[1024];
 	struct kbt_host *h = kbt_api_host_start(
-	    "listen: \"127.0.0.1:0\", kubeconfig: false, event_ttl: 2s", err,
+	    "listen: \"127.0.0.1:0\", kubeconfig: false, event_ttl: 3s", err,
 	    sizeof(err));
 	if (h == NULL)
 		fail_msg("host: %s", err);
@@ -316,8 +316,8 @@ static struct kbt_host *host_in(const char *dir, const char *ttl)
 }
 
 /* event_ttl: 0 keeps Events: past the time they would have gone with
- * 2 s (see above: by 5 s at most), both kinds are there. Started again
- * on the same data with 2 s, the server finds them expired in the store
+ * 3 s (see above: by 4 s or so), both kinds are there. Started again
+ * on the same data with 3 s, the server finds them expired in the store
  * (its caches' first list) and deletes them at its first sweeps. */
 static void test_ttl_zero_keeps(void **state)
 {
@@ -337,7 +337,7 @@ static void test_ttl_zero_keeps(void **state)
 	}
 	kbt_host_stop(h);
 
-	h = host_in(dir, "2s");
+	h = host_in(dir, "3s");
 	c = kbt_client(h, "tester", "plugin:tester", groups, 1);
 	t0 = kbt_now_ms();
 	bool core = true, v1 = true;
