@@ -56,8 +56,8 @@ struct cobj {
 	 * objects encoded from a json_t (lists, relists, odd values). */
 	bool stored;
 	int64_t rev;
-	/* an Event's last write as it shows it, ms since the epoch (evttl.c),
-	 * when its cache's objects expire; else 0 */
+	/* an Event's last write, ms since the epoch, when its cache's
+	 * objects expire (stamped(), evttl.c); else 0 */
 	int64_t written;
 };
 

@@ -81,7 +81,7 @@ int64_t api_wall_ms(void)
 }
 
 /* A delete's answer, on the thread that takes the store's reply (or the
- * keeper's own, before api_store_delete_async returns). */
+ * keeper's: one that could not be sent, or answered at once). */
 static void deleted(void *arg, int rc, char *mp, size_t mp_len,
     struct api_error *e)
 {
@@ -160,14 +160,8 @@ static void sweep(struct api_server *s, struct api_evttl *t, int64_t now)
 		int rc = api_store_delete_async(s, t->cand[i].key,
 		    t->cand[i].rev, deleted, t, &e);
 		api_err_clear(&e);
-		if (rc != 0) {
-			pthread_mutex_lock(&t->mu);
-			if (t->failed++ == 0)
-				t->err = rc;
-			if (--t->inflight == 0)
-				pthread_cond_broadcast(&t->cv);
-			pthread_mutex_unlock(&t->mu);
-		}
+		if (rc != 0) /* not sent: counted as its answer would be */
+			deleted(t, rc, NULL, 0, NULL);
 		free(t->cand[i].key);
 		t->cand[i].key = NULL;
 	}

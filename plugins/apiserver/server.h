@@ -27,8 +27,8 @@ struct api_server {
 	int64_t max_inflight;        /* 429 beyond */
 	int64_t watch_buffer;        /* events a watcher may lag behind */
 	int64_t bookmark_ms;         /* bookmark interval */
-	int64_t bus_workers;         /* threads answering the `api` bus service */
-	int64_t bus_workers_max;     /* ... while requests wait for one */
+	int64_t bus_workers;     /* threads answering the `api` bus service */
+	int64_t bus_workers_max; /* ... while requests wait for one */
 	char *cluster_domain;
 	int64_t event_ttl_ms; /* Events expire this long after their
 				      * last write; 0: never (evttl.c) */
@@ -38,7 +38,7 @@ struct api_server {
 	struct api_cache_feed *cache_feeds; /* the store events' way to them */
 	/* re-establishes store watches the store dropped (cache.c) */
 	pthread_t cache_keeper;
-	pthread_cond_t keeper_cv;    /* with cache_mu */
+	pthread_cond_t keeper_cv; /* with cache_mu */
 	bool keeper_on, keeper_stop;
 	struct api_evttl *evttl; /* the Events' sweep (evttl.c), made
 				      * and run by the keeper */

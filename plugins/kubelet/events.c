@@ -223,11 +223,11 @@ static void arm(struct kl_events *ev, int64_t now)
 	kb_workqueue_add_after(ev->kl->queue, KL_EVENTS_KEY, ms);
 }
 
-/* Under mu: b, op's request for e (prepare_locked), may go now (true),
+/* Under mu: b, op's request for e (prepare_locked's), may go now (true),
  * or waits its turn behind the requests held before it (false: held, or
  * dropped with a full queue). */
-static bool may_send(struct kl_events *ev, struct kl_event *e,
-    const char *op, kb_body *b, int64_t now)
+static bool may_send(struct kl_events *ev, struct kl_event *e, const char *op,
+    kb_body *b, int64_t now)
 {
 	if (ev->held == NULL && all_take(ev, now))
 		return true;
@@ -288,10 +288,11 @@ static void forget(struct kl_events *ev, struct kl_event *e)
 }
 
 /* Under mu: the request that creates the event (`create`, the whole
- * request, taken) or patches its count; marks it in flight. NULL when out
- * of memory. */
-static kb_body *prepare_locked(struct kl_event *e, kb_body *create,
-    const char **op)
+ * request, taken) or patches its count, to be posted now; marks it in
+ * flight. NULL when out of memory, or when the kubelet's limit holds it
+ * back (may_send). */
+static kb_body *prepare_locked(struct kl_events *ev, struct kl_event *e,
+    kb_body *create, const char **op, int64_t now)
 {
 	kb_body *b;
 	if (create) {
@@ -305,11 +306,11 @@ static kb_body *prepare_locked(struct kl_event *e, kb_body *create,
 		    "patch", "count", (int)e->count, "lastTimestamp", e->last);
 	}
 	e->dirty = false;
-	if (b) {
-		e->posted = e->count;
-		e->inflight = true;
-	}
-	return b;
+	if (b == NULL)
+		return NULL;
+	e->posted = e->count;
+	e->inflight = true;
+	return may_send(ev, e, *op, b, now) ? b : NULL;
 }
 
 static void on_reply(void *arg, int rc, const kb_msg *rep);
@@ -347,10 +348,8 @@ static void on_reply(void *arg, int rc, const kb_msg *rep)
 	e->inflight = false;
 	if (rc == 0 || rc == KB_EEXIST)
 		e->created = true;
-	if (e->created && e->dirty &&
-	    (b = prepare_locked(e, NULL, &op)) != NULL &&
-	    !may_send(ev, e, op, b, kl_mono_ms()))
-		b = NULL;
+	if (e->created && e->dirty)
+		b = prepare_locked(ev, e, NULL, &op, kl_mono_ms());
 	pthread_mutex_unlock(&ev->mu);
 	post(e, op, b);
 }
@@ -494,9 +493,8 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 			ev->dropped++;
 		else if (e->inflight || !e->created)
 			e->dirty = true;
-		else if ((b = prepare_locked(e, NULL, &op)) != NULL &&
-		    !may_send(ev, e, op, b, now))
-			b = NULL;
+		else
+			b = prepare_locked(ev, e, NULL, &op, now);
 		pthread_mutex_unlock(&ev->mu);
 		post(e, op, b);
 		return;
@@ -546,9 +544,7 @@ void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
 	ev->list = e;
 	ev->n++;
 	const char *op = NULL;
-	kb_body *b = prepare_locked(e, obj, &op);
-	if (b && !may_send(ev, e, op, b, now))
-		b = NULL;
+	kb_body *b = prepare_locked(ev, e, obj, &op, now);
 	pthread_mutex_unlock(&ev->mu);
 	post(e, op, b);
 }
