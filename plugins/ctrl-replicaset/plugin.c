@@ -9,7 +9,7 @@
 
 static const struct kb_opt opts[] = {
 	CTRL_OPTS(struct rsc_cfg, ctl),
-	KB_OPT_INT("burst_replicas", struct rsc_cfg, burst, "500", 1, 100000,
+	KB_OPT_INT("burst_replicas", struct rsc_cfg, burst, "5000", 1, 100000,
 	    "most pods created or deleted in one reconcile"),
 	KB_OPT_INT("concurrent_calls", struct rsc_cfg, concurrency, "500", 1,
 	    1000, "creates or deletes of one reconcile in flight at once"),

@@ -20,7 +20,8 @@
  *            ReplicaSet of the Deployment is at 0 replicas.
  *
  *   bench-deploy [--nodes N] [--replicas N] [--timeout S] [--no-sync]
- *                [--rs-calls N] [--bus-workers N] [--smoke] [--trace]
+ *                [--rs-calls N] [--rs-burst N] [--bus-workers N] [--smoke]
+ *                [--trace]
  *                [--trace-ms MS]
  *                [--calls] [--kubelet-sync DURATION]
  *                [--without PLUGIN,…]
@@ -35,6 +36,9 @@
  * --rs-calls: ctrl-replicaset's concurrent_calls (creates or deletes in
  * flight at once; 1 is one call after another; 0, the default, leaves
  * the plugin's own).
+ * --rs-burst: ctrl-replicaset's burst_replicas (most pods created or
+ * deleted per reconcile; 500 is Kubernetes' constant; 0, the default,
+ * leaves the plugin's own).
  *
  * Last line:
  *   RESULT deploy create_pods_per_s=N rollout_pods_per_s=N
@@ -56,13 +60,6 @@
 #include "harness.h"
 
 #define REF_PODS_PER_S 680.0
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -92,16 +89,22 @@ static bool left_out(const char *without, const char *name)
 	return false;
 }
 
-static char *config(int nodes, bool sync, int rs_calls, int bus_workers,
-    const char *kl_sync, const char *without)
+static char *config(int nodes, bool sync, int rs_calls, int rs_burst,
+    int bus_workers, const char *kl_sync, const char *without)
 {
 	size_t cap = 4096 + (size_t)nodes * 500, len = 0;
-	char *y = malloc(cap), bw[64] = "", ks[64] = "", rc[64] = "";
+	char *y = malloc(cap), bw[64] = "", ks[64] = "", rc[96] = "";
 	if (y == NULL)
 		return NULL;
-	if (rs_calls > 0)
-		snprintf(rc, sizeof(rc), ", config: {concurrent_calls: %d}",
-		    rs_calls);
+	if (rs_calls > 0 || rs_burst > 0) {
+		char c[40] = "", b[40] = "";
+		if (rs_calls > 0)
+			snprintf(c, sizeof(c), "concurrent_calls: %d", rs_calls);
+		if (rs_burst > 0)
+			snprintf(b, sizeof(b), "burst_replicas: %d", rs_burst);
+		snprintf(rc, sizeof(rc), ", config: {%s%s%s}", c,
+		    *c && *b ? ", " : "", b);
+	}
 	if (bus_workers > 0)
 		snprintf(bw, sizeof(bw), ", bus_workers: %d, bus_workers_max: %d",
 		    bus_workers, bus_workers);
@@ -410,7 +413,7 @@ static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
 	int64_t last_print = 0;
 	struct st s;
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = kbt_now_ms();
 		uint64_t seen = dep_seen();
 		bool got = deploy_status(c, &s);
 		bool done = got && s.replicas > 0 && s.observed >= s.gen &&
@@ -421,7 +424,7 @@ static int64_t wait_done(kb_ctx *c, int64_t t0, int timeout_s, bool rollout,
 		if (done && rollout)
 			done = live_replicasets(c) == 1;
 		if (done)
-			return now_ms() - t0;
+			return kbt_now_ms() - t0;
 		if (now - last_print >= print_ms) {
 			char tr[160] = "";
 			if (print_ms < 1000)
@@ -448,7 +451,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: bench-deploy [--nodes N] [--replicas N] [--timeout S] "
-	    "[--no-sync] [--rs-calls N] [--bus-workers N] [--smoke] "
+	    "[--no-sync] [--rs-calls N] [--rs-burst N] [--bus-workers N] "
+	    "[--smoke] "
 	    "[--trace] [--trace-ms MS] [--calls] [--kubelet-sync DURATION] "
 	    "[--without PLUGIN,…]\n");
 	exit(2);
@@ -458,6 +462,7 @@ int main(int argc, char **argv)
 {
 	int nodes = 100, replicas = 3000, timeout_s = 300;
 	int rs_calls = 0; /* 0: ctrl-replicaset's default */
+	int rs_burst = 0; /* 0: ctrl-replicaset's default */
 	int bus_workers = 0; /* 0: the apiserver's default */
 	bool sync = true, trace = false, calls = false;
 	int trace_ms = 250; /* --trace's period */
@@ -472,6 +477,8 @@ int main(int argc, char **argv)
 			timeout_s = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--rs-calls") && i + 1 < argc)
 			rs_calls = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--rs-burst") && i + 1 < argc)
+			rs_burst = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--bus-workers") && i + 1 < argc)
 			bus_workers = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--no-sync"))
@@ -497,7 +504,8 @@ int main(int argc, char **argv)
 	}
 	if (nodes < 1 || nodes > 1000 || replicas < 1 ||
 	    replicas > nodes * 110 || timeout_s < 1 || rs_calls < 0 ||
-	    rs_calls > 1000 || bus_workers < 0 || bus_workers > 1024 ||
+	    rs_calls > 1000 || rs_burst < 0 || rs_burst > 100000 ||
+	    bus_workers < 0 || bus_workers > 1024 ||
 	    trace_ms < 1)
 		usage();
 	if (access("/usr/bin/kubectl", X_OK) != 0) {
@@ -506,10 +514,10 @@ int main(int argc, char **argv)
 		    "(./build.sh installs kubernetes-client)\n");
 		return 1;
 	}
-	char *yaml = config(nodes, sync, rs_calls, bus_workers, kl_sync,
-	    without);
+	char *yaml = config(nodes, sync, rs_calls, rs_burst, bus_workers,
+	    kl_sync, without);
 	char err[1024];
-	int64_t t_host = now_ms();
+	int64_t t_host = kbt_now_ms();
 	struct kbt_host *h = yaml ? kbt_host_start(yaml, err, sizeof(err)) :
 				    NULL;
 	free(yaml);
@@ -576,7 +584,7 @@ int main(int argc, char **argv)
 			sleep_ms(100);
 	}
 	fprintf(stderr, "bench-deploy: %d nodes registered in %.1fs\n",
-	    ready_nodes, (double)(now_ms() - t_host) / 1000);
+	    ready_nodes, (double)(kbt_now_ms() - t_host) / 1000);
 	char args[8400];
 	if (kubectl(prefix, "version") != 0)
 		goto out;
@@ -588,11 +596,11 @@ int main(int argc, char **argv)
 	}
 	kbt_cpu_by_thread(&g0);
 	double cpu0 = cpu_s();
-	int64_t t0 = now_ms();
+	int64_t t0 = kbt_now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
 	fprintf(stderr, "  create  kubectl apply returned after %.3fs\n",
-	    (double)(now_ms() - t0) / 1000);
+	    (double)(kbt_now_ms() - t0) / 1000);
 	int64_t create_ms =
 	    wait_done(c, t0, timeout_s, false, "create", print_ms);
 	double cpu1 = cpu_s();
@@ -607,19 +615,23 @@ int main(int argc, char **argv)
 	    replicas * 1000.0 / (double)(create_ms ? create_ms : 1);
 	if (calls)
 		print_counts("create", replicas);
-	if (trace)
+	if (trace) {
 		print_requests(prefix, "after create");
+		fprintf(stderr, "  create  window: CLOCK_MONOTONIC %.3f-%.3f "
+		    "(perf record -k CLOCK_MONOTONIC)\n", t0 / 1000.0,
+		    (t0 + create_ms) / 1000.0);
+	}
 	printf("create: %d pods available in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, create_ms / 1000.0, create_rate, cpu1 - cpu0);
 	fflush(stdout);
 	snprintf(args, sizeof(args), "apply -f %s", f2);
 	if (calls)
 		free(kb_count_dump(true));
-	t0 = now_ms();
+	t0 = kbt_now_ms();
 	if (kubectl(prefix, args) != 0)
 		goto out;
 	fprintf(stderr, "  rollout kubectl apply returned after %.3fs\n",
-	    (double)(now_ms() - t0) / 1000);
+	    (double)(kbt_now_ms() - t0) / 1000);
 	int64_t roll_ms =
 	    wait_done(c, t0, timeout_s, true, "rollout", print_ms);
 	double cpu2 = cpu_s();
@@ -633,15 +645,19 @@ int main(int argc, char **argv)
 	double roll_rate = replicas * 1000.0 / (double)(roll_ms ? roll_ms : 1);
 	if (calls)
 		print_counts("rollout", replicas);
-	if (trace)
+	if (trace) {
 		print_requests(prefix, "after rollout");
+		fprintf(stderr, "  rollout window: CLOCK_MONOTONIC %.3f-%.3f\n",
+		    t0 / 1000.0, (t0 + roll_ms) / 1000.0);
+	}
 	printf("rollout: %d pods replaced in %.2fs = %.0f pods/s (cpu %.1fs)\n",
 	    replicas, roll_ms / 1000.0, roll_rate, cpu2 - cpu1);
 	printf("reference: kube-scheduler's threshold %.0f pods/s; "
-	       "nodes=%d replicas=%d store sync=%s rs-calls=%d bus-workers=%d "
+	       "nodes=%d replicas=%d store sync=%s rs-calls=%d rs-burst=%d "
+	       "bus-workers=%d "
 	       "nproc=%ld%s%s\n",
 	    REF_PODS_PER_S, nodes, replicas, sync ? "true" : "false", rs_calls,
-	    bus_workers, sysconf(_SC_NPROCESSORS_ONLN),
+	    rs_burst, bus_workers, sysconf(_SC_NPROCESSORS_ONLN),
 	    without ? " without=" : "", without ? without : "");
 	printf("RESULT deploy create_pods_per_s=%.0f rollout_pods_per_s=%.0f "
 	       "ratio=%.2f\n",
