@@ -271,6 +271,12 @@ struct api_resp {
 	                           * it on the way (req->want_mp) */
 	size_t mp_len;
 	bool later;               /* req->later will answer: nothing else set */
+	/* Cacheable answers (the OpenAPI documents): */
+	const char *etag;         /* ETag, quoted (static storage); a request
+	                           * whose If-None-Match names it gets 304 */
+	bool immutable;           /* Cache-Control: public, immutable; Expires
+	                           * in a year (rather than no-cache) */
+	const char *location;     /* Location of a redirect (static storage) */
 };
 
 /* rest.c: answer a resource request. Never fails to fill resp: errors
@@ -437,8 +443,9 @@ void api_age(const char *rfc3339, char *buf, size_t len);
 
 /* Answer GET /api, /apis, /api/v1, /apis/<g>, /apis/<g>/<v>,
  * /openapi/v3, /openapi/v3/<path>, /version; false when path is not one
- * of these. `accept` picks aggregated v2 or legacy. */
-bool api_discovery(const char *path, const char *accept, const char *query,
+ * of these. `accept` picks aggregated v2 or legacy; `hash` is the
+ * request's ?hash= (NULL: none), which an OpenAPI document's URL carries. */
+bool api_discovery(const char *path, const char *accept, const char *hash,
     struct api_resp *resp);
 
 /* --- authn/authz (authn.c) ------------------------------------------------------ */

@@ -438,7 +438,8 @@ static void add_warning(struct MHD_Response *mr, const char *w)
 
 static void common_headers(struct MHD_Response *mr, const char *ct, int code)
 {
-	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+	if (ct)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL,
 	    "no-cache, private");
 	if (code >= 400)
@@ -465,9 +466,60 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct rq *q, int code,
 	return rc;
 }
 
+/* Does If-None-Match (a list of ETags, or *) name etag? */
+static bool etag_listed(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+	while (inm && *inm) {
+		inm += strspn(inm, " \t,");
+		if (!strncmp(inm, "W/", 2))
+			inm += 2;
+		if (*inm == '*' || (!strncmp(inm, etag, n) &&
+		    (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' ' ||
+		    inm[n] == '\t')))
+			return true;
+		inm = strchr(inm, ',');
+	}
+	return false;
+}
+
+/* A cacheable answer's headers (api_resp.etag, immutable, location), as
+ * Kubernetes sends them for its OpenAPI documents. */
+static void cache_headers(struct MHD_Response *mr, const struct api_resp *r)
+{
+	if (r->etag)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ETAG, r->etag);
+	if (r->location)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION,
+		    r->location);
+	if (!r->immutable)
+		return;
+	MHD_del_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-cache, private");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "public, immutable");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Accept");
+	char exp[64];
+	struct tm tm;
+	time_t t = time(NULL) + 365 * 86400;
+	if (gmtime_r(&t, &tm) &&
+	    strftime(exp, sizeof(exp), "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_EXPIRES, exp);
+}
+
 static enum MHD_Result respond_body(struct MHD_Connection *c, struct rq *q,
     struct api_resp *r)
 {
+	if (r->etag && r->code == 200 &&
+	    etag_listed(header(c, MHD_HTTP_HEADER_IF_NONE_MATCH), r->etag)) {
+		struct MHD_Response *nm = MHD_create_response_from_buffer(0,
+		    (void *)"", MHD_RESPMEM_PERSISTENT);
+		if (nm == NULL)
+			return MHD_NO;
+		common_headers(nm, NULL, 304);
+		cache_headers(nm, r);
+		return queue(c, q, 304, nm);
+	}
 	size_t len = 0, zlen = 0;
 	const char *ct = NULL;
 	char *body = body_bytes(r, &len, &ct);
@@ -499,6 +551,7 @@ static enum MHD_Result respond_body(struct MHD_Connection *c, struct rq *q,
 		    "Accept-Encoding");
 	}
 	add_warning(mr, r->warning);
+	cache_headers(mr, r);
 	return queue(c, q, code, mr);
 }
 
@@ -1414,7 +1467,7 @@ static enum MHD_Result serve_path(struct call *x, struct api_resp *r)
 	if (strcmp(x->method, "GET") && strcmp(x->method, "HEAD"))
 		not_allowed(r);
 	else if (!api_discovery(x->url,
-		     header(x->c, MHD_HTTP_HEADER_ACCEPT), NULL, r))
+		     header(x->c, MHD_HTTP_HEADER_ACCEPT), arg(x->c, "hash"), r))
 		not_found(r);
 	return respond_body(x->c, x->q, r);
 }

@@ -106,9 +106,26 @@ static enum MHD_Result kt_answer(struct kt_server *s, struct MHD_Connection *c,
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, kt_arg, query);
 	kt_log(s, method, url, query, accept);
 	struct api_resp resp = { 0 };
-	if (!strcmp(method, "GET") && api_discovery(url, accept, query, &resp))
-		return kt_send(c, resp.code, resp.json,
-		    resp.content_type ? resp.content_type : "application/json");
+	if (!strcmp(method, "GET") &&
+	    api_discovery(url, accept,
+		MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hash"),
+		&resp)) {
+		const char *ct =
+		    resp.content_type ? resp.content_type : "application/json";
+		if (resp.json)
+			return kt_send(c, resp.code, resp.json, ct);
+		/* an OpenAPI document: its text, ETag and redirect */
+		struct MHD_Response *r = MHD_create_response_from_buffer(
+		    resp.text_len, resp.text, MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(r, "Content-Type", ct);
+		if (resp.etag)
+			MHD_add_response_header(r, "ETag", resp.etag);
+		if (resp.location)
+			MHD_add_response_header(r, "Location", resp.location);
+		enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp.code, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	int code = 200;
 	json_t *body = up && up->len ? json_loadb(up->data, up->len, 0, NULL) :
 				       NULL;

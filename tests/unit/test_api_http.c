@@ -3,7 +3,11 @@
  *   - the token a connection keeps: on one keep-alive connection, requests
  *     with other tokens, a bad token and none are each answered for who
  *     they are, and a revoked token stops working within the
- *     authentication cache's lifetime (10 s) on that connection too.
+ *     authentication cache's lifetime (10 s) on that connection too;
+ *   - the OpenAPI v3 documents' caching, as kube-apiserver answers them:
+ *     an ETag on each, 304 for an If-None-Match that names it, a document
+ *     asked for by its own ?hash= immutable for a year, a stale hash
+ *     redirected (301) to the current one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +21,12 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "auth.h"
 #include "harness.h"
 #include "http.h"
+#include "api_http_util.h"
 
 static size_t sink(char *p, size_t size, size_t n, void *data)
 {
@@ -117,10 +123,178 @@ static void test_connection_token(void **state)
 	kbt_host_stop(h);
 }
 
+/* --- the OpenAPI documents' caching ------------------------------------------ */
+
+struct got {
+	long code;
+	char etag[64], cache[64], location[256];
+	bool expires;
+	size_t body;
+	json_t *json;
+	char text[1 << 17];
+};
+
+static size_t got_body(char *p, size_t size, size_t n, void *data)
+{
+	struct got *g = data;
+	size_t k = size * n;
+	if (g->body + k < sizeof(g->text)) {
+		memcpy(g->text + g->body, p, k);
+		g->text[g->body + k] = '\0';
+	}
+	g->body += k;
+	return k;
+}
+
+/* "Name: value\r\n" into dst when the header is `name`. */
+static void pick(const char *line, size_t n, const char *name, char *dst,
+    size_t len)
+{
+	size_t l = strlen(name);
+	if (n <= l + 1 || strncasecmp(line, name, l) || line[l] != ':')
+		return;
+	const char *v = line + l + 1;
+	while (*v == ' ')
+		v++;
+	size_t vl = (size_t)(line + n - v);
+	while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+		vl--;
+	snprintf(dst, len, "%.*s", (int)vl, v);
+}
+
+static size_t got_header(char *p, size_t size, size_t n, void *data)
+{
+	struct got *g = data;
+	size_t k = size * n;
+	pick(p, k, "ETag", g->etag, sizeof(g->etag));
+	pick(p, k, "Cache-Control", g->cache, sizeof(g->cache));
+	pick(p, k, "Location", g->location, sizeof(g->location));
+	if (k > 8 && !strncasecmp(p, "Expires:", 8))
+		g->expires = true;
+	return k;
+}
+
+/* GET base+path with the token (and If-None-Match inm unless NULL),
+ * not following redirects; *g filled (g->json: the body, if JSON). */
+static void get_doc(CURL *c, const char *base, const char *path,
+    const char *token, const char *inm, struct got *g)
+{
+	char url[512], auth[200], im[128];
+	memset(g, 0, sizeof(*g));
+	snprintf(url, sizeof(url), "%s%s", base, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+	struct curl_slist *hs = curl_slist_append(NULL, auth);
+	if (inm) {
+		snprintf(im, sizeof(im), "If-None-Match: %s", inm);
+		hs = curl_slist_append(hs, im);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, got_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, g);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, got_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, g);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g->code);
+	curl_slist_free_all(hs);
+	if (g->body && g->body < sizeof(g->text))
+		g->json = json_loadb(g->text, g->body, 0, NULL);
+}
+
+static void test_openapi_cache(void **state)
+{
+	(void)state;
+	int port;
+	char token[128], base[64];
+	struct kbt_host *h = http_host(&port, token);
+	assert_non_null(h);
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+	CURL *c = curl_easy_init();
+	struct got *g = malloc(sizeof(*g)), *d = malloc(sizeof(*d));
+	assert_non_null(g);
+	assert_non_null(d);
+	/* the index: its ETag; the auth service may need a moment */
+	for (int i = 0; i < 50; i++) {
+		get_doc(c, base, "/openapi/v3", token, NULL, g);
+		if (g->code != 401)
+			break;
+		json_decref(g->json);
+		usleep(100 * 1000);
+	}
+	assert_int_equal(g->code, 200);
+	assert_non_null(g->json);
+	assert_true(g->etag[0] == '"');
+	assert_string_equal(g->cache, "no-cache, private");
+	char idx_etag[64];
+	snprintf(idx_etag, sizeof(idx_etag), "%s", g->etag);
+	const char *u = json_string_value(json_object_get(json_object_get(
+	    json_object_get(g->json, "paths"), "apis/apps/v1"),
+	    "serverRelativeURL"));
+	assert_non_null(u);
+	char url[256];
+	snprintf(url, sizeof(url), "%s", u);
+	json_decref(g->json);
+	const char *hash = strstr(url, "?hash=");
+	assert_non_null(hash);
+	hash += 6;
+	/* the document by its hash: immutable, its ETag the hash */
+	get_doc(c, base, url, token, NULL, d);
+	assert_int_equal(d->code, 200);
+	assert_non_null(d->json);
+	assert_string_equal(json_string_value(json_object_get(d->json,
+				"openapi")), "3.0.0");
+	json_decref(d->json);
+	assert_string_equal(d->cache, "public, immutable");
+	assert_true(d->expires);
+	char want[64];
+	snprintf(want, sizeof(want), "\"%s\"", hash);
+	assert_string_equal(d->etag, want);
+	/* the same with its ETag: 304, no body */
+	get_doc(c, base, url, token, want, g);
+	assert_int_equal(g->code, 304);
+	assert_int_equal(g->body, 0);
+	assert_string_equal(g->etag, want);
+	/* another ETag in the list still matches; a different one does not */
+	char list[160];
+	snprintf(list, sizeof(list), "\"0\", W/%s", want);
+	get_doc(c, base, url, token, list, g);
+	assert_int_equal(g->code, 304);
+	get_doc(c, base, url, token, "\"0123\"", g);
+	assert_int_equal(g->code, 200);
+	json_decref(g->json);
+	/* a stale hash: sent to the current one */
+	get_doc(c, base, "/openapi/v3/apis/apps/v1?hash=0000000000000000",
+	    token, NULL, g);
+	assert_int_equal(g->code, 301);
+	assert_string_equal(g->location, url);
+	json_decref(g->json);
+	/* no hash: the document, not cacheable for long */
+	get_doc(c, base, "/openapi/v3/apis/apps/v1", token, NULL, g);
+	assert_int_equal(g->code, 200);
+	assert_string_equal(g->cache, "no-cache, private");
+	assert_false(g->expires);
+	assert_string_equal(g->etag, want);
+	json_decref(g->json);
+	/* the index revalidated by its ETag */
+	get_doc(c, base, "/openapi/v3", token, idx_etag, g);
+	assert_int_equal(g->code, 304);
+	/* other answers carry no ETag */
+	get_doc(c, base, "/api/v1/namespaces", token, NULL, g);
+	assert_int_equal(g->code, 200);
+	assert_string_equal(g->etag, "");
+	json_decref(g->json);
+	free(g);
+	free(d);
+	curl_easy_cleanup(c);
+	kbt_host_stop(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connection_token),
+		cmocka_unit_test(test_openapi_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
