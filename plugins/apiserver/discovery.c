@@ -831,6 +831,14 @@ static void oa_build(void)
 	oa_set(&oa_idx, json_pack("{s:o}", "paths", paths));
 }
 
+/* The texts go with the plugin (dlclose), as the other caches here. */
+__attribute__((destructor)) static void oa_free(void)
+{
+	for (size_t i = 0; i < oa_ndocs; i++)
+		free(oa_docs[i].text);
+	free(oa_idx.text);
+}
+
 /* "api/v1" or "apis/<g>/<v>" -> its document, or NULL. */
 static const struct oa_text *oa_find(const char *rest)
 {
