@@ -467,6 +467,8 @@ bool api_authorize(struct api_server *s, const struct api_user *u,
 void api_now(char *buf, size_t len);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t api_mono_ms(void);
+/* The wall clock in ms since the epoch. */
+int64_t api_wall_ms(void);
 /* A random v4 UUID. */
 void api_uuid(char *buf, size_t len);
 void api_random(void *out, size_t n); /* never fails */

@@ -73,13 +73,6 @@ int64_t api_event_written_ms(const struct api_resource *r, const void *mp,
 	return newest;
 }
 
-int64_t api_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A delete's answer, on the thread that takes the store's reply (or the
  * keeper's: one that could not be sent, or answered at once). */
 static void deleted(void *arg, int rc, char *mp, size_t mp_len,

@@ -27,21 +27,21 @@ struct api_server {
 	int64_t max_inflight;        /* 429 beyond */
 	int64_t watch_buffer;        /* events a watcher may lag behind */
 	int64_t bookmark_ms;         /* bookmark interval */
-	int64_t bus_workers;     /* threads answering the `api` bus service */
-	int64_t bus_workers_max; /* ... while requests wait for one */
+	int64_t bus_workers;         /* threads answering the `api` bus service */
+	int64_t bus_workers_max;     /* ... while requests wait for one */
 	char *cluster_domain;
-	int64_t event_ttl_ms; /* Events expire this long after their
-				      * last write; 0: never (evttl.c) */
+	int64_t event_ttl_ms;        /* Events expire this long after their
+	                              * last write; 0: never (evttl.c) */
 	/* watch caches, one per resource, started on first use (cache.c) */
 	pthread_mutex_t cache_mu;
 	struct api_cache **caches;   /* indexed like api_resources[] */
 	struct api_cache_feed *cache_feeds; /* the store events' way to them */
 	/* re-establishes store watches the store dropped (cache.c) */
 	pthread_t cache_keeper;
-	pthread_cond_t keeper_cv; /* with cache_mu */
+	pthread_cond_t keeper_cv;    /* with cache_mu */
 	bool keeper_on, keeper_stop;
-	struct api_evttl *evttl; /* the Events' sweep (evttl.c), made
-				      * and run by the keeper */
+	struct api_evttl *evttl;     /* the Events' sweep (evttl.c), made
+	                              * and run by the keeper */
 	/* allocation of ClusterIPs and NodePorts (rest.c) */
 	pthread_mutex_t alloc_mu;
 	/* the HTTP side (http.c): opaque here */
@@ -145,8 +145,6 @@ bool api_event_expires(const struct api_resource *r);
  * since the epoch; 0 when none reads. */
 int64_t api_event_written_ms(const struct api_resource *r, const void *mp,
     size_t len);
-/* The wall clock in ms since the epoch. */
-int64_t api_wall_ms(void);
 /* The keeper thread (cache.c), every tick: a sweep when one is due, and
  * the last one's count logged once its deletes are answered. */
 void api_evttl_tick(struct api_server *s);
