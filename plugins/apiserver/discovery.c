@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <kubus/strmap.h>
+
 #include "api.h"
 
 #define K8S_MAJOR KUBUS_KUBE_MAJOR
@@ -764,7 +766,6 @@ static json_t *oa_doc(const char *group, const char *version)
  * ETag, an FNV-1a 64 of its compact text: kubectl fetches
  * `/openapi/v3/<gv>?hash=<it>` and, as Kubernetes answers such a URL as
  * immutable, keeps it in its HTTP cache. */
-#define OA_MAX 16
 struct oa_text {
 	char path[160];  /* "api/v1", "apis/<g>/<v>"; "" for the index */
 	char *text;      /* compact JSON */
@@ -773,7 +774,7 @@ struct oa_text {
 	char etag[19];   /* the hash in quotes */
 	char url[208];   /* /openapi/v3/<path>?hash=<hash> */
 };
-static struct oa_text oa_docs[OA_MAX], oa_idx;
+static struct oa_text *oa_docs, oa_idx; /* a document per served group-version */
 static size_t oa_ndocs;
 static pthread_once_t oa_once = PTHREAD_ONCE_INIT;
 
@@ -783,12 +784,8 @@ static void oa_set(struct oa_text *t, json_t *doc)
 	t->text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	t->len = t->text ? strlen(t->text) : 0;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < t->len; i++) {
-		h ^= (unsigned char)t->text[i];
-		h *= 0x100000001b3ULL;
-	}
-	snprintf(t->hash, sizeof(t->hash), "%016llX", (unsigned long long)h);
+	snprintf(t->hash, sizeof(t->hash), "%016llX",
+	    (unsigned long long)kb_hash64(t->text, t->len));
 	snprintf(t->etag, sizeof(t->etag), "\"%s\"", t->hash);
 }
 
@@ -804,26 +801,25 @@ static void oa_gv_path(const char *group, const char *version, char *buf,
 
 static void oa_text_add(const char *group, const char *version)
 {
-	if (oa_ndocs == OA_MAX)
-		return;
 	struct oa_text *t = &oa_docs[oa_ndocs++];
 	oa_gv_path(group, version, t->path, sizeof(t->path));
 	oa_set(t, oa_doc(group, version));
-	char url[sizeof(t->url)];
-	snprintf(url, sizeof(url), "/openapi/v3/%s?hash=%s", t->path, t->hash);
-	memcpy(t->url, url, sizeof(url));
+	snprintf(t->url, sizeof(t->url), "/openapi/v3/%s?hash=%s", t->path,
+	    t->hash);
 }
 
 static void oa_build(void)
 {
-	const char *gs[32], *vs[8];
+	const char *gs[32], *vs[32][8];
+	size_t ng = group_names(gs, 32), nv[32], n = 1; /* and api/v1 */
+	for (size_t i = 0; i < ng; i++)
+		n += nv[i] = group_versions(gs[i], vs[i], 8);
+	if ((oa_docs = calloc(n, sizeof(*oa_docs))) == NULL)
+		return; /* no documents: every /openapi/v3 path is 404 */
 	oa_text_add("", "v1");
-	size_t ng = group_names(gs, 32);
-	for (size_t i = 0; i < ng; i++) {
-		size_t nv = group_versions(gs[i], vs, 8);
-		for (size_t j = 0; j < nv; j++)
-			oa_text_add(gs[i], vs[j]);
-	}
+	for (size_t i = 0; i < ng; i++)
+		for (size_t j = 0; j < nv[i]; j++)
+			oa_text_add(gs[i], vs[i][j]);
 	json_t *paths = json_object();
 	for (size_t i = 0; i < oa_ndocs; i++)
 		json_object_set_new(paths, oa_docs[i].path,
@@ -836,6 +832,7 @@ __attribute__((destructor)) static void oa_free(void)
 {
 	for (size_t i = 0; i < oa_ndocs; i++)
 		free(oa_docs[i].text);
+	free(oa_docs);
 	free(oa_idx.text);
 }
 
