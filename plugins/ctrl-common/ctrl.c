@@ -18,7 +18,11 @@ int ctrl_init(struct ctrl *c, kb_ctx *ctx, const char *name,
 	c->sync = sync;
 	c->arg = arg;
 	c->q = kb_workqueue_new(name);
-	return c->q ? 0 : KB_ENOMEM;
+	snprintf(c->component, sizeof(c->component), "%s-controller", name);
+	struct kb_recorder_opts ro = { .component = c->component,
+		.aggregate = true };
+	c->events = kb_recorder_new(ctx, &ro);
+	return c->q && c->events ? 0 : KB_ENOMEM;
 }
 
 struct kb_informer *ctrl_watch(struct ctrl *c, const struct kb_gvr *r,
@@ -205,6 +209,7 @@ int ctrl_start(struct ctrl *c)
 	} else {
 		atomic_store(&c->leading, true);
 	}
+	kb_recorder_start(c->events);
 	for (size_t i = 0; i < c->ninf; i++) {
 		int rc = kb_informer_start(c->inf[i]);
 		if (rc)
@@ -234,10 +239,13 @@ void ctrl_stop(struct ctrl *c)
 	kb_leader_free(c->leader);
 	c->leader = NULL;
 	free_informers(c);
+	kb_recorder_stop(c->events);
 }
 
 void ctrl_fini(struct ctrl *c)
 {
+	kb_recorder_free(c->events); /* the endpoint is closed: no reply comes */
+	c->events = NULL;
 	kb_leader_free(c->leader);
 	c->leader = NULL;
 	free_informers(c);

@@ -68,6 +68,10 @@ struct ctrl {
 	atomic_bool stopping;
 	atomic_bool leading;
 	struct kb_leader *leader;
+	/* Events as "<name>-controller" (aggregated and spam-filtered as
+	 * kube-controller-manager's): kb_event_obj(c->events, …) */
+	struct kb_recorder *events;
+	char component[64];
 };
 
 int ctrl_init(struct ctrl *c, kb_ctx *ctx, const char *name,

@@ -54,6 +54,9 @@ int dc_int_or_percent(const msgpack_object *v, int64_t total, bool round_up,
     int64_t def_percent);
 void dc_max_surge_unavailable(const msgpack_object *dep, int64_t replicas,
     int64_t *surge, int64_t *unavail);
+/* The ScalingReplicaSet event of a ReplicaSet sized from `from` to `to`. */
+void dc_scaled_event(struct dc *d, const msgpack_object *dep,
+    const msgpack_object *rs, int64_t from, int64_t to);
 /* Scale one ReplicaSet (spec.replicas and the replica annotations). */
 int dc_scale(struct dc *d, const msgpack_object *dep, struct dc_rs *rs,
     int64_t to);

@@ -50,6 +50,20 @@ void dc_max_surge_unavailable(const msgpack_object *dep, int64_t replicas,
 		*unavail = replicas;
 }
 
+/* As Kubernetes' deployment controller reports each change of a
+ * ReplicaSet's size, on the Deployment. */
+void dc_scaled_event(struct dc *d, const msgpack_object *dep,
+    const msgpack_object *rs, int64_t from, int64_t to)
+{
+	const char *name = "";
+	size_t len = 0;
+	kb_mp_str(rs, "metadata.name", &name, &len);
+	kb_event_obj(d->c.events, "apps/v1", "Deployment", dep, false,
+	    "ScalingReplicaSet", "Scaled %s replica set %.*s from %lld to %lld",
+	    to > from ? "up" : "down", (int)len, name, (long long)from,
+	    (long long)to);
+}
+
 int dc_scale(struct dc *d, const msgpack_object *dep, struct dc_rs *rs,
     int64_t to)
 {
@@ -84,6 +98,8 @@ int dc_scale(struct dc *d, const msgpack_object *dep, struct dc_rs *rs,
 		rs->b = kb_msg_body_ref(rep);
 		rs->o = kb_body_obj(rs->b);
 		rs->replicas = to;
+		if (cur != to)
+			dc_scaled_event(d, dep, rs->o, cur, to);
 	}
 	kb_msg_free(rep);
 	return rc;

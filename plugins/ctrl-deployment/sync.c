@@ -193,6 +193,8 @@ static int create_current(struct dc *d, const msgpack_object *dep,
 		r->revision = revision;
 		r->created = ctrl_now_ms();
 		set->cur = r;
+		if (r->replicas > 0)
+			dc_scaled_event(d, dep, r->o, 0, r->replicas);
 		kb_debug(d->c.ctx, "created replicaset",
 		    "namespace=%s hash=%s revision=%lld", ns, hash,
 		    (long long)revision);

@@ -67,6 +67,12 @@ static kb_body *pod_from_template(const msgpack_object *rs)
 	return b;
 }
 
+/* The replicaset-controller's events about the ReplicaSet, as
+ * Kubernetes' pod control records them. */
+#define rs_event(r, rs, warn, reason, ...)                                    \
+	kb_event_obj((r)->c.events, "apps/v1", "ReplicaSet", (rs), (warn),     \
+	    (reason), __VA_ARGS__)
+
 /* One call of a batch: what its reply said, read on the worker thread
  * once the batch is over. */
 struct call {
@@ -120,13 +126,22 @@ static int create_pods(struct rsc *r, const char *key, const char *ns,
 		for (int64_t i = done; i < done + sent; i++) {
 			if (calls[i].rc == 0 && calls[i].name) {
 				rsc_expect(r, key, calls[i].name, true);
+				rs_event(r, rs, false, "SuccessfulCreate",
+				    "Created pod: %s", calls[i].name);
 			} else if (calls[i].rc == KB_EEXIST) {
 				*collided = true;
-			} else if (calls[i].rc && rc == 0) {
-				kb_warn(r->c.ctx, "cannot create pod",
-				    "replicaset=%s err=%s message=\"%s\"", key,
-				    kb_err_reason(calls[i].rc), calls[i].why);
-				rc = calls[i].rc;
+			} else if (calls[i].rc) {
+				rs_event(r, rs, true, "FailedCreate",
+				    "Error creating: %s", calls[i].why[0] ?
+					calls[i].why :
+					kb_strerror(calls[i].rc));
+				if (rc == 0) {
+					kb_warn(r->c.ctx, "cannot create pod",
+					    "replicaset=%s err=%s message=\"%s\"",
+					    key, kb_err_reason(calls[i].rc),
+					    calls[i].why);
+					rc = calls[i].rc;
+				}
 			}
 		}
 		done += sent;
@@ -140,7 +155,7 @@ static int create_pods(struct rsc *r, const char *key, const char *ns,
 
 /* All at once (at most `concurrency` in flight), as Kubernetes. */
 static int delete_pods(struct rsc *r, const char *key, const char *ns,
-    struct rsc_pod *pods, size_t npods, int64_t n)
+    const msgpack_object *rs, struct rsc_pod *pods, size_t npods, int64_t n)
 {
 	rsc_rank_for_deletion(pods, npods);
 	if ((size_t)n > npods)
@@ -163,14 +178,22 @@ static int delete_pods(struct rsc *r, const char *key, const char *ns,
 		int e = calls[i].rc;
 		if (calls[i].name == NULL)
 			continue;
-		if (e == 0 || e == KB_ENOTFOUND)
+		if (e == 0 || e == KB_ENOTFOUND) {
 			rsc_expect(r, key, calls[i].name, false);
-		else if (rc == 0) {
-			kb_warn(r->c.ctx, "cannot delete pod",
-			    "replicaset=%s pod=%s err=%s message=\"%s\"", key,
-			    calls[i].name ? calls[i].name : "?",
-			    kb_err_reason(e), calls[i].why);
-			rc = e;
+			if (e == 0)
+				rs_event(r, rs, false, "SuccessfulDelete",
+				    "Deleted pod: %s", calls[i].name);
+		} else {
+			rs_event(r, rs, true, "FailedDelete",
+			    "Error deleting: %s",
+			    calls[i].why[0] ? calls[i].why : kb_strerror(e));
+			if (rc == 0) {
+				kb_warn(r->c.ctx, "cannot delete pod",
+				    "replicaset=%s pod=%s err=%s message=\"%s\"",
+				    key, calls[i].name, kb_err_reason(e),
+				    calls[i].why);
+				rc = e;
+			}
 		}
 	}
 	kb_api_batch_free(b);
@@ -500,7 +523,7 @@ int rsc_sync(void *arg, const char *key)
 			size_t np = 0;
 			rc = active_pods(r, &s, &pods, &np);
 			if (rc == 0)
-				rc = delete_pods(r, key, ns, pods, np,
+				rc = delete_pods(r, key, ns, rs, pods, np,
 				    diff < r->cfg.burst ? diff : r->cfg.burst);
 			for (size_t i = 0; i < np; i++)
 				kb_body_unref(pods[i].b);

@@ -158,7 +158,7 @@ struct kubelet {
 	struct kb_strmap pod_index;
 	bool pod_index_bad;
 	struct kl_prober *prober; /* probe.c */
-	struct kl_events *events; /* events.c */
+	struct kb_recorder *events; /* events.c */
 
 	bool cni;            /* the kubelet makes netns + CNI per pod */
 	char pod_cidr[64];   /* config, else Node.spec.podCIDR; under mu */
@@ -375,7 +375,7 @@ void kl_probe_state(struct kubelet *kl, const struct kl_pod *p,
 bool kl_probe_kill(struct kubelet *kl, const struct kl_pod *p,
     const struct kl_ctr *c, char *why, size_t len, int64_t *grace_ms);
 
-/* events.c: core/v1 Events, aggregated and rate-limited, posted async. */
+/* events.c: core/v1 Events through the SDK's recorder (kb_recorder). */
 int kl_events_init(struct kubelet *kl);
 /* The work queue's key whose worker posts the Events held back by the
  * kubelet's rate limit (kl_events_flush); no pod key looks like it. */
@@ -392,7 +392,6 @@ void kl_event(struct kubelet *kl, const struct kl_pod *p,
 void kl_event_raw(struct kubelet *kl, const char *ns, const char *pod,
     const char *uid, const char *field_path, bool warning, const char *reason,
     const char *message);
-uint64_t kl_events_dropped(struct kubelet *kl);
 
 /* logs.c: copy-truncate current container logs over max_bytes into
  * PATH.1 (heartbeat thread). */

@@ -102,6 +102,16 @@ static void bind_failed(struct sched *s, const struct kb_sched_pod *pod,
 	sp_post_bind_failed(s, pod, node, key);
 }
 
+/* kube-scheduler's event once a pod is bound. */
+static void scheduled(struct sched *s, const struct kb_sched_pod *pod,
+    const char *node)
+{
+	struct kb_event_ref ref = { "v1", "Pod", pod->ns, pod->name, pod->uid,
+		NULL };
+	kb_eventf(s->events, &ref, false, "Scheduled",
+	    "Successfully assigned %s/%s to %s", pod->ns, pod->name, node);
+}
+
 struct bind_job {
 	struct sched *s;
 	const struct kb_sched_pod *pod;
@@ -120,6 +130,7 @@ static void bind_done(void *arg, int rc, const kb_msg *rep)
 		bind_failed(s, j->pod, j->node, j->key, rc, why);
 	} else {
 		kb_debug(s->ctx, "bound", "pod=%s node=%s", j->key, j->node);
+		scheduled(s, j->pod, j->node);
 	}
 	kb_sched_pod_unref(j->pod);
 	free(j);
@@ -222,6 +233,7 @@ void sp_bind(struct sched *s, struct sp_profile *prof,
 	if (rc == 0 && !bound)
 		rc = bind_default(s, pod, node, why, sizeof(why));
 	if (rc == 0) {
+		scheduled(s, pod, node);
 		for (size_t i = 0; i < prof->npoints[P_POSTBIND]; i++) {
 			const struct sp_policy *p =
 			    prof->points[P_POSTBIND][i].p;
@@ -264,13 +276,8 @@ static void api_send(struct sched *s, const char *op, kb_body *b)
 void sp_report_unschedulable(struct sched *s, const struct kb_sched_pod *pod,
     const char *message)
 {
-	char now[40], evname[300];
-	struct timespec ts;
+	char now[40];
 	now_rfc3339(now, sizeof(now));
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(evname, sizeof(evname), "%.200s.%llx", pod->name,
-	    (unsigned long long)ts.tv_sec * 1000000000ULL +
-		(unsigned long long)ts.tv_nsec);
 
 	/* A strategic merge patch: conditions merge by type. */
 	api_send(s, "patch",
@@ -283,18 +290,8 @@ void sp_report_unschedulable(struct sched *s, const struct kb_sched_pod *pod,
 		"Unschedulable", "message", message, "lastProbeTime",
 		"lastTransitionTime", now));
 
-	api_send(s, "create",
-	    kb_mp_body("{s:s, s:s, s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, "
-		       "s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, "
-		       "s:{s:s}, s:s, s:s, s:i, s:s, s:s}}",
-		"group", "", "version", "v1", "resource", "events", "namespace",
-		pod->ns, "object", "apiVersion", "v1", "kind", "Event",
-		"metadata", "name", evname, "namespace", pod->ns,
-		"involvedObject", "apiVersion", "v1", "kind", "Pod",
-		"namespace", pod->ns, "name", pod->name, "uid", pod->uid,
-		"reason", "FailedScheduling", "message", message, "type",
-		"Warning", "source", "component", "default-scheduler",
-		"firstTimestamp", now, "lastTimestamp", now, "count", 1,
-		"reportingComponent", "default-scheduler", "reportingInstance",
-		kb_instance(s->ctx)));
+	/* the same message again counts in the Event made the first time */
+	struct kb_event_ref ref = { "v1", "Pod", pod->ns, pod->name, pod->uid,
+		NULL };
+	kb_eventf(s->events, &ref, true, "FailedScheduling", "%s", message);
 }

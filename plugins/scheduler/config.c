@@ -66,6 +66,7 @@ struct top {
 	bool equivalence_cache;
 	const kb_conf *profiles;
 	const kb_conf *leader;
+	const kb_conf *client;
 };
 
 static const struct kb_opt top_opts[] = {
@@ -88,6 +89,9 @@ static const struct kb_opt top_opts[] = {
 	KB_OPT_NODE("profiles", struct top, profiles, "scheduling profiles"),
 	KB_OPT_NODE("leaderElection", struct top, leader,
 	    "{leaderElect, leaseDuration, resourceName, resourceNamespace}"),
+	KB_OPT_NODE("clientConnection", struct top, client,
+	    "{qps, burst}: the limit of the events the scheduler records "
+	    "(kube-scheduler's client limit, which its events wait for)"),
 	KB_OPT_END,
 };
 
@@ -95,6 +99,18 @@ struct leader {
 	bool elect;
 	int64_t lease_ms;
 	char *name, *ns;
+};
+
+struct client {
+	int64_t qps, burst;
+};
+
+static const struct kb_opt client_opts[] = {
+	KB_OPT_INT("qps", struct client, qps, "50", 0, 100000,
+	    "requests a second once the burst is spent (0: no limit)"),
+	KB_OPT_INT("burst", struct client, burst, "100", 1, 100000,
+	    "requests at once"),
+	KB_OPT_END,
 };
 
 static const struct kb_opt leader_opts[] = {
@@ -445,6 +461,14 @@ int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 		c->parallelism = n < 1 ? 1 : n > 16 ? 16 : n;
 	}
+	struct client cl = { 0 };
+	if (kb_conf_opts(t.client, client_opts, &cl, kb_instance(ctx), err,
+		sizeof(err))) {
+		kb_conf_opts_free(top_opts, &t);
+		return kb_fail(ctx, KB_EINVAL, "%s", err);
+	}
+	c->client_qps = cl.qps;
+	c->client_burst = cl.burst;
 	struct leader le = { 0 };
 	if (kb_conf_opts(t.leader, leader_opts, &le, kb_instance(ctx), err,
 		sizeof(err))) {

@@ -511,6 +511,18 @@ static int sched_start(kb_ctx *ctx, void *state)
 		goto fail;
 	if (kb_informer_start(s->nodes) || kb_informer_start(s->pods))
 		goto fail;
+	/* kube-scheduler's recorder (events.k8s.io): no spam filter, no
+	 * aggregation; its client's limit, then a queue of 1000 */
+	struct kb_recorder_opts ro = {
+		.component = "default-scheduler",
+		.instance = kb_instance(ctx),
+		.qps = (int)s->conf.client_qps,
+		.burst = (int)s->conf.client_burst,
+		.no_spam_filter = true,
+	};
+	if ((s->events = kb_recorder_new(ctx, &ro)) == NULL)
+		goto fail;
+	kb_recorder_start(s->events);
 	if (pthread_create(&s->thread, NULL, run, s)) {
 		kb_fail(ctx, KB_ESYS, "cannot start the scheduling thread");
 		goto out_free;
@@ -527,6 +539,7 @@ out_free:
 	kb_informer_free(s->nodes);
 	kb_informer_free(s->pods);
 	s->nodes = s->pods = NULL;
+	kb_recorder_stop(s->events);
 	return KB_EINTERNAL;
 }
 
@@ -555,6 +568,7 @@ static void sched_stop(kb_ctx *ctx, void *state)
 		if (pthread_cond_timedwait(&s->idle, &s->mu, &ts))
 			break;
 	pthread_mutex_unlock(&s->mu);
+	kb_recorder_stop(s->events);
 	kb_info(ctx, "scheduler stopped",
 	    "scheduled=%lld unschedulable=%lld errors=%lld bind_failures=%lld",
 	    (long long)s->scheduled, (long long)s->unschedulable,
@@ -569,6 +583,7 @@ static void sched_fini(void *state)
 		next = e->next;
 		ev_free(e);
 	}
+	kb_recorder_free(s->events);
 	sp_queue_free(&s->queue);
 	sp_cache_free(&s->cache);
 	sp_config_free(s->ctx, &s->conf);

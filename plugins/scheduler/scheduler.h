@@ -73,6 +73,7 @@ struct sp_config {
 	bool leader_elect;
 	int64_t lease_ms;
 	char *lease_name, *lease_ns;
+	int64_t client_qps, client_burst; /* clientConnection */
 };
 
 /* Parse and load every policy (kb_ext_load); on error kb_fail said why. */
@@ -303,6 +304,7 @@ struct sched {
 	int64_t bind_failures;
 	struct kb_informer *nodes, *pods;
 	struct kb_leader *leader;
+	struct kb_recorder *events; /* Scheduled, FailedScheduling */
 	pthread_t thread;
 	uint64_t rng;
 	/* counters (the scheduling thread's) */

@@ -79,14 +79,16 @@ static char *kc(int *rc, const char *fmt, ...)
 			    rc_, want, o_);                                    \
 	} while (0)
 
-/* Poll kubectl ARGS until its output is exactly `want` (60 s). */
-#define KC_WAIT(want, ...)                                                     \
+/* Poll kubectl ARGS (60 s) until its output is exactly `want`, or holds
+ * it when not `exact` (Events, say, are posted without waiting). */
+#define KC_POLL(exact, want, ...)                                              \
 	do {                                                                   \
 		char *o_ = NULL;                                               \
 		bool ok_ = false;                                              \
 		for (int i_ = 0; i_ < 200 && !ok_; i_++) {                     \
 			o_ = kc(NULL, __VA_ARGS__);                            \
-			ok_ = !strcmp(o_, want);                               \
+			ok_ = (exact) ? !strcmp(o_, want) :                    \
+					strstr(o_, want) != NULL;              \
 			if (!ok_)                                              \
 				ct_sleep_ms(300);                              \
 		}                                                              \
@@ -95,6 +97,8 @@ static char *kc(int *rc, const char *fmt, ...)
 				 ": wanted \"%s\", last got:\n%s",             \
 			    want, o_);                                         \
 	} while (0)
+#define KC_WAIT(want, ...) KC_POLL(true, want, __VA_ARGS__)
+#define KC_SOON(want, ...) KC_POLL(false, want, __VA_ARGS__)
 
 /* How many whitespace-separated words kubectl ARGS prints. */
 static int words(const char *fmt, const char *arg)
@@ -213,6 +217,43 @@ static void test_deploy_and_endpoints(void **state)
 	assert_int_not_equal(rc, 0);
 }
 
+/* What the controllers, the scheduler and the kubelet record, as
+ * `kubectl describe` shows it on Kubernetes. */
+static void test_events(void **state)
+{
+	if (K.h == NULL)
+		skip();
+	KC_OK("deployment.apps/ev created",
+	    "create deployment ev --image=busybox --replicas=2");
+	KC_OK("successfully rolled out",
+	    "rollout status deployment/ev --timeout=60s");
+	KC_OK("deployment.apps/ev scaled", "scale deployment ev --replicas=1");
+	KC_SOON("from 2 to 1", "describe deployment ev");
+	char *o = kc(NULL, "describe deployment ev");
+	printf("# %s\n", strstr(o, "Events:") ? strstr(o, "Events:") : o);
+	KC_OK("ScalingReplicaSet  ", "describe deployment ev");
+	KC_OK("deployment-controller  Scaled up replica set ev-",
+	    "describe deployment ev");
+	KC_OK("deployment-controller  Scaled down replica set ev-",
+	    "describe deployment ev");
+	KC_OK("from 0 to 2", "describe deployment ev");
+	KC_SOON("replicaset-controller  Deleted pod: ev-", "describe rs -l app=ev");
+	KC_OK("SuccessfulCreate  ", "describe rs -l app=ev");
+	KC_OK("replicaset-controller  Created pod: ev-", "describe rs -l app=ev");
+	char pod[256], want[400];
+	snprintf(pod, sizeof(pod), "%s",
+	    kc(NULL, "get pods -l app=ev -o jsonpath='{.items[0].metadata.name}'"));
+	assert_true(strncmp(pod, "ev-", 3) == 0);
+	snprintf(want, sizeof(want),
+	    "default-scheduler  Successfully assigned default/%s to hollow-", pod);
+	KC_SOON(want, "describe pod %s", pod);
+	KC_SOON("kubelet            Started container busybox", "describe pod %s",
+	    pod);
+	o = kc(NULL, "describe pod %s", pod);
+	printf("# %s\n", strstr(o, "Events:") ? strstr(o, "Events:") : o);
+	KC_OK("Normal  Scheduled  ", "describe pod %s", pod);
+}
+
 static void test_rollout(void **state)
 {
 	if (K.h == NULL)
@@ -301,6 +342,7 @@ int main(void)
 		       "kubernetes-client)\n");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deploy_and_endpoints),
+		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_rollout),
 		cmocka_unit_test(test_cascades),
 		cmocka_unit_test(test_namespace),

@@ -252,6 +252,71 @@ void kb_api_batch_wait(struct kb_api_batch *b);
 /* Waits for the calls still out, then frees. */
 void kb_api_batch_free(struct kb_api_batch *b);
 
+/* --- events ------------------------------------------------------------------------
+ * core/v1 Events about objects, recorded as client-go's EventRecorder and
+ * EventCorrelator do, posted without waiting (the caller never waits for
+ * the API server):
+ * - an Event equal to one recorded before (same object, field path, type,
+ *   reason and message) patches that Event's count, lastTimestamp and
+ *   message instead of making another;
+ * - with `aggregate` (client-go's EventAggregatorByReason, on for every
+ *   controller): once ten different messages of one type and reason about
+ *   one object came within ten minutes, the rest make one Event "(combined
+ *   from similar events): <message>" and patch its count;
+ * - a token bucket per object (burst 25, then one every 5 minutes: the
+ *   spam filter) drops what goes over it, unless `no_spam_filter` (the
+ *   events.k8s.io recorder, which the scheduler uses, has none); a repeat
+ *   that is dropped still counts, so the next patch carries the true count;
+ * - `qps` and `burst`, the recorder's client's own limit (the kubelet's
+ *   eventRecordQPS and eventBurst; a scheduler's API client): a request
+ *   over it waits its turn in a queue of at most 1000 (client-go's
+ *   maxQueuedEvents), past which it is dropped. A held request goes when
+ *   a token is back: the recorder asks `later` (ms from now) for a call to
+ *   kb_recorder_flush, or, without `later`, runs a thread of its own.
+ * At most one request per Event is in flight; a repeat meanwhile is sent
+ * when it is answered, so a patch never overtakes its create. */
+
+struct kb_recorder;
+
+struct kb_recorder_opts {
+	const char *component; /* source.component, reportingComponent */
+	const char *host;      /* source.host (a kubelet's node), or NULL */
+	const char *instance;  /* reportingInstance; NULL: host, else component */
+	int qps, burst;        /* 0 qps: no limit of its own */
+	bool aggregate;
+	bool no_spam_filter;
+	void (*later)(void *arg, int64_t ms);
+	void *later_arg;
+};
+
+/* What an Event is about (involvedObject); NULL fields are left out. */
+struct kb_event_ref {
+	const char *api_version, *kind, *ns, *name, *uid, *field_path;
+};
+
+/* The options are copied. NULL when out of memory. */
+struct kb_recorder *kb_recorder_new(kb_ctx *ctx, const struct kb_recorder_opts *o);
+/* Held requests go from here on (a plugin's start); stop holds them
+ * again (a plugin's stop), for kb_recorder_free to drop. */
+void kb_recorder_start(struct kb_recorder *r);
+void kb_recorder_stop(struct kb_recorder *r);
+/* Post the held requests there are tokens for (what `later` asked for). */
+void kb_recorder_flush(struct kb_recorder *r);
+/* After the plugin's endpoint closed (no reply runs any more). */
+void kb_recorder_free(struct kb_recorder *r);
+/* Events dropped so far (the spam filter, a full queue). */
+uint64_t kb_recorder_dropped(struct kb_recorder *r);
+/* Record an Event ("Normal", or "Warning" when `warning`) about ref. */
+void kb_eventf(struct kb_recorder *r, const struct kb_event_ref *ref,
+    bool warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The same about an object of api_version and kind: its metadata's
+ * namespace, name and uid. */
+void kb_event_obj(struct kb_recorder *r, const char *api_version,
+    const char *kind, const msgpack_object *obj, bool warning,
+    const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
 /* --- counting calls and watch events (benchmarks) ---------------------------------- */
 
 /* Off until kb_count_enable(true); then every request to the `api` bus
