@@ -19,10 +19,7 @@ int ctrl_init(struct ctrl *c, kb_ctx *ctx, const char *name,
 	c->arg = arg;
 	c->q = kb_workqueue_new(name);
 	snprintf(c->component, sizeof(c->component), "%s-controller", name);
-	struct kb_recorder_opts ro = { .component = c->component,
-		.aggregate = true };
-	c->events = kb_recorder_new(ctx, &ro);
-	return c->q && c->events ? 0 : KB_ENOMEM;
+	return c->q ? 0 : KB_ENOMEM;
 }
 
 struct kb_informer *ctrl_watch(struct ctrl *c, const struct kb_gvr *r,
@@ -209,6 +206,10 @@ int ctrl_start(struct ctrl *c)
 	} else {
 		atomic_store(&c->leading, true);
 	}
+	struct kb_recorder_opts ro = { .component = c->component,
+		.aggregate = true };
+	if (c->events == NULL && (c->events = kb_recorder_new(c->ctx, &ro)) == NULL)
+		return kb_fail(c->ctx, KB_ENOMEM, "out of memory");
 	kb_recorder_start(c->events);
 	for (size_t i = 0; i < c->ninf; i++) {
 		int rc = kb_informer_start(c->inf[i]);

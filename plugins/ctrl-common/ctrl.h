@@ -68,8 +68,10 @@ struct ctrl {
 	atomic_bool stopping;
 	atomic_bool leading;
 	struct kb_leader *leader;
-	/* Events as "<name>-controller" (aggregated and spam-filtered as
-	 * kube-controller-manager's): kb_event_obj(c->events, …) */
+	/* Events from ctrl_start on, as `component` ("<name>-controller"
+	 * unless the plugin writes another before ctrl_start), aggregated
+	 * and spam-filtered as kube-controller-manager's:
+	 * kb_event_obj(c->events, …) */
 	struct kb_recorder *events;
 	char component[64];
 };

@@ -73,6 +73,7 @@ static int ipam_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		ipam_free(p);
 		return kb_fail(ctx, KB_ENOMEM, "out of memory");
 	}
+	snprintf(p->c.component, sizeof(p->c.component), "cidrAllocator");
 	*state = p;
 	return 0;
 }

@@ -124,28 +124,15 @@ void ipam_forget(struct ipam *p, const msgpack_object *node)
 
 /* --- the reconcile ------------------------------------------------------------------------ */
 
-/* What Kubernetes records when the range is used up. */
+/* What Kubernetes records when the range is used up (its CIDR
+ * allocator's component is "cidrAllocator"). */
 static void event_full(struct ipam *p, const msgpack_object *node)
 {
-	char now[40], msg[400];
 	const char *n = "";
 	size_t nl = 0;
 	kb_mp_str(node, "metadata.name", &n, &nl);
-	ctrl_format_time(ctrl_now_ms(), now, sizeof(now));
-	snprintf(msg, sizeof(msg), "Node %.*s status is now: CIDRNotAvailable",
-	    (int)nl, n);
-	kb_body *b =
-	    kb_mp_body("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:o, s:o}, s:s, s:s, s:s,"
-		       " s:{s:s}, s:s, s:s, s:i}",
-		"apiVersion", "v1", "kind", "Event", "metadata", "generateName",
-		"node-", "namespace", "default", "involvedObject", "apiVersion",
-		"v1", "kind", "Node", "name", kb_mp_get(node, "metadata.name"),
-		"uid", kb_mp_get(node, "metadata.uid"), "reason",
-		"CIDRNotAvailable", "message", msg, "type", "Normal", "source",
-		"component", "cidrAllocator", "firstTimestamp", now,
-		"lastTimestamp", now, "count", 1);
-	if (b)
-		kb_api_create(p->c.ctx, &KB_GVR_EVENTS, "default", b, NULL);
+	kb_event_obj(p->c.events, "v1", "Node", node, false, "CIDRNotAvailable",
+	    "Node %.*s status is now: CIDRNotAvailable", (int)nl, n);
 }
 
 int ipam_sync(void *arg, const char *key)

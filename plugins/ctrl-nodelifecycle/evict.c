@@ -119,11 +119,10 @@ static int evict(struct nlc *n, const msgpack_object *pod)
 	kb_msg *rep = NULL;
 	int rc = kb_api_delete(n->c.ctx, &KB_GVR_PODS, ns, name, opts, &rep);
 	if (rc == 0) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "Marking for deletion Pod %s/%s", ns,
-		    name);
 		kb_info(n->c.ctx, "evicting pod", "pod=%s/%s", ns, name);
-		nlc_event(n, pod, "Pod", "Normal", "TaintManagerEviction", msg);
+		kb_event_obj(n->c.events, "v1", "Pod", pod, false,
+		    "TaintManagerEviction", "Marking for deletion Pod %s/%s", ns,
+		    name);
 	} else if (rc != KB_ENOTFOUND && rc != KB_ECONFLICT) {
 		const char *why = "";
 		if (rep)

@@ -63,6 +63,7 @@ void nlc_probe(struct nlc *n, const char *name, const msgpack_object *node,
 	while (*pp && strcmp((*pp)->name, name))
 		pp = &(*pp)->next;
 	struct nlc_node *h = *pp;
+	bool first = false;
 	if (h == NULL) {
 		/* First sight (or a restart): a full grace period from now. */
 		h = calloc(1, sizeof(*h));
@@ -70,6 +71,7 @@ void nlc_probe(struct nlc *n, const char *name, const msgpack_object *node,
 			h->probe_ms = now;
 			h->next = n->health;
 			n->health = h;
+			first = true;
 		} else {
 			free(h);
 			h = NULL;
@@ -93,6 +95,10 @@ void nlc_probe(struct nlc *n, const char *name, const msgpack_object *node,
 	pthread_mutex_unlock(&n->mu);
 	if (lb)
 		kb_body_unref(lb);
+	if (first)
+		kb_event_obj(n->c.events, "v1", "Node", node, false,
+		    "RegisteredNode", "Node %s event: Registered Node %s in Controller",
+		    name, name);
 	*stale = now - probe > n->cfg.grace_ms;
 	*due_ms = *stale ? -1 : probe + n->cfg.grace_ms - now + 1;
 }
@@ -227,49 +233,11 @@ int nlc_mark_unknown(struct nlc *n, kb_body **nodeb)
 		    (long long)n->cfg.grace_ms);
 		kb_body_unref(*nodeb);
 		*nodeb = kb_msg_body_ref(rep);
-		nlc_event(n, kb_body_obj(*nodeb), "Node", "Normal",
-		    "NodeNotReady", "Node is not ready");
+		kb_event_obj(n->c.events, "v1", "Node", kb_body_obj(*nodeb),
+		    false, "NodeNotReady", "Node %s status is now: NodeNotReady",
+		    name ? name : "");
 	}
 	kb_msg_free(rep);
 	free(name);
 	return rc;
-}
-
-void nlc_event(struct nlc *n, const msgpack_object *obj, const char *kind,
-    const char *type, const char *reason, const char *message)
-{
-	char now[40], ns[256] = "default", prefix[300];
-	const char *s, *nm = "";
-	size_t sl, nml = 0;
-	if (kb_mp_str(obj, "metadata.namespace", &s, &sl) && sl > 0 &&
-	    sl < sizeof(ns))
-		snprintf(ns, sizeof(ns), "%.*s", (int)sl, s);
-	kb_mp_str(obj, "metadata.name", &nm, &nml);
-	snprintf(prefix, sizeof(prefix), "%.*s.", nml > 200 ? 200 : (int)nml,
-	    nm);
-	ctrl_format_time(ctrl_now_ms(), now, sizeof(now));
-	bool namespaced = kb_mp_get(obj, "metadata.namespace") != NULL;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 12);
-	kb_mp_pack(&pk, "s:s, s:s, s:{s:s, s:s}", "apiVersion", "v1", "kind",
-	    "Event", "metadata", "generateName", prefix, "namespace", ns);
-	kb_mp_pack_cstr(&pk, "involvedObject");
-	msgpack_pack_map(&pk, 4 + namespaced);
-	kb_mp_pack(&pk, "s:s, s:s, s:o, s:o", "apiVersion", "v1", "kind", kind,
-	    "name", kb_mp_get(obj, "metadata.name"), "uid",
-	    kb_mp_get(obj, "metadata.uid"));
-	if (namespaced)
-		kb_mp_pack(&pk, "s:o", "namespace",
-		    kb_mp_get(obj, "metadata.namespace"));
-	kb_mp_pack(&pk, "s:s, s:s, s:s, s:{s:s}, s:s, s:s, s:i", "reason",
-	    reason, "message", message, "type", type, "source", "component",
-	    "node-controller", "firstTimestamp", now, "lastTimestamp", now,
-	    "count", 1);
-	kb_body *b = kb_body_from_sbuf(&sb);
-	msgpack_sbuffer_destroy(&sb);
-	if (b)
-		kb_api_create(n->c.ctx, &KB_GVR_EVENTS, ns, b, NULL);
 }

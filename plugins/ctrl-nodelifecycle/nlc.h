@@ -54,8 +54,6 @@ int nlc_mark_unknown(struct nlc *n, kb_body **node);
 /* The Ready condition's status ("True", "False", "Unknown"; "" when
  * there is none). */
 const char *nlc_ready_status(const msgpack_object *node);
-void nlc_event(struct nlc *n, const msgpack_object *obj, const char *kind,
-    const char *type, const char *reason, const char *message);
 
 /* taint.c: the taints of node conditions (NoSchedule), and not-ready /
  * unreachable NoExecute, written when they differ; *node is replaced by

@@ -190,6 +190,8 @@ static int nlc_init(kb_ctx *ctx, const kb_conf *conf, void **state)
 		nlc_free(n);
 		return kb_fail(ctx, KB_ENOMEM, "out of memory");
 	}
+	/* Kubernetes' node lifecycle controller records as this */
+	snprintf(n->c.component, sizeof(n->c.component), "node-controller");
 	*state = n;
 	return 0;
 }

@@ -159,6 +159,7 @@ struct kubelet {
 	bool pod_index_bad;
 	struct kl_prober *prober; /* probe.c */
 	struct kb_recorder *events; /* events.c */
+	bool announced; /* its Node's events recorded (node.c) */
 
 	bool cni;            /* the kubelet makes netns + CNI per pod */
 	char pod_cidr[64];   /* config, else Node.spec.podCIDR; under mu */

@@ -140,6 +140,25 @@ static void keep_uid(struct kubelet *kl, kb_msg *rep)
 	pthread_mutex_unlock(&kl->mu);
 }
 
+/* What Kubernetes' kubelet records about its Node once it runs (its
+ * conditions set for the first time), as `kubectl describe node` shows:
+ * the Node is named by its name, also as its uid, in "default". */
+static void announce(struct kubelet *kl)
+{
+	static const char *const is_now[] = { "NodeHasSufficientMemory",
+		"NodeHasNoDiskPressure", "NodeHasSufficientPID" };
+	struct kb_event_ref ref = { NULL, "Node", NULL, kl->node, kl->node,
+		NULL };
+	kb_eventf(kl->events, &ref, false, "Starting", "Starting kubelet.");
+	for (size_t i = 0; i < sizeof(is_now) / sizeof(is_now[0]); i++)
+		kb_eventf(kl->events, &ref, false, is_now[i],
+		    "Node %s status is now: %s", kl->node, is_now[i]);
+	kb_eventf(kl->events, &ref, false, "NodeAllocatableEnforced",
+	    "Updated Node Allocatable limit across pods");
+	kb_eventf(kl->events, &ref, false, "NodeReady",
+	    "Node %s status is now: NodeReady", kl->node);
+}
+
 int kl_node_register(struct kubelet *kl)
 {
 	struct utsname u;
@@ -181,6 +200,10 @@ int kl_node_register(struct kubelet *kl)
 		kb_info(kl->ctx, "node registered", "node=%s", kl->node);
 		/* The create may have kept an older status: report ours now. */
 		rc = kl_node_status(kl);
+	}
+	if (rc == 0 && !kl->announced) {
+		kl->announced = true;
+		announce(kl);
 	}
 	return rc;
 }

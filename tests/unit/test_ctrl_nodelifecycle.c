@@ -238,6 +238,38 @@ static struct node_state node_state(struct ct *t, const char *name)
 	return s;
 }
 
+/* The node controller's Events, as Kubernetes' records them. */
+struct nlc_events {
+	int registered_gone, not_ready_gone, evictions;
+};
+
+static void count_event(void *arg, const msgpack_object *e)
+{
+	struct nlc_events *v = arg;
+	if (!kb_mp_streq(e, "source.component", "node-controller"))
+		return;
+	bool gone = kb_mp_streq(e, "involvedObject.name", "gone") &&
+	    kb_mp_streq(e, "involvedObject.kind", "Node");
+	v->registered_gone += gone && kb_mp_streq(e, "reason", "RegisteredNode") &&
+	    kb_mp_streq(e, "message",
+		"Node gone event: Registered Node gone in Controller");
+	v->not_ready_gone += gone && kb_mp_streq(e, "reason", "NodeNotReady") &&
+	    kb_mp_streq(e, "message", "Node gone status is now: NodeNotReady");
+	const char *m;
+	size_t ml;
+	v->evictions += kb_mp_streq(e, "reason", "TaintManagerEviction") &&
+	    kb_mp_streq(e, "involvedObject.kind", "Pod") &&
+	    kb_mp_str(e, "message", &m, &ml) && ml > 34 &&
+	    !memcmp(m, "Marking for deletion Pod default/", 33);
+}
+
+static struct nlc_events node_events(struct ct *t)
+{
+	struct nlc_events v = { 0 };
+	ct_list(t, &KB_GVR_EVENTS, "default", NULL, count_event, &v);
+	return v;
+}
+
 static void test_unreachable_node(void **state)
 {
 	struct ct t = { 0 };
@@ -300,6 +332,14 @@ static void test_unreachable_node(void **state)
 	    (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(waited >= 700);
 	assert_true(CT_WAIT(20000, where(&t, "app=ev").live_running == 2));
+	/* what `kubectl describe` shows of it: registered, not ready, and
+	 * the two evictions */
+	struct nlc_events ev = { 0 };
+	assert_true(CT_WAIT(5000, ({
+		ev = node_events(&t);
+		ev.registered_gone == 1 && ev.not_ready_gone == 1 &&
+		    ev.evictions == 2;
+	})));
 	/* tolerating unreachable without a time limit: stays */
 	struct where st = where(&t, "app=stay");
 	assert_int_equal(st.gone, 1);

@@ -252,6 +252,11 @@ static void test_events(void **state)
 	o = kc(NULL, "describe pod %s", pod);
 	printf("# %s\n", strstr(o, "Events:") ? strstr(o, "Events:") : o);
 	KC_OK("Normal  Scheduled  ", "describe pod %s", pod);
+	/* and what a kubelet records about its Node */
+	KC_SOON("Node hollow-1 status is now: NodeReady", "describe node hollow-1");
+	KC_OK("Starting kubelet.", "describe node hollow-1");
+	KC_OK("Node hollow-1 status is now: NodeHasSufficientMemory",
+	    "describe node hollow-1");
 }
 
 static void test_rollout(void **state)

@@ -3,7 +3,8 @@
  * eventRecordQPS and eventBurst: with a burst of 10 and 20 a second, the
  * 60 Events of 20 started pods (Pulled, Created, Started) never run ahead
  * of the limit, and all 60 are there in the end; a kubelet stopped with
- * Events held drops them cleanly. */
+ * Events held drops them cleanly. Before the pods, the six Events a
+ * kubelet records about its Node are all there. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,19 +50,44 @@ static struct kbt_host *start(int qps, int burst, kb_ctx **c)
 	return h;
 }
 
-/* The Events about pods in default, -1 when the list fails. */
-static int events(kb_ctx *c)
+/* The Events in default about objects of `kind`, -1 when the list
+ * fails. */
+static int events_about(kb_ctx *c, const char *kind)
 {
 	kb_msg *rep = NULL;
 	int n = -1;
 	if (kb_api_list(c, &KB_GVR_EVENTS, "default", NULL, NULL, &rep) == 0) {
 		const msgpack_object *items =
 		    kb_mp_get(kb_msg_body(rep), "items");
-		if (items && items->type == MSGPACK_OBJECT_ARRAY)
-			n = (int)items->via.array.size;
+		n = 0;
+		for (uint32_t i = 0; items && items->type == MSGPACK_OBJECT_ARRAY &&
+		     i < items->via.array.size;
+		     i++)
+			n += kb_mp_streq(&items->via.array.ptr[i],
+			    "involvedObject.kind", kind);
 	}
 	kb_msg_free(rep);
 	return n;
+}
+
+static int events(kb_ctx *c)
+{
+	return events_about(c, "Pod");
+}
+
+/* The kubelet's Events about its Node (Starting, NodeHasSufficientMemory,
+ * NodeHasNoDiskPressure, NodeHasSufficientPID, NodeAllocatableEnforced,
+ * NodeReady), which share the limit with the pods': all posted before a
+ * test's clock starts. */
+#define NODE_EVENTS 6
+
+static void wait_node_events(kb_ctx *c)
+{
+	for (int waited = 0;
+	     events_about(c, "Node") < NODE_EVENTS && waited < WAIT_MS;
+	     waited += 50)
+		kbt_sleep_ms(50);
+	assert_int_equal(events_about(c, "Node"), NODE_EVENTS);
 }
 
 static bool node_ready(kb_ctx *c)
@@ -81,6 +107,7 @@ static void wait_node(kb_ctx *c)
 	}
 	assert_true(node_ready(c));
 	assert_int_equal(events(c), 0);
+	wait_node_events(c);
 }
 
 static void create_pods(kb_ctx *c, int n)
@@ -154,6 +181,7 @@ static void test_stop_while_held(void **state)
 	kb_ctx *c;
 	struct kbt_host *h = start(1, 2, &c);
 	wait_node(c);
+	kbt_sleep_ms(2100); /* the burst back after the Node's Events */
 	int64_t t0 = kbt_now_ms();
 	create_pods(c, 10);
 	for (int i = 0, waited = 0; i < 10 && waited < WAIT_MS;) {
