@@ -11,6 +11,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,55 +310,6 @@ static void arm(struct kb_recorder *r, int64_t now)
 	}
 }
 
-/* Under mu: b, op's request for e, may go now (true), or waits its turn
- * behind the requests held before it (false: held, or dropped with a full
- * queue). */
-static bool may_send(struct kb_recorder *r, struct rev *e, const char *op,
-    kb_body *b, int64_t now)
-{
-	if (r->held == NULL && all_take(r, now))
-		return true;
-	struct held *h = r->nheld < QUEUE_MAX ? malloc(sizeof(*h)) : NULL;
-	if (h == NULL) {
-		r->dropped++;
-		e->inflight = false;
-		kb_body_unref(b);
-		return false;
-	}
-	*h = (struct held){ .e = e, .op = op, .b = b };
-	if (r->held_tail)
-		r->held_tail->next = h;
-	else
-		r->held = h;
-	r->held_tail = h;
-	r->nheld++;
-	arm(r, now);
-	return false;
-}
-
-/* Under mu: drop Events nobody repeated for KEEP_MS (and the oldest when
- * the table is full), never one with a request in flight. A walk of the
- * whole table, so at most once a second unless the table is full. */
-static void expire(struct kb_recorder *r, int64_t now)
-{
-	if (r->n < MAX_EVENTS && now - r->expired_ms < 1000)
-		return;
-	r->expired_ms = now;
-	for (struct rev **pp = &r->list; *pp;) {
-		struct rev *e = *pp;
-		bool old = now - e->touched_ms > KEEP_MS ||
-		    (r->n >= MAX_EVENTS && e->next == NULL);
-		if (old && !e->inflight) {
-			*pp = e->next;
-			r->n--;
-			kb_strmap_del(&r->index, e->key);
-			rev_free(e);
-		} else {
-			pp = &e->next;
-		}
-	}
-}
-
 /* Under mu: take e out of the table and free it. */
 static void forget(struct kb_recorder *r, struct rev *e)
 {
@@ -371,6 +323,62 @@ static void forget(struct kb_recorder *r, struct rev *e)
 	kb_strmap_del(&r->index, e->key);
 	rev_free(e);
 }
+
+/* Under mu: b, op's request for e, may go now (true), or waits its turn
+ * behind the requests held before it (false: held, or dropped with a full
+ * queue). */
+static bool may_send(struct kb_recorder *r, struct rev *e, const char *op,
+    kb_body *b, int64_t now)
+{
+	if (r->held == NULL && all_take(r, now))
+		return true;
+	struct held *h = r->nheld < QUEUE_MAX ? malloc(sizeof(*h)) : NULL;
+	if (h == NULL) {
+		r->dropped++;
+		e->inflight = false;
+		kb_body_unref(b);
+		/* a create that never went: out of the table, so that it does
+		 * not fill it (a repeat makes it again) */
+		if (!e->created)
+			forget(r, e);
+		return false;
+	}
+	*h = (struct held){ .e = e, .op = op, .b = b };
+	if (r->held_tail)
+		r->held_tail->next = h;
+	else
+		r->held = h;
+	r->held_tail = h;
+	r->nheld++;
+	arm(r, now);
+	return false;
+}
+
+/* Under mu: drop Events nobody repeated for KEEP_MS, and when the table
+ * is full the oldest made, down to three quarters of it; never one with a
+ * request in flight or held. A walk of the whole table: at most once a
+ * second, or once per MAX_EVENTS / 4 Events made while they come faster. */
+static void expire(struct kb_recorder *r, int64_t now)
+{
+	bool full = r->n >= MAX_EVENTS;
+	if (!full && now - r->expired_ms < 1000)
+		return;
+	r->expired_ms = now;
+	size_t keep = full ? MAX_EVENTS * 3 / 4 : SIZE_MAX, at = 0;
+	for (struct rev **pp = &r->list; *pp;) {
+		struct rev *e = *pp;
+		bool old = now - e->touched_ms > KEEP_MS || ++at > keep;
+		if (old && !e->inflight) {
+			*pp = e->next;
+			r->n--;
+			kb_strmap_del(&r->index, e->key);
+			rev_free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
 
 /* Under mu: the request that creates the Event (`create`, taken) or
  * patches its count, to be posted now; marks it in flight. NULL when out
