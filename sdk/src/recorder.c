@@ -408,12 +408,13 @@ static kb_body *prepare_locked(struct kb_recorder *r, struct rev *e,
 
 static void on_reply(void *arg, int rc, const kb_msg *rep);
 
-/* Not under mu: the reply may come on another thread at once. */
+/* Not under mu: the reply may come on another thread at once. Without
+ * b, e may be gone already (a create dropped and forgotten). */
 static void post(struct rev *e, const char *op, kb_body *b)
 {
-	struct kb_recorder *r = e->r;
 	if (b == NULL)
 		return;
+	struct kb_recorder *r = e->r;
 	if (kb_request(r->ctx, "api", op, b, 10000, on_reply, e) != 0) {
 		kb_body_unref(b);
 		pthread_mutex_lock(&r->mu);
