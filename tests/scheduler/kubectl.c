@@ -16,6 +16,7 @@
  *           PodScheduled=False and FailedScheduling in `kubectl describe`
  *           with "0/3 nodes are available: 1 node(s) had untolerated
  *           taint {dedicated: gpu}, 2 Insufficient cpu."
+ * A bound pod's `kubectl describe` shows the Scheduled event.
  * Where each pod landed is read with `kubectl get -o jsonpath` and
  * `kubectl get pods -o wide`. Skipped (exit 77) without /usr/bin/kubectl. */
 #include <stdio.h>
@@ -247,6 +248,13 @@ int main(void)
 	    "n-", true, 15000, &out);
 	check(ok && strcmp(out, "n-gpu") != 0,
 	    "a pod without the toleration stays off the tainted node", out);
+	free(out);
+
+	/* The Scheduled event, as kube-scheduler records it. */
+	ok = wait_for("describe pod -n sched sel",
+	    "Successfully assigned sched/sel to n-big", true, 15000, &out);
+	check(ok && strstr(out, "Scheduled") && strstr(out, "default-scheduler"),
+	    "kubectl describe pod shows the Scheduled event", out);
 	free(out);
 
 	/* `kubectl get pods -o wide` shows the nodes. */

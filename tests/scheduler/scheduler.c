@@ -319,6 +319,9 @@ static void test_config_errors(void **state)
 		    "          plugins:\n"
 		    "            score: {enabled: [{name: sched-nodename}]}\n",
 	    "has no score slot");
+	expect_fail("      clientConnection: {qps: -1}\n", "qps");
+	expect_fail("      clientConnection: {burst: 0}\n", "burst");
+	expect_fail("      clientConnection: {qsp: 5}\n", "qsp");
 }
 
 /* The binding meets a Conflict (a PreBind bound the pod elsewhere first):
