@@ -329,11 +329,6 @@ void kl_log_sync(struct kubelet *kl, const char *path, bool keep);
 bool kl_hollow(const struct kubelet *kl);
 void kl_rmrf(const char *path);
 void kl_pack_str(msgpack_packer *pk, const char *k, const char *v);
-/* msgpack_sbuffer_init with room for size bytes: msgpack's first buffer
- * is 8 KiB, for bodies made per pod of well under one (an Event about
- * 600 bytes, a pod's status about 700), which kb_body_from_sbuf then
- * copied into one of their size. */
-void kl_sbuf_init(msgpack_sbuffer *sb, size_t size);
 /* A malloc'd printf, NULL on no memory. */
 char *kl_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The strings up to the NULL, joined (malloc'd); NULL on no memory. For

@@ -202,7 +202,7 @@ int kl_status_write(struct kubelet *kl, struct kl_pod *p,
 	bool init_done = initialized(p);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	kl_sbuf_init(&sb, 1024);
+	kb_mp_sbuffer_init(&sb, 1024);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 1);
 	kb_mp_pack_cstr(&pk, "status");

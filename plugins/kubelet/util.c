@@ -124,14 +124,6 @@ void kl_pack_str(msgpack_packer *pk, const char *k, const char *v)
 	kb_mp_pack_cstr(pk, v);
 }
 
-void kl_sbuf_init(msgpack_sbuffer *sb, size_t size)
-{
-	msgpack_sbuffer_init(sb);
-	/* no memory: msgpack allocates at the first write, as without */
-	if ((sb->data = malloc(size)) != NULL)
-		sb->alloc = size;
-}
-
 char *kl_strf(const char *fmt, ...)
 {
 	va_list ap;

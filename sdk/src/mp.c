@@ -374,3 +374,10 @@ char *kb_mp_repr(const msgpack_object *o, char *buf, size_t cap)
 	buf[cap - 1] = '\0';
 	return buf;
 }
+
+void kb_mp_sbuffer_init(msgpack_sbuffer *sb, size_t size)
+{
+	msgpack_sbuffer_init(sb);
+	if ((sb->data = malloc(size)) != NULL)
+		sb->alloc = size;
+}

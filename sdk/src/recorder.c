@@ -561,7 +561,7 @@ static kb_body *pack_create(const struct kb_recorder *r,
 		nio += io[i][1] != NULL && io[i][1][0] != '\0';
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
+	kb_mp_sbuffer_init(&sb, 1024); /* an Event is under 1 KiB */
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 5);
 	kv(&pk, "group", "");

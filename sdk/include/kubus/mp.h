@@ -77,6 +77,12 @@ kb_body *kb_mp_body(const char *fmt, ...);
 /* Pack a C string (nil for NULL). */
 void kb_mp_pack_cstr(msgpack_packer *pk, const char *s);
 
+/* An empty sbuffer whose first block is `size` bytes rather than
+ * msgpack's 8 KiB (which kb_body_from_sbuf would copy out of, for a small
+ * body): for objects known to be small. Without memory, msgpack allocates
+ * at the first write as it would. */
+void kb_mp_sbuffer_init(msgpack_sbuffer *sb, size_t size);
+
 /* Render a value as compact JSON-like text for logs and messages, at most
  * `cap` bytes including the NUL; returns `buf`. */
 char *kb_mp_repr(const msgpack_object *o, char *buf, size_t cap);
