@@ -199,6 +199,11 @@ static int start_election(struct ctrl *c)
 
 int ctrl_start(struct ctrl *c)
 {
+	struct kb_recorder_opts ro = { .component = c->component,
+		.aggregate = true };
+	if (c->events == NULL && (c->events = kb_recorder_new(c->ctx, &ro)) == NULL)
+		return kb_fail(c->ctx, KB_ENOMEM, "out of memory");
+	kb_recorder_start(c->events);
 	if (c->conf.leader_elect) {
 		int rc = start_election(c);
 		if (rc)
@@ -206,11 +211,6 @@ int ctrl_start(struct ctrl *c)
 	} else {
 		atomic_store(&c->leading, true);
 	}
-	struct kb_recorder_opts ro = { .component = c->component,
-		.aggregate = true };
-	if (c->events == NULL && (c->events = kb_recorder_new(c->ctx, &ro)) == NULL)
-		return kb_fail(c->ctx, KB_ENOMEM, "out of memory");
-	kb_recorder_start(c->events);
 	for (size_t i = 0; i < c->ninf; i++) {
 		int rc = kb_informer_start(c->inf[i]);
 		if (rc)

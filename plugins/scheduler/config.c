@@ -441,6 +441,17 @@ static void profile_free(kb_ctx *ctx, struct sp_profile *p)
 	free(p->name);
 }
 
+/* A nested map's options (clientConnection, leaderElection) into out;
+ * KB_EINVAL, said through kb_fail, when they are wrong. */
+static int sub_opts(kb_ctx *ctx, const kb_conf *node,
+    const struct kb_opt *opts, void *out)
+{
+	char err[512];
+	if (kb_conf_opts(node, opts, out, kb_instance(ctx), err, sizeof(err)))
+		return kb_fail(ctx, KB_EINVAL, "%s", err);
+	return 0;
+}
+
 int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 {
 	char err[512];
@@ -462,26 +473,22 @@ int sp_config_load(kb_ctx *ctx, const kb_conf *conf, struct sp_config *c)
 		c->parallelism = n < 1 ? 1 : n > 16 ? 16 : n;
 	}
 	struct client cl = { 0 };
-	if (kb_conf_opts(t.client, client_opts, &cl, kb_instance(ctx), err,
-		sizeof(err))) {
+	struct leader le = { 0 };
+	int rc = sub_opts(ctx, t.client, client_opts, &cl);
+	if (rc == 0)
+		rc = sub_opts(ctx, t.leader, leader_opts, &le);
+	if (rc) {
 		kb_conf_opts_free(top_opts, &t);
-		return kb_fail(ctx, KB_EINVAL, "%s", err);
+		return rc;
 	}
 	c->client_qps = cl.qps;
 	c->client_burst = cl.burst;
-	struct leader le = { 0 };
-	if (kb_conf_opts(t.leader, leader_opts, &le, kb_instance(ctx), err,
-		sizeof(err))) {
-		kb_conf_opts_free(top_opts, &t);
-		return kb_fail(ctx, KB_EINVAL, "%s", err);
-	}
 	c->leader_elect = le.elect;
 	c->lease_ms = le.lease_ms;
 	c->lease_name = le.name;
 	c->lease_ns = le.ns;
 	le.name = le.ns = NULL;
 	kb_conf_opts_free(leader_opts, &le);
-	int rc = 0;
 	size_t n = t.profiles ? kb_conf_len(t.profiles) : 0;
 	if (t.profiles && kb_conf_type(t.profiles) != KB_CONF_SEQ) {
 		rc = cfail(ctx, t.profiles, "profiles must be a list");

@@ -786,24 +786,36 @@ void kb_eventf(struct kb_recorder *r, const struct kb_event_ref *ref,
 	record(r, ref, warning, reason, msg);
 }
 
+/* obj's string at path into buf (no malloc: a controller records an
+ * Event per pod it creates or deletes); NULL when absent or longer than
+ * a Kubernetes name, namespace or uid can be. */
+static const char *meta(const msgpack_object *obj, const char *path,
+    char *buf, size_t len)
+{
+	const char *s;
+	size_t n;
+	if (!kb_mp_str(obj, path, &s, &n) || n >= len)
+		return NULL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return buf;
+}
+
 void kb_event_obj(struct kb_recorder *r, const char *api_version,
     const char *kind, const msgpack_object *obj, bool warning,
     const char *reason, const char *fmt, ...)
 {
-	if (r == NULL || obj == NULL)
+	char ns[64], name[254], uid[64];
+	if (r == NULL || obj == NULL ||
+	    !meta(obj, "metadata.name", name, sizeof(name)))
 		return;
-	char *ns = kb_mp_strdup(obj, "metadata.namespace");
-	char *name = kb_mp_strdup(obj, "metadata.name");
-	char *uid = kb_mp_strdup(obj, "metadata.uid");
-	struct kb_event_ref ref = { api_version, kind, ns, name, uid, NULL };
+	struct kb_event_ref ref = { api_version, kind,
+		meta(obj, "metadata.namespace", ns, sizeof(ns)), name,
+		meta(obj, "metadata.uid", uid, sizeof(uid)), NULL };
 	char msg[MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (name)
-		record(r, &ref, warning, reason, msg);
-	free(ns);
-	free(name);
-	free(uid);
+	record(r, &ref, warning, reason, msg);
 }
