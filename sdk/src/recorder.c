@@ -660,20 +660,36 @@ static bool aggregated(struct kb_recorder *r, const char *akey,
 	return true;
 }
 
+/* With a full queue an Event is dropped as it comes, before the
+ * correlator (aggregation, dedupe, spam filter) sees it: client-go's
+ * broadcaster drops at its channel of maxQueuedEvents the same way. A
+ * scheduler binding thousands of pods a second under its client limit
+ * drops most of its `Scheduled` Events here, for the cost of a lock.
+ * True (and counted) when dropped; takes mu only when false. */
+static bool dropped_full(struct kb_recorder *r)
+{
+	pthread_mutex_lock(&r->mu);
+	if (r->nheld < QUEUE_MAX)
+		return false;
+	r->dropped++;
+	pthread_mutex_unlock(&r->mu);
+	return true;
+}
+
+/* Called with mu held (dropped_full false); releases it. */
 static void record(struct kb_recorder *r, const struct kb_event_ref *ref,
     bool warning, const char *reason, const char *msg)
 {
 	const char *type = warning ? "Warning" : "Normal";
 	const char *ns = ref->ns && ref->ns[0] ? ref->ns : "default";
-	if (ref->name == NULL || reason == NULL)
-		return;
 	const char *obj_parts[] = { ref->kind, ref->ns, ref->name, ref->uid,
 		ref->api_version };
 	char *obj = join(obj_parts, 5);
-	if (obj == NULL)
+	if (obj == NULL) {
+		pthread_mutex_unlock(&r->mu);
 		return;
+	}
 	int64_t now = mono_ms();
-	pthread_mutex_lock(&r->mu);
 	uint64_t wall_ns;
 	const char *stamp = stamp_now(r, &wall_ns);
 	expire(r, now);
@@ -776,8 +792,9 @@ static void record(struct kb_recorder *r, const struct kb_event_ref *ref,
 void kb_eventf(struct kb_recorder *r, const struct kb_event_ref *ref,
     bool warning, const char *reason, const char *fmt, ...)
 {
-	if (r == NULL || ref == NULL)
-		return;
+	if (r == NULL || ref == NULL || ref->name == NULL || reason == NULL ||
+	    dropped_full(r))
+		return; /* else mu is held: the message is formatted under it */
 	char msg[MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
@@ -806,9 +823,9 @@ void kb_event_obj(struct kb_recorder *r, const char *api_version,
     const char *reason, const char *fmt, ...)
 {
 	char ns[64], name[254], uid[64];
-	if (r == NULL || obj == NULL ||
-	    !meta(obj, "metadata.name", name, sizeof(name)))
-		return;
+	if (r == NULL || obj == NULL || reason == NULL ||
+	    !meta(obj, "metadata.name", name, sizeof(name)) || dropped_full(r))
+		return; /* else mu is held, as in kb_eventf */
 	struct kb_event_ref ref = { api_version, kind,
 		meta(obj, "metadata.namespace", ns, sizeof(ns)), name,
 		meta(obj, "metadata.uid", uid, sizeof(uid)), NULL };
