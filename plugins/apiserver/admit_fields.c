@@ -237,7 +237,7 @@ static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
 	struct tm tm = { 0 };
 	int usec = 0, n = 0, oh = 0, om = 0;
 	const char *s, *p;
-	char buf[64], msg[300];
+	char buf[96], msg[300];
 
 	if (!json_is_string(v)) {
 		type_error(w, at, json_kind(v),
@@ -280,7 +280,20 @@ static json_t *timestamp(struct walk *w, const json_t *v, bool micro,
 	tm.tm_mon--;
 	time_t t = timegm(&tm) - oh * 3600 - om * 60;
 	gmtime_r(&t, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	/* The parse above reads four-digit years only: one that the offset
+	 * takes out of them could be stored but never decoded again. */
+	if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+		snprintf(msg, sizeof msg,
+		    "parsing time \"%s\": year outside of range [0,9999] in UTC",
+		    s);
+		fatal(w, msg);
+		return NULL;
+	}
+	/* with the year in four digits, as Go writes it (strftime's %Y
+	 * writes 276 for 0276, which would not parse back) */
+	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
 	if (micro)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ".%06dZ",
 		    usec);

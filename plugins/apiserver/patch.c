@@ -17,9 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "patch.h"
 
 #define MAX_JSON_PATCH_OPS 10000
+/* What "copy" operations may add to the document, in bytes of JSON text:
+ * Kubernetes' JSONPatchMaxCopyBytes (its request size limit). Each copy
+ * can double the document, so a patch of a few dozen operations would
+ * otherwise ask for gigabytes. */
+#define MAX_JSON_PATCH_COPY_BYTES (3 * 1024 * 1024)
 
 /* --- errors --------------------------------------------------------------- */
 
@@ -375,69 +381,151 @@ static json_t *take(json_t *doc, const char *path)
 	return v;
 }
 
-/* A copy of the value at path (for "copy"); NULL if none. */
-static json_t *copy_of(json_t *doc, const char *path)
+/* A JSON patch being applied. Its operations may nest the document no
+ * deeper than a body may (API_MAX_DEPTH): "add", "move" and "copy" can
+ * put a deep value under a deep path, and the store cannot take back
+ * what the decoders would refuse. `depth` bounds the document's depth,
+ * so that most operations need not measure what they move. */
+struct jpatch {
+	json_t *doc;
+	int depth;
+	size_t copied; /* what "copy" added, in bytes of JSON text */
+};
+
+/* Levels of objects and arrays in v, as the body decoders count them (a
+ * scalar has none). */
+static int depth_of(const json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	int d = 0, xd;
+
+	json_object_foreach((json_t *)v, k, x)
+		if ((xd = depth_of(x)) > d)
+			d = xd;
+	json_array_foreach(v, i, x)
+		if ((xd = depth_of(x)) > d)
+			d = xd;
+	return json_is_object(v) || json_is_array(v) ? d + 1 : 0;
+}
+
+/* The containers above a path's value: one per token. */
+static int levels(const char *path)
+{
+	int n = 0;
+
+	for (; *path; path++)
+		n += *path == '/';
+	return n;
+}
+
+/* A copy of the value at path (for "copy"), its depth in *vd; NULL if
+ * none, or when it would take the copies so far past the limit. */
+static json_t *copy_of(struct jpatch *p, const char *path, int *vd)
 {
 	struct loc l;
 	json_t *v = NULL;
 
-	if (locate(doc, path, &l) == 0)
-		v = json_deep_copy(child(l.parent, l.key));
+	if (locate(p->doc, path, &l) == 0) {
+		const json_t *from = child(l.parent, l.key);
+		int flags = JSON_COMPACT | JSON_ENCODE_ANY;
+		/* its size as text, counted without writing it */
+		if (from)
+			p->copied += json_dumpb(from, NULL, 0, flags);
+		if (p->copied <= MAX_JSON_PATCH_COPY_BYTES) {
+			v = json_deep_copy(from);
+			*vd = depth_of(from);
+		}
+	}
 	free(l.key);
 	return v;
 }
 
-/* Put v (stolen) at path with add or replace semantics. */
-static int put(json_t *doc, const char *path, json_t *v, bool replace)
+/* Put v (stolen; vd levels deep) at path with add or replace
+ * semantics, if the document stays within API_MAX_DEPTH. */
+static int put(struct jpatch *p, const char *path, json_t *v, int vd,
+    bool replace)
 {
 	struct loc l;
-	int rc = -1;
+	int rc = -1, at = levels(path);
 
 	if (v == NULL)
 		return -1;
-	if (locate(doc, path, &l) == 0)
+	if (at + vd > API_MAX_DEPTH) {
+		json_decref(v);
+		return -1;
+	}
+	if (locate(p->doc, path, &l) == 0)
 		rc = replace ? loc_replace(&l, v) : loc_add(&l, v);
 	else
 		json_decref(v);
 	free(l.key);
+	if (rc == 0 && at + vd > p->depth)
+		p->depth = at + vd;
 	return rc;
 }
 
+/* "move": what it takes is no deeper than the document's bound leaves
+ * below `from`; measured only when that is not enough. */
+static int move(struct jpatch *p, const char *from, const char *path)
+{
+	json_t *v = take(p->doc, from);
+	int vd = p->depth - levels(from);
+
+	if (v && levels(path) + vd > API_MAX_DEPTH)
+		vd = depth_of(v);
+	return put(p, path, v, vd, false);
+}
+
+/* "add" or "replace" of the op's value (measured: it is the body's). */
+static int put_value(struct jpatch *p, const char *path, const json_t *op,
+    bool replace)
+{
+	json_t *v = op_value(op);
+
+	return put(p, path, v, depth_of(v), replace);
+}
+
 /* "replace" at "" swaps the whole document. */
-static int replace_root(json_t **doc, const json_t *op)
+static int replace_root(struct jpatch *p, const json_t *op)
 {
 	const json_t *v = json_object_get(op, "value");
 
-	if (!json_is_object(v))
+	if (!json_is_object(v) || (p->depth = depth_of(v)) > API_MAX_DEPTH)
 		return -1;
-	json_decref(*doc);
-	*doc = json_deep_copy(v);
-	return *doc ? 0 : -1;
+	json_decref(p->doc);
+	p->doc = json_deep_copy(v);
+	return p->doc ? 0 : -1;
 }
 
-static int json_patch_op(json_t **doc, const json_t *op)
+static int json_patch_op(struct jpatch *p, const json_t *op)
 {
 	const char *kind = op_str(op, "op"), *path = op_str(op, "path");
 	const char *from = op_str(op, "from");
 	struct loc l;
+	int vd = 0;
 
 	if (kind == NULL || path == NULL)
 		return -1;
 	if (strcmp(kind, "test") == 0)
-		return op_test(*doc, path, op);
+		return op_test(p->doc, path, op);
 	if (strcmp(kind, "replace") == 0 && *path == '\0')
-		return replace_root(doc, op);
+		return replace_root(p, op);
 	if (strcmp(kind, "add") == 0)
-		return put(*doc, path, op_value(op), false);
+		return put_value(p, path, op, false);
 	if (strcmp(kind, "replace") == 0)
-		return put(*doc, path, op_value(op), true);
+		return put_value(p, path, op, true);
 	if (strcmp(kind, "move") == 0 && from)
-		return put(*doc, path, take(*doc, from), false);
-	if (strcmp(kind, "copy") == 0 && from)
-		return put(*doc, path, copy_of(*doc, from), false);
+		return move(p, from, path);
+	if (strcmp(kind, "copy") == 0 && from) {
+		/* apart: vd must be set before put's arguments read it */
+		json_t *v = copy_of(p, from, &vd);
+		return put(p, path, v, vd, false);
+	}
 	if (strcmp(kind, "remove") != 0)
 		return -1;
-	int rc = locate(*doc, path, &l) == 0 ? loc_remove(&l) : -1;
+	int rc = locate(p->doc, path, &l) == 0 ? loc_remove(&l) : -1;
 	free(l.key);
 	return rc;
 }
@@ -478,8 +566,9 @@ static bool json_patch_decodes(const json_t *ops, struct api_error *e)
 static json_t *json_patch(const json_t *obj, const json_t *ops,
     struct api_error *e)
 {
+	struct jpatch p = { NULL, 0, 0 };
 	size_t i;
-	json_t *op, *doc;
+	json_t *op;
 
 	if (ops == NULL) {
 		patch_fail(e, 400, "BadRequest",
@@ -488,15 +577,16 @@ static json_t *json_patch(const json_t *obj, const json_t *ops,
 	}
 	if (!json_is_null(ops) && !json_patch_decodes(ops, e))
 		return NULL;
-	doc = json_deep_copy(obj);
+	p.doc = json_deep_copy(obj);
+	p.depth = depth_of(p.doc);
 	json_array_foreach(ops, i, op) {
-		if (doc == NULL || json_patch_op(&doc, op)) {
-			json_decref(doc);
+		if (p.doc == NULL || json_patch_op(&p, op)) {
+			json_decref(p.doc);
 			patch_fail(e, 422, "Invalid", PATCH_REJECTED);
 			return NULL;
 		}
 	}
-	return doc;
+	return p.doc;
 }
 
 /* --- JSON merge patch (RFC 7386) ------------------------------------------ */

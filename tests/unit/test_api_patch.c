@@ -441,6 +441,124 @@ static void test_json_patch_too_many_ops(void **state)
 	json_decref(ops);
 }
 
+/* "copy" may add 3 MiB to the object in all (Kubernetes'
+ * JSONPatchMaxCopyBytes): each one can double it, and a short patch
+ * would ask for gigabytes. Past that it fails as any operation does. */
+static void test_json_patch_copy_limit(void **state)
+{
+	char big[1025];
+	struct api_error e = { 0 };
+	json_t *ops = json_array(), *got;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_t *obj = json_pack("{s:{s:s}}", "d", "k", big);
+	/* each copies /d into itself: 1 KiB, 2 KiB, …, the 12th 2 MiB */
+	for (int i = 0; i < 12; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/d/c%d", i);
+		json_array_append_new(ops,
+		    json_pack("{s:s,s:s,s:s}", "op", "copy", "from", "/d",
+			"path", path));
+	}
+	got = api_patch(API_PATCH_JSON, &configmaps, obj, ops, &e);
+	assert_null(got);
+	assert_int_equal(e.code, 422);
+	assert_string_equal(e.message, REJECTED);
+	api_err_clear(&e);
+	json_array_remove(ops, 11);
+	got = api_patch(API_PATCH_JSON, &configmaps, obj, ops, &e);
+	assert_non_null(got);
+	json_t *c10 = json_object_get(json_object_get(got, "d"), "c10");
+	assert_non_null(json_object_get(json_object_get(c10, "c9"), "k"));
+	json_decref(got);
+	json_decref(obj);
+	json_decref(ops);
+}
+
+/* An object of `levels` nested objects, each but the last holding the
+ * next as 'a', after `head` (JSON with '). */
+static char *nested(const char *head, int levels)
+{
+	size_t n = strlen(head) + 7 * (size_t)levels + 3;
+	char *s = malloc(n), *p = s;
+
+	p += sprintf(p, "%s", head);
+	for (int i = 1; i < levels; i++)
+		p += sprintf(p, "{'a':");
+	p += sprintf(p, "{}");
+	for (int i = 1; i < levels; i++)
+		*p++ = '}';
+	*p = '\0';
+	return s;
+}
+
+/* "/a/a/…/a" (n tokens) then tail. */
+static char *chain_path(const char *lead, int n, const char *tail)
+{
+	char *s = malloc(strlen(lead) + 2 * (size_t)n + strlen(tail) + 1);
+	char *p = s + sprintf(s, "%s", lead);
+
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "/a");
+	sprintf(p, "%s", tail);
+	return s;
+}
+
+/* No operation may nest the object deeper than a body may be (100
+ * levels): the store could not give back what the decoders refuse. */
+static void test_json_patch_depth_limit(void **state)
+{
+	char *obj = nested("", 99); /* the innermost {} at level 99 */
+	char *deep = chain_path("", 98, "/b");
+	json_t *ops;
+
+	(void)state;
+	ops = json_pack("[{s:s,s:s,s:{}}]", "op", "add", "path", deep, "value");
+	json_t *o = J(obj), *got;
+	struct api_error e = { 0 };
+	got = api_patch(API_PATCH_JSON, &configmaps, o, ops, &e);
+	assert_non_null(got); /* level 100 */
+	json_decref(got);
+	json_decref(ops);
+	ops = json_pack("[{s:s,s:s,s:{s:{}}}]", "op", "add", "path", deep,
+	    "value", "c");
+	expect_err_json(API_PATCH_JSON, &configmaps, obj, ops, 422, "Invalid",
+	    REJECTED);
+	json_decref(ops);
+	/* "move" and "copy" of a 60-level value under 40 levels and 41 */
+	char *two = malloc(2 * strlen(obj) + 64);
+	char *n60 = nested("", 60), *n45 = nested("", 45);
+	sprintf(two, "{'deep':%s,'b':%s}", n60, n45);
+	static const char *const kinds[] = { "move", "copy" };
+	for (int i = 0; i < 2; i++) {
+		char *ok = chain_path("/b", 38, "/deep");
+		char *bad = chain_path("/b", 39, "/deep");
+		json_decref(o);
+		o = J(two);
+		ops = json_pack("[{s:s,s:s,s:s}]", "op", kinds[i], "from",
+		    "/deep", "path", ok);
+		got = api_patch(API_PATCH_JSON, &configmaps, o, ops, &e);
+		assert_non_null(got);
+		json_decref(got);
+		json_decref(ops);
+		ops = json_pack("[{s:s,s:s,s:s}]", "op", kinds[i], "from",
+		    "/deep", "path", bad);
+		expect_err_json(API_PATCH_JSON, &configmaps, two, ops, 422,
+		    "Invalid", REJECTED);
+		json_decref(ops);
+		free(ok);
+		free(bad);
+	}
+	json_decref(o);
+	free(two);
+	free(n60);
+	free(n45);
+	free(obj);
+	free(deep);
+}
+
 /* --- JSON merge patch ----------------------------------------------------- */
 
 static void test_merge_patch_labels(void **state)
@@ -1043,6 +1161,8 @@ int main(void)
 		cmocka_unit_test(test_json_patch_failures),
 		cmocka_unit_test(test_json_patch_malformed),
 		cmocka_unit_test(test_json_patch_too_many_ops),
+		cmocka_unit_test(test_json_patch_copy_limit),
+		cmocka_unit_test(test_json_patch_depth_limit),
 		cmocka_unit_test(test_merge_patch_labels),
 		cmocka_unit_test(test_merge_patch_rfc7386),
 		cmocka_unit_test(test_merge_patch_malformed),
