@@ -304,7 +304,9 @@ json_t *api_mp_decode(const void *data, size_t len);
  * has no metadata.resourceVersion) with resourceVersion rev: the bytes
  * api_mp_encode writes for it once decoded and given that version, made
  * without decoding it. KB_EINVAL when the bytes are not such an object
- * (no metadata map, or one with a resourceVersion already). */
+ * (no metadata map, or one with a resourceVersion already). Read up to
+ * the end of metadata only: what follows is copied unchecked, so data
+ * must be bytes this server encoded (a store's value). */
 int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
     size_t *outlen);
 /* Compact JSON text (malloc'd). */

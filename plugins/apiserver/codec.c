@@ -714,12 +714,16 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
 	size_t klen;
 	if (data == NULL || rev < 0 || !mp_map_head(&in, &n))
 		return KB_EINVAL;
-	for (uint64_t i = 0; i < n; i++) {
+	/* Up to the end of metadata, no further: what follows (a pod's spec
+	 * and status, most of its bytes) is copied unread. These are a
+	 * store's bytes, which this server encoded; walking the rest only to
+	 * find their end was most of the cost of every watch event and
+	 * every write's answer. */
+	uint64_t i = 0;
+	for (; i < n && md_head == NULL; i++) {
 		if (!mp_key(&in, &k, &klen))
 			return KB_EINVAL;
 		if (key_is(k, klen, "metadata")) {
-			if (md_head)
-				return KB_EINVAL;
 			md_head = in.p;
 			if (!mp_map_head(&in, &mdn))
 				return KB_EINVAL;
@@ -734,7 +738,8 @@ int api_mp_with_rv(const void *data, size_t len, int64_t rev, char **out,
 			return KB_EINVAL;
 		}
 	}
-	if (md_head == NULL || in.p != in.end || mdn + 1 > UINT32_MAX)
+	/* metadata last: nothing may follow it; else something must */
+	if (md_head == NULL || (i == n) != (in.p == in.end) || mdn + 1 > UINT32_MAX)
 		return KB_EINVAL;
 	/* The same bytes with one more metadata entry at its end, as
 	 * encoding the decoded object after set_rv writes them. */
