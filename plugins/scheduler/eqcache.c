@@ -69,22 +69,10 @@ void sp_eq_drop(struct sp_eqcache *q, struct sp_eqclass *ec)
 	}
 }
 
-/* A hash of bytes, 8 at a time (a pod's spec is most of a kilobyte:
- * kb_hash64 goes a byte at a time). */
+/* h and a hash of the bytes, mixed. */
 static uint64_t mix_bytes(uint64_t h, const void *data, size_t len)
 {
-	const unsigned char *p = data;
-	size_t i = 0;
-	h ^= len;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		h = (h ^ w) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-	}
-	for (; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
+	return (h ^ kb_hash64(data, len)) * 0xff51afd7ed558ccdull;
 }
 
 /* A hash of an object's type and value, walked in place (packing it

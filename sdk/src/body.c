@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <kubus/strmap.h>
+
 #include "internal.h"
 
 static kb_body *body_alloc(void *data, size_t len, void (*free_fn)(void *))
@@ -182,27 +184,6 @@ static void share_init(void)
 		pthread_mutex_init(&share_mu[i], NULL);
 }
 
-/* A hash of all the bytes, 8 at a time in two lanes. */
-static uint64_t share_hash(const uint8_t *p, size_t len)
-{
-	const uint64_t k = 0x9e3779b97f4a7c15ull;
-	uint64_t a = len * k, b = ~len;
-	size_t i = 0;
-	for (; i + 16 <= len; i += 16) {
-		uint64_t x, y;
-		memcpy(&x, p + i, 8);
-		memcpy(&y, p + i + 8, 8);
-		a = (a ^ x) * k;
-		b = (b ^ y) * 0xff51afd7ed558ccdull;
-		a ^= a >> 29;
-		b ^= b >> 31;
-	}
-	for (; i < len; i++)
-		a = (a ^ p[i]) * k;
-	uint64_t h = a ^ (b * 0xc4ceb9fe1a85ec53ull);
-	return h ^ h >> 32;
-}
-
 static bool ref_if_live(kb_body *b)
 {
 	int r = atomic_load_explicit(&b->refs, memory_order_relaxed);
@@ -238,7 +219,7 @@ static void share_forget(kb_body *b)
 kb_body *kb_body_shared_decoded(const void *p, size_t len, bool *found)
 {
 	pthread_once(&share_once, share_init);
-	uint64_t h = share_hash(p, len);
+	uint64_t h = kb_hash64(p, len);
 	uint32_t i = (uint32_t)(h & (SHARE_SLOTS - 1));
 	pthread_mutex_t *mu = &share_mu[i % SHARE_LOCKS];
 	pthread_mutex_lock(mu);

@@ -23,8 +23,9 @@ struct kb_strmap {
 	size_t nb, n;
 };
 
-/* FNV-1a over n bytes: the map's own hash, for callers that key their
- * own tables by bytes. */
+/* A 64-bit hash of n bytes (not cryptographic, not stable across
+ * builds or machines: for in-memory tables only): the map's own, for
+ * callers that key their own tables by bytes. */
 uint64_t kb_hash64(const void *p, size_t n);
 
 void *kb_strmap_get(const struct kb_strmap *m, const char *key);
