@@ -21,6 +21,25 @@ static size_t str_head(uint64_t n) { return n < 32 ? 1 : n < 256 ? 2 : n < 65536
 static size_t map_head(uint64_t n) { return n < 16 ? 1 : n < 65536 ? 3 : 5; }
 static size_t uint_head(uint64_t n) { return n < 128 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5; }
 
+/* Every byte of s is printable ASCII (0x20-0x7e): eight at a time, a
+ * byte below 0x20 borrowing into its top bit when 0x20 is taken from
+ * it, one above 0x7e carrying into it when 1 is added (or having it). */
+static bool printable(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, tops = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		if (((x - 0x20 * ones) & ~x & tops) || ((x + ones) | x) & tops)
+			return false;
+	}
+	for (; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
 /* A str at c (a bin would be stored as a str) in its shortest head, of
  * at most max bytes of printable ASCII, which a JSON string holds as it
  * is (no escapes, no UTF-8 to check): its bytes in *s, *n; c past it. */
@@ -33,10 +52,7 @@ static bool text_at(struct api_mpc *c, size_t max, const char **s, size_t *n)
 		return false;
 	*s = (const char *)c->p - v.n;
 	*n = (size_t)v.n;
-	for (size_t i = 0; i < *n; i++)
-		if ((*s)[i] < 0x20 || (*s)[i] > 0x7e)
-			return false;
-	return true;
+	return printable(*s, *n);
 }
 
 /* A map at c in its shortest head: its size in *n, c at its first key. */
@@ -59,7 +75,8 @@ static int key_at(struct api_mpc *c, const char *const keys[], int n, unsigned *
 	if (!text_at(c, 64, &s, &l))
 		return -1;
 	for (int i = 0; i < n; i++) {
-		if (strlen(keys[i]) != l || memcmp(keys[i], s, l))
+		/* s is printable: strncmp stops at a shorter key's NUL */
+		if (l == 0 || keys[i][0] != s[0] || strncmp(keys[i], s, l) || keys[i][l])
 			continue;
 		if (*seen & (1u << i))
 			return -1;

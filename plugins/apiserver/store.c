@@ -170,11 +170,16 @@ static void put_free(struct put *p)
 /* The put request for key: {key, value: bin, if_mod_rev?}, the object
  * encoded in place behind a bin 32 header whose length is filled in
  * after: one buffer, no copy. p->at and p->len say where it is. */
-static kb_body *put_body(struct put *p, pack_fn pack, const void *arg, int *rc,
-    struct api_error *e)
+/* The put's request; `hint` the value's size when known (0: a buffer of
+ * 4 KiB, grown as needed). Sized to the request, a kubelet's Event or
+ * status takes a small allocation rather than a page: the buffer is freed
+ * on another thread (the store's), and jemalloc refilled a thread's cache
+ * of 4 KiB blocks from its arena every few puts. */
+static kb_body *put_body(struct put *p, pack_fn pack, const void *arg, size_t hint,
+    int *rc, struct api_error *e)
 {
 	*rc = KB_ENOMEM;
-	msgpack_sbuffer sb = { .alloc = 4096 };
+	msgpack_sbuffer sb = { .alloc = hint ? hint + strlen(p->key) + 48 : 4096 };
 	msgpack_packer pk;
 	if ((sb.data = malloc(sb.alloc)) == NULL) {
 		api_err(e, 500, "InternalError", "out of memory");
@@ -248,14 +253,14 @@ static int put_result(struct put *p, int rc, const kb_msg *rep, int64_t *rev,
 }
 
 static int put_packed(struct api_server *s, const char *key, pack_fn pack,
-    const void *arg, int64_t if_mod_rev, int64_t *rev, char **mp, size_t *mp_len,
-    struct api_error *e)
+    const void *arg, size_t hint, int64_t if_mod_rev, int64_t *rev, char **mp,
+    size_t *mp_len, struct api_error *e)
 {
 	if (mp)
 		*mp = NULL;
 	struct put p = { .s = s, .key = (char *)key, .if_mod_rev = if_mod_rev };
 	int rc;
-	kb_body *b = put_body(&p, pack, arg, &rc, e);
+	kb_body *b = put_body(&p, pack, arg, hint, &rc, e);
 	if (b == NULL)
 		return rc;
 	p.keep = mp ? kb_body_ref(b) : NULL; /* the value's bytes */
@@ -331,14 +336,14 @@ static int send_async(struct put *p, const char *op, kb_body *b, kb_reply_fn fn,
 }
 
 static int put_async(struct api_server *s, const char *key, pack_fn pack,
-    const void *arg, int64_t if_mod_rev, bool want_mp, api_put_done done, void *done_arg,
-    struct api_error *e)
+    const void *arg, size_t hint, int64_t if_mod_rev, bool want_mp, api_put_done done,
+    void *done_arg, struct api_error *e)
 {
 	struct put *p = put_new(s, key, if_mod_rev, done, done_arg, e);
 	if (p == NULL)
 		return KB_ENOMEM;
 	int rc;
-	kb_body *b = put_body(p, pack, arg, &rc, e);
+	kb_body *b = put_body(p, pack, arg, hint, &rc, e);
 	if (b == NULL) {
 		put_free(p);
 		return rc;
@@ -360,7 +365,7 @@ int api_store_put_mp(struct api_server *s, const char *key, json_t *obj,
 	if (json_is_object(md))
 		json_object_del(md, "resourceVersion");
 	int64_t r = 0;
-	int rc = put_packed(s, key, pack_json, obj, if_mod_rev, &r, mp, mp_len, e);
+	int rc = put_packed(s, key, pack_json, obj, 0, if_mod_rev, &r, mp, mp_len, e);
 	if (rc == 0) {
 		set_rv(obj, r);
 		if (rev)
@@ -384,7 +389,7 @@ int api_store_put_raw(struct api_server *s, const char *key, const void *data,
     size_t len, int64_t if_mod_rev, int64_t *rev, struct api_error *e)
 {
 	struct bytes b = { data, len };
-	return put_packed(s, key, pack_bytes, &b, if_mod_rev, rev, NULL, NULL, e);
+	return put_packed(s, key, pack_bytes, &b, len, if_mod_rev, rev, NULL, NULL, e);
 }
 
 int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
@@ -394,7 +399,7 @@ int api_store_put_mp_async(struct api_server *s, const char *key, json_t *obj,
 	json_t *md = json_object_get(obj, "metadata");
 	if (json_is_object(md))
 		json_object_del(md, "resourceVersion");
-	return put_async(s, key, pack_json, obj, if_mod_rev, want_mp, done, arg, e);
+	return put_async(s, key, pack_json, obj, 0, if_mod_rev, want_mp, done, arg, e);
 }
 
 int api_store_put_raw_async(struct api_server *s, const char *key, const void *data,
@@ -402,7 +407,7 @@ int api_store_put_raw_async(struct api_server *s, const char *key, const void *d
     struct api_error *e)
 {
 	struct bytes b = { data, len };
-	return put_async(s, key, pack_bytes, &b, if_mod_rev, want_mp, done, arg, e);
+	return put_async(s, key, pack_bytes, &b, len, if_mod_rev, want_mp, done, arg, e);
 }
 
 int api_store_get_raw(struct api_server *s, const char *key, kb_msg **rep,

@@ -302,6 +302,18 @@ static void test_left_to_json(void **state)
 	refused_text("Bad_Name", "");
 	refused_with("message", json_string("caf\xc3\xa9"));
 	refused_with("message", json_string("two\nlines"));
+	/* a byte outside 0x20-0x7e anywhere in a text: in an 8-byte word of
+	 * the check and in its tail */
+	static const char odd[] = { 0x01, 0x1f, 0x7f, (char)0x80, (char)0xff };
+	for (size_t at = 0; at < 21; at++) {
+		for (size_t k = 0; k < sizeof odd; k++) {
+			char m[22];
+			memset(m, 'a' + (char)(at % 26), 21);
+			m[21] = '\0';
+			m[at] = odd[k];
+			refused_with("message", json_stringn_nocheck(m, 21));
+		}
+	}
 	refused_with("metadata.labels", json_pack("{s:s}", "a", "b"));
 	refused_with("metadata.generateName", json_string("p."));
 	refused_with("metadata.namespace", json_string("other"));
