@@ -105,48 +105,70 @@ static bool interpret(const char *suf, int *base, int *exp, int *fmt)
 
 static const __int128 QMAX = (__int128)INT64_MAX * NANO;
 
-/* m * 10^k, rounding a fraction up and capping at QMAX. */
-static __int128 scale10(__int128 m, int k)
+/* m * 10^k (k >= 0), capped at QMAX. */
+static __int128 scale10(__int128 m, long long k)
 {
-	for (; k > 0; k--)
+	for (; k > 0 && m != 0; k--)
 		if (__builtin_mul_overflow(m, 10, &m) || m > QMAX)
 			return QMAX;
-	for (bool frac = false; k < 0; k++) {
-		frac |= m % 10 != 0;
-		m /= 10;
-		if (k == -1 && frac)
-			m++;
-	}
 	return m > QMAX ? QMAX : m;
 }
 
-static __int128 digits(const struct qparts *p, bool *over)
+/* The i-th digit of the number as written, the fraction's after the
+ * whole part's. */
+static int digit_at(const struct qparts *p, size_t i)
 {
-	__int128 m = 0;
-	const char *parts[2] = { p->num, p->den };
-	size_t lens[2] = { p->nnum, p->nden };
-
-	for (int j = 0; j < 2; j++)
-		for (size_t i = 0; i < lens[j]; i++)
-			if (__builtin_mul_overflow(m, 10, &m) ||
-			    __builtin_add_overflow(m, parts[j][i] - '0', &m))
-				*over = true;
-	return m;
+	return i < p->nnum ? p->num[i] - '0' : p->den[i - p->nnum] - '0';
 }
 
+/* The digits past the nano point, [cut, n), with `zeros` more before
+ * them, times 2^b2: in nano units, rounded up. One pass from the last
+ * digit, so that however many there are nothing overflows (the carry
+ * stays below 2^b2). */
+static __int128 tail_up(const struct qparts *p, size_t cut, size_t n,
+    unsigned long long zeros, int b2)
+{
+	__int128 carry = 0, t;
+	bool frac = false;
+
+	for (size_t i = n; i > cut; i--) {
+		t = (__int128)digit_at(p, i - 1) * ((__int128)1 << b2) + carry;
+		frac |= t % 10 != 0;
+		carry = t / 10;
+	}
+	for (; zeros > 0 && carry != 0; zeros--) {
+		frac |= carry % 10 != 0;
+		carry /= 10;
+	}
+	return carry + frac;
+}
+
+/* The exact value of the digits times base^exp, in nano units rounded
+ * up once and capped at QMAX: digits * 2^b2 * 10^k. Only the digits
+ * before the nano point are accumulated, so a long fraction ("1.000…E",
+ * "0.1234…" with 40 digits) cannot overflow into the cap. */
 static __int128 value_of(const struct qparts *p, int base, int exp)
 {
-	bool over = false;
-	__int128 m = digits(p, &over);
+	int b2 = base == 2 ? exp : 0;
+	long long k = (base == 10 ? exp : 0) + 9 - (long long)p->nden;
+	size_t n = p->nnum + p->nden, cut = n;
+	unsigned long long zeros = 0;
+	__int128 m = 0;
 
-	if (over)
-		return QMAX;
-	if (base == 10)
-		return scale10(m, exp - (int)p->nden + 9);
-	for (int i = 0; i < exp; i++)
+	if (k < 0) {
+		unsigned long long j = (unsigned long long)-k;
+		cut = j < n ? n - (size_t)j : 0;
+		zeros = j - (n - cut);
+	}
+	for (size_t i = 0; i < cut; i++)
+		if (__builtin_mul_overflow(m, 10, &m) ||
+		    __builtin_add_overflow(m, digit_at(p, i), &m))
+			return QMAX;
+	for (int i = 0; i < b2; i++)
 		if (__builtin_mul_overflow(m, 2, &m) || m > QMAX)
 			return QMAX;
-	return scale10(m, 9 - (int)p->nden);
+	m = k > 0 ? scale10(m, k) : m + tail_up(p, cut, n, zeros, b2);
+	return m > QMAX ? QMAX : m;
 }
 
 /* ParseQuantity's fast path keeps the written text when it is already in

@@ -5,6 +5,7 @@
  * supported set per resource being Kubernetes' own (others are a 400).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,28 @@ static const char *bad_label_value(const char *v, size_t n)
 	return NULL;
 }
 
+/* n bytes at s as Go's strconv.ParseInt(s, 10, 64) takes them: a sign,
+ * then digits only, within int64. Both matchers read Gt and Lt values
+ * with it, so that the bytes' label (not NUL-ended) and the json_t's
+ * give the same answer however long they are. */
+static bool int_of(const char *s, size_t n, long long *out)
+{
+	bool neg = n > 0 && s[0] == '-';
+	size_t i = n > 0 && (s[0] == '-' || s[0] == '+');
+	unsigned long long v = 0, lim = neg ? (unsigned long long)INT64_MAX + 1 :
+					      (unsigned long long)INT64_MAX;
+
+	if (i == n)
+		return false;
+	for (; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (lim - (unsigned)(s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return true;
+}
+
 static struct api_selector *parse_fail(struct api_selector *s, struct api_error *e,
     const char *input, const char *why)
 {
@@ -154,8 +177,11 @@ struct api_selector *api_label_selector(const char *in, struct api_error *e)
 				p++;
 			if ((why = bad_label_value(v, (size_t)(p - v))))
 				return parse_fail(s, e, in, why);
+			long long num;
 			if ((op == OP_GT || op == OP_LT) && p == v)
 				return parse_fail(s, e, in, "for 'gt', 'lt' operators, exactly one value is required");
+			if ((op == OP_GT || op == OP_LT) && !int_of(v, (size_t)(p - v), &num))
+				return parse_fail(s, e, in, "for 'Gt', 'Lt' operators, the value must be an integer");
 			r = add_req(s, k, kl, op);
 			if (r)
 				add_val(r, v, (size_t)(p - v));
@@ -338,6 +364,18 @@ static const char *field_value(const json_t *obj, const char *path, char *buf, s
 	return "";
 }
 
+/* A Gt or Lt requirement on the label value v (n bytes): false, as in
+ * Kubernetes, when the value is not an integer. */
+static bool int_cmp(const struct req *r, const char *v, size_t n)
+{
+	long long have, want;
+
+	if (r->nvals != 1 || !int_of(v, n, &have) ||
+	    !int_of(r->vals[0], strlen(r->vals[0]), &want))
+		return false;
+	return r->op == OP_GT ? have > want : have < want;
+}
+
 static bool in_vals(const struct req *r, const char *v)
 {
 	for (size_t i = 0; i < r->nvals; i++)
@@ -362,9 +400,7 @@ static bool req_match(const struct api_selector *s, const struct req *r, const j
 	case OP_EQ: case OP_IN: return v && in_vals(r, v);
 	case OP_NE: case OP_NOTIN: return v == NULL || !in_vals(r, v);
 	case OP_GT: case OP_LT:
-		if (v == NULL)
-			return false;
-		return r->op == OP_GT ? atoll(v) > atoll(r->vals[0]) : atoll(v) < atoll(r->vals[0]);
+		return v != NULL && int_cmp(r, v, strlen(v));
 	}
 	return false;
 }
@@ -544,13 +580,8 @@ static bool req_match_mp(const struct api_selector *s, const struct req *r,
 	case OP_NOTEXISTS: return v == NULL;
 	case OP_EQ: case OP_IN: return v && in_vals_n(r, v, n);
 	case OP_NE: case OP_NOTIN: return v == NULL || !in_vals_n(r, v, n);
-	case OP_GT: case OP_LT: {
-		if (v == NULL)
-			return false;
-		char num[64];
-		snprintf(num, sizeof(num), "%.*s", (int)(n < 63 ? n : 63), v);
-		return r->op == OP_GT ? atoll(num) > atoll(r->vals[0]) : atoll(num) < atoll(r->vals[0]);
-	}
+	case OP_GT: case OP_LT:
+		return v != NULL && int_cmp(r, v, n);
 	}
 	return false;
 }
