@@ -20,15 +20,7 @@
 
 #include "api.h"
 #include "codec.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "fuzz-api_codec: %s:%d: %s\n",         \
-			    __FILE__, __LINE__, #cond);                        \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "fuzz.h"
 
 static const char *const content_types[] = {
 	"application/json",

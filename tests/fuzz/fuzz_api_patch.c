@@ -38,17 +38,9 @@
 #include "admit.h"
 #include "api.h"
 #include "codec.h"
+#include "fuzz.h"
 #include "patch.h"
 #include "podwrite.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "fuzz-api_patch: %s:%d: %s\n",         \
-			    __FILE__, __LINE__, #cond);                        \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 enum mode {
 	M_JSON,         /* api_patch, application/json-patch+json */
@@ -348,16 +340,6 @@ static bool stored_form(json_t *pod)
 		json_object_set(pod, "status", json_object_get(w, "status"));
 	json_decref(w);
 	return ok;
-}
-
-/* Exactly len bytes, so that ASan sees a read past them. */
-static char *exact_copy(const char *b, size_t len)
-{
-	char *c = malloc(len ? len : 1);
-
-	CHECK(c != NULL);
-	memcpy(c, b, len);
-	return c;
 }
 
 /* The bytes are one msgpack value, a map: the object they hold. */

@@ -34,16 +34,8 @@
 #include "admit.h"
 #include "api.h"
 #include "codec.h"
+#include "fuzz.h"
 #include "server.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "fuzz-api_select: %s:%d: %s\n",        \
-			    __FILE__, __LINE__, #cond);                        \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 enum mode {
 	M_LABEL,    /* api_label_selector */
@@ -92,16 +84,6 @@ static const struct {
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
 #define RV 7
-
-/* Exactly len bytes, so that ASan sees a read past them. */
-static char *exact_copy(const void *b, size_t len)
-{
-	char *c = malloc(len ? len : 1);
-
-	CHECK(c != NULL);
-	memcpy(c, b, len);
-	return c;
-}
 
 /* len bytes and a NUL, in exactly that much. */
 static char *exact_str(const void *b, size_t len)

@@ -13,24 +13,15 @@
 #include <kubus/err.h>
 
 #include "envelope.h"
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "fuzz-envelope: %s:%d: %s\n",          \
-			    __FILE__, __LINE__, #cond);                        \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "fuzz.h"
 
 /* kb_env_decode is documented to be bounded by `len`: copy the input so
  * ASan sees any read past its end, even when libFuzzer's buffer is larger. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct kb_env *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
-	uint8_t *in = malloc(size ? size : 1);
-	CHECK(a && b && in);
-	memcpy(in, data, size);
+	uint8_t *in = (uint8_t *)exact_copy(data, size);
+	CHECK(a && b);
 	const char *why = NULL;
 	int rc = kb_env_decode(in, size, a, &why);
 	if (rc != 0) {
