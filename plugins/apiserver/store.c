@@ -169,19 +169,19 @@ static void put_free(struct put *p)
 
 /* The put request for key: {key, value: bin, if_mod_rev?}, the object
  * encoded in place behind a bin 32 header whose length is filled in
- * after: one buffer, no copy. p->at and p->len say where it is. */
-/* The put's request; `hint` the value's size when known (0: a buffer of
- * 4 KiB, grown as needed). Sized to the request, a kubelet's Event or
- * status takes a small allocation rather than a page: the buffer is freed
- * on another thread (the store's), and jemalloc refilled a thread's cache
- * of 4 KiB blocks from its arena every few puts. */
+ * after: one buffer, no copy. p->at and p->len say where it is. `hint`
+ * is the value's size when known (0: 4 KiB, grown as needed): sized to
+ * the request, a kubelet's Event or status takes a small block rather
+ * than a page (the buffer is freed on the store's thread, and jemalloc
+ * refilled a thread's cache of 4 KiB blocks every few puts). */
 static kb_body *put_body(struct put *p, pack_fn pack, const void *arg, size_t hint,
     int *rc, struct api_error *e)
 {
 	*rc = KB_ENOMEM;
-	msgpack_sbuffer sb = { .alloc = hint ? hint + strlen(p->key) + 48 : 4096 };
+	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	if ((sb.data = malloc(sb.alloc)) == NULL) {
+	kb_mp_sbuffer_init(&sb, hint ? hint + strlen(p->key) + 48 : 4096);
+	if (sb.data == NULL) {
 		api_err(e, 500, "InternalError", "out of memory");
 		return NULL;
 	}

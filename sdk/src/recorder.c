@@ -379,7 +379,6 @@ static void expire(struct kb_recorder *r, int64_t now)
 	}
 }
 
-
 /* Under mu: the request that creates the Event (`create`, taken) or
  * patches its count, to be posted now; marks it in flight. NULL when out
  * of memory, or when the client's limit holds it back (may_send). */
@@ -789,18 +788,25 @@ static void record(struct kb_recorder *r, const struct kb_event_ref *ref,
 	post(e, op, b);
 }
 
+/* record() of the message fmt makes; called and returning as it. */
+static void recordv(struct kb_recorder *r, const struct kb_event_ref *ref,
+    bool warning, const char *reason, const char *fmt, va_list ap)
+{
+	char msg[MSG_MAX];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	record(r, ref, warning, reason, msg);
+}
+
 void kb_eventf(struct kb_recorder *r, const struct kb_event_ref *ref,
     bool warning, const char *reason, const char *fmt, ...)
 {
 	if (r == NULL || ref == NULL || ref->name == NULL || reason == NULL ||
 	    dropped_full(r))
 		return; /* else mu is held: the message is formatted under it */
-	char msg[MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	recordv(r, ref, warning, reason, fmt, ap);
 	va_end(ap);
-	record(r, ref, warning, reason, msg);
 }
 
 /* obj's string at path into buf (no malloc: a controller records an
@@ -829,10 +835,8 @@ void kb_event_obj(struct kb_recorder *r, const char *api_version,
 	struct kb_event_ref ref = { api_version, kind,
 		meta(obj, "metadata.namespace", ns, sizeof(ns)), name,
 		meta(obj, "metadata.uid", uid, sizeof(uid)), NULL };
-	char msg[MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	recordv(r, &ref, warning, reason, fmt, ap);
 	va_end(ap);
-	record(r, &ref, warning, reason, msg);
 }
