@@ -60,6 +60,14 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg)
 	return len;
 }
 
+static int on_prereq(void *arg, char *ip, char *local_ip, int port,
+    int local_port)
+{
+	struct ec_conn *cn = arg;
+	cn->sends++;
+	return CURL_PREREQFUNC_OK;
+}
+
 int ec_client_init(struct ec_client *c, const struct ec_conf *conf,
     char *err, size_t errlen)
 {
@@ -188,6 +196,87 @@ static bool tls_failure(CURLcode cr, const char *detail)
 	}
 }
 
+/* Did the last exchange on h open a connection and get not a byte of a
+ * reply (headers or body) on it? */
+static bool new_conn_unanswered(CURL *h, size_t body_len)
+{
+	long conns = 0, hdr_len = 0;
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+	curl_easy_getinfo(h, CURLINFO_HEADER_SIZE, &hdr_len);
+	return conns > 0 && hdr_len == 0 && body_len == 0;
+}
+
+/* Did a request sent once, on a new https connection, fail in sending or
+ * in receiving before a byte of the reply came? That is how a TLS 1.3
+ * member that refuses our certificate may answer too: it checks the
+ * certificate only after we "sent" the request, and its alert can be lost
+ * behind a TCP reset. A request that went out first on a reused keep-alive
+ * connection (curl then sends it again on a new one) never qualifies: the
+ * member had answered on that connection (conn_forget). */
+static bool broken_new_session(CURL *h, CURLcode cr, const char *url, int sends,
+    size_t body_len)
+{
+	return (cr == CURLE_SEND_ERROR || cr == CURLE_RECV_ERROR) &&
+	    strncmp(url, "https://", 8) == 0 && sends == 1 &&
+	    new_conn_unanswered(h, body_len);
+}
+
+/* Drop every connection of cn's handle. curl keeps an HTTP/2 connection
+ * whose session the member refused, and would send the next request on it
+ * first; forgetting each connection that never answered keeps the rule
+ * that a reused connection is one the member accepted. A copy of a handle
+ * has its options and none of its connections. On failure the old handle
+ * stays: a request may then go out on the broken connection first, which
+ * broken_new_session() counts as maybe applied. */
+static void conn_forget(struct ec_conn *cn)
+{
+	CURL *h = curl_easy_duphandle(cn->h);
+	if (!h)
+		return;
+	curl_easy_cleanup(cn->h);
+	cn->h = h;
+}
+
+static size_t probe_data(char *p, size_t sz, size_t n, void *arg)
+{
+	(void)p;
+	*(size_t *)arg += sz * n;
+	return sz * n;
+}
+
+/* Does member `ep` refuse a new TLS session with our credentials? Asks
+ * GET /version, which changes nothing, on a connection of its own (a
+ * handle of its own: no cached connection or session), within tmo_ms.
+ * When it does, `why` gets curl's detail of the refusal. */
+static bool member_refuses_tls(struct ec_client *c, const char *ep, long tmo_ms,
+    char *why, size_t whylen)
+{
+	char url[512], eb[CURL_ERROR_SIZE] = "";
+	size_t got = 0;
+	CURL *p = curl_easy_init();
+	if (!p)
+		return false;
+	snprintf(url, sizeof url, "%s/version", ep);
+	ec_client_setopts(c, p);
+	curl_easy_setopt(p, CURLOPT_URL, url);
+	curl_easy_setopt(p, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(p, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(p, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(p, CURLOPT_TIMEOUT_MS, tmo_ms);
+	curl_easy_setopt(p, CURLOPT_WRITEFUNCTION, probe_data);
+	curl_easy_setopt(p, CURLOPT_WRITEDATA, &got);
+	curl_easy_setopt(p, CURLOPT_ERRORBUFFER, eb);
+	CURLcode cr = curl_easy_perform(p);
+	/* Its own handle, FRESH_CONNECT: sent once, on a new connection. */
+	bool refused = cr != CURLE_OK &&
+	    (tls_failure(cr, eb) || broken_new_session(p, cr, url, 1, got));
+	if (refused)
+		snprintf(why, whylen, "%s",
+		    eb[0] ? eb : curl_easy_strerror(cr));
+	curl_easy_cleanup(p);
+	return refused;
+}
+
 enum verdict {
 	V_FINAL,     /* an answer: return it */
 	V_SAFE,      /* transient, surely not applied: retry */
@@ -260,6 +349,8 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, cn);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cn->errbuf);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, cn);
 
 	int start = atomic_load(&c->cur);
 	int rc = KB_EUNAVAILABLE;
@@ -284,6 +375,7 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 		if (cn->buf)
 			cn->buf[0] = '\0';
 		cn->errbuf[0] = '\0';
+		cn->sends = 0;
 		CURLcode cr = curl_easy_perform(h);
 		enum verdict v;
 		int code = KB_EUNAVAILABLE;
@@ -322,14 +414,38 @@ int ec_call(struct ec_client *c, struct ec_conn *cn, const char *path,
 			curl_off_t sent = 0;
 			curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
 			bool tls = tls_failure(cr, cn->errbuf);
+			char probe[CURL_ERROR_SIZE] = "";
+			/* Broken before any reply on a new session: if the
+			 * member refuses a new session of ours too, it refuses
+			 * every session with our credentials, so it cannot have
+			 * processed this request. */
+			if (!tls && broken_new_session(h, cr, url, cn->sends,
+			    cn->len)) {
+				int64_t pl = deadline_ms - ec_now_ms();
+				if (pl > c->conf->dial_timeout_ms)
+					pl = c->conf->dial_timeout_ms;
+				tls = member_refuses_tls(c, c->eps[idx],
+				    pl < 50 ? 50 : (long)pl, probe,
+				    sizeof probe);
+			}
 			bool not_sent = tls || cr == CURLE_COULDNT_CONNECT ||
 			    cr == CURLE_COULDNT_RESOLVE_HOST || sent == 0;
 			v = not_sent ? V_SAFE : V_UNKNOWN;
-			snprintf(last, sizeof last, "%.120s: %s%.160s", url,
-			    tls ? "TLS failed: " : "",
-			    cn->errbuf[0] ? cn->errbuf : curl_easy_strerror(cr));
+			const char *d = cn->errbuf[0] ? cn->errbuf :
+			    curl_easy_strerror(cr);
+			if (probe[0])
+				snprintf(last, sizeof last,
+				    "%.100s: TLS failed: %.70s; a new session "
+				    "too: %.90s", url, d, probe);
+			else
+				snprintf(last, sizeof last, "%.120s: %s%.160s",
+				    url, tls ? "TLS failed: " : "", d);
 			if (tls)
 				memcpy(tls_last, last, sizeof last);
+			if (new_conn_unanswered(h, cn->len)) {
+				conn_forget(cn);
+				h = cn->h;
+			}
 		}
 		if (v == V_UNKNOWN) {
 			if (retry == EC_ONCE) {

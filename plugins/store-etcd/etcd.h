@@ -78,6 +78,9 @@ struct ec_conn {
 	char *buf;
 	size_t len, cap;
 	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of the last failure */
+	/* Connections the last request went out on: curl sends it again on
+	 * a new one when a reused one broke before any reply. */
+	int sends;
 };
 
 int ec_client_init(struct ec_client *c, const struct ec_conf *conf,
