@@ -190,6 +190,7 @@ struct kb_api_batch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int inflight;
+	int senders, drainers; /* waiting for a free slot, for none out */
 };
 
 struct batch_call {
@@ -212,6 +213,18 @@ struct kb_api_batch *kb_api_batch_new(kb_ctx *ctx, int max_inflight)
 	return b;
 }
 
+/* One fewer out. Waiters are woken only when what they wait for is so (a
+ * drainer woken at each of 500 answers would sleep again 499 times). */
+static void batch_release(struct kb_api_batch *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->inflight--;
+	if ((b->senders && b->inflight == b->max - 1) ||
+	    (b->drainers && b->inflight == 0))
+		pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
 /* A bus thread: the caller's callback, then one fewer out. The waiter may
  * free the batch as soon as the lock is released. */
 static void batch_done(void *arg, int rc, const kb_msg *rep)
@@ -221,10 +234,7 @@ static void batch_done(void *arg, int rc, const kb_msg *rep)
 	if (c->fn)
 		c->fn(c->arg, rc, rep);
 	free(c);
-	pthread_mutex_lock(&b->mu);
-	b->inflight--;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	batch_release(b);
 }
 
 static int batch_send(struct kb_api_batch *b, const char *op,
@@ -249,8 +259,10 @@ static int batch_send(struct kb_api_batch *b, const char *op,
 	}
 	*c = (struct batch_call){ .b = b, .fn = fn, .arg = arg };
 	pthread_mutex_lock(&b->mu);
+	b->senders++;
 	while (b->inflight >= b->max)
 		pthread_cond_wait(&b->cv, &b->mu);
+	b->senders--;
 	b->inflight++;
 	pthread_mutex_unlock(&b->mu);
 	rc = kb_request(b->ctx, API_SERVICE, op, body, 0, batch_done, c);
@@ -258,10 +270,7 @@ static int batch_send(struct kb_api_batch *b, const char *op,
 		body = NULL; /* the bus's now; batch_done frees c */
 		c = NULL;
 	} else {
-		pthread_mutex_lock(&b->mu);
-		b->inflight--;
-		pthread_cond_broadcast(&b->cv);
-		pthread_mutex_unlock(&b->mu);
+		batch_release(b);
 	}
 out:
 	if (body)
@@ -326,8 +335,10 @@ void kb_api_batch_wait(struct kb_api_batch *b)
 	if (b == NULL)
 		return;
 	pthread_mutex_lock(&b->mu);
+	b->drainers++;
 	while (b->inflight > 0)
 		pthread_cond_wait(&b->cv, &b->mu);
+	b->drainers--;
 	pthread_mutex_unlock(&b->mu);
 }
 

@@ -8,8 +8,14 @@
  * intrusive list and a key is never in it twice.
  *
  * Delays are promoted lazily, by whoever holds the lock next (get, len,
- * add); waiters in get sleep until the earliest delay at the latest, so no
- * timer thread is needed.
+ * add); one waiter in get sleeps until the earliest delay at the latest,
+ * so no timer thread is needed.
+ *
+ * Waking a thread is what a hand-off costs most (a futex call, on a VM an
+ * interrupt to the other CPU), so a waiter is woken only for work it will
+ * find: one per item queued, none for an item its taker queued itself (a
+ * delay it promoted), and one timer for the delays rather than every idle
+ * getter waking at the first of them and all but one finding nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +37,9 @@ struct item {
 struct kb_workqueue {
 	char *name;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct getter *idle;  /* waiting in get, not woken; last in first */
+	struct getter *timer; /* the one also waiting for heap[0] */
+	size_t woken;         /* getters woken, not yet back */
 	struct kb_strmap items; /* key -> struct item */
 	struct item *qhead, *qtail;
 	size_t qlen;
@@ -51,7 +59,6 @@ struct kb_workqueue *kb_workqueue_new(const char *name)
 		return NULL;
 	}
 	pthread_mutex_init(&q->mu, NULL);
-	kb_cond_init_mono(&q->cv);
 	return q;
 }
 
@@ -116,9 +123,93 @@ static struct item *fifo_pop(struct kb_workqueue *q)
 	return it;
 }
 
+/* --- getters asleep -------------------------------------------------------------- */
+
+/* A getter waiting in get, on its own condition variable: whoever wakes it
+ * knows it did, so the queue counts exactly which getters are on their way
+ * back. */
+struct getter {
+	pthread_cond_t cv;
+	bool woken;
+	struct getter *next;
+};
+
+static void getter_wake(struct kb_workqueue *q, struct getter *g)
+{
+	g->woken = true;
+	q->woken++;
+	pthread_cond_signal(&g->cv);
+}
+
+static struct getter *idle_pop(struct kb_workqueue *q)
+{
+	struct getter *g = q->idle;
+	if (g)
+		q->idle = g->next;
+	return g;
+}
+
+static void idle_unlink(struct kb_workqueue *q, struct getter *g)
+{
+	struct getter **pp = &q->idle;
+	while (*pp && *pp != g)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = g->next;
+}
+
+/* Wake a getter for the queued items that the getters already woken will
+ * not take: an idle one if there is, else the timer. */
+static void wake_for_work(struct kb_workqueue *q)
+{
+	if (q->qlen <= q->woken)
+		return;
+	struct getter *g = idle_pop(q);
+	if (g == NULL && q->timer && !q->timer->woken)
+		g = q->timer;
+	if (g)
+		getter_wake(q, g);
+}
+
+/* heap[0] is new, or has no timer: the timer must wait for it instead, or
+ * a getter become the timer (one already woken will, finding no work). */
+static void wake_timer(struct kb_workqueue *q)
+{
+	if (q->timer) {
+		if (!q->timer->woken)
+			getter_wake(q, q->timer);
+	} else if (q->woken == 0 && q->idle) {
+		getter_wake(q, idle_pop(q));
+	}
+}
+
+/* Sleep in get until woken or abs_ms (-1: no limit); as the timer when
+ * timer. */
+static void getter_wait(struct kb_workqueue *q, int64_t abs_ms, bool timer)
+{
+	struct getter g = { .woken = false };
+	kb_cond_init_mono(&g.cv);
+	if (timer) {
+		q->timer = &g;
+	} else {
+		g.next = q->idle;
+		q->idle = &g;
+	}
+	int rc = 0;
+	while (!g.woken && rc != KB_ETIMEOUT)
+		rc = kb_cond_wait_until(&g.cv, &q->mu, abs_ms);
+	if (g.woken)
+		q->woken--;
+	else if (!timer)
+		idle_unlink(q, &g);
+	if (timer)
+		q->timer = NULL;
+	pthread_cond_destroy(&g.cv);
+}
+
 /* The add of client-go's Type: dedup while waiting, re-queue after done
- * while processing. */
-static void add_locked(struct kb_workqueue *q, struct item *it)
+ * while processing. wake false: the caller takes it itself. */
+static void add_locked(struct kb_workqueue *q, struct item *it, bool wake)
 {
 	if (it->dirty)
 		return;
@@ -126,7 +217,8 @@ static void add_locked(struct kb_workqueue *q, struct item *it)
 	if (it->processing)
 		return;
 	fifo_push(q, it);
-	pthread_cond_signal(&q->cv);
+	if (wake)
+		wake_for_work(q);
 }
 
 /* --- the delay heap (min on ready_ms) ----------------------------------------------- */
@@ -195,12 +287,12 @@ static struct item *heap_pop(struct kb_workqueue *q)
 	return it;
 }
 
-/* Move every delay that is over into the FIFO. */
-static void promote(struct kb_workqueue *q)
+/* Move every delay that is over into the FIFO (wake: see add_locked). */
+static void promote(struct kb_workqueue *q, bool wake)
 {
 	int64_t now = q->nheap ? kb_mono_ms() : 0;
 	while (q->nheap && q->heap[0]->ready_ms <= now)
-		add_locked(q, heap_pop(q));
+		add_locked(q, heap_pop(q), wake);
 }
 
 /* --- the API ------------------------------------------------------------------------ */
@@ -210,7 +302,7 @@ void kb_workqueue_add(struct kb_workqueue *q, const char *key)
 	pthread_mutex_lock(&q->mu);
 	struct item *it = q->shutdown ? NULL : item_get(q, key, true);
 	if (it)
-		add_locked(q, it);
+		add_locked(q, it, true);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -231,7 +323,8 @@ void kb_workqueue_add_after(struct kb_workqueue *q, const char *key,
 		if (at < it->ready_ms) {
 			it->ready_ms = at;
 			heap_up(q, it->heap_i);
-			pthread_cond_broadcast(&q->cv);
+			if (q->heap[0] == it)
+				wake_timer(q);
 		}
 		goto out;
 	}
@@ -239,12 +332,11 @@ void kb_workqueue_add_after(struct kb_workqueue *q, const char *key,
 	if (!heap_push(q, it)) {
 		/* No memory for the delay: queue it now rather than lose it. */
 		it->ready_ms = 0;
-		add_locked(q, it);
+		add_locked(q, it, true);
 		goto out;
 	}
-	/* Waiters may need to wake earlier than they planned. */
 	if (q->heap[0] == it)
-		pthread_cond_broadcast(&q->cv);
+		wake_timer(q);
 out:
 	pthread_mutex_unlock(&q->mu);
 }
@@ -299,17 +391,21 @@ int kb_workqueue_get(struct kb_workqueue *q, char **key, int timeout_ms)
 			rc = KB_ECLOSED;
 			break;
 		}
-		promote(q);
+		promote(q, false);
 		if (q->qhead)
 			break;
-		int64_t until = deadline;
-		if (q->nheap && (until < 0 || q->heap[0]->ready_ms < until))
-			until = q->heap[0]->ready_ms;
 		if (deadline >= 0 && kb_mono_ms() >= deadline) {
 			rc = KB_ETIMEOUT;
 			break;
 		}
-		kb_cond_wait_until(&q->cv, &q->mu, until);
+		if (q->nheap && !q->timer) {
+			int64_t until = q->heap[0]->ready_ms;
+			if (deadline >= 0 && deadline < until)
+				until = deadline;
+			getter_wait(q, until, true);
+		} else {
+			getter_wait(q, deadline, false);
+		}
 	}
 	if (rc == 0) {
 		struct item *it = fifo_pop(q);
@@ -324,6 +420,13 @@ int kb_workqueue_get(struct kb_workqueue *q, char **key, int timeout_ms)
 			*key = k;
 		}
 	}
+	/* More than this getter takes, or delays with no timer left. */
+	if (!q->shutdown) {
+		if (q->qhead)
+			wake_for_work(q);
+		else if (q->nheap && !q->timer)
+			wake_timer(q);
+	}
 	pthread_mutex_unlock(&q->mu);
 	return rc;
 }
@@ -336,7 +439,7 @@ void kb_workqueue_done(struct kb_workqueue *q, const char *key)
 		it->processing = false;
 		if (it->dirty && !q->shutdown) {
 			fifo_push(q, it);
-			pthread_cond_signal(&q->cv);
+			wake_for_work(q);
 		}
 		item_gc(q, it);
 	}
@@ -346,7 +449,7 @@ void kb_workqueue_done(struct kb_workqueue *q, const char *key)
 size_t kb_workqueue_len(struct kb_workqueue *q)
 {
 	pthread_mutex_lock(&q->mu);
-	promote(q);
+	promote(q, true);
 	size_t n = q->qlen;
 	pthread_mutex_unlock(&q->mu);
 	return n;
@@ -356,7 +459,10 @@ void kb_workqueue_shutdown(struct kb_workqueue *q)
 {
 	pthread_mutex_lock(&q->mu);
 	q->shutdown = true;
-	pthread_cond_broadcast(&q->cv);
+	for (struct getter *g; (g = idle_pop(q)) != NULL;)
+		getter_wake(q, g);
+	if (q->timer && !q->timer->woken)
+		getter_wake(q, q->timer);
 	pthread_mutex_unlock(&q->mu);
 }
 
@@ -367,7 +473,6 @@ void kb_workqueue_free(struct kb_workqueue *q)
 	kb_strmap_clear(&q->items, item_free);
 	free(q->heap);
 	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
 	free(q->name);
 	free(q);
 }

@@ -2052,6 +2052,89 @@ static void test_wq_many_threads(void **state)
 	free(m);
 }
 
+/* Getters that sleep in get: one of them waits for the first delay, the
+ * others for work. Each key's time taken, by key number. */
+enum { DKEYS = 48 };
+
+struct dq {
+	struct kb_workqueue *q;
+	atomic_llong taken[DKEYS + 2];
+	atomic_int n;
+};
+
+static void *dq_getter(void *arg)
+{
+	struct dq *d = arg;
+	char *k;
+	while (kb_workqueue_get(d->q, &k, -1) == 0) {
+		atomic_store(&d->taken[atoi(k + 1)], now_ms());
+		atomic_fetch_add(&d->n, 1);
+		kb_workqueue_done(d->q, k);
+		free(k);
+	}
+	return NULL;
+}
+
+static int64_t dq_wait(struct dq *d, int key, int64_t limit_ms)
+{
+	int64_t until = now_ms() + limit_ms;
+	while (atomic_load(&d->taken[key]) == 0 && now_ms() < until)
+		sleep_ms(1);
+	return atomic_load(&d->taken[key]);
+}
+
+static void test_wq_delays_idle_getters(void **state)
+{
+	(void)state;
+	for (int getters = 1; getters <= 4; getters += 3) {
+		struct dq *d = calloc(1, sizeof(*d));
+		d->q = kb_workqueue_new("dq");
+		pthread_t t[4];
+		for (int i = 0; i < getters; i++)
+			pthread_create(&t[i], NULL, dq_getter, d);
+		sleep_ms(20); /* all asleep in get */
+
+		/* A getter waits for a far delay: work added now is still
+		 * taken at once, even by the only getter. */
+		int64_t t0 = now_ms();
+		kb_workqueue_add_after(d->q, "k0", 5000);
+		sleep_ms(20);
+		kb_workqueue_add(d->q, "k1");
+		int64_t at = dq_wait(d, 1, 2000);
+		assert_true(at != 0 && at - t0 < 1000);
+
+		/* A delay earlier than the one waited for moves the wait. */
+		t0 = now_ms();
+		kb_workqueue_add_after(d->q, "k2", 60);
+		at = dq_wait(d, 2, 3000);
+		assert_true(at != 0 && at - t0 >= 59 && at - t0 < 1500);
+
+		/* Many delays in no order, and work between them: each taken
+		 * once, none before its time, every one in the end. */
+		int64_t due[DKEYS + 2] = { 0 };
+		t0 = now_ms();
+		for (int i = 3; i < DKEYS + 2; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "k%d", i);
+			int64_t delay = i % 4 == 0 ? 0 : (i * 37) % 150 + 5;
+			due[i] = t0 + delay;
+			kb_workqueue_add_after(d->q, key, delay);
+		}
+		for (int i = 3; i < DKEYS + 2; i++) {
+			at = dq_wait(d, i, 5000);
+			assert_true(at != 0);
+			assert_true(at >= due[i]);
+		}
+		assert_int_equal(atomic_load(&d->n), DKEYS + 1);
+		assert_int_equal(atomic_load(&d->taken[0]), 0); /* not due */
+		kb_workqueue_shutdown(d->q);
+		for (int i = 0; i < getters; i++)
+			pthread_join(t[i], NULL);
+		kb_workqueue_free(d->q);
+		free(d);
+	}
+}
+
 /* --- leader election --------------------------------------------------------------------- */
 
 struct cand {
@@ -2311,6 +2394,7 @@ int main(void)
 		cmocka_unit_test(test_wq_add_after),
 		cmocka_unit_test(test_wq_shutdown),
 		cmocka_unit_test(test_wq_many_threads),
+		cmocka_unit_test(test_wq_delays_idle_getters),
 	};
 	const struct CMUnitTest api[] = {
 		cmocka_unit_test_teardown(test_calls, cleanup),
